@@ -1,0 +1,1 @@
+"""GPU-pool tasks and the models they run (the only place that imports torch)."""

@@ -1,0 +1,1 @@
+"""Model backends for colorization and inpainting, one file per model."""

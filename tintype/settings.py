@@ -1,0 +1,125 @@
+"""Every setting tintype reads, in one place, from environment variables.
+
+The defaults describe the embedded mode (SQLite, a local object directory and a
+broker that needs no server) so that `make run` works on a bare machine; a deployment
+overrides them with DATABASE_URL, BROKER_URL, STORAGE_URL and friends.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, "1" if default else "0").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"setting {name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration; build it with `load_settings()`."""
+
+    data_dir: Path
+    database_url: str
+    broker_url: str
+    result_backend: str
+    storage_url: str
+    s3_endpoint_url: str | None
+    s3_region: str
+    presign_seconds: int
+    max_upload_bytes: int
+    max_image_pixels: int
+    max_video_frames: int
+    max_video_seconds: float
+    max_video_side: int
+    chunk_frames: int
+    context_frames: int
+    colorize_model: str
+    inpaint_model: str
+    render_size: int
+    chunk_soft_time_limit: int
+    chunk_time_limit: int
+    finalize_time_limit: int
+    job_deadline_seconds: int
+    ffmpeg_timeout_seconds: int
+    torch_threads: int
+    secret_key: str
+    web_host: str
+    web_port: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+
+def load_settings() -> Settings:
+    """Read the environment now; tests call this after changing os.environ."""
+    data_dir = Path(_env("TINTYPE_DATA_DIR", str(Path.cwd() / "var"))).resolve()
+    return Settings(
+        data_dir=data_dir,
+        # PostgreSQL in deployment (postgresql+psycopg2://...), SQLite when embedded.
+        database_url=_env("DATABASE_URL", f"sqlite:///{data_dir / 'tintype.db'}"),
+        # Redis in deployment: db 0 carries the task queues. Embedded: a directory queue.
+        broker_url=_env("BROKER_URL", "filesystem://"),
+        # Redis db 1 in deployment holds Celery results and chord counters only;
+        # job state lives in the database, never here.
+        result_backend=_env("RESULT_BACKEND", f"db+sqlite:///{data_dir / 'celery-results.db'}"),
+        storage_url=_env("STORAGE_URL", f"file://{data_dir / 'objects'}"),
+        s3_endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
+        s3_region=_env("AWS_DEFAULT_REGION", "us-east-1"),
+        presign_seconds=_env_int("PRESIGN_SECONDS", 900),
+        max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", 2 * 1024**3),
+        max_image_pixels=_env_int("MAX_IMAGE_PIXELS", 80_000_000),
+        max_video_frames=_env_int("MAX_VIDEO_FRAMES", 500_000),
+        max_video_seconds=_env_float("MAX_VIDEO_SECONDS", 4 * 3600.0),
+        max_video_side=_env_int("MAX_VIDEO_SIDE", 4096),
+        chunk_frames=_env_int("CHUNK_FRAMES", 48),
+        context_frames=_env_int("CONTEXT_FRAMES", 2),
+        colorize_model=_env("COLORIZE_MODEL", "effnet-lite0-unet"),
+        inpaint_model=_env("INPAINT_MODEL", "telea"),
+        render_size=_env_int("RENDER_SIZE", 256),
+        chunk_soft_time_limit=_env_int("CHUNK_SOFT_TIME_LIMIT", 1800),
+        chunk_time_limit=_env_int("CHUNK_TIME_LIMIT", 1900),
+        finalize_time_limit=_env_int("FINALIZE_TIME_LIMIT", 6 * 3600),
+        job_deadline_seconds=_env_int("JOB_DEADLINE_SECONDS", 24 * 3600),
+        ffmpeg_timeout_seconds=_env_int("FFMPEG_TIMEOUT_SECONDS", 120),
+        torch_threads=_env_int("TORCH_THREADS", 0),
+        secret_key=_env("SECRET_KEY", "embedded-default-not-secret"),
+        web_host=_env("WEB_HOST", "127.0.0.1"),
+        web_port=_env_int("WEB_PORT", 8000),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()
