@@ -68,7 +68,7 @@ class Settings:
     chunk_soft_time_limit: int
     chunk_time_limit: int
     finalize_time_limit: int
-    job_deadline_seconds: int
+    job_stall_seconds: int
     ffmpeg_timeout_seconds: int
     torch_threads: int
     secret_key: str
@@ -110,7 +110,7 @@ def load_settings() -> Settings:
         chunk_soft_time_limit=_env_int("CHUNK_SOFT_TIME_LIMIT", 1800),
         chunk_time_limit=_env_int("CHUNK_TIME_LIMIT", 1900),
         finalize_time_limit=_env_int("FINALIZE_TIME_LIMIT", 6 * 3600),
-        job_deadline_seconds=_env_int("JOB_DEADLINE_SECONDS", 24 * 3600),
+        job_stall_seconds=_env_int("JOB_STALL_SECONDS", 3600),
         ffmpeg_timeout_seconds=_env_int("FFMPEG_TIMEOUT_SECONDS", 120),
         torch_threads=_env_int("TORCH_THREADS", 0),
         secret_key=_env("SECRET_KEY", "embedded-default-not-secret"),

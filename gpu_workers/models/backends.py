@@ -1,3 +1,4 @@
 """Import every backend module so each registers its ModelSpec."""
 
+from gpu_workers.models import effnet_unet  # noqa: F401
 from gpu_workers.models import opencv_inpaint  # noqa: F401

@@ -14,10 +14,12 @@ from typing import Any, Callable
 
 import torch
 
+from media.errors import ModelFailure
+
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
-class ModelError(RuntimeError):
+class ModelError(ModelFailure):
     """A model cannot be loaded or run; the message says which and why."""
 
 

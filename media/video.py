@@ -1,0 +1,248 @@
+"""Frame-accurate decoding of a frame range, lossless chunk files, and the H.264 delivery encode.
+
+Each function holds at most one chunk of frames in memory; the delivery encoder takes
+frames one at a time, so a film of any length streams through in bounded memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from media.errors import MediaError
+from media.ffmpeg import FFMPEG, ToolFailed, finish_tool, start_tool
+from media.probe import MP4_AUDIO_CODECS, VideoFacts
+
+
+def seek_time(facts: VideoFacts, index: int) -> float | None:
+    """A time that lands between frame index-1 and frame index (None for the first)."""
+    if index <= 0:
+        return None
+    stamps = facts.timestamps
+    return (stamps[index - 1] + stamps[index]) / 2.0
+
+
+def _read_exact(stream, nbytes: int) -> bytes:
+    data = bytearray()
+    while len(data) < nbytes:
+        block = stream.read(nbytes - len(data))
+        if not block:
+            break
+        data.extend(block)
+    return bytes(data)
+
+
+def read_frames(source: str, width: int, height: int, seek: float | None, count: int,
+                timeout: float = 600) -> list[np.ndarray]:
+    """Decode `count` frames as uint8 RGB (H, W, 3), rotation applied, starting with the
+    first frame whose timestamp is at or after the absolute time `seek` (None: the first)."""
+    if count <= 0:
+        raise ValueError(f"frame count must be positive, got {count}")
+    args = [FFMPEG, "-v", "error", "-nostdin"]
+    if seek is not None:
+        # Jump to a keyframe well before the range, keep the source's own timestamps,
+        # and drop frames by timestamp: exact for every demuxer, unlike -ss trimming.
+        args += ["-noaccurate_seek", "-ss", f"{max(0.0, seek - 1.0):.6f}", "-copyts"]
+    args += ["-i", source, "-map", "0:v:0"]
+    if seek is not None:
+        args += ["-vf", f"select=gte(t\\,{seek:.6f})"]
+    args += ["-fps_mode", "passthrough", "-frames:v", str(count),
+             "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    proc = start_tool(args, stdout=True)
+    frame_bytes = width * height * 3
+    frames = []
+    try:
+        for _ in range(count):
+            raw = _read_exact(proc.stdout, frame_bytes)
+            if len(raw) < frame_bytes:
+                break
+            frames.append(np.frombuffer(raw, np.uint8).reshape(height, width, 3))
+    finally:
+        proc.stdout.close()
+        finish_tool(proc, "ffmpeg decode", timeout)
+    if len(frames) != count:
+        raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
+    return frames
+
+
+def read_range(source: str, facts: VideoFacts, start: int, count: int,
+               timeout: float = 600) -> list[np.ndarray]:
+    """Decode frames [start, start+count) of a probed video."""
+    if start < 0 or start + count > facts.frames:
+        raise ValueError(f"frame range {start}+{count} is outside 0..{facts.frames}")
+    seek = seek_time(facts, start)
+    absolute = None if seek is None else seek + facts.start_time
+    return read_frames(source, facts.width, facts.height, absolute, count, timeout)
+
+
+class LosslessWriter:
+    """Writes RGB frames to an FFV1 Matroska file: the chunk intermediate."""
+
+    def __init__(self, path: Path, width: int, height: int, timeout: float = 600) -> None:
+        self.path, self.width, self.height, self.timeout = path, width, height, timeout
+        self.count = 0
+        self.proc = start_tool([
+            FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+            "-s", f"{width}x{height}", "-framerate", "25", "-i", "-",
+            "-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-pix_fmt", "gbrp",
+            "-f", "matroska", str(path),
+        ], stdin=True)
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame {frame.dtype} {frame.shape} is not uint8 {self.height}x{self.width}x3")
+        self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        self.count += 1
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        finish_tool(self.proc, "ffmpeg lossless encode", self.timeout)
+
+    def __enter__(self) -> "LosslessWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def iter_lossless(path: Path, width: int, height: int, timeout: float = 600) -> Iterator[np.ndarray]:
+    """Yield the RGB frames of a chunk intermediate one at a time."""
+    proc = start_tool([FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+                       "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                      stdout=True)
+    frame_bytes = width * height * 3
+    try:
+        while True:
+            raw = _read_exact(proc.stdout, frame_bytes)
+            if len(raw) < frame_bytes:
+                break
+            yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+    finally:
+        proc.stdout.close()
+        finish_tool(proc, "ffmpeg lossless decode", timeout)
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    crf: int = 18
+    preset: str = "veryfast"
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    return width + (width % 2), height + (height % 2)
+
+
+def pad_even(frame: np.ndarray) -> np.ndarray:
+    """Replicate the last row/column so H.264 yuv420p gets even dimensions."""
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def _audio_args(facts: VideoFacts, audio_input: int) -> list[str]:
+    args: list[str] = []
+    for k, track in enumerate(facts.audio):
+        args += ["-map", f"{audio_input}:{track.index}"]
+        codec = "copy" if track.codec in MP4_AUDIO_CODECS else "aac"
+        args += [f"-c:a:{k}", codec]
+        if codec == "aac":
+            args += [f"-b:a:{k}", "192k"]
+    return args
+
+
+class DeliveryEncoder:
+    """Streams RGB frames into H.264 yuv420p MP4 (+faststart) with the source's audio tracks.
+
+    Constant-rate sources get the exact rational rate; variable-rate sources are
+    encoded frame by frame and then given the source's own frame timestamps.
+    """
+
+    def __init__(self, out_path: Path, facts: VideoFacts, audio_source: str | None,
+                 options: DeliveryOptions = DeliveryOptions(), timeout: float = 6 * 3600) -> None:
+        self.out_path, self.facts, self.timeout = out_path, facts, timeout
+        self.audio_source = audio_source if facts.audio else None
+        self.width, self.height = even_size(facts.width, facts.height)
+        self.count = 0
+        self.variable = not facts.constant_rate and facts.frames > 1
+        self.video_path = out_path.with_suffix(".video.mkv") if self.variable else out_path
+        args = [FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                "-s", f"{self.width}x{self.height}", "-framerate",
+                f"{facts.fps_num}/{facts.fps_den}", "-i", "-"]
+        if self.audio_source and not self.variable:
+            args += ["-i", self.audio_source]
+        args += ["-map", "0:v:0", "-c:v", "libx264", "-preset", options.preset, "-crf",
+                 str(options.crf), "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
+        if self.audio_source and not self.variable:
+            args += _audio_args(facts, 1)
+        if not self.variable:
+            args += ["-movflags", "+faststart", "-f", "mp4"]
+        args.append(str(self.video_path))
+        self.proc = start_tool(args, stdin=True)
+
+    def write(self, frame: np.ndarray) -> None:
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(pad_even(frame)).tobytes())
+        except BrokenPipeError as exc:
+            finish_tool(self.proc, "ffmpeg delivery encode", 10)
+            raise ToolFailed("ffmpeg delivery encode stopped reading frames") from exc
+        self.count += 1
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        finish_tool(self.proc, "ffmpeg delivery encode", self.timeout)
+        if self.count != self.facts.frames:
+            raise MediaError(f"encoded {self.count} frames but the source has {self.facts.frames}")
+        if self.variable:
+            self._apply_source_timestamps()
+
+    def abort(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()
+
+    def _apply_source_timestamps(self) -> None:
+        """Give each frame its source timestamp (mkvmerge), then mux with audio into MP4."""
+        mkvmerge = shutil.which("mkvmerge")
+        if mkvmerge is None:
+            raise ToolFailed("variable-frame-rate video needs mkvmerge (apt-get install mkvtoolnix)")
+        stamps = self.out_path.with_suffix(".timestamps.txt")
+        timed = self.out_path.with_suffix(".timed.mkv")
+        with stamps.open("w") as fh:
+            fh.write("# timestamp format v2\n")
+            for t in self.facts.timestamps:
+                fh.write(f"{(t - self.facts.timestamps[0]) * 1000.0:.3f}\n")
+        subprocess.run([mkvmerge, "-q", "-o", str(timed), "--timestamps", f"0:{stamps}",
+                        str(self.video_path)], check=True, capture_output=True, timeout=self.timeout)
+        args = [FFMPEG, "-v", "error", "-nostdin", "-y", "-i", str(timed)]
+        if self.audio_source:
+            args += ["-i", self.audio_source]
+        args += ["-map", "0:v:0", "-c:v", "copy"]
+        if self.audio_source:
+            args += _audio_args(self.facts, 1)
+        args += ["-movflags", "+faststart", "-f", "mp4", str(self.out_path)]
+        proc = start_tool(args)
+        finish_tool(proc, "ffmpeg mux", self.timeout)
+        for path in (stamps, timed, self.video_path):
+            path.unlink(missing_ok=True)
+
+
+def encode_video(out_path: Path, facts: VideoFacts, frames: Sequence[np.ndarray],
+                 audio_source: str | None = None) -> None:
+    """Encode a short in-memory sequence (tests and previews)."""
+    encoder = DeliveryEncoder(out_path, facts, audio_source)
+    try:
+        for frame in frames:
+            encoder.write(frame)
+    except Exception:
+        encoder.abort()
+        raise
+    encoder.close()

@@ -1,0 +1,254 @@
+"""The object store: a small interface with an S3 backend and a local-directory backend.
+
+Callers never see boto3 types: backend errors become ObjectNotFound or
+StorageUnavailable at this boundary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlparse
+
+from tintype.settings import Settings
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+class StorageUnavailable(StorageError):
+    """The store did not answer; the operation may succeed if retried."""
+
+
+class ObjectStore(ABC):
+    @abstractmethod
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None: ...
+
+    @abstractmethod
+    def get_file(self, key: str, path: Path) -> None: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, key: str) -> int: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def read_url(self, key: str) -> str:
+        """A location ffmpeg can read directly (a path or a presigned URL), so tasks
+        stream from the store instead of downloading a whole film."""
+
+    @abstractmethod
+    def presign(self, key: str, filename: str | None = None) -> str | None:
+        """A short-lived download URL, or None when the web app must serve the bytes."""
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self.list(prefix))
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+
+class LocalStore(ObjectStore):
+    """Objects as files under one directory: the embedded default."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise StorageError(f"object key {key!r} escapes the store")
+        return path
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)  # readers never see a half-written object
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def get_file(self, key: str, path: Path) -> None:
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFound(key)
+        shutil.copyfile(source, path)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFound(key)
+        return source.stat().st_size
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not base.exists():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.startswith(".upload-"):
+                yield path.relative_to(self.root).as_posix()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        for parent in path.parents:
+            if parent == self.root:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+
+    def read_url(self, key: str) -> str:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFound(key)
+        return str(path)
+
+    def presign(self, key: str, filename: str | None = None) -> str | None:
+        return None
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+
+class S3Store(ObjectStore):
+    """Any S3-compatible service through boto3 (AWS, MinIO, Ceph, moto)."""
+
+    MULTIPART_THRESHOLD = 8 * 1024**2
+
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str,
+                 presign_seconds: int) -> None:
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
+        self.bucket, self.prefix, self.presign_seconds = bucket, prefix.strip("/"), presign_seconds
+        self.client = boto3.client(
+            "s3", endpoint_url=endpoint_url, region_name=region,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                          connect_timeout=10, read_timeout=60, signature_version="s3v4"),
+        )
+        self.transfer = TransferConfig(multipart_threshold=self.MULTIPART_THRESHOLD,
+                                       multipart_chunksize=self.MULTIPART_THRESHOLD, max_concurrency=4)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _translate(self, exc: Exception, key: str) -> StorageError:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return ObjectNotFound(key)
+            return StorageUnavailable(f"S3 {code or 'error'} on {key}: {exc}")
+        return StorageUnavailable(f"S3 unreachable on {key}: {exc}")
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        try:
+            self.client.upload_file(str(path), self.bucket, self._key(key),
+                                    ExtraArgs={"ContentType": content_type}, Config=self.transfer)
+        except Exception as exc:  # boto3 raises many types; all become ours
+            raise self._translate(exc, key) from exc
+
+    def get_file(self, key: str, path: Path) -> None:
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(path), Config=self.transfer)
+        except Exception as exc:
+            raise self._translate(exc, key) from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+            return True
+        except ObjectNotFound:
+            return False
+
+    def size(self, key: str) -> int:
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+        except Exception as exc:
+            raise self._translate(exc, key) from exc
+
+    def list(self, prefix: str) -> Iterator[str]:
+        full = self._key(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"][strip:]
+        except Exception as exc:
+            raise self._translate(exc, prefix) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            raise self._translate(exc, key) from exc
+
+    def read_url(self, key: str) -> str:
+        return self._presign(key, None, expires=max(self.presign_seconds, 12 * 3600))
+
+    def presign(self, key: str, filename: str | None = None) -> str | None:
+        return self._presign(key, filename)
+
+    def _presign(self, key: str, filename: str | None, expires: int | None = None) -> str:
+        params = {"Bucket": self.bucket, "Key": self._key(key)}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        try:
+            return self.client.generate_presigned_url("get_object", Params=params,
+                                                      ExpiresIn=expires or self.presign_seconds)
+        except Exception as exc:
+            raise self._translate(exc, key) from exc
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception:
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+            except Exception as exc:
+                raise self._translate(exc, self.bucket) from exc
+
+
+def store_from_settings(settings: Settings) -> ObjectStore:
+    """Build the store named by STORAGE_URL: file:///dir or s3://bucket/prefix."""
+    url = urlparse(settings.storage_url)
+    if url.scheme == "file":
+        return LocalStore(Path(url.path))
+    if url.scheme == "s3":
+        if not url.netloc:
+            raise ValueError(f"STORAGE_URL {settings.storage_url!r} names no bucket")
+        return S3Store(url.netloc, url.path, settings.s3_endpoint_url, settings.s3_region,
+                       settings.presign_seconds)
+    raise ValueError(f"STORAGE_URL must be file:// or s3://, got {settings.storage_url!r}")

@@ -1,0 +1,8 @@
+"""Names of the models a job may ask for.
+
+The web front door validates requests without importing torch, so it cannot ask the
+registry; a test keeps this list equal to what `gpu_workers` registers.
+"""
+
+COLORIZE_MODELS = frozenset({"effnet-lite0-unet"})
+INPAINT_MODELS = frozenset({"telea", "ns"})

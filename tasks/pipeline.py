@@ -1,0 +1,162 @@
+"""CPU tasks of the pipeline: probe → chord(group(gpu chunks), finalize), and the sweeper.
+
+The probe task learns how many chunks a video has and hands over to the chord with
+`Task.replace`; messages carry job ids and chunk numbers, never pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from celery import chord, group
+
+from media.images import save_image
+from media.probe import VideoFacts, probe_video
+from media.video import DeliveryEncoder, iter_lossless, read_frames, seek_time
+from storage import keys
+from tasks import jobstate
+from tasks.celery_app import app
+from tasks.context import db_url, store
+from tasks.guard import cleanup_work, fail_job, job_guard
+from tintype.settings import get_settings
+
+log = logging.getLogger(__name__)
+SETTINGS = get_settings()
+TIMESTAMPS = "timestamps.json"
+
+
+def plan_chunks(facts: VideoFacts, chunk_frames: int, context: int) -> list[jobstate.ChunkPlan]:
+    """Split the frames into chunks, each decoding `context` extra frames on either side."""
+    plans = []
+    for index, start in enumerate(range(0, facts.frames, max(1, chunk_frames))):
+        count = min(chunk_frames, facts.frames - start)
+        decode_start = max(0, start - context)
+        decode_end = min(facts.frames, start + count + context)
+        seek = seek_time(facts, decode_start)
+        plans.append(jobstate.ChunkPlan(index, start, count, decode_start, decode_end - decode_start,
+                                        None if seek is None else seek + facts.start_time))
+    return plans
+
+
+def _store_poster(job_id: str, source: str, facts: VideoFacts) -> str:
+    frame = read_frames(source, facts.width, facts.height, None, 1)[0]
+    with tempfile.TemporaryDirectory(prefix="tintype-poster-") as tmp:
+        path = Path(tmp) / "poster.jpg"
+        save_image(path, frame, None, "jpeg")
+        store().put_file(keys.preview_key(job_id), path, "image/jpeg")
+    return keys.preview_key(job_id)
+
+
+def _store_timestamps(job_id: str, facts: VideoFacts) -> None:
+    """Variable-rate sources keep their frame times for the final mux."""
+    with tempfile.TemporaryDirectory(prefix="tintype-ts-") as tmp:
+        path = Path(tmp) / TIMESTAMPS
+        path.write_text(json.dumps(facts.timestamps))
+        store().put_file(keys.work_prefix(job_id) + TIMESTAMPS, path, "application/json")
+
+
+@app.task(name="tasks.probe", bind=True, max_retries=5, soft_time_limit=900, time_limit=960)
+def probe(self, job_id: str) -> str:
+    with job_guard(self, job_id, "probing the input"):
+        if not jobstate.mark_running(db_url(), job_id, "probing"):
+            return "inactive"
+        began = time.monotonic()
+        job = jobstate.get_job(db_url(), job_id)
+        if job.kind == "image":
+            jobstate.update_job(db_url(), job_id, stage="processing", chunks_total=1)
+            raise self.replace(app.signature("gpu.process_image", args=(job_id,)))
+        source = store().read_url(keys.input_key(job_id))
+        facts = probe_video(source, SETTINGS.ffmpeg_timeout_seconds)
+        plans = plan_chunks(facts, SETTINGS.chunk_frames, SETTINGS.context_frames)
+        jobstate.plan_chunks(db_url(), job_id, plans)
+        if not facts.constant_rate:
+            _store_timestamps(job_id, facts)
+        preview = _store_poster(job_id, source, facts)
+        jobstate.update_job(db_url(), job_id, input_facts=facts.to_json(), stage="processing",
+                            preview_key=preview)
+        jobstate.add_timing(db_url(), job_id, "probe", time.monotonic() - began)
+        header = group(app.signature("gpu.process_chunk", args=(job_id, p.index)) for p in plans)
+        raise self.replace(chord(header, finalize.si(job_id)))
+
+
+def _load_facts(job_id: str, data: dict) -> VideoFacts:
+    facts = VideoFacts.from_json(data)
+    if not facts.constant_rate and facts.frames > 1:
+        with tempfile.TemporaryDirectory(prefix="tintype-ts-") as tmp:
+            path = Path(tmp) / TIMESTAMPS
+            store().get_file(keys.work_prefix(job_id) + TIMESTAMPS, path)
+            facts.timestamps = json.loads(path.read_text())
+    return facts
+
+
+def _encode_chunks(job_id: str, facts: VideoFacts, chunks: int, out: Path, tmp: Path) -> None:
+    """Stream chunk intermediates in order into the delivery encoder, one chunk on disk at a time."""
+    encoder = DeliveryEncoder(out, facts, store().read_url(keys.input_key(job_id)),
+                              timeout=SETTINGS.finalize_time_limit)
+    try:
+        for index in range(chunks):
+            if not jobstate.is_active(db_url(), job_id):
+                raise _Cancelled()
+            part = tmp / f"chunk-{index}.mkv"
+            store().get_file(keys.chunk_key(job_id, index), part)
+            for frame in iter_lossless(part, facts.width, facts.height):
+                encoder.write(frame)
+            part.unlink()
+            jobstate.update_job(db_url(), job_id, stage="finalizing")  # heartbeat
+    except BaseException:
+        encoder.abort()
+        raise
+    encoder.close()
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@app.task(name="tasks.finalize", bind=True, max_retries=5,
+          soft_time_limit=SETTINGS.finalize_time_limit, time_limit=SETTINGS.finalize_time_limit + 60)
+def finalize(self, job_id: str) -> str:
+    with job_guard(self, job_id, "assembling the output video"):
+        if not jobstate.mark_running(db_url(), job_id, "finalizing"):
+            cleanup_work(job_id)
+            return "inactive"
+        began = time.monotonic()
+        job = jobstate.get_job(db_url(), job_id)
+        if job.chunks_done != job.chunks_total:
+            fail_job(job_id, "incomplete", f"only {job.chunks_done} of {job.chunks_total} chunks finished")
+            return "failed"
+        facts = _load_facts(job_id, job.input_facts)
+        with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
+            tmp = Path(tmpdir)
+            out = tmp / "output.mp4"
+            try:
+                _encode_chunks(job_id, facts, job.chunks_total, out, tmp)
+            except _Cancelled:
+                cleanup_work(job_id)
+                return "cancelled"
+            result = probe_video(str(out), SETTINGS.ffmpeg_timeout_seconds)
+            if result.frames != facts.frames:
+                raise RuntimeError(f"output has {result.frames} frames, input {facts.frames}")
+            key = keys.output_key(job_id, "mp4")
+            store().put_file(key, out, "video/mp4")
+            size = out.stat().st_size
+        jobstate.add_timing(db_url(), job_id, "finalize", time.monotonic() - began)
+        if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
+                                output_content_type="video/mp4"):
+            store().delete(key)  # cancelled while encoding
+        cleanup_work(job_id)
+        return "succeeded"
+
+
+@app.task(name="tasks.sweep_stale_jobs")
+def sweep_stale_jobs() -> list[str]:
+    """Fail jobs that stopped making progress, so none stays `running` for ever."""
+    stale = jobstate.stale_jobs(db_url(), SETTINGS.job_stall_seconds)
+    for job_id in stale:
+        fail_job(job_id, "stalled",
+                 f"no progress for {SETTINGS.job_stall_seconds} s; the workers may be down — resubmit")
+    return stale

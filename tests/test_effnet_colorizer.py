@@ -1,0 +1,119 @@
+"""The shipped EfficientNet-Lite0 U-Net colorizer: loading, shapes, integrity, training CLI.
+
+Fast and CPU-only; the training test uses a few random images written to tmp_path,
+never the shared data set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from gpu_workers import train
+from gpu_workers.models.effnet_unet import WEIGHTS, EffNetColorizer, load_model
+from gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
+
+
+def _natural_light(height: int, width: int) -> torch.Tensor:
+    """A bright sky over a darker textured ground with a round object: photo-like L."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    light = np.where(y < height * 0.45, 80 - 20 * y / height, 35 + 8 * np.sin(x / 3) * np.cos(y / 4))
+    blob = (x - width * 0.6) ** 2 + (y - height * 0.6) ** 2 < (min(height, width) * 0.15) ** 2
+    light = np.where(blob, 60.0, light)
+    return torch.from_numpy(np.clip(light, 0, 100).astype(np.float32))[None, None]
+
+
+@pytest.fixture(scope="module")
+def colorizer() -> EffNetColorizer:
+    torch.set_num_threads(2)
+    return get_model("effnet-lite0-unet", torch.device("cpu"))
+
+
+def test_registered_model_loads(colorizer: EffNetColorizer) -> None:
+    assert isinstance(colorizer, EffNetColorizer)
+    assert not colorizer.model.training
+
+
+def test_predict_ab_odd_size_shape_and_dtype(colorizer: EffNetColorizer) -> None:
+    ab = colorizer.predict_ab(_natural_light(50, 70))
+    assert ab.shape == (1, 2, 50, 70)
+    assert ab.dtype == torch.float32
+    assert ab.device.type == "cpu"
+
+
+def test_predict_ab_batch_and_tiny_input(colorizer: EffNetColorizer) -> None:
+    light = torch.cat([_natural_light(33, 47), torch.full((1, 1, 33, 47), 50.0)])
+    assert colorizer.predict_ab(light).shape == (2, 2, 33, 47)
+    assert colorizer.predict_ab(torch.full((1, 1, 3, 5), 40.0)).shape == (1, 2, 3, 5)
+
+
+def test_predict_ab_adds_colour(colorizer: EffNetColorizer) -> None:
+    ab = colorizer.predict_ab(_natural_light(96, 128))
+    assert torch.isfinite(ab).all()
+    assert ab.abs().max() > 1.0  # a grey (a=b=0) stub would fail here
+    assert ab.abs().max() < 128.0
+
+
+def test_predict_ab_rejects_wrong_shape(colorizer: EffNetColorizer) -> None:
+    with pytest.raises(ValueError):
+        colorizer.predict_ab(torch.zeros(1, 3, 8, 8))
+
+
+def test_shipped_weights_are_small_fp16_and_verified() -> None:
+    assert verify_weights(WEIGHTS) == WEIGHTS.path
+    assert WEIGHTS.path.stat().st_size <= 25 * 1024 * 1024
+    state = torch.load(WEIGHTS.path, map_location="cpu", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+
+
+def test_corrupted_weights_raise_with_file_and_sha(tmp_path: Path) -> None:
+    data = bytearray(WEIGHTS.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(WeightsError) as err:
+        verify_weights(Weights(path=bad, sha256=WEIGHTS.sha256))
+    assert str(bad) in str(err.value)
+    assert WEIGHTS.sha256 in str(err.value)
+
+
+def _write_random_images(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    for folder in ("faces", "scenes"):
+        (root / folder).mkdir(parents=True)
+        for i in range(4):
+            colour = rng.integers(0, 256, 3, dtype=np.uint8)
+            img = np.clip(colour + rng.integers(-30, 30, (72, 90, 3)), 0, 255).astype(np.uint8)
+            suffix = ".png" if i % 2 else ".jpg"
+            cv2.imwrite(str(root / folder / f"{i}{suffix}"), img)
+
+
+def test_tiny_training_run_checkpoints_and_exports(tmp_path: Path) -> None:
+    data, work, out = tmp_path / "data", tmp_path / "work", tmp_path / "weights.pt"
+    _write_random_images(data)
+    common = ["colorize", "--data", str(data), "--out", str(out), "--work", str(work),
+              "--batch", "2", "--crop", "64", "--val-fraction", "0.25", "--seed", "1",
+              "--ckpt-every", "1", "--no-progress"]
+    summary = train.main([*common, "--steps", "2"])
+    assert summary["steps"] == 2
+    assert (work / "checkpoint.pt").is_file()
+    assert (work / "losses.csv").read_text().count("\n") == 3  # header + 2 steps
+    model = load_model(out, torch.device("cpu"))
+    with torch.inference_mode():
+        assert model(_natural_light(40, 56)).shape == (1, 2, 40, 56)
+    resumed = train.main([*common, "--steps", "3", "--resume", str(work / "checkpoint.pt")])
+    assert resumed["steps"] == 3
+    assert len(resumed["sha256"]) == 64
+
+
+def test_validation_split_is_deterministic_and_balanced_sampling() -> None:
+    names = [f"src/{i}.jpg" for i in range(200)]
+    first = [train.in_validation(n, 0, 0.1) for n in names]
+    assert first == [train.in_validation(n, 0, 0.1) for n in names]
+    assert 5 <= sum(first) <= 40
+    probs = train.balanced_weights(["big"] * 90 + ["small"] * 10, power=1.0)
+    assert probs[:90].sum() == pytest.approx(0.5)

@@ -1,0 +1,174 @@
+"""The `tintype` command: restore a file from the terminal, or run the whole system."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tintype import processes
+from tintype.settings import load_settings
+
+EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tintype", description="Restore historical photographs and film.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    restore = sub.add_parser("restore", help="colorize and/or inpaint one image or video")
+    restore.add_argument("input", type=Path)
+    restore.add_argument("-o", "--output", type=Path, required=True)
+    restore.add_argument("--colorize", action="store_true", help="colorize (the default if no operation is given)")
+    restore.add_argument("--inpaint-mask", type=Path, help="mask image, white = pixels to replace")
+    restore.add_argument("--render-size", type=int, help="short side the colorization model sees")
+    restore.add_argument("--saturation", type=float)
+    restore.add_argument("--data-dir", type=Path, help="keep the job's database and objects here")
+    sub.add_parser("run", help="start web server, CPU and GPU workers (embedded defaults)")
+    worker = sub.add_parser("worker", help="start one worker pool")
+    worker.add_argument("pool", choices=["cpu", "gpu"])
+    worker.add_argument("-c", "--concurrency", type=int, default=1)
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    args = parser.parse_args(argv)
+    return {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate}[args.command](args)
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from storage.db import upgrade
+
+    upgrade(load_settings().database_url)
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    cmd = processes.worker_command(args.pool, settings, args.concurrency, beat=args.pool == "cpu")
+    os.execvpe(cmd[0], cmd, processes.child_env(settings))
+    return 0  # not reached
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    from storage.db import upgrade
+
+    settings = load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    env = processes.child_env(settings)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    procs = [
+        processes.start(processes.worker_command("cpu", settings, 2, beat=True), env, logs / "cpu-worker.log"),
+        processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log"),
+        processes.start(processes.web_command(settings), env, logs / "web.log"),
+    ]
+    print(f"tintype is running: http://{settings.web_host}:{settings.web_port}/  (logs in {logs}; Ctrl-C stops)",
+          flush=True)
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+        failed = next(p for p in procs if p.poll() is not None)
+        print(f"a tintype process exited ({' '.join(map(str, failed.args[:6]))}); see {logs}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        processes.stop(procs)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    if not args.input.is_file():
+        print(f"tintype: input {args.input} does not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.inpaint_mask is not None and not args.inpaint_mask.is_file():
+        print(f"tintype: mask {args.inpaint_mask} does not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    private = args.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if private else args.data_dir.resolve()
+    try:
+        return _restore_in(data_dir, args)
+    finally:
+        if private:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
+    os.environ["TINTYPE_DATA_DIR"] = str(data_dir)
+    from storage.db import upgrade
+    from tintype.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = load_settings()
+    upgrade(settings.database_url)
+    form = {"colorize": "1" if args.colorize or not args.inpaint_mask else None,
+            "inpaint": "1" if args.inpaint_mask else None,
+            "render_size": args.render_size, "saturation": args.saturation,
+            "output_format": "jpeg" if args.output.suffix.lower() in (".jpg", ".jpeg") else "png"}
+    env = processes.child_env(settings)
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    procs = [processes.start(processes.worker_command("cpu", settings, 1), env, logs / "cpu-worker.log"),
+             processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log")]
+    try:
+        job_id = _submit(args, form, settings)
+        if job_id is None:
+            return EXIT_BAD_INPUT
+        return _follow(job_id, settings, args.output, procs, logs)
+    finally:
+        processes.stop(procs)
+
+
+def _submit(args: argparse.Namespace, form: dict, settings) -> str | None:
+    from storage.objects import store_from_settings
+    from tasks.intake import IntakeError, Submission, create_job, parse_options
+
+    with args.input.open("rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    try:
+        ops, options = parse_options(form)
+        sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, ops, options,
+                         args.inpaint_mask)
+        from tasks.celery_app import app as celery
+
+        return create_job(sub, settings, store_from_settings(settings), settings.database_url,
+                          lambda job_id: celery.send_task("tasks.probe", args=(job_id,)).id)
+    except IntakeError as exc:
+        print(f"tintype: {args.input.name}: {exc}", file=sys.stderr)
+        return None
+
+
+def _follow(job_id: str, settings, output: Path, procs, logs: Path) -> int:
+    from tqdm import tqdm
+
+    from storage.objects import store_from_settings
+    from tasks import jobstate
+
+    with tqdm(total=1, unit="chunk", desc="queued", dynamic_ncols=True) as bar:
+        while True:
+            job = jobstate.get_job(settings.database_url, job_id)
+            bar.total = max(1, job.chunks_total)
+            bar.n = job.chunks_done
+            bar.set_description(job.stage)
+            bar.refresh()
+            if job.status in ("succeeded", "failed", "cancelled"):
+                break
+            if any(p.poll() is not None for p in procs):
+                print(f"tintype: a worker exited; see {logs}", file=sys.stderr)
+                return EXIT_JOB_FAILED
+            time.sleep(0.5)
+    if job.status != "succeeded":
+        print(f"tintype: job {job.status}: {job.error or ''}", file=sys.stderr)
+        return EXIT_JOB_FAILED
+    store_from_settings(settings).get_file(job.output_key, output)
+    for note in job.notes or []:
+        print(f"note: {note}")
+    print(f"wrote {output} ({job.output_bytes} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

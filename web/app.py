@@ -1,0 +1,73 @@
+"""The Flask front door: an app factory with its resources attached in a fixed order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from storage.db import upgrade
+from storage.objects import ObjectStore, store_from_settings
+from tintype.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        # Uploads stream to disk; the ceiling leaves room for a mask and the form fields.
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024**2,
+        MAX_FORM_MEMORY_SIZE=1024**2,
+        MAX_FORM_PARTS=64,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(overrides or {})
+    app.extensions["tintype.settings"] = settings
+    app.extensions["tintype.store"] = store_from_settings(settings)
+    if getattr(app.extensions["tintype.store"], "ensure_bucket", None) and app.config.get("CREATE_BUCKET"):
+        app.extensions["tintype.store"].ensure_bucket()
+    if app.config.get("MIGRATE_ON_START", True):
+        upgrade(settings.database_url)
+    from web.api import api
+    from web.pages import pages
+
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def get_app_settings() -> Settings:
+    from flask import current_app
+
+    return current_app.extensions["tintype.settings"]
+
+
+def get_store() -> ObjectStore:
+    from flask import current_app
+
+    return current_app.extensions["tintype.store"]
+
+
+def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _http_error(exc: HTTPException):
+    if request.path.startswith("/api/"):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = exc.description or exc.name
+        if exc.code == 413:
+            limit = get_app_settings().max_upload_bytes
+            message = f"the upload is larger than the limit of {limit} bytes"
+        return json_error(exc.code or 500, code, message)
+    return exc
+
+
+__all__ = ["create_app", "get_app_settings", "get_store", "json_error"]

@@ -1,0 +1,158 @@
+"""The OpenAPI 3.1 document of REST v1. Tests validate real responses against these schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NULLABLE_STR = {"type": ["string", "null"]}
+
+ERROR = {
+    "type": "object", "required": ["error"], "additionalProperties": False,
+    "properties": {"error": {"type": "object", "required": ["code", "message"],
+                             "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+}
+
+JOB = {
+    "type": "object",
+    "required": ["id", "kind", "status", "stage", "operations", "options", "progress", "input",
+                 "result", "error", "notes", "timings", "created_at", "links"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "kind": {"enum": ["image", "video"]},
+        "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+        "stage": {"type": "string", "description": "queued, probing, processing, finalizing, done, cancelled"},
+        "operations": {"type": "array", "items": {"enum": ["colorize", "inpaint"]}},
+        "options": {"type": "object"},
+        "progress": {"type": "object", "required": ["done", "total", "fraction"], "properties": {
+            "done": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0},
+            "fraction": {"type": "number", "minimum": 0, "maximum": 1}}},
+        "input": {"type": "object", "required": ["name", "bytes", "sha256", "facts", "has_mask", "url"],
+                  "properties": {"name": {"type": "string"}, "bytes": {"type": "integer"},
+                                 "sha256": {"type": "string"}, "facts": {"type": "object"},
+                                 "has_mask": {"type": "boolean"}, "url": {"type": "string"}}},
+        "preview_url": NULLABLE_STR,
+        "result": {"oneOf": [{"type": "null"}, {
+            "type": "object", "required": ["url", "content_type", "bytes"],
+            "properties": {"url": {"type": "string"}, "content_type": {"type": "string"},
+                           "bytes": {"type": "integer"}}}]},
+        "error": {"oneOf": [{"type": "null"}, {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": NULLABLE_STR}}]},
+        "notes": {"type": "array", "items": {"type": "string"}},
+        "timings": {"type": "object", "additionalProperties": {"type": "number"}},
+        "created_at": {"type": "string"}, "started_at": NULLABLE_STR, "finished_at": NULLABLE_STR,
+        "links": {"type": "object", "required": ["self", "page"],
+                  "properties": {"self": {"type": "string"}, "page": {"type": "string"}}},
+    },
+}
+
+JOB_LIST = {
+    "type": "object", "required": ["items", "page", "per_page", "total"],
+    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                   "page": {"type": "integer", "minimum": 1},
+                   "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+                   "total": {"type": "integer", "minimum": 0}},
+}
+
+SUBMISSION = {
+    "type": "object", "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "image or video; type decided by content"},
+        "mask": {"type": "string", "format": "binary", "description": "white (255) = pixels to replace"},
+        "operations": {"type": "string", "description": "comma list: colorize, inpaint", "example": "colorize"},
+        "colorize": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
+        "inpaint": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
+        "output_format": {"type": "string", "enum": ["png", "jpeg"]},
+        "render_size": {"type": "integer", "minimum": 64, "maximum": 2048},
+        "saturation": {"type": "number", "minimum": 0, "maximum": 3},
+        "colorize_model": {"type": "string"},
+        "inpaint_model": {"type": "string", "enum": ["telea", "ns"]},
+    },
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _job_response(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+DOWNLOAD = {"name": "download", "in": "query", "required": False,
+            "schema": {"type": "string", "enum": ["1"]}, "description": "1: as an attachment"}
+FILE_RESPONSES = {
+    "200": {"description": "the file (embedded storage)", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+    "302": {"description": "redirect to a short-lived presigned URL (S3 storage)"},
+    "404": _error("no such job or file"),
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tintype", "version": "1.0.0",
+                 "description": "Colorize and inpaint historical photographs and film."},
+        "paths": {
+            "/api/v1/jobs": {
+                "post": {
+                    "summary": "Submit an image or video",
+                    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": SUBMISSION}}},
+                    "responses": {"202": _job_response("accepted and queued"),
+                                  "400": _error("missing or invalid field"),
+                                  "413": _error("upload, image or video over a limit"),
+                                  "415": _error("not media, or an unsupported format or codec"),
+                                  "422": _error("corrupt media or a mask that does not fit"),
+                                  "503": _error("database or storage unavailable")},
+                },
+                "get": {
+                    "summary": "List jobs, newest first",
+                    "parameters": [
+                        {"name": "status", "in": "query", "required": False, "schema": {"type": "string"},
+                         "description": "comma list of queued, running, succeeded, failed, cancelled"},
+                        {"name": "kind", "in": "query", "required": False, "schema": {"enum": ["image", "video"]}},
+                        {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                        {"name": "per_page", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+                    "responses": {"200": {"description": "a page of jobs", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
+                        "400": _error("bad filter or page")},
+                },
+            },
+            "/api/v1/jobs/{job_id}": {
+                "parameters": [JOB_ID],
+                "get": {"summary": "A job: status, stage, progress, timings, input facts, result link",
+                        "responses": {"200": _job_response("the job"), "404": _error("no such job")}},
+                "delete": {"summary": "Cancel a queued or running job",
+                           "responses": {"200": _job_response("cancelled"), "404": _error("no such job"),
+                                         "409": _error("the job has already finished")}},
+            },
+            "/api/v1/jobs/{job_id}/result": {
+                "parameters": [JOB_ID, DOWNLOAD],
+                "get": {"summary": "The result file",
+                        "responses": {**FILE_RESPONSES, "409": _error("the job has not succeeded")}},
+            },
+            "/api/v1/jobs/{job_id}/input": {
+                "parameters": [JOB_ID, DOWNLOAD],
+                "get": {"summary": "The uploaded file", "responses": FILE_RESPONSES},
+            },
+            "/api/v1/jobs/{job_id}/preview": {
+                "parameters": [JOB_ID],
+                "get": {"summary": "A poster frame of the input video", "responses": FILE_RESPONSES},
+            },
+            "/api/v1/health": {
+                "get": {"summary": "Liveness with a database round trip",
+                        "responses": {"200": {"description": "ok", "content": {"application/json": {
+                            "schema": {"type": "object", "properties": {"status": {"const": "ok"}}}}}},
+                            "503": _error("database unavailable")}},
+            },
+            "/api/v1/openapi.json": {
+                "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}}}}},
+            },
+        },
+        "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR}},
+    }

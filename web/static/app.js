@@ -1,0 +1,128 @@
+// tintype pages: everything goes through REST v1, like any other client.
+"use strict";
+const tintype = (() => {
+  function text(el, value) { if (el) el.textContent = value == null ? "" : String(value); }
+
+  function bindUploadForm(form) {
+    const bar = document.getElementById("upload-progress");
+    const error = document.getElementById("submit-error");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      text(error, "");
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.upload.onprogress = (e) => { if (e.lengthComputable) { bar.hidden = false; bar.value = 100 * e.loaded / e.total; } };
+      xhr.onload = () => {
+        let body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+        if (xhr.status === 202) { window.location = body.links.page; return; }
+        bar.hidden = true;
+        text(error, (body.error && body.error.message) || ("upload failed: HTTP " + xhr.status));
+      };
+      xhr.onerror = () => { bar.hidden = true; text(error, "the upload was interrupted"); };
+      xhr.send(new FormData(form));
+    });
+  }
+
+  function mediaElement(kind, url, poster) {
+    if (kind === "video") {
+      const v = document.createElement("video");
+      v.controls = true; v.preload = "metadata"; v.src = url;
+      if (poster) v.poster = poster;
+      return v;
+    }
+    const img = document.createElement("img");
+    img.src = url; img.alt = "";
+    return img;
+  }
+
+  function showInput(root, job) {
+    const view = document.getElementById("input-view");
+    if (view.dataset.shown) return;
+    if (job.kind === "video") {
+      if (!job.preview_url) return;  // poster frame appears once the video is probed
+      const img = mediaElement("image", job.preview_url);
+      const link = document.createElement("a");
+      link.href = job.input.url + "?download=1"; link.textContent = "original file";
+      view.append(img, link);
+    } else {
+      view.append(mediaElement("image", job.input.url));
+    }
+    view.dataset.shown = "1";
+  }
+
+  function showResult(job) {
+    const view = document.getElementById("result-view");
+    if (view.dataset.shown || !job.result) return;
+    view.replaceChildren(mediaElement(job.kind, job.result.url, job.preview_url));
+    const link = document.getElementById("download-link");
+    link.href = job.result.url + "?download=1"; link.hidden = false;
+    view.dataset.shown = "1";
+  }
+
+  function render(root, job) {
+    text(document.getElementById("job-status"), job.status);
+    document.getElementById("job-status").dataset.status = job.status;
+    text(document.getElementById("job-stage"), job.stage);
+    const bar = document.getElementById("job-progress");
+    bar.value = job.status === "succeeded" ? 1 : job.progress.fraction;
+    text(document.getElementById("job-progress-text"),
+      job.progress.total ? `${job.progress.done} / ${job.progress.total} chunks` : "");
+    text(document.getElementById("job-error"), job.error ? job.error.message : "");
+    const notes = document.getElementById("job-notes");
+    notes.replaceChildren(...job.notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
+    document.getElementById("cancel-button").hidden = !["queued", "running"].includes(job.status);
+    text(document.getElementById("job-json"), JSON.stringify(job, null, 2));
+    showInput(root, job);
+    showResult(job);
+  }
+
+  function watchJob(root) {
+    const api = root.dataset.api;
+    const tick = async () => {
+      const response = await fetch(api, { headers: { Accept: "application/json" } });
+      if (!response.ok) { setTimeout(tick, 3000); return; }
+      const job = await response.json();
+      render(root, job);
+      if (["queued", "running"].includes(job.status)) setTimeout(tick, 1000);
+    };
+    document.getElementById("cancel-button").addEventListener("click", async () => {
+      await fetch(api, { method: "DELETE" });
+      tick();
+    });
+    tick();
+  }
+
+  function listJobs(api) {
+    let page = 1;
+    const load = async () => {
+      const params = new URLSearchParams({ page, per_page: 20 });
+      const status = document.getElementById("filter-status").value;
+      const kind = document.getElementById("filter-kind").value;
+      if (status) params.set("status", status);
+      if (kind) params.set("kind", kind);
+      const body = await (await fetch(`${api}?${params}`)).json();
+      const rows = body.items.map((job) => {
+        const tr = document.createElement("tr");
+        const link = document.createElement("a");
+        link.href = job.links.page; link.textContent = job.input.name;
+        const cells = [link, job.kind, job.operations.join(" + "), job.status,
+          `${Math.round(100 * (job.status === "succeeded" ? 1 : job.progress.fraction))}%`, job.created_at];
+        for (const c of cells) { const td = document.createElement("td"); td.append(c); tr.append(td); }
+        return tr;
+      });
+      document.getElementById("jobs-body").replaceChildren(...rows);
+      text(document.getElementById("page-info"), `page ${body.page} of ${Math.max(1, Math.ceil(body.total / body.per_page))}`);
+      document.getElementById("prev-page").disabled = page <= 1;
+      document.getElementById("next-page").disabled = page * body.per_page >= body.total;
+    };
+    document.getElementById("prev-page").onclick = () => { page -= 1; load(); };
+    document.getElementById("next-page").onclick = () => { page += 1; load(); };
+    document.getElementById("filter-status").onchange = () => { page = 1; load(); };
+    document.getElementById("filter-kind").onchange = () => { page = 1; load(); };
+    load();
+    setInterval(load, 5000);
+  }
+
+  return { bindUploadForm, watchJob, listJobs };
+})();
