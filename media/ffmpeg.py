@@ -9,6 +9,7 @@ from __future__ import annotations
 import resource
 import shutil
 import subprocess
+import tempfile
 from typing import Sequence
 
 from media.errors import ToolFailed
@@ -40,14 +41,20 @@ def run_tool(args: Sequence[str], timeout: float, input_bytes: bytes | None = No
 
 
 def start_tool(args: Sequence[str], stdin: bool = False, stdout: bool = False) -> subprocess.Popen:
-    """Start a streaming ffmpeg process; the caller owns it and must wait for it."""
-    return subprocess.Popen(
+    """Start a streaming ffmpeg process; the caller owns it and must wait for it.
+
+    stderr goes to a temporary file, not a pipe: a stream full of decode errors must
+    not fill a pipe nobody reads until the end and stall the process."""
+    errors = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
         list(args),
         stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         preexec_fn=_limit_memory,
     )
+    proc.error_file = errors  # type: ignore[attr-defined]
+    return proc
 
 
 def finish_tool(proc: subprocess.Popen, what: str, timeout: float) -> None:
@@ -55,11 +62,26 @@ def finish_tool(proc: subprocess.Popen, what: str, timeout: float) -> None:
     if proc.stdin is not None and proc.stdin.closed:
         proc.stdin = None  # communicate() would flush it
     try:
-        _, err = proc.communicate(timeout=timeout)
+        proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         proc.kill()
         proc.communicate()
         raise ToolFailed(f"{what} did not finish within {timeout:.0f} s") from exc
+    errors = proc.error_file  # type: ignore[attr-defined]
+    errors.seek(0)
+    err = errors.read()[-4000:]
+    errors.close()
     if proc.returncode != 0:
-        tail = (err or b"").decode("utf-8", "replace").strip().splitlines()[-6:]
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-6:]
         raise ToolFailed(f"{what} exited {proc.returncode}: " + " | ".join(tail))
+
+
+def kill_tool(proc: subprocess.Popen) -> None:
+    """Stop a streaming process that is no longer wanted (an error upstream)."""
+    proc.kill()
+    if proc.stdin is not None and proc.stdin.closed:
+        proc.stdin = None
+    proc.communicate()
+    error_file = getattr(proc, "error_file", None)
+    if error_file is not None:
+        error_file.close()

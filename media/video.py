@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from media.errors import MediaError
-from media.ffmpeg import FFMPEG, ToolFailed, finish_tool, start_tool
+from media.ffmpeg import FFMPEG, ToolFailed, finish_tool, kill_tool, start_tool
 from media.probe import MP4_AUDIO_CODECS, VideoFacts
 
 
@@ -110,8 +110,7 @@ class LosslessWriter:
         if exc_type is None:
             self.close()
         else:
-            self.proc.kill()
-            self.proc.communicate()
+            kill_tool(self.proc)
 
 
 def iter_lossless(path: Path, width: int, height: int, timeout: float = 600) -> Iterator[np.ndarray]:
@@ -206,8 +205,7 @@ class DeliveryEncoder:
             self._apply_source_timestamps()
 
     def abort(self) -> None:
-        self.proc.kill()
-        self.proc.communicate()
+        kill_tool(self.proc)
 
     def _apply_source_timestamps(self) -> None:
         """Give each frame its source timestamp (mkvmerge), then mux with audio into MP4."""

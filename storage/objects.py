@@ -145,17 +145,18 @@ class S3Store(ObjectStore):
     MULTIPART_THRESHOLD = 8 * 1024**2
 
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str,
-                 presign_seconds: int) -> None:
+                 presign_seconds: int, public_endpoint_url: str | None = None) -> None:
         import boto3
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket, self.prefix, self.presign_seconds = bucket, prefix.strip("/"), presign_seconds
-        self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name=region,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"},
-                          connect_timeout=10, read_timeout=60, signature_version="s3v4"),
-        )
+        config = Config(retries={"max_attempts": 5, "mode": "standard"},
+                        connect_timeout=10, read_timeout=60, signature_version="s3v4")
+        self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        # Browsers get URLs signed for the public host; workers read through the internal one.
+        self.public = (boto3.client("s3", endpoint_url=public_endpoint_url, region_name=region, config=config)
+                       if public_endpoint_url else self.client)
         self.transfer = TransferConfig(multipart_threshold=self.MULTIPART_THRESHOLD,
                                        multipart_chunksize=self.MULTIPART_THRESHOLD, max_concurrency=4)
 
@@ -216,17 +217,17 @@ class S3Store(ObjectStore):
             raise self._translate(exc, key) from exc
 
     def read_url(self, key: str) -> str:
-        return self._presign(key, None, expires=max(self.presign_seconds, 12 * 3600))
+        return self._presign(self.client, key, None, expires=max(self.presign_seconds, 12 * 3600))
 
     def presign(self, key: str, filename: str | None = None) -> str | None:
-        return self._presign(key, filename)
+        return self._presign(self.public, key, filename)
 
-    def _presign(self, key: str, filename: str | None, expires: int | None = None) -> str:
+    def _presign(self, client, key: str, filename: str | None, expires: int | None = None) -> str:
         params = {"Bucket": self.bucket, "Key": self._key(key)}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
         try:
-            return self.client.generate_presigned_url("get_object", Params=params,
+            return client.generate_presigned_url("get_object", Params=params,
                                                       ExpiresIn=expires or self.presign_seconds)
         except Exception as exc:
             raise self._translate(exc, key) from exc
@@ -250,5 +251,5 @@ def store_from_settings(settings: Settings) -> ObjectStore:
         if not url.netloc:
             raise ValueError(f"STORAGE_URL {settings.storage_url!r} names no bucket")
         return S3Store(url.netloc, url.path, settings.s3_endpoint_url, settings.s3_region,
-                       settings.presign_seconds)
+                       settings.presign_seconds, settings.s3_public_endpoint_url)
     raise ValueError(f"STORAGE_URL must be file:// or s3://, got {settings.storage_url!r}")

@@ -74,6 +74,8 @@ class Settings:
     secret_key: str
     web_host: str
     web_port: int
+    migrate_on_start: bool
+    s3_public_endpoint_url: str | None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -116,6 +118,11 @@ def load_settings() -> Settings:
         secret_key=_env("SECRET_KEY", "embedded-default-not-secret"),
         web_host=_env("WEB_HOST", "127.0.0.1"),
         web_port=_env_int("WEB_PORT", 8000),
+        # Deployments run `tintype migrate` once; the embedded mode migrates on start.
+        migrate_on_start=_env_bool("MIGRATE_ON_START", True),
+        # Presigned download URLs are signed for this host when browsers cannot reach
+        # S3_ENDPOINT_URL (e.g. http://minio:9000 inside compose).
+        s3_public_endpoint_url=os.environ.get("S3_PUBLIC_ENDPOINT_URL") or None,
     )
 
 

@@ -1,0 +1,72 @@
+"""Test media made on the spot with ffmpeg's lavfi sources and Pillow (nothing copied)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True)
+
+
+def grey_video(path: Path, size: str = "96x64", rate: str = "30000/1001", frames: int = 48,
+               audio: bool = True, extra: tuple[str, ...] = ()) -> Path:
+    """A black-and-white test pattern with moving parts, with a sine tone."""
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+    args += ["-frames:v", str(frames), "-vf", "hue=s=0,format=yuv420p", "-c:v", "libx264", "-preset",
+             "ultrafast", "-bf", "2", "-g", "12"]
+    if audio:
+        args += ["-c:a", "aac", "-shortest"]
+    ffmpeg(*args, *extra, str(path))
+    return path
+
+
+def two_track_mkv(path: Path, size: str = "161x121", frames: int = 36) -> Path:
+    """Odd-sized video with two audio tracks: AAC and FLAC (FLAC must be re-encoded for MP4)."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24", "-f", "lavfi", "-i",
+           "sine=frequency=300:sample_rate=48000", "-f", "lavfi", "-i", "sine=frequency=500:sample_rate=48000",
+           "-map", "0:v", "-map", "1:a", "-map", "2:a", "-frames:v", str(frames), "-t", str(frames / 24),
+           "-vf", f"scale={size.replace('x', ':')},format=yuv444p",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p", "-c:a:0", "aac", "-c:a:1", "flac",
+           str(path))
+    return path
+
+
+def variable_rate_video(path: Path, frames: int = 30) -> Path:
+    """First 12 frames at 24 fps, the rest at 12 fps, in Matroska."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24", "-frames:v", str(frames),
+           "-vf", "setpts='if(lt(N,12),N/24,0.5+(N-12)/12)/TB'", "-fps_mode", "passthrough",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def rect_mask(path: Path, width: int, height: int, box: tuple[int, int, int, int]) -> Path:
+    mask = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(mask).rectangle(box, fill=255)
+    mask.save(path)
+    return path
+
+
+def decode(path: Path, width: int, height: int) -> np.ndarray:
+    """All frames of a video as (N, H, W, 3) uint8."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
+                          "-fps_mode", "passthrough", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
+
+
+def grey_photo(width: int = 120, height: int = 90) -> np.ndarray:
+    """A greyscale 'photograph': sky gradient, a house, a tree, as uint8 (H, W)."""
+    img = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(img)
+    for y in range(height):
+        draw.line([(0, y), (width, y)], fill=int(200 - 80 * y / height))
+    draw.rectangle([20, 40, 60, 80], fill=90)
+    draw.polygon([(15, 40), (40, 20), (65, 40)], fill=60)
+    draw.ellipse([75, 30, 105, 70], fill=110)
+    return np.asarray(img)

@@ -1,0 +1,92 @@
+"""Video jobs through REST v1 against real Redis, PostgreSQL, S3 and Celery workers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.media_factory import decode, grey_video, rect_mask, two_track_mkv
+
+pytestmark = pytest.mark.integration
+
+
+def ffprobe(path: Path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
+                          "-count_frames", str(path)], check=True, capture_output=True).stdout
+    return json.loads(out)
+
+
+def video_stream(info: dict) -> dict:
+    return next(s for s in info["streams"] if s["codec_type"] == "video")
+
+
+def audio_streams(info: dict) -> list[dict]:
+    return [s for s in info["streams"] if s["codec_type"] == "audio"]
+
+
+def test_colorized_video_keeps_frames_rate_and_sound(stack, tmp_path):
+    source = grey_video(tmp_path / "grey.mp4", frames=48, rate="30000/1001")
+    response = stack.submit(source, operations="colorize")
+    assert response.status_code == 202, response.text
+    job = stack.wait(response.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == {"done": 3, "total": 3, "fraction": 1.0}
+    assert job["input"]["facts"]["frames"] == 48 and job["input"]["facts"]["fps"] == "30000/1001"
+
+    out = stack.download(job, tmp_path / "out.mp4")
+    info, src = ffprobe(out), ffprobe(source)
+    video = video_stream(info)
+    assert info["format"]["format_name"].startswith("mov,mp4")
+    assert (video["codec_name"], video["pix_fmt"]) == ("h264", "yuv420p")
+    assert int(video["nb_read_frames"]) == 48
+    assert Fraction(video["r_frame_rate"]) == Fraction(30000, 1001)
+    frame = 1001 / 30000
+    assert abs(float(video["duration"]) - float(video_stream(src)["duration"])) <= frame
+    [audio], [src_audio] = audio_streams(info), audio_streams(src)
+    assert abs(float(audio["duration"]) - float(src_audio["duration"])) < 0.05
+    with out.open("rb") as fh:  # +faststart: the index comes before the media data
+        head = fh.read(4096)
+    assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))
+
+    frames_in = decode(source, 96, 64).astype(np.float32)
+    frames_out = decode(out, 96, 64).astype(np.float32)
+    chroma_out = np.abs(frames_out - frames_out.mean(axis=3, keepdims=True)).mean()
+    chroma_in = np.abs(frames_in - frames_in.mean(axis=3, keepdims=True)).mean()
+    assert chroma_in < 1.5 and chroma_out > chroma_in + 2.0, (chroma_in, chroma_out)
+
+    rows = stack.db("select status, chunks_done, chunks_total, output_key from jobs where id = :id", id=job["id"])
+    assert rows == [("succeeded", 3, 3, f"jobs/{job['id']}/output.mp4")]
+    chunks = stack.db("select status, attempts from chunks where job_id = :id order by index", id=job["id"])
+    assert chunks == [("done", 1)] * 3
+    assert stack.objects(job["id"]) == [f"jobs/{job['id']}/{name}" for name in ("input", "output.mp4", "preview.jpg")]
+
+
+def test_inpainting_changes_only_masked_pixels_and_keeps_every_audio_track(stack, tmp_path):
+    source = two_track_mkv(tmp_path / "odd.mkv", size="161x121", frames=36)
+    box = (60, 40, 100, 80)
+    mask = rect_mask(tmp_path / "mask.png", 161, 121, box)
+    response = stack.submit(source, mask=mask, operations="inpaint")
+    assert response.status_code == 202, response.text
+    job = stack.wait(response.json()["id"])
+    assert job["status"] == "succeeded", job
+    out = stack.download(job, tmp_path / "out.mp4")
+    info = ffprobe(out)
+    video = video_stream(info)
+    assert (int(video["width"]), int(video["height"])) == (162, 122)  # even for yuv420p
+    assert int(video["nb_read_frames"]) == 36
+    assert [a["codec_name"] for a in audio_streams(info)] == ["aac", "aac"]  # FLAC re-encoded, AAC copied
+
+    luma = np.array([0.299, 0.587, 0.114], np.float32)  # 4:2:0 delivery blurs chroma, not luma
+    before = decode(source, 161, 121).astype(np.float32) @ luma
+    after = decode(out, 162, 122)[:, :121, :161].astype(np.float32) @ luma
+    inside = np.zeros((121, 161), bool)
+    inside[box[1] + 3:box[3] - 2, box[0] + 3:box[2] - 2] = True
+    outside = np.ones((121, 161), bool)
+    outside[box[1] - 4:box[3] + 5, box[0] - 4:box[2] + 5] = False
+    assert np.abs(after - before)[:, outside].mean() < 3.0
+    assert np.abs(after - before)[:, inside].mean() > 12.0
