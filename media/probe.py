@@ -134,6 +134,10 @@ def probe_video(source: str, timeout: float = 120) -> VideoFacts:
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
     if video is None:
         raise UnsupportedMedia("the file has no video stream")
+    if not video.get("width") or not video.get("height"):
+        # ffprobe guesses a demuxer from the file name; a text file called x.png gets a
+        # 0x0 "video". Content decides: this is not media.
+        raise NotMedia("the file is neither an image nor a video tintype can read")
     packets = _packet_times(source, timeout)
     if not packets:
         raise CorruptMedia("the video stream has no frames")
@@ -147,6 +151,10 @@ def probe_video(source: str, timeout: float = 120) -> VideoFacts:
         width, height = height, width
     frame_span = stamps[-1] - stamps[0] + float(1 / rate)
     size = int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None
+    indexed = str(video.get("nb_frames", ""))
+    if indexed.isdigit() and int(indexed) > len(packets):
+        raise CorruptMedia(f"the video is truncated: its index lists {indexed} frames "
+                           f"but only {len(packets)} are in the file")
     if size is not None and os.path.isfile(source):
         _check_not_truncated(packets, size)
     return VideoFacts(

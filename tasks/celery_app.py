@@ -63,7 +63,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("tintype", broker=settings.broker_url, backend=settings.result_backend)
+    broker = settings.broker_url
+    if settings.is_embedded_broker:
+        from tasks import fs_transport
+
+        broker = fs_transport.register()
+    app = Celery("tintype", broker=broker, backend=settings.result_backend)
     app.conf.update(celery_config(settings))
     app.conf.include = ["tasks.pipeline"]
     return app

@@ -1,0 +1,122 @@
+"""Bad input gets a clear 4xx JSON error, leaves nothing behind, and the workers keep going."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.media_factory import grey_video, rect_mask
+
+pytestmark = pytest.mark.integration
+
+
+def _truncated_mp4(tmp: Path) -> Path:
+    whole = grey_video(tmp / "whole.mp4", frames=24, extra=("-movflags", "+faststart"))
+    data = whole.read_bytes()
+    path = tmp / "truncated.mp4"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    return path
+
+
+def _png_bomb(tmp: Path) -> Path:
+    path = tmp / "bomb.png"
+    Image.new("1", (6000, 6000)).save(path)  # 36 Mpx in a few kB; the test limit is 4 Mpx
+    return path
+
+
+def _unknown_codec(tmp: Path) -> Path:
+    source = tmp / "mpeg4.avi"
+    os.system(f"ffmpeg -v error -y -f lavfi -i testsrc=size=64x48:rate=10 -frames:v 10 -c:v mpeg4 "
+              f"-vtag FMP4 {source}")
+    data = source.read_bytes().replace(b"FMP4", b"QQQQ")
+    path = tmp / "unknown.avi"
+    path.write_bytes(data)
+    return path
+
+
+def _text(tmp: Path) -> Path:
+    path = tmp / "notes.mp4"
+    path.write_text("these are not the frames you are looking for\n" * 50)
+    return path
+
+
+def _empty(tmp: Path) -> Path:
+    path = tmp / "empty.png"
+    path.write_bytes(b"")
+    return path
+
+
+def _oversized(tmp: Path) -> Path:
+    path = tmp / "big.mp4"
+    path.write_bytes(os.urandom(9 * 1024**2))  # the stack's limit is 8 MiB
+    return path
+
+
+CASES = {
+    "not media": (_text, {}, 415, "not_media"),
+    "empty file": (_empty, {}, 400, "empty_file"),
+    "truncated video": (_truncated_mp4, {}, 422, "corrupt_media"),
+    "decompression bomb": (_png_bomb, {}, 413, "media_too_large"),
+    "unsupported codec": (_unknown_codec, {}, 415, "unsupported_media"),
+    "over the upload limit": (_oversized, {}, 413, None),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_upload_is_refused_and_nothing_is_stored(stack, tmp_path, case):
+    make, form, status, code = CASES[case]
+    jobs_before, objects_before = stack.db("select count(*) from jobs")[0][0], stack.objects()
+    response = stack.submit(make(tmp_path), operations="colorize", **form)
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code
+    assert stack.db("select count(*) from jobs")[0][0] == jobs_before
+    assert stack.objects() == objects_before
+
+
+def test_path_traversal_filename_is_refused(stack, tmp_path):
+    source = grey_video(tmp_path / "clip.mp4", frames=8, audio=False)
+    before = stack.objects()
+    response = stack.submit(source, filename="../../etc/clip.mp4", operations="colorize")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_filename"
+    assert stack.objects() == before
+
+
+@pytest.mark.parametrize("mask_kind, code", [("wrong size", "mask_size_mismatch"), ("not an image", "bad_mask"),
+                                             ("empty", "empty_mask"), ("whole frame", "mask_covers_frame")])
+def test_bad_masks_are_refused(stack, tmp_path, mask_kind, code):
+    source = grey_video(tmp_path / "clip.mp4", frames=8, audio=False)
+    mask = tmp_path / "mask.png"
+    if mask_kind == "wrong size":
+        rect_mask(mask, 50, 50, (10, 10, 20, 20))
+    elif mask_kind == "not an image":
+        mask.write_text("hello")
+    elif mask_kind == "empty":
+        Image.new("L", (96, 64), 0).save(mask)
+    else:
+        rect_mask(mask, 96, 64, (0, 0, 95, 63))
+    jobs_before = stack.db("select count(*) from jobs")[0][0]
+    response = stack.submit(source, mask=mask, operations="inpaint")
+    assert 400 <= response.status_code < 500 and response.json()["error"]["code"] == code, response.text
+    assert stack.db("select count(*) from jobs")[0][0] == jobs_before
+
+
+def test_invalid_options_are_refused(stack, tmp_path):
+    source = grey_video(tmp_path / "clip.mp4", frames=8, audio=False)
+    assert stack.submit(source).json()["error"]["code"] == "no_operation"
+    assert stack.submit(source, operations="sharpen").status_code == 400
+    assert stack.submit(source, operations="inpaint").json()["error"]["code"] == "mask_required"
+    assert stack.submit(source, operations="colorize", render_size="9").status_code == 400
+
+
+def test_workers_still_run_after_bad_input(stack, tmp_path):
+    source = grey_video(tmp_path / "after.mp4", frames=12, audio=False)
+    mask = rect_mask(tmp_path / "m.png", 96, 64, (10, 10, 30, 30))
+    job = stack.wait(stack.submit(source, mask=mask, operations="inpaint").json()["id"])
+    assert job["status"] == "succeeded", job
+    stack.check_alive()

@@ -1,0 +1,50 @@
+"""`tintype restore` on the embedded defaults: filesystem broker, SQLite, local objects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.media_factory import decode, grey_video, rect_mask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND",
+                                                           "STORAGE_URL", "S3_ENDPOINT_URL")}
+    env.update(TINTYPE_DATA_DIR=str(data_dir), CHUNK_FRAMES="10", TORCH_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "tintype.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=240)
+
+
+@pytest.mark.integration
+def test_restore_runs_the_pipeline_embedded(tmp_path):
+    source = grey_video(tmp_path / "in.mp4", size="64x48", frames=24, rate="24")
+    mask = rect_mask(tmp_path / "m.png", 64, 48, (20, 10, 40, 30))
+    out = tmp_path / "out.mp4"
+    done = _cli("restore", str(source), "-o", str(out), "--inpaint-mask", str(mask),
+                "--data-dir", str(tmp_path / "data"), data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "wrote" in done.stdout and "100%" in done.stderr  # the progress bar reached the end
+    frames = decode(out, 64, 48)
+    assert frames.shape[0] == 24
+    before = decode(source, 64, 48).astype(np.int16)
+    assert np.abs(frames.astype(np.int16) - before)[:, 12:28, 22:38].mean() > 10
+    objects = sorted(p.relative_to(tmp_path / "data" / "objects").as_posix()
+                     for p in (tmp_path / "data" / "objects").rglob("*") if p.is_file())
+    assert not any("/work/" in o for o in objects) and any(o.endswith("output.mp4") for o in objects)
+
+
+def test_restore_refuses_bad_input_with_a_message(tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    done = _cli("restore", str(bad), "-o", str(tmp_path / "o.png"), "--colorize", data_dir=tmp_path / "d")
+    assert done.returncode == 2 and "neither an image nor a video" in done.stderr
+    missing = _cli("restore", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o.mp4"), data_dir=tmp_path / "d")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

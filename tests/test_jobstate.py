@@ -1,0 +1,73 @@
+"""State transitions on a real PostgreSQL database: atomic, and progress counted once."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from storage.db import session_scope, upgrade
+from storage.models import Job
+from tasks import jobstate
+from tests import services
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def db_url():
+    admin = services.postgres_admin()
+    name, url = services.create_database(admin)
+    upgrade(url)
+    yield url
+    from storage.db import dispose_engines
+
+    dispose_engines()
+    services.drop_database(admin, name)
+
+
+def _job(url: str, chunks: int = 3) -> str:
+    job_id = uuid.uuid4().hex
+    with session_scope(url) as s:
+        s.add(Job(id=job_id, kind="video", status="queued", stage="queued", operations=["colorize"], options={},
+                  input_name="x.mp4", input_bytes=1, input_sha256="0" * 64, input_facts={}, has_mask=0,
+                  chunks_total=0, chunks_done=0, notes=[], timings={}))
+    jobstate.plan_chunks(url, job_id, [jobstate.ChunkPlan(i, i * 10, 10, i * 10, 10, None) for i in range(chunks)])
+    return job_id
+
+
+def test_redelivered_chunk_counts_progress_once(db_url):
+    job_id = _job(db_url)
+    assert jobstate.mark_running(db_url, job_id, "processing")
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: jobstate.chunk_done(db_url, job_id, 1, 0.1), range(8)))
+    assert results.count(True) == 1
+    assert jobstate.get_job(db_url, job_id).chunks_done == 1
+    assert jobstate.plan_chunks(db_url, job_id, []) == 3  # a re-run probe keeps the plan and progress
+    assert jobstate.get_job(db_url, job_id).chunks_done == 1
+
+
+def test_terminal_states_are_final_and_first_wins(db_url):
+    job_id = _job(db_url)
+    assert jobstate.mark_running(db_url, job_id, "processing")
+    assert jobstate.cancel(db_url, job_id)
+    assert not jobstate.succeed(db_url, job_id, output_key="x")
+    assert not jobstate.fail(db_url, job_id, "late", "too late")
+    assert not jobstate.mark_running(db_url, job_id, "finalizing")
+    job = jobstate.get_job(db_url, job_id)
+    assert (job.status, job.output_key, job.error_code) == ("cancelled", None, None)
+
+    other = _job(db_url)
+    jobstate.mark_running(db_url, other, "processing")
+    assert jobstate.fail(db_url, other, "processing_failed", "chunk 2: decoder error")
+    assert not jobstate.cancel(db_url, other)
+    assert jobstate.get_job(db_url, other).error == "chunk 2: decoder error"
+
+
+def test_sweeper_finds_only_running_jobs_without_progress(db_url):
+    running, queued = _job(db_url), _job(db_url)
+    jobstate.mark_running(db_url, running, "processing")
+    assert running in jobstate.stale_jobs(db_url, -1)
+    assert queued not in jobstate.stale_jobs(db_url, -1)
+    assert running not in jobstate.stale_jobs(db_url, 3600)
