@@ -1,0 +1,79 @@
+"""Still images through REST v1: every input mode, orientation, alpha, JPEG on request."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from media.color import rgb_to_lab
+from tests.media_factory import grey_photo
+
+pytestmark = pytest.mark.integration
+
+
+def _result(stack, tmp_path, path, **form) -> tuple[dict, Image.Image]:
+    response = stack.submit(path, **form)
+    assert response.status_code == 202, response.text
+    job = stack.wait(response.json()["id"])
+    assert job["status"] == "succeeded", job
+    out = stack.download(job, tmp_path / "result.bin")
+    return job, Image.open(io.BytesIO(out.read_bytes()))
+
+
+def test_grey_photo_is_colorized_with_its_lightness_kept(stack, tmp_path):
+    grey = grey_photo()
+    path = tmp_path / "photo.png"
+    Image.fromarray(grey, "L").save(path)
+    job, img = _result(stack, tmp_path, path, operations="colorize")
+    assert img.format == "PNG" and img.mode == "RGB" and img.size == (120, 90)
+    lab = rgb_to_lab(np.asarray(img))
+    source_l = rgb_to_lab(np.dstack([grey] * 3))[..., 0]
+    assert np.abs(lab[..., 0] - source_l).mean() < 1.5
+    assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 2.0  # not grey any more
+    assert job["progress"]["fraction"] == 1.0 and job["notes"] == []
+    assert stack.objects(job["id"]) == [f"jobs/{job['id']}/input", f"jobs/{job['id']}/output.png"]
+
+
+@pytest.mark.parametrize("mode", ["I;16", "P", "LA", "CMYK"])
+def test_unusual_modes_are_accepted(stack, tmp_path, mode):
+    grey = grey_photo(64, 48)
+    if mode == "I;16":
+        img, fmt = Image.fromarray(grey.astype(np.uint16) * 257), "PNG"
+    elif mode == "P":
+        img, fmt = Image.fromarray(grey, "L").convert("P"), "PNG"
+    elif mode == "LA":
+        img, fmt = Image.fromarray(grey, "L").convert("LA"), "PNG"
+        img.putalpha(Image.fromarray(np.where(grey > 100, 255, 40).astype(np.uint8)))
+    else:
+        img, fmt = Image.fromarray(grey, "L").convert("CMYK"), "JPEG"
+    path = tmp_path / f"in.{fmt.lower()}"
+    img.save(path, fmt)
+    _, out = _result(stack, tmp_path, path, operations="colorize")
+    assert out.size == (64, 48)
+    if mode == "LA":
+        assert out.mode == "RGBA"
+        alpha = np.asarray(out.getchannel("A"))
+        assert set(np.unique(alpha)) == {40, 255}
+
+
+def test_exif_orientation_is_honoured_and_jpeg_returned_on_request(stack, tmp_path):
+    grey = grey_photo(80, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(np.dstack([grey] * 3)).save(path, "JPEG", exif=exif, quality=95)
+    job, out = _result(stack, tmp_path, path, operations="colorize", output_format="jpeg")
+    assert out.format == "JPEG" and out.size == (40, 80)
+    assert job["result"]["content_type"] == "image/jpeg"
+
+
+def test_colour_input_is_colorized_from_lightness_and_says_so(stack, tmp_path):
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1] = 200, np.linspace(0, 255, 64, dtype=np.uint8)
+    path = tmp_path / "colour.png"
+    Image.fromarray(rgb).save(path)
+    job, _ = _result(stack, tmp_path, path, operations="colorize")
+    assert any("already had colour" in note for note in job["notes"])

@@ -1,0 +1,22 @@
+"""Architectural rules that keep the front door and the CPU pool light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from gpu_workers.models.registry import specs
+from tasks.catalogue import COLORIZE_MODELS, INPAINT_MODELS
+
+
+def test_web_and_cpu_tasks_never_import_torch(tmp_path):
+    code = ("import sys; import web.app, web.api, web.pages, tasks.pipeline, tasks.intake; "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code], env={"TINTYPE_DATA_DIR": str(tmp_path), "PATH": ""},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr or "torch was imported"
+
+
+def test_catalogue_names_exactly_the_registered_models():
+    assert {s.name for s in specs("colorize")} == COLORIZE_MODELS
+    assert {s.name for s in specs("inpaint")} == INPAINT_MODELS
