@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -160,52 +162,105 @@ def _audio_args(facts: VideoFacts, audio_input: int) -> list[str]:
 
 
 class DeliveryEncoder:
-    """Streams RGB frames into H.264 yuv420p MP4 (+faststart) with the source's audio tracks.
+    """Streams RGB frames into H.264 yuv420p MP4 with the source's audio tracks.
 
-    Constant-rate sources get the exact rational rate; variable-rate sources are
-    encoded frame by frame and then given the source's own frame timestamps.
+    Constant-rate sources get the exact rational rate. With a `sink`, the MP4 is
+    fragmented with its index first (it plays while downloading, like +faststart) and
+    flows to the sink as it is made, so no whole film ever sits on local disk; without
+    one, a +faststart file is written to `out_path`. Variable-rate sources are encoded
+    to a file and then given the source's own frame timestamps (mkvmerge).
     """
 
-    def __init__(self, out_path: Path, facts: VideoFacts, audio_source: str | None,
+    def __init__(self, facts: VideoFacts, audio_source: str | None, out_path: Path | None = None,
+                 sink: Callable[[bytes], None] | None = None,
                  options: DeliveryOptions = DeliveryOptions(), timeout: float = 6 * 3600) -> None:
-        self.out_path, self.facts, self.timeout = out_path, facts, timeout
+        if (out_path is None) == (sink is None):
+            raise ValueError("give exactly one of out_path and sink")
+        self.facts, self.timeout, self.sink = facts, timeout, sink
+        self.variable = not facts.constant_rate and facts.frames > 1
+        if self.variable and sink is not None:
+            self.scratch = Path(tempfile.mkdtemp(prefix="tintype-vfr-"))
+            out_path = self.scratch / "output.mp4"
+        else:
+            self.scratch = None
+        self.out_path = out_path
         self.audio_source = audio_source if facts.audio else None
         self.width, self.height = even_size(facts.width, facts.height)
         self.count = 0
-        self.variable = not facts.constant_rate and facts.frames > 1
         self.video_path = out_path.with_suffix(".video.mkv") if self.variable else out_path
+        mux_audio = self.audio_source is not None and not self.variable
         args = [FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
                 "-s", f"{self.width}x{self.height}", "-framerate",
                 f"{facts.fps_num}/{facts.fps_den}", "-i", "-"]
-        if self.audio_source and not self.variable:
+        if mux_audio:
             args += ["-i", self.audio_source]
         args += ["-map", "0:v:0", "-c:v", "libx264", "-preset", options.preset, "-crf",
                  str(options.crf), "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
-        if self.audio_source and not self.variable:
+        if mux_audio:
             args += _audio_args(facts, 1)
-        if not self.variable:
-            args += ["-movflags", "+faststart", "-f", "mp4"]
-        args.append(str(self.video_path))
-        self.proc = start_tool(args, stdin=True)
+        if self.variable:
+            args.append(str(self.video_path))
+        elif sink is not None:
+            # Fragments carry no edit list, so B-frame reordering would start the
+            # picture a few frames after the sound: encode without B-frames here.
+            # Likewise an audio track's priming samples must not push the video back.
+            args += ["-bf", "0", "-avoid_negative_ts", "disabled",
+                     "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"]
+        else:
+            args += ["-movflags", "+faststart", "-f", "mp4", str(self.video_path)]
+        streaming = sink is not None and not self.variable
+        self.proc = start_tool(args, stdin=True, stdout=streaming)
+        self.pump = threading.Thread(target=self._pump, daemon=True) if streaming else None
+        self.pump_error: BaseException | None = None
+        if self.pump:
+            self.pump.start()
+
+    def _pump(self) -> None:
+        try:
+            while block := self.proc.stdout.read(1 << 20):
+                self.sink(block)
+        except BaseException as exc:  # reported by close()
+            self.pump_error = exc
+            self.proc.kill()
 
     def write(self, frame: np.ndarray) -> None:
         try:
             self.proc.stdin.write(np.ascontiguousarray(pad_even(frame)).tobytes())
         except BrokenPipeError as exc:
+            self._raise_pump_error()
             finish_tool(self.proc, "ffmpeg delivery encode", 10)
             raise ToolFailed("ffmpeg delivery encode stopped reading frames") from exc
         self.count += 1
 
+    def _raise_pump_error(self) -> None:
+        if self.pump_error is not None:
+            raise self.pump_error
+
     def close(self) -> None:
         self.proc.stdin.close()
+        if self.pump:
+            self.pump.join()
+            self._raise_pump_error()
         finish_tool(self.proc, "ffmpeg delivery encode", self.timeout)
         if self.count != self.facts.frames:
             raise MediaError(f"encoded {self.count} frames but the source has {self.facts.frames}")
         if self.variable:
             self._apply_source_timestamps()
+            if self.sink is not None:
+                with self.out_path.open("rb") as fh:
+                    while block := fh.read(1 << 20):
+                        self.sink(block)
+        self._clean()
 
     def abort(self) -> None:
         kill_tool(self.proc)
+        if self.pump:
+            self.pump.join()
+        self._clean()
+
+    def _clean(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _apply_source_timestamps(self) -> None:
         """Give each frame its source timestamp (mkvmerge), then mux with audio into MP4."""
@@ -236,7 +291,7 @@ class DeliveryEncoder:
 def encode_video(out_path: Path, facts: VideoFacts, frames: Sequence[np.ndarray],
                  audio_source: str | None = None) -> None:
     """Encode a short in-memory sequence (tests and previews)."""
-    encoder = DeliveryEncoder(out_path, facts, audio_source)
+    encoder = DeliveryEncoder(facts, audio_source, out_path=out_path)
     try:
         for frame in frames:
             encoder.write(frame)

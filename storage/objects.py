@@ -29,7 +29,94 @@ class StorageUnavailable(StorageError):
     """The store did not answer; the operation may succeed if retried."""
 
 
+class ObjectWriter(ABC):
+    """A new object written as a stream; it appears only when `commit` succeeds."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    def commit(self) -> int:
+        """Publish the object; returns its size in bytes."""
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+
+class _LocalWriter(ObjectWriter):
+    def __init__(self, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        self.target, self.tmp, self.fh, self.size = target, Path(name), os.fdopen(fd, "wb"), 0
+
+    def write(self, data: bytes) -> None:
+        self.fh.write(data)
+        self.size += len(data)
+
+    def commit(self) -> int:
+        self.fh.close()
+        os.replace(self.tmp, self.target)
+        return self.size
+
+    def abort(self) -> None:
+        self.fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class _S3Writer(ObjectWriter):
+    """Multipart upload: memory is bounded by one part, whatever the object's size."""
+
+    PART = 8 * 1024**2
+
+    def __init__(self, store: "S3Store", key: str, content_type: str) -> None:
+        self.store, self.key, self.full = store, key, store._key(key)
+        self.buffer, self.parts, self.size = bytearray(), [], 0
+        try:
+            self.upload_id = store.client.create_multipart_upload(
+                Bucket=store.bucket, Key=self.full, ContentType=content_type)["UploadId"]
+        except Exception as exc:
+            raise store._translate(exc, key) from exc
+
+    def write(self, data: bytes) -> None:
+        self.buffer.extend(data)
+        self.size += len(data)
+        while len(self.buffer) >= self.PART:
+            self._send(bytes(self.buffer[:self.PART]))
+            del self.buffer[:self.PART]
+
+    def _send(self, body: bytes) -> None:
+        number = len(self.parts) + 1
+        try:
+            etag = self.store.client.upload_part(Bucket=self.store.bucket, Key=self.full, PartNumber=number,
+                                                 UploadId=self.upload_id, Body=body)["ETag"]
+        except Exception as exc:
+            raise self.store._translate(exc, self.key) from exc
+        self.parts.append({"PartNumber": number, "ETag": etag})
+
+    def commit(self) -> int:
+        if self.buffer or not self.parts:
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
+        try:
+            self.store.client.complete_multipart_upload(Bucket=self.store.bucket, Key=self.full,
+                                                        UploadId=self.upload_id,
+                                                        MultipartUpload={"Parts": self.parts})
+        except Exception as exc:
+            raise self.store._translate(exc, self.key) from exc
+        return self.size
+
+    def abort(self) -> None:
+        try:
+            self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.full,
+                                                     UploadId=self.upload_id)
+        except Exception:  # best effort: an abandoned upload expires by bucket policy
+            pass
+
+
 class ObjectStore(ABC):
+    @abstractmethod
+    def open_writer(self, key: str, content_type: str = "application/octet-stream") -> ObjectWriter: ...
+
     @abstractmethod
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None: ...
 
@@ -91,6 +178,9 @@ class LocalStore(ObjectStore):
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def open_writer(self, key: str, content_type: str = "application/octet-stream") -> ObjectWriter:
+        return _LocalWriter(self._path(key))
 
     def get_file(self, key: str, path: Path) -> None:
         source = self._path(key)
@@ -179,6 +269,9 @@ class S3Store(ObjectStore):
                                     ExtraArgs={"ContentType": content_type}, Config=self.transfer)
         except Exception as exc:  # boto3 raises many types; all become ours
             raise self._translate(exc, key) from exc
+
+    def open_writer(self, key: str, content_type: str = "application/octet-stream") -> ObjectWriter:
+        return _S3Writer(self, key, content_type)
 
     def get_file(self, key: str, path: Path) -> None:
         try:

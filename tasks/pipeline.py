@@ -93,9 +93,15 @@ def _load_facts(job_id: str, data: dict) -> VideoFacts:
     return facts
 
 
-def _encode_chunks(job_id: str, facts: VideoFacts, chunks: int, out: Path, tmp: Path) -> None:
-    """Stream chunk intermediates in order into the delivery encoder, one chunk on disk at a time."""
-    encoder = DeliveryEncoder(out, facts, store().read_url(keys.input_key(job_id)),
+def _encode_chunks(job_id: str, facts: VideoFacts, chunks: int, key: str, tmp: Path) -> int:
+    """Stream chunk intermediates in order through the delivery encoder into the store.
+
+    One chunk intermediate is on local disk at a time and the encoded MP4 flows into a
+    multipart upload as it is made, so neither memory nor disk grows with the film.
+    Returns the size of the stored output.
+    """
+    writer = store().open_writer(key, "video/mp4")
+    encoder = DeliveryEncoder(facts, store().read_url(keys.input_key(job_id)), sink=writer.write,
                               timeout=SETTINGS.finalize_time_limit)
     try:
         for index in range(chunks):
@@ -107,10 +113,12 @@ def _encode_chunks(job_id: str, facts: VideoFacts, chunks: int, out: Path, tmp: 
                 encoder.write(frame)
             part.unlink()
             jobstate.update_job(db_url(), job_id, stage="finalizing")  # heartbeat
+        encoder.close()
     except BaseException:
         encoder.abort()
+        writer.abort()
         raise
-    encoder.close()
+    return writer.commit()
 
 
 class _Cancelled(Exception):
@@ -130,20 +138,17 @@ def finalize(self, job_id: str) -> str:
             fail_job(job_id, "incomplete", f"only {job.chunks_done} of {job.chunks_total} chunks finished")
             return "failed"
         facts = _load_facts(job_id, job.input_facts)
+        key = keys.output_key(job_id, "mp4")
         with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
-            tmp = Path(tmpdir)
-            out = tmp / "output.mp4"
             try:
-                _encode_chunks(job_id, facts, job.chunks_total, out, tmp)
+                size = _encode_chunks(job_id, facts, job.chunks_total, key, Path(tmpdir))
             except _Cancelled:
                 cleanup_work(job_id)
                 return "cancelled"
-            result = probe_video(str(out), SETTINGS.ffmpeg_timeout_seconds)
-            if result.frames != facts.frames:
-                raise RuntimeError(f"output has {result.frames} frames, input {facts.frames}")
-            key = keys.output_key(job_id, "mp4")
-            store().put_file(key, out, "video/mp4")
-            size = out.stat().st_size
+        result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
+        if result.frames != facts.frames:
+            store().delete(key)
+            raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
         jobstate.add_timing(db_url(), job_id, "finalize", time.monotonic() - began)
         if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
                                 output_content_type="video/mp4"):

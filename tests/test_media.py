@@ -54,7 +54,7 @@ def test_variable_rate_video_keeps_its_frame_times(clips, tmp_path):
     assert not facts.constant_rate and facts.frames == 30
     frames = read_range(str(clips["vfr"]), facts, 0, facts.frames)
     out = tmp_path / "vfr.mp4"
-    encoder = DeliveryEncoder(out, facts, None)
+    encoder = DeliveryEncoder(facts, None, out_path=out)
     for frame in frames:
         encoder.write(frame)
     encoder.close()
@@ -66,7 +66,7 @@ def test_variable_rate_video_keeps_its_frame_times(clips, tmp_path):
 def test_constant_rate_encode_has_exact_count_and_duration(clips, tmp_path):
     facts = probe_video(str(clips["bframes"]))
     out = tmp_path / "cfr.mp4"
-    encoder = DeliveryEncoder(out, facts, str(clips["bframes"]))
+    encoder = DeliveryEncoder(facts, str(clips["bframes"]), out_path=out)
     for frame in read_range(str(clips["bframes"]), facts, 0, facts.frames):
         encoder.write(frame)
     encoder.close()
@@ -144,7 +144,7 @@ def test_mask_is_binarised_and_checked(tmp_path):
 def test_ffprobe_agrees_on_delivery_format(clips, tmp_path):
     facts = probe_video(str(clips["avi"]))
     out = tmp_path / "d.mp4"
-    encoder = DeliveryEncoder(out, facts, None)
+    encoder = DeliveryEncoder(facts, None, out_path=out)
     for frame in read_range(str(clips["avi"]), facts, 0, facts.frames):
         encoder.write(frame)
     encoder.close()
@@ -152,3 +152,19 @@ def test_ffprobe_agrees_on_delivery_format(clips, tmp_path):
                           "stream=codec_name,pix_fmt", "-of", "csv=p=0", str(out)],
                          capture_output=True, check=True).stdout.decode().strip()
     assert fmt == "h264,yuv420p"
+
+
+@pytest.mark.parametrize("name", ["bframes", "vfr"])
+def test_streamed_delivery_is_a_complete_playable_mp4(clips, tmp_path, name):
+    facts = probe_video(str(clips[name]))
+    received = bytearray()
+    encoder = DeliveryEncoder(facts, str(clips[name]), sink=received.extend)
+    for frame in read_range(str(clips[name]), facts, 0, facts.frames):
+        encoder.write(frame)
+    encoder.close()
+    out = tmp_path / "streamed.mp4"
+    out.write_bytes(bytes(received))
+    assert received[4:8] == b"ftyp" and received.find(b"moov") < received.find(b"mdat")
+    result = probe_video(str(out))
+    assert result.frames == facts.frames and len(result.audio) == len(facts.audio)
+    assert np.allclose(result.timestamps, facts.timestamps, atol=0.002)
