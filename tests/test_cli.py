@@ -15,10 +15,10 @@ from tests.media_factory import decode, grey_video, rect_mask
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+def _cli(*args: str, data_dir: Path, **extra_env: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND",
                                                            "STORAGE_URL", "S3_ENDPOINT_URL")}
-    env.update(TINTYPE_DATA_DIR=str(data_dir), CHUNK_FRAMES="10", TORCH_THREADS="1")
+    env.update(TINTYPE_DATA_DIR=str(data_dir), CHUNK_FRAMES="10", TORCH_THREADS="1", **extra_env)
     return subprocess.run([sys.executable, "-m", "tintype.cli", *args], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=240)
 
@@ -48,3 +48,24 @@ def test_restore_refuses_bad_input_with_a_message(tmp_path):
     assert done.returncode == 2 and "neither an image nor a video" in done.stderr
     missing = _cli("restore", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o.mp4"), data_dir=tmp_path / "d")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+@pytest.mark.integration
+def test_missing_weights_fail_the_job_with_an_actionable_message(tmp_path):
+    from gpu_workers.models.registry import specs
+
+    source = grey_video(tmp_path / "in.mp4", size="64x48", frames=12, rate="24", audio=False)
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    done = _cli("restore", str(source), "-o", str(tmp_path / "out.mp4"), "--colorize",
+                "--data-dir", str(tmp_path / "data"), data_dir=tmp_path / "data", WEIGHTS_DIR=str(empty))
+    [spec] = [s for s in specs("colorize") if s.name == "effnet-lite0-unet"]
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "job failed" in done.stderr and str(empty / spec.weights.path.name) in done.stderr
+    assert spec.weights.sha256 in done.stderr
+    assert not (tmp_path / "out.mp4").exists()
+    work = list((tmp_path / "data" / "objects").rglob("work/*"))
+    assert work == []
+    # "job failed" (not "a worker exited") means the GPU worker stayed up and reported it
+    assert "a worker exited" not in done.stderr
+    assert "WeightsError" in (tmp_path / "data" / "logs" / "gpu-worker.log").read_text()

@@ -147,13 +147,16 @@ def _follow(job_id: str, settings, output: Path, procs, logs: Path) -> int:
     from storage.objects import store_from_settings
     from tasks import jobstate
 
+    shown = None
     with tqdm(total=1, unit="chunk", desc="queued", dynamic_ncols=True) as bar:
         while True:
             job = jobstate.get_job(settings.database_url, job_id)
-            bar.total = max(1, job.chunks_total)
-            bar.n = job.chunks_done
-            bar.set_description(job.stage)
-            bar.refresh()
+            state = (job.stage, job.chunks_done, job.chunks_total)
+            if state != shown:
+                bar.total, bar.n = max(1, job.chunks_total), job.chunks_done
+                bar.set_description(job.stage)
+                bar.refresh()
+                shown = state
             if job.status in ("succeeded", "failed", "cancelled"):
                 break
             if any(p.poll() is not None for p in procs):

@@ -63,6 +63,7 @@ class Settings:
     chunk_frames: int
     context_frames: int
     colorize_model: str
+    weights_dir: Path | None
     inpaint_model: str
     render_size: int
     chunk_soft_time_limit: int
@@ -108,6 +109,8 @@ def load_settings() -> Settings:
         context_frames=_env_int("CONTEXT_FRAMES", 2),
         colorize_model=_env("COLORIZE_MODEL", "effnet-lite0-unet"),
         inpaint_model=_env("INPAINT_MODEL", "telea"),
+        # Where weight files are looked up by name; unset: the ones shipped in the package.
+        weights_dir=Path(os.environ["WEIGHTS_DIR"]) if os.environ.get("WEIGHTS_DIR") else None,
         render_size=_env_int("RENDER_SIZE", 256),
         chunk_soft_time_limit=_env_int("CHUNK_SOFT_TIME_LIMIT", 1800),
         chunk_time_limit=_env_int("CHUNK_TIME_LIMIT", 1900),

@@ -103,10 +103,21 @@ def get_model(name: str, device: torch.device | None = None) -> Any:
     key = (name, str(device))
     with _LOCK:
         if key not in _LOADED:
-            if spec.weights is not None:
-                verify_weights(spec.weights)
-            _LOADED[key] = spec.factory(spec.weights, device)
+            weights = resolve_weights(spec.weights)
+            if weights is not None:
+                verify_weights(weights)
+            _LOADED[key] = spec.factory(weights, device)
         return _LOADED[key]
+
+
+def resolve_weights(weights: Weights | None) -> Weights | None:
+    """The weights record with its file looked up in WEIGHTS_DIR when that is set."""
+    from tintype.settings import get_settings
+
+    directory = get_settings().weights_dir
+    if weights is None or directory is None:
+        return weights
+    return Weights(path=directory / weights.path.name, sha256=weights.sha256, meta=weights.meta)
 
 
 def unload_all() -> None:
