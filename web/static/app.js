@@ -54,7 +54,7 @@ const tintype = (() => {
   function showResult(job) {
     const view = document.getElementById("result-view");
     if (view.dataset.shown || !job.result) return;
-    view.replaceChildren(mediaElement(job.kind, job.result.url, job.preview_url));
+    view.replaceChildren(mediaElement(job.kind, job.result.url));
     const link = document.getElementById("download-link");
     link.href = job.result.url + "?download=1"; link.hidden = false;
     view.dataset.shown = "1";
