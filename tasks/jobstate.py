@@ -115,6 +115,13 @@ def chunk_done(url: str, job_id: str, index: int, seconds: float) -> bool:
         return True
 
 
+def chunk_seconds(url: str, job_id: str) -> float:
+    """GPU time the chunks took, each counted once (their last successful attempt)."""
+    with session_scope(url) as s:
+        return float(s.scalar(select(func.coalesce(func.sum(Chunk.seconds), 0.0))
+                              .where(Chunk.job_id == job_id)) or 0.0)
+
+
 def succeed(url: str, job_id: str, **values: Any) -> bool:
     now = utcnow()
     with session_scope(url) as s:
@@ -153,5 +160,5 @@ def stale_jobs(url: str, older_than_seconds: float) -> list[str]:
 
 
 __all__ = ["ChunkPlan", "get_job", "is_active", "mark_running", "update_job", "add_timing",
-           "add_note", "plan_chunks", "get_chunk", "chunk_attempt", "chunk_done", "succeed",
+           "add_note", "plan_chunks", "get_chunk", "chunk_attempt", "chunk_done", "chunk_seconds", "succeed",
            "fail", "cancel", "stale_jobs", "FAILED", "SUCCEEDED", "CANCELLED"]

@@ -149,6 +149,7 @@ def finalize(self, job_id: str) -> str:
         if result.frames != facts.frames:
             store().delete(key)
             raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
+        jobstate.add_timing(db_url(), job_id, "process", jobstate.chunk_seconds(db_url(), job_id))
         jobstate.add_timing(db_url(), job_id, "finalize", time.monotonic() - began)
         if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
                                 output_content_type="video/mp4"):

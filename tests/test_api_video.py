@@ -36,6 +36,7 @@ def test_colorized_video_keeps_frames_rate_and_sound(stack, tmp_path):
     job = stack.wait(response.json()["id"])
     assert job["status"] == "succeeded", job
     assert job["progress"] == {"done": 3, "total": 3, "fraction": 1.0}
+    assert set(job["timings"]) == {"probe", "process", "finalize"} and job["timings"]["process"] > 0
     assert job["input"]["facts"]["frames"] == 48 and job["input"]["facts"]["fps"] == "30000/1001"
 
     out = stack.download(job, tmp_path / "out.mp4")
