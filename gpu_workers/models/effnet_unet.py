@@ -172,7 +172,7 @@ def build(weights: Weights | None, device: torch.device) -> EffNetColorizer:
 
 WEIGHTS = Weights(
     path=WEIGHTS_DIR / "colorize-effnet-lite0-unet-v1.pt",
-    sha256="6a57d572c70081b108a33821ed5fbcb991128a4a8196bf86f1980aa00f7c67ba",
+    sha256="65a2816012b4a1f779532db0e37c8a24cba6f91f430aa994106f36df1aa858fa",
     meta={
         "format": "torch state_dict, fp16",
         "input": "L (B,1,H,W) float in [0,100]",
