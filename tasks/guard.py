@@ -15,7 +15,6 @@ from celery.exceptions import SoftTimeLimitExceeded, TaskPredicate
 from sqlalchemy.exc import OperationalError
 
 from media.errors import MediaError, ModelFailure, ToolFailed
-
 from storage import keys
 from storage.objects import StorageError, StorageUnavailable
 from tasks import jobstate

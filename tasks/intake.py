@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PIL import Image
 
@@ -177,7 +177,7 @@ def _upright_size(path: Path, facts: dict[str, Any]) -> tuple[int, int]:
 
 
 def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: str,
-               enqueue) -> str:
+               enqueue: Callable[[str], str]) -> str:
     """Validate, store the objects, insert the row, then enqueue; undo on any failure."""
     check_filename(sub.filename)
     with tempfile.TemporaryDirectory(prefix="tintype-intake-") as tmp:

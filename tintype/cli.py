@@ -6,13 +6,14 @@ import argparse
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tintype import processes
-from tintype.settings import load_settings
+from tintype.settings import Settings, load_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
 
@@ -122,7 +123,7 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
         processes.stop(procs)
 
 
-def _submit(args: argparse.Namespace, form: dict, settings) -> str | None:
+def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | None:
     from storage.objects import store_from_settings
     from tasks.intake import IntakeError, Submission, create_job, parse_options
 
@@ -141,7 +142,7 @@ def _submit(args: argparse.Namespace, form: dict, settings) -> str | None:
         return None
 
 
-def _follow(job_id: str, settings, output: Path, procs, logs: Path) -> int:
+def _follow(job_id: str, settings: Settings, output: Path, procs: list[subprocess.Popen], logs: Path) -> int:
     from tqdm import tqdm
 
     from storage.objects import store_from_settings

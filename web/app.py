@@ -26,8 +26,6 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.config.update(overrides or {})
     app.extensions["tintype.settings"] = settings
     app.extensions["tintype.store"] = store_from_settings(settings)
-    if getattr(app.extensions["tintype.store"], "ensure_bucket", None) and app.config.get("CREATE_BUCKET"):
-        app.extensions["tintype.store"].ensure_bucket()
     if app.config.get("MIGRATE_ON_START", settings.migrate_on_start):
         upgrade(settings.database_url)
     from web.api import api
