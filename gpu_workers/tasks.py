@@ -54,11 +54,14 @@ def process_chunk(self, job_id: str, index: int) -> str:
         with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
             tmp = Path(tmpdir)
             mask = _load_mask(job_id, tmp) if job.has_mask else None
-            processed = apply_operations(frames, job.operations, job.options, mask)
+            # Context frames are decoded for temporal work; the per-frame operations of
+            # today run only on the frames this chunk delivers.
             first = chunk.start - chunk.decode_start
+            own = frames[first:first + chunk.count]
+            processed = apply_operations(own, job.operations, job.options, mask)
             path = tmp / "chunk.mkv"
             with LosslessWriter(path, width, height) as writer:
-                for frame in processed[first:first + chunk.count]:
+                for frame in processed:
                     writer.write(frame)
             store().put_file(key, path, "video/x-matroska")
         if not jobstate.is_active(db_url(), job_id):
