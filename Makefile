@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml requirements/cpu.txt
 
 install: system-deps $(STAMP)
 
-# ffmpeg (and mkvmerge for variable-frame-rate video) come from the system.
+# ffmpeg comes from the system.
 system-deps:
-	@if ! command -v ffmpeg >/dev/null || ! command -v mkvmerge >/dev/null; then \
-	  echo "installing ffmpeg and mkvtoolnix"; \
+	@if ! command -v ffmpeg >/dev/null; then \
+	  echo "installing ffmpeg"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg mkvtoolnix; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg; \
 	fi
 
 run: install

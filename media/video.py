@@ -6,9 +6,6 @@ frames one at a time, so a film of any length streams through in bounded memory.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +15,7 @@ import numpy as np
 
 from media.errors import MediaError
 from media.ffmpeg import FFMPEG, ToolFailed, finish_tool, kill_tool, start_tool
+from media.mkvraw import RawMatroskaWriter
 from media.probe import MP4_AUDIO_CODECS, VideoFacts
 
 
@@ -164,11 +162,11 @@ def _audio_args(facts: VideoFacts, audio_input: int) -> list[str]:
 class DeliveryEncoder:
     """Streams RGB frames into H.264 yuv420p MP4 with the source's audio tracks.
 
-    Constant-rate sources get the exact rational rate. With a `sink`, the MP4 is
-    fragmented with its index first (it plays while downloading, like +faststart) and
-    flows to the sink as it is made, so no whole film ever sits on local disk; without
-    one, a +faststart file is written to `out_path`. Variable-rate sources are encoded
-    to a file and then given the source's own frame timestamps (mkvmerge).
+    Constant-rate sources are fed as raw video at the exact rational rate; variable-rate
+    sources as a Matroska stream that carries each frame's own source timestamp. With a
+    `sink`, the MP4 is fragmented with its index first (it plays while downloading, like
+    +faststart) and flows to the sink as it is made, so no film ever sits on local disk
+    whole; without one, a +faststart file is written to `out_path`.
     """
 
     def __init__(self, facts: VideoFacts, audio_source: str | None, out_path: Path | None = None,
@@ -177,43 +175,36 @@ class DeliveryEncoder:
         if (out_path is None) == (sink is None):
             raise ValueError("give exactly one of out_path and sink")
         self.facts, self.timeout, self.sink = facts, timeout, sink
-        self.variable = not facts.constant_rate and facts.frames > 1
-        if self.variable and sink is not None:
-            self.scratch = Path(tempfile.mkdtemp(prefix="tintype-vfr-"))
-            out_path = self.scratch / "output.mp4"
-        else:
-            self.scratch = None
-        self.out_path = out_path
-        self.audio_source = audio_source if facts.audio else None
         self.width, self.height = even_size(facts.width, facts.height)
         self.count = 0
-        self.video_path = out_path.with_suffix(".video.mkv") if self.variable else out_path
-        mux_audio = self.audio_source is not None and not self.variable
-        args = [FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                "-s", f"{self.width}x{self.height}", "-framerate",
-                f"{facts.fps_num}/{facts.fps_den}", "-i", "-"]
-        if mux_audio:
-            args += ["-i", self.audio_source]
+        self.variable = not facts.constant_rate and facts.frames > 1
+        audio = audio_source if facts.audio else None
+        args = [FFMPEG, "-v", "error", "-nostdin", "-y"] + self._input_args()
+        if audio:
+            args += ["-i", audio]
         args += ["-map", "0:v:0", "-c:v", "libx264", "-preset", options.preset, "-crf",
                  str(options.crf), "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
-        if mux_audio:
+        if audio:
             args += _audio_args(facts, 1)
-        if self.variable:
-            args.append(str(self.video_path))
-        elif sink is not None:
-            # Fragments carry no edit list, so B-frame reordering would start the
-            # picture a few frames after the sound: encode without B-frames here.
-            # Likewise an audio track's priming samples must not push the video back.
+        if sink is not None:
+            # Fragments carry no edit list: without B-frames and with the audio's priming
+            # left as it is, the picture starts exactly with the sound.
             args += ["-bf", "0", "-avoid_negative_ts", "disabled",
                      "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"]
         else:
-            args += ["-movflags", "+faststart", "-f", "mp4", str(self.video_path)]
-        streaming = sink is not None and not self.variable
-        self.proc = start_tool(args, stdin=True, stdout=streaming)
-        self.pump = threading.Thread(target=self._pump, daemon=True) if streaming else None
+            args += ["-movflags", "+faststart", "-f", "mp4", str(out_path)]
+        self.proc = start_tool(args, stdin=True, stdout=sink is not None)
+        self.frames_in = RawMatroskaWriter(self.proc.stdin, self.width, self.height) if self.variable else None
+        self.pump = threading.Thread(target=self._pump, daemon=True) if sink is not None else None
         self.pump_error: BaseException | None = None
         if self.pump:
             self.pump.start()
+
+    def _input_args(self) -> list[str]:
+        if self.variable:
+            return ["-f", "matroska", "-i", "-"]
+        return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
+                "-framerate", f"{self.facts.fps_num}/{self.facts.fps_den}", "-i", "-"]
 
     def _pump(self) -> None:
         try:
@@ -224,8 +215,15 @@ class DeliveryEncoder:
             self.proc.kill()
 
     def write(self, frame: np.ndarray) -> None:
+        if self.count >= self.facts.frames:
+            raise MediaError(f"more frames than the source's {self.facts.frames}")
+        frame = pad_even(frame)
         try:
-            self.proc.stdin.write(np.ascontiguousarray(pad_even(frame)).tobytes())
+            if self.frames_in is not None:
+                stamps = self.facts.timestamps
+                self.frames_in.write(frame, stamps[self.count] - stamps[0])
+            else:
+                self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
         except BrokenPipeError as exc:
             self._raise_pump_error()
             finish_tool(self.proc, "ffmpeg delivery encode", 10)
@@ -244,48 +242,11 @@ class DeliveryEncoder:
         finish_tool(self.proc, "ffmpeg delivery encode", self.timeout)
         if self.count != self.facts.frames:
             raise MediaError(f"encoded {self.count} frames but the source has {self.facts.frames}")
-        if self.variable:
-            self._apply_source_timestamps()
-            if self.sink is not None:
-                with self.out_path.open("rb") as fh:
-                    while block := fh.read(1 << 20):
-                        self.sink(block)
-        self._clean()
 
     def abort(self) -> None:
         kill_tool(self.proc)
         if self.pump:
             self.pump.join()
-        self._clean()
-
-    def _clean(self) -> None:
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-
-    def _apply_source_timestamps(self) -> None:
-        """Give each frame its source timestamp (mkvmerge), then mux with audio into MP4."""
-        mkvmerge = shutil.which("mkvmerge")
-        if mkvmerge is None:
-            raise ToolFailed("variable-frame-rate video needs mkvmerge (apt-get install mkvtoolnix)")
-        stamps = self.out_path.with_suffix(".timestamps.txt")
-        timed = self.out_path.with_suffix(".timed.mkv")
-        with stamps.open("w") as fh:
-            fh.write("# timestamp format v2\n")
-            for t in self.facts.timestamps:
-                fh.write(f"{(t - self.facts.timestamps[0]) * 1000.0:.3f}\n")
-        subprocess.run([mkvmerge, "-q", "-o", str(timed), "--timestamps", f"0:{stamps}",
-                        str(self.video_path)], check=True, capture_output=True, timeout=self.timeout)
-        args = [FFMPEG, "-v", "error", "-nostdin", "-y", "-i", str(timed)]
-        if self.audio_source:
-            args += ["-i", self.audio_source]
-        args += ["-map", "0:v:0", "-c:v", "copy"]
-        if self.audio_source:
-            args += _audio_args(self.facts, 1)
-        args += ["-movflags", "+faststart", "-f", "mp4", str(self.out_path)]
-        proc = start_tool(args)
-        finish_tool(proc, "ffmpeg mux", self.timeout)
-        for path in (stamps, timed, self.video_path):
-            path.unlink(missing_ok=True)
 
 
 def encode_video(out_path: Path, facts: VideoFacts, frames: Sequence[np.ndarray],

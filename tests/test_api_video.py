@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.media_factory import decode, grey_video, rect_mask, two_track_mkv
+from media.probe import probe_video
+from tests.media_factory import decode, grey_video, rect_mask, two_track_mkv, variable_rate_video
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +94,15 @@ def test_inpainting_changes_only_masked_pixels_and_keeps_every_audio_track(stack
     outside[box[1] - 4:box[3] + 5, box[0] - 4:box[2] + 5] = False
     assert np.abs(after - before)[:, outside].mean() < 3.0
     assert np.abs(after - before)[:, inside].mean() > 12.0
+
+
+def test_variable_frame_rate_source_keeps_every_frame_time(stack, tmp_path):
+    source = variable_rate_video(tmp_path / "vfr.mkv", frames=30)
+    mask = rect_mask(tmp_path / "m.png", 64, 48, (20, 10, 40, 30))
+    job = stack.wait(stack.submit(source, mask=mask, operations="inpaint").json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["input"]["facts"]["constant_rate"] is False
+    out = stack.download(job, tmp_path / "out.mp4")
+    source_facts, result = probe_video(str(source)), probe_video(str(out))
+    assert result.frames == 30
+    assert np.allclose(result.timestamps, source_facts.timestamps, atol=0.002)
