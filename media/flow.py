@@ -1,0 +1,78 @@
+"""Optical flow on lightness, warping, and forward–backward occlusion masks.
+
+Conventions: `flow(a, b)` is a field F on a's grid such that a(x) ≈ b(x + F(x)); so
+`warp(b, F)` brings b onto a's grid. Flow is computed on 8-bit lightness with OpenCV's
+DIS, which is fast enough to run inside a streaming reduce step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+_DIS: dict[int, cv2.DISOpticalFlow] = {}
+
+
+def _dis(preset: int) -> cv2.DISOpticalFlow:
+    if preset not in _DIS:
+        _DIS[preset] = cv2.DISOpticalFlow_create(preset)
+    return _DIS[preset]
+
+
+def flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST) -> np.ndarray:
+    """Dense flow (H, W, 2) float32 from uint8 lightness `a` to `b` (same shape)."""
+    if a.shape != b.shape or a.dtype != np.uint8 or a.ndim != 2:
+        raise ValueError(f"flow needs two uint8 (H, W) images of one size, got {a.shape} and {b.shape}")
+    return _dis(preset).calc(a, b, None)
+
+
+@lru_cache(maxsize=8)
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    xs.flags.writeable = ys.flags.writeable = False
+    return xs, ys
+
+
+def warp(image: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """Sample `image` at x + field(x): the image brought onto the field's grid."""
+    h, w = field.shape[:2]
+    xs, ys = _grid(h, w)
+    return cv2.remap(image, xs + field[..., 0], ys + field[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def compose(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Flow a→c from a→b (`first`) and b→c (`second`)."""
+    return first + warp(second, first)
+
+
+def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Pixels of a whose a→b flow is undone by the b→a flow (not occluded): bool (H, W).
+
+    The test of Sundaram et al.: |f + b(x+f)|² < 0.01 (|f|² + |b(x+f)|²) + 0.5.
+    """
+    back = warp(backward, forward)
+    total = forward + back
+    lhs = _norm2(total)
+    rhs = 0.01 * (_norm2(forward) + _norm2(back)) + 0.5
+    return (lhs < rhs) & _inside(forward)
+
+
+def _norm2(field: np.ndarray) -> np.ndarray:
+    """|v|² per pixel (faster than a reduction over the last axis)."""
+    x, y = field[..., 0], field[..., 1]
+    return x * x + y * y
+
+
+def _inside(field: np.ndarray) -> np.ndarray:
+    h, w = field.shape[:2]
+    xs, ys = _grid(h, w)
+    x, y = xs + field[..., 0], ys + field[..., 1]
+    return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+
+
+def lightness_u8(rgb: np.ndarray) -> np.ndarray:
+    """8-bit lightness for flow: CIE L scaled to 0..255 (OpenCV's 8-bit Lab L)."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 0]
