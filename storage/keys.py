@@ -27,5 +27,9 @@ def output_key(job_id: str, extension: str) -> str:
     return f"jobs/{job_id}/output.{extension}"
 
 
+def compare_key(job_id: str) -> str:
+    return f"jobs/{job_id}/compare.jpg"
+
+
 def preview_key(job_id: str) -> str:
     return f"jobs/{job_id}/preview.jpg"

@@ -42,6 +42,8 @@ class Job(Base):
     output_content_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
     output_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     preview_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    compare_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -80,6 +80,8 @@ def parse_options(form: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         options["render_size"] = _number(form["render_size"], "render_size", 64, 2048, int)
     if form.get("saturation") not in (None, ""):
         options["saturation"] = _number(form["saturation"], "saturation", 0.0, 3.0, float)
+    if form.get("temporal_strength") not in (None, ""):
+        options["temporal_strength"] = _number(form["temporal_strength"], "temporal_strength", 0.0, 1.0, float)
     for name, allowed in (("colorize_model", COLORIZE_MODELS), ("inpaint_model", INPAINT_MODELS)):
         value = form.get(name)
         if value:

@@ -12,10 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 from celery import chord, group
 
 from media.images import save_image
 from media.probe import VideoFacts, probe_video
+from media.temporal import ChromaSmoother
 from media.video import DeliveryEncoder, iter_lossless, read_frames, seek_time
 from storage import keys
 from tasks import jobstate
@@ -93,32 +96,84 @@ def _load_facts(job_id: str, data: dict) -> VideoFacts:
     return facts
 
 
-def _encode_chunks(job_id: str, facts: VideoFacts, chunks: int, key: str, tmp: Path) -> int:
-    """Stream chunk intermediates in order through the delivery encoder into the store.
+class _Delivery:
+    """Frames in output order → temporal smoothing → the delivery encoder; keeps the
+    middle output frame for the before/after poster."""
 
-    One chunk intermediate is on local disk at a time and the encoded MP4 flows into a
-    multipart upload as it is made, so neither memory nor disk grows with the film.
-    Returns the size of the stored output.
+    def __init__(self, encoder: DeliveryEncoder, smoother: ChromaSmoother, frames: int) -> None:
+        self.encoder, self.smoother, self.middle = encoder, smoother, frames // 2
+        self.written, self.poster = 0, None
+
+    def push(self, frame: np.ndarray) -> None:
+        self._write(self.smoother.push(frame))
+
+    def finish(self) -> None:
+        self._write(self.smoother.flush())
+        self.encoder.close()
+
+    def _write(self, frames: list[np.ndarray]) -> None:
+        for frame in frames:
+            if self.written == self.middle:
+                self.poster = frame
+            self.encoder.write(frame)
+            self.written += 1
+
+
+def _smoother(job) -> ChromaSmoother:
+    """Colorized video is smoothed at the job's (or the default) strength; other jobs
+    only have their quality measured."""
+    strength = float(job.options.get("temporal_strength", SETTINGS.temporal_strength))
+    return ChromaSmoother(strength=strength if "colorize" in job.operations else 0.0,
+                          radius=SETTINGS.temporal_radius)
+
+
+def _encode_chunks(job, facts: VideoFacts, key: str, tmp: Path) -> tuple[int, _Delivery]:
+    """Stream chunk intermediates in order through smoothing and the delivery encoder
+    into the store.
+
+    One chunk intermediate is on local disk at a time, the smoother holds a few frames,
+    and the encoded MP4 flows into a multipart upload as it is made, so neither memory
+    nor disk grows with the film. Returns the stored size and the delivery state.
     """
     writer = store().open_writer(key, "video/mp4")
-    encoder = DeliveryEncoder(facts, store().read_url(keys.input_key(job_id)), sink=writer.write,
+    encoder = DeliveryEncoder(facts, store().read_url(keys.input_key(job.id)), sink=writer.write,
                               timeout=SETTINGS.finalize_time_limit)
+    delivery = _Delivery(encoder, _smoother(job), facts.frames)
     try:
-        for index in range(chunks):
-            if not jobstate.is_active(db_url(), job_id):
+        for index in range(job.chunks_total):
+            if not jobstate.is_active(db_url(), job.id):
                 raise _Cancelled()
             part = tmp / f"chunk-{index}.mkv"
-            store().get_file(keys.chunk_key(job_id, index), part)
+            store().get_file(keys.chunk_key(job.id, index), part)
             for frame in iter_lossless(part, facts.width, facts.height):
-                encoder.write(frame)
+                delivery.push(frame)
             part.unlink()
-            jobstate.update_job(db_url(), job_id, stage="finalizing")  # heartbeat
-        encoder.close()
+            jobstate.update_job(db_url(), job.id, stage="finalizing")  # heartbeat
+        delivery.finish()
     except BaseException:
         encoder.abort()
         writer.abort()
         raise
-    return writer.commit()
+    return writer.commit(), delivery
+
+
+def _store_compare(job_id: str, facts: VideoFacts, index: int, result: np.ndarray) -> str:
+    """A before/after poster: the input frame and the result frame side by side."""
+    if facts.constant_rate or not facts.timestamps:
+        seek = None if index == 0 else facts.start_time + (index - 0.5) * facts.fps_den / facts.fps_num
+    else:
+        seek = seek_time(facts, index)
+        seek = None if seek is None else seek + facts.start_time
+    source = read_frames(store().read_url(keys.input_key(job_id)), facts.width, facts.height, seek, 1)[0]
+    pair = np.hstack([source, result[:facts.height, :facts.width]])
+    if pair.shape[1] > 1600:
+        scale = 1600 / pair.shape[1]
+        pair = cv2.resize(pair, (1600, max(2, round(pair.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    with tempfile.TemporaryDirectory(prefix="tintype-compare-") as tmp:
+        path = Path(tmp) / "compare.jpg"
+        save_image(path, pair, None, "jpeg")
+        store().put_file(keys.compare_key(job_id), path, "image/jpeg")
+    return keys.compare_key(job_id)
 
 
 class _Cancelled(Exception):
@@ -141,19 +196,26 @@ def finalize(self, job_id: str) -> str:
         key = keys.output_key(job_id, "mp4")
         with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
             try:
-                size = _encode_chunks(job_id, facts, job.chunks_total, key, Path(tmpdir))
+                size, delivery = _encode_chunks(job, facts, key, Path(tmpdir))
             except _Cancelled:
                 cleanup_work(job_id)
                 return "cancelled"
-        result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
-        if result.frames != facts.frames:
-            store().delete(key)
-            raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
+        try:
+            result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
+            if result.frames != facts.frames:
+                raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
+            compare = _store_compare(job_id, facts, delivery.middle, delivery.poster)
+        except BaseException:
+            store().delete(key)  # no half-made result for a job that fails here
+            raise
+        quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
+                   "measured_width": min(delivery.smoother.width, facts.width)}
         jobstate.add_timing(db_url(), job_id, "process", jobstate.chunk_seconds(db_url(), job_id))
         jobstate.add_timing(db_url(), job_id, "finalize", time.monotonic() - began)
         if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
-                                output_content_type="video/mp4"):
+                                output_content_type="video/mp4", quality=quality, compare_key=compare):
             store().delete(key)  # cancelled while encoding
+            store().delete(compare)
         cleanup_work(job_id)
         return "succeeded"
 

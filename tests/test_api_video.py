@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 from fractions import Fraction
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
+from PIL import Image
 
 from media.probe import probe_video
 from tests.media_factory import decode, grey_video, rect_mask, two_track_mkv, variable_rate_video
@@ -67,7 +70,14 @@ def test_colorized_video_keeps_frames_rate_and_sound(stack, tmp_path):
     assert rows == [("succeeded", 3, 3, f"jobs/{job['id']}/output.mp4")]
     chunks = stack.db("select status, attempts from chunks where job_id = :id order by index", id=job["id"])
     assert chunks == [("done", 1)] * 3
-    assert stack.objects(job["id"]) == [f"jobs/{job['id']}/{name}" for name in ("input", "output.mp4", "preview.jpg")]
+    assert stack.objects(job["id"]) == [f"jobs/{job['id']}/{name}"
+                                        for name in ("compare.jpg", "input", "output.mp4", "preview.jpg")]
+    quality = job["quality"]
+    assert quality["frames"] == 48 and quality["scene_cuts"] == [] and quality["temporal_strength"] == 0.8
+    assert quality["warping_error"] > 0 and quality["colourfulness"] > 0
+    poster = requests.get(job["compare_url"], timeout=10)
+    assert poster.status_code == 200
+    assert Image.open(io.BytesIO(poster.content)).size == (2 * 96, 64)  # input | result
 
 
 def test_inpainting_changes_only_masked_pixels_and_keeps_every_audio_track(stack, tmp_path):
@@ -106,3 +116,16 @@ def test_variable_frame_rate_source_keeps_every_frame_time(stack, tmp_path):
     source_facts, result = probe_video(str(source)), probe_video(str(out))
     assert result.frames == 30
     assert np.allclose(result.timestamps, source_facts.timestamps, atol=0.002)
+
+
+def test_scene_cuts_are_detected_and_recorded(stack, tmp_path):
+    first = grey_video(tmp_path / "a.mp4", frames=12, rate="24", audio=False)
+    second = tmp_path / "b.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "mandelbrot=size=96x64:rate=24",
+                    "-frames:v", "12", "-vf", "hue=s=0,format=yuv420p", "-c:v", "libx264", str(second)], check=True)
+    joined = tmp_path / "cut.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(first), "-i", str(second), "-filter_complex",
+                    "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264", str(joined)], check=True)
+    job = stack.wait(stack.submit(joined, operations="colorize", temporal_strength="1").json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["quality"]["scene_cuts"] == [12] and job["quality"]["temporal_strength"] == 1.0

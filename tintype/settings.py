@@ -66,6 +66,8 @@ class Settings:
     weights_dir: Path | None
     inpaint_model: str
     render_size: int
+    temporal_strength: float
+    temporal_radius: int
     chunk_soft_time_limit: int
     chunk_time_limit: int
     finalize_time_limit: int
@@ -112,6 +114,9 @@ def load_settings() -> Settings:
         # Where weight files are looked up by name; unset: the ones shipped in the package.
         weights_dir=Path(os.environ["WEIGHTS_DIR"]) if os.environ.get("WEIGHTS_DIR") else None,
         render_size=_env_int("RENDER_SIZE", 256),
+        # Flow-guided chroma smoothing in finalize: 0 = off, 1 = full; radius in frames.
+        temporal_strength=_env_float("TEMPORAL_STRENGTH", 0.8),
+        temporal_radius=_env_int("TEMPORAL_RADIUS", 2),
         chunk_soft_time_limit=_env_int("CHUNK_SOFT_TIME_LIMIT", 1800),
         chunk_time_limit=_env_int("CHUNK_TIME_LIMIT", 1900),
         finalize_time_limit=_env_int("FINALIZE_TIME_LIMIT", 6 * 3600),

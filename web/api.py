@@ -43,6 +43,8 @@ def job_json(job: Job) -> dict[str, Any]:
                   "facts": job.input_facts, "has_mask": bool(job.has_mask),
                   "url": url_for("api.job_input", job_id=job.id, _external=True)},
         "preview_url": url_for("api.job_preview", job_id=job.id, _external=True) if job.preview_key else None,
+        "compare_url": url_for("api.job_compare", job_id=job.id, _external=True) if job.compare_key else None,
+        "quality": job.quality,
         "result": result,
         "error": {"code": job.error_code, "message": job.error} if job.error_code else None,
         "notes": job.notes or [],
@@ -193,6 +195,14 @@ def job_preview(job_id: str):
     if not job.preview_key:
         return json_error(404, "not_found", "this job has no preview yet")
     return _serve(job.preview_key, "image/jpeg", "preview.jpg", False)
+
+
+@api.get("/jobs/<job_id>/compare")
+def job_compare(job_id: str):
+    job = _job_or_404(job_id)
+    if not job.compare_key:
+        return json_error(404, "not_found", "this job has no before/after poster")
+    return _serve(job.compare_key, "image/jpeg", "compare.jpg", False)
 
 
 @api.delete("/jobs/<job_id>")

@@ -31,6 +31,14 @@ JOB = {
                                  "sha256": {"type": "string"}, "facts": {"type": "object"},
                                  "has_mask": {"type": "boolean"}, "url": {"type": "string"}}},
         "preview_url": NULLABLE_STR,
+        "compare_url": {"type": ["string", "null"], "description": "before | after poster of a video job"},
+        "quality": {"oneOf": [{"type": "null"}, {
+            "type": "object", "description": "no-reference measures of a finished video (media.metrics)",
+            "required": ["frames", "scene_cuts", "warping_error", "chroma_warping_error", "colourfulness"],
+            "properties": {"frames": {"type": "integer"}, "scene_cuts": {"type": "array", "items": {"type": "integer"}},
+                           "warping_error": {"type": "number"}, "chroma_warping_error": {"type": "number"},
+                           "colourfulness": {"type": "number"}, "temporal_strength": {"type": "number"},
+                           "measured_width": {"type": "integer"}}}]},
         "result": {"oneOf": [{"type": "null"}, {
             "type": "object", "required": ["url", "content_type", "bytes"],
             "properties": {"url": {"type": "string"}, "content_type": {"type": "string"},
@@ -65,6 +73,8 @@ SUBMISSION = {
         "output_format": {"type": "string", "enum": ["png", "jpeg"]},
         "render_size": {"type": "integer", "minimum": 64, "maximum": 2048},
         "saturation": {"type": "number", "minimum": 0, "maximum": 3},
+        "temporal_strength": {"type": "number", "minimum": 0, "maximum": 1,
+                              "description": "chroma smoothing of colorized video; 0 = off"},
         "colorize_model": {"type": "string"},
         "inpaint_model": {"type": "string", "enum": ["telea", "ns"]},
     },
@@ -138,6 +148,10 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/jobs/{job_id}/input": {
                 "parameters": [JOB_ID, DOWNLOAD],
                 "get": {"summary": "The uploaded file", "responses": FILE_RESPONSES},
+            },
+            "/api/v1/jobs/{job_id}/compare": {
+                "parameters": [JOB_ID],
+                "get": {"summary": "Input and result side by side (video jobs)", "responses": FILE_RESPONSES},
             },
             "/api/v1/jobs/{job_id}/preview": {
                 "parameters": [JOB_ID],

@@ -60,6 +60,25 @@ const tintype = (() => {
     view.dataset.shown = "1";
   }
 
+  function showQuality(job) {
+    if (job.compare_url) {
+      document.getElementById("compare-img").src = job.compare_url;
+      document.getElementById("compare-view").hidden = false;
+    }
+    if (!job.quality) return;
+    const q = job.quality;
+    const rows = [["Frames", q.frames], ["Scene cuts", q.scene_cuts.length ? q.scene_cuts.join(", ") : "none"],
+      ["Warping error", q.warping_error.toExponential(2)], ["Chroma warping error", q.chroma_warping_error.toExponential(2)],
+      ["Colourfulness", q.colourfulness.toFixed(1)], ["Smoothing strength", q.temporal_strength]];
+    document.getElementById("quality-body").replaceChildren(...rows.map(([k, v]) => {
+      const tr = document.createElement("tr");
+      const th = document.createElement("th"); th.textContent = k;
+      const td = document.createElement("td"); td.textContent = String(v);
+      tr.append(th, td); return tr;
+    }));
+    document.getElementById("quality").hidden = false;
+  }
+
   function render(root, job) {
     text(document.getElementById("job-status"), job.status);
     document.getElementById("job-status").dataset.status = job.status;
@@ -75,6 +94,7 @@ const tintype = (() => {
     text(document.getElementById("job-json"), JSON.stringify(job, null, 2));
     showInput(root, job);
     showResult(job);
+    showQuality(job);
   }
 
   function watchJob(root) {
