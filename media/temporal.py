@@ -35,6 +35,7 @@ class _Entry:
     scene: int
     forward: np.ndarray | None = None  # flow to the next frame
     backward: np.ndarray | None = None  # flow to the previous frame
+    back_valid: np.ndarray | None = None  # pixels whose backward flow is consistent
 
 
 @dataclass
@@ -53,6 +54,16 @@ class TemporalStats:
                 "warping_error": mean(self.warp_errors),
                 "chroma_warping_error": mean(self.chroma_warp_errors),
                 "colourfulness": round(mean(self.colourfulness), 3)}
+
+
+def _explains(backward: np.ndarray, mask: np.ndarray, light: np.ndarray, previous: np.ndarray) -> bool:
+    """Whether motion explains the new frame: most pixels have consistent flow and the
+    motion-compensated previous frame looks like it. Two unrelated shots with similar
+    histograms fail this test."""
+    if mask.mean() < 0.25:
+        return False
+    residual = np.abs(light.astype(np.int16) - fl.warp(previous, backward).astype(np.int16))
+    return float(residual[mask].mean()) < 20.0
 
 
 def _hist(light: np.ndarray) -> np.ndarray:
@@ -91,20 +102,27 @@ class ChromaSmoother:
         small, light, chroma = self._small(frame)
         entry = _Entry(self.stats.frames, frame, small, light, chroma, self.scene)
         if self.window:
-            last = self.window[-1]
-            if cv2.compareHist(_hist(last.light), _hist(light), cv2.HISTCMP_BHATTACHARYYA) > self.cut_threshold:
-                self.scene += 1
-                entry.scene = self.scene
-                self.stats.cuts.append(entry.index)
-            else:
-                last.forward = fl.flow(last.light, light)
-                entry.backward = fl.flow(light, last.light)
+            self._link(self.window[-1], entry)
         self.window.append(entry)
         self.stats.frames += 1
         out = []
         while self.window and self.window[-1].index - self.next_out >= self.radius:
             out.append(self._emit())
         return out
+
+    def _link(self, last: _Entry, entry: _Entry) -> None:
+        """Join two consecutive frames by flow, or start a new scene between them."""
+        cut = cv2.compareHist(_hist(last.light), _hist(entry.light), cv2.HISTCMP_BHATTACHARYYA) > self.cut_threshold
+        if not cut:
+            forward, backward = fl.flow(last.light, entry.light), fl.flow(entry.light, last.light)
+            valid = fl.consistent(backward, forward)
+            cut = not _explains(backward, valid, entry.light, last.light)
+        if cut:
+            self.scene += 1
+            entry.scene = self.scene
+            self.stats.cuts.append(entry.index)
+        else:
+            last.forward, entry.backward, entry.back_valid = forward, backward, valid
 
     def flush(self) -> list[np.ndarray]:
         out = []
@@ -144,10 +162,11 @@ class ChromaSmoother:
             if path is None:
                 continue
             to_far, to_near, far = path
+            valid = centre.back_valid if d == -1 else fl.consistent(to_far, to_near)
             warped = fl.warp(far.chroma, to_far)
             delta = warped - centre.chroma
             agree = np.exp(-(delta[..., 0] ** 2 + delta[..., 1] ** 2) / (2 * self.tolerance ** 2))
-            wmap = (w * agree * fl.consistent(to_far, to_near)).astype(np.float32)
+            wmap = (w * agree * valid).astype(np.float32)
             total += warped * wmap[..., None]
             weight += wmap
         return self.strength * (total / weight[..., None] - centre.chroma)
@@ -169,10 +188,9 @@ class ChromaSmoother:
         small size, reusing the flows the smoothing already computed."""
         self.stats.colourfulness.append(colourfulness(small))
         previous, self._last_output = self._last_output, (small, centre.scene)
-        before = self._entry(centre.index - 1)
-        if previous is None or previous[1] != centre.scene or centre.backward is None or before is None:
+        if previous is None or previous[1] != centre.scene or centre.backward is None:
             return
-        mask = fl.consistent(centre.backward, before.forward)
+        mask = centre.back_valid
         if not mask.any():
             return
         warped = fl.warp(previous[0], centre.backward)

@@ -129,3 +129,36 @@ def test_scene_cuts_are_detected_and_recorded(stack, tmp_path):
     job = stack.wait(stack.submit(joined, operations="colorize", temporal_strength="1").json()["id"])
     assert job["status"] == "succeeded", job
     assert job["quality"]["scene_cuts"] == [12] and job["quality"]["temporal_strength"] == 1.0
+
+
+def _edge_video(kind: str, path: Path) -> Path:
+    run = lambda *a: subprocess.run(["ffmpeg", "-v", "error", "-y", *a], check=True)  # noqa: E731
+    if kind == "one frame":
+        run("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24", "-frames:v", "1", "-vf", "hue=s=0",
+            "-pix_fmt", "yuv420p", "-c:v", "libx264", str(path))
+    elif kind == "cut on every frame":
+        run("-f", "lavfi", "-i", "nullsrc=size=96x64:rate=12", "-frames:v", "12", "-vf",
+            "geq=lum='mod(N*97+X*(N+1)*7+Y*13*(N+2),256)':cb=128:cr=128", "-pix_fmt", "yuv420p",
+            "-c:v", "libx264", "-qp", "0", str(path))
+    elif kind == "static":
+        run("-f", "lavfi", "-i", "color=c=gray:size=96x64:rate=24", "-frames:v", "24", "-vf",
+            "drawbox=x=20:y=10:w=30:h=30:color=white:t=fill", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(path))
+    else:  # a frame-rate change half way
+        variable_rate_video(path, frames=30)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["one frame", "cut on every frame", "static", "frame-rate change"])
+def test_temporal_edge_cases_complete_cleanly(stack, tmp_path, kind):
+    source = _edge_video(kind, tmp_path / ("edge.mkv" if kind == "frame-rate change" else "edge.mp4"))
+    job = stack.wait(stack.submit(source, operations="colorize").json()["id"])
+    assert job["status"] == "succeeded", job
+    facts = probe_video(str(source))
+    out = probe_video(str(stack.download(job, tmp_path / "out.mp4")))
+    assert out.frames == facts.frames == job["quality"]["frames"]
+    if kind == "cut on every frame":
+        assert job["quality"]["scene_cuts"] == list(range(1, facts.frames))
+    if kind == "static":
+        frames = decode(tmp_path / "out.mp4", 96, 64).astype(np.int16)
+        drift = np.abs(frames[1:] - frames[:1])  # smoothing adds no drift to a still scene
+        assert drift.mean() < 0.3 and drift.max() <= 8  # beyond H.264's own noise
