@@ -29,10 +29,18 @@ SETTINGS = get_settings()
 COLOURED_INPUT = 6.0  # mean Lab chroma above which a scan is not greyscale or sepia
 
 
-def _load_mask(job_id: str, tmp: Path) -> np.ndarray:
-    path = tmp / "mask.png"
-    store().get_file(keys.mask_key(job_id), path)
-    return np.asarray(Image.open(path).convert("L"))
+def _load_png(key: str, tmp: Path, mode: str) -> np.ndarray:
+    path = tmp / key.rsplit("/", 1)[-1]
+    store().get_file(key, path)
+    with Image.open(path) as img:
+        return np.asarray(img.convert(mode))
+
+
+def _job_images(job, tmp: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The job's mask (L) and colour reference (RGB), when it has them."""
+    mask = _load_png(keys.mask_key(job.id), tmp, "L") if job.has_mask else None
+    reference = _load_png(keys.reference_key(job.id), tmp, "RGB") if job.has_reference else None
+    return mask, reference
 
 
 @app.task(name="gpu.process_chunk", bind=True, max_retries=5,
@@ -53,12 +61,12 @@ def process_chunk(self, job_id: str, index: int) -> str:
                              chunk.seek_time, chunk.decode_count, SETTINGS.chunk_time_limit)
         with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
             tmp = Path(tmpdir)
-            mask = _load_mask(job_id, tmp) if job.has_mask else None
+            mask, reference = _job_images(job, tmp)
             # Context frames are decoded for temporal work; the per-frame operations of
             # today run only on the frames this chunk delivers.
             first = chunk.start - chunk.decode_start
             own = frames[first:first + chunk.count]
-            processed = apply_operations(own, job.operations, job.options, mask)
+            processed = apply_operations(own, job.operations, job.options, mask, reference)
             path = tmp / "chunk.mkv"
             with LosslessWriter(path, width, height) as writer:
                 for frame in processed:
@@ -88,8 +96,8 @@ def process_image(self, job_id: str) -> str:
             if "colorize" in job.operations and chroma_level(loaded.rgb) > COLOURED_INPUT:
                 jobstate.add_note(db_url(), job_id, "the input already had colour; it was "
                                   "colorized from its lightness alone")
-            mask = _load_mask(job_id, tmp) if job.has_mask else None
-            result = apply_operations([loaded.rgb], job.operations, job.options, mask)[0]
+            mask, reference = _job_images(job, tmp)
+            result = apply_operations([loaded.rgb], job.operations, job.options, mask, reference)[0]
             out = tmp / f"output.{fmt}"
             save_image(out, result, loaded.alpha, fmt)
             key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")

@@ -15,6 +15,10 @@ def mask_key(job_id: str) -> str:
     return f"jobs/{job_id}/mask.png"
 
 
+def reference_key(job_id: str) -> str:
+    return f"jobs/{job_id}/reference.png"
+
+
 def work_prefix(job_id: str) -> str:
     return f"jobs/{job_id}/work/"
 

@@ -36,6 +36,7 @@ class Job(Base):
     input_sha256: Mapped[str] = mapped_column(String(64))
     input_facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     has_mask: Mapped[int] = mapped_column(Integer, default=0)
+    has_reference: Mapped[int] = mapped_column(Integer, default=0)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     output_key: Mapped[str | None] = mapped_column(String(255), nullable=True)

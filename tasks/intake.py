@@ -17,7 +17,7 @@ from typing import Any, Callable
 from PIL import Image
 
 from media.errors import MediaError, MediaTooLarge, NotMedia
-from media.images import load_mask, sniff_image
+from media.images import load_image, load_mask, sniff_image
 from media.probe import check_decodes, probe_video
 from storage import keys
 from storage.db import session_scope
@@ -51,6 +51,7 @@ class Submission:
     operations: list[str]
     options: dict[str, Any] = field(default_factory=dict)
     mask_path: Path | None = None
+    reference_path: Path | None = None
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Validated:
     kind: str
     facts: dict[str, Any]
     mask_png: Path | None
+    reference_png: Path | None = None
 
 
 def check_filename(name: str) -> str:
@@ -133,9 +135,10 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         else:
             kind, facts = "video", _validate_video(sub.path, settings)
         mask_png = _validate_mask(sub, facts, settings, scratch)
+        reference_png = _validate_reference(sub, settings, scratch)
     except MediaError as exc:
         raise IntakeError.from_media(exc) from exc
-    return Validated(kind, facts, mask_png)
+    return Validated(kind, facts, mask_png, reference_png)
 
 
 def _validate_video(path: Path, settings: Settings) -> dict[str, Any]:
@@ -168,6 +171,26 @@ def _validate_mask(sub: Submission, facts: dict[str, Any], settings: Settings, s
     return out
 
 
+REFERENCE_SIDE = 1024
+
+
+def _validate_reference(sub: Submission, settings: Settings, scratch: Path) -> Path | None:
+    """A colour reference is any image; it is stored upright and at most 1024 px."""
+    if sub.reference_path is None:
+        return None
+    if "colorize" not in sub.operations:
+        raise IntakeError("a colour reference only makes sense with colorize", "reference_without_colorize")
+    try:
+        loaded = load_image(sub.reference_path, settings.max_image_pixels)
+    except MediaError as exc:
+        raise IntakeError(f"reference: {exc}", "bad_reference", exc.status) from exc
+    image = Image.fromarray(loaded.rgb, "RGB")
+    image.thumbnail((REFERENCE_SIDE, REFERENCE_SIDE), Image.Resampling.LANCZOS)
+    out = scratch / "reference.png"
+    image.save(out, "PNG")
+    return out
+
+
 def _upright_size(path: Path, facts: dict[str, Any]) -> tuple[int, int]:
     """Video facts are already upright; an image may still carry an EXIF rotation."""
     if "mode" in facts:
@@ -189,11 +212,14 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
             store.put_file(keys.input_key(job_id), sub.path)
             if checked.mask_png is not None:
                 store.put_file(keys.mask_key(job_id), checked.mask_png, "image/png")
+            if checked.reference_png is not None:
+                store.put_file(keys.reference_key(job_id), checked.reference_png, "image/png")
             with session_scope(db_url) as s:
                 s.add(Job(id=job_id, kind=checked.kind, status=QUEUED, stage="queued",
                           operations=sub.operations, options=sub.options, input_name=sub.filename,
                           input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
-                          has_mask=int(checked.mask_png is not None), chunks_total=0, chunks_done=0,
+                          has_mask=int(checked.mask_png is not None),
+                          has_reference=int(checked.reference_png is not None), chunks_total=0, chunks_done=0,
                           notes=[], timings={}))
         except BaseException:
             store.delete_prefix(keys.job_prefix(job_id))

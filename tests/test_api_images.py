@@ -77,3 +77,39 @@ def test_colour_input_is_colorized_from_lightness_and_says_so(stack, tmp_path):
     Image.fromarray(rgb).save(path)
     job, _ = _result(stack, tmp_path, path, operations="colorize")
     assert any("already had colour" in note for note in job["notes"])
+
+
+def test_colour_reference_pulls_the_colours_towards_it(stack, tmp_path):
+    grey = grey_photo()
+    path = tmp_path / "photo.png"
+    Image.fromarray(grey, "L").save(path)
+    reference = tmp_path / "uniform.png"
+    red = np.zeros((60, 80, 3), np.uint8)
+    red[..., 0], red[..., 1], red[..., 2] = 180, 30, 40
+    Image.fromarray(red).save(reference)
+    plain_job, plain = _result(stack, tmp_path, path, operations="colorize")
+    response = stack.submit(path, reference=reference, operations="colorize")
+    assert response.status_code == 202, response.text
+    job = stack.wait(response.json()["id"])
+    assert job["status"] == "succeeded" and job["input"]["has_reference"] is True
+    guided = Image.open(io.BytesIO(stack.download(job, tmp_path / "guided.png").read_bytes()))
+    a_plain = rgb_to_lab(np.asarray(plain))[..., 1].mean()
+    a_guided = rgb_to_lab(np.asarray(guided))[..., 1].mean()
+    assert a_guided > a_plain + 5, (a_plain, a_guided)  # redder, like the reference
+    light_guided = rgb_to_lab(np.asarray(guided))[..., 0]
+    assert np.abs(light_guided - rgb_to_lab(np.dstack([grey] * 3))[..., 0]).mean() < 1.5
+
+
+def test_reference_needs_colorize_and_must_be_an_image(stack, tmp_path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(grey_photo(), "L").save(path)
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), 20)).resize((120, 90)).save(mask)
+    ref = tmp_path / "ref.png"
+    Image.new("RGB", (10, 10), (200, 0, 0)).save(ref)
+    response = stack.submit(path, mask=mask, reference=ref, operations="inpaint")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "reference_without_colorize"
+    bad = tmp_path / "ref.txt"
+    bad.write_text("not a picture")
+    response = stack.submit(path, reference=bad, operations="colorize")
+    assert 400 <= response.status_code < 500 and response.json()["error"]["code"] == "bad_reference"

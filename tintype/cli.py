@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tintype import processes
+from tintype import evaluate, processes
 from tintype.settings import Settings, load_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("-o", "--output", type=Path, required=True)
     restore.add_argument("--colorize", action="store_true", help="colorize (the default if no operation is given)")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image, white = pixels to replace")
+    restore.add_argument("--reference", type=Path, help="colour reference image guiding colorization")
     restore.add_argument("--render-size", type=int, help="short side the colorization model sees")
     restore.add_argument("--saturation", type=float)
     restore.add_argument("--data-dir", type=Path, help="keep the job's database and objects here")
@@ -34,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("pool", choices=["cpu", "gpu"])
     worker.add_argument("-c", "--concurrency", type=int, default=1)
     sub.add_parser("migrate", help="bring the database schema up to date")
+    evaluate.add_arguments(sub.add_parser("eval", help="quality measures of a result: a table and JSON"))
     args = parser.parse_args(argv)
-    return {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate}[args.command](args)
+    return {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
+            "eval": evaluate.run}[args.command](args)
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
@@ -85,9 +88,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         print(f"tintype: input {args.input} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.inpaint_mask is not None and not args.inpaint_mask.is_file():
-        print(f"tintype: mask {args.inpaint_mask} does not exist", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    for label, path in (("mask", args.inpaint_mask), ("reference", args.reference)):
+        if path is not None and not path.is_file():
+            print(f"tintype: {label} {path} does not exist", file=sys.stderr)
+            return EXIT_BAD_INPUT
     private = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if private else args.data_dir.resolve()
     try:
@@ -132,7 +136,7 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
     try:
         ops, options = parse_options(form)
         sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, ops, options,
-                         args.inpaint_mask)
+                         args.inpaint_mask, args.reference)
         from tasks.celery_app import app as celery
 
         return create_job(sub, settings, store_from_settings(settings), settings.database_url,

@@ -41,6 +41,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "progress": {"done": done, "total": total, "fraction": round(done / total, 4) if total else 0.0},
         "input": {"name": job.input_name, "bytes": job.input_bytes, "sha256": job.input_sha256,
                   "facts": job.input_facts, "has_mask": bool(job.has_mask),
+                  "has_reference": bool(job.has_reference),
                   "url": url_for("api.job_input", job_id=job.id, _external=True)},
         "preview_url": url_for("api.job_preview", job_id=job.id, _external=True) if job.preview_key else None,
         "compare_url": url_for("api.job_compare", job_id=job.id, _external=True) if job.compare_key else None,
@@ -98,17 +99,22 @@ def submit_job():
     ops, options = parse_options(request.form.to_dict())
     with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
         saved = save_upload(upload, Path(tmp), settings.max_upload_bytes, "upload")
-        mask_part = request.files.get("mask")
-        mask = None
-        if mask_part is not None and mask_part.filename:
-            mask = save_upload(mask_part, Path(tmp), settings.max_upload_bytes, "mask").path
-        sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, ops, options, mask)
+        mask = _optional_part("mask", Path(tmp), settings.max_upload_bytes)
+        reference = _optional_part("reference", Path(tmp), settings.max_upload_bytes)
+        sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, ops, options, mask, reference)
         job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue)
     job = jobstate.get_job(settings.database_url, job_id)
     response = jsonify(job_json(job))
     response.status_code = 202
     response.headers["Location"] = url_for("api.get_job", job_id=job_id)
     return response
+
+
+def _optional_part(name: str, directory: Path, limit: int) -> Path | None:
+    part = request.files.get(name)
+    if part is None or not part.filename:
+        return None
+    return save_upload(part, directory, limit, name).path
 
 
 @api.get("/jobs")

@@ -29,7 +29,8 @@ JOB = {
         "input": {"type": "object", "required": ["name", "bytes", "sha256", "facts", "has_mask", "url"],
                   "properties": {"name": {"type": "string"}, "bytes": {"type": "integer"},
                                  "sha256": {"type": "string"}, "facts": {"type": "object"},
-                                 "has_mask": {"type": "boolean"}, "url": {"type": "string"}}},
+                                 "has_mask": {"type": "boolean"}, "has_reference": {"type": "boolean"},
+                                 "url": {"type": "string"}}},
         "preview_url": NULLABLE_STR,
         "compare_url": {"type": ["string", "null"], "description": "before | after poster of a video job"},
         "quality": {"oneOf": [{"type": "null"}, {
@@ -67,6 +68,8 @@ SUBMISSION = {
     "properties": {
         "file": {"type": "string", "format": "binary", "description": "image or video; type decided by content"},
         "mask": {"type": "string", "format": "binary", "description": "white (255) = pixels to replace"},
+        "reference": {"type": "string", "format": "binary",
+                      "description": "a colour image whose colours guide colorization (by matched regions)"},
         "operations": {"type": "string", "description": "comma list: colorize, inpaint", "example": "colorize"},
         "colorize": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
         "inpaint": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
