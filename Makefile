@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit install system-deps clean lint
+.PHONY: run test test-unit install system-deps clean lint bench-colorize weights bench-temporal
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -33,6 +33,39 @@ test: install
 
 test-unit: install
 	$(PY) -m pytest -q -rs -m "not integration"
+
+# Temporal smoothing benchmark on ../shared/data/clips (not a timed test): JSON, markdown, plot.
+bench-temporal: install
+	$(PY) -m bench.temporal --out bench-results/temporal
+
+# Quality and speed of the colorizer on ../shared/data (held-out photos, video clips);
+# writes results.json, results.md and grid.png under bench-results/colorize (git-ignored).
+bench-colorize: install
+	$(PY) -m bench.colorize --out bench-results/colorize
+
+# Zhang et al.'s released colorizer weights (models eccv16, siggraph17): downloaded where
+# there is internet, kept only if the sha256 matches. Not shipped in the repository.
+ZHANG_URL := https://colorizers.s3.us-east-2.amazonaws.com
+WEIGHTS_FOLDER := gpu_workers/weights
+ZHANG_WEIGHTS := colorization_release_v2-9b330a0b.pth=9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9 \
+	siggraph17-df00044c.pth=df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66
+
+weights:
+	@command -v curl >/dev/null || { echo "make weights: needs curl (apt-get install curl)"; exit 1; }
+	@set -e; for entry in $(ZHANG_WEIGHTS); do \
+	  file=$${entry%%=*}; sha=$${entry#*=}; dest=$(WEIGHTS_FOLDER)/$$file; \
+	  if [ -f "$$dest" ] && echo "$$sha  $$dest" | sha256sum -c --status -; then \
+	    echo "$$dest: present, sha256 OK"; continue; fi; \
+	  echo "downloading $(ZHANG_URL)/$$file"; \
+	  if ! curl -fL --retry 3 --connect-timeout 20 -o "$$dest.part" "$(ZHANG_URL)/$$file"; then \
+	    rm -f "$$dest.part"; \
+	    echo "make weights: could not download $$file (no internet here?); place it at $$dest (sha256 $$sha)"; \
+	    exit 1; fi; \
+	  if ! echo "$$sha  $$dest.part" | sha256sum -c -; then \
+	    rm -f "$$dest.part"; \
+	    echo "make weights: $$file does not have the expected sha256 $$sha; removed"; exit 1; fi; \
+	  mv "$$dest.part" "$$dest"; echo "$$dest: sha256 OK"; \
+	done
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -5,12 +5,17 @@ Everything takes uint8 RGB frames (H, W, 3). Warping error follows Lai et al. 20
 frame and its flow-warped predecessor over non-occluded pixels, values in [0, 1] scale,
 averaged over frame pairs; flow is computed on the lightness of the video given as
 `flow_source` (the input video when there is one, else the frames themselves).
+
+The sequence functions hold whole videos; for long videos the same measures are built
+from per-pair pieces (`pair_flow`, `pair_errors`) that the streaming meters
+(`TemporalMeter`, `ReferenceMeter`) use with one previous frame in memory.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -46,47 +51,169 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
 
 
-def _pairs(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None) -> Iterable:
+@dataclass(frozen=True)
+class PairFlow:
+    """Flow between frames t-1 and t on frame t's grid (t(x) ≈ (t-1)(x + to_prev(x))) and
+    the pixels it is trusted on (forward–backward consistent, not occluded)."""
+
+    to_prev: np.ndarray
+    mask: np.ndarray
+
+
+def pair_flow(previous_light: np.ndarray, light: np.ndarray) -> PairFlow:
+    """The PairFlow of two consecutive 8-bit lightness images (`media.flow.lightness_u8`)."""
+    to_prev = fl.flow(light, previous_light)
+    to_next = fl.flow(previous_light, light)
+    return PairFlow(to_prev, fl.consistent(to_prev, to_next))
+
+
+@dataclass(frozen=True)
+class PairErrors:
+    """The flow-based measures of one frame pair (see the sequence functions below)."""
+
+    warping_error: float
+    chroma_warping_error: float
+    chroma_flicker: float
+
+
+def pair_errors(previous: np.ndarray, frame: np.ndarray, pair: PairFlow) -> PairErrors | None:
+    """Warping error, chroma warping error and chroma flicker of `frame` against its
+    flow-warped predecessor; None when no pixel is trusted (the pair is not counted)."""
+    mask = pair.mask
+    if not mask.any():
+        return None
+    warped = fl.warp(previous, pair.to_prev)
+    diff = (frame[mask].astype(np.float64) - warped[mask].astype(np.float64)) / 255.0
+    ab = cv2.cvtColor(frame, cv2.COLOR_RGB2Lab)[..., 1:][mask].astype(np.float64)
+    ab_prev = cv2.cvtColor(warped, cv2.COLOR_RGB2Lab)[..., 1:][mask].astype(np.float64)
+    delta = ab - ab_prev
+    return PairErrors(warping_error=float((diff ** 2).sum(axis=1).mean()),
+                      chroma_warping_error=float(((delta / 255.0) ** 2).sum(axis=1).mean()),
+                      chroma_flicker=float(np.abs(delta).mean()))
+
+
+def _pairs(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None) -> Iterator[PairErrors]:
     source = flow_source if flow_source is not None else frames
     if len(source) != len(frames):
         raise ValueError(f"flow source has {len(source)} frames, result has {len(frames)}")
     lights = [fl.lightness_u8(f) for f in source]
     for t in range(1, len(frames)):
-        to_prev = fl.flow(lights[t], lights[t - 1])
-        to_next = fl.flow(lights[t - 1], lights[t])
-        mask = fl.consistent(to_prev, to_next)
-        yield frames[t], fl.warp(frames[t - 1], to_prev), mask
+        errors = pair_errors(frames[t - 1], frames[t], pair_flow(lights[t - 1], lights[t]))
+        if errors is not None:
+            yield errors
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else 0.0
+
+
+def temporal_measures(frames: Sequence[np.ndarray],
+                      flow_source: Sequence[np.ndarray] | None = None) -> dict[str, float]:
+    """warping_error, chroma_warping_error and chroma_flicker from one pass of flow."""
+    errors = list(_pairs(frames, flow_source))
+    return {"warping_error": _mean([e.warping_error for e in errors]),
+            "chroma_warping_error": _mean([e.chroma_warping_error for e in errors]),
+            "chroma_flicker": _mean([e.chroma_flicker for e in errors])}
 
 
 def warping_error(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
     """Lai et al.'s E_warp on RGB in [0, 1]; 0 for fewer than two frames."""
-    errors = []
-    for frame, warped, mask in _pairs(frames, flow_source):
-        if mask.any():
-            diff = (frame.astype(np.float64) - warped.astype(np.float64)) / 255.0
-            errors.append(float((diff[mask] ** 2).sum(axis=1).mean()))
-    return float(np.mean(errors)) if errors else 0.0
+    return _mean([e.warping_error for e in _pairs(frames, flow_source)])
 
 
 def chroma_warping_error(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
     """E_warp of the Lab chroma (a, b) only, in [0, 1] units (ab / 255): the flicker
     that smoothing can remove, unaffected by lightness changes."""
-    errors = []
-    for frame, warped, mask in _pairs(frames, flow_source):
-        if mask.any():
-            ab = cv2.cvtColor(frame, cv2.COLOR_RGB2Lab)[..., 1:].astype(np.float64)
-            ab_prev = cv2.cvtColor(warped, cv2.COLOR_RGB2Lab)[..., 1:].astype(np.float64)
-            diff = (ab - ab_prev) / 255.0
-            errors.append(float((diff[mask] ** 2).sum(axis=1).mean()))
-    return float(np.mean(errors)) if errors else 0.0
+    return _mean([e.chroma_warping_error for e in _pairs(frames, flow_source)])
 
 
 def chroma_flicker(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
     """Mean absolute change of Lab chroma along flow between frames (8-bit Lab units)."""
-    changes = []
-    for frame, warped, mask in _pairs(frames, flow_source):
-        if mask.any():
-            ab = cv2.cvtColor(frame, cv2.COLOR_RGB2Lab)[..., 1:].astype(np.float64)
-            ab_prev = cv2.cvtColor(warped, cv2.COLOR_RGB2Lab)[..., 1:].astype(np.float64)
-            changes.append(float(np.abs(ab - ab_prev)[mask].mean()))
-    return float(np.mean(changes)) if changes else 0.0
+    return _mean([e.chroma_flicker for e in _pairs(frames, flow_source)])
+
+
+# Scene cuts: the test ChromaSmoother uses (Bhattacharyya distance of 32-bin lightness
+# histograms). A pair across a cut has no meaningful flow, so the meter does not count it.
+CUT_THRESHOLD = 0.35
+
+
+def is_cut(previous_light: np.ndarray, light: np.ndarray, threshold: float = CUT_THRESHOLD) -> bool:
+    """Whether two consecutive 8-bit lightness images belong to different shots."""
+    hist = lambda x: cv2.normalize(cv2.calcHist([x], [0], None, [32], [0, 256]), None).flatten()  # noqa: E731
+    return cv2.compareHist(hist(previous_light), hist(light), cv2.HISTCMP_BHATTACHARYYA) > threshold
+
+
+@dataclass
+class TemporalMeter:
+    """No-reference measures of a video streamed frame by frame, in bounded memory.
+
+    push(frame, flow_frame) with `flow_frame` the frame whose lightness drives the flow
+    (the reference or input video; None: the frame itself). Holds only the previous
+    frame. With `skip_cuts`, pairs across a scene cut are left out (listed in `cuts`).
+    """
+
+    skip_cuts: bool = True
+    frames: int = 0
+    cuts: list[int] = field(default_factory=list)
+    errors: list[PairErrors] = field(default_factory=list)
+    colourfulness: list[float] = field(default_factory=list)
+    _previous: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def push(self, frame: np.ndarray, flow_frame: np.ndarray | None = None) -> PairErrors | None:
+        source = frame if flow_frame is None else flow_frame
+        if source.shape != frame.shape:
+            raise ValueError(f"flow frame {source.shape} and frame {frame.shape} differ in size")
+        light = fl.lightness_u8(source)
+        errors = None
+        if self._previous is not None:
+            previous, previous_light = self._previous
+            if self.skip_cuts and is_cut(previous_light, light):
+                self.cuts.append(self.frames)
+            else:
+                errors = pair_errors(previous, frame, pair_flow(previous_light, light))
+                if errors is not None:
+                    self.errors.append(errors)
+        self.colourfulness.append(colourfulness(frame))
+        self._previous = (frame, light)
+        self.frames += 1
+        return errors
+
+    def summary(self) -> dict:
+        """Means over measured pairs (None when no pair could be measured)."""
+        measured = bool(self.errors)
+        mean = lambda name: float(np.mean([getattr(e, name) for e in self.errors])) if measured else None  # noqa: E731
+        return {"frames": self.frames, "pairs_measured": len(self.errors), "scene_cuts": list(self.cuts),
+                "warping_error": mean("warping_error"),
+                "chroma_warping_error": mean("chroma_warping_error"),
+                "chroma_flicker": mean("chroma_flicker"),
+                "colourfulness": float(np.mean(self.colourfulness)) if self.colourfulness else None}
+
+
+@dataclass
+class ReferenceMeter:
+    """PSNR and SSIM of a result against its reference, frame by frame, averaged.
+
+    The PSNR of identical frames is infinite: they are counted in `identical_frames` and
+    left out of the mean, which is inf only when every frame is identical.
+    """
+
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    identical_frames: int = 0
+
+    def push(self, result: np.ndarray, truth: np.ndarray) -> None:
+        if result.shape != truth.shape:
+            raise ValueError(f"result {result.shape} and reference {truth.shape} differ in size")
+        value = psnr(result, truth)
+        if math.isinf(value):
+            self.identical_frames += 1
+        else:
+            self.psnr.append(value)
+        self.ssim.append(ssim(result, truth))
+
+    def summary(self) -> dict:
+        frames = len(self.ssim)
+        if not frames:
+            return {"frames": 0, "psnr": None, "ssim": None, "identical_frames": 0}
+        return {"frames": frames, "psnr": float(np.mean(self.psnr)) if self.psnr else math.inf,
+                "ssim": float(np.mean(self.ssim)), "identical_frames": self.identical_frames}

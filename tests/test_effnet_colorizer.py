@@ -117,3 +117,12 @@ def test_validation_split_is_deterministic_and_balanced_sampling() -> None:
     assert 5 <= sum(first) <= 40
     probs = train.balanced_weights(["big"] * 90 + ["small"] * 10, power=1.0)
     assert probs[:90].sum() == pytest.approx(0.5)
+
+
+def test_cpu_fast_path_matches_the_training_graph():
+    """The streamlined CPU inference graph must give the trained network's answer."""
+    colorizer = get_model("effnet-lite0-unet", torch.device("cpu"))
+    torch.manual_seed(0)
+    light = torch.rand(2, 1, 70, 90) * 100
+    with torch.inference_mode():
+        assert torch.allclose(colorizer.predict_ab(light), colorizer.model(light), atol=1e-2)

@@ -64,6 +64,9 @@ class Settings:
     context_frames: int
     colorize_model: str
     weights_dir: Path | None
+    onnx_colorizer_path: str
+    onnx_colorizer_sha256: str
+    siggraph17_sha256: str
     inpaint_model: str
     render_size: int
     temporal_strength: float
@@ -113,6 +116,11 @@ def load_settings() -> Settings:
         inpaint_model=_env("INPAINT_MODEL", "telea"),
         # Where weight files are looked up by name; unset: the ones shipped in the package.
         weights_dir=Path(os.environ["WEIGHTS_DIR"]) if os.environ.get("WEIGHTS_DIR") else None,
+        # Model `onnx`: any exported colorizer with the L -> ab contract (sha256 optional).
+        onnx_colorizer_path=_env("ONNX_COLORIZER_PATH", "").strip(),
+        onnx_colorizer_sha256=_env("ONNX_COLORIZER_SHA256", "").strip().lower(),
+        # Model `siggraph17`: the release file's sha256, which operators supply.
+        siggraph17_sha256=_env("ZHANG_SIGGRAPH17_SHA256", "").strip().lower(),
         render_size=_env_int("RENDER_SIZE", 256),
         # Flow-guided chroma smoothing in finalize: 0 = off, 1 = full; radius in frames.
         temporal_strength=_env_float("TEMPORAL_STRENGTH", 0.8),

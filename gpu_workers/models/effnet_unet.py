@@ -120,6 +120,143 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
 
 
+# ----------------------------------------------------------------------------- CPU inference
+
+
+def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of `conv` followed by eval-mode `bn` as one convolution."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    weight = conv.weight * scale.reshape(-1, 1, 1, 1)
+    bias = bn.bias - bn.running_mean * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias * scale
+    return weight.detach().clone(), bias.detach().clone()
+
+
+class _FusedConv(nn.Module):
+    """Conv + BatchNorm (+ ReLU6/ReLU) folded into one conv, TF-"same" padding made static.
+
+    The encoder's convolutions pad dynamically like TensorFlow. With stride 1 and an odd
+    kernel that is symmetric k//2 padding, which the convolution does itself; with stride 2
+    the inputs are always even here (the network pads its input to a multiple of 32), so
+    the padding is the fixed asymmetric (left, right) = ((k-2)//2, k-2-(k-2)//2), applied
+    once with F.pad. Same numbers as the training graph, minus the BatchNorm passes.
+    """
+
+    def __init__(self, conv: nn.Conv2d, bn: nn.BatchNorm2d, act: str | None,
+                 tf_same: bool) -> None:
+        super().__init__()
+        weight, bias = _fold_bn(conv, bn)
+        k = conv.weight.shape[-1]
+        stride = conv.stride[0]
+        self.pad: tuple[int, int, int, int] | None = None
+        padding = conv.padding
+        if tf_same:
+            if stride == 1:
+                padding = (k // 2, k // 2)
+            else:
+                lo = max(k - stride, 0) // 2
+                hi = max(k - stride, 0) - lo
+                self.pad = (lo, hi, lo, hi)
+                padding = (0, 0)
+        self.conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                              padding, conv.dilation, conv.groups, bias=True)
+        with torch.no_grad():
+            self.conv.weight.copy_(weight)
+            self.conv.bias.copy_(bias)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        x = self.conv(x)
+        if self.act == "relu6":
+            return F.hardtanh_(x, 0.0, 6.0)
+        if self.act == "relu":
+            return F.relu_(x)
+        return x
+
+
+class _FusedBlock(nn.Module):
+    """One MBConv block (expand, depthwise, project, residual) with folded BatchNorms."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        args = block._block_args
+        if getattr(block, "has_se", False):
+            raise ValueError("squeeze-excite blocks are not used by EfficientNet-Lite")
+        self.expand = (_FusedConv(block._expand_conv, block._bn0, "relu6", True)
+                       if args.expand_ratio != 1 else None)
+        self.depthwise = _FusedConv(block._depthwise_conv, block._bn1, "relu6", True)
+        self.project = _FusedConv(block._project_conv, block._bn2, None, True)
+        stride = args.stride if isinstance(args.stride, int) else args.stride[0]
+        self.residual = bool(block.id_skip and stride == 1
+                             and args.input_filters == args.output_filters)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expand(x) if self.expand is not None else x
+        y = self.project(self.depthwise(y))
+        return y.add_(x) if self.residual else y
+
+
+class _FusedUp(nn.Module):
+    def __init__(self, up: _Up) -> None:
+        super().__init__()
+        body = up.body
+        self.conv1 = _FusedConv(body[0], body[1], "relu", False)
+        self.conv2 = _FusedConv(body[3], body[4], "relu", False)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.conv2(self.conv1(torch.cat([x, skip], dim=1)))
+
+
+class FusedEffNetUNet(nn.Module):
+    """Inference-only EffNetUNet: same function, faster on a CPU.
+
+    BatchNorms are folded into the convolutions, TF-"same" padding is static, activations
+    run in place, and the stem takes the single grey channel directly (the three equal
+    RGB inputs' filters summed), so no 3-channel copy of the frame is made. Outputs match
+    EffNetUNet to float32 rounding (about 1e-4 ab units).
+    """
+
+    def __init__(self, model: EffNetUNet) -> None:
+        super().__init__()
+        model = model.eval()
+        enc = model.encoder
+        self.stem = _FusedConv(enc._conv_stem, enc._bn0, "relu6", True)
+        with torch.no_grad():  # grey fed as RGB: one input channel with the summed filters
+            grey = self.stem.conv.weight.sum(dim=1, keepdim=True)
+            conv = self.stem.conv
+            self.stem.conv = nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride,
+                                       conv.padding, conv.dilation, conv.groups, bias=True)
+            self.stem.conv.weight.copy_(grey)
+            self.stem.conv.bias.copy_(conv.bias)
+        self.blocks = nn.ModuleList(_FusedBlock(b) for b in enc._blocks[: SKIPS[-1][0] + 1])
+        self.skip_at = [idx for idx, _ in SKIPS]
+        self.bottleneck = _FusedConv(model.bottleneck[0], model.bottleneck[1], "relu", False)
+        self.ups = nn.ModuleList(_FusedUp(up) for up in model.ups)
+        self.head = model.head
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, light: torch.Tensor) -> torch.Tensor:
+        height, width = light.shape[-2:]
+        padded = _pad_to_multiple(light, MULTIPLE)
+        x = self.stem(padded / 50.0 - 1.0)
+        feats = []
+        for idx, block in enumerate(self.blocks):
+            x = block(x)
+            if idx in self.skip_at:
+                feats.append(x)
+        x = self.bottleneck(feats[-1])
+        for up, skip in zip(self.ups, reversed(feats[:-1])):
+            x = up(x, skip)
+        ab = self.head(x) * AB_SCALE
+        ab = F.interpolate(ab, size=padded.shape[-2:], mode="bilinear", align_corners=False)
+        return ab[..., :height, :width]
+
+
 def export_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """fp16 copy of the state dict: halves the file; accuracy loss is negligible for ab."""
     return {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
@@ -138,11 +275,21 @@ def load_model(path: Path, device: torch.device) -> EffNetUNet:
 class EffNetColorizer:
     """Backend used by the colorize task: one loaded network, many predict_ab calls."""
 
+    # Frames per forward pass on a CPU: small batches keep the activations in cache and
+    # measured fastest per frame (batch 1-4 ~45 ms vs 16 ~56 ms at 256x455 on 2 cores).
+    CPU_MICRO_BATCH = 2
+
     def __init__(self, model: EffNetUNet, device: torch.device) -> None:
         self.model = model
         self.device = device
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
+            self._net: nn.Module = self.model
+        else:
+            # CPU: BatchNorm folded, static padding, channels_last (oneDNN's fast layout);
+            # about 3x faster than the training graph, same outputs to float32 rounding.
+            with torch.no_grad():
+                self._net = FusedEffNetUNet(model).to(device, memory_format=torch.channels_last)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         """fp16 autocast on CUDA for speed; CPU stays float32 (CPU fp16 is slow)."""
@@ -158,9 +305,12 @@ class EffNetColorizer:
             x = light.to(self.device, dtype=torch.float32)
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-            with self._autocast():
-                ab = self.model(x)
-            return ab.float().to(light.device)
+                with self._autocast():
+                    ab = self._net(x)
+            else:
+                step = self.CPU_MICRO_BATCH
+                ab = torch.cat([self._net(x[i:i + step]) for i in range(0, x.shape[0], step)])
+            return ab.float().contiguous().to(light.device)
 
 
 def build(weights: Weights | None, device: torch.device) -> EffNetColorizer:

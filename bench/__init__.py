@@ -1,0 +1,1 @@
+"""Benchmarks: quality and speed measured on the shared data (`make bench-colorize`)."""

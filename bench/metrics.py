@@ -1,0 +1,32 @@
+"""The benchmarks' view of media.metrics (the project's one metrics library).
+
+The only difference is JSON-friendliness: PSNR of identical images is capped at PSNR_CAP
+instead of infinity. SSIM is on RGB because tintype keeps the input's L exactly, so SSIM on
+L alone would be 1 for every colorization.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from media import metrics
+
+PSNR_CAP = 100.0
+ssim = metrics.ssim
+colourfulness = metrics.colourfulness
+
+
+def psnr(result: np.ndarray, truth: np.ndarray) -> float:
+    """PSNR in dB, PSNR_CAP for identical images."""
+    if result.shape != truth.shape:
+        raise ValueError(f"images differ in shape: {result.shape} vs {truth.shape}")
+    return min(PSNR_CAP, metrics.psnr(result, truth))
+
+
+def colourfulness_ratio(result: float, truth: float) -> float:
+    """result / truth colourfulness; 0/0 (both grey) counts as 1, x/0 as inf."""
+    if truth <= 0.0:
+        return 1.0 if result <= 0.0 else math.inf
+    return result / truth
