@@ -45,6 +45,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from media.video import DeliveryOptions
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 MAX_WIDTH = 854
@@ -291,7 +293,7 @@ def summarise(clips: list[dict[str, Any]]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Format:
-    """A chunk intermediate format: ffmpeg encoder arguments (None: LosslessWriter's FFV1)."""
+    """A chunk intermediate format: ffmpeg encoder arguments (None: LosslessWriter's own)."""
 
     name: str
     args: tuple[str, ...] | None
@@ -299,10 +301,9 @@ class Format:
 
 
 FORMATS = [
-    Format("ffv1 (current)", None, "LosslessWriter: FFV1 level 3, GOP 1, 4 slices, gbrp"),
-    Format("ffv1 16 slices", ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "16", "-pix_fmt", "gbrp"),
-           "more slices for the decoder's threads"),
-    Format("ffvhuff rgb24", ("-c:v", "ffvhuff", "-pix_fmt", "rgb24"), "HuffYUV, packed RGB (no conversion)"),
+    Format("ffvhuff rgb24 (current)", None, "LosslessWriter: HuffYUV, packed RGB (no conversion)"),
+    Format("ffv1", ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-pix_fmt", "gbrp"),
+           "FFV1 level 3, 4 slices: smallest, slowest to decode"),
     Format("utvideo gbrp", ("-c:v", "utvideo", "-pix_fmt", "gbrp", "-pred", "median"), "Ut Video, median prediction"),
     Format("magicyuv gbrp", ("-c:v", "magicyuv", "-pix_fmt", "gbrp"), "MagicYUV"),
     Format("raw rgb24 (NUT)", ("-c:v", "rawvideo", "-pix_fmt", "rgb24", "-f", "nut"),
@@ -423,14 +424,12 @@ def prefetch(items: Iterable[Any], depth: int) -> Iterator[Any]:
 
 
 def finalize_loop(chunks: list[Path], width: int, height: int, frames: int, strength: float, radius: int,
-                  preset: str = "veryfast", threaded: bool = False) -> dict[str, Any]:
+                  preset: str = "superfast", threaded: bool = False) -> dict[str, Any]:
     """tasks.pipeline's finalize without the storage: chunks in order → smoother → encoder.
 
-    threaded=False is the loop as pipeline.py runs it: one thread, so the decoder waits
-    (its pipe holds a fraction of a frame) while Python smooths, and the encoder waits
-    while Python decodes. threaded=True is a proposal measured beside it: a reader thread
-    keeps 4 decoded frames ahead and a writer thread feeds the encoder, so decode,
-    smoothing and encode overlap (pipe I/O and OpenCV release the GIL).
+    threaded=False runs tasks.pipeline's own _Prefetch reader (8 frames ahead) and
+    _Delivery. threaded=True adds a writer thread feeding the encoder, measured beside it
+    as a proposal.
     """
     from media.temporal import ChromaSmoother
     from media.video import DeliveryEncoder, DeliveryOptions, iter_lossless
@@ -446,12 +445,13 @@ def finalize_loop(chunks: list[Path], width: int, height: int, frames: int, stre
                                   options=DeliveryOptions(preset=preset))
         try:
             if not threaded:
-                for part in chunks:
-                    for frame in iter_lossless(part, width, height):
-                        for out in smoother.push(frame):
-                            encoder.write(out)
-                for out in smoother.flush():
-                    encoder.write(out)
+                # The pipeline's own pieces: prefetching reader, smoothing, encoder.
+                from tasks.pipeline import _Delivery, _Prefetch
+
+                delivery = _Delivery(encoder, smoother, frames)
+                for frame in _Prefetch(decoded):
+                    delivery.push(frame)
+                delivery.finish()
             else:
                 outbox: queue.Queue = queue.Queue(maxsize=4)
                 failed: list[BaseException] = []
@@ -570,7 +570,7 @@ def run_throughput(args: argparse.Namespace, colour: list[np.ndarray], clip: str
     shutil.rmtree(folder, ignore_errors=True)
     result["smoothing_only"] = smoothing_only(frames, strength, radius)
     result["smoothing_off_only"] = smoothing_only(frames, 0.0, radius)
-    result["encode_only"] = encode_only(frames, "veryfast")
+    result["encode_only"] = encode_only(frames, DeliveryOptions().preset)
     log(f"throughput: finalize {current['finalize']['fps']:.1f} frames/s (decode {result['decode_only']['fps']:.1f}, "
         f"smoothing {result['smoothing_only']['fps']:.1f}, encode {result['encode_only']['fps']:.1f})")
     met = current["finalize"]["fps"] >= TARGETS["finalize_fps"]
@@ -671,11 +671,11 @@ def markdown(report: dict[str, Any]) -> str:
         stages = [("finalize as tasks/pipeline.py runs it: decode → smooth → encode", tp["finalize"]),
                   ("finalize, threaded reader/writer (proposal)", tp["finalize_threaded"]),
                   ("finalize with smoothing off (strength 0)", tp["finalize_smoothing_off"]),
-                  ("decode FFV1 intermediates only", tp["decode_only"]),
+                  ("decode intermediates only", tp["decode_only"]),
                   ("smoothing only (frames in memory)", tp["smoothing_only"]),
                   ("smoother at strength 0 only (cut test, flow, stats)", tp["smoothing_off_only"]),
-                  ("H.264 encode only (veryfast, CRF 18)", tp["encode_only"]),
-                  ("writing FFV1 intermediates (GPU side)", tp["write_intermediate"])]
+                  ("H.264 encode only (current preset, CRF 18)", tp["encode_only"]),
+                  ("writing intermediates (GPU side)", tp["write_intermediate"])]
         for name, s in stages:
             lines.append(f"| {name} | {s['fps']:.1f} | {s['cpu_ms_per_frame']:.1f} | {s['load_1min']} |")
         if len(tp["finalize"].get("runs_fps", [])) > 1:
@@ -778,7 +778,7 @@ def targets_of(overall: dict[str, Any], throughput: dict[str, Any] | None) -> li
     ]
     if throughput:
         fps = throughput["finalize"]["fps"]
-        rows.append({"name": "finalize at 854x480 (current FFV1 intermediates)",
+        rows.append({"name": "finalize at 854x480 (current intermediates)",
                      "wanted": f">= {TARGETS['finalize_fps']:.0f} frames/s",
                      "measured": f"{fps:.1f} frames/s (load {throughput['load_1min_at_start']})",
                      "met": fps >= TARGETS["finalize_fps"]})

@@ -75,7 +75,7 @@ class ChromaSmoother:
     """Push frames in order; smoothed frames come out in order, `radius` frames behind."""
 
     def __init__(self, strength: float = 0.8, radius: int = 3, width: int = 256,
-                 cut_threshold: float = 0.35, colour_tolerance: float = 14.0) -> None:
+                 cut_threshold: float = 0.35, colour_tolerance: float = 24.0) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"smoothing strength must be in [0, 1], got {strength}")
         self.strength, self.radius, self.width = strength, max(0, radius), width

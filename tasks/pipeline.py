@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -131,26 +134,22 @@ def _encode_chunks(job, facts: VideoFacts, key: str, tmp: Path) -> tuple[int, _D
     """Stream chunk intermediates in order through smoothing and the delivery encoder
     into the store.
 
-    One chunk intermediate is on local disk at a time, the smoother holds a few frames,
-    and the encoded MP4 flows into a multipart upload as it is made, so neither memory
-    nor disk grows with the film. Returns the stored size and the delivery state.
+    One chunk intermediate is on local disk at a time (plus 8 prefetched frames), the
+    smoother holds a few frames, and the encoded MP4 flows into a multipart upload as it
+    is made, so neither memory nor disk grows with the film. Returns the stored size and
+    the delivery state.
     """
     writer = store().open_writer(key, "video/mp4")
     encoder = DeliveryEncoder(facts, store().read_url(keys.input_key(job.id)), sink=writer.write,
                               timeout=SETTINGS.finalize_time_limit)
     delivery = _Delivery(encoder, _smoother(job), facts.frames)
+    frames = _Prefetch(lambda: _chunk_frames(job, facts, tmp))
     try:
-        for index in range(job.chunks_total):
-            if not jobstate.is_active(db_url(), job.id):
-                raise _Cancelled()
-            part = tmp / f"chunk-{index}.mkv"
-            store().get_file(keys.chunk_key(job.id, index), part)
-            for frame in iter_lossless(part, facts.width, facts.height):
-                delivery.push(frame)
-            part.unlink()
-            jobstate.update_job(db_url(), job.id, stage="finalizing")  # heartbeat
+        for frame in frames:
+            delivery.push(frame)
         delivery.finish()
     except BaseException:
+        frames.stop()
         encoder.abort()
         writer.abort()
         raise
@@ -178,6 +177,59 @@ def _store_compare(job_id: str, facts: VideoFacts, index: int, result: np.ndarra
 
 class _Cancelled(Exception):
     pass
+
+
+def _chunk_frames(job, facts: VideoFacts, tmp: Path) -> Iterator[np.ndarray]:
+    """The frames of all chunk intermediates in order, one intermediate on disk at a time."""
+    for index in range(job.chunks_total):
+        if not jobstate.is_active(db_url(), job.id):
+            raise _Cancelled()
+        part = tmp / f"chunk-{index}.mkv"
+        store().get_file(keys.chunk_key(job.id, index), part)
+        yield from iter_lossless(part, facts.width, facts.height)
+        part.unlink()
+        jobstate.update_job(db_url(), job.id, stage="finalizing")  # heartbeat
+
+
+class _Prefetch:
+    """Runs a frame generator in a thread a few frames ahead, so downloading and decoding
+    overlap with smoothing; its exceptions re-raise in the consumer."""
+
+    DONE = object()
+
+    def __init__(self, make: Callable[[], Iterator[np.ndarray]], depth: int = 8) -> None:
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(make,), daemon=True)
+        self.thread.start()
+
+    def _run(self, make: Callable[[], Iterator[np.ndarray]]) -> None:
+        try:
+            for item in make():
+                if not self._put(item):
+                    return
+            self._put(self.DONE)
+        except BaseException as exc:
+            self._put(exc)
+
+    def _put(self, item: object) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (item := self.queue.get()) is not self.DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=30)
 
 
 @app.task(name="tasks.finalize", bind=True, max_retries=5,
