@@ -239,6 +239,8 @@ class DeliveryEncoder:
             raise self.pump_error
 
     def close(self) -> None:
+        if self.proc.returncode is not None:
+            return  # already closed
         self.proc.stdin.close()
         if self.pump:
             self.pump.join()
