@@ -10,7 +10,6 @@ carries the detail when the frame is rebuilt (media.color.merge_lightness_chroma
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpu_workers.models.inference import autocast, check_light
 from gpu_workers.models.registry import WEIGHTS_DIR, ModelSpec, Weights, register
 
 ENCODER_NAME = "efficientnet-lite0"
@@ -291,21 +291,14 @@ class EffNetColorizer:
             with torch.no_grad():
                 self._net = FusedEffNetUNet(model).to(device, memory_format=torch.channels_last)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """fp16 autocast on CUDA for speed; CPU stays float32 (CPU fp16 is slow)."""
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
-
     def predict_ab(self, light: torch.Tensor) -> torch.Tensor:
         """L (B,1,H,W) in [0,100] -> ab (B,2,H,W) float32, on the input's device."""
-        if light.ndim != 4 or light.shape[1] != 1:
-            raise ValueError(f"expected L of shape (B, 1, H, W), got {tuple(light.shape)}")
+        check_light(light)
         with torch.inference_mode():
             x = light.to(self.device, dtype=torch.float32)
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-                with self._autocast():
+                with autocast(self.device):
                     ab = self._net(x)
             else:
                 step = self.CPU_MICRO_BATCH

@@ -41,7 +41,6 @@ replicate-padded to one and the output cropped back, so any H, W works.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -49,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpu_workers.models.inference import autocast, check_light
 from gpu_workers.models.registry import WEIGHTS_DIR, ModelSpec, Weights, WeightsError, register
 from tintype.settings import load_settings
 
@@ -226,20 +226,14 @@ class ZhangColorizer:
         # channels_last is oneDNN's and cuDNN's fast layout for these plain conv stacks.
         self.net = self.net.to(memory_format=torch.channels_last)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
-
     def predict_ab(self, light: torch.Tensor) -> torch.Tensor:
         """L (B,1,H,W) in [0,100] -> ab (B,2,H,W) float32 in Lab units, on the input's device."""
-        if light.ndim != 4 or light.shape[1] != 1:
-            raise ValueError(f"expected L of shape (B, 1, H, W), got {tuple(light.shape)}")
+        check_light(light)
         height, width = light.shape[-2:]
         with torch.inference_mode():
             x = _pad_to_multiple(light.to(self.device, dtype=torch.float32), MULTIPLE)
             x = x.contiguous(memory_format=torch.channels_last)
-            with self._autocast():
+            with autocast(self.device):
                 if isinstance(self.net, ECCV16Net):
                     ab = self.net(x, temperature=self.temperature)
                 else:
