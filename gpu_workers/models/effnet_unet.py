@@ -11,7 +11,6 @@ carries the detail when the frame is rebuilt (media.color.merge_lightness_chroma
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
