@@ -31,23 +31,6 @@ def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Edge-aware smoothing of `src` (H, W, C) steered by `guide` (H, W) in [0, 1] (He et al.)."""
-    size = (2 * radius + 1, 2 * radius + 1)
-    box = lambda x: cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    mean_i = box(guide)
-    var_i = box(guide * guide) - mean_i * mean_i
-    out = np.empty_like(src)
-    for c in range(src.shape[2]):
-        p = src[..., c]
-        mean_p = box(p)
-        cov = box(guide * p) - mean_i * mean_p
-        a = cov / (var_i + eps)
-        b = mean_p - a * mean_i
-        out[..., c] = box(a) * guide + box(b)
-    return out
-
-
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
     size = (2 * radius + 1, 2 * radius + 1)
     return cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)

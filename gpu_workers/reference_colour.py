@@ -35,6 +35,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from gpu_workers.colorize import fast_guided_upsample
 from media.color import lab_to_rgb, rgb_to_lab
 
 K_CLUSTERS = 8
@@ -162,31 +163,6 @@ def _soft_assign(lab: np.ndarray, regions: _Regions, chroma_weight: float,
     return p.reshape(*lab.shape[:2], -1).astype(np.float32)
 
 
-def _box(x: np.ndarray, radius: int) -> np.ndarray:
-    size = (2 * radius + 1, 2 * radius + 1)
-    return cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)
-
-
-def _guided_upsample(fields: np.ndarray, guide_small: np.ndarray, guide: np.ndarray) -> np.ndarray:
-    """Edge-aware smoothing of (h, w, C) fields and upsampling to guide's size (He & Sun 2015)."""
-    g = guide_small.astype(np.float32) * np.float32(0.01)
-    full = guide.astype(np.float32) * np.float32(0.01)
-    height, width = guide.shape
-    r = GUIDE_RADIUS
-    mean_i = _box(g, r)
-    var_i = _box(g * g, r) - mean_i * mean_i + np.float32(GUIDE_EPS)
-    out = []
-    for c in range(fields.shape[2]):
-        p = np.ascontiguousarray(fields[..., c], dtype=np.float32)
-        mean_p = _box(p, r)
-        a = (_box(g * p, r) - mean_i * mean_p) / var_i
-        b = mean_p - a * mean_i
-        a_full = cv2.resize(_box(a, r), (width, height), interpolation=cv2.INTER_LINEAR)
-        b_full = cv2.resize(_box(b, r), (width, height), interpolation=cv2.INTER_LINEAR)
-        out.append(a_full * full + b_full)
-    return np.stack(out, axis=-1)
-
-
 _WHITE = np.array([0.950456, 1.0, 1.088754])  # D65, as OpenCV's Lab
 _XYZ_TO_RGB = np.array([[3.240479, -1.537150, -0.498535],
                         [-0.969256, 1.875991, 0.041556],
@@ -280,7 +256,7 @@ def transfer_reference(frames_rgb: Sequence[np.ndarray], reference_rgb: np.ndarr
         lab = rgb_to_lab(frame)
         light, ab = lab[..., 0], lab[..., 1:]
         fields_small = (p.reshape(-1, k) @ affine).reshape(*p.shape[:2], 4)
-        fields = _guided_upsample(fields_small, lab_small[..., 0], light)
+        fields = fast_guided_upsample(fields_small, lab_small[..., 0], light, GUIDE_RADIUS, GUIDE_EPS)
         moved = ab * fields[..., :2] + fields[..., 2:]
         new_ab = ab + np.float32(strength) * (moved - ab)
         new_ab = _fit_gamut(light, new_ab.astype(np.float32))

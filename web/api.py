@@ -195,20 +195,20 @@ def job_input(job_id: str):
                   job.input_name, request.args.get("download") == "1")
 
 
+def _serve_jpeg(key: str | None, name: str, missing: str):
+    if not key:
+        return json_error(404, "not_found", missing)
+    return _serve(key, "image/jpeg", name, False)
+
+
 @api.get("/jobs/<job_id>/preview")
 def job_preview(job_id: str):
-    job = _job_or_404(job_id)
-    if not job.preview_key:
-        return json_error(404, "not_found", "this job has no preview yet")
-    return _serve(job.preview_key, "image/jpeg", "preview.jpg", False)
+    return _serve_jpeg(_job_or_404(job_id).preview_key, "preview.jpg", "this job has no preview yet")
 
 
 @api.get("/jobs/<job_id>/compare")
 def job_compare(job_id: str):
-    job = _job_or_404(job_id)
-    if not job.compare_key:
-        return json_error(404, "not_found", "this job has no before/after poster")
-    return _serve(job.compare_key, "image/jpeg", "compare.jpg", False)
+    return _serve_jpeg(_job_or_404(job_id).compare_key, "compare.jpg", "this job has no before/after poster")
 
 
 @api.delete("/jobs/<job_id>")
