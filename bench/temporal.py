@@ -5,15 +5,16 @@
 Quality. For every sequence in DATA/clips (true colour JPEG frames): downscale to at most
 854 wide (even sizes), make the greyscale input from the frames' lightness, colorize it
 with the shipped registry model at the default render size (cached per clip under
-OUT/cache as FFV1, keyed by the model code and weights, so reruns and the off/on runs
-reuse it), run `media.temporal.ChromaSmoother` with strength 0 (off) and the configured
+OUT/cache as the pipeline's 4:2:0 intermediates, keyed by the model code and weights, so
+reruns and the off/on runs reuse it), run `media.temporal.ChromaSmoother` with strength 0 (off) and the configured
 strength (on), and measure with `media.metrics`, flow always on the TRUE colour video's
 lightness: chroma warping error (Lab a, b) and whole-frame warping error beside the
 true video's own (the floor that flow error sets), PSNR and SSIM against the truth.
 
 Throughput. The finalize loop at 854x480 exactly as tasks/pipeline.py runs it —
-`iter_lossless` over FFV1 chunk intermediates (48 frames, `media.video.LosslessWriter`)
-→ `ChromaSmoother.push` → `DeliveryEncoder(sink=...)` — in frames/s, beside decode-only,
+`iter_lossless` over HuffYUV 4:2:0 chunk intermediates (48 frames,
+`media.video.LosslessWriter`) → `ChromaSmoother.push` → `DeliveryEncoder(sink=...)`, with
+the pipeline's own prefetching reader and delivery — in frames/s, beside decode-only,
 smoothing-only and encode-only rates, CPU seconds per frame, and the load average (other
 work on the machine slows every number here). When the loop misses the target, other
 intermediate formats and encoder presets are measured too.
@@ -29,13 +30,11 @@ import json
 import math
 import os
 import platform
-import queue
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from media.video import DeliveryOptions
+from media.yuv import Yuv420
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -118,7 +118,7 @@ def model_key(model_name: str, render_size: int) -> str:
 
 
 class Colorizer:
-    """The shipped model, loaded on first use; results cached per clip as FFV1 files."""
+    """The shipped model, loaded on first use; results cached per clip as intermediates."""
 
     def __init__(self, cache: Path | None) -> None:
         from tintype.settings import get_settings
@@ -130,13 +130,15 @@ class Colorizer:
         self.model = None
         self.seconds, self.frames = 0.0, 0
 
-    def __call__(self, clip: str, truth: list[np.ndarray]) -> tuple[list[np.ndarray], bool]:
+    def __call__(self, clip: str, truth: list[np.ndarray]) -> tuple[list[Yuv420], bool]:
+        """The colorized frames as the chunk intermediates hold them (4:2:0), and whether
+        they came from the cache."""
         from media.video import LosslessWriter, iter_lossless
 
         height, width = truth[0].shape[:2]
         path = self.cache / f"{clip}-{self.key}-{len(truth)}.mkv" if self.cache else None
         if path is not None and path.is_file():
-            frames = [f.copy() for f in iter_lossless(path, width, height)]
+            frames = list(iter_lossless(path, width, height))
             if len(frames) == len(truth):
                 return frames, True
         if self.model is None:
@@ -146,7 +148,8 @@ class Colorizer:
         from gpu_workers.colorize import colorize_frames
 
         began = time.perf_counter()
-        frames = colorize_frames(self.model, [greyscale(f) for f in truth], self.render_size)
+        frames = [Yuv420.from_rgb(f) for f in
+                  colorize_frames(self.model, [greyscale(f) for f in truth], self.render_size)]
         self.seconds += time.perf_counter() - began
         self.frames += len(frames)
         if path is not None:
@@ -176,11 +179,11 @@ def smoothing_options() -> dict[str, Any]:
             "radius": int(getattr(settings, "temporal_radius", defaults["radius"].default))}
 
 
-def smooth(frames: Iterable[np.ndarray], strength: float, radius: int):
+def smooth(frames: Iterable[Yuv420], strength: float, radius: int):
     from media.temporal import ChromaSmoother
 
     smoother = ChromaSmoother(strength=strength, radius=radius)
-    out: list[np.ndarray] = []
+    out: list[Yuv420] = []
     began = time.perf_counter()
     for frame in frames:
         out += smoother.push(frame)
@@ -234,7 +237,7 @@ def run_quality(args: argparse.Namespace, folders: list[Path], colorize: Coloriz
         off, off_smoother, off_seconds = smooth(colour, 0.0, options["radius"])
         on, on_smoother, on_seconds = smooth(colour, options["strength"], options["radius"])
         assert len(off) == len(on) == len(truth)
-        measures = clip_quality(truth, {"off": off, "on": on})
+        measures = clip_quality(truth, {"off": [f.rgb() for f in off], "on": [f.rgb() for f in on]})
         height, width = truth[0].shape[:2]
         clips.append({
             "clip": folder.name, "frames": len(truth), "width": width, "height": height,
@@ -301,13 +304,13 @@ class Format:
 
 
 FORMATS = [
-    Format("ffvhuff rgb24 (current)", None, "LosslessWriter: HuffYUV, packed RGB (no conversion)"),
-    Format("ffv1", ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-pix_fmt", "gbrp"),
+    Format("ffvhuff yuv420p (current)", None, "LosslessWriter: HuffYUV of the delivery's 4:2:0 planes"),
+    Format("ffv1 yuv420p", ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4"),
            "FFV1 level 3, 4 slices: smallest, slowest to decode"),
-    Format("utvideo gbrp", ("-c:v", "utvideo", "-pix_fmt", "gbrp", "-pred", "median"), "Ut Video, median prediction"),
-    Format("magicyuv gbrp", ("-c:v", "magicyuv", "-pix_fmt", "gbrp"), "MagicYUV"),
-    Format("raw rgb24 (NUT)", ("-c:v", "rawvideo", "-pix_fmt", "rgb24", "-f", "nut"),
-           "baseline only: no decoding, 1.2 MB/frame of storage"),
+    Format("utvideo yuv420p", ("-c:v", "utvideo", "-pred", "median"), "Ut Video, median prediction"),
+    Format("magicyuv yuv420p", ("-c:v", "magicyuv",), "MagicYUV"),
+    Format("raw yuv420p (NUT)", ("-c:v", "rawvideo", "-f", "nut"),
+           "baseline only: no decoding, 0.6 MB/frame of storage"),
 ]
 PRESETS = ["veryfast", "superfast", "ultrafast"]
 
@@ -337,7 +340,7 @@ class Clock:
                 "load_1min": [round(self.load_before, 2), round(self.load_after, 2)]}
 
 
-def ping_pong(frames: list[np.ndarray], count: int) -> list[np.ndarray]:
+def ping_pong(frames: list[Any], count: int) -> list[Any]:
     """`count` frames going forward and back through `frames`: motion, but no cut."""
     if len(frames) == 1:
         return frames * count
@@ -345,12 +348,12 @@ def ping_pong(frames: list[np.ndarray], count: int) -> list[np.ndarray]:
     return [cycle[i % len(cycle)] for i in range(count)]
 
 
-def write_chunks(frames: list[np.ndarray], folder: Path, fmt: Format) -> tuple[list[Path], dict[str, Any]]:
+def write_chunks(frames: list[Yuv420], folder: Path, fmt: Format) -> tuple[list[Path], dict[str, Any]]:
     from media.ffmpeg import FFMPEG, finish_tool, start_tool
     from media.video import LosslessWriter
 
     folder.mkdir(parents=True, exist_ok=True)
-    height, width = frames[0].shape[:2]
+    width, height = frames[0].width, frames[0].height
     paths = []
     with Clock() as clock:
         for index, begin in enumerate(range(0, len(frames), CHUNK_FRAMES)):
@@ -361,7 +364,7 @@ def write_chunks(frames: list[np.ndarray], folder: Path, fmt: Format) -> tuple[l
                     for frame in part:
                         writer.write(frame)
             else:
-                proc = start_tool([FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                proc = start_tool([FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p",
                                    "-s", f"{width}x{height}", "-framerate", "25", "-i", "-", *fmt.args,
                                    *(() if "-f" in fmt.args else ("-f", "matroska")), str(path)], stdin=True)
                 for frame in part:
@@ -377,7 +380,7 @@ def write_chunks(frames: list[np.ndarray], folder: Path, fmt: Format) -> tuple[l
 def facts_for(width: int, height: int, frames: int):
     from media.probe import VideoFacts
 
-    return VideoFacts(container="matroska", video_codec="ffv1", width=width, height=height, rotation=0,
+    return VideoFacts(container="matroska", video_codec="ffvhuff", width=width, height=height, rotation=0,
                       frames=frames, fps_num=25, fps_den=1, constant_rate=True, duration=frames / 25,
                       start_time=0.0, bytes=None)
 
@@ -390,51 +393,15 @@ class Sink:
         self.bytes += len(block)
 
 
-def prefetch(items: Iterable[Any], depth: int) -> Iterator[Any]:
-    """Run `items` in a thread, `depth` items ahead (bounded memory); errors re-raised here."""
-    box: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put(done)
-        except BaseException as exc:  # handed to the consumer
-            box.put(exc)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        while (item := box.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
 def finalize_loop(chunks: list[Path], width: int, height: int, frames: int, strength: float, radius: int,
-                  preset: str = "superfast", threaded: bool = False) -> dict[str, Any]:
-    """tasks.pipeline's finalize without the storage: chunks in order → smoother → encoder.
-
-    threaded=False runs tasks.pipeline's own _Prefetch reader (8 frames ahead) and
-    _Delivery. threaded=True adds a writer thread feeding the encoder, measured beside it
-    as a proposal.
-    """
+                  preset: str = "superfast") -> dict[str, Any]:
+    """tasks.pipeline's finalize without the storage: its own _Prefetch reader (8 frames
+    ahead) over the chunks in order → _Delivery (smoother → encoder)."""
     from media.temporal import ChromaSmoother
     from media.video import DeliveryEncoder, DeliveryOptions, iter_lossless
+    from tasks.pipeline import _Delivery, _Prefetch
 
-    def decoded() -> Iterator[np.ndarray]:
+    def decoded() -> Iterator[Yuv420]:
         for part in chunks:
             yield from iter_lossless(part, width, height)
 
@@ -444,41 +411,10 @@ def finalize_loop(chunks: list[Path], width: int, height: int, frames: int, stre
         encoder = DeliveryEncoder(facts_for(width, height, frames), None, sink=sink,
                                   options=DeliveryOptions(preset=preset))
         try:
-            if not threaded:
-                # The pipeline's own pieces: prefetching reader, smoothing, encoder.
-                from tasks.pipeline import _Delivery, _Prefetch
-
-                delivery = _Delivery(encoder, smoother, frames)
-                for frame in _Prefetch(decoded):
-                    delivery.push(frame)
-                delivery.finish()
-            else:
-                outbox: queue.Queue = queue.Queue(maxsize=4)
-                failed: list[BaseException] = []
-
-                def writer() -> None:
-                    try:
-                        while (item := outbox.get()) is not None:
-                            encoder.write(item)
-                    except BaseException as exc:
-                        failed.append(exc)
-                        while outbox.get() is not None:  # drain so the producer never blocks
-                            pass
-
-                thread = threading.Thread(target=writer, daemon=True)
-                thread.start()
-                try:
-                    for frame in prefetch(decoded(), 4):
-                        for out in smoother.push(frame):
-                            outbox.put(out)
-                    for out in smoother.flush():
-                        outbox.put(out)
-                finally:
-                    outbox.put(None)
-                    thread.join()
-                if failed:
-                    raise failed[0]
-            encoder.close()
+            delivery = _Delivery(encoder, smoother, frames)
+            for frame in _Prefetch(decoded):
+                delivery.push(frame)
+            delivery.finish()
         except BaseException:
             encoder.abort()
             raise
@@ -498,19 +434,18 @@ def decode_only(chunks: list[Path], width: int, height: int) -> dict[str, Any]:
     return clock.rate(count)
 
 
-def smoothing_only(frames: list[np.ndarray], strength: float, radius: int) -> dict[str, Any]:
+def smoothing_only(frames: list[Yuv420], strength: float, radius: int) -> dict[str, Any]:
     with Clock() as clock:
         out, _, _ = smooth(frames, strength, radius)
     return clock.rate(len(out))
 
 
-def encode_only(frames: list[np.ndarray], preset: str) -> dict[str, Any]:
+def encode_only(frames: list[Yuv420], preset: str) -> dict[str, Any]:
     from media.video import DeliveryEncoder, DeliveryOptions
 
-    height, width = frames[0].shape[:2]
     sink = Sink()
     with Clock() as clock:
-        encoder = DeliveryEncoder(facts_for(width, height, len(frames)), None, sink=sink,
+        encoder = DeliveryEncoder(facts_for(frames[0].width, frames[0].height, len(frames)), None, sink=sink,
                                   options=DeliveryOptions(preset=preset))
         for frame in frames:
             encoder.write(frame)
@@ -520,36 +455,36 @@ def encode_only(frames: list[np.ndarray], preset: str) -> dict[str, Any]:
     return stats
 
 
-def measure_format(frames: list[np.ndarray], fmt: Format, work: Path, options: dict[str, Any],
+def measure_format(frames: list[Yuv420], fmt: Format, work: Path, options: dict[str, Any],
                    repeat: int = 1) -> dict[str, Any]:
-    """Write one format's chunks, then time decode-only and both finalize loops on them."""
-    height, width = frames[0].shape[:2]
+    """Write one format's chunks, then time decode-only and the finalize loop on them."""
+    width, height = frames[0].width, frames[0].height
     folder = work / fmt.name.replace(" ", "-").replace("(", "").replace(")", "")
     try:
         paths, wrote = write_chunks(frames, folder, fmt)
         decoded = decode_only(paths, width, height)
-        serial = [finalize_loop(paths, width, height, len(frames), options["strength"], options["radius"])
-                  for _ in range(repeat)]
-        threaded = finalize_loop(paths, width, height, len(frames), options["strength"], options["radius"],
-                                 threaded=True)
+        runs = [finalize_loop(paths, width, height, len(frames), options["strength"], options["radius"])
+                for _ in range(repeat)]
     except Exception as exc:  # an encoder this ffmpeg lacks: report it and go on
         return {"format": fmt.name, "note": fmt.note, "error": str(exc)}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    best = max(serial, key=lambda r: r["fps"])
+    best = max(runs, key=lambda r: r["fps"])
     row = {"format": fmt.name, "note": fmt.note, "bytes_per_frame": wrote["bytes_per_frame"],
-           "write": wrote, "decode": decoded, "finalize": {**best, "runs_fps": [r["fps"] for r in serial]},
-           "finalize_threaded": threaded}
+           "write": wrote, "decode": decoded, "finalize": {**best, "runs_fps": [r["fps"] for r in runs]}}
+    rates = ", ".join(f"{r['fps']:.1f}" for r in runs)
     log(f"throughput: {fmt.name}: {wrote['bytes_per_frame'] / 1e3:.0f} kB/frame, decode {decoded['fps']:.1f}, "
-        f"finalize {best['fps']:.1f} (threaded {threaded['fps']:.1f}) frames/s, load {os.getloadavg()[0]:.2f}")
+        f"finalize {best['fps']:.1f} frames/s (runs {rates}), "
+        f"load {os.getloadavg()[0]:.2f}")
     return row
 
 
-def run_throughput(args: argparse.Namespace, colour: list[np.ndarray], clip: str,
+def run_throughput(args: argparse.Namespace, colour: list[Yuv420], clip: str,
                    options: dict[str, Any], work: Path) -> dict[str, Any]:
     width, height = THROUGHPUT_SIZE
-    if colour[0].shape[:2] != (height, width):
-        colour = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in colour]
+    if (colour[0].width, colour[0].height) != (width, height):
+        colour = [Yuv420.from_rgb(cv2.resize(f.rgb(), (width, height), interpolation=cv2.INTER_AREA))
+                  for f in colour]
         clip += f" (resized to {width}x{height})"
     frames = ping_pong(colour, args.throughput_frames)
     strength, radius = options["strength"], options["radius"]
@@ -561,7 +496,6 @@ def run_throughput(args: argparse.Namespace, colour: list[np.ndarray], clip: str
     if "error" in current:
         raise SystemExit(f"bench.temporal: the current intermediate failed: {current['error']}")
     result["finalize"] = current["finalize"]
-    result["finalize_threaded"] = current["finalize_threaded"]
     result["decode_only"] = current["decode"]
     result["write_intermediate"] = current["write"]
     folder = work / "stages"
@@ -580,37 +514,9 @@ def run_throughput(args: argparse.Namespace, colour: list[np.ndarray], clip: str
         return result
     formats = [current] + [measure_format(frames, fmt, work, options) for fmt in FORMATS[1:]]
     result["formats"] = formats
-    presets = []
-    for preset in PRESETS:
-        encoded = encode_only(frames, preset)
-        presets.append({"preset": preset, "encode_fps": encoded["fps"],
-                        "cpu_ms_per_frame": encoded["cpu_ms_per_frame"], "mp4_bytes": encoded["mp4_bytes"]})
-    result["presets"] = presets
-    # The recommendation: the smallest practical format (raw is a baseline only) whose
-    # finalize meets the target, else the fastest, judged on the loop as pipeline.py runs
-    # it and on the threaded loop.
-    usable = [f for f in formats if "error" not in f and not f["format"].startswith("raw")]
-    recommendation: dict[str, Any] = {}
-    for loop in ("finalize", "finalize_threaded"):
-        meeting = [f for f in usable if f[loop]["fps"] >= TARGETS["finalize_fps"]]
-        pick = (min(meeting, key=lambda f: f["bytes_per_frame"]) if meeting
-                else max(usable, key=lambda f: f[loop]["fps"]))
-        recommendation[loop] = {"format": pick["format"], "fps": pick[loop]["fps"], "meets_target": bool(meeting)}
-    best = recommendation["finalize_threaded"]
-    if not best["meets_target"]:
-        # Would a faster delivery preset close the rest of the gap? Only presets whose
-        # MP4 is within 10% of the current one's size count (ultrafast doubles it).
-        fmt = next(f for f in FORMATS if f.name == best["format"])
-        limit = 1.1 * presets[0]["mp4_bytes"]
-        fastest = max((p for p in presets if p["mp4_bytes"] <= limit), key=lambda p: p["encode_fps"])["preset"]
-        folder = work / "preset-check"
-        paths, _ = write_chunks(frames, folder, fmt)
-        full = finalize_loop(paths, width, height, len(frames), strength, radius, preset=fastest, threaded=True)
-        shutil.rmtree(folder, ignore_errors=True)
-        recommendation["with_preset"] = {"format": fmt.name, "preset": fastest, "fps": full["fps"],
-                                         "meets_target": full["fps"] >= TARGETS["finalize_fps"]}
-        log(f"throughput: {fmt.name} threaded + preset {fastest}: {full['fps']:.1f} frames/s")
-    result["recommendation"] = recommendation
+    result["presets"] = [{"preset": preset, **{k: v for k, v in encode_only(frames, preset).items()
+                                               if k in ("fps", "cpu_ms_per_frame", "mp4_bytes")}}
+                         for preset in PRESETS]
     result["load_1min_at_end"] = round(os.getloadavg()[0], 2)
     return result
 
@@ -669,7 +575,6 @@ def markdown(report: dict[str, Any]) -> str:
                   "ffmpeg children: on 2 cores the ceiling is about 2000 / (CPU ms/frame) frames/s.", "",
                   "| stage | frames/s | CPU ms/frame | load (before, after) |", "|---|---:|---:|---|"]
         stages = [("finalize as tasks/pipeline.py runs it: decode → smooth → encode", tp["finalize"]),
-                  ("finalize, threaded reader/writer (proposal)", tp["finalize_threaded"]),
                   ("finalize with smoothing off (strength 0)", tp["finalize_smoothing_off"]),
                   ("decode intermediates only", tp["decode_only"]),
                   ("smoothing only (frames in memory)", tp["smoothing_only"]),
@@ -685,33 +590,22 @@ def markdown(report: dict[str, Any]) -> str:
         if tp.get("formats"):
             lines += ["", "### Intermediate formats", "",
                       "| format | kB/frame | write frames/s | decode frames/s | decode CPU ms/frame | "
-                      "finalize frames/s | threaded finalize frames/s | finalize CPU ms/frame |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                      "finalize frames/s | finalize CPU ms/frame |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
             for f in tp["formats"]:
                 if "error" in f:
-                    lines.append(f"| {f['format']} | failed: {f['error'][:80]} | | | | | | |")
+                    lines.append(f"| {f['format']} | failed: {f['error'][:80]} | | | | | |")
                     continue
                 lines.append(f"| {f['format']} | {f['bytes_per_frame'] / 1e3:.0f} | {f['write']['fps']:.1f} | "
                              f"{f['decode']['fps']:.1f} | {f['decode']['cpu_ms_per_frame']:.1f} | "
-                             f"{f['finalize']['fps']:.1f} | {f['finalize_threaded']['fps']:.1f} | "
+                             f"{f['finalize']['fps']:.1f} | "
                              f"{f['finalize']['cpu_ms_per_frame']:.1f} |")
         if tp.get("presets"):
             lines += ["", "### Delivery encoder presets (encode only, CRF 18)", "",
                       "| preset | frames/s | CPU ms/frame | MP4 kB/frame |", "|---|---:|---:|---:|"]
             for p in tp["presets"]:
-                lines.append(f"| {p['preset']} | {p['encode_fps']:.1f} | {p['cpu_ms_per_frame']:.1f} | "
+                lines.append(f"| {p['preset']} | {p['fps']:.1f} | {p['cpu_ms_per_frame']:.1f} | "
                              f"{p['mp4_bytes'] / tp['frames'] / 1e3:.1f} |")
-        rec = tp.get("recommendation")
-        if rec:
-            serial, threaded = rec["finalize"], rec["finalize_threaded"]
-            lines += ["", f"Best intermediate for the loop as it is: **{serial['format']}** "
-                          f"({serial['fps']:.1f} frames/s{'' if serial['meets_target'] else ', below target'}); "
-                          f"with a threaded reader/writer: **{threaded['format']}** ({threaded['fps']:.1f} frames/s"
-                          f"{'' if threaded['meets_target'] else ', below target'})."]
-            if "with_preset" in rec:
-                w = rec["with_preset"]
-                lines[-1] += (f" {w['format']}, threaded, with preset {w['preset']}: {w['fps']:.1f} frames/s"
-                              f"{'' if w['meets_target'] else ', still below target'}.")
     lines += ["", f"Total run time {report['seconds']:.0f} s; colorization {report['colorize_seconds']:.0f} s "
               f"for {report['colorized_frames']} frames (the rest came from the cache)."]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""A minimal Matroska writer for raw RGB frames with their own timestamps.
+"""A minimal Matroska writer for raw 4:2:0 frames with their own timestamps.
 
 ffmpeg's rawvideo input knows only a constant rate. Variable-rate sources must keep
 each frame's time, so their frames reach the encoder as a Matroska stream (one cluster
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-import numpy as np
+from media.yuv import Yuv420
 
 _EBML = b"\x1a\x45\xdf\xa3"
 _SEGMENT = b"\x18\x53\x80\x67"
@@ -36,22 +36,22 @@ def _header(width: int, height: int) -> bytes:
     info = _element(b"\x15\x49\xa9\x66", _uint(b"\x2a\xd7\xb1", MICROSECOND_NS)
                     + _element(b"\x4d\x80", b"tintype") + _element(b"\x57\x41", b"tintype"))
     video = _element(b"\xe0", _uint(b"\xb0", width) + _uint(b"\xba", height)
-                     + _element(b"\x2e\xb5\x24", b"RGB\x18"))  # ColourSpace: packed RGB24
+                     + _element(b"\x2e\xb5\x24", b"I420"))  # ColourSpace: planar 4:2:0
     track = _element(b"\xae", _uint(b"\xd7", 1) + _uint(b"\x73\xc5", 1) + _uint(b"\x83", 1)
                      + _element(b"\x86", b"V_UNCOMPRESSED") + video)
     return ebml + _SEGMENT + _UNKNOWN_SIZE + info + _element(b"\x16\x54\xae\x6b", track)
 
 
 class RawMatroskaWriter:
-    """Writes frames of one size, each with a timestamp in seconds, to a byte stream."""
+    """Writes 4:2:0 frames of one (even) size, each with a timestamp in seconds, to a byte stream."""
 
     def __init__(self, stream: BinaryIO, width: int, height: int) -> None:
         self.stream, self.width, self.height = stream, width, height
         self.stream.write(_header(width, height))
 
-    def write(self, frame: np.ndarray, seconds: float) -> None:
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frame {frame.dtype} {frame.shape} is not uint8 {self.height}x{self.width}x3")
-        block = b"\x81\x00\x00\x80" + np.ascontiguousarray(frame).tobytes()  # track 1, keyframe
+    def write(self, frame: Yuv420, seconds: float) -> None:
+        if frame.padded_size != (self.width, self.height):
+            raise ValueError(f"frame {frame.padded_size} is not {self.width}x{self.height}")
+        block = b"\x81\x00\x00\x80" + frame.tobytes()  # track 1, keyframe
         micros = max(0, int(round(seconds * 1_000_000)))
         self.stream.write(_element(b"\x1f\x43\xb6\x75", _uint(b"\xe7", micros) + _element(b"\xa3", block)))

@@ -2,15 +2,15 @@
 
 Frame-by-frame colorization flickers: the same coat turns brown, then green. For each
 frame the smoother brings the chroma of up to `radius` frames before and after onto it
-along optical flow (computed on lightness), ignores occluded pixels (forward–backward
-check), never blends across a scene cut, and down-weights neighbours whose colour
-disagrees strongly (a real change, not flicker). Only chroma (Cb, Cr) changes; luma is
-left exactly as it was. The filter is symmetric, so it adds no lag to motion, and it
+along optical flow (computed on luma), ignores occluded pixels (forward–backward check),
+never blends across a scene cut, and down-weights neighbours whose colour disagrees
+strongly (a real change, not flicker). Only the chroma planes change; the luma plane is
+passed through as it is. The filter is symmetric, so it adds no lag to motion, and it
 holds `radius` frames of lookahead: memory is bounded by the window, not the video.
 
-The correction is computed at a reduced width (flicker is low-frequency) and added to
-the full-resolution chroma, which keeps its own detail. The same flows give the job's
-no-reference quality measures at no extra cost.
+Flow, weights and the correction are computed at a reduced width (flicker is
+low-frequency); the correction is added to the 4:2:0 chroma planes, which keep their own
+detail. The same flows give the job's no-reference quality measures at no extra cost.
 """
 
 from __future__ import annotations
@@ -23,19 +23,18 @@ import numpy as np
 
 from media import flow as fl
 from media.metrics import colourfulness
+from media.yuv import Yuv420, planes_to_rgb
 
 
 @dataclass
 class _Entry:
     index: int
-    frame: np.ndarray  # full-resolution RGB
-    small: np.ndarray  # reduced RGB
-    light: np.ndarray  # small 8-bit lightness
-    chroma: np.ndarray  # small (h, w, 2) float32 Cr, Cb
+    frame: Yuv420  # full-size planes
+    light: np.ndarray  # small 8-bit luma
+    chroma: np.ndarray  # small (h, w, 2) float32 Cr, Cb in plane units
     scene: int
     forward: np.ndarray | None = None  # flow to the next frame
     backward: np.ndarray | None = None  # flow to the previous frame
-    back_valid: np.ndarray | None = None  # pixels whose backward flow is consistent
 
 
 @dataclass
@@ -62,7 +61,7 @@ def _explains(backward: np.ndarray, mask: np.ndarray, light: np.ndarray, previou
     histograms fail this test."""
     if mask.mean() < 0.25:
         return False
-    residual = np.abs(light.astype(np.int16) - fl.warp(previous, backward).astype(np.int16))
+    residual = cv2.absdiff(light, fl.warp(previous, backward))
     return float(residual[mask].mean()) < 20.0
 
 
@@ -72,10 +71,11 @@ def _hist(light: np.ndarray) -> np.ndarray:
 
 
 class ChromaSmoother:
-    """Push frames in order; smoothed frames come out in order, `radius` frames behind."""
+    """Push `Yuv420` frames in order; smoothed frames come out in order, `radius` frames
+    behind, sharing their input's luma plane."""
 
     def __init__(self, strength: float = 0.8, radius: int = 3, width: int = 256,
-                 cut_threshold: float = 0.35, colour_tolerance: float = 24.0) -> None:
+                 cut_threshold: float = 0.35, colour_tolerance: float = 21.0) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"smoothing strength must be in [0, 1], got {strength}")
         self.strength, self.radius, self.width = strength, max(0, radius), width
@@ -85,22 +85,24 @@ class ChromaSmoother:
         self.scene = 0
         self.stats = TemporalStats()
         self._last_output: tuple[np.ndarray, int] | None = None
+        # Flows and consistency masks between frames of the window, by (from, to): the
+        # path i→i+2 serves frame i going forward and frame i+2 coming back.
+        self._flows: dict[tuple[int, int], np.ndarray] = {}
+        self._valid: dict[tuple[int, int], np.ndarray] = {}
         sigma = max(1.0, self.radius / 1.5)
         self.weights = {d: float(np.exp(-(d * d) / (2 * sigma * sigma)))
                         for d in range(-self.radius, self.radius + 1) if d}
 
-    def _small(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        h, w = frame.shape[:2]
-        width = max(8, min(self.width, w))
-        height = max(8, round(h * width / w))
-        small = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-        light = fl.lightness_u8(small)
-        chroma = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.float32)
-        return small, light, chroma
+    def _small(self, frame: Yuv420) -> tuple[np.ndarray, np.ndarray]:
+        width = max(8, min(self.width, frame.width))
+        size = (width, max(8, round(frame.height * width / frame.width)))
+        light = cv2.resize(frame.y, size, interpolation=cv2.INTER_AREA)
+        planes = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in (frame.cr, frame.cb)]
+        return light, cv2.merge(planes).astype(np.float32)
 
-    def push(self, frame: np.ndarray) -> list[np.ndarray]:
-        small, light, chroma = self._small(frame)
-        entry = _Entry(self.stats.frames, frame, small, light, chroma, self.scene)
+    def push(self, frame: Yuv420) -> list[Yuv420]:
+        light, chroma = self._small(frame)
+        entry = _Entry(self.stats.frames, frame, light, chroma, self.scene)
         if self.window:
             self._link(self.window[-1], entry)
         self.window.append(entry)
@@ -122,9 +124,10 @@ class ChromaSmoother:
             entry.scene = self.scene
             self.stats.cuts.append(entry.index)
         else:
-            last.forward, entry.backward, entry.back_valid = forward, backward, valid
+            last.forward, entry.backward = forward, backward
+            self._valid[(entry.index, last.index)] = valid
 
-    def flush(self) -> list[np.ndarray]:
+    def flush(self) -> list[Yuv420]:
         out = []
         while self.next_out < self.stats.frames:
             out.append(self._emit())
@@ -134,36 +137,40 @@ class ChromaSmoother:
         offset = index - self.window[0].index
         return self.window[offset] if 0 <= offset < len(self.window) else None
 
-    def _path(self, centre: _Entry, d: int) -> tuple[np.ndarray, np.ndarray, _Entry] | None:
-        """Flows centre→neighbour and neighbour→centre through consecutive frames."""
-        step = 1 if d > 0 else -1
-        to_far: np.ndarray | None = None
-        node = centre
-        for _ in range(abs(d)):
-            edge = node.forward if step > 0 else node.backward
-            nxt = self._entry(node.index + step)
-            if edge is None or nxt is None or nxt.scene != centre.scene:
-                return None
-            to_far = edge if to_far is None else fl.compose(to_far, edge)
-            node = nxt
-        far = node
-        to_near: np.ndarray | None = None
-        for _ in range(abs(d)):
-            edge = node.backward if step > 0 else node.forward
-            to_near = edge if to_near is None else fl.compose(to_near, edge)
-            node = self._entry(node.index - step)
-        return to_far, to_near, far
+    def _flow(self, start: int, end: int) -> np.ndarray | None:
+        """Flow from frame `start` to frame `end` through the frames between, or None
+        when a cut or the window's edge is in the way."""
+        if (start, end) in self._flows:
+            return self._flows[(start, end)]
+        step = 1 if end > start else -1
+        near, last = self._entry(end - step), self._entry(end)
+        if near is None or last is None or near.scene != last.scene:
+            return None
+        edge = near.forward if step > 0 else near.backward
+        if near.index == start:
+            return edge
+        head = self._flow(start, end - step)
+        if head is None:
+            return None
+        self._flows[(start, end)] = fl.compose(head, edge)
+        return self._flows[(start, end)]
+
+    def _consistent(self, start: int, end: int, there: np.ndarray, back: np.ndarray) -> np.ndarray:
+        if (start, end) not in self._valid:
+            self._valid[(start, end)] = fl.consistent(there, back)
+        return self._valid[(start, end)]
 
     def _correction(self, centre: _Entry) -> np.ndarray:
         total = centre.chroma.copy()
         weight = np.ones(centre.chroma.shape[:2], np.float32)
         for d, w in self.weights.items():
-            path = self._path(centre, d)
-            if path is None:
+            far = self._entry(centre.index + d)
+            there = self._flow(centre.index, centre.index + d) if far is not None else None
+            back = self._flow(centre.index + d, centre.index) if there is not None else None
+            if back is None:
                 continue
-            to_far, to_near, far = path
-            valid = centre.back_valid if d == -1 else fl.consistent(to_far, to_near)
-            warped = fl.warp(far.chroma, to_far)
+            valid = self._consistent(centre.index, far.index, there, back)
+            warped = fl.warp(far.chroma, there)
             delta = warped - centre.chroma
             agree = np.exp(-(delta[..., 0] ** 2 + delta[..., 1] ** 2) / (2 * self.tolerance ** 2))
             wmap = (w * agree * valid).astype(np.float32)
@@ -171,17 +178,24 @@ class ChromaSmoother:
             weight += wmap
         return self.strength * (total / weight[..., None] - centre.chroma)
 
-    def _emit(self) -> np.ndarray:
+    def _emit(self) -> Yuv420:
         centre = self._entry(self.next_out)
         correction = self._correction(centre) if self.strength > 0 else None
-        frame, small = centre.frame, centre.small
+        out, chroma = centre.frame, centre.chroma
         if correction is not None and np.abs(correction).max() >= 0.5:
-            frame, small = _apply(frame, correction), _apply(small, correction)
-        self._measure(centre, small)
+            out, chroma = out.with_chroma_shift(correction), chroma + correction
+        self._measure(centre, planes_to_rgb(centre.light, chroma[..., 0], chroma[..., 1]))
         self.next_out += 1
-        while self.window and self.window[0].index < self.next_out - self.radius:
+        self._forget(self.next_out - self.radius)
+        return out
+
+    def _forget(self, first: int) -> None:
+        """Drop frames, flows and masks that no later output needs."""
+        while self.window and self.window[0].index < first:
             self.window.popleft()
-        return frame
+        for cache in (self._flows, self._valid):
+            for key in [k for k in cache if min(k) < first]:
+                del cache[key]
 
     def _measure(self, centre: _Entry, small: np.ndarray) -> None:
         """No-reference measures of the output (as media.metrics defines them) at the
@@ -190,8 +204,8 @@ class ChromaSmoother:
         previous, self._last_output = self._last_output, (small, centre.scene)
         if previous is None or previous[1] != centre.scene or centre.backward is None:
             return
-        mask = centre.back_valid
-        if not mask.any():
+        mask = self._valid.get((centre.index, centre.index - 1))
+        if mask is None or not mask.any():
             return
         warped = fl.warp(previous[0], centre.backward)
         self.stats.warp_errors.append(_masked_error(small, warped, mask, slice(0, 3), cv2.COLOR_RGB2RGBA))
@@ -203,13 +217,3 @@ def _masked_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray, channels: slic
     y = cv2.cvtColor(b, space)[..., channels].astype(np.float32)
     squared = cv2.multiply(x - y, x - y).reshape(-1, x.shape[2]) @ np.ones(x.shape[2], np.float32)
     return float(squared.reshape(mask.shape)[mask].mean()) / 255.0 ** 2
-
-
-def _apply(frame: np.ndarray, correction: np.ndarray) -> np.ndarray:
-    """Add a small-size chroma correction to a full-size frame, luma untouched."""
-    h, w = frame.shape[:2]
-    luma, cr, cb = cv2.split(cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb))
-    full = cv2.resize(correction, (w, h), interpolation=cv2.INTER_LINEAR)
-    cr = cv2.add(cr, full[..., 0], dtype=cv2.CV_8U)  # saturating, rounded
-    cb = cv2.add(cb, full[..., 1], dtype=cv2.CV_8U)
-    return cv2.cvtColor(cv2.merge([luma, cr, cb]), cv2.COLOR_YCrCb2RGB)

@@ -6,6 +6,7 @@ frames one at a time, so a film of any length streams through in bounded memory.
 
 from __future__ import annotations
 
+import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from media.errors import MediaError
 from media.ffmpeg import FFMPEG, ToolFailed, finish_tool, kill_tool, start_tool
 from media.mkvraw import RawMatroskaWriter
 from media.probe import MP4_AUDIO_CODECS, VideoFacts
+from media.yuv import Yuv420
 
 
 def seek_time(facts: VideoFacts, index: int) -> float | None:
@@ -80,27 +82,37 @@ def read_range(source: str, facts: VideoFacts, start: int, count: int,
     return read_frames(source, facts.width, facts.height, absolute, count, timeout)
 
 
-class LosslessWriter:
-    """Writes RGB frames to a lossless Matroska file: the chunk intermediate.
+def even_size(width: int, height: int) -> tuple[int, int]:
+    return width + (width % 2), height + (height % 2)
 
-    HuffYUV (ffvhuff) rather than FFV1: files are about 45% larger, but decoding costs a
-    third of the CPU (8 vs 25 ms per 854x480 frame here), and the reduce step decodes
-    every frame of the film on one machine (bench-temporal)."""
+
+class LosslessWriter:
+    """Writes frames to a lossless Matroska file of 4:2:0 planes: the chunk intermediate.
+
+    It holds exactly the samples the delivery will encode (RGB results are converted
+    once, here, on the GPU workers), so the reduce step decodes half the bytes of RGB and
+    converts nothing. HuffYUV (ffvhuff) rather than FFV1: larger files, but decoding costs
+    a fraction of the CPU, and the reduce step decodes every frame of the film on one
+    machine (bench-temporal)."""
 
     def __init__(self, path: Path, width: int, height: int, timeout: float = 600) -> None:
         self.path, self.width, self.height, self.timeout = path, width, height, timeout
         self.count = 0
+        padded_w, padded_h = even_size(width, height)
         self.proc = start_tool([
-            FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-            "-s", f"{width}x{height}", "-framerate", "25", "-i", "-",
-            "-c:v", "ffvhuff", "-pix_fmt", "rgb24",
-            "-f", "matroska", str(path),
+            FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p",
+            "-s", f"{padded_w}x{padded_h}", "-framerate", "25", "-i", "-",
+            "-c:v", "ffvhuff", "-pix_fmt", "yuv420p", "-f", "matroska", str(path),
         ], stdin=True)
 
-    def write(self, frame: np.ndarray) -> None:
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frame {frame.dtype} {frame.shape} is not uint8 {self.height}x{self.width}x3")
-        self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+    def write(self, frame: np.ndarray | Yuv420) -> None:
+        if isinstance(frame, np.ndarray):
+            if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+                raise ValueError(f"frame {frame.dtype} {frame.shape} is not uint8 {self.height}x{self.width}x3")
+            frame = Yuv420.from_rgb(frame)
+        if (frame.width, frame.height) != (self.width, self.height):
+            raise ValueError(f"frame {frame.width}x{frame.height} is not {self.width}x{self.height}")
+        self.proc.stdin.write(frame.tobytes())
         self.count += 1
 
     def close(self) -> None:
@@ -117,18 +129,19 @@ class LosslessWriter:
             kill_tool(self.proc)
 
 
-def iter_lossless(path: Path, width: int, height: int, timeout: float = 600) -> Iterator[np.ndarray]:
-    """Yield the RGB frames of a chunk intermediate one at a time."""
+def iter_lossless(path: Path, width: int, height: int, timeout: float = 600) -> Iterator[Yuv420]:
+    """Yield the frames of a chunk intermediate one at a time."""
     proc = start_tool([FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
-                       "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                       "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
                       stdout=True)
-    frame_bytes = width * height * 3
+    padded_w, padded_h = even_size(width, height)
+    frame_bytes = padded_w * padded_h * 3 // 2
     try:
         while True:
             raw = _read_exact(proc.stdout, frame_bytes)
             if len(raw) < frame_bytes:
                 break
-            yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+            yield Yuv420.from_bytes(raw, width, height)
     finally:
         proc.stdout.close()
         finish_tool(proc, "ffmpeg lossless decode", timeout)
@@ -138,18 +151,6 @@ def iter_lossless(path: Path, width: int, height: int, timeout: float = 600) -> 
 class DeliveryOptions:
     crf: int = 18
     preset: str = "superfast"  # same size as veryfast at CRF 18 here, 27% less CPU
-
-
-def even_size(width: int, height: int) -> tuple[int, int]:
-    return width + (width % 2), height + (height % 2)
-
-
-def pad_even(frame: np.ndarray) -> np.ndarray:
-    """Replicate the last row/column so H.264 yuv420p gets even dimensions."""
-    h, w = frame.shape[:2]
-    if h % 2 == 0 and w % 2 == 0:
-        return frame
-    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
 def _audio_args(facts: VideoFacts, audio_input: int) -> list[str]:
@@ -164,10 +165,13 @@ def _audio_args(facts: VideoFacts, audio_input: int) -> list[str]:
 
 
 class DeliveryEncoder:
-    """Streams RGB frames into H.264 yuv420p MP4 with the source's audio tracks.
+    """Streams frames into H.264 yuv420p MP4 with the source's audio tracks.
 
-    Constant-rate sources are fed as raw video at the exact rational rate; variable-rate
-    sources as a Matroska stream that carries each frame's own source timestamp. With a
+    Frames arrive as `Yuv420` (or RGB, converted here) and reach ffmpeg as planar 4:2:0,
+    so the encoder does no colour conversion. A feeder thread writes them to ffmpeg from a
+    short queue, so the caller computes the next frame while the pipe drains. Constant-rate
+    sources are fed as raw video at the exact rational rate; variable-rate sources as a
+    Matroska stream that carries each frame's own source timestamp. With a
     `sink`, the MP4 is fragmented with its index first (it plays while downloading, like
     +faststart) and flows to the sink as it is made, so no film ever sits on local disk
     whole; without one, a +faststart file is written to `out_path`.
@@ -203,11 +207,15 @@ class DeliveryEncoder:
         self.pump_error: BaseException | None = None
         if self.pump:
             self.pump.start()
+        self.queue: queue.Queue[Yuv420 | None] = queue.Queue(maxsize=4)
+        self.feed_error: BaseException | None = None
+        self.feeder = threading.Thread(target=self._feed, daemon=True)
+        self.feeder.start()
 
     def _input_args(self) -> list[str]:
         if self.variable:
             return ["-f", "matroska", "-i", "-"]
-        return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
+        return ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.width}x{self.height}",
                 "-framerate", f"{self.facts.fps_num}/{self.facts.fps_den}", "-i", "-"]
 
     def _pump(self) -> None:
@@ -218,21 +226,43 @@ class DeliveryEncoder:
             self.pump_error = exc
             self.proc.kill()
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: Yuv420 | np.ndarray) -> None:
         if self.count >= self.facts.frames:
             raise MediaError(f"more frames than the source's {self.facts.frames}")
-        frame = pad_even(frame)
-        try:
-            if self.frames_in is not None:
-                stamps = self.facts.timestamps
-                self.frames_in.write(frame, stamps[self.count] - stamps[0])
-            else:
-                self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError as exc:
-            self._raise_pump_error()
-            finish_tool(self.proc, "ffmpeg delivery encode", 10)
-            raise ToolFailed("ffmpeg delivery encode stopped reading frames") from exc
+        if isinstance(frame, np.ndarray):
+            frame = Yuv420.from_rgb(frame)
+        if frame.padded_size != (self.width, self.height):
+            raise MediaError(f"frame of {frame.padded_size} for a {self.width}x{self.height} encode")
+        self._put(frame)
         self.count += 1
+
+    def _put(self, item: Yuv420 | None) -> None:
+        while True:
+            self._check_feeder()
+            try:
+                return self.queue.put(item, timeout=0.5)
+            except queue.Full:
+                continue
+
+    def _feed(self) -> None:
+        sent = 0
+        try:
+            while (frame := self.queue.get()) is not None:
+                if self.frames_in is not None:
+                    stamps = self.facts.timestamps
+                    self.frames_in.write(frame, stamps[sent] - stamps[0])
+                else:
+                    self.proc.stdin.write(frame.tobytes())
+                sent += 1
+        except BaseException as exc:  # reported by write() and close()
+            self.feed_error = exc
+
+    def _check_feeder(self) -> None:
+        if self.feed_error is None:
+            return
+        self._raise_pump_error()
+        finish_tool(self.proc, "ffmpeg delivery encode", 10)
+        raise ToolFailed("ffmpeg delivery encode stopped reading frames") from self.feed_error
 
     def _raise_pump_error(self) -> None:
         if self.pump_error is not None:
@@ -241,6 +271,9 @@ class DeliveryEncoder:
     def close(self) -> None:
         if self.proc.returncode is not None:
             return  # already closed
+        self._put(None)
+        self.feeder.join()
+        self._check_feeder()
         self.proc.stdin.close()
         if self.pump:
             self.pump.join()
@@ -250,7 +283,12 @@ class DeliveryEncoder:
             raise MediaError(f"encoded {self.count} frames but the source has {self.facts.frames}")
 
     def abort(self) -> None:
-        kill_tool(self.proc)
+        kill_tool(self.proc)  # a feeder blocked on the pipe fails and ends
+        try:
+            self.queue.put_nowait(None)  # one waiting for frames ends here
+        except queue.Full:
+            pass
+        self.feeder.join(timeout=30)
         if self.pump:
             self.pump.join()
 

@@ -23,6 +23,7 @@ from media.images import save_image
 from media.probe import VideoFacts, probe_video
 from media.temporal import ChromaSmoother
 from media.video import DeliveryEncoder, iter_lossless, read_frames, seek_time
+from media.yuv import Yuv420
 from storage import keys
 from tasks import jobstate
 from tasks.celery_app import app
@@ -107,14 +108,14 @@ class _Delivery:
         self.encoder, self.smoother, self.middle = encoder, smoother, frames // 2
         self.written, self.poster = 0, None
 
-    def push(self, frame: np.ndarray) -> None:
+    def push(self, frame: Yuv420) -> None:
         self._write(self.smoother.push(frame))
 
     def finish(self) -> None:
         self._write(self.smoother.flush())
         self.encoder.close()
 
-    def _write(self, frames: list[np.ndarray]) -> None:
+    def _write(self, frames: list[Yuv420]) -> None:
         for frame in frames:
             if self.written == self.middle:
                 self.poster = frame
@@ -156,7 +157,7 @@ def _encode_chunks(job, facts: VideoFacts, key: str, tmp: Path) -> tuple[int, _D
     return writer.commit(), delivery
 
 
-def _store_compare(job_id: str, facts: VideoFacts, index: int, result: np.ndarray) -> str:
+def _store_compare(job_id: str, facts: VideoFacts, index: int, result: Yuv420) -> str:
     """A before/after poster: the input frame and the result frame side by side."""
     if facts.constant_rate or not facts.timestamps:
         seek = None if index == 0 else facts.start_time + (index - 0.5) * facts.fps_den / facts.fps_num
@@ -164,7 +165,7 @@ def _store_compare(job_id: str, facts: VideoFacts, index: int, result: np.ndarra
         seek = seek_time(facts, index)
         seek = None if seek is None else seek + facts.start_time
     source = read_frames(store().read_url(keys.input_key(job_id)), facts.width, facts.height, seek, 1)[0]
-    pair = np.hstack([source, result[:facts.height, :facts.width]])
+    pair = np.hstack([source, result.rgb()])
     if pair.shape[1] > 1600:
         scale = 1600 / pair.shape[1]
         pair = cv2.resize(pair, (1600, max(2, round(pair.shape[0] * scale))), interpolation=cv2.INTER_AREA)
@@ -179,7 +180,7 @@ class _Cancelled(Exception):
     pass
 
 
-def _chunk_frames(job, facts: VideoFacts, tmp: Path) -> Iterator[np.ndarray]:
+def _chunk_frames(job, facts: VideoFacts, tmp: Path) -> Iterator[Yuv420]:
     """The frames of all chunk intermediates in order, one intermediate on disk at a time."""
     for index in range(job.chunks_total):
         if not jobstate.is_active(db_url(), job.id):
@@ -197,13 +198,13 @@ class _Prefetch:
 
     DONE = object()
 
-    def __init__(self, make: Callable[[], Iterator[np.ndarray]], depth: int = 8) -> None:
+    def __init__(self, make: Callable[[], Iterator[Yuv420]], depth: int = 8) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(make,), daemon=True)
         self.thread.start()
 
-    def _run(self, make: Callable[[], Iterator[np.ndarray]]) -> None:
+    def _run(self, make: Callable[[], Iterator[Yuv420]]) -> None:
         try:
             for item in make():
                 if not self._put(item):
@@ -221,7 +222,7 @@ class _Prefetch:
                 continue
         return False
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[Yuv420]:
         while (item := self.queue.get()) is not self.DONE:
             if isinstance(item, BaseException):
                 raise item
