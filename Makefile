@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit install system-deps clean lint bench-colorize weights bench-temporal
+.PHONY: run test test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -33,6 +33,10 @@ test: install
 
 test-unit: install
 	$(PY) -m pytest -q -rs -m "not integration"
+
+# Video inpainting benchmark on ../shared/data/clips (+ damage detection on historical): JSON, markdown, PNGs.
+bench-inpaint: install
+	$(PY) -m bench.inpaint --out bench-results/inpaint
 
 # Temporal smoothing benchmark on ../shared/data/clips (not a timed test): JSON, markdown, plot.
 bench-temporal: install

@@ -7,20 +7,23 @@ from typing import Any, Sequence
 import numpy as np
 
 from gpu_workers.colorize import colorize_frames
-from gpu_workers.reference_colour import transfer_reference
 from gpu_workers.models.registry import get_model
+from gpu_workers.reference_colour import transfer_reference
 from tintype.settings import get_settings
 
 
 def apply_operations(frames: Sequence[np.ndarray], operations: Sequence[str], options: dict[str, Any],
-                     mask: np.ndarray | None, reference: np.ndarray | None = None) -> list[np.ndarray]:
+                     masks: Sequence[np.ndarray] | None, reference: np.ndarray | None = None,
+                     keep: slice = slice(None)) -> list[np.ndarray]:
+    """`frames` may include context frames on either side: inpainting uses them as
+    sources, and only the `keep` frames are colorized and returned."""
     settings = get_settings()
     result = list(frames)
     if "inpaint" in operations:
-        if mask is None:
-            raise ValueError("inpainting needs a mask")
-        inpainter = get_model(options.get("inpaint_model") or settings.inpaint_model)
-        result = [inpainter.inpaint(frame, mask) for frame in result]
+        if masks is None or len(masks) != len(result):
+            raise ValueError("inpainting needs one mask per frame")
+        result = inpaint_frames(result, masks, options.get("inpaint_model") or settings.inpaint_model)
+    result = result[keep]
     if "colorize" in operations:
         colorizer = get_model(options.get("colorize_model") or settings.colorize_model)
         result = colorize_frames(colorizer, result, int(options.get("render_size") or settings.render_size),
@@ -28,3 +31,12 @@ def apply_operations(frames: Sequence[np.ndarray], operations: Sequence[str], op
         if reference is not None:
             result = transfer_reference(result, reference)
     return result
+
+
+def inpaint_frames(frames: list[np.ndarray], masks: Sequence[np.ndarray], model: str) -> list[np.ndarray]:
+    """Video backends see the whole window (to borrow pixels from other frames); image
+    backends fill each frame on its own."""
+    inpainter = get_model(model)
+    if len(frames) > 1 and hasattr(inpainter, "inpaint_video"):
+        return inpainter.inpaint_video(frames, masks)
+    return [inpainter.inpaint(f, m) if m.any() else f for f, m in zip(frames, masks)]

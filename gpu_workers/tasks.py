@@ -17,6 +17,9 @@ from PIL import Image
 from gpu_workers.colorize import chroma_level
 from gpu_workers.processing import apply_operations
 from media.images import load_image, save_image
+from gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
+from media.maskvideo import MaskVideoWriter
+from media.overlay import mask_overlay
 from media.video import LosslessWriter, read_frames
 from storage import keys
 from tasks import jobstate
@@ -37,10 +40,19 @@ def _load_png(key: str, tmp: Path, mode: str) -> np.ndarray:
 
 
 def _job_images(job, tmp: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The job's mask (L) and colour reference (RGB), when it has them."""
+    """The job's fixed mask (L) and colour reference (RGB), when it has them."""
     mask = _load_png(keys.mask_key(job.id), tmp, "L") if job.has_mask else None
     reference = _load_png(keys.reference_key(job.id), tmp, "RGB") if job.has_reference else None
     return mask, reference
+
+
+def _store_used_masks(key: str, masks: list[np.ndarray], width: int, height: int, tmp: Path) -> None:
+    """Keep what was filled: the job page shows it and users can check or reuse it."""
+    path = tmp / "used-masks.mkv"
+    with MaskVideoWriter(path, width, height) as writer:
+        for mask in masks:
+            writer.write(mask)
+    store().put_file(key, path, "video/x-matroska")
 
 
 @app.task(name="gpu.process_chunk", bind=True, max_retries=5,
@@ -61,12 +73,17 @@ def process_chunk(self, job_id: str, index: int) -> str:
                              chunk.seek_time, chunk.decode_count, SETTINGS.chunk_time_limit)
         with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
             tmp = Path(tmpdir)
-            mask, reference = _job_images(job, tmp)
-            # Context frames are decoded for temporal work; the per-frame operations of
-            # today run only on the frames this chunk delivers.
+            fixed, reference = _job_images(job, tmp)
+            # Context frames on either side are sources for inpainting; only this
+            # chunk's own frames are colorized and delivered.
             first = chunk.start - chunk.decode_start
-            own = frames[first:first + chunk.count]
-            processed = apply_operations(own, job.operations, job.options, mask, reference)
+            own = slice(first, first + chunk.count)
+            masks = None
+            if "inpaint" in job.operations:
+                sources = load_chunk_masks(job, chunk.decode_start, chunk.decode_count, fixed, tmp)
+                masks = frame_masks(sources, frames)
+                _store_used_masks(keys.used_mask_chunk_key(job_id, index), masks[own], width, height, tmp)
+            processed = apply_operations(frames, job.operations, job.options, masks, reference, keep=own)
             path = tmp / "chunk.mkv"
             with LosslessWriter(path, width, height) as writer:
                 for frame in processed:
@@ -74,9 +91,20 @@ def process_chunk(self, job_id: str, index: int) -> str:
             store().put_file(key, path, "video/x-matroska")
         if not jobstate.is_active(db_url(), job_id):
             store().delete(key)  # cancelled or failed meanwhile: leave nothing behind
+            store().delete(keys.used_mask_chunk_key(job_id, index))
             return "inactive"
         jobstate.chunk_done(db_url(), job_id, index, time.monotonic() - began)
         return "done"
+
+
+def _store_image_masks(job_id: str, rgb: np.ndarray, mask: np.ndarray, tmp: Path) -> dict[str, str]:
+    """The mask a photograph's fill used, as PNG, and the picture with it shown in red."""
+    used, poster = keys.used_masks_key(job_id, "png"), keys.mask_poster_key(job_id)
+    Image.fromarray(mask, "L").save(tmp / "used-mask.png")
+    store().put_file(used, tmp / "used-mask.png", "image/png")
+    save_image(tmp / "mask-poster.jpg", mask_overlay(rgb, mask), None, "jpeg")
+    store().put_file(poster, tmp / "mask-poster.jpg", "image/jpeg")
+    return {"used_masks_key": used, "mask_poster_key": poster}
 
 
 @app.task(name="gpu.process_image", bind=True, max_retries=5,
@@ -96,8 +124,12 @@ def process_image(self, job_id: str) -> str:
             if "colorize" in job.operations and chroma_level(loaded.rgb) > COLOURED_INPUT:
                 jobstate.add_note(db_url(), job_id, "the input already had colour; it was "
                                   "colorized from its lightness alone")
-            mask, reference = _job_images(job, tmp)
-            result = apply_operations([loaded.rgb], job.operations, job.options, mask, reference)[0]
+            fixed, reference = _job_images(job, tmp)
+            masks, extra = None, {}
+            if "inpaint" in job.operations:
+                masks = frame_masks(image_masks(job, fixed), [loaded.rgb])
+                extra = _store_image_masks(job_id, loaded.rgb, masks[0], tmp)
+            result = apply_operations([loaded.rgb], job.operations, job.options, masks, reference)[0]
             out = tmp / f"output.{fmt}"
             save_image(out, result, loaded.alpha, fmt)
             key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")
@@ -106,7 +138,8 @@ def process_image(self, job_id: str) -> str:
             size = out.stat().st_size
         jobstate.add_timing(db_url(), job_id, "process", time.monotonic() - began)
         if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
-                                output_content_type=content_type, chunks_done=1):
-            store().delete(key)
+                                output_content_type=content_type, chunks_done=1, **extra):
+            for stored in (key, *extra.values()):
+                store().delete(stored)
             return "inactive"
         return "succeeded"

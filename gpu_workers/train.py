@@ -196,16 +196,18 @@ class Ema:
                 ema_state[k].copy_(v)
 
 
-def colorize_loss(pred: torch.Tensor, target: torch.Tensor,
-                  chroma_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
-    """Smooth-L1 on ab plus a hinge on chroma that the prediction falls short of.
+def colorize_loss(pred: torch.Tensor, target: torch.Tensor, chroma_weight: float,
+                  regression: str = "smooth_l1") -> tuple[torch.Tensor, dict[str, float]]:
+    """Regression on ab plus a hinge on chroma that the prediction falls short of.
 
     L1-like regression predicts a per-channel median, which is far less greyish than
-    L2's mean; the hinge only penalises predicted chroma below the true chroma, so
-    where the truth is colourful "safe grey" costs extra, while no hue is forced.
+    L2's mean; L2 ("mse") predicts the mean, which fades colour where the hue is
+    uncertain — the safer answer on unfamiliar scenes. The hinge only penalises
+    predicted chroma below the true chroma, so where the truth is colourful "safe grey"
+    costs extra, while no hue is forced.
     """
     p, t = pred / AB_SCALE, target / AB_SCALE
-    reg = F.smooth_l1_loss(p, t, beta=0.05)
+    reg = F.mse_loss(p, t) if regression == "mse" else F.smooth_l1_loss(p, t, beta=0.05)
     chroma_p = torch.sqrt((p ** 2).sum(1) + 1e-6)
     chroma_t = torch.sqrt((t ** 2).sum(1) + 1e-6)
     short = F.relu(chroma_t - chroma_p).mean()
@@ -324,11 +326,11 @@ class LossLog:
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer, light: torch.Tensor,
-               ab: torch.Tensor, lr: float, chroma_weight: float) -> dict[str, float]:
+               ab: torch.Tensor, lr: float, chroma_weight: float, regression: str = "smooth_l1") -> dict[str, float]:
     for group in opt.param_groups:
         group["lr"] = lr * group["lr_mult"]
     light = light.contiguous(memory_format=torch.channels_last)
-    loss, parts = colorize_loss(model(light), ab, chroma_weight)
+    loss, parts = colorize_loss(model(light), ab, chroma_weight, regression)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -353,6 +355,9 @@ def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
     cache = ImageCache()
 
     model = EffNetUNet(pretrained=not args.no_pretrained).to(memory_format=torch.channels_last)
+    if args.init is not None:  # fine-tune from an exported weight file
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in torch.load(args.init, map_location="cpu").items()})
     frozen = freeze_early(model, args.freeze_blocks)
     opt = make_optimizer(model, args.lr, args.encoder_lr_mult)
     ema = Ema(model, args.ema)
@@ -371,7 +376,7 @@ def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
         elapsed = time.monotonic() - start
         lr = learning_rate(args.lr, step, max(step / args.steps, elapsed / budget), args.warmup)
         light, ab = next(stream)
-        parts = train_step(model, opt, light, ab, lr, args.chroma_weight)
+        parts = train_step(model, opt, light, ab, lr, args.chroma_weight, args.regression)
         ema.update(model, step)
         step += 1
         bar.update(1)
@@ -427,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder-lr-mult", type=float, default=0.3)
     p.add_argument("--freeze-blocks", type=int, default=3, help="frozen MBConv blocks after the stem")
     p.add_argument("--chroma-weight", type=float, default=0.25)
+    p.add_argument("--regression", choices=("smooth_l1", "mse"), default="smooth_l1",
+                   help="regression term of the loss (see colorize_loss)")
+    p.add_argument("--init", type=Path, default=None, help="exported weight file to fine-tune from")
     p.add_argument("--balance-power", type=float, default=0.5)
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--warmup", type=int, default=100)

@@ -45,31 +45,38 @@ def read_frames(source: str, width: int, height: int, seek: float | None, count:
     first frame whose timestamp is at or after the absolute time `seek` (None: the first)."""
     if count <= 0:
         raise ValueError(f"frame count must be positive, got {count}")
+    frames = list(iter_frames(source, width, height, seek, count, timeout))
+    if len(frames) != count:
+        raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
+    return frames
+
+
+def iter_frames(source: str, width: int, height: int, seek: float | None, count: int | None = None,
+                timeout: float = 600, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Frames one at a time, as `read_frames` selects them; `size` (w, h) scales them."""
     args = [FFMPEG, "-v", "error", "-nostdin"]
     if seek is not None:
         # Jump to a keyframe well before the range, keep the source's own timestamps,
         # and drop frames by timestamp: exact for every demuxer, unlike -ss trimming.
         args += ["-noaccurate_seek", "-ss", f"{max(0.0, seek - 1.0):.6f}", "-copyts"]
     args += ["-i", source, "-map", "0:v:0"]
-    if seek is not None:
-        args += ["-vf", f"select=gte(t\\,{seek:.6f})"]
-    args += ["-fps_mode", "passthrough", "-frames:v", str(count),
-             "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    filters = [f"select=gte(t\\,{seek:.6f})"] if seek is not None else []
+    if size is not None:
+        filters.append(f"scale={size[0]}:{size[1]}:flags=area")
+        width, height = size
+    if filters:
+        args += ["-vf", ",".join(filters)]
+    if count is not None:
+        args += ["-frames:v", str(count)]
+    args += ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     proc = start_tool(args, stdout=True)
     frame_bytes = width * height * 3
-    frames = []
     try:
-        for _ in range(count):
-            raw = _read_exact(proc.stdout, frame_bytes)
-            if len(raw) < frame_bytes:
-                break
-            frames.append(np.frombuffer(raw, np.uint8).reshape(height, width, 3))
+        while len(raw := _read_exact(proc.stdout, frame_bytes)) == frame_bytes:
+            yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
     finally:
         proc.stdout.close()
         finish_tool(proc, "ffmpeg decode", timeout)
-    if len(frames) != count:
-        raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
-    return frames
 
 
 def read_range(source: str, facts: VideoFacts, start: int, count: int,

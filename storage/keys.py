@@ -37,3 +37,25 @@ def compare_key(job_id: str) -> str:
 
 def preview_key(job_id: str) -> str:
     return f"jobs/{job_id}/preview.jpg"
+
+
+def frame_masks_key(job_id: str) -> str:
+    """The user's per-frame masks, normalised to lossless greyscale video."""
+    return f"jobs/{job_id}/masks.mkv"
+
+
+def tracked_boxes_key(job_id: str) -> str:
+    return f"jobs/{job_id}/boxes-tracked.json"
+
+
+def used_mask_chunk_key(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/work/mask-{index:06d}.mkv"
+
+
+def used_masks_key(job_id: str, extension: str) -> str:
+    """The masks the job actually filled (all sources, dilated): .mkv for video, .png for images."""
+    return f"jobs/{job_id}/masks-used.{extension}"
+
+
+def mask_poster_key(job_id: str) -> str:
+    return f"jobs/{job_id}/masks-used.jpg"

@@ -44,6 +44,8 @@ class Job(Base):
     output_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     preview_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     compare_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    used_masks_key: Mapped[str | None] = mapped_column(String(255), nullable=True)  # inpainting: what was filled
+    mask_poster_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -5,4 +5,4 @@ registry; a test keeps this list equal to what `gpu_workers` registers.
 """
 
 COLORIZE_MODELS = frozenset({"effnet-lite0-unet", "eccv16", "siggraph17", "onnx"})
-INPAINT_MODELS = frozenset({"telea", "ns"})
+INPAINT_MODELS = frozenset({"flow", "patchmatch", "telea", "ns", "torchscript"})

@@ -24,7 +24,8 @@ from storage.db import session_scope
 from storage.models import QUEUED, Job
 from storage.objects import ObjectStore
 from tasks.catalogue import COLORIZE_MODELS, INPAINT_MODELS
-from tintype.settings import Settings
+from tasks.mask_intake import check_boxes, check_detection, normalise_frame_masks, parse_mask_options
+from tintype.settings import Settings, get_settings
 
 OPERATIONS = ("colorize", "inpaint")
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -52,6 +53,7 @@ class Submission:
     options: dict[str, Any] = field(default_factory=dict)
     mask_path: Path | None = None
     reference_path: Path | None = None
+    masks_path: Path | None = None  # per-frame masks: a video or a ZIP of images
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Validated:
     facts: dict[str, Any]
     mask_png: Path | None
     reference_png: Path | None = None
+    masks_video: Path | None = None
 
 
 def check_filename(name: str) -> str:
@@ -90,6 +93,10 @@ def parse_options(form: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
             if value not in allowed:
                 raise IntakeError(f"{name} must be one of {', '.join(sorted(allowed))}", "bad_option")
             options[name] = value
+    try:
+        options.update(parse_mask_options(form, get_settings().mask_dilation).to_options())
+    except MediaError as exc:
+        raise IntakeError.from_media(exc) from exc
     return ops, options
 
 
@@ -134,11 +141,14 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
             kind, facts = "image", image
         else:
             kind, facts = "video", _validate_video(sub.path, settings)
+        _require_mask_source(sub)
         mask_png = _validate_mask(sub, facts, settings, scratch)
+        masks_video = _validate_frame_masks(sub, kind, facts, settings, scratch)
+        _validate_mask_options(sub, kind, facts)
         reference_png = _validate_reference(sub, settings, scratch)
     except MediaError as exc:
         raise IntakeError.from_media(exc) from exc
-    return Validated(kind, facts, mask_png, reference_png)
+    return Validated(kind, facts, mask_png, reference_png, masks_video)
 
 
 def _validate_video(path: Path, settings: Settings) -> dict[str, Any]:
@@ -156,9 +166,16 @@ def _validate_video(path: Path, settings: Settings) -> dict[str, Any]:
     return facts.to_json()
 
 
+def _require_mask_source(sub: Submission) -> None:
+    sources = (sub.mask_path, sub.masks_path, sub.options.get("boxes"), sub.options.get("detect_damage"))
+    if "inpaint" in sub.operations and not any(sources):
+        raise IntakeError("inpainting needs something to remove: a mask image (white = replace), per-frame "
+                          "masks, boxes, or detect_damage", "mask_required")
+    if "inpaint" not in sub.operations and any(sources):
+        raise IntakeError("masks, boxes and damage detection need the inpaint operation", "mask_without_inpaint")
+
+
 def _validate_mask(sub: Submission, facts: dict[str, Any], settings: Settings, scratch: Path) -> Path | None:
-    if "inpaint" in sub.operations and sub.mask_path is None:
-        raise IntakeError("inpainting needs a mask file (white = pixels to replace)", "mask_required")
     if sub.mask_path is None:
         return None
     width, height = _upright_size(sub.path, facts)
@@ -169,6 +186,24 @@ def _validate_mask(sub: Submission, facts: dict[str, Any], settings: Settings, s
     out = scratch / "mask.png"
     Image.fromarray(mask, "L").save(out, "PNG")
     return out
+
+
+def _validate_frame_masks(sub: Submission, kind: str, facts: dict[str, Any], settings: Settings,
+                          scratch: Path) -> Path | None:
+    if sub.masks_path is None:
+        return None
+    if kind != "video":
+        raise IntakeError("per-frame masks need a video; send one mask image as 'mask' for a photograph",
+                          "masks_for_image")
+    return normalise_frame_masks(sub.masks_path, facts["width"], facts["height"], facts["frames"], settings,
+                                 scratch / "masks.mkv")
+
+
+def _validate_mask_options(sub: Submission, kind: str, facts: dict[str, Any]) -> None:
+    check_detection(sub.options.get("detect_damage", []), kind)
+    if sub.options.get("boxes"):
+        width, height = _upright_size(sub.path, facts)
+        check_boxes(sub.options["boxes"], width, height, facts.get("frames", 1))
 
 
 REFERENCE_SIDE = 1024
@@ -212,6 +247,8 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
             store.put_file(keys.input_key(job_id), sub.path)
             if checked.mask_png is not None:
                 store.put_file(keys.mask_key(job_id), checked.mask_png, "image/png")
+            if checked.masks_video is not None:
+                store.put_file(keys.frame_masks_key(job_id), checked.masks_video, "video/x-matroska")
             if checked.reference_png is not None:
                 store.put_file(keys.reference_key(job_id), checked.reference_png, "image/png")
             with session_scope(db_url) as s:

@@ -20,6 +20,8 @@ import numpy as np
 from celery import chord, group
 
 from media.images import save_image
+from media.maskvideo import concat_masks, iter_masks
+from media.overlay import mask_overlay
 from media.probe import VideoFacts, probe_video
 from media.temporal import ChromaSmoother
 from media.video import DeliveryEncoder, iter_lossless, read_frames, seek_time
@@ -29,6 +31,7 @@ from tasks import jobstate
 from tasks.celery_app import app
 from tasks.context import db_url, store
 from tasks.guard import cleanup_work, fail_job, job_guard
+from tasks.track import store_tracked_boxes
 from tintype.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,9 @@ def probe(self, job_id: str) -> str:
             raise self.replace(app.signature("gpu.process_image", args=(job_id,)))
         source = store().read_url(keys.input_key(job_id))
         facts = probe_video(source, SETTINGS.ffmpeg_timeout_seconds)
-        plans = plan_chunks(facts, SETTINGS.chunk_frames, SETTINGS.context_frames)
+        # Inpainting borrows pixels from neighbouring frames, across chunk borders too.
+        context = SETTINGS.inpaint_context_frames if "inpaint" in job.operations else SETTINGS.context_frames
+        plans = plan_chunks(facts, SETTINGS.chunk_frames, context)
         jobstate.plan_chunks(db_url(), job_id, plans)
         if not facts.constant_rate:
             _store_timestamps(job_id, facts)
@@ -86,8 +91,30 @@ def probe(self, job_id: str) -> str:
         jobstate.update_job(db_url(), job_id, input_facts=facts.to_json(), stage="processing",
                             preview_key=preview)
         jobstate.add_timing(db_url(), job_id, "probe", time.monotonic() - began)
-        header = group(app.signature("gpu.process_chunk", args=(job_id, p.index)) for p in plans)
-        raise self.replace(chord(header, finalize.si(job_id)))
+        if (job.options or {}).get("track_boxes"):
+            raise self.replace(track.si(job_id))
+        raise self.replace(_fan_out(job_id, len(plans)))
+
+
+def _fan_out(job_id: str, chunks: int):
+    header = group(app.signature("gpu.process_chunk", args=(job_id, index)) for index in range(chunks))
+    return chord(header, finalize.si(job_id))
+
+
+@app.task(name="tasks.track", bind=True, max_retries=5,
+          soft_time_limit=SETTINGS.finalize_time_limit, time_limit=SETTINGS.finalize_time_limit + 60)
+def track(self, job_id: str) -> str:
+    """Follow the job's boxes through the video before the chunks fan out."""
+    with job_guard(self, job_id, "tracking the boxes to remove"):
+        if not jobstate.mark_running(db_url(), job_id, "tracking"):
+            return "inactive"
+        began = time.monotonic()
+        job = jobstate.get_job(db_url(), job_id)
+        facts = _load_facts(job_id, job.input_facts)
+        store_tracked_boxes(job_id, store().read_url(keys.input_key(job_id)), facts, job.options["boxes"])
+        jobstate.update_job(db_url(), job_id, stage="processing")
+        jobstate.add_timing(db_url(), job_id, "track", time.monotonic() - began)
+        raise self.replace(_fan_out(job_id, job.chunks_total))
 
 
 def _load_facts(job_id: str, data: dict) -> VideoFacts:
@@ -157,14 +184,36 @@ def _encode_chunks(job, facts: VideoFacts, key: str, tmp: Path) -> tuple[int, _D
     return writer.commit(), delivery
 
 
-def _store_compare(job_id: str, facts: VideoFacts, index: int, result: Yuv420) -> str:
-    """A before/after poster: the input frame and the result frame side by side."""
+def _input_frame(job_id: str, facts: VideoFacts, index: int) -> np.ndarray:
     if facts.constant_rate or not facts.timestamps:
         seek = None if index == 0 else facts.start_time + (index - 0.5) * facts.fps_den / facts.fps_num
     else:
         seek = seek_time(facts, index)
         seek = None if seek is None else seek + facts.start_time
-    source = read_frames(store().read_url(keys.input_key(job_id)), facts.width, facts.height, seek, 1)[0]
+    return read_frames(store().read_url(keys.input_key(job_id)), facts.width, facts.height, seek, 1)[0]
+
+
+def _store_used_masks(job, facts: VideoFacts, index: int, tmp: Path) -> dict[str, str]:
+    """Join the chunks' used masks into one lossless file kept with the job, and draw
+    frame `index`'s mask on its input frame for the job page."""
+    parts = []
+    for chunk in range(job.chunks_total):
+        part = tmp / f"mask-{chunk:06d}.mkv"
+        store().get_file(keys.used_mask_chunk_key(job.id, chunk), part)
+        parts.append(part)
+    joined = tmp / "masks-used.mkv"
+    concat_masks(parts, joined, SETTINGS.ffmpeg_timeout_seconds)
+    mask = list(iter_masks(str(joined), facts.width, facts.height, index, 1))[0]
+    save_image(tmp / "masks-used.jpg", mask_overlay(_input_frame(job.id, facts, index), mask), None, "jpeg")
+    used, poster = keys.used_masks_key(job.id, "mkv"), keys.mask_poster_key(job.id)
+    store().put_file(used, joined, "video/x-matroska")
+    store().put_file(poster, tmp / "masks-used.jpg", "image/jpeg")
+    return {"used_masks_key": used, "mask_poster_key": poster}
+
+
+def _store_compare(job_id: str, facts: VideoFacts, index: int, result: Yuv420) -> str:
+    """A before/after poster: the input frame and the result frame side by side."""
+    source = _input_frame(job_id, facts, index)
     pair = np.hstack([source, result.rgb()])
     if pair.shape[1] > 1600:
         scale = 1600 / pair.shape[1]
@@ -253,22 +302,27 @@ def finalize(self, job_id: str) -> str:
             except _Cancelled:
                 cleanup_work(job_id)
                 return "cancelled"
+        kept: dict[str, str] = {}
         try:
             result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
             if result.frames != facts.frames:
                 raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
             compare = _store_compare(job_id, facts, delivery.middle, delivery.poster)
+            if "inpaint" in job.operations:
+                with tempfile.TemporaryDirectory(prefix="tintype-masks-") as tmpdir:
+                    kept = _store_used_masks(job, facts, delivery.middle, Path(tmpdir))
         except BaseException:
-            store().delete(key)  # no half-made result for a job that fails here
+            for stored in (key, keys.compare_key(job_id), *kept.values()):
+                store().delete(stored)  # no half-made result for a job that fails here
             raise
         quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
                    "measured_width": min(delivery.smoother.width, facts.width)}
         jobstate.add_timing(db_url(), job_id, "process", jobstate.chunk_seconds(db_url(), job_id))
         jobstate.add_timing(db_url(), job_id, "finalize", time.monotonic() - began)
-        if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
-                                output_content_type="video/mp4", quality=quality, compare_key=compare):
-            store().delete(key)  # cancelled while encoding
-            store().delete(compare)
+        if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size, output_content_type="video/mp4",
+                                quality=quality, compare_key=compare, **kept):
+            for stored in (key, compare, *kept.values()):
+                store().delete(stored)  # cancelled while encoding
         cleanup_work(job_id)
         return "succeeded"
 

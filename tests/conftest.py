@@ -37,9 +37,9 @@ class Stack:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def submit(self, path: Path, mask: Path | None = None, filename: str | None = None,
-               reference: Path | None = None, **form: Any) -> requests.Response:
+               reference: Path | None = None, masks: Path | None = None, **form: Any) -> requests.Response:
         files = {"file": (filename or path.name, path.read_bytes())}
-        for name, part in (("mask", mask), ("reference", reference)):
+        for name, part in (("mask", mask), ("reference", reference), ("masks", masks)):
             if part is not None:
                 files[name] = (part.name, part.read_bytes())
         return requests.post(f"{self.base}/api/v1/jobs", files=files, data=form, timeout=120)

@@ -70,3 +70,59 @@ def grey_photo(width: int = 120, height: int = 90) -> np.ndarray:
     draw.polygon([(15, 40), (40, 20), (65, 40)], fill=60)
     draw.ellipse([75, 30, 105, 70], fill=110)
     return np.asarray(img)
+
+
+def textured_frames(count: int, width: int = 128, height: int = 96, pan: int = 1, seed: int = 0) -> list[np.ndarray]:
+    """A smooth random colour texture panning `pan` px per frame: trackable, and every
+    pixel is seen in some other frame (what flow-guided inpainting relies on)."""
+    rng = np.random.default_rng(seed)
+    canvas_w = width + pan * count + 16
+    small = rng.random((height // 6 + 2, canvas_w // 6 + 2, 3)).astype(np.float32)
+    big = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((canvas_w, height + 16),
+                                                                            Image.Resampling.BICUBIC))
+    return [np.ascontiguousarray(big[8:8 + height, 8 + pan * t:8 + pan * t + width]) for t in range(count)]
+
+
+def moving_square(frames: list[np.ndarray], side: int = 16, start: tuple[int, int] = (10, 30), step: int = 3,
+                  until: int | None = None) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
+    """A white square with a dark cross moving right `step` px per frame, present for
+    frames [0, until); returns the frames and the square's box on each frame it shows."""
+    out, boxes = [], []
+    for t, frame in enumerate(frames):
+        frame = frame.copy()
+        if until is None or t < until:
+            x, y = start[0] + step * t, start[1]
+            frame[y:y + side, x:x + side] = 255
+            frame[y + side // 2 - 1:y + side // 2 + 1, x:x + side] = 20
+            frame[y:y + side, x + side // 2 - 1:x + side // 2 + 1] = 20
+            boxes.append((x, y, side, side))
+        out.append(frame)
+    return out, boxes
+
+
+def encode_frames(path: Path, frames: list[np.ndarray], rate: int = 24, lossless: bool = True) -> Path:
+    """RGB frames to a video file (x264 at CRF 0 in yuv444p by default: nearly exact)."""
+    height, width = frames[0].shape[:2]
+    proc = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                             "-s", f"{width}x{height}", "-framerate", str(rate), "-i", "-", "-c:v", "libx264",
+                             "-preset", "ultrafast", *(("-qp", "0", "-pix_fmt", "yuv444p") if lossless
+                                                       else ("-pix_fmt", "yuv420p")), str(path)],
+                            stdin=subprocess.PIPE)
+    for frame in frames:
+        proc.stdin.write(frame.tobytes())
+    proc.stdin.close()
+    assert proc.wait() == 0
+    return path
+
+
+def mask_zip(path: Path, masks: list[np.ndarray]) -> Path:
+    """Per-frame masks (bool) as a ZIP of PNGs named in frame order."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for index, mask in enumerate(masks):
+            buffer = io.BytesIO()
+            Image.fromarray(mask.astype(np.uint8) * 255, "L").save(buffer, "PNG")
+            archive.writestr(f"frame-{index:04d}.png", buffer.getvalue())
+    return path

@@ -25,7 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("input", type=Path)
     restore.add_argument("-o", "--output", type=Path, required=True)
     restore.add_argument("--colorize", action="store_true", help="colorize (the default if no operation is given)")
-    restore.add_argument("--inpaint-mask", type=Path, help="mask image, white = pixels to replace")
+    restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
+    restore.add_argument("--masks", type=Path,
+                         help="one mask per frame: a mask video, a ZIP of images, or a folder of images")
+    restore.add_argument("--boxes", help='JSON boxes to remove, e.g. \'[{"x": 10, "y": 20, "w": 64, "h": 32}]\'')
+    restore.add_argument("--track", action="store_true", help="follow each box from its first frame with a tracker")
+    restore.add_argument("--detect-damage", help="find damage automatically: dust, lines, scratches (comma list)")
+    restore.add_argument("--mask-dilation", type=int, help="grow every mask by this many pixels")
+    restore.add_argument("--inpaint-model", help="flow (video default), patchmatch, telea, ns, torchscript")
+    restore.add_argument("--keep-masks", type=Path, help="also save the masks the job filled here")
     restore.add_argument("--reference", type=Path, help="colour reference image guiding colorization")
     restore.add_argument("--render-size", type=int, help="short side the colorization model sees")
     restore.add_argument("--saturation", type=float)
@@ -92,7 +100,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if path is not None and not path.is_file():
             print(f"tintype: {label} {path} does not exist", file=sys.stderr)
             return EXIT_BAD_INPUT
+    if args.masks is not None and not args.masks.exists():
+        print(f"tintype: masks {args.masks} do not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
     private = args.data_dir is None
+    if args.masks is not None and args.masks.is_dir():
+        args.masks = _zip_folder(args.masks)
     data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if private else args.data_dir.resolve()
     try:
         return _restore_in(data_dir, args)
@@ -109,8 +122,12 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     settings = load_settings()
     upgrade(settings.database_url)
-    form = {"colorize": "1" if args.colorize or not args.inpaint_mask else None,
-            "inpaint": "1" if args.inpaint_mask else None,
+    inpaint = any((args.inpaint_mask, args.masks, args.boxes, args.detect_damage))
+    form = {"colorize": "1" if args.colorize or not inpaint else None,
+            "inpaint": "1" if inpaint else None,
+            "boxes": args.boxes, "track_boxes": "1" if args.track else None,
+            "detect_damage": args.detect_damage, "mask_dilation": args.mask_dilation,
+            "inpaint_model": args.inpaint_model,
             "render_size": args.render_size, "saturation": args.saturation,
             "output_format": "jpeg" if args.output.suffix.lower() in (".jpg", ".jpeg") else "png"}
     env = processes.child_env(settings)
@@ -122,7 +139,7 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
         job_id = _submit(args, form, settings)
         if job_id is None:
             return EXIT_BAD_INPUT
-        return _follow(job_id, settings, args.output, procs, logs)
+        return _follow(job_id, settings, args, procs, logs)
     finally:
         processes.stop(procs)
 
@@ -136,7 +153,7 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
     try:
         ops, options = parse_options(form)
         sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, ops, options,
-                         args.inpaint_mask, args.reference)
+                         args.inpaint_mask, args.reference, args.masks)
         from tasks.celery_app import app as celery
 
         return create_job(sub, settings, store_from_settings(settings), settings.database_url,
@@ -146,7 +163,8 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
         return None
 
 
-def _follow(job_id: str, settings: Settings, output: Path, procs: list[subprocess.Popen], logs: Path) -> int:
+def _follow(job_id: str, settings: Settings, args: argparse.Namespace, procs: list[subprocess.Popen],
+            logs: Path) -> int:
     from tqdm import tqdm
 
     from storage.objects import store_from_settings
@@ -171,11 +189,26 @@ def _follow(job_id: str, settings: Settings, output: Path, procs: list[subproces
     if job.status != "succeeded":
         print(f"tintype: job {job.status}: {job.error or ''}", file=sys.stderr)
         return EXIT_JOB_FAILED
-    store_from_settings(settings).get_file(job.output_key, output)
+    store = store_from_settings(settings)
+    store.get_file(job.output_key, args.output)
+    if args.keep_masks is not None and job.used_masks_key:
+        store.get_file(job.used_masks_key, args.keep_masks)
+        print(f"wrote the masks used to {args.keep_masks}")
     for note in job.notes or []:
         print(f"note: {note}")
-    print(f"wrote {output} ({job.output_bytes} bytes)")
+    print(f"wrote {args.output} ({job.output_bytes} bytes)")
     return 0
+
+
+def _zip_folder(folder: Path) -> Path:
+    """A folder of per-frame mask images becomes a ZIP, the form the front door takes."""
+    import zipfile
+
+    out = Path(tempfile.mkdtemp(prefix="tintype-masks-")) / "masks.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+            archive.write(path, path.name)
+    return out
 
 
 if __name__ == "__main__":

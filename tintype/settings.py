@@ -68,6 +68,10 @@ class Settings:
     onnx_colorizer_sha256: str
     siggraph17_sha256: str
     inpaint_model: str
+    inpaint_context_frames: int
+    mask_dilation: int
+    torchscript_inpaint_path: str
+    torchscript_inpaint_sha256: str
     render_size: int
     temporal_strength: float
     temporal_radius: int
@@ -113,7 +117,15 @@ def load_settings() -> Settings:
         chunk_frames=_env_int("CHUNK_FRAMES", 48),
         context_frames=_env_int("CONTEXT_FRAMES", 2),
         colorize_model=_env("COLORIZE_MODEL", "effnet-lite0-unet"),
-        inpaint_model=_env("INPAINT_MODEL", "telea"),
+        # Video: flow-guided completion (PatchMatch for what no frame shows); images: PatchMatch.
+        inpaint_model=_env("INPAINT_MODEL", "flow"),
+        # Frames each inpainting chunk borrows from either side, so known pixels propagate
+        # across chunk borders.
+        inpaint_context_frames=_env_int("INPAINT_CONTEXT_FRAMES", 8),
+        mask_dilation=_env_int("MASK_DILATION", 3),
+        # Model `torchscript`: an exported image + mask -> image inpainter (e.g. LaMa).
+        torchscript_inpaint_path=_env("TORCHSCRIPT_INPAINT_PATH", "").strip(),
+        torchscript_inpaint_sha256=_env("TORCHSCRIPT_INPAINT_SHA256", "").strip().lower(),
         # Where weight files are looked up by name; unset: the ones shipped in the package.
         weights_dir=Path(os.environ["WEIGHTS_DIR"]) if os.environ.get("WEIGHTS_DIR") else None,
         # Model `onnx`: any exported colorizer with the L -> ab contract (sha256 optional).

@@ -45,6 +45,7 @@ def job_json(job: Job) -> dict[str, Any]:
                   "url": url_for("api.job_input", job_id=job.id, _external=True)},
         "preview_url": url_for("api.job_preview", job_id=job.id, _external=True) if job.preview_key else None,
         "compare_url": url_for("api.job_compare", job_id=job.id, _external=True) if job.compare_key else None,
+        "masks": _masks_json(job),
         "quality": job.quality,
         "result": result,
         "error": {"code": job.error_code, "message": job.error} if job.error_code else None,
@@ -55,6 +56,16 @@ def job_json(job: Job) -> dict[str, Any]:
         "links": {"self": url_for("api.get_job", job_id=job.id, _external=True),
                   "page": url_for("pages.job_page", job_id=job.id, _external=True)},
     }
+
+
+def _masks_json(job: Job) -> dict[str, Any] | None:
+    """The masks an inpainting job filled: a lossless file and a poster of one frame."""
+    if not job.used_masks_key:
+        return None
+    return {"url": url_for("api.job_masks", job_id=job.id, _external=True),
+            "content_type": "image/png" if job.used_masks_key.endswith(".png") else "video/x-matroska",
+            "poster_url": url_for("api.job_mask_poster", job_id=job.id, _external=True)
+            if job.mask_poster_key else None}
 
 
 def _iso(value) -> str | None:
@@ -101,7 +112,9 @@ def submit_job():
         saved = save_upload(upload, Path(tmp), settings.max_upload_bytes, "upload")
         mask = _optional_part("mask", Path(tmp), settings.max_upload_bytes)
         reference = _optional_part("reference", Path(tmp), settings.max_upload_bytes)
-        sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, ops, options, mask, reference)
+        masks = _optional_part("masks", Path(tmp), settings.max_upload_bytes)
+        sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, ops, options, mask, reference,
+                         masks)
         job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue)
     job = jobstate.get_job(settings.database_url, job_id)
     response = jsonify(job_json(job))
@@ -209,6 +222,22 @@ def job_preview(job_id: str):
 @api.get("/jobs/<job_id>/compare")
 def job_compare(job_id: str):
     return _serve_jpeg(_job_or_404(job_id).compare_key, "compare.jpg", "this job has no before/after poster")
+
+
+@api.get("/jobs/<job_id>/masks")
+def job_masks(job_id: str):
+    job = _job_or_404(job_id)
+    if not job.used_masks_key:
+        return json_error(404, "not_found", "this job kept no masks (only inpainting jobs do, once they succeed)")
+    ext = job.used_masks_key.rsplit(".", 1)[-1]
+    content_type = "image/png" if ext == "png" else "video/x-matroska"
+    return _serve(job.used_masks_key, content_type, f"{Path(job.input_name).stem or 'job'}-masks.{ext}",
+                  request.args.get("download") == "1")
+
+
+@api.get("/jobs/<job_id>/masks/poster")
+def job_mask_poster(job_id: str):
+    return _serve_jpeg(_job_or_404(job_id).mask_poster_key, "masks.jpg", "this job has no mask poster")
 
 
 @api.delete("/jobs/<job_id>")

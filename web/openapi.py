@@ -33,6 +33,11 @@ JOB = {
                                  "url": {"type": "string"}}},
         "preview_url": NULLABLE_STR,
         "compare_url": {"type": ["string", "null"], "description": "before | after poster of a video job"},
+        "masks": {"oneOf": [{"type": "null"}, {
+            "type": "object", "description": "the masks an inpainting job filled (all sources, dilated)",
+            "required": ["url", "content_type", "poster_url"],
+            "properties": {"url": {"type": "string"}, "content_type": {"type": "string"},
+                           "poster_url": NULLABLE_STR}}]},
         "quality": {"oneOf": [{"type": "null"}, {
             "type": "object", "description": "no-reference measures of a finished video (media.metrics)",
             "required": ["frames", "scene_cuts", "warping_error", "chroma_warping_error", "colourfulness"],
@@ -67,7 +72,18 @@ SUBMISSION = {
     "type": "object", "required": ["file"],
     "properties": {
         "file": {"type": "string", "format": "binary", "description": "image or video; type decided by content"},
-        "mask": {"type": "string", "format": "binary", "description": "white (255) = pixels to replace"},
+        "mask": {"type": "string", "format": "binary",
+                 "description": "one mask image for every frame; white (255) = pixels to replace"},
+        "masks": {"type": "string", "format": "binary",
+                  "description": "one mask per frame: a mask video, or a ZIP of images in frame order"},
+        "boxes": {"type": "string", "description": 'JSON list of boxes {"x","y","w","h"} with optional '
+                  '"first"/"last" frame', "example": '[{"x": 10, "y": 20, "w": 64, "h": 32}]'},
+        "track_boxes": {"type": "string", "enum": ["1", "0", "true", "false", "on"],
+                        "description": "follow each box from its first frame with a tracker"},
+        "detect_damage": {"type": "string", "description": "comma list of dust, lines (video), scratches",
+                          "example": "dust,lines"},
+        "mask_dilation": {"type": "integer", "minimum": 0, "maximum": 64,
+                          "description": "grow every mask by this many pixels"},
         "reference": {"type": "string", "format": "binary",
                       "description": "a colour image whose colours guide colorization (by matched regions)"},
         "operations": {"type": "string", "description": "comma list: colorize, inpaint", "example": "colorize"},
@@ -79,7 +95,7 @@ SUBMISSION = {
         "temporal_strength": {"type": "number", "minimum": 0, "maximum": 1,
                               "description": "chroma smoothing of colorized video; 0 = off"},
         "colorize_model": {"type": "string"},
-        "inpaint_model": {"type": "string", "enum": ["telea", "ns"]},
+        "inpaint_model": {"type": "string", "enum": ["flow", "patchmatch", "telea", "ns", "torchscript"]},
     },
 }
 
@@ -155,6 +171,15 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/jobs/{job_id}/compare": {
                 "parameters": [JOB_ID],
                 "get": {"summary": "Input and result side by side (video jobs)", "responses": FILE_RESPONSES},
+            },
+            "/api/v1/jobs/{job_id}/masks": {
+                "parameters": [JOB_ID, DOWNLOAD],
+                "get": {"summary": "The masks an inpainting job filled (lossless MKV for video, PNG for images)",
+                        "responses": FILE_RESPONSES},
+            },
+            "/api/v1/jobs/{job_id}/masks/poster": {
+                "parameters": [JOB_ID],
+                "get": {"summary": "The middle frame with the filled mask shown in red", "responses": FILE_RESPONSES},
             },
             "/api/v1/jobs/{job_id}/preview": {
                 "parameters": [JOB_ID],

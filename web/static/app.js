@@ -61,6 +61,11 @@ const tintype = (() => {
   }
 
   function showQuality(job) {
+    if (job.masks && job.masks.poster_url) {
+      document.getElementById("masks-img").src = job.masks.poster_url;
+      document.getElementById("masks-link").href = `${job.masks.url}?download=1`;
+      document.getElementById("masks-view").hidden = false;
+    }
     if (job.compare_url) {
       document.getElementById("compare-img").src = job.compare_url;
       document.getElementById("compare-view").hidden = false;
@@ -113,6 +118,18 @@ const tintype = (() => {
     tick();
   }
 
+  // The gallery picture of a job: before | after for video, the result for an image,
+  // else the input's poster frame.
+  function thumbnail(job) {
+    const image = job.kind === "image" && job.result ? job.result.url : null;
+    const src = job.compare_url || image || job.preview_url;
+    if (!src) return "";
+    const img = document.createElement("img");
+    img.src = src; img.loading = "lazy"; img.className = "thumb";
+    img.alt = job.compare_url ? "before | after" : "preview";
+    return img;
+  }
+
   function listJobs(api) {
     let page = 1;
     const load = async () => {
@@ -126,7 +143,7 @@ const tintype = (() => {
         const tr = document.createElement("tr");
         const link = document.createElement("a");
         link.href = job.links.page; link.textContent = job.input.name;
-        const cells = [link, job.kind, job.operations.join(" + "), job.status,
+        const cells = [thumbnail(job), link, job.kind, job.operations.join(" + "), job.status,
           `${Math.round(100 * (job.status === "succeeded" ? 1 : job.progress.fraction))}%`, job.created_at];
         for (const c of cells) { const td = document.createElement("td"); td.append(c); tr.append(td); }
         return tr;
