@@ -69,3 +69,39 @@ def test_missing_weights_fail_the_job_with_an_actionable_message(tmp_path):
     # "job failed" (not "a worker exited") means the GPU worker stayed up and reported it
     assert "a worker exited" not in done.stderr
     assert "WeightsError" in (tmp_path / "data" / "logs" / "gpu-worker.log").read_text()
+
+
+@pytest.mark.integration
+def test_restore_takes_a_folder_of_masks_and_keeps_the_ones_it_used(tmp_path):
+    from PIL import Image
+
+    from media.maskvideo import iter_masks
+    from tests.media_factory import encode_frames, moving_square, textured_frames
+
+    background = textured_frames(16, 64, 48, pan=1)
+    frames, boxes = moving_square(background, side=10, start=(4, 18), step=2)
+    source = encode_frames(tmp_path / "in.mp4", frames)
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for t, (x, y, w, h) in enumerate(boxes):
+        mask = np.zeros((48, 64), np.uint8)
+        mask[y:y + h, x:x + w] = 255
+        Image.fromarray(mask).save(folder / f"{t:03d}.png")
+    out, kept = tmp_path / "out.mp4", tmp_path / "used.mkv"
+    done = _cli("restore", str(source), "-o", str(out), "--masks", str(folder), "--keep-masks", str(kept),
+                "--mask-dilation", "1", data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr[-3000:]
+    used = list(iter_masks(str(kept), 64, 48))
+    assert len(used) == 16
+    for t, (x, y, w, h) in enumerate(boxes):
+        assert used[t][y:y + h, x:x + w].all() and used[t][y - 1, x + w // 2] and used[t][y + h // 2, x + w]
+        assert w * h < used[t].sum() < (w + 4) * (h + 4)  # grown by the 1 px dilation, no more
+    result = decode(out, 64, 48).astype(np.int16)
+    x, y, w, h = boxes[8]
+    assert np.abs(result[8, y + 2:y + h - 2, x + 2:x + w - 2] - 255).mean() > 60  # the white square is gone
+
+
+def test_restore_refuses_bad_boxes_with_a_message(tmp_path):
+    source = grey_video(tmp_path / "in.mp4", size="64x48", frames=6, rate="24", audio=False)
+    done = _cli("restore", str(source), "-o", str(tmp_path / "o.mp4"), "--boxes", '[{"x": 1', data_dir=tmp_path / "d")
+    assert done.returncode == 2 and "boxes is not valid JSON" in done.stderr

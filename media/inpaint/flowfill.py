@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 
+import os
 import cv2
 import numpy as np
 
@@ -150,7 +151,8 @@ def _completed_flows(frames: Sequence[np.ndarray], holes: Sequence[np.ndarray]
     forward: list[np.ndarray | None] = [None] * n
     backward: list[np.ndarray | None] = [None] * n
     for t in range(n - 1):
-        ahead, behind = fl.flow(light[t], light[t + 1]), fl.flow(light[t + 1], light[t])
+        pr = int(os.environ.get('XP_PRESET', '1'))
+        ahead, behind = fl.flow(light[t], light[t + 1], pr), fl.flow(light[t + 1], light[t], pr)
         forward[t] = _complete_flow(ahead, behind, holes[t], holes[t + 1])
         backward[t + 1] = _complete_flow(behind, ahead, holes[t + 1], holes[t])
     return forward, backward
@@ -265,8 +267,9 @@ class _Window:
             return None
         ahead, ahead_steps = self._follow(t, +1, ys, xs, limit)
         behind, behind_steps = self._follow(t, -1, ys, xs, limit)
-        w_ahead = np.where(ahead_steps > 0, 1.0 / np.maximum(ahead_steps, 1), 0.0).astype(np.float32)
-        w_behind = np.where(behind_steps > 0, 1.0 / np.maximum(behind_steps, 1), 0.0).astype(np.float32)
+        pw = float(os.environ.get('XP_POW', '1'))
+        w_ahead = np.where(ahead_steps > 0, 1.0 / np.maximum(ahead_steps, 1) ** pw, 0.0).astype(np.float32)
+        w_behind = np.where(behind_steps > 0, 1.0 / np.maximum(behind_steps, 1) ** pw, 0.0).astype(np.float32)
         total = w_ahead + w_behind
         landed = total > 0
         if not landed.any():
