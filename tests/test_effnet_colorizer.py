@@ -126,3 +126,25 @@ def test_cpu_fast_path_matches_the_training_graph():
     light = torch.rand(2, 1, 70, 90) * 100
     with torch.inference_mode():
         assert torch.allclose(colorizer.predict_ab(light), colorizer.model(light), atol=1e-2)
+
+
+def test_fine_tuning_starts_from_an_exported_file_with_the_mse_loss(tmp_path: Path) -> None:
+    data, out = tmp_path / "data", tmp_path / "tuned.pt"
+    _write_random_images(data)
+    tuned = train.main(["colorize", "--data", str(data), "--out", str(out), "--work", str(tmp_path / "work"),
+                        "--batch", "2", "--crop", "64", "--val-fraction", "0.25", "--steps", "1", "--lr", "0",
+                        "--warmup", "0", "--no-progress", "--init", str(WEIGHTS.path), "--regression", "mse"])
+    assert tuned["steps"] == 1
+    start, after = load_model(WEIGHTS.path, torch.device("cpu")), load_model(out, torch.device("cpu"))
+    # lr 0: the exported weights are the file it started from (to fp16 rounding), not a fresh net
+    for (name, a), b in zip(start.state_dict().items(), after.state_dict().values()):
+        if a.is_floating_point() and "running" not in name:
+            assert torch.allclose(a, b, atol=1e-3), name
+
+
+def test_the_mse_loss_is_the_mean_squared_ab_error() -> None:
+    pred, target = torch.zeros(1, 2, 4, 4), torch.full((1, 2, 4, 4), 50.0)
+    loss, parts = train.colorize_loss(pred, target, chroma_weight=0.0, regression="mse")
+    assert abs(loss.item() - 0.25) < 1e-6 and abs(parts["reg"] - 0.25) < 1e-6  # (50/100)^2
+    smooth, _ = train.colorize_loss(pred, target, chroma_weight=0.0)
+    assert abs(smooth.item() - (0.5 - 0.025)) < 1e-6  # smooth-L1 with beta 0.05
