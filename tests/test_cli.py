@@ -105,3 +105,43 @@ def test_restore_refuses_bad_boxes_with_a_message(tmp_path):
     source = grey_video(tmp_path / "in.mp4", size="64x48", frames=6, rate="24", audio=False)
     done = _cli("restore", str(source), "-o", str(tmp_path / "o.mp4"), "--boxes", '[{"x": 1', data_dir=tmp_path / "d")
     assert done.returncode == 2 and "boxes is not valid JSON" in done.stderr
+
+
+@pytest.mark.integration
+def test_run_stops_its_workers_and_web_server_on_sigterm(tmp_path):
+    import signal
+    import socket
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND",
+                                                           "STORAGE_URL", "S3_ENDPOINT_URL")}
+    env.update(TINTYPE_DATA_DIR=str(tmp_path / "data"), WEB_PORT=str(port), TORCH_THREADS="1")
+    run = subprocess.Popen([sys.executable, "-m", "tintype.cli", "run"], env=env, cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("tintype run did not answer on /api/v1/health")
+        children = subprocess.run(["pgrep", "-f", f"{tmp_path / 'data'}|127.0.0.1:{port}"], capture_output=True,
+                                  text=True).stdout.split()
+        assert children, "the CPU worker (beat schedule in the data dir) and gunicorn should be running"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) != 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-f", f"{tmp_path / 'data'}|127.0.0.1:{port}"], capture_output=True,
+                          text=True).stdout.split()
+    assert not left, f"processes left behind: {left}"

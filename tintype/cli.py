@@ -73,6 +73,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
     env = processes.child_env(settings)
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)
+    processes.exit_on_sigterm()
     procs = [
         processes.start(processes.worker_command("cpu", settings, 2, beat=True), env, logs / "cpu-worker.log"),
         processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log"),
@@ -133,6 +134,7 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
     env = processes.child_env(settings)
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
+    processes.exit_on_sigterm()
     procs = [processes.start(processes.worker_command("cpu", settings, 1), env, logs / "cpu-worker.log"),
              processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log")]
     try:

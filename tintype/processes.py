@@ -36,6 +36,12 @@ def start(cmd: Sequence[str], env: dict[str, str], log: Path | None = None) -> s
     return subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (systemd, `docker stop`, `kill`) unwinds like Ctrl-C, so the `finally` that
+    stops the children runs instead of leaving them orphaned."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def stop(procs: Sequence[subprocess.Popen], grace: float = 15.0) -> None:
     for proc in procs:
         if proc.poll() is None:
