@@ -27,7 +27,7 @@ from tasks.catalogue import COLORIZE_MODELS, INPAINT_MODELS
 from tasks.mask_intake import check_boxes, check_detection, normalise_frame_masks, parse_mask_options
 from tintype.settings import Settings, get_settings
 
-OPERATIONS = ("colorize", "inpaint")
+OPERATIONS = ("inpaint", "colorize")  # in the order they run
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 
@@ -114,7 +114,7 @@ def _operations(form: dict[str, Any]) -> list[str]:
                           "bad_option")
     if not ops:
         raise IntakeError("choose at least one operation: colorize and/or inpaint", "no_operation")
-    return [o for o in OPERATIONS if o in ops]  # inpaint always runs before colorize
+    return [o for o in OPERATIONS if o in ops]
 
 
 def _truthy(value: Any) -> bool:

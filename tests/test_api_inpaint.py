@@ -78,12 +78,13 @@ def test_a_tracked_box_follows_the_object_and_the_job_says_where_it_was_lost(sta
     frames, boxes = moving_square(textured_frames(30, W, H, pan=0, seed=3), step=2, until=20)
     source = encode_frames(tmp_path / "track.mp4", frames)
     x, y, w, h = boxes[0]
-    response = stack.submit(source, operations="inpaint", track_boxes="1", mask_dilation="0",
+    response = stack.submit(source, operations="inpaint,colorize", track_boxes="1", mask_dilation="0",
                             boxes=f'[{{"x": {x - 2}, "y": {y - 2}, "w": {w + 4}, "h": {h + 4}}}]')
     assert response.status_code == 202, response.text
     job = stack.wait(response.json()["id"])
     assert job["status"] == "succeeded", job
-    assert "track" in job["timings"]
+    assert "track" in job["timings"] and job["operations"] == ["inpaint", "colorize"]
+    assert job["quality"]["temporal_strength"] > 0  # colorized, then smoothed, in the same job
     [note] = [n for n in job["notes"] if "tracking was lost" in n]
     lost = int(note.split("lost at frame ")[1].split(";")[0])
     assert 19 <= lost <= 21, note
