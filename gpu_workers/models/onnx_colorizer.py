@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gpu_workers.models.registry import (ModelError, ModelSpec, Weights, WeightsError, register, sha256_of,
-                                         verify_weights)
+from gpu_workers.models.registry import (ModelError, ModelSpec, Weights, WeightsError, check_operator_file,
+                                         operator_file, register)
 from tintype.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -118,27 +118,15 @@ class OnnxColorizer:
 
 def configured_weights() -> Weights:
     """The ONNX file and its expected sha256 from the settings; WeightsError if unusable."""
-    raw = load_settings().onnx_colorizer_path
-    if not raw:
-        raise WeightsError(f"model onnx needs {PATH_SETTING} set to an .onnx colorizer file "
-                           "(L (B,1,H,W) in [0,100] -> ab (B,2,H,W))")
-    path = Path(raw).expanduser()
-    expected = load_settings().onnx_colorizer_sha256
-    if not path.is_file():
-        wanted = f" (expected sha256 {expected})" if expected else ""
-        raise WeightsError(f"ONNX colorizer file {path} is missing{wanted}; set {PATH_SETTING}")
-    return Weights(path=path, sha256=expected, meta={"format": "onnx"})
+    settings = load_settings()
+    return operator_file(settings.onnx_colorizer_path, settings.onnx_colorizer_sha256, PATH_SETTING,
+                         "ONNX colorizer", "L (B,1,H,W) in [0,100] -> ab (B,2,H,W)", "onnx")
 
 
 def build(weights: Weights | None, device: torch.device) -> OnnxColorizer:
     """Registry factory. The spec has no fixed weights: the file comes from the settings."""
     weights = weights if weights is not None else configured_weights()
-    if weights.sha256:
-        verify_weights(weights)
-    else:
-        log.warning("ONNX colorizer %s loaded without %s; its sha256 is %s",
-                    weights.path, SHA256_SETTING, sha256_of(weights.path))
-    return OnnxColorizer(weights.path, device)
+    return OnnxColorizer(check_operator_file(weights, log, SHA256_SETTING), device)
 
 
 register(ModelSpec(

@@ -92,6 +92,26 @@ def verify_weights(weights: Weights) -> Path:
     return weights.path
 
 
+def operator_file(path: str, sha256: str, setting: str, what: str, contract: str, fmt: str) -> Weights:
+    """Weights for a model an operator installs (no file ships with tintype): the path
+    and optional sha256 come from the settings; a missing file names both."""
+    if not path:
+        raise WeightsError(f"{what} needs {setting} set to a file ({contract})")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        wanted = f" (expected sha256 {sha256})" if sha256 else ""
+        raise WeightsError(f"{what} file {file} is missing{wanted}; set {setting}")
+    return Weights(path=file, sha256=sha256, meta={"format": fmt})
+
+
+def check_operator_file(weights: Weights, log: Any, sha_setting: str) -> Path:
+    """Verify against the expected sha256 when one is set; otherwise log the file's own."""
+    if weights.sha256:
+        return verify_weights(weights)
+    log.warning("%s loaded without %s; its sha256 is %s", weights.path, sha_setting, sha256_of(weights.path))
+    return weights.path
+
+
 def get_model(name: str, device: torch.device | None = None) -> Any:
     """The loaded backend `name` on `device`, built on first call in this process."""
     _import_backends()

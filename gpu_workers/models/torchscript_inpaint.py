@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gpu_workers.models.registry import (ModelError, ModelSpec, Weights, WeightsError, register, sha256_of,
-                                         verify_weights)
+from gpu_workers.models.registry import (ModelError, ModelSpec, Weights, WeightsError, check_operator_file,
+                                         operator_file, register)
 from tintype.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -69,25 +69,13 @@ class TorchScriptInpainter:
 
 def configured_weights() -> Weights:
     settings = load_settings()
-    if not settings.torchscript_inpaint_path:
-        raise WeightsError(f"model torchscript needs {PATH_SETTING} set to a TorchScript inpainter "
-                           "(image (1,3,H,W) in [0,1], mask (1,1,H,W) -> image)")
-    path = Path(settings.torchscript_inpaint_path).expanduser()
-    expected = settings.torchscript_inpaint_sha256
-    if not path.is_file():
-        wanted = f" (expected sha256 {expected})" if expected else ""
-        raise WeightsError(f"TorchScript inpainter {path} is missing{wanted}; set {PATH_SETTING}")
-    return Weights(path=path, sha256=expected, meta={"format": "torchscript"})
+    return operator_file(settings.torchscript_inpaint_path, settings.torchscript_inpaint_sha256, PATH_SETTING,
+                         "TorchScript inpainter", "image (1,3,H,W) in [0,1], mask (1,1,H,W) -> image", "torchscript")
 
 
 def build(weights: Weights | None, device: torch.device) -> TorchScriptInpainter:
     weights = weights if weights is not None else configured_weights()
-    if weights.sha256:
-        verify_weights(weights)
-    else:
-        log.warning("TorchScript inpainter %s loaded without TORCHSCRIPT_INPAINT_SHA256; its sha256 is %s",
-                    weights.path, sha256_of(weights.path))
-    return TorchScriptInpainter(weights.path, device)
+    return TorchScriptInpainter(check_operator_file(weights, log, "TORCHSCRIPT_INPAINT_SHA256"), device)
 
 
 register(ModelSpec("torchscript", "inpaint", build,
