@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image
 
 from gpu_workers.colorize import chroma_level
+from gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
 from gpu_workers.processing import apply_operations
 from media.images import load_image, save_image
-from gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
 from media.maskvideo import MaskVideoWriter
 from media.overlay import mask_overlay
 from media.video import LosslessWriter, read_frames
@@ -125,16 +125,15 @@ def process_image(self, job_id: str) -> str:
                 jobstate.add_note(db_url(), job_id, "the input already had colour; it was "
                                   "colorized from its lightness alone")
             fixed, reference = _job_images(job, tmp)
-            masks, extra = None, {}
-            if "inpaint" in job.operations:
-                masks = frame_masks(image_masks(job, fixed), [loaded.rgb])
-                extra = _store_image_masks(job_id, loaded.rgb, masks[0], tmp)
+            masks = frame_masks(image_masks(job, fixed), [loaded.rgb]) if "inpaint" in job.operations else None
             result = apply_operations([loaded.rgb], job.operations, job.options, masks, reference)[0]
             out = tmp / f"output.{fmt}"
             save_image(out, result, loaded.alpha, fmt)
             key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")
             content_type = "image/jpeg" if fmt == "jpeg" else "image/png"
             store().put_file(key, out, content_type)
+            # Stored once the result is: a job that fails on the way keeps no masks.
+            extra = _store_image_masks(job_id, loaded.rgb, masks[0], tmp) if masks is not None else {}
             size = out.stat().st_size
         jobstate.add_timing(db_url(), job_id, "process", time.monotonic() - began)
         if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,

@@ -303,6 +303,8 @@ def finalize(self, job_id: str) -> str:
                 cleanup_work(job_id)
                 return "cancelled"
         kept: dict[str, str] = {}
+        masks_made = [keys.used_masks_key(job_id, "mkv"), keys.mask_poster_key(job_id)] \
+            if "inpaint" in job.operations else []
         try:
             result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
             if result.frames != facts.frames:
@@ -312,7 +314,7 @@ def finalize(self, job_id: str) -> str:
                 with tempfile.TemporaryDirectory(prefix="tintype-masks-") as tmpdir:
                     kept = _store_used_masks(job, facts, delivery.middle, Path(tmpdir))
         except BaseException:
-            for stored in (key, keys.compare_key(job_id), *kept.values()):
+            for stored in (key, keys.compare_key(job_id), *masks_made):
                 store().delete(stored)  # no half-made result for a job that fails here
             raise
         quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
