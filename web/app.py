@@ -64,7 +64,9 @@ def _http_error(exc: HTTPException):
         if exc.code == 413:
             limit = get_app_settings().max_upload_bytes
             message = f"the upload is larger than the limit of {limit} bytes"
-        return json_error(exc.code or 500, code, message)
+        # Keep the headers HTTP requires with the error (Allow on 405).
+        headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return json_error(exc.code or 500, code, message, headers)
     return exc
 
 
