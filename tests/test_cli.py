@@ -129,8 +129,9 @@ def test_run_stops_its_workers_and_web_server_on_sigterm(tmp_path):
             try:
                 if requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
-                time.sleep(0.5)
+            except requests.RequestException:  # not listening yet, or still starting its workers
+                pass
+            time.sleep(0.5)
         else:
             raise AssertionError("tintype run did not answer on /api/v1/health")
         children = subprocess.run(["pgrep", "-f", f"{tmp_path / 'data'}|127.0.0.1:{port}"], capture_output=True,
