@@ -153,7 +153,8 @@ def test_box_tracking_streams_a_real_video_and_reports_the_loss(tmp_path):
     assert len(per_frame) == 24 and all(len(b) == 1 for b in per_frame)
     for t in (4, 10, 14):
         b, (sx, sy, sw, sh) = per_frame[t][0], boxes[t]
-        assert b["x"] <= sx + 2 and b["x"] + b["w"] >= sx + sw - 2 and b["y"] <= sy + 2, (t, b, boxes[t])
+        assert b["x"] <= sx + 2 and b["x"] + b["w"] >= sx + sw - 2, (t, b, boxes[t])
+        assert b["y"] <= sy + 2 and b["y"] + b["h"] >= sy + sh - 2, (t, b, boxes[t])
     [note] = notes
     assert "tracking was lost at frame" in note
     lost = int(note.split("lost at frame ")[1].split(";")[0])
