@@ -47,7 +47,7 @@ class Yuv420:
             raise ValueError(f"need an (H, W, 3) uint8 RGB frame, got {rgb.dtype} {rgb.shape}")
         height, width = rgb.shape[:2]
         even = _pad_even(rgb)
-        y = cv2.cvtColor(even, cv2.COLOR_RGB2YUV_I420)[:even.shape[0]]  # its luma is exact
+        y = cv2.cvtColor(even, cv2.COLOR_RGB2YUV_I420)[:even.shape[0]]  # BT.601 video-range luma
         half = cv2.resize(even, (even.shape[1] // 2, even.shape[0] // 2), interpolation=cv2.INTER_AREA)
         # OpenCV's float YCrCb: chroma in 0..1 around 0.5; limited range is 16 + 224 c.
         _, cr, cb = cv2.split(cv2.cvtColor(half.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2YCrCb))
