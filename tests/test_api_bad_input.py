@@ -43,6 +43,19 @@ def _text(tmp: Path) -> Path:
     return path
 
 
+def _zip_named_mp4(tmp: Path) -> Path:
+    """A ZIP archive holding a real PNG, renamed .mp4: the type comes from content, not names."""
+    import io
+    import zipfile
+
+    picture = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 100, 50)).save(picture, "PNG")
+    path = tmp / "holiday.mp4"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("frame.png", picture.getvalue())
+    return path
+
+
 def _empty(tmp: Path) -> Path:
     path = tmp / "empty.png"
     path.write_bytes(b"")
@@ -57,6 +70,7 @@ def _oversized(tmp: Path) -> Path:
 
 CASES = {
     "not media": (_text, {}, 415, "not_media"),
+    "a ZIP renamed .mp4": (_zip_named_mp4, {}, 415, "not_media"),
     "empty file": (_empty, {}, 400, "empty_file"),
     "truncated video": (_truncated_mp4, {}, 422, "corrupt_media"),
     "decompression bomb": (_png_bomb, {}, 413, "media_too_large"),
