@@ -31,7 +31,6 @@ Writes OUT/results.json, OUT/results.md, OUT/strip.png and OUT/damage.png.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -43,6 +42,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from bench.report import write_results
 from media import metrics
 from media.inpaint import damage
 from media.inpaint.flowfill import complete_window
@@ -391,11 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         report["speed"] = run_speed(args.data, folders, args.frames)
     report["damage"] = run_damage(args.data, args.out)
     report["seconds"] = time.perf_counter() - began
-    (args.out / "results.json").write_text(json.dumps(report, indent=2))
-    (args.out / "results.md").write_text(markdown(report))
-    log(f"wrote {args.out}/results.json, results.md, strip.png, damage.png in {report['seconds']:.0f} s")
-    for t in report["targets"]:
-        log(f"target {t['name']}: {t['measured']} — {'met' if t['met'] else 'NOT met'}")
+    log(f"writing {args.out}/results.json and results.md beside strip.png and damage.png ({report['seconds']:.0f} s)")
+    write_results(args.out, report, markdown(report), log)
     return 0
 
 

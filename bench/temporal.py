@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import os
 import platform
@@ -44,6 +43,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from bench.report import write_results
 from media.video import DeliveryOptions
 from media.yuv import Yuv420
 
@@ -524,16 +524,6 @@ def run_throughput(args: argparse.Namespace, colour: list[Yuv420], clip: str,
 # ---------------------------------------------------------------------------- reports
 
 
-def json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def e3(value: float) -> str:
     return f"{value * 1e3:.3f}"
 
@@ -729,12 +719,9 @@ def main(argv: list[str] | None = None) -> int:
         "colorize_seconds": colorize.seconds, "colorized_frames": colorize.frames,
         "seconds": time.perf_counter() - began,
     }
-    (args.out / "results.json").write_text(json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
-    (args.out / "results.md").write_text(markdown(report))
     plot(report, args.out / "plot.png")
-    log(f"wrote {args.out / 'results.json'}, results.md, plot.png in {report['seconds']:.0f} s")
-    for row in report["targets"]:
-        log(f"target {row['name']}: {row['measured']} — {'met' if row['met'] else 'MISSED'}")
+    log(f"writing {args.out / 'results.json'}, results.md, plot.png ({report['seconds']:.0f} s)")
+    write_results(args.out, report, markdown(report), log)
     return 0
 
 
