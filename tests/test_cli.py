@@ -140,8 +140,12 @@ def test_run_stops_its_workers_and_web_server_on_sigterm(tmp_path):
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=60) != 0
     finally:
-        if run.poll() is None:
-            run.kill()
+        if run.poll() is None:  # the test failed early: still let it stop its children
+            run.terminate()
+            try:
+                run.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                run.kill()
     time.sleep(1)
     left = subprocess.run(["pgrep", "-f", f"{tmp_path / 'data'}|127.0.0.1:{port}"], capture_output=True,
                           text=True).stdout.split()
