@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from media.errors import CorruptMedia
+from media.inpaint import damage
+from media.inpaint.tracking import boxes_to_masks
 from media.maskvideo import iter_masks
 from storage import keys
 from tasks.context import store
@@ -78,34 +79,13 @@ def frame_masks(masks: ChunkMasks, frames: Sequence[np.ndarray]) -> list[np.ndar
         if masks.per_frame is not None:
             hole |= masks.per_frame[i]
         if masks.boxes is not None:
-            for b in masks.boxes[i]:
-                hole[b["y"]:b["y"] + b["h"], b["x"]:b["x"] + b["w"]] = True
+            for box in boxes_to_masks([(b["x"], b["y"], b["w"], b["h"]) for b in masks.boxes[i]], hole.shape):
+                hole |= box
         if masks.detect:
-            hole |= _detected(frames, i, masks.detect)
-        hole = dilate(hole, masks.dilation)
+            hole |= damage.detect(frames, i, masks.detect)
+        hole = damage.dilate(hole, masks.dilation)
         if hole.all():
             raise CorruptMedia(f"the mask of frame {masks.first_frame + i} covers the whole frame, so "
                                "nothing is left to fill from", code="mask_covers_frame")
         out.append(hole.astype(np.uint8) * 255)
     return out
-
-
-def _detected(frames: Sequence[np.ndarray], i: int, kinds: Sequence[str]) -> np.ndarray:
-    from media.inpaint import damage
-
-    hole = np.zeros(frames[i].shape[:2], bool)
-    if "dust" in kinds and 0 < i < len(frames) - 1:
-        hole |= damage.dust(frames, i)
-    if "lines" in kinds:
-        hole |= damage.line_scratches(frames[i])
-    if "scratches" in kinds:
-        hole |= damage.photo_scratches(frames[i])
-    return hole
-
-
-def dilate(hole: np.ndarray, margin: int) -> np.ndarray:
-    """Grow a bool mask by `margin` pixels (a disc), so fills start beyond a defect's halo."""
-    if margin <= 0 or not hole.any():
-        return hole
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    return cv2.dilate(hole.astype(np.uint8), kernel) > 0

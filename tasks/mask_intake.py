@@ -26,11 +26,11 @@ import numpy as np
 
 from media.errors import CorruptMedia, MediaError, NotMedia
 from media.images import load_mask
+from media.inpaint.damage import KINDS as DAMAGE_KINDS
 from media.maskvideo import MaskVideoWriter, iter_masks
 from media.probe import probe_video
 from tintype.settings import Settings
 
-DAMAGE_KINDS = ("dust", "lines", "scratches")
 VIDEO_ONLY_KINDS = ("dust", "lines")
 MAX_BOXES = 32
 

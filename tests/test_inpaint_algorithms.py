@@ -247,7 +247,7 @@ def test_detect_combines_kinds_and_dilate_grows_by_the_margin():
     frames = [noise_texture(64, 80, seed=1)] * 3
     with pytest.raises(ValueError, match="unknown damage kinds"):
         detect(frames, 1, kinds=("dust", "mould"))
-    assert detect(frames, 1, kinds=("dust", "lines", "photo")).shape == (64, 80)
+    assert detect(frames, 1, kinds=("dust", "lines", "scratches")).shape == (64, 80)
     dot = np.zeros((21, 21), bool)
     dot[10, 10] = True
     grown = dilate(dot, 3)

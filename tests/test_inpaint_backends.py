@@ -11,13 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_workers.masks import ChunkMasks, dilate, frame_masks
+from gpu_workers.masks import ChunkMasks, frame_masks
 from gpu_workers.models import registry
 from gpu_workers.processing import apply_operations
 from media.errors import CorruptMedia
+from media.inpaint.damage import dilate
 from media.maskvideo import MaskVideoWriter, iter_masks
 from media.probe import probe_video
-from tasks.mask_intake import MaskError, check_boxes, normalise_frame_masks, parse_mask_options
+from tasks.mask_intake import (
+    MaskError,
+    check_boxes,
+    normalise_frame_masks,
+    parse_mask_options,
+)
 from tests.media_factory import encode_frames, mask_zip, moving_square, textured_frames
 from tintype.settings import load_settings
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from media import flow as fl
 
-KINDS = ("dust", "lines", "photo")
+KINDS = ("dust", "lines", "scratches")  # the job option `detect_damage` takes these names
 
 # dust
 _DUST_MIN_CONTRAST = 18.0  # lightness levels (0..255) a speck must differ by, at least
@@ -51,7 +51,7 @@ _PHOTO_CROWD_WINDOW, _PHOTO_MAX_CROWD = 31, 0.12  # candidates covering more of 
 
 
 def detect(frames: Sequence[np.ndarray], index: int, kinds: Iterable[str] = ("dust", "lines")) -> np.ndarray:
-    """Damage mask of frames[index] from the chosen detectors ("dust", "lines", "photo").
+    """Damage mask of frames[index] from the chosen detectors ("dust", "lines", "scratches").
 
     Dust needs the neighbouring frames; pass the frames around `index` (at least three
     in all, or dust finds nothing)."""
@@ -66,7 +66,7 @@ def detect(frames: Sequence[np.ndarray], index: int, kinds: Iterable[str] = ("du
         mask |= dust(frames, index)
     if "lines" in chosen:
         mask |= line_scratches(frame)
-    if "photo" in chosen:
+    if "scratches" in chosen:
         mask |= photo_scratches(frame)
     return mask
 
