@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from gpu_workers.models.registry import ModelSpec, Weights, register
-from media.inpaint.flowfill import Completion, complete_window
+from media.inpaint.flowfill import complete
 from media.inpaint.patchmatch import patch_fill
 
 
@@ -33,15 +33,11 @@ class PatchInpainter:
 
 
 class FlowInpainter(PatchInpainter):
-    """Frames of a window + their masks → frames; `last` keeps where the pixels came from."""
-
-    def __init__(self) -> None:
-        self.last: Completion | None = None
+    """Frames of a window + their masks → frames, filled from one another."""
 
     def inpaint_video(self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[np.ndarray]:
         holes = [_hole(m, f.shape) for f, m in zip(frames, masks)]
-        self.last = complete_window(frames, holes, patch_fill)
-        return self.last.frames
+        return complete(frames, holes, patch_fill)
 
 
 def _build(kind: type):
