@@ -25,7 +25,9 @@ from storage import keys
 from tasks import jobstate
 from tasks.celery_app import app
 from tasks.context import db_url, store
-from tasks.guard import job_guard
+from tasks.guard import fail_job, job_guard
+from tasks.heartbeat import heartbeat
+from tasks.pipeline import send_finalize
 from tintype.settings import get_settings
 
 SETTINGS = get_settings()
@@ -64,37 +66,50 @@ def process_chunk(self, job_id: str, index: int) -> str:
         chunk = jobstate.get_chunk(db_url(), job_id, index)
         key = keys.chunk_key(job_id, index)
         if chunk.status == "done" and store().exists(key):
+            send_finalize(job_id)  # in case the first run died before sending it
             return "already done"
-        jobstate.chunk_attempt(db_url(), job_id, index)
-        began = time.monotonic()
-        job = jobstate.get_job(db_url(), job_id)
-        width, height = job.input_facts["width"], job.input_facts["height"]
-        frames = read_frames(store().read_url(keys.input_key(job_id)), width, height,
-                             chunk.seek_time, chunk.decode_count, SETTINGS.chunk_time_limit)
-        with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
-            tmp = Path(tmpdir)
-            fixed, reference = _job_images(job, tmp)
-            # Context frames on either side are sources for inpainting; only this
-            # chunk's own frames are colorized and delivered.
-            first = chunk.start - chunk.decode_start
-            own = slice(first, first + chunk.count)
-            masks = None
-            if "inpaint" in job.operations:
-                sources = load_chunk_masks(job, chunk.decode_start, chunk.decode_count, fixed, tmp)
-                masks = frame_masks(sources, frames)
-                _store_used_masks(keys.used_mask_chunk_key(job_id, index), masks[own], width, height, tmp)
-            processed = apply_operations(frames, job.operations, job.options, masks, reference, keep=own)
-            path = tmp / "chunk.mkv"
-            with LosslessWriter(path, width, height) as writer:
-                for frame in processed:
-                    writer.write(frame)
-            store().put_file(key, path, "video/x-matroska")
-        if not jobstate.is_active(db_url(), job_id):
-            store().delete(key)  # cancelled or failed meanwhile: leave nothing behind
-            store().delete(keys.used_mask_chunk_key(job_id, index))
-            return "inactive"
-        jobstate.chunk_done(db_url(), job_id, index, time.monotonic() - began)
-        return "done"
+        attempt = jobstate.chunk_attempt(db_url(), job_id, index)
+        # Retries after transient errors are not deaths; the cap counts only the rest.
+        if attempt > SETTINGS.max_chunk_attempts + self.request.retries:
+            fail_job(job_id, "chunk_crashed", f"chunk {index} (frames {chunk.start}–{chunk.start + chunk.count - 1}) "
+                     f"was started {attempt - 1} times and its worker died each time; the input may "
+                     "trigger a crash — try a smaller render size or report the file")
+            return "failed"
+        with heartbeat(lambda: jobstate.touch_chunk(db_url(), job_id, index), SETTINGS.heartbeat_seconds):
+            return _process_chunk(job_id, index, chunk, key)
+
+
+def _process_chunk(job_id: str, index: int, chunk, key: str) -> str:
+    began = time.monotonic()
+    job = jobstate.get_job(db_url(), job_id)
+    width, height = job.input_facts["width"], job.input_facts["height"]
+    frames = read_frames(store().read_url(keys.input_key(job_id)), width, height,
+                         chunk.seek_time, chunk.decode_count, SETTINGS.chunk_time_limit)
+    with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
+        tmp = Path(tmpdir)
+        fixed, reference = _job_images(job, tmp)
+        # Context frames on either side are sources for inpainting; only this
+        # chunk's own frames are colorized and delivered.
+        first = chunk.start - chunk.decode_start
+        own = slice(first, first + chunk.count)
+        masks = None
+        if "inpaint" in job.operations:
+            sources = load_chunk_masks(job, chunk.decode_start, chunk.decode_count, fixed, tmp)
+            masks = frame_masks(sources, frames)
+            _store_used_masks(keys.used_mask_chunk_key(job_id, index), masks[own], width, height, tmp)
+        processed = apply_operations(frames, job.operations, job.options, masks, reference, keep=own)
+        path = tmp / "chunk.mkv"
+        with LosslessWriter(path, width, height) as writer:
+            for frame in processed:
+                writer.write(frame)
+        store().put_file(key, path, "video/x-matroska")
+    if not jobstate.is_active(db_url(), job_id):
+        store().delete(key)  # cancelled or failed meanwhile: leave nothing behind
+        store().delete(keys.used_mask_chunk_key(job_id, index))
+        return "inactive"
+    jobstate.chunk_done(db_url(), job_id, index, time.monotonic() - began)
+    send_finalize(job_id)
+    return "done"
 
 
 def _store_image_masks(job_id: str, rgb: np.ndarray, mask: np.ndarray, tmp: Path) -> dict[str, str]:
@@ -110,7 +125,8 @@ def _store_image_masks(job_id: str, rgb: np.ndarray, mask: np.ndarray, tmp: Path
 @app.task(name="gpu.process_image", bind=True, max_retries=5,
           soft_time_limit=SETTINGS.chunk_soft_time_limit, time_limit=SETTINGS.chunk_time_limit)
 def process_image(self, job_id: str) -> str:
-    with job_guard(self, job_id, "processing the image"):
+    with job_guard(self, job_id, "processing the image"), \
+            heartbeat(lambda: jobstate.touch_job(db_url(), job_id), SETTINGS.heartbeat_seconds):
         if not jobstate.mark_running(db_url(), job_id, "processing"):
             return "inactive"
         began = time.monotonic()

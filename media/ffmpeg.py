@@ -19,6 +19,16 @@ FFPROBE = shutil.which("ffprobe") or "ffprobe"
 MEMORY_LIMIT_BYTES = 8 * 1024**3
 
 
+HTTP_RETRIES = ["-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_on_network_error", "1",
+                "-reconnect_on_http_error", "5xx", "-reconnect_delay_max", "30", "-rw_timeout", "60000000"]
+
+
+def input_options(source: str) -> list[str]:
+    """Options to put before `-i source`: objects read over HTTP (presigned S3 URLs)
+    ride out a storage server's 5xx answers and dropped connections, as boto3 does."""
+    return list(HTTP_RETRIES) if source.startswith(("http://", "https://")) else []
+
+
 def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
 

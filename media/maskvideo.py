@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from media.errors import ToolFailed
-from media.ffmpeg import FFMPEG, finish_tool, kill_tool, start_tool
+from media.ffmpeg import FFMPEG, finish_tool, input_options, kill_tool, start_tool
 
 
 class MaskVideoWriter:
@@ -52,7 +52,7 @@ class MaskVideoWriter:
 def iter_masks(source: str, width: int, height: int, start: int = 0, count: int | None = None,
                timeout: float = 600) -> Iterator[np.ndarray]:
     """Bool masks of frames [start, start + count) of a mask video (any readable video)."""
-    args = [FFMPEG, "-v", "error", "-nostdin", "-i", source, "-map", "0:v:0"]
+    args = [FFMPEG, "-v", "error", "-nostdin", *input_options(source), "-i", source, "-map", "0:v:0"]
     if start or count is not None:
         end = f"{start + count - 1}" if count is not None else "1e12"
         args += ["-vf", f"select='between(n,{start},{end})'"]

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from media.errors import CorruptMedia, NotMedia, UnsupportedMedia
-from media.ffmpeg import FFMPEG, FFPROBE, ToolFailed, run_tool
+from media.ffmpeg import FFMPEG, FFPROBE, ToolFailed, input_options, run_tool
 
 # Codecs ffmpeg can copy into MP4 without re-encoding the audio.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}
@@ -64,7 +64,8 @@ class VideoFacts:
 
 
 def _ffprobe_json(source: str, timeout: float) -> dict[str, Any]:
-    args = [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", source]
+    args = [FFPROBE, "-v", "error", *input_options(source), "-print_format", "json", "-show_format",
+            "-show_streams", source]
     try:
         return json.loads(run_tool(args, timeout))
     except ToolFailed as exc:
@@ -73,7 +74,7 @@ def _ffprobe_json(source: str, timeout: float) -> dict[str, Any]:
 
 def _packet_times(source: str, timeout: float) -> list[tuple[float, int, int]]:
     """(pts seconds, byte position, size) of every video packet, in presentation order."""
-    args = [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries",
+    args = [FFPROBE, "-v", "error", *input_options(source), "-select_streams", "v:0", "-show_entries",
             "packet=pts_time,dts_time,pos,size", "-of", "csv=p=0", source]
     try:
         out = run_tool(args, timeout).decode()
@@ -191,7 +192,7 @@ def check_decodes(source: str, facts: VideoFacts, timeout: float = 60) -> None:
         args = [FFMPEG, "-v", "error", "-nostdin"]
         if seek:
             args += ["-ss", f"{max(0.0, seek - 0.001):.6f}"]
-        args += ["-i", source, "-map", "0:v:0", "-frames:v", "1", "-vf", "scale=8:8",
+        args += [*input_options(source), "-i", source, "-map", "0:v:0", "-frames:v", "1", "-vf", "scale=8:8",
                  "-pix_fmt", "gray", "-f", "rawvideo", "-"]
         try:
             pixels = run_tool(args, timeout)

@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from media.errors import MediaError
-from media.ffmpeg import FFMPEG, ToolFailed, finish_tool, kill_tool, start_tool
+from media.ffmpeg import FFMPEG, ToolFailed, finish_tool, input_options, kill_tool, start_tool
 from media.mkvraw import RawMatroskaWriter
 from media.probe import MP4_AUDIO_CODECS, VideoFacts
 from media.yuv import Yuv420
@@ -59,7 +59,7 @@ def iter_frames(source: str, width: int, height: int, seek: float | None, count:
         # Jump to a keyframe well before the range, keep the source's own timestamps,
         # and drop frames by timestamp: exact for every demuxer, unlike -ss trimming.
         args += ["-noaccurate_seek", "-ss", f"{max(0.0, seek - 1.0):.6f}", "-copyts"]
-    args += ["-i", source, "-map", "0:v:0"]
+    args += [*input_options(source), "-i", source, "-map", "0:v:0"]
     filters = [f"select=gte(t\\,{seek:.6f})"] if seek is not None else []
     if size is not None:
         filters.append(f"scale={size[0]}:{size[1]}:flags=area")
@@ -196,7 +196,7 @@ class DeliveryEncoder:
         audio = audio_source if facts.audio else None
         args = [FFMPEG, "-v", "error", "-nostdin", "-y"] + self._input_args()
         if audio:
-            args += ["-i", audio]
+            args += [*input_options(audio), "-i", audio]
         args += ["-map", "0:v:0", "-c:v", "libx264", "-preset", options.preset, "-crf",
                  str(options.crf), "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
         if audio:

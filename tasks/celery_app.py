@@ -36,8 +36,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_max_tasks_per_child": 200,
         "result_expires": 24 * 3600,
         "result_extended": False,
+        # Job state lives in the database; nothing waits on task results.
+        "task_ignore_result": True,
         "beat_schedule": {
-            "sweep-stale-jobs": {"task": "tasks.sweep_stale_jobs", "schedule": 300.0},
+            "reconcile": {"task": "tasks.reconcile", "schedule": settings.reconcile_seconds},
         },
     }
     if settings.is_embedded_broker:

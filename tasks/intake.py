@@ -7,6 +7,7 @@ half-made is left behind.
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 import uuid
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from kombu.exceptions import OperationalError as KombuOperationalError
 from PIL import Image
 
 from media.errors import MediaError, MediaTooLarge, NotMedia
@@ -27,6 +29,8 @@ from tasks.catalogue import COLORIZE_MODELS, INPAINT_MODELS
 from tasks.mask_intake import check_boxes, check_detection, normalise_frame_masks, parse_mask_options
 from tintype.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
+BROKER_DOWN = (KombuOperationalError, ConnectionError)
 OPERATIONS = ("inpaint", "colorize")  # in the order they run
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -263,6 +267,11 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
             raise
     try:
         celery_id = enqueue(job_id)
+    except BROKER_DOWN:
+        # The row is the outbox: the reconciler sends jobs without a task id once the
+        # broker answers again, so an accepted job is never lost.
+        log.warning("broker unavailable; job %s stays queued for the reconciler", job_id, exc_info=True)
+        return job_id
     except BaseException:
         with session_scope(db_url) as s:
             s.query(Job).filter(Job.id == job_id).delete()

@@ -8,6 +8,7 @@ may leave, so the database decides who wins and nothing is counted twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from sqlalchemy import func, select, update
@@ -16,6 +17,28 @@ from storage.db import session_scope
 from storage.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Chunk, Job, utcnow
 
 ACTIVE = (QUEUED, RUNNING)
+
+
+@dataclass(frozen=True)
+class OpenChunk:
+    index: int
+    status: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ActiveJob:
+    """What the reconciler needs to know about a job that has not ended."""
+
+    id: str
+    kind: str
+    status: str
+    stage: str
+    updated_at: datetime
+    celery_id: str | None
+    chunks_total: int
+    chunks_done: int
+    open_chunks: tuple[OpenChunk, ...]
 
 
 @dataclass(frozen=True)
@@ -38,12 +61,16 @@ def is_active(url: str, job_id: str) -> bool:
         return s.scalar(select(Job.status).where(Job.id == job_id)) in ACTIVE
 
 
-def mark_running(url: str, job_id: str, stage: str) -> bool:
-    """queued/running → running at `stage`; False if the job has ended (e.g. cancelled)."""
+def mark_running(url: str, job_id: str, stage: str, from_stages: Iterable[str] | None = None) -> bool:
+    """queued/running → running at `stage`; False if the job has ended (e.g. cancelled)
+    or, given `from_stages`, has moved past them (a late duplicate of an earlier task)."""
     now = utcnow()
+    where = [Job.id == job_id, Job.status.in_(ACTIVE)]
+    if from_stages is not None:
+        where.append(Job.stage.in_(list(from_stages)))
     with session_scope(url) as s:
         result = s.execute(
-            update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE))
+            update(Job).where(*where)
             .values(status=RUNNING, stage=stage, updated_at=now,
                     started_at=func.coalesce(Job.started_at, now))
         )
@@ -94,10 +121,10 @@ def get_chunk(url: str, job_id: str, index: int) -> Chunk | None:
 
 
 def chunk_attempt(url: str, job_id: str, index: int) -> int:
-    """Count an attempt at a chunk (a heartbeat too); returns the attempt number."""
+    """Count an attempt at a chunk and mark it running; returns the attempt number."""
     with session_scope(url) as s:
-        s.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.index == index)
-                  .values(attempts=Chunk.attempts + 1, updated_at=utcnow()))
+        s.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.index == index, Chunk.status != "done")
+                  .values(attempts=Chunk.attempts + 1, status="running", updated_at=utcnow()))
         s.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow()))
         return int(s.scalar(select(Chunk.attempts).where(Chunk.job_id == job_id, Chunk.index == index)) or 0)
 
@@ -113,6 +140,80 @@ def chunk_done(url: str, job_id: str, index: int, seconds: float) -> bool:
         s.execute(update(Job).where(Job.id == job_id)
                   .values(chunks_done=Job.chunks_done + 1, updated_at=utcnow()))
         return True
+
+
+def touch_chunk(url: str, job_id: str, index: int) -> None:
+    """A running chunk's heartbeat: the reconciler re-sends chunks whose heartbeat stops."""
+    with session_scope(url) as s:
+        s.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.index == index, Chunk.status == "running")
+                  .values(updated_at=utcnow()))
+
+
+def touch_job(url: str, job_id: str) -> None:
+    """A heartbeat of the job's CPU stage (probe, tracking, finalize)."""
+    with session_scope(url) as s:
+        s.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE)).values(updated_at=utcnow()))
+
+
+def chunks_sent(url: str, job_id: str, indices: Iterable[int]) -> None:
+    """Chunks whose message was (re)sent wait as pending from now."""
+    with session_scope(url) as s:
+        s.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.index.in_(list(indices)),
+                                      Chunk.status != "done")
+                  .values(status="pending", updated_at=utcnow()))
+
+
+def claim_finalize(url: str, job_id: str) -> bool:
+    """processing → finalize_queued once every chunk is done; True for exactly one caller,
+    which then sends the finalize task (no chord counter to lose)."""
+    with session_scope(url) as s:
+        result = s.execute(update(Job).where(Job.id == job_id, Job.status == RUNNING, Job.stage == "processing",
+                                             Job.chunks_total > 0, Job.chunks_done == Job.chunks_total)
+                           .values(stage="finalize_queued", updated_at=utcnow()))
+        return result.rowcount == 1
+
+
+def start_finalize(url: str, job_id: str, lease_seconds: float) -> bool:
+    """Take the finalize lease: a queued finalize, or one whose runner went silent for
+    `lease_seconds`. A duplicate delivery of finalize while another runs gets False."""
+    from datetime import timedelta
+
+    now = utcnow()
+    expired = now - timedelta(seconds=lease_seconds)
+    with session_scope(url) as s:
+        result = s.execute(update(Job).where(
+            Job.id == job_id, Job.status == RUNNING,
+            (Job.stage == "finalize_queued") | ((Job.stage == "finalizing") & (Job.updated_at < expired)))
+            .values(stage="finalizing", updated_at=now))
+        return result.rowcount == 1
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # SQLite drops the zone
+
+
+def active_jobs(url: str) -> list[ActiveJob]:
+    """Every queued or running job with the chunks it still lacks."""
+    with session_scope(url) as s:
+        jobs = s.execute(select(Job.id, Job.kind, Job.status, Job.stage, Job.updated_at, Job.celery_id, Job.chunks_total,
+                                Job.chunks_done).where(Job.status.in_(ACTIVE))).all()
+        ids = [j.id for j in jobs if j.stage == "processing"]
+        chunks: dict[str, list[OpenChunk]] = {}
+        if ids:
+            rows = s.execute(select(Chunk.job_id, Chunk.index, Chunk.status, Chunk.updated_at)
+                             .where(Chunk.job_id.in_(ids), Chunk.status != "done").order_by(Chunk.index))
+            for row in rows:
+                chunks.setdefault(row.job_id, []).append(OpenChunk(row.index, row.status, _aware(row.updated_at)))
+    return [ActiveJob(j.id, j.kind, j.status, j.stage, _aware(j.updated_at), j.celery_id, j.chunks_total or 0,
+                      j.chunks_done or 0, tuple(chunks.get(j.id, ()))) for j in jobs]
+
+
+def release_finalize(url: str, job_id: str) -> None:
+    """finalizing → finalize_queued when a finalize run ends without ending the job (a
+    retry for a transient error), so its retry can take the lease at once."""
+    with session_scope(url) as s:
+        s.execute(update(Job).where(Job.id == job_id, Job.status == RUNNING, Job.stage == "finalizing")
+                  .values(stage="finalize_queued", updated_at=utcnow()))
 
 
 def chunk_seconds(url: str, job_id: str) -> float:
@@ -149,16 +250,7 @@ def cancel(url: str, job_id: str) -> bool:
         return result.rowcount == 1
 
 
-def stale_jobs(url: str, older_than_seconds: float) -> list[str]:
-    """Running jobs that have not been touched for `older_than_seconds` (a queued job may
-    legitimately wait behind others, so only running ones are judged)."""
-    from datetime import timedelta
-
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    with session_scope(url) as s:
-        return list(s.scalars(select(Job.id).where(Job.status == RUNNING, Job.updated_at < cutoff)))
-
-
-__all__ = ["ChunkPlan", "get_job", "is_active", "mark_running", "update_job", "add_timing",
+__all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "mark_running", "update_job", "add_timing",
            "add_note", "plan_chunks", "get_chunk", "chunk_attempt", "chunk_done", "chunk_seconds", "succeed",
-           "fail", "cancel", "stale_jobs", "FAILED", "SUCCEEDED", "CANCELLED"]
+           "fail", "cancel", "touch_chunk", "touch_job", "chunks_sent", "claim_finalize",
+           "start_finalize", "release_finalize", "FAILED", "SUCCEEDED", "CANCELLED"]

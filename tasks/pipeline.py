@@ -1,7 +1,9 @@
-"""CPU tasks of the pipeline: probe → chord(group(gpu chunks), finalize), and the sweeper.
+"""CPU tasks of the pipeline: probe → group(gpu chunks) → finalize, and the reconciler.
 
-The probe task learns how many chunks a video has and hands over to the chord with
-`Task.replace`; messages carry job ids and chunk numbers, never pixels.
+The probe task learns how many chunks a video has and fans them out with
+`Task.replace`; the chunk that completes the count (a compare-and-set in the database,
+not a chord counter in Redis) sends finalize. Messages carry job ids and chunk
+numbers, never pixels.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Callable, Iterator
 
 import cv2
 import numpy as np
-from celery import chord, group
+from celery import group
 
 from media.images import save_image
 from media.maskvideo import concat_masks, iter_masks
@@ -28,9 +30,12 @@ from media.video import DeliveryEncoder, iter_lossless, read_frames, seek_time
 from media.yuv import Yuv420
 from storage import keys
 from tasks import jobstate
+from tasks.broker_scan import held_messages
 from tasks.celery_app import app
 from tasks.context import db_url, store
 from tasks.guard import cleanup_work, fail_job, job_guard
+from tasks.heartbeat import heartbeat
+from tasks.reconcile import FINALIZE, Resend, plan_resends
 from tasks.track import store_tracked_boxes
 from tintype.settings import get_settings
 
@@ -71,8 +76,8 @@ def _store_timestamps(job_id: str, facts: VideoFacts) -> None:
 
 @app.task(name="tasks.probe", bind=True, max_retries=5, soft_time_limit=900, time_limit=960)
 def probe(self, job_id: str) -> str:
-    with job_guard(self, job_id, "probing the input"):
-        if not jobstate.mark_running(db_url(), job_id, "probing"):
+    with job_guard(self, job_id, "probing the input"), _beating(job_id):
+        if not jobstate.mark_running(db_url(), job_id, "probing", from_stages=("queued", "probing")):
             return "inactive"
         began = time.monotonic()
         job = jobstate.get_job(db_url(), job_id)
@@ -93,20 +98,35 @@ def probe(self, job_id: str) -> str:
         jobstate.add_timing(db_url(), job_id, "probe", time.monotonic() - began)
         if (job.options or {}).get("track_boxes"):
             raise self.replace(track.si(job_id))
-        raise self.replace(_fan_out(job_id, len(plans)))
+        _fan_out(job_id, len(plans))
+        return "sent"
 
 
-def _fan_out(job_id: str, chunks: int):
-    header = group(app.signature("gpu.process_chunk", args=(job_id, index)) for index in range(chunks))
-    return chord(header, finalize.si(job_id))
+def _beating(job_id: str):
+    return heartbeat(lambda: jobstate.touch_job(db_url(), job_id), SETTINGS.heartbeat_seconds)
+
+
+def _fan_out(job_id: str, chunks: int) -> None:
+    """Send every chunk; the last one to finish sends finalize (see `send_finalize`).
+    A plain group, not `replace`: a replaced group becomes a chord again."""
+    jobstate.chunks_sent(db_url(), job_id, range(chunks))
+    group(app.signature("gpu.process_chunk", args=(job_id, index)) for index in range(chunks)).apply_async()
+
+
+def send_finalize(job_id: str) -> bool:
+    """Send finalize if every chunk is done and nobody has sent it yet (compare-and-set)."""
+    if not jobstate.claim_finalize(db_url(), job_id):
+        return False
+    finalize.delay(job_id)
+    return True
 
 
 @app.task(name="tasks.track", bind=True, max_retries=5,
           soft_time_limit=SETTINGS.finalize_time_limit, time_limit=SETTINGS.finalize_time_limit + 60)
 def track(self, job_id: str) -> str:
     """Follow the job's boxes through the video before the chunks fan out."""
-    with job_guard(self, job_id, "tracking the boxes to remove"):
-        if not jobstate.mark_running(db_url(), job_id, "tracking"):
+    with job_guard(self, job_id, "tracking the boxes to remove"), _beating(job_id):
+        if not jobstate.mark_running(db_url(), job_id, "tracking", from_stages=("probing", "tracking")):
             return "inactive"
         began = time.monotonic()
         job = jobstate.get_job(db_url(), job_id)
@@ -114,7 +134,8 @@ def track(self, job_id: str) -> str:
         store_tracked_boxes(job_id, store().read_url(keys.input_key(job_id)), facts, job.options["boxes"])
         jobstate.update_job(db_url(), job_id, stage="processing")
         jobstate.add_timing(db_url(), job_id, "track", time.monotonic() - began)
-        raise self.replace(_fan_out(job_id, job.chunks_total))
+        _fan_out(job_id, job.chunks_total)
+        return "sent"
 
 
 def _load_facts(job_id: str, data: dict) -> VideoFacts:
@@ -238,7 +259,6 @@ def _chunk_frames(job, facts: VideoFacts, tmp: Path) -> Iterator[Yuv420]:
         store().get_file(keys.chunk_key(job.id, index), part)
         yield from iter_lossless(part, facts.width, facts.height)
         part.unlink()
-        jobstate.update_job(db_url(), job.id, stage="finalizing")  # heartbeat
 
 
 class _Prefetch:
@@ -285,55 +305,80 @@ class _Prefetch:
 @app.task(name="tasks.finalize", bind=True, max_retries=5,
           soft_time_limit=SETTINGS.finalize_time_limit, time_limit=SETTINGS.finalize_time_limit + 60)
 def finalize(self, job_id: str) -> str:
-    with job_guard(self, job_id, "assembling the output video"):
-        if not jobstate.mark_running(db_url(), job_id, "finalizing"):
-            cleanup_work(job_id)
-            return "inactive"
-        began = time.monotonic()
-        job = jobstate.get_job(db_url(), job_id)
-        if job.chunks_done != job.chunks_total:
-            fail_job(job_id, "incomplete", f"only {job.chunks_done} of {job.chunks_total} chunks finished")
-            return "failed"
-        facts = _load_facts(job_id, job.input_facts)
-        key = keys.output_key(job_id, "mp4")
-        with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
-            try:
-                size, delivery = _encode_chunks(job, facts, key, Path(tmpdir))
-            except _Cancelled:
-                cleanup_work(job_id)
-                return "cancelled"
-        kept: dict[str, str] = {}
-        masks_made = [keys.used_masks_key(job_id, "mkv"), keys.mask_poster_key(job_id)] \
-            if "inpaint" in job.operations else []
-        try:
-            result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
-            if result.frames != facts.frames:
-                raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
-            compare = _store_compare(job_id, facts, delivery.middle, delivery.poster)
-            if "inpaint" in job.operations:
-                with tempfile.TemporaryDirectory(prefix="tintype-masks-") as tmpdir:
-                    kept = _store_used_masks(job, facts, delivery.middle, Path(tmpdir))
-        except BaseException:
-            for stored in (key, keys.compare_key(job_id), *masks_made):
-                store().delete(stored)  # no half-made result for a job that fails here
-            raise
-        quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
-                   "measured_width": min(delivery.smoother.width, facts.width)}
-        jobstate.add_timing(db_url(), job_id, "process", jobstate.chunk_seconds(db_url(), job_id))
-        jobstate.add_timing(db_url(), job_id, "finalize", time.monotonic() - began)
-        if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size, output_content_type="video/mp4",
-                                quality=quality, compare_key=compare, **kept):
-            for stored in (key, compare, *kept.values()):
-                store().delete(stored)  # cancelled while encoding
+    if not jobstate.start_finalize(db_url(), job_id, SETTINGS.lease_seconds):
+        if jobstate.is_active(db_url(), job_id):
+            return "busy"  # another delivery holds the live lease
         cleanup_work(job_id)
-        return "succeeded"
+        return "inactive"
+    try:
+        with job_guard(self, job_id, "assembling the output video"), _beating(job_id):
+            return _finalize(job_id)
+    finally:
+        jobstate.release_finalize(db_url(), job_id)  # a retry may take it again at once
 
 
-@app.task(name="tasks.sweep_stale_jobs")
-def sweep_stale_jobs() -> list[str]:
-    """Fail jobs that stopped making progress, so none stays `running` for ever."""
-    stale = jobstate.stale_jobs(db_url(), SETTINGS.job_stall_seconds)
-    for job_id in stale:
-        fail_job(job_id, "stalled",
-                 f"no progress for {SETTINGS.job_stall_seconds} s; the workers may be down — resubmit")
-    return stale
+def _finalize(job_id: str) -> str:
+    began = time.monotonic()
+    job = jobstate.get_job(db_url(), job_id)
+    if job.chunks_done != job.chunks_total:
+        fail_job(job_id, "incomplete", f"only {job.chunks_done} of {job.chunks_total} chunks finished")
+        return "failed"
+    facts = _load_facts(job_id, job.input_facts)
+    key = keys.output_key(job_id, "mp4")
+    with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
+        try:
+            size, delivery = _encode_chunks(job, facts, key, Path(tmpdir))
+        except _Cancelled:
+            cleanup_work(job_id)
+            return "cancelled"
+    kept: dict[str, str] = {}
+    masks_made = [keys.used_masks_key(job_id, "mkv"), keys.mask_poster_key(job_id)] \
+        if "inpaint" in job.operations else []
+    try:
+        result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
+        if result.frames != facts.frames:
+            raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
+        compare = _store_compare(job_id, facts, delivery.middle, delivery.poster)
+        if "inpaint" in job.operations:
+            with tempfile.TemporaryDirectory(prefix="tintype-masks-") as tmpdir:
+                kept = _store_used_masks(job, facts, delivery.middle, Path(tmpdir))
+    except BaseException:
+        for stored in (key, keys.compare_key(job_id), *masks_made):
+            store().delete(stored)  # no half-made result for a job that fails here
+        raise
+    quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
+               "measured_width": min(delivery.smoother.width, facts.width)}
+    jobstate.add_timing(db_url(), job_id, "process", jobstate.chunk_seconds(db_url(), job_id))
+    jobstate.add_timing(db_url(), job_id, "finalize", time.monotonic() - began)
+    if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size, output_content_type="video/mp4",
+                            quality=quality, compare_key=compare, **kept):
+        for stored in (key, compare, *kept.values()):
+            store().delete(stored)  # cancelled while encoding
+    cleanup_work(job_id)
+    return "succeeded"
+
+
+
+@app.task(name="tasks.reconcile")
+def reconcile() -> list[dict[str, str]]:
+    """Re-send the work PostgreSQL says is missing from the broker (see tasks.reconcile)."""
+    options = app.conf.broker_transport_options or {}
+    held = held_messages(app.conf.broker_url or "", ["cpu", "gpu"], options)
+    plans = plan_resends(jobstate.active_jobs(db_url()), held, jobstate.utcnow(), SETTINGS.lease_seconds)
+    done = [plan for plan in plans if _resend(plan)]
+    for plan in done:
+        log.warning("reconciler re-sent %s%s: %s", plan.task, plan.args, plan.reason)
+    return [{"task": p.task, "args": list(p.args), "reason": p.reason} for p in done]
+
+
+def _resend(plan: Resend) -> bool:
+    job_id = plan.job_id
+    if plan.task == FINALIZE and jobstate.get_job(db_url(), job_id).stage == "processing":
+        return send_finalize(job_id)
+    task_id = app.send_task(plan.task, args=plan.args).id
+    if plan.task == "gpu.process_chunk":
+        jobstate.chunks_sent(db_url(), job_id, [plan.args[1]])
+    else:
+        jobstate.update_job(db_url(), job_id, celery_id=task_id)  # restarts the quiet clock too
+    jobstate.add_note(db_url(), job_id, f"recovered: {plan.reason}; the work was sent again")
+    return True

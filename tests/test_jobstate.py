@@ -65,9 +65,36 @@ def test_terminal_states_are_final_and_first_wins(db_url):
     assert jobstate.get_job(db_url, other).error == "chunk 2: decoder error"
 
 
-def test_sweeper_finds_only_running_jobs_without_progress(db_url):
-    running, queued = _job(db_url), _job(db_url)
-    jobstate.mark_running(db_url, running, "processing")
-    assert running in jobstate.stale_jobs(db_url, -1)
-    assert queued not in jobstate.stale_jobs(db_url, -1)
-    assert running not in jobstate.stale_jobs(db_url, 3600)
+def test_finalize_is_claimed_once_and_leased(db_url):
+    job_id = _job(db_url, chunks=2)
+    jobstate.mark_running(db_url, job_id, "processing")
+    jobstate.chunk_done(db_url, job_id, 0, 0.1)
+    assert not jobstate.claim_finalize(db_url, job_id)  # one chunk still missing
+    jobstate.chunk_done(db_url, job_id, 1, 0.1)
+    with ThreadPoolExecutor(8) as pool:
+        claims = list(pool.map(lambda _: jobstate.claim_finalize(db_url, job_id), range(8)))
+    assert claims.count(True) == 1
+    assert jobstate.start_finalize(db_url, job_id, lease_seconds=60)
+    assert not jobstate.start_finalize(db_url, job_id, lease_seconds=60)  # a duplicate delivery waits
+    assert jobstate.start_finalize(db_url, job_id, lease_seconds=-1)  # the holder went silent
+    jobstate.release_finalize(db_url, job_id)
+    assert jobstate.get_job(db_url, job_id).stage == "finalize_queued"
+
+
+def test_a_late_duplicate_probe_does_not_rewind_the_job(db_url):
+    job_id = _job(db_url)
+    assert jobstate.mark_running(db_url, job_id, "probing", from_stages=("queued", "probing"))
+    jobstate.update_job(db_url, job_id, stage="processing")
+    assert not jobstate.mark_running(db_url, job_id, "probing", from_stages=("queued", "probing"))
+    assert jobstate.get_job(db_url, job_id).stage == "processing"
+
+
+def test_active_jobs_lists_open_chunks_with_their_heartbeat(db_url):
+    job_id = _job(db_url, chunks=3)
+    jobstate.mark_running(db_url, job_id, "processing")
+    jobstate.chunk_attempt(db_url, job_id, 0)
+    jobstate.chunk_done(db_url, job_id, 2, 0.1)
+    job = next(j for j in jobstate.active_jobs(db_url) if j.id == job_id)
+    assert [(c.index, c.status) for c in job.open_chunks] == [(0, "running"), (1, "pending")]
+    assert job.open_chunks[0].updated_at.tzinfo is not None
+    assert (job.chunks_done, job.chunks_total) == (1, 3)

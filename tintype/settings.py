@@ -78,7 +78,10 @@ class Settings:
     chunk_soft_time_limit: int
     chunk_time_limit: int
     finalize_time_limit: int
-    job_stall_seconds: int
+    heartbeat_seconds: float
+    lease_seconds: float
+    reconcile_seconds: float
+    max_chunk_attempts: int
     ffmpeg_timeout_seconds: int
     torch_threads: int
     secret_key: str
@@ -140,7 +143,13 @@ def load_settings() -> Settings:
         chunk_soft_time_limit=_env_int("CHUNK_SOFT_TIME_LIMIT", 1800),
         chunk_time_limit=_env_int("CHUNK_TIME_LIMIT", 1900),
         finalize_time_limit=_env_int("FINALIZE_TIME_LIMIT", 6 * 3600),
-        job_stall_seconds=_env_int("JOB_STALL_SECONDS", 3600),
+        # Running work beats every HEARTBEAT_SECONDS; work silent for LEASE_SECONDS is
+        # re-sent by the reconciler, which beat runs every RECONCILE_SECONDS.
+        heartbeat_seconds=_env_float("HEARTBEAT_SECONDS", 10.0),
+        lease_seconds=_env_float("LEASE_SECONDS", 90.0),
+        reconcile_seconds=_env_float("RECONCILE_SECONDS", 30.0),
+        # A chunk whose worker dies this many times fails the job instead of looping.
+        max_chunk_attempts=_env_int("MAX_CHUNK_ATTEMPTS", 4),
         ffmpeg_timeout_seconds=_env_int("FFMPEG_TIMEOUT_SECONDS", 120),
         torch_threads=_env_int("TORCH_THREADS", 0),
         secret_key=_env("SECRET_KEY", "embedded-default-not-secret"),

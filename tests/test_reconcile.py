@@ -1,0 +1,63 @@
+"""The reconciler's decisions: re-send exactly the work that is neither held by the
+broker nor alive, and nothing that is merely waiting its turn."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from tasks.jobstate import ActiveJob, OpenChunk
+from tasks.reconcile import CHUNK, FINALIZE, IMAGE, PROBE, TRACK, plan_resends
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+OLD, FRESH = NOW - timedelta(seconds=600), NOW - timedelta(seconds=5)
+
+
+def _job(stage: str = "processing", status: str = "running", updated: datetime = OLD, chunks=(), done: int = 0,
+         total: int = 3, celery_id: str | None = "t", kind: str = "video") -> ActiveJob:
+    return ActiveJob("j1", kind, status, stage, updated, celery_id, total, done, tuple(chunks))
+
+
+def _plan(job: ActiveJob, held=frozenset()) -> list[tuple[str, tuple]]:
+    return [(r.task, r.args) for r in plan_resends([job], None if held is None else set(held), NOW, 60)]
+
+
+def test_queued_job_waiting_in_the_broker_is_left_alone():
+    assert _plan(_job("queued", "queued"), held={(PROBE, ("j1",))}) == []
+
+
+def test_queued_job_lost_by_the_broker_or_never_sent_is_sent():
+    assert _plan(_job("queued", "queued")) == [(PROBE, ("j1",))]
+    assert _plan(_job("queued", "queued", updated=FRESH, celery_id=None), held=None) == [(PROBE, ("j1",))]
+    assert _plan(_job("queued", "queued", updated=FRESH)) == []  # just sent: give it the lease
+
+
+def test_only_missing_chunks_are_resent():
+    chunks = [OpenChunk(0, "running", FRESH),  # alive
+              OpenChunk(1, "running", OLD),  # worker died
+              OpenChunk(2, "pending", OLD),  # still queued behind other jobs
+              OpenChunk(3, "pending", OLD)]  # lost with the broker's data
+    held = {(CHUNK, ("j1", 2)), (CHUNK, ("j1", 1))}
+    assert _plan(_job(chunks=chunks, total=5, done=1), held) == [(CHUNK, ("j1", 1)), (CHUNK, ("j1", 3))]
+
+
+def test_without_a_broker_view_only_silent_heartbeats_count():
+    chunks = [OpenChunk(1, "running", OLD), OpenChunk(2, "pending", OLD)]
+    assert _plan(_job(chunks=chunks), held=None) == [(CHUNK, ("j1", 1))]
+
+
+def test_finalize_is_sent_when_the_last_chunk_died_before_sending_it():
+    assert _plan(_job(done=3, total=3)) == [(FINALIZE, ("j1",))]
+    assert _plan(_job(done=3, total=3, updated=FRESH)) == []
+
+
+def test_silent_cpu_stages_are_resent_unless_held():
+    assert _plan(_job("finalizing")) == [(FINALIZE, ("j1",))]
+    assert _plan(_job("finalizing"), held={(FINALIZE, ("j1",))}) == []
+    assert _plan(_job("finalizing", updated=FRESH)) == []
+    assert _plan(_job("tracking")) == [(TRACK, ("j1",))]
+    assert _plan(_job("probing")) == [(PROBE, ("j1",))]
+
+
+def test_a_photograph_is_resent_as_one_task():
+    assert _plan(_job(kind="image", total=1)) == [(IMAGE, ("j1",))]
+    assert _plan(_job(kind="image", total=1), held={(IMAGE, ("j1",))}) == []
