@@ -10,13 +10,16 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -136,3 +139,176 @@ def stop(proc: subprocess.Popen) -> None:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+def start_redis_durable(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """Redis that keeps every write on disk (AOF, fsync always), for kill-and-restart tests.
+
+    Start it again with the same workdir and port after a SIGKILL and queued messages are
+    still there, as with a production broker that crashed; noeviction so nothing is dropped.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "yes", "--appendfsync", "always",
+                             "--maxmemory-policy", "noeviction", "--dir", str(workdir)],
+                            stdout=open(workdir / f"redis-{port}.log", "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    wait_for_port(port, "redis-server", proc=proc)
+    return proc, port
+
+
+def _postgres_bin() -> Path:
+    """The newest installed PostgreSQL's bin directory (Debian layout)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parent.parent.name))
+    if not found:
+        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)")
+    return Path(found[-1]).parent
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own, so it can be stopped, crashed and restarted.
+
+    The machine's cluster is shared by every test; this one lives in its own data directory
+    on its own loopback port. As root, PostgreSQL refuses to run, so its files then live in a
+    fresh /tmp directory owned by `postgres` (pytest's tmp dirs are private to root) and every
+    command runs through `runuser -u postgres --`. The postmaster is our (or runuser's) child,
+    so after a SIGKILL it is reaped at once and its stale postmaster.pid does not block a
+    restart even where PID 1 does not reap orphans.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.bin = _postgres_bin()
+        self.as_root = os.geteuid() == 0
+        self.base = Path(tempfile.mkdtemp(prefix="tintype-pg-")) if self.as_root else workdir / "postgres"
+        self.data = self.base / "data"
+        self.sockets = self.base / "sockets"
+        self.log_path = workdir / "postgres.log"
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def _cmd(self, *args: str) -> list[str]:
+        return (["runuser", "-u", "postgres", "--"] if self.as_root else []) + list(args)
+
+    def init(self) -> None:
+        """initdb with trust auth, then settings for a throwaway loopback-only server."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.sockets.mkdir(exist_ok=True)
+        if self.as_root:
+            shutil.chown(self.base, "postgres", "postgres")
+            shutil.chown(self.sockets, "postgres", "postgres")
+        done = subprocess.run(self._cmd(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust",
+                                        "-U", "postgres", "-E", "UTF8", "--no-sync"),
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed: {done.stderr[-2000:]}")
+        settings = {"listen_addresses": "'127.0.0.1'", "port": str(self.port),
+                    "unix_socket_directories": f"'{self.sockets}'", "fsync": "off",
+                    "full_page_writes": "off", "max_connections": "50", "shared_buffers": "32MB"}
+        conf = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        done = subprocess.run(self._cmd("sh", "-c", f"cat >> '{self.data}/postgresql.conf'"),
+                              input=conf, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"could not write postgresql.conf: {done.stderr}")
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Run the postmaster (same data dir and port as before) and wait until it accepts logins."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("private PostgreSQL is already running")
+        self.proc = subprocess.Popen(self._cmd(str(self.bin / "postgres"), "-D", str(self.data)),
+                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"PostgreSQL exited {self.proc.returncode}:\n{self._log_tail()}")
+            if _try_connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"PostgreSQL not ready in {timeout} s:\n{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+
+    def postmaster_pid(self) -> int | None:
+        """The postmaster's pid from postmaster.pid (not runuser's), or None when not running."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def stop(self, mode: str = "fast", timeout: float = 30.0) -> None:
+        """Shut down like pg_ctl -m smart|fast|immediate, by the matching signal to the postmaster."""
+        signum = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pid = self.postmaster_pid()
+        try:
+            os.kill(pid, signum) if pid else self.proc.send_signal(signum)
+            self.proc.wait(timeout)
+        except ProcessLookupError:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster (a crash), then its orphaned backends, so start() works again."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pid = self.postmaster_pid()
+        try:
+            os.kill(pid, signal.SIGKILL) if pid else self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait(15)
+        try:  # backends left behind still hold the shared memory a new postmaster needs
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def restart(self, mode: str = "immediate") -> None:
+        """Stop (immediate: like a crash, recovery runs at start) and start again."""
+        self.stop(mode)
+        self.start()
+
+    def url(self, dbname: str) -> str:
+        """SQLAlchemy URL of a database on this server."""
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def connect(self, dbname: str = "postgres") -> Any:
+        """A psycopg2 connection as the superuser."""
+        return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname,
+                                connect_timeout=5)
+
+    def create_database(self, name: str) -> str:
+        """Create a database and return its SQLAlchemy URL."""
+        conn = self.connect()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        return self.url(name)
+
+    def close(self) -> None:
+        """Stop the server (killing it if it will not stop) and delete its files."""
+        try:
+            self.stop("immediate", timeout=10)
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_private_postgres(workdir: Path) -> PrivatePostgres:
+    """A fresh, running private PostgreSQL server; call .close() when done."""
+    server = PrivatePostgres(workdir)
+    try:
+        server.init()
+        server.start()
+    except BaseException:
+        server.close()
+        raise
+    return server
