@@ -38,7 +38,8 @@ def test_redis_waiting_and_unacknowledged_messages_are_seen(redis_url):
 def test_embedded_folder_broker_is_read(tmp_path):
     folder = tmp_path / "queue"
     folder.mkdir()
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    options = {"data_folder_in": str(folder), "data_folder_out": str(folder),
+               "control_folder": str(tmp_path / "control")}
     app = Celery("scan", broker=fs_transport.register())
     app.conf.broker_transport_options = options
     app.send_task("tasks.probe", args=("job",))
