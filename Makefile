@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint
+.PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -29,7 +29,12 @@ run: install
 	$(VENV)/bin/tintype run
 
 test: install
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs -m "not chaos"
+
+# Faults injected into private deployments (workers, Redis, S3, PostgreSQL killed or
+# misbehaving mid-job) plus the hostile-input and access tests; writes docs/reliability.md.
+test-chaos: install
+	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest -q -rs -m "chaos or reliability"
 
 test-unit: install
 	$(PY) -m pytest -q -rs -m "not integration"

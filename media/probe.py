@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from media.errors import CorruptMedia, NotMedia, UnsupportedMedia
-from media.ffmpeg import FFMPEG, FFPROBE, ToolFailed, input_options, run_tool
+from media.errors import CorruptMedia, MediaTooLarge, NotMedia, UnsupportedMedia
+from media.ffmpeg import (FFMPEG, FFPROBE, ToolFailed, finish_tool, input_options, kill_tool, run_tool,
+                          start_tool)
 
 # Codecs ffmpeg can copy into MP4 without re-encoding the audio.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}
@@ -72,16 +74,15 @@ def _ffprobe_json(source: str, timeout: float) -> dict[str, Any]:
         raise NotMedia(f"the file is not a readable image or video ({exc})") from exc
 
 
-def _packet_times(source: str, timeout: float) -> list[tuple[float, int, int]]:
-    """(pts seconds, byte position, size) of every video packet, in presentation order."""
+def _packet_times(source: str, timeout: float, max_frames: int | None = None) -> list[tuple[float, int, int]]:
+    """(pts seconds, byte position, size) of every video packet, in presentation order.
+    Reading stops as soon as there are more than `max_frames`: a file of a million tiny
+    frames is refused without listing them all."""
     args = [FFPROBE, "-v", "error", *input_options(source), "-select_streams", "v:0", "-show_entries",
             "packet=pts_time,dts_time,pos,size", "-of", "csv=p=0", source]
-    try:
-        out = run_tool(args, timeout).decode()
-    except ToolFailed as exc:
-        raise CorruptMedia(f"the video's packets cannot be read ({exc})") from exc
+    lines = _tool_lines(args, timeout, max_frames)
     packets = []
-    for line in out.splitlines():
+    for line in lines:
         parts = line.strip().split(",")
         if len(parts) < 4:
             continue
@@ -92,6 +93,32 @@ def _packet_times(source: str, timeout: float) -> list[tuple[float, int, int]]:
         packets.append((float(stamp), int(pos) if pos.isdigit() else -1, int(size or 0)))
     packets.sort(key=lambda p: p[0])
     return packets
+
+
+def _tool_lines(args: list[str], timeout: float, limit: int | None) -> list[str]:
+    proc = start_tool(args, stdout=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        for raw in proc.stdout:
+            lines.append(raw.decode("utf-8", "replace"))
+            if (limit is not None and len(lines) > limit) or time.monotonic() > deadline:
+                break
+    except BaseException:
+        kill_tool(proc)
+        raise
+    if limit is not None and len(lines) > limit:
+        kill_tool(proc)
+        raise MediaTooLarge(f"the video has more than {limit} frames, the limit")
+    if time.monotonic() > deadline:
+        kill_tool(proc)
+        raise CorruptMedia(f"listing the video's frames took longer than {timeout:.0f} s")
+    try:
+        proc.stdout.close()
+        finish_tool(proc, "ffprobe", max(1.0, deadline - time.monotonic()))
+    except ToolFailed as exc:
+        raise CorruptMedia(f"the video's packets cannot be read ({exc})") from exc
+    return lines
 
 
 def _rotation(stream: dict[str, Any]) -> int:
@@ -127,8 +154,9 @@ def _choose_rate(stream: dict[str, Any], stamps: list[float]) -> tuple[Fraction,
     return Fraction(1 / mean).limit_denominator(1001), constant
 
 
-def probe_video(source: str, timeout: float = 120) -> VideoFacts:
-    """Probe a path or URL; raise a MediaError that says what is wrong with it."""
+def probe_video(source: str, timeout: float = 120, max_frames: int | None = None) -> VideoFacts:
+    """Probe a path or URL; raise a MediaError that says what is wrong with it (with
+    `max_frames`, MediaTooLarge as soon as the header or the packets show more)."""
     info = _ffprobe_json(source, timeout)
     streams = info.get("streams") or []
     video = next((s for s in streams if s.get("codec_type") == "video"
@@ -139,7 +167,10 @@ def probe_video(source: str, timeout: float = 120) -> VideoFacts:
         # ffprobe guesses a demuxer from the file name; a text file called x.png gets a
         # 0x0 "video". Content decides: this is not media.
         raise NotMedia("the file is neither an image nor a video tintype can read")
-    packets = _packet_times(source, timeout)
+    indexed = str(video.get("nb_frames", ""))
+    if max_frames is not None and indexed.isdigit() and int(indexed) > max_frames:
+        raise MediaTooLarge(f"the video has {indexed} frames; the limit is {max_frames}")
+    packets = _packet_times(source, timeout, max_frames)
     if not packets:
         raise CorruptMedia("the video stream has no frames")
     fmt = info.get("format") or {}
@@ -152,7 +183,6 @@ def probe_video(source: str, timeout: float = 120) -> VideoFacts:
         width, height = height, width
     frame_span = stamps[-1] - stamps[0] + float(1 / rate)
     size = int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None
-    indexed = str(video.get("nb_frames", ""))
     if indexed.isdigit() and int(indexed) > len(packets):
         raise CorruptMedia(f"the video is truncated: its index lists {indexed} frames "
                            f"but only {len(packets)} are in the file")

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, Float, Index
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, Float, Index, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
 KINDS = ("image", "video")
+LOCAL_OWNER = "local"  # the one owner of an installation that runs without API keys
+USER, OPERATOR = "user", "operator"
 
 
 def utcnow() -> datetime:
@@ -26,6 +28,8 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), default=LOCAL_OWNER)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     kind: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     stage: Mapped[str] = mapped_column(String(32), default="queued")
@@ -61,7 +65,9 @@ class Job(Base):
                                                  order_by="Chunk.index")
 
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),
-                      Index("ix_jobs_kind", "kind"))
+                      Index("ix_jobs_kind", "kind"),
+                      Index("ix_jobs_owner_created", "owner", "created_at"),
+                      UniqueConstraint("owner", "idempotency_key", name="uq_jobs_owner_idempotency"))
 
 
 class Chunk(Base):
@@ -80,3 +86,21 @@ class Chunk(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="chunks")
+
+
+class ApiKey(Base):
+    """An API key: the public id is the token's prefix; only a hash of the token is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16), default=USER)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(128), default="")
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the setting
+    jobs_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bytes_per_day: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -235,14 +235,14 @@ class S3Store(ObjectStore):
     MULTIPART_THRESHOLD = 8 * 1024**2
 
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str,
-                 presign_seconds: int, public_endpoint_url: str | None = None) -> None:
+                 presign_seconds: int, public_endpoint_url: str | None = None, read_timeout: float = 60.0) -> None:
         import boto3
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket, self.prefix, self.presign_seconds = bucket, prefix.strip("/"), presign_seconds
         config = Config(retries={"max_attempts": 5, "mode": "standard"},
-                        connect_timeout=10, read_timeout=60, signature_version="s3v4")
+                        connect_timeout=10, read_timeout=read_timeout, signature_version="s3v4")
         self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
         # Browsers get URLs signed for the public host; workers read through the internal one.
         self.public = (boto3.client("s3", endpoint_url=public_endpoint_url, region_name=region, config=config)
@@ -344,5 +344,5 @@ def store_from_settings(settings: Settings) -> ObjectStore:
         if not url.netloc:
             raise ValueError(f"STORAGE_URL {settings.storage_url!r} names no bucket")
         return S3Store(url.netloc, url.path, settings.s3_endpoint_url, settings.s3_region,
-                       settings.presign_seconds, settings.s3_public_endpoint_url)
+                       settings.presign_seconds, settings.s3_public_endpoint_url, settings.s3_read_timeout)
     raise ValueError(f"STORAGE_URL must be file:// or s3://, got {settings.storage_url!r}")

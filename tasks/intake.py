@@ -22,8 +22,10 @@ from media.errors import MediaError, MediaTooLarge, NotMedia
 from media.images import load_image, load_mask, sniff_image
 from media.probe import check_decodes, probe_video
 from storage import keys
+from sqlalchemy.orm import Session
+
 from storage.db import session_scope
-from storage.models import QUEUED, Job
+from storage.models import LOCAL_OWNER, QUEUED, Job
 from storage.objects import ObjectStore
 from tasks.catalogue import COLORIZE_MODELS, INPAINT_MODELS
 from tasks.mask_intake import check_boxes, check_detection, normalise_frame_masks, parse_mask_options
@@ -58,6 +60,8 @@ class Submission:
     mask_path: Path | None = None
     reference_path: Path | None = None
     masks_path: Path | None = None  # per-frame masks: a video or a ZIP of images
+    owner: str = LOCAL_OWNER
+    idempotency_key: str | None = None  # a client's retry of the same submission gets the same job
 
 
 @dataclass
@@ -157,7 +161,7 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
 
 def _validate_video(path: Path, settings: Settings) -> dict[str, Any]:
     try:
-        facts = probe_video(str(path), settings.ffmpeg_timeout_seconds)
+        facts = probe_video(str(path), settings.ffmpeg_timeout_seconds, settings.max_video_frames)
     except NotMedia:
         raise NotMedia("the file is neither an image nor a video tintype can read") from None
     if facts.frames > settings.max_video_frames:
@@ -241,8 +245,9 @@ def _upright_size(path: Path, facts: dict[str, Any]) -> tuple[int, int]:
 
 
 def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: str,
-               enqueue: Callable[[str], str]) -> str:
-    """Validate, store the objects, insert the row, then enqueue; undo on any failure."""
+               enqueue: Callable[[str], str], admit: Callable[[Session], None] | None = None) -> str:
+    """Validate, store the objects, insert the row, then enqueue; undo on any failure.
+    `admit` may refuse the job (quotas) inside the transaction that inserts it."""
     check_filename(sub.filename)
     with tempfile.TemporaryDirectory(prefix="tintype-intake-") as tmp:
         checked = validate(sub, settings, Path(tmp))
@@ -256,7 +261,9 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
             if checked.reference_png is not None:
                 store.put_file(keys.reference_key(job_id), checked.reference_png, "image/png")
             with session_scope(db_url) as s:
-                s.add(Job(id=job_id, kind=checked.kind, status=QUEUED, stage="queued",
+                if admit is not None:
+                    admit(s)
+                s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key, kind=checked.kind, status=QUEUED, stage="queued",
                           operations=sub.operations, options=sub.options, input_name=sub.filename,
                           input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
                           has_mask=int(checked.mask_png is not None),

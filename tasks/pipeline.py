@@ -93,10 +93,11 @@ def probe(self, job_id: str) -> str:
         if not facts.constant_rate:
             _store_timestamps(job_id, facts)
         preview = _store_poster(job_id, source, facts)
-        jobstate.update_job(db_url(), job_id, input_facts=facts.to_json(), stage="processing",
-                            preview_key=preview)
+        tracking = bool((job.options or {}).get("track_boxes"))
+        jobstate.update_job(db_url(), job_id, input_facts=facts.to_json(), preview_key=preview,
+                            stage="tracking" if tracking else "processing")
         jobstate.add_timing(db_url(), job_id, "probe", time.monotonic() - began)
-        if (job.options or {}).get("track_boxes"):
+        if tracking:
             raise self.replace(track.si(job_id))
         _fan_out(job_id, len(plans))
         return "sent"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,14 @@ def _empty(tmp: Path) -> Path:
     return path
 
 
+def _million_frames(tmp: Path) -> Path:
+    """10^6 frames of 2x2 pixels: 4 MB on disk, 16 minutes of video at 1000 fps."""
+    path = tmp / "million.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray", "-s", "2x2", "-r", "1000",
+                    "-i", "/dev/zero", "-frames:v", "1000000", "-c:v", "rawvideo", str(path)], check=True)
+    return path
+
+
 def _oversized(tmp: Path) -> Path:
     path = tmp / "big.mp4"
     path.write_bytes(os.urandom(9 * 1024**2))  # the stack's limit is 8 MiB
@@ -76,14 +86,21 @@ CASES = {
     "decompression bomb": (_png_bomb, {}, 413, "media_too_large"),
     "unsupported codec": (_unknown_codec, {}, 415, "unsupported_media"),
     "over the upload limit": (_oversized, {}, 413, None),
+    "10^6 tiny frames": (_million_frames, {}, 413, "media_too_large"),
 }
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_upload_is_refused_and_nothing_is_stored(stack, tmp_path, case):
+def test_bad_upload_is_refused_and_nothing_is_stored(stack, tmp_path, case, reliability):
     make, form, status, code = CASES[case]
+    reliability.injected(f"hostile upload: {case}")
     jobs_before, objects_before = stack.db("select count(*) from jobs")[0][0], stack.objects()
+    began = time.monotonic()
     response = stack.submit(make(tmp_path), operations="colorize", **form)
+    reliability.saw(f"answered {response.status_code} {response.json()['error'].get('code', '')} "
+                    f"in {time.monotonic() - began:.1f} s")
+    reliability.check("a JSON error with a message; no job row; no stored object")
     assert response.status_code == status, response.text
     body = response.json()
     assert body["error"]["message"]
@@ -93,12 +110,16 @@ def test_bad_upload_is_refused_and_nothing_is_stored(stack, tmp_path, case):
     assert stack.objects() == objects_before
 
 
-def test_path_traversal_filename_is_refused(stack, tmp_path):
+@pytest.mark.reliability
+def test_path_traversal_filename_is_refused(stack, tmp_path, reliability):
+    reliability.injected("hostile upload: file name '../../etc/clip.mp4'")
     source = grey_video(tmp_path / "clip.mp4", frames=8, audio=False)
     before = stack.objects()
     response = stack.submit(source, filename="../../etc/clip.mp4", operations="colorize")
     assert response.status_code == 400 and response.json()["error"]["code"] == "bad_filename"
     assert stack.objects() == before
+    reliability.saw("answered 400 bad_filename")
+    reliability.check("no stored object; names are never used as paths (keys are jobs/<uuid>/...)")
 
 
 @pytest.mark.parametrize("mask_kind, code", [("wrong size", "mask_size_mismatch"), ("not an image", "bad_mask"),

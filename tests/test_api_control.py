@@ -6,7 +6,6 @@ import time
 
 import jsonschema
 import pytest
-import requests
 from openapi_spec_validator import validate
 
 from tests.media_factory import grey_video, rect_mask
@@ -21,7 +20,7 @@ def _schema(name: str) -> dict:
 
 
 def test_openapi_document_is_valid_and_served(stack):
-    served = requests.get(f"{stack.base}/api/v1/openapi.json", timeout=10).json()
+    served = stack.http.get(f"{stack.base}/api/v1/openapi.json", timeout=10).json()
     validate(served)
     assert served == openapi_document()
 
@@ -33,10 +32,10 @@ def test_cancel_revokes_work_and_leaves_no_work_objects(stack, tmp_path):
     deadline = time.monotonic() + 60
     while stack.job(job_id)["stage"] in ("queued", "probing") and time.monotonic() < deadline:
         time.sleep(0.2)
-    response = requests.delete(f"{stack.base}/api/v1/jobs/{job_id}", timeout=10)
+    response = stack.http.delete(f"{stack.base}/api/v1/jobs/{job_id}", timeout=10)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     jsonschema.validate(response.json(), _schema("Job"))
-    again = requests.delete(f"{stack.base}/api/v1/jobs/{job_id}", timeout=10)
+    again = stack.http.delete(f"{stack.base}/api/v1/jobs/{job_id}", timeout=10)
     assert again.status_code == 409
     deadline = time.monotonic() + 60
     while any("/work/" in k for k in stack.objects(job_id)) and time.monotonic() < deadline:
@@ -46,7 +45,7 @@ def test_cancel_revokes_work_and_leaves_no_work_objects(stack, tmp_path):
     assert not any("/work/" in k or "output" in k for k in keys), keys
     job = stack.job(job_id)
     assert job["status"] == "cancelled" and job["result"] is None
-    assert requests.get(f"{stack.base}/api/v1/jobs/{job_id}/result", timeout=10).status_code == 409
+    assert stack.http.get(f"{stack.base}/api/v1/jobs/{job_id}/result", timeout=10).status_code == 409
 
 
 def test_list_filters_and_pages(stack, tmp_path):
@@ -55,19 +54,19 @@ def test_list_filters_and_pages(stack, tmp_path):
     ids = [stack.submit(source, mask=mask, operations="inpaint").json()["id"] for _ in range(2)]
     for job_id in ids:
         stack.wait(job_id)
-    page = requests.get(f"{stack.base}/api/v1/jobs", params={"status": "succeeded", "kind": "video",
+    page = stack.http.get(f"{stack.base}/api/v1/jobs", params={"status": "succeeded", "kind": "video",
                                                               "per_page": 1}, timeout=10).json()
     jsonschema.validate(page, _schema("JobList"))
     assert page["per_page"] == 1 and len(page["items"]) == 1 and page["total"] >= 2
     assert page["items"][0]["id"] == ids[-1]  # newest first
-    second = requests.get(f"{stack.base}/api/v1/jobs", params={"status": "succeeded", "kind": "video",
+    second = stack.http.get(f"{stack.base}/api/v1/jobs", params={"status": "succeeded", "kind": "video",
                                                                 "per_page": 1, "page": 2}, timeout=10).json()
     assert second["items"][0]["id"] == ids[0]
-    unprocessed = requests.get(f"{stack.base}/api/v1/jobs", params={"status": "queued,running"}, timeout=10).json()
+    unprocessed = stack.http.get(f"{stack.base}/api/v1/jobs", params={"status": "queued,running"}, timeout=10).json()
     assert all(j["status"] in ("queued", "running") for j in unprocessed["items"])
-    images = requests.get(f"{stack.base}/api/v1/jobs", params={"kind": "image"}, timeout=10).json()
+    images = stack.http.get(f"{stack.base}/api/v1/jobs", params={"kind": "image"}, timeout=10).json()
     assert all(j["kind"] == "image" for j in images["items"])
-    bad = requests.get(f"{stack.base}/api/v1/jobs", params={"status": "finished"}, timeout=10)
+    bad = stack.http.get(f"{stack.base}/api/v1/jobs", params={"status": "finished"}, timeout=10)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_filter"
 
 
@@ -76,10 +75,10 @@ def test_job_page_and_unknown_job(stack, tmp_path):
     mask = rect_mask(tmp_path / "m.png", 96, 64, (10, 10, 30, 30))
     job = stack.wait(stack.submit(source, mask=mask, operations="inpaint").json()["id"])
     jsonschema.validate(job, _schema("Job"))
-    page = requests.get(job["links"]["page"], timeout=10)
+    page = stack.http.get(job["links"]["page"], timeout=10)
     assert page.status_code == 200 and "job-progress" in page.text and job["id"] in page.text
-    poster = requests.get(job["preview_url"], timeout=10)
+    poster = stack.http.get(job["preview_url"], timeout=10)
     assert poster.status_code == 200 and poster.content[:2] == b"\xff\xd8"
-    missing = requests.get(f"{stack.base}/api/v1/jobs/{'0' * 32}", timeout=10)
+    missing = stack.http.get(f"{stack.base}/api/v1/jobs/{'0' * 32}", timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    assert requests.get(f"{stack.base}/", timeout=10).status_code == 200
+    assert stack.http.get(f"{stack.base}/", timeout=10).status_code == 200

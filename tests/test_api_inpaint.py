@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import requests
 from PIL import Image
 
 from tests.media_factory import decode, encode_frames, mask_zip, moving_square, rect_mask, textured_frames
@@ -21,9 +20,9 @@ W, H = 128, 96
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def used_masks(job: dict, tmp_path: Path) -> np.ndarray:
+def used_masks(stack, job: dict, tmp_path: Path) -> np.ndarray:
     """The masks the job kept, as (N, H, W) bool, decoded with ffmpeg."""
-    response = requests.get(job["masks"]["url"], timeout=30)
+    response = stack.http.get(job["masks"]["url"], timeout=30)
     assert response.status_code == 200
     path = tmp_path / "used.mkv"
     path.write_bytes(response.content)
@@ -63,12 +62,12 @@ def test_per_frame_masks_remove_a_moving_object_and_are_kept(stack, tmp_path):
     far[20:60, :] = False
     assert np.abs(out - given)[:, far].mean() < 2.5  # the rest is untouched (up to H.264)
 
-    kept = used_masks(job, tmp_path)
+    kept = used_masks(stack, job, tmp_path)
     assert kept.shape == (24, H, W)
     for t, box in enumerate(boxes):
         assert kept[t][inside(box)].all()  # every masked pixel, grown by the dilation
         assert kept[t].sum() < (box[2] + 6) * (box[3] + 6)
-    poster = requests.get(job["masks"]["poster_url"], timeout=10)
+    poster = stack.http.get(job["masks"]["poster_url"], timeout=10)
     assert poster.status_code == 200 and Image.open(io.BytesIO(poster.content)).size == (W, H)
     assert f"jobs/{job['id']}/masks.mkv" in stack.objects(job["id"])
     assert not [k for k in stack.objects(job["id"]) if "/work/" in k]
@@ -88,7 +87,7 @@ def test_a_tracked_box_follows_the_object_and_the_job_says_where_it_was_lost(sta
     [note] = [n for n in job["notes"] if "tracking was lost" in n]
     lost = int(note.split("lost at frame ")[1].split(";")[0])
     assert 19 <= lost <= 21, note
-    kept = used_masks(job, tmp_path)
+    kept = used_masks(stack, job, tmp_path)
     for t in (5, 12, 18):  # the mask moved with the square
         assert kept[t][inside(boxes[t], 1)].mean() > 0.9, t
     assert not kept[18][inside(boxes[0], 1)].any()  # and left where it started
@@ -105,7 +104,7 @@ def test_detected_dust_is_masked_and_filled(stack, tmp_path):
     assert response.status_code == 202, response.text
     job = stack.wait(response.json()["id"])
     assert job["status"] == "succeeded", job
-    kept = used_masks(job, tmp_path)
+    kept = used_masks(stack, job, tmp_path)
     out = decode(stack.download(job, tmp_path / "out.mp4"), W, H).astype(np.float32) @ LUMA
     truth = np.stack(frames).astype(np.float32) @ LUMA
     for t, (x, y) in specks.items():
@@ -124,7 +123,7 @@ def test_a_photo_scratch_is_found_and_the_mask_kept_as_png(stack, tmp_path):
     assert response.status_code == 202, response.text
     job = stack.wait(response.json()["id"])
     assert job["status"] == "succeeded", job
-    mask = np.asarray(Image.open(io.BytesIO(requests.get(job["masks"]["url"], timeout=10).content))) > 127
+    mask = np.asarray(Image.open(io.BytesIO(stack.http.get(job["masks"]["url"], timeout=10).content))) > 127
     on_line = [mask[10 + i, 30 + i] for i in range(10, 90)]
     assert np.mean(on_line) > 0.8 and mask.mean() < 0.1
     assert job["masks"]["content_type"] == "image/png"

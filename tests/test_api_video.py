@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 from PIL import Image
 
 from media.probe import probe_video
@@ -75,7 +74,7 @@ def test_colorized_video_keeps_frames_rate_and_sound(stack, tmp_path):
     quality = job["quality"]
     assert quality["frames"] == 48 and quality["scene_cuts"] == [] and quality["temporal_strength"] == 0.8
     assert quality["warping_error"] > 0 and quality["colourfulness"] > 0
-    poster = requests.get(job["compare_url"], timeout=10)
+    poster = stack.http.get(job["compare_url"], timeout=10)
     assert poster.status_code == 200
     assert Image.open(io.BytesIO(poster.content)).size == (2 * 96, 64)  # input | result
 

@@ -29,7 +29,7 @@ EXPECTED_PROGRAM = {"migrate": "tintype", "web": "gunicorn", "cpu-worker": "cele
                     "gpu-worker": "celery", "flower": "celery"}
 # Tasks each worker pool must have registered: the ones routed to its queue.
 POOL_TASKS = {
-    "cpu": {"tasks.probe", "tasks.finalize", "tasks.sweep_stale_jobs"},
+    "cpu": {"tasks.probe", "tasks.track", "tasks.finalize", "tasks.reconcile"},
     "gpu": {"gpu.process_chunk", "gpu.process_image"},
 }
 _INTERPOLATION = re.compile(r"\$\$|\$\{(\w+)(?::?-([^}]*))?\}")

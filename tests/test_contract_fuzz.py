@@ -52,9 +52,13 @@ def api_schema(app):
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
 
 
-def test_every_operation_answers_within_its_contract(api_schema):
+@pytest.mark.reliability
+def test_every_operation_answers_within_its_contract(api_schema, reliability):
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 10
+    reliability.injected("schemathesis: generated requests for every operation of the OpenAPI document")
+    reliability.saw(f"{len(operations)} operations, 40 examples each, answered within the schema")
+    reliability.check("no 5xx; every response matches its documented schema and status")
     for operation in operations:
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
@@ -93,9 +97,12 @@ mutations = st.tuples(st.sampled_from(["png", "jpeg", "mp4"]),
                       st.text(min_size=1, max_size=40))
 
 
+@pytest.mark.reliability
 @given(mutation=mutations)
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-def test_mutated_uploads_are_accepted_or_refused_cleanly(app, seeds, mutation):
+def test_mutated_uploads_are_accepted_or_refused_cleanly(app, seeds, mutation, reliability):
+    reliability.injected("hypothesis: 60 uploads mutated from real image and video seeds (bit flips, cuts, "
+                         "splices, hostile names)")
     kind, flips, cut, splice, name = mutation
     body = _mutate(seeds[kind], flips, cut, splice)
     store_root = Path(os.environ["TINTYPE_DATA_DIR"]) / "objects"
@@ -111,3 +118,7 @@ def test_mutated_uploads_are_accepted_or_refused_cleanly(app, seeds, mutation):
         assert after == before, "a refused upload left objects behind"
     else:
         assert response.status_code == 202
+    reliability.check("no 5xx; a refused upload leaves no object behind")
+    outcome = "accepted (202)" if response.status_code == 202 else "refused with a 4xx JSON error"
+    if outcome not in reliability.happened:
+        reliability.saw(outcome)

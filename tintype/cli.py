@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tintype import evaluate, processes
+from tintype import evaluate, keys_cli, processes
 from tintype.settings import Settings, load_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
@@ -43,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("pool", choices=["cpu", "gpu"])
     worker.add_argument("-c", "--concurrency", type=int, default=1)
     sub.add_parser("migrate", help="bring the database schema up to date")
+    keys_cli.add_arguments(sub.add_parser("keys", help="create, list and revoke API keys"))
     evaluate.add_arguments(sub.add_parser("eval", help="quality measures of a result: a table and JSON"))
     args = parser.parse_args(argv)
     return {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
-            "eval": evaluate.run}[args.command](args)
+            "eval": evaluate.run, "keys": keys_cli.run}[args.command](args)
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:

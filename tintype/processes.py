@@ -21,6 +21,7 @@ def worker_command(pool: str, settings: Settings, concurrency: int = 1, beat: bo
            "-n", f"{pool}-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO", "--without-gossip",
            "--without-mingle"]
     if beat:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # beat's schedule file lives there
         cmd += ["-B", "-s", str(settings.data_dir / "celerybeat-schedule")]
     return cmd
 

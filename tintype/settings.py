@@ -43,6 +43,9 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ValueError(f"setting {name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+DEFAULT_SECRET = "embedded-default-not-secret"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process-wide configuration; build it with `load_settings()`."""
@@ -54,6 +57,7 @@ class Settings:
     storage_url: str
     s3_endpoint_url: str | None
     s3_region: str
+    s3_read_timeout: float
     presign_seconds: int
     max_upload_bytes: int
     max_image_pixels: int
@@ -89,6 +93,12 @@ class Settings:
     web_port: int
     migrate_on_start: bool
     s3_public_endpoint_url: str | None
+    auth_required: bool
+    rate_limit_per_minute: int
+    rate_limit_url: str
+    quota_jobs_in_flight: int
+    quota_bytes_per_day: int
+    session_cookie_secure: bool
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -111,7 +121,10 @@ def load_settings() -> Settings:
         storage_url=_env("STORAGE_URL", f"file://{data_dir / 'objects'}"),
         s3_endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
         s3_region=_env("AWS_DEFAULT_REGION", "us-east-1"),
-        presign_seconds=_env_int("PRESIGN_SECONDS", 900),
+        # A storage call that stalls this long is abandoned and retried (boto3 standard mode).
+        s3_read_timeout=_env_float("S3_READ_TIMEOUT", 60.0),
+        # Result downloads from S3 are presigned URLs valid this long.
+        presign_seconds=_env_int("PRESIGN_SECONDS", 300),
         max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", 2 * 1024**3),
         max_image_pixels=_env_int("MAX_IMAGE_PIXELS", 80_000_000),
         max_video_frames=_env_int("MAX_VIDEO_FRAMES", 500_000),
@@ -152,7 +165,7 @@ def load_settings() -> Settings:
         max_chunk_attempts=_env_int("MAX_CHUNK_ATTEMPTS", 4),
         ffmpeg_timeout_seconds=_env_int("FFMPEG_TIMEOUT_SECONDS", 120),
         torch_threads=_env_int("TORCH_THREADS", 0),
-        secret_key=_env("SECRET_KEY", "embedded-default-not-secret"),
+        secret_key=_env("SECRET_KEY", DEFAULT_SECRET),
         web_host=_env("WEB_HOST", "127.0.0.1"),
         web_port=_env_int("WEB_PORT", 8000),
         # Deployments run `tintype migrate` once; the embedded mode migrates on start.
@@ -160,7 +173,21 @@ def load_settings() -> Settings:
         # Presigned download URLs are signed for this host when browsers cannot reach
         # S3_ENDPOINT_URL (e.g. http://minio:9000 inside compose).
         s3_public_endpoint_url=os.environ.get("S3_PUBLIC_ENDPOINT_URL") or None,
+        # Off: one local owner, no keys (the embedded default). On: every request needs
+        # an API key (`tintype keys create`) and each owner sees only its own jobs.
+        auth_required=_env_bool("AUTH_REQUIRED", False),
+        rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 600),
+        # Counters shared by all web processes: Redis when the broker is Redis.
+        rate_limit_url=_env("RATE_LIMIT_URL", _default_rate_store()),
+        quota_jobs_in_flight=_env_int("QUOTA_JOBS_IN_FLIGHT", 20),
+        quota_bytes_per_day=_env_int("QUOTA_BYTES_PER_DAY", 50 * 1024**3),
+        session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", False),
     )
+
+
+def _default_rate_store() -> str:
+    broker = _env("BROKER_URL", "filesystem://")
+    return broker if broker.startswith("redis") else "memory://"
 
 
 @lru_cache(maxsize=1)

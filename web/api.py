@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, request, send_file, url_for
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage import keys
 from storage.db import session_scope
@@ -17,6 +17,8 @@ from storage.objects import StorageError
 from tasks import jobstate
 from tasks.intake import IntakeError, Submission, create_job, parse_options
 from web.app import get_app_settings, get_store, json_error
+from web.auth import can_see, principal
+from web.limits import admit_job
 from web.openapi import openapi_document
 from web.uploads import save_upload
 
@@ -36,7 +38,7 @@ def job_json(job: Job) -> dict[str, Any]:
         result = {"url": url_for("api.job_result", job_id=job.id, _external=True),
                   "content_type": job.output_content_type, "bytes": job.output_bytes}
     return {
-        "id": job.id, "kind": job.kind, "status": job.status, "stage": job.stage,
+        "id": job.id, "owner": job.owner, "kind": job.kind, "status": job.status, "stage": job.stage,
         "operations": job.operations, "options": job.options,
         "progress": {"done": done, "total": total, "fraction": round(done / total, 4) if total else 0.0},
         "input": {"name": job.input_name, "bytes": job.input_bytes, "sha256": job.input_sha256,
@@ -74,7 +76,8 @@ def _iso(value) -> str | None:
 
 @api.errorhandler(IntakeError)
 def _intake_error(exc: IntakeError):
-    return json_error(exc.status, exc.code, str(exc))
+    retry = getattr(exc, "retry_after", None)
+    return json_error(exc.status, exc.code, str(exc), {"Retry-After": str(retry)} if retry else None)
 
 
 @api.errorhandler(OperationalError)
@@ -104,6 +107,12 @@ def health() -> Response:
 @api.post("/jobs")
 def submit_job():
     settings = get_app_settings()
+    who = principal()
+    idempotency = _idempotency_key()
+    if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
+        return _job_response(earlier, 200)
+    with session_scope(settings.database_url) as s:  # refuse early; checked again at insert
+        admit_job(s, who, settings, request.content_length or 0)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise IntakeError("send the media as the multipart field 'file'", "missing_file", 400)
@@ -114,13 +123,34 @@ def submit_job():
         reference = _optional_part("reference", Path(tmp), settings.max_upload_bytes)
         masks = _optional_part("masks", Path(tmp), settings.max_upload_bytes)
         sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, ops, options, mask, reference,
-                         masks)
-        job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue)
-    job = jobstate.get_job(settings.database_url, job_id)
+                         masks, owner=who.owner, idempotency_key=idempotency)
+        try:
+            job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue,
+                                lambda session: admit_job(session, who, settings, saved.size))
+        except IntegrityError:  # the same key raced in from a parallel retry
+            if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
+                return _job_response(earlier, 200)
+            raise
+    return _job_response(jobstate.get_job(settings.database_url, job_id), 202)
+
+
+def _job_response(job: Job, status: int):
     response = jsonify(job_json(job))
-    response.status_code = 202
-    response.headers["Location"] = url_for("api.get_job", job_id=job_id)
+    response.status_code = status
+    response.headers["Location"] = url_for("api.get_job", job_id=job.id)
     return response
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 128 or any(ord(c) < 33 or ord(c) > 126 for c in key):
+        raise IntakeError("Idempotency-Key must be 1-128 printable ASCII characters", "bad_idempotency_key")
+    return key or None
+
+
+def _earlier_submission(owner: str, key: str) -> Job | None:
+    with session_scope(get_app_settings().database_url) as s:
+        return s.scalar(select(Job).where(Job.owner == owner, Job.idempotency_key == key))
 
 
 def _optional_part(name: str, directory: Path, limit: int) -> Path | None:
@@ -140,7 +170,13 @@ def list_jobs():
                           f"kind among {', '.join(KINDS)}")
     page = _int_arg("page", 1, 1, 10**6)
     per_page = _int_arg("per_page", 20, 1, 100)
+    who = principal()
+    owner = request.args.get("owner")
+    if owner and not who.operator:
+        return json_error(403, "operators_only", "only an operator key may list other owners' jobs")
     query = select(Job)
+    if not who.operator or owner:
+        query = query.where(Job.owner == (owner or who.owner))
     if statuses:
         query = query.where(Job.status.in_(statuses))
     if kind:
@@ -167,8 +203,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def _job_or_404(job_id: str) -> Job:
+    """The job, if the caller may see it; anyone else's is answered as missing."""
     job = jobstate.get_job(get_app_settings().database_url, job_id) if len(job_id) <= 32 else None
-    if job is None:
+    if job is None or not can_see(job):
         raise IntakeError(f"no job {job_id}", "not_found", 404)
     return job
 

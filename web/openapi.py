@@ -18,6 +18,7 @@ JOB = {
                  "result", "error", "notes", "timings", "created_at", "links"],
     "properties": {
         "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "owner": {"type": "string", "description": "whose job it is; 'local' without API keys"},
         "kind": {"enum": ["image", "video"]},
         "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
         "stage": {"type": "string", "description": "queued, probing, processing, finalizing, done, cancelled"},
@@ -120,7 +121,31 @@ FILE_RESPONSES = {
 }
 
 
+IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
+               "schema": {"type": "string", "maxLength": 128},
+               "description": "a client's retry with the same key gets the same job back (200)"}
+ACCESS_RESPONSES = {
+    "401": _error("AUTH_REQUIRED is on and no valid, unrevoked API key was sent"),
+    "403": _error("a browser request without its page's CSRF token, or an operator-only filter"),
+    "429": _error("over the key's request rate or the owner's quota; see Retry-After"),
+}
+OPEN = ("/api/v1/health", "/api/v1/openapi.json")
+
+
 def openapi_document() -> dict[str, Any]:
+    document = _document()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            if path in OPEN:
+                operation["security"] = []
+            else:
+                operation["responses"] = {**operation["responses"], **ACCESS_RESPONSES}
+    return document
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "tintype", "version": "1.0.0",
@@ -130,7 +155,9 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Submit an image or video",
                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": SUBMISSION}}},
+                    "parameters": [IDEMPOTENCY],
                     "responses": {"202": _job_response("accepted and queued"),
+                                  "200": _job_response("the job an earlier request with this Idempotency-Key made"),
                                   "400": _error("missing or invalid field"),
                                   "413": _error("upload, image or video over a limit"),
                                   "415": _error("not media, or an unsupported format or codec"),
@@ -143,6 +170,8 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "status", "in": "query", "required": False, "schema": {"type": "string"},
                          "description": "comma list of queued, running, succeeded, failed, cancelled"},
                         {"name": "kind", "in": "query", "required": False, "schema": {"enum": ["image", "video"]}},
+                        {"name": "owner", "in": "query", "required": False, "schema": {"type": "string"},
+                         "description": "operators only: one owner's jobs"},
                         {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
                         {"name": "per_page", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
@@ -196,5 +225,9 @@ def openapi_document() -> dict[str, Any]:
                         "content": {"application/json": {"schema": {"type": "object"}}}}}},
             },
         },
-        "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR}},
+        # An installation without keys (the embedded default) accepts requests without one.
+        "security": [{"bearer": []}, {}],
+        "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR},
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "an API key from `tintype keys create`"}}},
     }

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, render_template
 
 from tasks import jobstate
 from web.app import get_app_settings
+from web.auth import can_see
 
 pages = Blueprint("pages", __name__)
 
@@ -27,6 +28,6 @@ def jobs_page():
 @pages.get("/jobs/<job_id>")
 def job_page(job_id: str):
     job = jobstate.get_job(get_app_settings().database_url, job_id) if len(job_id) <= 32 else None
-    if job is None:
+    if job is None or not can_see(job):
         abort(404)
     return render_template("job.html", job=job)

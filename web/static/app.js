@@ -3,14 +3,28 @@
 const tintype = (() => {
   function text(el, value) { if (el) el.textContent = value == null ? "" : String(value); }
 
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  function newKey() {
+    return window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
+  }
+
   function bindUploadForm(form) {
     const bar = document.getElementById("upload-progress");
     const error = document.getElementById("submit-error");
+    let submissionKey = newKey();
+    form.addEventListener("change", () => { submissionKey = newKey(); });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       text(error, "");
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
+      xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+      // A resubmitted form (double click, flaky network) gets the same job back.
+      xhr.setRequestHeader("Idempotency-Key", submissionKey);
       xhr.upload.onprogress = (e) => { if (e.lengthComputable) { bar.hidden = false; bar.value = 100 * e.loaded / e.total; } };
       xhr.onload = () => {
         let body = {};
@@ -112,7 +126,7 @@ const tintype = (() => {
       if (["queued", "running"].includes(job.status)) setTimeout(tick, 1000);
     };
     document.getElementById("cancel-button").addEventListener("click", async () => {
-      await fetch(api, { method: "DELETE" });
+      await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
       tick();
     });
     tick();

@@ -1,0 +1,226 @@
+"""A whole tintype deployment on loopback: real Redis, PostgreSQL, an S3 server, gunicorn
+and Celery workers, each a separate process configured only through environment variables.
+
+The session-wide stack of the integration tests and the private stacks of the chaos
+tests (which kill and restart their parts) are both built here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import requests
+import sqlalchemy as sa
+
+from tests import services
+from tests.faults import FaultProxy
+
+ROOT = Path(__file__).resolve().parent.parent
+BUCKET, PREFIX = "tintype-test", "it"
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class Stack:
+    base: str
+    env: dict[str, str]
+    db_url: str
+    s3: Any
+    logs: Path
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    http: requests.Session = field(default_factory=requests.Session)  # carries the test owner's key
+    redis: tuple[subprocess.Popen, int, Path] | None = None
+    proxy: FaultProxy | None = None
+    postgres: services.PrivatePostgres | None = None
+
+    def new_key(self, owner: str, *flags: str) -> str:
+        """A token made the way operators make them: `tintype keys create`."""
+        done = subprocess.run([sys.executable, "-m", "tintype.cli", "keys", "create", "--owner", owner, *flags],
+                              env=self.env, cwd=ROOT, check=True, capture_output=True, text=True)
+        return done.stdout.strip().splitlines()[-1]
+
+    def client(self, token: str) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        return session
+
+    def submit(self, path: Path, mask: Path | None = None, filename: str | None = None,
+               reference: Path | None = None, masks: Path | None = None, **form: Any) -> requests.Response:
+        files = {"file": (filename or path.name, path.read_bytes())}
+        for name, part in (("mask", mask), ("reference", reference), ("masks", masks)):
+            if part is not None:
+                files[name] = (part.name, part.read_bytes())
+        return self.http.post(f"{self.base}/api/v1/jobs", files=files, data=form, timeout=120)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.http.get(f"{self.base}/api/v1/jobs/{job_id}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def wait(self, job_id: str, timeout: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in TERMINAL:
+                return job
+            self.check_alive()
+            time.sleep(0.5)
+        raise AssertionError(f"job {job_id} did not finish in {timeout} s: {self.job(job_id)}\n{self.tail()}")
+
+    def download(self, job: dict[str, Any], path: Path) -> Path:
+        response = self.http.get(job["result"]["url"], timeout=60)  # follows the presigned redirect
+        response.raise_for_status()
+        path.write_bytes(response.content)
+        return path
+
+    def objects(self, job_id: str = "") -> list[str]:
+        prefix = f"{PREFIX}/jobs/{job_id}" if job_id else f"{PREFIX}/"
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        return sorted(item["Key"][len(PREFIX) + 1:] for page in pages for item in page.get("Contents", []))
+
+    def db(self, sql: str, **params: Any) -> list[Any]:
+        engine = sa.create_engine(self.db_url, poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(sql), params).fetchall()
+        engine.dispose()
+        return rows
+
+    def check_alive(self) -> None:
+        dead = {name: p.returncode for name, p in self.procs.items() if p.poll() is not None}
+        if dead:
+            raise AssertionError(f"processes exited: {dead}\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        out = []
+        for log in sorted(self.logs.glob("*.log")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {log.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def start(self, name: str) -> None:
+        """Start (or start again) one of the stack's processes and wait until it is ready."""
+        cmd, marker = self.commands[name]
+        log = self.logs / f"{name}.log"
+        seen = len(log.read_bytes()) if log.exists() else 0
+        self.procs[name] = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=open(log, "ab"),
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_ready(self.procs[name], log, marker, name, skip=seen)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process and its children (pool processes, ffmpeg), as a crash would."""
+        proc = self.procs[name]
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+    def restart_redis(self, keep_data: bool = True, down_for: float = 0.0) -> None:
+        """SIGKILL the broker and start it again on the same port, with or without its data."""
+        proc, port, folder = self.redis
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(down_for)
+        if not keep_data:
+            folder = folder.parent / (folder.name + "-empty")
+        self.redis = (services.start_redis_durable(folder, port)[0], port, folder)
+
+
+def _wait_ready(proc: subprocess.Popen, log: Path, marker: str, what: str, timeout: float = 120,
+                skip: int = 0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        if log.exists() and marker in log.read_bytes()[skip:].decode(errors="replace"):
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} not ready in {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _commands(web_port: int, cpu_concurrency: int) -> dict[str, tuple[list[str], str]]:
+    celery = [sys.executable, "-m", "celery"]
+    beat = ["-B", "-s", "{data}/celerybeat-schedule"]
+    return {
+        "web": ([sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{web_port}",
+                 "web.wsgi:app"], "Booting worker"),
+        "cpu-worker": (celery + ["-A", "tasks.celery_app", "worker", "-Q", "cpu", "-c", str(cpu_concurrency),
+                                 "-n", "cpu@it", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+                                 *beat], "ready."),
+        "gpu-worker": (celery + ["-A", "gpu_workers.worker", "worker", "-Q", "gpu", "-c", "1", "-n", "gpu@it",
+                                 "--without-gossip", "--without-mingle", "--loglevel", "INFO"], "ready."),
+    }
+
+
+@contextmanager
+def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_proxy: bool = False,
+                  private_postgres: bool = False, cpu_concurrency: int = 2) -> Iterator[Stack]:
+    """Start every service and process; stop and remove them all on exit."""
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as cleanup:
+        redis_dir = work / "redis"
+        redis, redis_port = services.start_redis_durable(redis_dir)
+        moto, moto_port = services.start_moto(logs / "s3.log")
+        cleanup.callback(services.stop, moto)
+        s3_port, proxy = moto_port, None
+        if fault_proxy:
+            proxy = FaultProxy(moto_port).start()
+            cleanup.callback(proxy.stop)
+            s3_port = proxy.port
+        db_url, postgres = _database(work, cleanup, private_postgres)
+        web_port = services.free_port()
+        env = {
+            **os.environ,
+            "TINTYPE_DATA_DIR": str(work / "data"),
+            "DATABASE_URL": db_url,
+            "BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "RESULT_BACKEND": f"redis://127.0.0.1:{redis_port}/1",
+            "STORAGE_URL": f"s3://{BUCKET}/{PREFIX}",
+            "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+            "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
+            "CHUNK_FRAMES": "16", "RENDER_SIZE": "128", "TORCH_THREADS": "1",
+            "MAX_UPLOAD_BYTES": str(8 * 1024**2), "MAX_IMAGE_PIXELS": str(4_000_000),
+            "PYTHONUNBUFFERED": "1",
+            # Shared-server mode: every request needs an API key.
+            "AUTH_REQUIRED": "1", "SECRET_KEY": "integration-tests-" + os.urandom(8).hex(),
+            **(extra_env or {}),
+        }
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto_port}", region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+        s3.create_bucket(Bucket=BUCKET)
+        (work / "data").mkdir(exist_ok=True)  # beat keeps its schedule file there
+        subprocess.run([sys.executable, "-m", "tintype.cli", "migrate"], env=env, cwd=ROOT, check=True,
+                       capture_output=True)
+        stack = Stack(f"http://127.0.0.1:{web_port}", env, db_url, s3, logs, redis=(redis, redis_port, redis_dir),
+                      proxy=proxy, postgres=postgres)
+        cleanup.callback(lambda: services.stop(stack.redis[0]))
+        stack.commands = {name: ([part.replace("{data}", env["TINTYPE_DATA_DIR"]) for part in cmd], marker)
+                          for name, (cmd, marker) in _commands(web_port, cpu_concurrency).items()}
+        cleanup.callback(lambda: [services.stop(p) for p in stack.procs.values()])
+        for name in stack.commands:
+            stack.start(name)
+        services.wait_for_port(web_port, "gunicorn")
+        stack.http = stack.client(stack.new_key("archive"))
+        yield stack
+
+
+def _database(work: Path, cleanup: ExitStack, private: bool) -> tuple[str, services.PrivatePostgres | None]:
+    if private:
+        postgres = services.start_private_postgres(work / "postgres")
+        cleanup.callback(postgres.close)
+        return postgres.create_database("tintype"), postgres
+    admin = services.postgres_admin()
+    name, url = services.create_database(admin)
+    cleanup.callback(services.drop_database, admin, name)
+    return url, None
