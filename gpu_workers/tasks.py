@@ -154,6 +154,8 @@ def process_image(self, job_id: str) -> str:
         jobstate.add_timing(db_url(), job_id, "process", time.monotonic() - began)
         if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
                                 output_content_type=content_type, chunks_done=1, **extra):
+            if jobstate.has_succeeded(db_url(), job_id):
+                return "already done"  # a duplicate delivery published the same keys
             for stored in (key, *extra.values()):
                 store().delete(stored)
             return "inactive"

@@ -23,10 +23,21 @@ HTTP_RETRIES = ["-reconnect", "1", "-reconnect_streamed", "1", "-reconnect_on_ne
                 "-reconnect_on_http_error", "5xx", "-reconnect_delay_max", "30", "-rw_timeout", "60000000"]
 
 
+# Demuxers an untrusted file may be read with. Playlists and scripts (hls, dash, concat,
+# ffconcat, image2 patterns...) would make ffmpeg open other files or URLs on the server's
+# behalf, so a playlist renamed .mp4 is simply not media.
+CONTAINERS = ("mov,matroska,avi,mpegts,mpeg,mpegvideo,m4v,h264,hevc,flv,dv,mxf,ogg,asf,nut,rm,ivf,gif,"
+              "yuv4mpegpipe,wtv")
+
+
 def input_options(source: str) -> list[str]:
-    """Options to put before `-i source`: objects read over HTTP (presigned S3 URLs)
-    ride out a storage server's 5xx answers and dropped connections, as boto3 does."""
-    return list(HTTP_RETRIES) if source.startswith(("http://", "https://")) else []
+    """Options to put before `-i source` of untrusted media: only real containers, only the
+    protocol the source itself needs, and objects read over HTTP (presigned S3 URLs) ride
+    out a storage server's 5xx answers and dropped connections, as boto3 does."""
+    options = ["-format_whitelist", CONTAINERS]
+    if source.startswith(("http://", "https://")):
+        return options + ["-protocol_whitelist", "http,https,tcp,tls,crypto", *HTTP_RETRIES]
+    return options + ["-protocol_whitelist", "file,pipe"]
 
 
 def _limit_memory() -> None:

@@ -153,6 +153,11 @@ class ObjectStore(ABC):
     def local_path(self, key: str) -> Path | None:
         return None
 
+    def abort_uploads(self, key: str) -> int:
+        """Abandon unfinished streamed writes of `key` left by a writer that was killed;
+        returns how many. Stores whose writers cannot outlive their process have none."""
+        return 0
+
 
 class LocalStore(ObjectStore):
     """Objects as files under one directory: the embedded default."""
@@ -324,6 +329,17 @@ class S3Store(ObjectStore):
                                                       ExpiresIn=expires or self.presign_seconds)
         except Exception as exc:
             raise self._translate(exc, key) from exc
+
+    def abort_uploads(self, key: str) -> int:
+        full = self._key(key)
+        try:
+            pending = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full).get("Uploads", [])
+            for upload in pending:
+                if upload["Key"] == full:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload["UploadId"])
+        except Exception as exc:
+            raise self._translate(exc, key) from exc
+        return sum(1 for upload in pending if upload["Key"] == full)
 
     def ensure_bucket(self) -> None:
         try:

@@ -84,3 +84,9 @@ def _after_fork(**_kwargs: Any) -> None:
 
 
 app = make_celery(get_settings())
+
+
+def send(task: str, *args: object) -> str:
+    """Send a task by name; returns its id. No result is ever read (job state lives in the
+    database), so sending never touches the result backend: only the broker must answer."""
+    return app.send_task(task, args=args, ignore_result=True).id

@@ -12,6 +12,7 @@ from typing import Iterator
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TaskPredicate
+from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import OperationalError
 
 from media.errors import MediaError, ModelFailure, ToolFailed
@@ -21,7 +22,9 @@ from tasks import jobstate
 from tasks.context import db_url, store
 
 log = logging.getLogger(__name__)
-TRANSIENT = (StorageUnavailable, OperationalError, ConnectionError, TimeoutError)
+# Storage, database or broker not answering: retry with backoff. If even the retry cannot
+# be sent (the broker is down), the job stays active and the reconciler re-sends its work.
+TRANSIENT = (StorageUnavailable, OperationalError, KombuOperationalError, ConnectionError, TimeoutError)
 
 
 def cleanup_work(job_id: str) -> None:

@@ -61,6 +61,11 @@ def is_active(url: str, job_id: str) -> bool:
         return s.scalar(select(Job.status).where(Job.id == job_id)) in ACTIVE
 
 
+def has_succeeded(url: str, job_id: str) -> bool:
+    with session_scope(url) as s:
+        return s.scalar(select(Job.status).where(Job.id == job_id)) == SUCCEEDED
+
+
 def mark_running(url: str, job_id: str, stage: str, from_stages: Iterable[str] | None = None) -> bool:
     """queued/running → running at `stage`; False if the job has ended (e.g. cancelled)
     or, given `from_stages`, has moved past them (a late duplicate of an earlier task)."""
@@ -208,6 +213,24 @@ def active_jobs(url: str) -> list[ActiveJob]:
                       j.chunks_done or 0, tuple(chunks.get(j.id, ()))) for j in jobs]
 
 
+def requeue_finalize(url: str, job_id: str, lease_seconds: float) -> bool:
+    """The reconciler's claim before it re-sends finalize: every chunk done but finalize
+    never claimed, a finalize message lost, or a finalize runner silent for
+    `lease_seconds` → finalize_queued, so the re-sent task can take the lease at once."""
+    from datetime import timedelta
+
+    now = utcnow()
+    expired = now - timedelta(seconds=lease_seconds)
+    with session_scope(url) as s:
+        result = s.execute(update(Job).where(
+            Job.id == job_id, Job.status == RUNNING,
+            ((Job.stage == "processing") & (Job.chunks_total > 0) & (Job.chunks_done == Job.chunks_total))
+            | (Job.stage == "finalize_queued")
+            | ((Job.stage == "finalizing") & (Job.updated_at < expired)))
+            .values(stage="finalize_queued", updated_at=now))
+        return result.rowcount == 1
+
+
 def release_finalize(url: str, job_id: str) -> None:
     """finalizing → finalize_queued when a finalize run ends without ending the job (a
     retry for a transient error), so its retry can take the lease at once."""
@@ -250,7 +273,7 @@ def cancel(url: str, job_id: str) -> bool:
         return result.rowcount == 1
 
 
-__all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "mark_running", "update_job", "add_timing",
+__all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded", "mark_running", "update_job", "add_timing",
            "add_note", "plan_chunks", "get_chunk", "chunk_attempt", "chunk_done", "chunk_seconds", "succeed",
            "fail", "cancel", "touch_chunk", "touch_job", "chunks_sent", "claim_finalize",
-           "start_finalize", "release_finalize", "FAILED", "SUCCEEDED", "CANCELLED"]
+           "start_finalize", "release_finalize", "requeue_finalize", "FAILED", "SUCCEEDED", "CANCELLED"]

@@ -1,8 +1,8 @@
 """CPU tasks of the pipeline: probe → group(gpu chunks) → finalize, and the reconciler.
 
-The probe task learns how many chunks a video has and fans them out with
-`Task.replace`; the chunk that completes the count (a compare-and-set in the database,
-not a chord counter in Redis) sends finalize. Messages carry job ids and chunk
+The probe task learns how many chunks a video has and sends one message per chunk;
+the chunk that completes the count (a compare-and-set in the database, not a chord
+counter in Redis) sends finalize. Messages carry job ids and chunk
 numbers, never pixels.
 """
 
@@ -19,7 +19,6 @@ from typing import Callable, Iterator
 
 import cv2
 import numpy as np
-from celery import group
 
 from media.images import save_image
 from media.maskvideo import concat_masks, iter_masks
@@ -31,7 +30,7 @@ from media.yuv import Yuv420
 from storage import keys
 from tasks import jobstate
 from tasks.broker_scan import held_messages
-from tasks.celery_app import app
+from tasks.celery_app import app, send
 from tasks.context import db_url, store
 from tasks.guard import cleanup_work, fail_job, job_guard
 from tasks.heartbeat import heartbeat
@@ -82,7 +81,7 @@ def probe(self, job_id: str) -> str:
         began = time.monotonic()
         job = jobstate.get_job(db_url(), job_id)
         if job.kind == "image":
-            jobstate.update_job(db_url(), job_id, stage="processing", chunks_total=1)
+            jobstate.update_job(db_url(), job_id, stage="image_queued", chunks_total=1)
             raise self.replace(app.signature("gpu.process_image", args=(job_id,)))
         source = store().read_url(keys.input_key(job_id))
         facts = probe_video(source, SETTINGS.ffmpeg_timeout_seconds)
@@ -95,7 +94,7 @@ def probe(self, job_id: str) -> str:
         preview = _store_poster(job_id, source, facts)
         tracking = bool((job.options or {}).get("track_boxes"))
         jobstate.update_job(db_url(), job_id, input_facts=facts.to_json(), preview_key=preview,
-                            stage="tracking" if tracking else "processing")
+                            stage="track_queued" if tracking else "processing")
         jobstate.add_timing(db_url(), job_id, "probe", time.monotonic() - began)
         if tracking:
             raise self.replace(track.si(job_id))
@@ -109,16 +108,17 @@ def _beating(job_id: str):
 
 def _fan_out(job_id: str, chunks: int) -> None:
     """Send every chunk; the last one to finish sends finalize (see `send_finalize`).
-    A plain group, not `replace`: a replaced group becomes a chord again."""
+    Plain messages, not `replace` with a group: a replaced group becomes a chord again."""
     jobstate.chunks_sent(db_url(), job_id, range(chunks))
-    group(app.signature("gpu.process_chunk", args=(job_id, index)) for index in range(chunks)).apply_async()
+    for index in range(chunks):
+        send("gpu.process_chunk", job_id, index)
 
 
 def send_finalize(job_id: str) -> bool:
     """Send finalize if every chunk is done and nobody has sent it yet (compare-and-set)."""
     if not jobstate.claim_finalize(db_url(), job_id):
         return False
-    finalize.delay(job_id)
+    send(FINALIZE, job_id)
     return True
 
 
@@ -127,7 +127,7 @@ def send_finalize(job_id: str) -> bool:
 def track(self, job_id: str) -> str:
     """Follow the job's boxes through the video before the chunks fan out."""
     with job_guard(self, job_id, "tracking the boxes to remove"), _beating(job_id):
-        if not jobstate.mark_running(db_url(), job_id, "tracking", from_stages=("probing", "tracking")):
+        if not jobstate.mark_running(db_url(), job_id, "tracking", from_stages=("track_queued", "tracking")):
             return "inactive"
         began = time.monotonic()
         job = jobstate.get_job(db_url(), job_id)
@@ -326,38 +326,48 @@ def _finalize(job_id: str) -> str:
         return "failed"
     facts = _load_facts(job_id, job.input_facts)
     key = keys.output_key(job_id, "mp4")
+    if store().abort_uploads(key):  # a finalize killed mid-upload left its parts behind
+        log.warning("job %s: aborted the unfinished upload of an earlier finalize", job_id)
     with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
         try:
             size, delivery = _encode_chunks(job, facts, key, Path(tmpdir))
         except _Cancelled:
             cleanup_work(job_id)
             return "cancelled"
-    kept: dict[str, str] = {}
-    masks_made = [keys.used_masks_key(job_id, "mkv"), keys.mask_poster_key(job_id)] \
-        if "inpaint" in job.operations else []
-    try:
-        result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
-        if result.frames != facts.frames:
-            raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
-        compare = _store_compare(job_id, facts, delivery.middle, delivery.poster)
-        if "inpaint" in job.operations:
-            with tempfile.TemporaryDirectory(prefix="tintype-masks-") as tmpdir:
-                kept = _store_used_masks(job, facts, delivery.middle, Path(tmpdir))
-    except BaseException:
-        for stored in (key, keys.compare_key(job_id), *masks_made):
-            store().delete(stored)  # no half-made result for a job that fails here
-        raise
+    compare, kept = _verify_and_keep(job, facts, key, delivery)
     quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
                "measured_width": min(delivery.smoother.width, facts.width)}
     jobstate.add_timing(db_url(), job_id, "process", jobstate.chunk_seconds(db_url(), job_id))
     jobstate.add_timing(db_url(), job_id, "finalize", time.monotonic() - began)
     if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size, output_content_type="video/mp4",
-                            quality=quality, compare_key=compare, **kept):
+                            quality=quality, compare_key=compare, **kept) \
+            and not jobstate.has_succeeded(db_url(), job_id):  # a duplicate run published the same keys
         for stored in (key, compare, *kept.values()):
             store().delete(stored)  # cancelled while encoding
     cleanup_work(job_id)
     return "succeeded"
 
+
+def _verify_and_keep(job, facts: VideoFacts, key: str, delivery: _Delivery) -> tuple[str, dict[str, str]]:
+    """Check the stored output's frame count, then store the before/after poster and the
+    used masks; on any failure remove all of it, so a failed job keeps no half-made result."""
+    made = [key, keys.compare_key(job.id)]
+    if "inpaint" in job.operations:
+        made += [keys.used_masks_key(job.id, "mkv"), keys.mask_poster_key(job.id)]
+    try:
+        result = probe_video(store().read_url(key), SETTINGS.ffmpeg_timeout_seconds)
+        if result.frames != facts.frames:
+            raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
+        compare = _store_compare(job.id, facts, delivery.middle, delivery.poster)
+        kept: dict[str, str] = {}
+        if "inpaint" in job.operations:
+            with tempfile.TemporaryDirectory(prefix="tintype-masks-") as tmpdir:
+                kept = _store_used_masks(job, facts, delivery.middle, Path(tmpdir))
+    except BaseException:
+        for stored in made:
+            store().delete(stored)
+        raise
+    return compare, kept
 
 
 @app.task(name="tasks.reconcile")
@@ -374,12 +384,12 @@ def reconcile() -> list[dict[str, str]]:
 
 def _resend(plan: Resend) -> bool:
     job_id = plan.job_id
-    if plan.task == FINALIZE and jobstate.get_job(db_url(), job_id).stage == "processing":
-        return send_finalize(job_id)
-    task_id = app.send_task(plan.task, args=plan.args).id
+    if plan.task == FINALIZE and not jobstate.requeue_finalize(db_url(), job_id, SETTINGS.lease_seconds):
+        return False  # someone took it meanwhile
+    task_id = send(plan.task, *plan.args)
     if plan.task == "gpu.process_chunk":
         jobstate.chunks_sent(db_url(), job_id, [plan.args[1]])
-    else:
+    elif plan.task != FINALIZE:
         jobstate.update_job(db_url(), job_id, celery_id=task_id)  # restarts the quiet clock too
     jobstate.add_note(db_url(), job_id, f"recovered: {plan.reason}; the work was sent again")
     return True

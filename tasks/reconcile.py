@@ -18,7 +18,10 @@ from tasks.jobstate import ActiveJob
 
 PROBE, TRACK, CHUNK, FINALIZE = "tasks.probe", "tasks.track", "gpu.process_chunk", "tasks.finalize"
 IMAGE = "gpu.process_image"
-FINALIZE_STAGES = ("finalize_queued", "finalizing")
+# Stages a running task sets for itself (it beats), and stages set when work is handed to
+# the next task (which may wait in a queue for a long time, rightly).
+STARTED = {"probing": PROBE, "tracking": TRACK, "finalizing": FINALIZE}
+HANDED_OVER = {"track_queued": TRACK, "finalize_queued": FINALIZE, "image_queued": IMAGE}
 
 
 @dataclass(frozen=True)
@@ -51,23 +54,27 @@ def _job_resends(job: ActiveJob, held: set[Message] | None, silent_since: dateti
     quiet = job.updated_at < silent_since
     if job.status == "queued":
         probe = (PROBE, (job.id,))
-        if job.celery_id is None or (quiet and _lost(probe, held)):
+        # No task id yet: the broker was down at submit (or the web is just recording it).
+        if quiet and (job.celery_id is None or _lost(probe, held)):
             return [Resend(PROBE, probe[1], "the job was accepted but its first task is not in the broker")]
         return []
-    if job.stage in ("probing", "tracking"):
-        task = TRACK if job.stage == "tracking" else PROBE
-        if quiet and (held is None or (task, (job.id,)) not in held):
-            return [Resend(task, (job.id,), f"{job.stage} stopped without a heartbeat")]
+    started = IMAGE if job.kind == "image" and job.stage == "processing" else STARTED.get(job.stage)
+    if started is not None:
+        # The running task set this stage and beats; silence means its worker died, even
+        # if its message still sits unacknowledged until the visibility timeout.
+        return [Resend(started, (job.id,), f"{job.stage} stopped without a heartbeat")] if quiet else []
+    waiting = HANDED_OVER.get(job.stage)
+    if waiting is not None:
+        # Sent and waiting its turn in a queue, unless the broker no longer holds it.
+        if quiet and (held is None or (waiting, (job.id,)) not in held):
+            return [Resend(waiting, (job.id,), f"the {job.stage.replace('_', ' ')} task is not in the broker")]
         return []
-    if job.kind == "image":
-        return _image_resend(job, held, quiet)
     if job.stage == "processing":
         if job.chunks_total and job.chunks_done >= job.chunks_total:
             # The last chunk claims finalize itself; a quiet job means it died first.
-            return [] if not quiet else [Resend(FINALIZE, (job.id,), "every chunk is done but finalize was never sent")]
+            return [] if not quiet else [Resend(FINALIZE, (job.id,), "every chunk is done but finalize was "
+                                                                     "never sent")]
         return [r for chunk in job.open_chunks if (r := _chunk_resend(job.id, chunk, held, silent_since))]
-    if job.stage in FINALIZE_STAGES and quiet and (held is None or (FINALIZE, (job.id,)) not in held):
-        return [Resend(FINALIZE, (job.id,), "finalize stopped without a heartbeat")]
     return []
 
 
@@ -81,10 +88,3 @@ def _chunk_resend(job_id: str, chunk, held: set[Message] | None, silent_since: d
         return Resend(CHUNK, message[1], f"chunk {chunk.index}'s message is not in the broker")
     return None
 
-
-def _image_resend(job: ActiveJob, held: set[Message] | None, quiet: bool) -> list[Resend]:
-    """A photograph is one GPU task with a job heartbeat."""
-    message = (IMAGE, (job.id,))
-    if quiet and (held is None or message not in held):
-        return [Resend(IMAGE, message[1], "the photograph's worker stopped its heartbeat")]
-    return []

@@ -125,15 +125,23 @@ class Stack:
             pass
         proc.wait()
 
-    def restart_redis(self, keep_data: bool = True, down_for: float = 0.0) -> None:
-        """SIGKILL the broker and start it again on the same port, with or without its data."""
-        proc, port, folder = self.redis
+    def stop_redis(self) -> None:
+        """SIGKILL the broker, as a crash would."""
+        proc = self.redis[0]
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        time.sleep(down_for)
+
+    def start_redis(self, keep_data: bool = True) -> None:
+        """Start the broker again on the same port, with its data or with none."""
+        _, port, folder = self.redis
         if not keep_data:
             folder = folder.parent / (folder.name + "-empty")
         self.redis = (services.start_redis_durable(folder, port)[0], port, folder)
+
+    def restart_redis(self, keep_data: bool = True, down_for: float = 0.0) -> None:
+        self.stop_redis()
+        time.sleep(down_for)
+        self.start_redis(keep_data)
 
 
 def _wait_ready(proc: subprocess.Popen, log: Path, marker: str, what: str, timeout: float = 120,

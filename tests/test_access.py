@@ -202,3 +202,18 @@ def test_fifty_concurrent_submissions_from_five_owners(stack, tmp_path, reliabil
         assert Image.open(io.BytesIO(result.content)).size == (64, 48)
     reliability.saw(f"all 50 accepted and succeeded in {time.monotonic() - began:.0f} s")
     reliability.check("none lost or duplicated; each owner's list is exactly its own 10 jobs; one output each")
+
+
+def test_the_embedded_default_has_one_local_owner_and_says_so(tmp_path, monkeypatch):
+    from tintype.settings import load_settings
+    from web.app import create_app
+
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path))
+    for name in ("DATABASE_URL", "AUTH_REQUIRED", "BROKER_URL", "STORAGE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    client = create_app(load_settings()).test_client()
+    assert "one local owner, no API keys" in client.get("/").get_data(as_text=True)
+    assert client.get("/api/v1/jobs").status_code == 200  # no key needed
+    monkeypatch.setenv("AUTH_REQUIRED", "1")
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(load_settings())  # a shared server must not sign sessions with the default secret

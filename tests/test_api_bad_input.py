@@ -64,6 +64,21 @@ def _empty(tmp: Path) -> Path:
     return path
 
 
+def _playlist(tmp: Path) -> Path:
+    """An HLS playlist named .mp4 whose segment is a real video elsewhere on the server."""
+    segment = grey_video(tmp / "elsewhere.mp4", frames=8, audio=False)
+    path = tmp / "playlist.mp4"
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1.0,\n{segment}\n#EXT-X-ENDLIST\n")
+    return path
+
+
+def _concat_list(tmp: Path) -> Path:
+    segment = grey_video(tmp / "elsewhere.mp4", frames=8, audio=False)
+    path = tmp / "list.mp4"
+    path.write_text(f"ffconcat version 1.0\nfile '{segment}'\n")
+    return path
+
+
 def _million_frames(tmp: Path) -> Path:
     """10^6 frames of 2x2 pixels: 4 MB on disk, 16 minutes of video at 1000 fps."""
     path = tmp / "million.mov"
@@ -87,6 +102,8 @@ CASES = {
     "unsupported codec": (_unknown_codec, {}, 415, "unsupported_media"),
     "over the upload limit": (_oversized, {}, 413, None),
     "10^6 tiny frames": (_million_frames, {}, 413, "media_too_large"),
+    "an HLS playlist renamed .mp4 pointing at a file on the server": (_playlist, {}, 415, "not_media"),
+    "an ffconcat list renamed .mp4": (_concat_list, {}, 415, "not_media"),
 }
 
 

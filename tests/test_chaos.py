@@ -180,3 +180,60 @@ def test_postgres_restart_gives_503_then_recovers(chaos_stack, clip, reliability
     reliability.saw(f"the API answered {len(statuses)} requests with 503 database_unavailable during the "
                     "outage; tasks retried with backoff; no process was restarted; job succeeded")
     reliability.check("503 (never 500) while down, 200 after; " + checked[0])
+
+
+def test_cpu_worker_killed_mid_finalize_publishes_once(chaos_stack, clip, reliability):
+    reliability.injected("SIGKILL of the CPU worker (with its embedded beat) while finalize encodes and uploads")
+    stack = chaos_stack()
+    calm = stack.wait(stack.submit(clip, operations="colorize").json()["id"])
+    reference = _output_sha(stack, calm["id"])
+    job_id = stack.submit(clip, operations="colorize").json()["id"]
+    _wait_for("finalize to run", lambda: stack.db("SELECT stage FROM jobs WHERE id = :j", j=job_id)[0][0]
+              == "finalizing", every=0.02)
+    stack.kill("cpu-worker")
+    killed_at = time.monotonic()
+    stack.start("cpu-worker")
+    job = stack.wait(job_id, timeout=180)
+    checked = assert_nothing_lost(stack, job_id, job)
+    assert _output_sha(stack, job_id) == reference
+    reliability.saw(f"finalize's lease expired and the reconciler re-sent it; any unfinished upload of the dead "
+                    f"run was aborted; the job succeeded {time.monotonic() - killed_at:.1f} s after the kill")
+    reliability.check("output SHA-256 identical to an undisturbed run; " + checked[0])
+
+
+def test_a_chunk_that_keeps_killing_its_worker_fails_the_job_once(chaos_stack, clip, reliability):
+    reliability.injected("a chunk whose worker dies on every attempt (SIGKILL mid-chunk), attempts capped at 1")
+    stack = chaos_stack(env={"MAX_CHUNK_ATTEMPTS": "1"})
+    job_id = stack.submit(clip, operations="colorize").json()["id"]
+    _wait_for("a chunk to run", lambda: _running_chunk(stack, job_id) is not None)
+    victim = _running_chunk(stack, job_id)
+    stack.kill("gpu-worker")
+    stack.start("gpu-worker")
+    job = stack.wait(job_id, timeout=120)
+    assert job["status"] == "failed" and job["error"]["code"] == "chunk_crashed", job
+    assert f"chunk {victim}" in job["error"]["message"]
+    _wait_for("the work objects to be removed",
+              lambda: not [k for k in stack.objects(job_id) if "/work/" in k or "output" in k], 15, 0.2)
+    healthy = stack.wait(stack.submit(clip, operations="colorize").json()["id"])
+    assert healthy["status"] == "succeeded", healthy
+    reliability.saw(f"chunk {victim} was re-sent once, found its attempt cap reached, and failed the job with "
+                    f"chunk_crashed: {job['error']['message'][:80]}...")
+    reliability.check("no work objects or output left; the same worker then ran another job to success")
+
+
+def test_a_job_accepted_while_the_broker_is_down_runs_when_it_returns(chaos_stack, clip, reliability):
+    reliability.injected("Redis stopped while a job is submitted; started again (same data) 3 s later")
+    stack = chaos_stack()
+    stack.stop_redis()
+    response = stack.submit(clip, operations="colorize")
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    assert response.json()["status"] == "queued"
+    assert stack.db("SELECT celery_id FROM jobs WHERE id = :j", j=job_id)[0][0] is None  # the row is the outbox
+    time.sleep(3)
+    stack.start_redis()
+    job = stack.wait(job_id, timeout=180)
+    checked = assert_nothing_lost(stack, job_id, job)
+    reliability.saw("the API accepted the job (202, queued, no task id); once Redis was back the reconciler "
+                    "sent its first task and the job succeeded")
+    reliability.check(checked[0])

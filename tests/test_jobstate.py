@@ -98,3 +98,14 @@ def test_active_jobs_lists_open_chunks_with_their_heartbeat(db_url):
     assert [(c.index, c.status) for c in job.open_chunks] == [(0, "running"), (1, "pending")]
     assert job.open_chunks[0].updated_at.tzinfo is not None
     assert (job.chunks_done, job.chunks_total) == (1, 3)
+
+
+def test_reconciler_requeues_a_silent_finalize_so_the_resent_task_can_run(db_url):
+    job_id = _job(db_url, chunks=1)
+    jobstate.mark_running(db_url, job_id, "processing")
+    jobstate.chunk_done(db_url, job_id, 0, 0.1)
+    assert jobstate.requeue_finalize(db_url, job_id, lease_seconds=60)  # the last chunk died before claiming
+    assert jobstate.start_finalize(db_url, job_id, lease_seconds=60)
+    assert not jobstate.requeue_finalize(db_url, job_id, lease_seconds=60)  # its runner is alive
+    assert jobstate.requeue_finalize(db_url, job_id, lease_seconds=-1)  # its runner went silent
+    assert jobstate.start_finalize(db_url, job_id, lease_seconds=60)  # the re-sent task takes over at once

@@ -27,7 +27,8 @@ def test_queued_job_waiting_in_the_broker_is_left_alone():
 
 def test_queued_job_lost_by_the_broker_or_never_sent_is_sent():
     assert _plan(_job("queued", "queued")) == [(PROBE, ("j1",))]
-    assert _plan(_job("queued", "queued", updated=FRESH, celery_id=None), held=None) == [(PROBE, ("j1",))]
+    assert _plan(_job("queued", "queued", celery_id=None), held=None) == [(PROBE, ("j1",))]
+    assert _plan(_job("queued", "queued", updated=FRESH, celery_id=None), held=None) == []  # being recorded
     assert _plan(_job("queued", "queued", updated=FRESH)) == []  # just sent: give it the lease
 
 
@@ -50,14 +51,22 @@ def test_finalize_is_sent_when_the_last_chunk_died_before_sending_it():
     assert _plan(_job(done=3, total=3, updated=FRESH)) == []
 
 
-def test_silent_cpu_stages_are_resent_unless_held():
-    assert _plan(_job("finalizing")) == [(FINALIZE, ("j1",))]
-    assert _plan(_job("finalizing"), held={(FINALIZE, ("j1",))}) == []
+def test_started_work_that_went_silent_is_resent_even_if_its_message_is_unacknowledged():
+    held = {(FINALIZE, ("j1",)), (TRACK, ("j1",)), (PROBE, ("j1",))}  # a dead worker's unacked messages
+    assert _plan(_job("finalizing"), held) == [(FINALIZE, ("j1",))]
+    assert _plan(_job("tracking"), held) == [(TRACK, ("j1",))]
+    assert _plan(_job("probing"), held) == [(PROBE, ("j1",))]
     assert _plan(_job("finalizing", updated=FRESH)) == []
-    assert _plan(_job("tracking")) == [(TRACK, ("j1",))]
-    assert _plan(_job("probing")) == [(PROBE, ("j1",))]
+
+
+def test_handed_over_work_waiting_in_a_queue_is_left_alone():
+    assert _plan(_job("finalize_queued"), held={(FINALIZE, ("j1",))}) == []
+    assert _plan(_job("track_queued"), held={(TRACK, ("j1",))}) == []
+    assert _plan(_job("finalize_queued")) == [(FINALIZE, ("j1",))]  # lost with the broker's data
+    assert _plan(_job("track_queued")) == [(TRACK, ("j1",))]
 
 
 def test_a_photograph_is_resent_as_one_task():
-    assert _plan(_job(kind="image", total=1)) == [(IMAGE, ("j1",))]
-    assert _plan(_job(kind="image", total=1), held={(IMAGE, ("j1",))}) == []
+    assert _plan(_job("image_queued", kind="image", total=1), held={(IMAGE, ("j1",))}) == []
+    assert _plan(_job("image_queued", kind="image", total=1)) == [(IMAGE, ("j1",))]
+    assert _plan(_job(kind="image", total=1), held={(IMAGE, ("j1",))}) == [(IMAGE, ("j1",))]  # died running

@@ -157,10 +157,10 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
         ops, options = parse_options(form)
         sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, ops, options,
                          args.inpaint_mask, args.reference, args.masks)
-        from tasks.celery_app import app as celery
+        from tasks.celery_app import send
 
         return create_job(sub, settings, store_from_settings(settings), settings.database_url,
-                          lambda job_id: celery.send_task("tasks.probe", args=(job_id,)).id)
+                          lambda job_id: send("tasks.probe", job_id))
     except IntakeError as exc:
         print(f"tintype: {args.input.name}: {exc}", file=sys.stderr)
         return None

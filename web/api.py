@@ -26,9 +26,9 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def _enqueue(job_id: str) -> str:
-    from tasks.celery_app import app as celery
+    from tasks.celery_app import send
 
-    return celery.send_task("tasks.probe", args=(job_id,)).id
+    return send("tasks.probe", job_id)
 
 
 def job_json(job: Job) -> dict[str, Any]:

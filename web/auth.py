@@ -87,10 +87,16 @@ def login():
         if key is not None:
             session.clear()
             session["key_id"] = key.id
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("pages.index"))
+            return redirect(_local_target(request.args.get("next", "")))
         error = "that key is not valid or has been revoked"
     return render_template("login.html", error=error), 401 if error else 200
+
+
+def _local_target(target: str) -> str:
+    """Only paths on this site (no //host or /\\host, which browsers treat as another site)."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target:
+        return target
+    return url_for("pages.index")
 
 
 @auth.post("/logout")

@@ -21,7 +21,8 @@ JOB = {
         "owner": {"type": "string", "description": "whose job it is; 'local' without API keys"},
         "kind": {"enum": ["image", "video"]},
         "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
-        "stage": {"type": "string", "description": "queued, probing, processing, finalizing, done, cancelled"},
+        "stage": {"type": "string", "description": "queued, probing, track_queued, tracking, "
+                  "image_queued, processing, finalize_queued, finalizing, done, cancelled"},
         "operations": {"type": "array", "items": {"enum": ["colorize", "inpaint"]}},
         "options": {"type": "object"},
         "progress": {"type": "object", "required": ["done", "total", "fraction"], "properties": {
