@@ -72,7 +72,7 @@ def process_chunk(self, job_id: str, index: int) -> str:
         # Retries after transient errors are not deaths; the cap counts only the rest.
         if attempt > SETTINGS.max_chunk_attempts + self.request.retries:
             fail_job(job_id, "chunk_crashed", f"chunk {index} (frames {chunk.start}–{chunk.start + chunk.count - 1}) "
-                     f"was started {attempt - 1} times and its worker died each time; the input may "
+                     f"was started {attempt - 1} time(s) and its worker died each time; the input may "
                      "trigger a crash — try a smaller render size or report the file")
             return "failed"
         with heartbeat(lambda: jobstate.touch_chunk(db_url(), job_id, index), SETTINGS.heartbeat_seconds):

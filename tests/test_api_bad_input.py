@@ -112,9 +112,10 @@ CASES = {
 def test_bad_upload_is_refused_and_nothing_is_stored(stack, tmp_path, case, reliability):
     make, form, status, code = CASES[case]
     reliability.injected(f"hostile upload: {case}")
+    upload = make(tmp_path)
     jobs_before, objects_before = stack.db("select count(*) from jobs")[0][0], stack.objects()
     began = time.monotonic()
-    response = stack.submit(make(tmp_path), operations="colorize", **form)
+    response = stack.submit(upload, operations="colorize", **form)
     reliability.saw(f"answered {response.status_code} {response.json()['error'].get('code', '')} "
                     f"in {time.monotonic() - began:.1f} s")
     reliability.check("a JSON error with a message; no job row; no stored object")
