@@ -84,6 +84,10 @@ def assert_nothing_lost(stack: Stack, job_id: str, job: dict) -> list[str]:
     return ["one output object with every frame, no work objects or open uploads, every chunk done once"]
 
 
+def _status(stack: Stack, job_id: str) -> str:
+    return stack.db("SELECT status FROM jobs WHERE id = :j", j=job_id)[0][0]
+
+
 def _frames(stack: Stack, job_id: str) -> int:
     return stack.job(job_id)["input"]["facts"]["frames"]
 
@@ -119,6 +123,7 @@ def test_redis_killed_and_restarted_mid_job(chaos_stack, clip, reliability):
     job_id = stack.submit(clip, operations="colorize").json()["id"]
     _wait_for("a chunk to run", lambda: _running_chunk(stack, job_id, 0) is not None)
     stack.restart_redis(keep_data=True, down_for=2)
+    assert _status(stack, job_id) == "running"  # the outage hit the job, not its aftermath
     job = stack.wait(job_id, timeout=180)
     checked = assert_nothing_lost(stack, job_id, job)
     reliability.saw(f"workers reconnected; job succeeded with {job['progress']['done']}/{job['progress']['total']} "
@@ -195,6 +200,7 @@ def test_cpu_worker_killed_mid_finalize_publishes_once(chaos_stack, clip, reliab
               == "finalizing", every=0.02)
     stack.kill("cpu-worker")
     killed_at = time.monotonic()
+    assert _status(stack, job_id) == "running"  # the kill interrupted finalize, it did not follow it
     stack.start("cpu-worker")
     job = stack.wait(job_id, timeout=180)
     checked = assert_nothing_lost(stack, job_id, job)
