@@ -58,7 +58,10 @@ def verify(url: str, token: str) -> ApiKey | None:
         key = s.get(ApiKey, match.group(1))
         if key is None or not hmac.compare_digest(key.token_sha256, _digest(token)) or key.revoked_at:
             return None
-        key.last_used_at = utcnow()
+        now = utcnow()
+        last = key.last_used_at
+        if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=now.tzinfo))).total_seconds() > 60:
+            key.last_used_at = now  # at most one write a minute per key, not one per request
         return key
 
 
