@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from storage.db import session_scope
-from storage.models import OPERATOR, USER, ApiKey, utcnow
+from storage.models import OPERATOR, USER, ApiKey, as_utc, utcnow
 
 TOKEN = re.compile(r"^tt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 OWNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -59,8 +59,7 @@ def verify(url: str, token: str) -> ApiKey | None:
         if key is None or not hmac.compare_digest(key.token_sha256, _digest(token)) or key.revoked_at:
             return None
         now = utcnow()
-        last = key.last_used_at
-        if last is None or (now - (last if last.tzinfo else last.replace(tzinfo=now.tzinfo))).total_seconds() > 60:
+        if key.last_used_at is None or (now - as_utc(key.last_used_at)).total_seconds() > 60:
             key.last_used_at = now  # at most one write a minute per key, not one per request
         return key
 

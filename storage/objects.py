@@ -333,13 +333,13 @@ class S3Store(ObjectStore):
     def abort_uploads(self, key: str) -> int:
         full = self._key(key)
         try:
-            pending = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full).get("Uploads", [])
-            for upload in pending:
-                if upload["Key"] == full:
-                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload["UploadId"])
+            listed = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=full).get("Uploads", [])
+            pending = [upload["UploadId"] for upload in listed if upload["Key"] == full]
+            for upload_id in pending:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
         except Exception as exc:
             raise self._translate(exc, key) from exc
-        return sum(1 for upload in pending if upload["Key"] == full)
+        return len(pending)
 
     def ensure_bucket(self) -> None:
         try:

@@ -8,13 +8,13 @@ may leave, so the database decides who wins and nothing is counted twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable
 
 from sqlalchemy import func, select, update
 
 from storage.db import session_scope
-from storage.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Chunk, Job, utcnow
+from storage.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Chunk, Job, as_utc, utcnow
 
 ACTIVE = (QUEUED, RUNNING)
 
@@ -193,10 +193,6 @@ def start_finalize(url: str, job_id: str, lease_seconds: float) -> bool:
         return result.rowcount == 1
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # SQLite drops the zone
-
-
 def active_jobs(url: str) -> list[ActiveJob]:
     """Every queued or running job with the chunks it still lacks."""
     with session_scope(url) as s:
@@ -208,8 +204,8 @@ def active_jobs(url: str) -> list[ActiveJob]:
             rows = s.execute(select(Chunk.job_id, Chunk.index, Chunk.status, Chunk.updated_at)
                              .where(Chunk.job_id.in_(ids), Chunk.status != "done").order_by(Chunk.index))
             for row in rows:
-                chunks.setdefault(row.job_id, []).append(OpenChunk(row.index, row.status, _aware(row.updated_at)))
-    return [ActiveJob(j.id, j.kind, j.status, j.stage, _aware(j.updated_at), j.celery_id, j.chunks_total or 0,
+                chunks.setdefault(row.job_id, []).append(OpenChunk(row.index, row.status, as_utc(row.updated_at)))
+    return [ActiveJob(j.id, j.kind, j.status, j.stage, as_utc(j.updated_at), j.celery_id, j.chunks_total or 0,
                       j.chunks_done or 0, tuple(chunks.get(j.id, ()))) for j in jobs]
 
 

@@ -156,9 +156,9 @@ def _wait_ready(proc: subprocess.Popen, log: Path, marker: str, what: str, timeo
     raise RuntimeError(f"{what} not ready in {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def _commands(web_port: int, cpu_concurrency: int) -> dict[str, tuple[list[str], str]]:
+def _commands(web_port: int, cpu_concurrency: int, data: str) -> dict[str, tuple[list[str], str]]:
     celery = [sys.executable, "-m", "celery"]
-    beat = ["-B", "-s", "{data}/celerybeat-schedule"]
+    beat = ["-B", "-s", f"{data}/celerybeat-schedule"]
     return {
         "web": ([sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{web_port}",
                  "web.wsgi:app"], "Booting worker"),
@@ -213,8 +213,7 @@ def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_pro
         stack = Stack(f"http://127.0.0.1:{web_port}", env, db_url, s3, logs, redis=(redis, redis_port, redis_dir),
                       proxy=proxy, postgres=postgres)
         cleanup.callback(lambda: services.stop(stack.redis[0]))
-        stack.commands = {name: ([part.replace("{data}", env["TINTYPE_DATA_DIR"]) for part in cmd], marker)
-                          for name, (cmd, marker) in _commands(web_port, cpu_concurrency).items()}
+        stack.commands = _commands(web_port, cpu_concurrency, env["TINTYPE_DATA_DIR"])
         cleanup.callback(lambda: [services.stop(p) for p in stack.procs.values()])
         for name in stack.commands:
             stack.start(name)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-import requests
 
 from tests.media_factory import grey_video
 from tests.stack import BUCKET, Stack, running_stack

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from storage.db import upgrade
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.before_request(csrf.protect)
     app.before_request(_rate_limit)
     app.context_processor(lambda: {"csrf_token": csrf.csrf_token, "auth_required": settings.auth_required,
-                                   "principal": auth.g.get("principal")})
+                                   "principal": g.get("principal")})
     app.register_blueprint(api)
     app.register_blueprint(pages)
     app.register_blueprint(auth.auth)
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
 
 def _rate_limit():
     """Requests per minute per key (per address for the keyless local mode)."""
-    from flask import current_app, g
+    from flask import current_app
 
     who = g.get("principal")
     if who is None or not request.path.startswith("/api/"):

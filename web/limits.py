@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from storage.models import Job, utcnow
+from storage.models import Job, as_utc, utcnow
 from tasks.intake import IntakeError
 from tasks.jobstate import ACTIVE
 from tintype.settings import Settings
@@ -90,6 +90,6 @@ def _check_bytes(session: Session, who: Principal, settings: Settings, incoming:
                                    .where(Job.owner == who.owner, Job.created_at > since)).one()
     if used + incoming <= limit:
         return
-    wait = 3600 if oldest is None else int((oldest.replace(tzinfo=since.tzinfo) - since).total_seconds()) + 1
+    wait = 3600 if oldest is None else int((as_utc(oldest) - since).total_seconds()) + 1
     raise QuotaExceeded(f"{who.owner} has uploaded {used} bytes in the last 24 h; this {incoming}-byte file "
                         f"would pass the daily limit of {limit} bytes", "quota_bytes_per_day", wait)
