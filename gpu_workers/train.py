@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -32,7 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from gpu_workers.models.effnet_unet import AB_SCALE, EffNetUNet, export_state, load_model
+from gpu_workers.models.ab_bins import (classification_loss, gamut_bins, rebalance_weights,
+                                        soft_histogram)
+from gpu_workers.models.effnet_unet import (AB_SCALE, MULTIPLE, AbClassifier, EffNetUNet,
+                                            export_state, full_size, load_model, pad_to_multiple)
 from gpu_workers.models.registry import WEIGHTS_DIR, sha256_of
 from media.color import merge_lightness_chroma, rgb_to_lab
 
@@ -168,7 +171,7 @@ def make_optimizer(model: EffNetUNet, lr: float, encoder_lr_mult: float) -> torc
     enc_ids = {id(p) for p in model.encoder.parameters()}
     dec = [p for p in model.parameters() if p.requires_grad and id(p) not in enc_ids]
     groups = [{"params": enc, "lr_mult": encoder_lr_mult}, {"params": dec, "lr_mult": 1.0}]
-    return torch.optim.AdamW(groups, lr=lr, weight_decay=1e-4)
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=1e-4)
 
 
 def learning_rate(base: float, step: int, progress: float, warmup: int) -> float:
@@ -215,6 +218,39 @@ def colorize_loss(pred: torch.Tensor, target: torch.Tensor, chroma_weight: float
     return loss, {"loss": loss.item(), "reg": reg.item(), "chroma_short": short.item()}
 
 
+LossFn = Callable[[EffNetUNet, torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
+
+
+def regression_loss_fn(chroma_weight: float, regression: str) -> LossFn:
+    def loss_fn(model: EffNetUNet, light: torch.Tensor, ab: torch.Tensor
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        return colorize_loss(model(light), ab, chroma_weight, regression)
+    return loss_fn
+
+
+def classify_loss_fn(bin_weights: torch.Tensor | None) -> LossFn:
+    """Cross-entropy on the logits (the annealed mean is for inference only)."""
+    def loss_fn(model: EffNetUNet, light: torch.Tensor, ab: torch.Tensor
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        head = model.head
+        assert isinstance(head, AbClassifier)
+        height, width = (-(-n // AbClassifier.STRIDE) for n in light.shape[-2:])
+        logits = head.logits(model.decode(pad_to_multiple(light, MULTIPLE)))
+        loss = classification_loss(logits[..., :height, :width], ab, head.bins, bin_weights)
+        return loss, {"loss": loss.item(), "ce": loss.item()}
+    return loss_fn
+
+
+def estimate_prior(stream: Iterator[tuple[torch.Tensor, torch.Tensor]], bins: torch.Tensor,
+                   batches_to_read: int) -> torch.Tensor:
+    """Soft-encoded ab distribution of training crops, at the logits' resolution."""
+    hist = torch.zeros(bins.shape[0])
+    for _ in range(batches_to_read):
+        _, ab = next(stream)
+        hist += soft_histogram(F.avg_pool2d(ab, AbClassifier.STRIDE), bins)
+    return hist / hist.sum()
+
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -231,32 +267,75 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+Decoding = tuple[float, float]  # a classifier's (temperature, rebalance)
+
+
+def _chroma_by_decoding(model: EffNetUNet, light: torch.Tensor,
+                        decodings: Sequence[Decoding]) -> dict[Decoding | None, np.ndarray]:
+    """(H, W, 2) ab per decoding setting; the logits are computed once for all of them.
+
+    A regression head has no settings: its one answer is keyed None, as is the model's
+    own decoding when no settings are given.
+    """
+    head = model.head
+    if not isinstance(head, AbClassifier) or not decodings:
+        return {None: model(light)[0].permute(1, 2, 0).numpy()}
+    padded = pad_to_multiple(light, MULTIPLE)
+    logits = head.logits(model.decode(padded))
+    return {d: full_size(head.decode(logits, *d), padded, light)[0].permute(1, 2, 0).numpy()
+            for d in decodings}
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, paths: Sequence[Path], cache: ImageCache | None = None,
-             crop: int | None = None) -> dict[str, float]:
+def evaluate_many(model: EffNetUNet, paths: Sequence[Path], decodings: Sequence[Decoding] = (),
+                  cache: ImageCache | None = None,
+                  crop: int | None = None) -> dict[Decoding | None, dict[str, float]]:
     """Mean PSNR of model and greyscale (a=b=0) outputs against the originals, plus colourfulness.
 
-    crop=None uses whole images (the final report); a centre crop is a quick mid-run probe.
+    One entry per decoding setting (None for the model as it is). crop=None uses whole
+    images (the final report); a centre crop is a quick mid-run probe.
     """
     was_training = model.training
     model.eval()
-    rows = []
+    rows: dict[Decoding | None, list[tuple[float, ...]]] = {}
     for path in paths:
         rgb = cache.get(path) if cache else read_rgb(path)
         if crop:
             rgb = centre_crop(rgb, crop)
         light, _ = lab_tensors([rgb])
-        ab = model(light)[0].permute(1, 2, 0).numpy()
         lum = light[0, 0].numpy()
-        out = merge_lightness_chroma(lum, ab)
-        grey = merge_lightness_chroma(lum, np.zeros_like(ab))
-        rows.append((psnr(out, rgb), psnr(grey, rgb), colourfulness(out), colourfulness(rgb)))
+        grey = merge_lightness_chroma(lum, np.zeros((*lum.shape, 2), np.float32))
+        for key, ab in _chroma_by_decoding(model, light, decodings).items():
+            out = merge_lightness_chroma(lum, ab)
+            rows.setdefault(key, []).append(
+                (psnr(out, rgb), psnr(grey, rgb), colourfulness(out), colourfulness(rgb)))
     model.train(was_training)
-    if not rows:
-        return {}
-    m = np.mean(np.array(rows), axis=0)
-    return {"psnr": float(m[0]), "psnr_grey": float(m[1]), "colourfulness": float(m[2]),
-            "colourfulness_truth": float(m[3]), "images": len(rows)}
+    stats = {}
+    for key, values in rows.items():
+        m = np.mean(np.array(values), axis=0)
+        stats[key] = {"psnr": float(m[0]), "psnr_grey": float(m[1]), "colourfulness": float(m[2]),
+                      "colourfulness_truth": float(m[3]), "images": len(values)}
+    return stats
+
+
+def evaluate(model: EffNetUNet, paths: Sequence[Path], cache: ImageCache | None = None,
+             crop: int | None = None) -> dict[str, float]:
+    """evaluate_many for the model as it is (its own decoding settings)."""
+    return evaluate_many(model, paths, (), cache, crop).get(None, {})
+
+
+def choose_decoding(sweep: dict[Decoding, dict[str, float]], min_colourfulness: float) -> Decoding:
+    """The best-PSNR setting among those colourful enough; else the most colourful one.
+
+    Lower temperatures and more rebalancing commit to vivid colours (sometimes wrong);
+    a plain mean hedges towards grey (muted, better PSNR). The floor on colourfulness
+    keeps the choice from sliding back to sepia for a fraction of a dB.
+    """
+    ratio = {t: s["colourfulness"] / max(s["colourfulness_truth"], 1e-9) for t, s in sweep.items()}
+    vivid = [t for t in sweep if ratio[t] >= min_colourfulness]
+    if not vivid:
+        return max(sweep, key=lambda t: ratio[t])
+    return max(vivid, key=lambda t: sweep[t]["psnr"])
 
 
 def centre_crop(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -307,7 +386,8 @@ def export_weights(model: nn.Module, out: Path) -> str:
 class LossLog:
     """Append-only CSV of training losses and mid-run validation numbers."""
 
-    FIELDS = ["step", "elapsed_s", "lr", "loss", "reg", "chroma_short", "val_psnr", "val_psnr_grey"]
+    FIELDS = ["step", "elapsed_s", "lr", "loss", "reg", "chroma_short", "ce", "val_psnr",
+              "val_psnr_grey"]
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,12 +405,12 @@ class LossLog:
         self._fh.close()
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer, light: torch.Tensor,
-               ab: torch.Tensor, lr: float, chroma_weight: float, regression: str = "smooth_l1") -> dict[str, float]:
+def train_step(model: EffNetUNet, opt: torch.optim.Optimizer, light: torch.Tensor,
+               ab: torch.Tensor, lr: float, loss_fn: LossFn) -> dict[str, float]:
     for group in opt.param_groups:
         group["lr"] = lr * group["lr_mult"]
     light = light.contiguous(memory_format=torch.channels_last)
-    loss, parts = colorize_loss(model(light), ab, chroma_weight, regression)
+    loss, parts = loss_fn(model, light, ab)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -345,6 +425,55 @@ def set_train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
         module.eval()
 
 
+def build_model(args: argparse.Namespace) -> tuple[EffNetUNet, bool]:
+    """The network with the requested head, optionally starting from an exported file.
+
+    Starting a classifier from a regression file (v1) keeps everything but the head.
+    Returns the model and whether its head is new (not loaded from the file).
+    """
+    bins = gamut_bins() if args.head == "classify" else None
+    model = EffNetUNet(pretrained=not args.no_pretrained, bins=bins)
+    if args.init is not None:
+        state = {k: v.float() if v.is_floating_point() else v
+                 for k, v in torch.load(args.init, map_location="cpu", weights_only=True).items()}
+        if ("head.bins" in state) != (bins is not None):  # another head: keep the trunk
+            own = model.state_dict()
+            state = {k: v for k, v in state.items() if not k.startswith("head.") and k in own}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("head.") for k in missing):
+            raise SystemExit(f"{args.init} does not fit this network: missing {missing}, "
+                             f"unexpected {unexpected}")
+        new_head = bool(missing)
+    else:
+        new_head = True
+    return model.to(memory_format=torch.channels_last), new_head
+
+
+def make_loss_fn(args: argparse.Namespace, model: EffNetUNet, split: Split,
+                 cache: ImageCache, new_head: bool) -> LossFn:
+    """The training loss; for a classifier, also the class prior that weights it.
+
+    The prior is measured on training crops drawn with their own seeded generator, so a
+    resumed run measures the same prior and the training stream is untouched. A new
+    classifier starts with zero weights and biases at log(prior): its first answer is
+    the data's average colour distribution, whatever the picture.
+    """
+    head = model.head
+    if not isinstance(head, AbClassifier):
+        return regression_loss_fn(args.chroma_weight, args.regression)
+    prior_stream = batches(split, cache, args.batch, args.crop, args.balance_power,
+                           random.Random(args.seed + 1))
+    prior = estimate_prior(prior_stream, head.bins, args.prior_batches)
+    with torch.no_grad():
+        # Smoothed towards uniform so decoding's prior**-rebalance stays bounded for bins
+        # the data never reaches.
+        head.log_prior.copy_(torch.log(0.9 * prior + 0.1 / prior.shape[0]))
+        if new_head:
+            head.conv.weight.zero_()
+            head.conv.bias.copy_(torch.log(prior + 1e-6))
+    return classify_loss_fn(rebalance_weights(prior, args.rebalance_mix))
+
+
 def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate on the held-out split, export; returns the summary also written as JSON."""
     torch.set_num_threads(args.threads)
@@ -354,10 +483,8 @@ def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{len(split.train)} train / {len(split.val)} validation images from {args.data}")
     cache = ImageCache()
 
-    model = EffNetUNet(pretrained=not args.no_pretrained).to(memory_format=torch.channels_last)
-    if args.init is not None:  # fine-tune from an exported weight file
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                               for k, v in torch.load(args.init, map_location="cpu").items()})
+    model, new_head = build_model(args)
+    loss_fn = make_loss_fn(args, model, split, cache, new_head)
     frozen = freeze_early(model, args.freeze_blocks)
     opt = make_optimizer(model, args.lr, args.encoder_lr_mult)
     ema = Ema(model, args.ema)
@@ -376,7 +503,7 @@ def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
         elapsed = time.monotonic() - start
         lr = learning_rate(args.lr, step, max(step / args.steps, elapsed / budget), args.warmup)
         light, ab = next(stream)
-        parts = train_step(model, opt, light, ab, lr, args.chroma_weight, args.regression)
+        parts = train_step(model, opt, light, ab, lr, loss_fn)
         ema.update(model, step)
         step += 1
         bar.update(1)
@@ -397,14 +524,42 @@ def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
     return finish(args, ema.model, split, step, train_seconds)
 
 
-def finish(args: argparse.Namespace, model: nn.Module, split: Split, step: int,
+def _floats(text: str) -> list[float]:
+    return [float(t) for t in str(text).split(",") if t.strip()]
+
+
+def pick_decoding(args: argparse.Namespace, model: EffNetUNet,
+                  val: Sequence[Path]) -> dict[str, dict[str, float]]:
+    """Set a classifier's decoding by choose_decoding; returns the sweep (for the card)."""
+    head = model.head
+    decodings = [(t, r) for r in _floats(args.rebalances) for t in _floats(args.temperatures)]
+    if not isinstance(head, AbClassifier) or not val or not decodings:
+        return {}
+    sweep = evaluate_many(model, val, decodings)
+    chosen = choose_decoding(sweep, args.min_colourfulness)
+    head.temperature.fill_(chosen[0])
+    head.rebalance.fill_(chosen[1])
+    for (t, r), s in sweep.items():
+        print(f"temperature {t:g}, rebalance {r:g}: PSNR {s['psnr']:.2f} dB "
+              f"(grey {s['psnr_grey']:.2f}), colourfulness {s['colourfulness']:.1f} / "
+              f"{s['colourfulness_truth']:.1f}" + ("  <- chosen" if (t, r) == chosen else ""))
+    return {f"T={t:g} rebalance={r:g}": s for (t, r), s in sweep.items()}
+
+
+def finish(args: argparse.Namespace, model: EffNetUNet, split: Split, step: int,
            train_seconds: float) -> dict[str, Any]:
-    """Full-image validation against the greyscale baseline, export and JSON summary."""
+    """Full-image validation against the greyscale baseline, export and JSON summary.
+
+    A classifier's decoding (temperature, rebalancing) is chosen here, on the validation
+    split, and stored in the exported weights.
+    """
+    sweep = pick_decoding(args, model, split.val)
     stats = evaluate(model, split.val) if split.val else {}
     sha = export_weights(model, args.out)
     summary = {"steps": step, "train_seconds": round(train_seconds, 1),
                "train_images": len(split.train), "val_images": len(split.val),
-               "validation": stats, "weights": str(args.out), "sha256": sha,
+               "validation": stats, "decoding_sweep": sweep,
+               "weights": str(args.out), "sha256": sha,
                "bytes": args.out.stat().st_size, "args": {k: str(v) for k, v in vars(args).items()}}
     (args.work / "summary.json").write_text(json.dumps(summary, indent=2))
     if stats:
@@ -432,8 +587,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder-lr-mult", type=float, default=0.3)
     p.add_argument("--freeze-blocks", type=int, default=3, help="frozen MBConv blocks after the stem")
     p.add_argument("--chroma-weight", type=float, default=0.25)
+    p.add_argument("--head", choices=("regression", "classify"), default="regression",
+                   help="regress ab, or classify over quantized ab bins (ab_bins.py)")
     p.add_argument("--regression", choices=("smooth_l1", "mse"), default="smooth_l1",
                    help="regression term of the loss (see colorize_loss)")
+    p.add_argument("--rebalance-mix", type=float, default=1.0,
+                   help="classify: class rebalancing of the training loss, 1 = none, 0.5 = "
+                        "the paper's (default none: decoding rebalances, tuned on validation)")
+    p.add_argument("--prior-batches", type=int, default=40,
+                   help="classify: training batches read to measure the ab prior")
+    p.add_argument("--temperatures", default="0.3,0.38,0.5,0.7,1.0",
+                   help="classify: decoding temperatures tried on the validation split")
+    p.add_argument("--rebalances", default="0,0.15,0.3",
+                   help="classify: decoding rebalancing powers tried on the validation split")
+    p.add_argument("--min-colourfulness", type=float, default=0.7,
+                   help="classify: pick the best-PSNR temperature whose validation "
+                        "colourfulness is at least this share of the truth's")
     p.add_argument("--init", type=Path, default=None, help="exported weight file to fine-tune from")
     p.add_argument("--balance-power", type=float, default=0.5)
     p.add_argument("--ema", type=float, default=0.998)

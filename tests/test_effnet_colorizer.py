@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from gpu_workers import train
-from gpu_workers.models.effnet_unet import WEIGHTS, EffNetColorizer, load_model
+from gpu_workers.models.effnet_unet import WEIGHTS, AbClassifier, EffNetColorizer, load_model
 from gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
 
 
@@ -148,3 +148,24 @@ def test_the_mse_loss_is_the_mean_squared_ab_error() -> None:
     assert abs(loss.item() - 0.25) < 1e-6 and abs(parts["reg"] - 0.25) < 1e-6  # (50/100)^2
     smooth, _ = train.colorize_loss(pred, target, chroma_weight=0.0)
     assert abs(smooth.item() - (0.5 - 0.025)) < 1e-6  # smooth-L1 with beta 0.05
+
+
+def test_classifier_fine_tune_from_the_regression_file_picks_its_decoding(tmp_path: Path) -> None:
+    """A v1 (regression) file seeds the trunk of a classifier; decoding is chosen on validation."""
+    data, out = tmp_path / "data", tmp_path / "classifier.pt"
+    _write_random_images(data)
+    summary = train.main(["colorize", "--data", str(data), "--out", str(out), "--work", str(tmp_path / "work"),
+                          "--batch", "2", "--crop", "64", "--val-fraction", "0.25", "--steps", "2",
+                          "--no-progress", "--init", str(WEIGHTS.path), "--head", "classify",
+                          "--prior-batches", "2", "--temperatures", "0.5,1", "--rebalances", "0,0.3"])
+    assert len(summary["decoding_sweep"]) == 4
+    model = load_model(out, torch.device("cpu"))
+    head = model.head
+    assert isinstance(head, AbClassifier)
+    assert float(head.temperature) in (0.5, 1.0) and float(head.rebalance) in (0.0, pytest.approx(0.3, abs=1e-3))
+    assert torch.isfinite(head.log_prior).all() and head.log_prior.exp().sum() == pytest.approx(1.0, abs=1e-2)
+    v1 = load_model(WEIGHTS.path, torch.device("cpu"))
+    # the trunk came from the file (the encoder's early blocks are frozen); the head is new
+    assert torch.allclose(model.encoder._conv_stem.weight, v1.encoder._conv_stem.weight, atol=1e-3)
+    with torch.inference_mode():
+        assert model(_natural_light(40, 56)).shape == (1, 2, 40, 56)

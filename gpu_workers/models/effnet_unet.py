@@ -10,12 +10,14 @@ carries the detail when the frame is rebuilt (media.color.merge_lightness_chroma
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpu_workers.models.ab_bins import annealed_mean
 from gpu_workers.models.inference import autocast, check_light
 from gpu_workers.models.registry import WEIGHTS_DIR, ModelSpec, Weights, register
 
@@ -63,10 +65,73 @@ class _Up(nn.Module):
         return self.body(torch.cat([x, skip], dim=1))
 
 
-class EffNetUNet(nn.Module):
-    """L (B,1,H,W) in [0,100] -> ab (B,2,H,W) in Lab units; H and W need not be multiples of 32."""
+class AbRegression(nn.Conv2d):
+    """3x3 conv straight to ab (the v1 head): one answer per pixel."""
 
-    def __init__(self, pretrained: bool = False) -> None:
+    def __init__(self, in_ch: int) -> None:
+        super().__init__(in_ch, 2, 3, padding=1)
+        # Start from the greyscale answer (ab = 0) so early training only adds colour.
+        nn.init.zeros_(self.weight)
+        nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) * AB_SCALE
+
+
+class AbClassifier(nn.Module):
+    """1x1 conv to logits over quantized ab bins, decoded by a rebalanced annealed mean.
+
+    It reads the decoder at stride 4, so a classifying network has no stride-2 decoder
+    stage: that stage and a softmax over ~260 bins at stride 2 would cost more than the
+    whole encoder on a CPU, and chroma at a quarter of the render size is brought back
+    to the picture's edges by the guided-filter upsampling anyway.
+
+    Decoding divides the predicted distribution by prior**rebalance (class rebalancing
+    at inference: rare, saturated colours gain against the frequent muted ones) and
+    sharpens it by 1/temperature. Both settings, the bins and the training prior are
+    buffers, so the weight file carries what was chosen on held-out images
+    (gpu_workers/train.py).
+    """
+
+    def __init__(self, in_ch: int, bins: torch.Tensor) -> None:
+        super().__init__()
+        q = bins.shape[0]
+        self.conv = nn.Conv2d(in_ch, q, 1)
+        self.register_buffer("bins", bins.clone().float())
+        self.register_buffer("log_prior", torch.full((q,), -math.log(q)))
+        self.register_buffer("temperature", torch.tensor(1.0))
+        self.register_buffer("rebalance", torch.tensor(0.0))
+
+    STRIDE = 4  # of the features it reads and the logits, relative to the network's input
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, Q, H/4, W/4) logits, as the training loss wants them."""
+        return self.conv(x)
+
+    def decode(self, logits: torch.Tensor, temperature: float | torch.Tensor,
+               rebalance: float | torch.Tensor) -> torch.Tensor:
+        """(B, Q, H, W) logits -> (B, 2, H, W) ab with the given decoding settings."""
+        return self._decode_last(logits.permute(0, 2, 3, 1), temperature, rebalance)
+
+    def _decode_last(self, logits: torch.Tensor, temperature: float | torch.Tensor,
+                     rebalance: float | torch.Tensor) -> torch.Tensor:
+        ab = annealed_mean(logits - rebalance * self.log_prior, self.bins, temperature)
+        return ab.permute(0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The 1x1 conv as a matrix product with bins last: what annealed_mean wants.
+        logits = F.linear(x.permute(0, 2, 3, 1), self.conv.weight.flatten(1), self.conv.bias)
+        return self._decode_last(logits, self.temperature, self.rebalance)
+
+
+class EffNetUNet(nn.Module):
+    """L (B,1,H,W) in [0,100] -> ab (B,2,H,W) in Lab units; H and W need not be multiples of 32.
+
+    `bins` selects the head: None regresses ab at stride 2 (v1), a (Q, 2) tensor of bin
+    centres classifies over them at stride 4 (v2, gpu_workers/models/ab_bins.py).
+    """
+
+    def __init__(self, pretrained: bool = False, bins: torch.Tensor | None = None) -> None:
         super().__init__()
         self.encoder = _encoder(pretrained)
         chans = [c for _, c in SKIPS]
@@ -75,15 +140,13 @@ class EffNetUNet(nn.Module):
             nn.BatchNorm2d(DECODER_WIDTHS[0]),
             nn.ReLU(inplace=True),
         )
+        widths = DECODER_WIDTHS if bins is None else DECODER_WIDTHS[:-1]  # to stride 2 or 4
         ups, prev = [], DECODER_WIDTHS[0]
-        for skip_ch, width in zip(reversed(chans[:-1]), DECODER_WIDTHS):
+        for skip_ch, width in zip(reversed(chans[:-1]), widths):
             ups.append(_Up(prev, skip_ch, width))
             prev = width
         self.ups = nn.ModuleList(ups)
-        self.head = nn.Conv2d(prev, 2, 3, padding=1)
-        # Start from the greyscale answer (ab = 0) so early training only adds colour.
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        self.head: nn.Module = AbRegression(prev) if bins is None else AbClassifier(prev, bins)
 
     def encode(self, light: torch.Tensor) -> list[torch.Tensor]:
         """Skip features at strides 2..32; grey is fed as RGB in the encoder's [-1, 1] range."""
@@ -98,19 +161,26 @@ class EffNetUNet(nn.Module):
                 feats.append(x)
         return feats
 
-    def forward(self, light: torch.Tensor) -> torch.Tensor:
-        height, width = light.shape[-2:]
-        padded = _pad_to_multiple(light, MULTIPLE)
+    def decode(self, padded: torch.Tensor) -> torch.Tensor:
+        """Decoder features (stride 2, or 4 for a classifier) for input padded to a multiple of 32."""
         feats = self.encode(padded)
         x = self.bottleneck(feats[-1])
         for up, skip in zip(self.ups, reversed(feats[:-1])):
             x = up(x, skip)
-        ab = self.head(x) * AB_SCALE
-        ab = F.interpolate(ab, size=padded.shape[-2:], mode="bilinear", align_corners=False)
-        return ab[..., :height, :width]
+        return x
+
+    def forward(self, light: torch.Tensor) -> torch.Tensor:
+        padded = pad_to_multiple(light, MULTIPLE)
+        return full_size(self.head(self.decode(padded)), padded, light)
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def full_size(ab: torch.Tensor, padded: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
+    """Stride-2 ab upsampled to the padded input and cropped back to the input's size."""
+    ab = F.interpolate(ab, size=padded.shape[-2:], mode="bilinear", align_corners=False)
+    return ab[..., :light.shape[-2], :light.shape[-1]]
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Replicate-pad bottom/right so each downsampling halves the size exactly."""
     pad_h = (-x.shape[-2]) % multiple
     pad_w = (-x.shape[-1]) % multiple
@@ -240,8 +310,7 @@ class FusedEffNetUNet(nn.Module):
         self.eval()
 
     def forward(self, light: torch.Tensor) -> torch.Tensor:
-        height, width = light.shape[-2:]
-        padded = _pad_to_multiple(light, MULTIPLE)
+        padded = pad_to_multiple(light, MULTIPLE)
         x = self.stem(padded / 50.0 - 1.0)
         feats = []
         for idx, block in enumerate(self.blocks):
@@ -251,9 +320,7 @@ class FusedEffNetUNet(nn.Module):
         x = self.bottleneck(feats[-1])
         for up, skip in zip(self.ups, reversed(feats[:-1])):
             x = up(x, skip)
-        ab = self.head(x) * AB_SCALE
-        ab = F.interpolate(ab, size=padded.shape[-2:], mode="bilinear", align_corners=False)
-        return ab[..., :height, :width]
+        return full_size(self.head(x), padded, light)
 
 
 def export_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -266,7 +333,7 @@ def load_model(path: Path, device: torch.device) -> EffNetUNet:
     """Build the network from our own weight file (no ImageNet download), float32 weights."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    model = EffNetUNet(pretrained=False)
+    model = EffNetUNet(pretrained=False, bins=state.get("head.bins"))
     model.load_state_dict(state)
     return model.to(device).eval()
 
