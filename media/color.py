@@ -21,8 +21,9 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     """Convert float32 Lab (H, W, 3) back to uint8 RGB, clipping out-of-gamut colours."""
     if lab.ndim != 3 or lab.shape[2] != 3:
         raise ValueError(f"expected Lab of shape (H, W, 3), got {lab.shape}")
-    rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)
-    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    rgb = cv2.cvtColor(lab.astype(np.float32, copy=False), cv2.COLOR_Lab2RGB)
+    # One pass that scales, rounds and saturates (a video frame is rebuilt per output frame).
+    return cv2.multiply(rgb, (255.0, 255.0, 255.0, 0.0), dtype=cv2.CV_8U)
 
 
 def lightness(rgb: np.ndarray) -> np.ndarray:
@@ -34,5 +35,5 @@ def merge_lightness_chroma(light: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """Build RGB from the input's L and predicted ab, both at full resolution."""
     if light.shape != ab.shape[:2] or ab.shape[2] != 2:
         raise ValueError(f"L {light.shape} and ab {ab.shape} must share height and width")
-    lab = np.dstack([light.astype(np.float32), ab.astype(np.float32)])
-    return lab_to_rgb(lab)
+    ab = ab.astype(np.float32, copy=False)
+    return lab_to_rgb(cv2.merge([light.astype(np.float32, copy=False), ab[..., 0], ab[..., 1]]))

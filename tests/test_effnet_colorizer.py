@@ -126,6 +126,12 @@ def test_cpu_fast_path_matches_the_training_graph():
     light = torch.rand(2, 1, 70, 90) * 100
     with torch.inference_mode():
         assert torch.allclose(colorizer.predict_ab(light), colorizer.model(light), atol=1e-2)
+        for _ in range(2):  # a shape seen twice in a row is traced, and gives the same answer
+            assert torch.allclose(colorizer.predict_ab(light), colorizer.model(light), atol=1e-2)
+        assert (2, 1, 70, 90) in colorizer._traced
+        photo = torch.rand(1, 1, 41, 57) * 100  # a shape seen once runs the eager graph
+        assert torch.allclose(colorizer.predict_ab(photo), colorizer.model(photo), atol=1e-2)
+    assert (1, 1, 41, 57) not in colorizer._traced
 
 
 def test_fine_tuning_starts_from_an_exported_file_with_the_mse_loss(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ carries the detail when the frame is rebuilt (media.color.merge_lightness_chroma
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -344,10 +345,15 @@ class EffNetColorizer:
     # Frames per forward pass on a CPU: small batches keep the activations in cache and
     # measured fastest per frame (batch 1-4 ~45 ms vs 16 ~56 ms at 256x455 on 2 cores).
     CPU_MICRO_BATCH = 2
+    # Input shapes kept traced on a CPU: a video needs one (its full micro-batches); the
+    # bound keeps memory flat when a worker sees videos of many sizes.
+    TRACED_SHAPES = 4
 
     def __init__(self, model: EffNetUNet, device: torch.device) -> None:
         self.model = model
         self.device = device
+        self._traced: dict[tuple[int, ...], torch.jit.ScriptModule] = {}
+        self._last_shape: tuple[int, ...] | None = None
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
             self._net: nn.Module = self.model
@@ -368,8 +374,31 @@ class EffNetColorizer:
                     ab = self._net(x)
             else:
                 step = self.CPU_MICRO_BATCH
-                ab = torch.cat([self._net(x[i:i + step]) for i in range(0, x.shape[0], step)])
+                ab = torch.cat([self._cpu_forward(x[i:i + step]) for i in range(0, x.shape[0], step)])
             return ab.float().contiguous().to(light.device)
+
+    def _cpu_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The fused network; as a frozen TorchScript graph once a shape repeats.
+
+        Freezing lets TorchScript fuse and pre-pack the convolutions: about 30% more frames
+        per second than eager mode on a 2-core AVX2 CPU (9.2 -> 11.9 at 256x455). A trace
+        fixes the padding and output size of the shape it saw, and costs a few seconds, so
+        it is made when a shape comes twice in a row (a video's micro-batches), not for
+        each photo of a new size.
+        """
+        key = tuple(x.shape)
+        net = self._traced.get(key)
+        if net is None:
+            if key != self._last_shape:
+                self._last_shape = key
+                return self._net(x)
+            if len(self._traced) >= self.TRACED_SHAPES:
+                self._traced.clear()
+            with warnings.catch_warnings():  # the shape checks it bakes in are the point
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                net = torch.jit.freeze(torch.jit.trace(self._net, x).eval())
+            self._traced[key] = net
+        return net(x)
 
 
 def build(weights: Weights | None, device: torch.device) -> EffNetColorizer:
