@@ -40,7 +40,7 @@ from gpu_workers.models.registry import WEIGHTS_DIR, sha256_of
 from media.color import merge_lightness_chroma, rgb_to_lab
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-DEFAULT_OUT = WEIGHTS_DIR / "colorize-effnet-lite0-unet-v1.pt"
+DEFAULT_OUT = WEIGHTS_DIR / "colorize-effnet-lite0-unet-v2.pt"
 DEFAULT_WORK = Path(__file__).resolve().parent.parent / "var" / "colorize"
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from gpu_workers import train
-from gpu_workers.models.effnet_unet import WEIGHTS, AbClassifier, EffNetColorizer, load_model
+from gpu_workers.models.effnet_unet import WEIGHTS, WEIGHTS_V1, AbClassifier, EffNetColorizer, load_model
 from gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
 
 
@@ -139,9 +139,9 @@ def test_fine_tuning_starts_from_an_exported_file_with_the_mse_loss(tmp_path: Pa
     _write_random_images(data)
     tuned = train.main(["colorize", "--data", str(data), "--out", str(out), "--work", str(tmp_path / "work"),
                         "--batch", "2", "--crop", "64", "--val-fraction", "0.25", "--steps", "1", "--lr", "0",
-                        "--warmup", "0", "--no-progress", "--init", str(WEIGHTS.path), "--regression", "mse"])
+                        "--warmup", "0", "--no-progress", "--init", str(WEIGHTS_V1.path), "--regression", "mse"])
     assert tuned["steps"] == 1
-    start, after = load_model(WEIGHTS.path, torch.device("cpu")), load_model(out, torch.device("cpu"))
+    start, after = load_model(WEIGHTS_V1.path, torch.device("cpu")), load_model(out, torch.device("cpu"))
     # lr 0: the exported weights are the file it started from (to fp16 rounding), not a fresh net
     for (name, a), b in zip(start.state_dict().items(), after.state_dict().values()):
         if a.is_floating_point() and "running" not in name:
@@ -162,7 +162,7 @@ def test_classifier_fine_tune_from_the_regression_file_picks_its_decoding(tmp_pa
     _write_random_images(data)
     summary = train.main(["colorize", "--data", str(data), "--out", str(out), "--work", str(tmp_path / "work"),
                           "--batch", "2", "--crop", "64", "--val-fraction", "0.25", "--steps", "2",
-                          "--no-progress", "--init", str(WEIGHTS.path), "--head", "classify",
+                          "--no-progress", "--init", str(WEIGHTS_V1.path), "--head", "classify",
                           "--prior-batches", "2", "--temperatures", "0.5,1", "--rebalances", "0,0.3"])
     assert len(summary["decoding_sweep"]) == 4
     model = load_model(out, torch.device("cpu"))
@@ -170,7 +170,7 @@ def test_classifier_fine_tune_from_the_regression_file_picks_its_decoding(tmp_pa
     assert isinstance(head, AbClassifier)
     assert float(head.temperature) in (0.5, 1.0) and float(head.rebalance) in (0.0, pytest.approx(0.3, abs=1e-3))
     assert torch.isfinite(head.log_prior).all() and head.log_prior.exp().sum() == pytest.approx(1.0, abs=1e-2)
-    v1 = load_model(WEIGHTS.path, torch.device("cpu"))
+    v1 = load_model(WEIGHTS_V1.path, torch.device("cpu"))
     # the trunk came from the file (the encoder's early blocks are frozen); the head is new
     assert torch.allclose(model.encoder._conv_stem.weight, v1.encoder._conv_stem.weight, atol=1e-3)
     with torch.inference_mode():

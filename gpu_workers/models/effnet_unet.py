@@ -3,9 +3,10 @@
 Why this shape: an ImageNet-pretrained encoder already knows what sky, skin, grass
 and cars look like, which is most of what colorization needs; a light U-Net decoder
 puts those semantics back at pixel level. Lite0 (ReLU6, no squeeze-excite) is small
-and fast on a CPU worker and exports cleanly. ab is predicted at half resolution and
-upsampled bilinearly: chroma is low-frequency and the input's full-resolution L
-carries the detail when the frame is rebuilt (media.color.merge_lightness_chroma).
+and fast on a CPU worker and exports cleanly. ab is predicted at a half (regression
+head) or a quarter (classifier head) of the render size and upsampled: chroma is
+low-frequency and the input's full-resolution L carries the detail when the frame is
+rebuilt (media.color.merge_lightness_chroma).
 """
 
 from __future__ import annotations
@@ -408,22 +409,35 @@ def build(weights: Weights | None, device: torch.device) -> EffNetColorizer:
     return EffNetColorizer(load_model(weights.path, device), device)
 
 
-WEIGHTS = Weights(
-    path=WEIGHTS_DIR / "colorize-effnet-lite0-unet-v1.pt",
-    sha256="65a2816012b4a1f779532db0e37c8a24cba6f91f430aa994106f36df1aa858fa",
-    meta={
-        "format": "torch state_dict, fp16",
-        "input": "L (B,1,H,W) float in [0,100]",
-        "output": "ab (B,2,H,W) float32 in Lab units",
-        "encoder": "EfficientNet-Lite0 (ImageNet init)",
-        "card": "colorize-effnet-lite0-unet-v1.md",
-    },
-)
+def _weights(version: str, sha256: str) -> Weights:
+    return Weights(
+        path=WEIGHTS_DIR / f"colorize-effnet-lite0-unet-{version}.pt",
+        sha256=sha256,
+        meta={
+            "format": "torch state_dict, fp16",
+            "input": "L (B,1,H,W) float in [0,100]",
+            "output": "ab (B,2,H,W) float32 in Lab units",
+            "encoder": "EfficientNet-Lite0 (ImageNet init)",
+            "card": f"colorize-effnet-lite0-unet-{version}.md",
+        },
+    )
+
+
+WEIGHTS = _weights("v2", "2cf3e2443c84d591b5e6652ec4a90b4e8a823c3d6e79ded8f4c89ec651c7b469")
+# The regression model it replaced: kept for comparison and as a regression starting point.
+WEIGHTS_V1 = _weights("v1", "65a2816012b4a1f779532db0e37c8a24cba6f91f430aa994106f36df1aa858fa")
 
 register(ModelSpec(
     name="effnet-lite0-unet",
     task="colorize",
     factory=build,
     weights=WEIGHTS,
-    description="U-Net colorizer, EfficientNet-Lite0 encoder, trained on ~3.7k photos (CPU)",
+    description="U-Net colorizer, EfficientNet-Lite0 encoder, ab-bin classifier (v2), trained on ~3.7k photos (CPU)",
+))
+register(ModelSpec(
+    name="effnet-lite0-unet-v1",
+    task="colorize",
+    factory=build,
+    weights=WEIGHTS_V1,
+    description="the same encoder with an ab regression head (v1): a little less accurate, as colourful",
 ))
