@@ -36,12 +36,14 @@ from gpu_workers.models.ab_bins import (classification_loss, gamut_bins, rebalan
                                         soft_histogram)
 from gpu_workers.models.effnet_unet import (AB_SCALE, MULTIPLE, AbClassifier, EffNetUNet,
                                             export_state, full_size, load_model, pad_to_multiple)
-from gpu_workers.models.registry import WEIGHTS_DIR, sha256_of
+from gpu_workers.models.registry import sha256_of
 from media.color import merge_lightness_chroma, rgb_to_lab
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-DEFAULT_OUT = WEIGHTS_DIR / "colorize-effnet-lite0-unet-v2.pt"
 DEFAULT_WORK = Path(__file__).resolve().parent.parent / "var" / "colorize"
+# Never the shipped file: a model is shipped by copying it to WEIGHTS_DIR with its card
+# and sha256 (gpu_workers/models/effnet_unet.py), so a training run cannot clobber it.
+DEFAULT_OUT = DEFAULT_WORK / "colorize-effnet-lite0-unet.pt"
 
 
 # ----------------------------------------------------------------------------- data
