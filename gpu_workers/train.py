@@ -226,7 +226,7 @@ LossFn = Callable[[EffNetUNet, torch.Tensor, torch.Tensor], tuple[torch.Tensor, 
 def regression_loss_fn(chroma_weight: float, regression: str) -> LossFn:
     def loss_fn(model: EffNetUNet, light: torch.Tensor, ab: torch.Tensor
                 ) -> tuple[torch.Tensor, dict[str, float]]:
-        return colorize_loss(model(light), ab, chroma_weight, regression)
+        return colorize_loss(model(light).float(), ab, chroma_weight, regression)
     return loss_fn
 
 
@@ -237,7 +237,7 @@ def classify_loss_fn(bin_weights: torch.Tensor | None) -> LossFn:
         head = model.head
         assert isinstance(head, AbClassifier)
         height, width = (-(-n // AbClassifier.STRIDE) for n in light.shape[-2:])
-        logits = head.logits(model.decode(pad_to_multiple(light, MULTIPLE)))
+        logits = head.logits(model.decode(pad_to_multiple(light, MULTIPLE))).float()
         loss = classification_loss(logits[..., :height, :width], ab, head.bins, bin_weights)
         return loss, {"loss": loss.item(), "ce": loss.item()}
     return loss_fn
@@ -408,11 +408,17 @@ class LossLog:
 
 
 def train_step(model: EffNetUNet, opt: torch.optim.Optimizer, light: torch.Tensor,
-               ab: torch.Tensor, lr: float, loss_fn: LossFn) -> dict[str, float]:
+               ab: torch.Tensor, lr: float, loss_fn: LossFn, bf16: bool = False) -> dict[str, float]:
+    """One optimiser step; bf16 runs the network under CPU autocast (weights stay float32).
+
+    On CPUs with AVX-512 BF16 or AMX, bf16 convolutions are 2-3x faster than float32;
+    the losses themselves are computed in float32.
+    """
     for group in opt.param_groups:
         group["lr"] = lr * group["lr_mult"]
     light = light.contiguous(memory_format=torch.channels_last)
-    loss, parts = loss_fn(model, light, ab)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss, parts = loss_fn(model, light, ab)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -505,7 +511,7 @@ def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
         elapsed = time.monotonic() - start
         lr = learning_rate(args.lr, step, max(step / args.steps, elapsed / budget), args.warmup)
         light, ab = next(stream)
-        parts = train_step(model, opt, light, ab, lr, loss_fn)
+        parts = train_step(model, opt, light, ab, lr, loss_fn, args.bf16)
         ema.update(model, step)
         step += 1
         bar.update(1)
@@ -615,6 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=None, help="stop training after this long")
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the forward pass (fast on CPUs with AMX or "
+                        "AVX-512 BF16; evaluation and the exported file are unaffected)")
     p.add_argument("--no-pretrained", action="store_true", help="skip the ImageNet encoder init")
     p.add_argument("--no-progress", action="store_true")
     return parser

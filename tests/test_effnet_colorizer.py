@@ -175,3 +175,20 @@ def test_classifier_fine_tune_from_the_regression_file_picks_its_decoding(tmp_pa
     assert torch.allclose(model.encoder._conv_stem.weight, v1.encoder._conv_stem.weight, atol=1e-3)
     with torch.inference_mode():
         assert model(_natural_light(40, 56)).shape == (1, 2, 40, 56)
+
+
+def test_bf16_training_step_matches_float32_loss_and_learns() -> None:
+    """--bf16 autocasts the network only: the loss is float32 and close to the float32 loss."""
+    torch.manual_seed(0)
+    model = load_model(WEIGHTS.path, torch.device("cpu")).float().eval()  # deterministic: no drop-connect
+    opt = train.make_optimizer(model, 1e-3, 0.3)
+    light = _natural_light(64, 64).repeat(2, 1, 1, 1)
+    ab = torch.randn(2, 2, 64, 64) * 20
+    loss_fn = train.classify_loss_fn(None)
+    with torch.no_grad():
+        reference, _ = loss_fn(model, light, ab)
+    before = model.head.conv.weight.detach().clone()
+    parts = train.train_step(model, opt, light, ab, 1e-3, loss_fn, bf16=True)
+    assert parts["loss"] == pytest.approx(reference.item(), rel=0.03)
+    assert parts["loss"] != reference.item()  # the network really ran in bfloat16
+    assert not torch.equal(before, model.head.conv.weight)
