@@ -14,7 +14,9 @@ Quality, each beside the greyscale baseline (a = b = 0 on the true L) measured i
 Each input is grey with the true image's L; it is colorized with the registered model at
 the render size through ``gpu_workers.colorize.colorize_frames`` (what the worker runs), and
 compared with the original: PSNR and SSIM on RGB (bench/metrics.py) and colourfulness
-(Hasler-Suesstrunk) as a fraction of the ground truth's (ratio of the means).
+(Hasler-Suesstrunk) as a fraction of the ground truth's (ratio of the means). A diagnostic
+PSNR with each output's mean chroma moved onto the truth's shows how much of the gap to the
+truth is the whole-frame colour cast rather than the colours of objects.
 
 Speed: frames per second for 48 frames (one chunk) at 854x480, after a warm-up, with the
 worker's batch size and torch thread count (TORCH_THREADS or all cores), plus the peak
@@ -54,7 +56,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench.metrics import colourfulness, colourfulness_ratio, psnr, ssim  # noqa: E402
+from bench.metrics import colourfulness, colourfulness_ratio, psnr, psnr_true_cast, ssim  # noqa: E402
 from gpu_workers import train  # noqa: E402
 from gpu_workers.colorize import colorize_frames  # noqa: E402
 from gpu_workers.models.registry import ModelError, default_device, get_model  # noqa: E402
@@ -87,6 +89,7 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
 def score(out: np.ndarray, grey: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {
         "psnr": psnr(out, truth), "psnr_grey": psnr(grey, truth),
+        "psnr_true_cast": psnr_true_cast(out, truth),
         "ssim": ssim(out, truth), "ssim_grey": ssim(grey, truth),
         "colourfulness": colourfulness(out), "colourfulness_truth": colourfulness(truth),
     }
@@ -97,7 +100,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return {"items": 0}
     mean = lambda key: float(np.mean([r[key] for r in rows]))  # noqa: E731
     summary = {"items": len(rows)}
-    for key in ("psnr", "psnr_grey", "ssim", "ssim_grey", "colourfulness", "colourfulness_truth"):
+    for key in ("psnr", "psnr_grey", "psnr_true_cast", "ssim", "ssim_grey", "colourfulness", "colourfulness_truth"):
         summary[key] = mean(key)
     summary["psnr_gain_db"] = summary["psnr"] - summary["psnr_grey"]
     summary["ssim_gain"] = summary["ssim"] - summary["ssim_grey"]
@@ -322,13 +325,17 @@ def markdown(results: dict[str, Any]) -> str:
                      f"({s['psnr_gain_db']:+.2f}) | **{_f(s['ssim'], 4)}** ({s['ssim_gain']:+.4f}) | "
                      f"{_f(s['colourfulness'], 1)} ({_f(s['colourfulness_truth'], 1)}) | "
                      f"**{_f(s['colourfulness_ratio'])}** |")
-    lines += ["", *[f"* {name}: {desc}" for name, _, desc in sets], "",
+    lines += ["", *[f"* {name}: {desc}" for name, _, desc in sets],
+              *[f"* {name}, diagnostic: {_f(s['psnr_true_cast'])} dB if each output's mean chroma (its colour "
+                "cast) were the truth's" for name, s, _ in sets if s.get("items")], "",
               "## Per sequence", "",
-              "| sequence | size | frames | PSNR grey | PSNR model | SSIM grey | SSIM model | colourfulness / truth |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+              "| sequence | size | frames | PSNR grey | PSNR model | PSNR model, true cast | SSIM grey | "
+              "SSIM model | colourfulness / truth |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, s in results["clips"]["sequences"].items():
         lines.append(f"| {name} | {s['size']} | {s['items']} | {_f(s['psnr_grey'])} | {_f(s['psnr'])} | "
-                     f"{_f(s['ssim_grey'], 4)} | {_f(s['ssim'], 4)} | {_f(s['colourfulness_ratio'])} |")
+                     f"{_f(s['psnr_true_cast'])} | {_f(s['ssim_grey'], 4)} | {_f(s['ssim'], 4)} | "
+                     f"{_f(s['colourfulness_ratio'])} |")
     if speed:
         lines += ["", "## Speed and memory (one chunk of 854x480 frames in a fresh process, as a worker)", "",
                   "| environment | frames | batch | threads | frames/s (median of 3) | best | ms/frame | "

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from media import metrics
+from media.color import merge_lightness_chroma, rgb_to_lab
 
 PSNR_CAP = 100.0
 ssim = metrics.ssim
@@ -30,3 +31,15 @@ def colourfulness_ratio(result: float, truth: float) -> float:
     if truth <= 0.0:
         return 1.0 if result <= 0.0 else math.inf
     return result / truth
+
+
+def psnr_true_cast(result: np.ndarray, truth: np.ndarray) -> float:
+    """PSNR after moving the result's mean chroma (a, b) onto the truth's: a diagnostic.
+
+    The whole-frame colour cast (white balance) cannot be read from lightness, and a
+    wrong one costs every pixel. The gap between this and plain PSNR is what the cast
+    alone costs; what remains is wrong hues and saturation of objects.
+    """
+    out, true = rgb_to_lab(result), rgb_to_lab(truth)
+    chroma = out[..., 1:] - out[..., 1:].mean(axis=(0, 1)) + true[..., 1:].mean(axis=(0, 1))
+    return psnr(merge_lightness_chroma(true[..., 0], chroma.astype(np.float32)), truth)

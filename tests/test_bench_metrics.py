@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from bench.metrics import PSNR_CAP, colourfulness, colourfulness_ratio, psnr, ssim
+from bench.metrics import PSNR_CAP, colourfulness, colourfulness_ratio, psnr, psnr_true_cast, ssim
+from media.color import merge_lightness_chroma, rgb_to_lab
 
 
 def _photo(seed: int = 0, shape: tuple[int, int] = (64, 80)) -> np.ndarray:
@@ -56,3 +57,12 @@ def test_colourfulness_ratio() -> None:
     assert colourfulness_ratio(20.0, 40.0) == pytest.approx(0.5)
     assert colourfulness_ratio(0.0, 0.0) == 1.0
     assert colourfulness_ratio(3.0, 0.0) == math.inf
+
+
+def test_psnr_true_cast_removes_a_uniform_colour_cast_only() -> None:
+    truth = _photo(3)
+    lab = rgb_to_lab(truth)
+    warm = merge_lightness_chroma(lab[..., 0], lab[..., 1:] + np.float32([6.0, 14.0]))
+    assert psnr(warm, truth) < 30 < psnr_true_cast(warm, truth)  # the cast was all that was wrong
+    hues = merge_lightness_chroma(lab[..., 0], -lab[..., 1:])  # every hue flipped: not a cast
+    assert psnr_true_cast(hues, truth) < 30
