@@ -30,21 +30,29 @@ def linear_to_srgb8(linear: np.ndarray) -> np.ndarray:
     return np.round(srgb * 255.0).astype(np.uint8)
 
 
-def illuminant(rgb: np.ndarray, power: float = 6.0) -> np.ndarray:
-    """(3,) estimated colour of the light in linear RGB, scaled to mean 1."""
+def _linear(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected uint8 RGB of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
-    linear = SRGB_TO_LINEAR[rgb.reshape(-1, 3)]
-    light = np.power(np.mean(np.power(linear, power), axis=0), 1.0 / power)
+    return SRGB_TO_LINEAR[rgb]
+
+
+def _light(linear: np.ndarray, power: float) -> np.ndarray:
+    light = np.power(np.mean(np.power(linear.reshape(-1, 3), power), axis=0), 1.0 / power)
     if not np.all(light > 0):
         return np.ones(3)  # a black channel tells nothing about the light
     return light / light.mean()
+
+
+def illuminant(rgb: np.ndarray, power: float = 6.0) -> np.ndarray:
+    """(3,) estimated colour of the light in linear RGB, scaled to mean 1."""
+    return _light(_linear(rgb), power)
 
 
 def neutralise(rgb: np.ndarray, strength: float = 1.0, power: float = 6.0) -> np.ndarray:
     """uint8 RGB with its estimated cast removed (strength 1) or reduced (0 < strength < 1)."""
     if strength == 0.0:
         return rgb
-    gains = (1.0 / illuminant(rgb, power)) ** strength
+    linear = _linear(rgb)
+    gains = (1.0 / _light(linear, power)) ** strength
     gains = gains / float(gains @ LUMINANCE)  # a grey pixel keeps its luminance
-    return linear_to_srgb8(SRGB_TO_LINEAR[rgb] * gains)
+    return linear_to_srgb8(linear * gains)

@@ -238,7 +238,7 @@ def test_cpu_fast_path_with_scene_context_matches_the_training_graph() -> None:
             assert torch.allclose(colorizer.predict_ab(light), reference, atol=1e-2)
 
 
-def test_training_photos_are_white_balanced_but_validation_is_not(tmp_path: Path) -> None:
+def test_the_image_cache_white_balances_only_when_asked(tmp_path: Path) -> None:
     rgb = np.zeros((40, 40, 3), np.uint8)
     rgb[:] = (200, 160, 90)  # warm
     rgb[:20] = (120, 100, 60)

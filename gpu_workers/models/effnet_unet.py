@@ -64,12 +64,10 @@ class SceneContext(nn.Module):
     bottleneck. The map starts at zero, so a new branch changes nothing until trained.
     """
 
-    CHANNELS = 1280
-
     def __init__(self, head_conv: nn.Conv2d, head_bn: nn.BatchNorm2d, out_ch: int) -> None:
         super().__init__()
         self.conv, self.bn = head_conv, head_bn
-        self.fc = nn.Linear(self.CHANNELS, out_ch)
+        self.fc = nn.Linear(head_conv.out_channels, out_ch)
         nn.init.zeros_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)
 
