@@ -31,6 +31,12 @@ def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def render_lightness(light: np.ndarray, render_size: int) -> np.ndarray:
+    """(H, W) lightness area-averaged to the render size: what the model sees."""
+    h, w = render_shape(*light.shape, render_size)
+    return cv2.resize(light, (w, h), interpolation=cv2.INTER_AREA)
+
+
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
     size = (2 * radius + 1, 2 * radius + 1)
     return cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)
@@ -90,8 +96,7 @@ def colorize_frames(model: Colorizer, frames: Sequence[np.ndarray], render_size:
     for begin in range(0, len(frames), batch_size):
         batch = frames[begin:begin + batch_size]
         lights = [rgb_to_lab(f)[..., 0] for f in batch]
-        h, w = render_shape(*lights[0].shape, render_size)
-        small = np.stack([cv2.resize(l, (w, h), interpolation=cv2.INTER_AREA) for l in lights])
+        small = np.stack([render_lightness(light, render_size) for light in lights])
         with torch.inference_mode():
             ab = model.predict_ab(torch.from_numpy(small[:, None]).float())
         ab = ab.float().cpu().numpy().transpose(0, 2, 3, 1) * float(saturation)

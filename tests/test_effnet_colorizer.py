@@ -14,10 +14,13 @@ import pytest
 import torch
 
 from gpu_workers import train
+from gpu_workers.colorize import colorize_frames
 from gpu_workers.models.ab_bins import gamut_bins
 from gpu_workers.models.effnet_unet import (WEIGHTS, WEIGHTS_V1, WEIGHTS_V2, AbClassifier, EffNetColorizer, EffNetUNet,
                                             export_state, load_model)
 from gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
+from media import metrics
+from media.color import lightness, merge_lightness_chroma
 
 
 def _natural_light(height: int, width: int) -> torch.Tensor:
@@ -248,3 +251,26 @@ def test_the_image_cache_white_balances_only_when_asked(tmp_path: Path) -> None:
     balanced = train.ImageCache(1.0).get(path)
     warm_b = train.rgb_to_lab(rgb)[..., 2].mean()
     assert abs(train.rgb_to_lab(balanced)[..., 2].mean()) < 0.3 * warm_b
+
+
+def test_validation_scores_images_as_the_worker_renders_them(tmp_path: Path) -> None:
+    """train.py picks the decoding on what the worker would output: render size, guided upsampling."""
+    yy, xx = np.mgrid[0:96, 0:128]
+    paths = []
+    for i, colour in enumerate(((200, 60, 40), (40, 90, 200), (60, 160, 70))):
+        img = np.zeros((96, 128, 3), np.uint8)
+        img[:] = colour
+        img[(xx // 16 + yy // 16) % 2 == 1] = (230, 220, 200)  # sharp edges that rendering blurs
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), img)
+    model = load_model(WEIGHTS.path, torch.device("cpu"))
+    worker = EffNetColorizer(model, torch.device("cpu"))
+    rendered = []
+    for path in paths:
+        truth = train.read_rgb(path)
+        grey = merge_lightness_chroma(lightness(truth), np.zeros((*truth.shape[:2], 2), np.float32))
+        rendered.append(metrics.psnr(colorize_frames(worker, [grey], 24)[0], truth))
+    at_render_size = train.evaluate(model, paths, render_size=24)["psnr"]
+    at_full_size = train.evaluate(model, paths)["psnr"]
+    assert at_render_size == pytest.approx(np.mean(rendered), abs=0.02)
+    assert abs(at_full_size - at_render_size) > 0.2, "rendering at 24 px should change the score"

@@ -480,7 +480,7 @@ def _weights(version: str, sha256: str) -> Weights:
 
 
 WEIGHTS_V2 = _weights("v2", "2cf3e2443c84d591b5e6652ec4a90b4e8a823c3d6e79ded8f4c89ec651c7b469")
-WEIGHTS_V3 = _weights("v3", "c6be645477a535e4140e08847f75912a85c49814545a94b7f253a72f4305f62e")
+WEIGHTS_V3 = _weights("v3", "5406fc2847fbfd1efba1efa0bd668472f89aa670a1d356c1421a2d6581690c96")
 WEIGHTS = WEIGHTS_V3
 # v1, the regression model v2 replaced: kept for comparison and as a regression starting point.
 WEIGHTS_V1 = _weights("v1", "65a2816012b4a1f779532db0e37c8a24cba6f91f430aa994106f36df1aa858fa")
