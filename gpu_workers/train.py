@@ -32,16 +32,16 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from gpu_workers.colorize import render_lightness, upsample_ab
 from gpu_workers.models.ab_bins import (classification_loss, gamut_bins, rebalance_weights,
                                         soft_histogram)
 from gpu_workers.models.effnet_unet import (AB_SCALE, MULTIPLE, AbClassifier, EffNetUNet,
                                             export_state, full_size, load_model, pad_to_multiple)
 from gpu_workers.models.registry import sha256_of
-from gpu_workers.colorize import render_lightness, upsample_ab
 from media.color import lightness, merge_lightness_chroma, rgb_to_lab
 from media.metrics import colourfulness, psnr
-from tintype.settings import get_settings
 from media.white_balance import neutralise
+from tintype.settings import get_settings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 DEFAULT_WORK = Path(__file__).resolve().parent.parent / "var" / "colorize"
@@ -274,6 +274,7 @@ def estimate_prior(stream: Iterator[tuple[torch.Tensor, torch.Tensor]], bins: to
 
 
 Decoding = tuple[float, float]  # a classifier's (temperature, rebalance)
+PSNR_CAP = 100.0  # a grey photo's greyscale baseline is exact: keep the means finite
 
 
 def _chroma_by_decoding(model: EffNetUNet, light: torch.Tensor,
@@ -319,7 +320,8 @@ def evaluate_many(model: EffNetUNet, paths: Sequence[Path], decodings: Sequence[
         for key, ab in _chroma_by_decoding(model, light, decodings).items():
             out = merge_lightness_chroma(lum, upsample_ab(ab, lum, small))
             rows.setdefault(key, []).append(
-                (psnr(out, rgb), psnr(grey, rgb), colourfulness(out), colourfulness(rgb)))
+                (min(PSNR_CAP, psnr(out, rgb)), min(PSNR_CAP, psnr(grey, rgb)),
+                 colourfulness(out), colourfulness(rgb)))
     model.train(was_training)
     stats = {}
     for key, values in rows.items():

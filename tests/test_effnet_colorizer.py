@@ -274,3 +274,11 @@ def test_validation_scores_images_as_the_worker_renders_them(tmp_path: Path) -> 
     at_full_size = train.evaluate(model, paths)["psnr"]
     assert at_render_size == pytest.approx(np.mean(rendered), abs=0.02)
     assert abs(at_full_size - at_render_size) > 0.2, "rendering at 24 px should change the score"
+
+
+def test_a_grey_photo_keeps_the_validation_means_finite(tmp_path: Path) -> None:
+    path = tmp_path / "grey.png"
+    cv2.imwrite(str(path), np.tile(np.linspace(20, 230, 64, dtype=np.uint8), (48, 1)))
+    stats = train.evaluate(load_model(WEIGHTS.path, torch.device("cpu")), [path], render_size=32)
+    assert stats["psnr_grey"] == train.PSNR_CAP  # grey is exact for a grey photo
+    assert 0 < stats["psnr"] < train.PSNR_CAP
