@@ -551,13 +551,17 @@ def _floats(text: str) -> list[float]:
     return [float(t) for t in str(text).split(",") if t.strip()]
 
 
-def pick_decoding(args: argparse.Namespace, model: EffNetUNet,
-                  val: Sequence[Path]) -> dict[str, dict[str, float]]:
-    """Set a classifier's decoding by choose_decoding; returns the sweep (for the card)."""
+def pick_decoding(args: argparse.Namespace, model: EffNetUNet, val: Sequence[Path]
+                  ) -> tuple[dict[str, dict[str, float]], dict[str, float] | None]:
+    """Set a classifier's decoding by choose_decoding.
+
+    Returns the sweep (for the card) and the chosen setting's scores, which are the
+    model's validation scores from now on (None when nothing was swept).
+    """
     head = model.head
     decodings = [(t, r) for r in _floats(args.rebalances) for t in _floats(args.temperatures)]
     if not isinstance(head, AbClassifier) or not val or not decodings:
-        return {}
+        return {}, None
     sweep = evaluate_many(model, val, decodings, render_size=args.render_size)
     chosen = choose_decoding(sweep, args.min_colourfulness)
     head.temperature.fill_(chosen[0])
@@ -566,7 +570,7 @@ def pick_decoding(args: argparse.Namespace, model: EffNetUNet,
         print(f"temperature {t:g}, rebalance {r:g}: PSNR {s['psnr']:.2f} dB "
               f"(grey {s['psnr_grey']:.2f}), colourfulness {s['colourfulness']:.1f} / "
               f"{s['colourfulness_truth']:.1f}" + ("  <- chosen" if (t, r) == chosen else ""))
-    return {f"T={t:g} rebalance={r:g}": s for (t, r), s in sweep.items()}
+    return {f"T={t:g} rebalance={r:g}": s for (t, r), s in sweep.items()}, sweep[chosen]
 
 
 def finish(args: argparse.Namespace, model: EffNetUNet, split: Split, step: int,
@@ -576,8 +580,9 @@ def finish(args: argparse.Namespace, model: EffNetUNet, split: Split, step: int,
     A classifier's decoding (temperature, rebalancing) is chosen here, on the validation
     split, and stored in the exported weights.
     """
-    sweep = pick_decoding(args, model, split.val)
-    stats = evaluate(model, split.val, render_size=args.render_size) if split.val else {}
+    sweep, stats = pick_decoding(args, model, split.val)
+    if stats is None:
+        stats = evaluate(model, split.val, render_size=args.render_size) if split.val else {}
     sha = export_weights(model, args.out)
     summary = {"steps": step, "train_seconds": round(train_seconds, 1),
                "train_images": len(split.train), "val_images": len(split.val),

@@ -176,6 +176,11 @@ def test_classifier_fine_tune_from_the_regression_file_picks_its_decoding(tmp_pa
     assert isinstance(head, AbClassifier)
     assert float(head.temperature) in (0.5, 1.0) and float(head.rebalance) in (0.0, pytest.approx(0.3, abs=1e-3))
     assert torch.isfinite(head.log_prior).all() and head.log_prior.exp().sum() == pytest.approx(1.0, abs=1e-2)
+    # the reported validation scores are the exported model's (at its chosen decoding)
+    val = train.split_images(data, 0, 0.25).val
+    exported = train.evaluate(model, val, render_size=int(summary["args"]["render_size"]))
+    assert summary["validation"]["psnr"] == pytest.approx(exported["psnr"], abs=0.05)
+    assert summary["validation"]["colourfulness"] == pytest.approx(exported["colourfulness"], rel=0.02)
     v1 = load_model(WEIGHTS_V1.path, torch.device("cpu"))
     # the trunk came from the file (the encoder's early blocks are frozen); the head is new
     assert torch.allclose(model.encoder._conv_stem.weight, v1.encoder._conv_stem.weight, atol=1e-3)
