@@ -23,9 +23,13 @@ worker's batch size and torch thread count (TORCH_THREADS or all cores), plus th
 resident memory of this process. The machine's load average is recorded: other work on
 the machine (such as a test run) slows the numbers down.
 
-Writes ``results.json``, ``results.md`` (tables) and ``grid.png`` (input grey | tintype |
-ground truth for a fixed sample) under ``--out``. Exits 2 if the data folder is absent,
-1 if the model cannot be loaded. Nothing is copied from the data folder.
+How far hedging alone could go (bench/trust.py): the model's own chroma scaled per item
+with the truth known, an upper bound for any confidence-based decoding of the same colours.
+
+Writes ``results.json``, ``results.md`` (tables), ``grid.png`` (input grey | tintype |
+ground truth for a fixed sample) and ``trust.png`` (that bound against colourfulness) under
+``--out``. Exits 2 if the data folder is absent, 1 if the model cannot be loaded. Nothing is
+copied from the data folder.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench import trust  # noqa: E402
 from bench.metrics import colourfulness, colourfulness_ratio, psnr, psnr_true_cast, ssim  # noqa: E402
 from gpu_workers import train  # noqa: E402
 from gpu_workers.colorize import colorize_frames  # noqa: E402
@@ -204,25 +209,28 @@ def speed_in_child(args: argparse.Namespace, extra_env: dict[str, str]) -> dict[
     return result
 
 
+Scored = tuple[dict[str, Any], list[dict[str, Any]], list[trust.ScaleCurve]]  # info, rows, curves
+
+
 def evaluate_photos(model: Any, root: Path, render_size: int, seed: int, fraction: float,
-                    limit: int | None) -> tuple[dict[str, Any], list[dict[str, Any]], list[Path]]:
+                    limit: int | None) -> tuple[Scored, list[Path]]:
     split = train.split_images(root, seed, fraction)
     paths = split.val[:limit] if limit else split.val
-    rows = []
+    rows, curves = [], []
     for path in paths:
         truth = read_rgb(path)
         grey = grey_of(truth)
         out = colorize_frames(model, [grey], render_size)[0]
         rows.append({"image": path.relative_to(root).as_posix(), "source": train.source_of(path, root),
                      "size": f"{truth.shape[1]}x{truth.shape[0]}", **score(out, grey, truth)})
+        curves.append(trust.scale_curve(out, truth))
     info = {"root": str(root), "seed": seed, "fraction": fraction, "validation_images": len(split.val),
             "train_images": len(split.train), "evaluated": len(rows)}
-    return info, rows, paths
+    return (info, rows, curves), paths
 
 
-def evaluate_clips(model: Any, root: Path, render_size: int, step: int,
-                   limit: int | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    rows = []
+def evaluate_clips(model: Any, root: Path, render_size: int, step: int, limit: int | None) -> Scored:
+    rows, curves = [], []
     per_sequence = {}
     for seq in sequences(root):
         paths = frame_paths(seq)[::step]
@@ -234,8 +242,9 @@ def evaluate_clips(model: Any, root: Path, render_size: int, step: int,
         seq_rows = [{"sequence": seq.name, "frame": p.name, **score(o, g, t)}
                     for p, o, g, t in zip(paths, outs, greys, truths)]
         rows += seq_rows
+        curves += [trust.scale_curve(o, t) for o, t in zip(outs, truths)]
         per_sequence[seq.name] = {"size": f"{truths[0].shape[1]}x{truths[0].shape[0]}", **summarise(seq_rows)}
-    return {"root": str(root), "step": step, "sequences": per_sequence}, rows
+    return {"root": str(root), "step": step, "sequences": per_sequence}, rows, curves
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -352,11 +361,33 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_f(run['loadavg_before'][0])} → {_f(run['loadavg_after'][0])} | "
                 f"{_f(run['peak_rss_mib_after_speed'], 0)} MiB |")
         lines += ["", f"Peak RSS of the whole benchmark process (quality runs): {_f(results['peak_rss_mib'], 0)} MiB."]
+    lines += trust_section(results["trust"])
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for target in results["targets"]:
         lines.append(f"| {target['target']} | {target['measured']} | {'yes' if target['met'] else '**no**'} |")
     lines += ["", f"Runtime {results['runtime_s']:.0f} s. Grid: `grid.png` ({', '.join(results['grid'])}).", ""]
     return "\n".join(lines)
+
+
+def trust_section(hedging: dict[str, Any]) -> list[str]:
+    """Markdown for bench/trust.py's question: could a better decoding of these colours reach the targets?"""
+    def gain(value: float | None) -> str:
+        return "unreachable" if value is None else f"{value:+.2f} dB"
+
+    lines = ["", "## Could better hedging reach the targets? (`trust.png`)", "",
+             "The model's own colours scaled per item by 0-2x. One scale for all is what a saturation "
+             "control or decoding setting can do; the oracle picks each photo's or frame's scale knowing "
+             "the truth, an upper bound for any confidence-based decoding. Where the oracle misses the "
+             "target, only better colours (a better network) can meet it.", "",
+             "| data | model as shipped | best, one scale for all, at >= 60% colourfulness | "
+             "best, oracle scale per item, at >= 60% colourfulness |", "|---|---|---|---|"]
+    for name, key in (("held-out photos", "photos"), ("video frames", "clips")):
+        s = hedging.get(key, {})
+        if s.get("items"):
+            own = s["as_output"]
+            lines.append(f"| {name} | {own['psnr_gain_db']:+.2f} dB at {own['colourfulness_ratio']:.2f} | "
+                         f"{gain(s['best_uniform_gain_db'])} | {gain(s['best_oracle_gain_db'])} |")
+    return lines
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -438,12 +469,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             speed_passive = speed_in_child(args, {"OMP_WAIT_POLICY": "PASSIVE"})
             print(f"speed (OMP_WAIT_POLICY=PASSIVE): {speed_passive['fps_median']:.1f} frames/s "
                   f"(best {speed_passive['fps_best']:.1f}; load {speed_passive['loadavg_before'][0]:.2f})")
-    split_info, photo_rows, photo_paths = evaluate_photos(model, photos_root, args.render_size, args.seed,
-                                                          args.val_fraction, args.limit)
+    (split_info, photo_rows, photo_curves), photo_paths = evaluate_photos(
+        model, photos_root, args.render_size, args.seed, args.val_fraction, args.limit)
     photos = summarise(photo_rows)
     print(f"photos: {photos.get('items', 0)} held-out, PSNR {photos.get('psnr', 0):.2f} dB "
           f"(grey {photos.get('psnr_grey', 0):.2f})")
-    clip_info, clip_rows = evaluate_clips(model, clips_root, args.render_size, args.clip_step, args.limit)
+    clip_info, clip_rows, clip_curves = evaluate_clips(model, clips_root, args.render_size, args.clip_step,
+                                                       args.limit)
     clips = summarise(clip_rows)
     print(f"clips: {clips.get('items', 0)} frames, PSNR {clips.get('psnr', 0):.2f} dB "
           f"(grey {clips.get('psnr_grey', 0):.2f})")
@@ -451,6 +483,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     samples = grid_samples(photo_paths, photos_root, clips_root, args.clip_step)
     grid = write_grid(args.out / "grid.png", samples, model, args.model, args.render_size)
+    floor = TARGETS["colourfulness_ratio"]
+    hedging = {"photos": trust.summary(photo_curves, floor), "clips": trust.summary(clip_curves, floor)}
+    trust.plot({"held-out photos": hedging["photos"], "video frames": hedging["clips"]},
+               args.out / "trust.png", args.model)
 
     results: dict[str, Any] = {
         "model": args.model,
@@ -465,6 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clips": {**clip_info, "summary": clips, "rows": clip_rows},
         "speed": speed,
         "speed_omp_passive": speed_passive,
+        "trust": hedging,
         "grid": grid,
         "metrics": {"psnr": "RGB, dB, capped at 100", "ssim": "RGB channels averaged, Gaussian 11x11 sigma 1.5",
                     "colourfulness": "Hasler-Suesstrunk M; ratio = mean(model) / mean(truth)"},
@@ -475,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["targets"] = targets(results)
     (args.out / "results.md").write_text(markdown(results))
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out / 'results.json'}, {args.out / 'results.md'}, {args.out / 'grid.png'} "
+    print(f"wrote results.json, results.md, grid.png and trust.png under {args.out} "
           f"in {results['runtime_s']:.0f} s")
     return 0
 
