@@ -7,6 +7,16 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+from PIL import ImageFont
+
+
+def font(size: int) -> ImageFont.ImageFont:
+    """Pillow's default font at `size` px, or its fixed bitmap font where it has no scalable one."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:
+        return ImageFont.load_default()
+
 
 def json_safe(value: Any) -> Any:
     """Strict JSON has no NaN or infinity (a perfect PSNR is infinite): NaN → null, ±inf → a string."""

@@ -41,8 +41,9 @@ from typing import Any, Iterable, Iterator
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from bench.report import font as report_font
 from bench.report import write_results
 from media.video import DeliveryOptions
 from media.yuv import Yuv420
@@ -609,10 +610,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     left, right, top, bottom = 90, 20, 60, 110
     img = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(img)
-    try:
-        font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=12)
-    except TypeError:  # Pillow without scalable default font
-        font = small = ImageFont.load_default()
+    font, small = report_font(15), report_font(12)
     values = [c["measures"][s]["chroma_warping_error"] * 1e3 for c in clips for s, _ in series]
     peak = max(v for v in values if math.isfinite(v)) * 1.1 or 1.0
     plot_h = height - top - bottom

@@ -12,7 +12,8 @@ post-processing of the same colours can: only better colours (a better network) 
 The oracle works per item (a photo or a frame) because the benchmark's colourfulness is
 a ratio of means: colour can be concentrated on the items the model gets right. For a
 weight lambda each item takes the scale that maximises PSNR + lambda * colourfulness;
-sweeping lambda traces the frontier (the upper hull of what per-item scales can reach).
+sweeping lambda traces the frontier (the upper hull of what per-item scales can reach;
+between two of its points the exact optimum can lie a little higher).
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from bench import report
 from bench.metrics import colourfulness, psnr
 from media.color import merge_lightness_chroma, rgb_to_lab
 
 SCALES = tuple(round(0.1 * i, 1) for i in range(21))  # 0 (grey) .. 2 (twice the chroma)
-LAMBDAS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.5, 1.0)
+# Weights of colourfulness against PSNR (dB per unit of Hasler-Suesstrunk M): dense enough
+# that neighbouring frontier points differ by a few hundredths of a dB.
+LAMBDAS = (0.0, *np.geomspace(1e-3, 2.0, 80).round(6).tolist())
 UNIFORM = SCALES.index(1.0)
 
 
@@ -110,13 +114,6 @@ _SERIES = (("uniform", (120, 120, 120), "one saturation scale for all (0 .. 2)")
            ("oracle", (67, 147, 195), "oracle: best scale per item, truth known"))
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without a scalable default font
-        return ImageFont.load_default()
-
-
 def plot(sets: dict[str, dict[str, Any]], path: Path, model: str) -> None:
     """PSNR gain over grey against colourfulness ratio, one panel per data set.
 
@@ -127,9 +124,9 @@ def plot(sets: dict[str, dict[str, Any]], path: Path, model: str) -> None:
     panels = [(name, s) for name, s in sets.items() if s.get("items")]
     if not panels:
         return
-    pw, ph, margin = 430, 360, 56
+    pw, ph = 430, 360
     img = Image.new("RGB", (pw * len(panels) + 20, ph + 120), "white")
-    draw, font, small = ImageDraw.Draw(img), _font(15), _font(12)
+    draw, font, small = ImageDraw.Draw(img), report.font(15), report.font(12)
     draw.text((12, 10), f"{model}: how far per-item trust in its colours could go", fill="black", font=font)
     for k, (name, s) in enumerate(panels):
         _panel(draw, small, (10 + k * pw, 40, pw - 20, ph), name, s)
