@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from bench import trust
 from bench.metrics import colourfulness, psnr
@@ -58,13 +61,12 @@ def test_the_oracle_trusts_right_colours_and_drops_wrong_ones() -> None:
     assert trust.best_gain(result["uniform"], floor=10.0) is None
 
 
-def test_summary_of_nothing_and_the_picture(tmp_path) -> None:
+def test_summary_of_nothing_and_the_picture(tmp_path: Path) -> None:
     assert trust.summary([], 0.6) == {"items": 0}
     truth = _scene(3)
     s = trust.summary([trust.scale_curve(_with_chroma(truth, 0.7), truth)], 0.6)
     path = tmp_path / "trust.png"
     trust.plot({"photos": s, "empty": {"items": 0}}, path, "some-model")
-    from PIL import Image
     with Image.open(path) as img:
         assert img.size[0] > 400 and img.size[1] > 300
         pixels = np.asarray(img.convert("RGB"))
