@@ -14,7 +14,7 @@ import numpy as np
 from media import metrics
 from media.color import merge_lightness_chroma, rgb_to_lab
 
-PSNR_CAP = 100.0
+PSNR_CAP = metrics.PSNR_CAP
 ssim = metrics.ssim
 colourfulness = metrics.colourfulness
 
@@ -23,7 +23,7 @@ def psnr(result: np.ndarray, truth: np.ndarray) -> float:
     """PSNR in dB, PSNR_CAP for identical images."""
     if result.shape != truth.shape:
         raise ValueError(f"images differ in shape: {result.shape} vs {truth.shape}")
-    return min(PSNR_CAP, metrics.psnr(result, truth))
+    return metrics.capped_psnr(result, truth)
 
 
 def colourfulness_ratio(result: float, truth: float) -> float:

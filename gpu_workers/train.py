@@ -39,7 +39,7 @@ from gpu_workers.models.effnet_unet import (AB_SCALE, MULTIPLE, AbClassifier, Ef
                                             export_state, full_size, load_model, pad_to_multiple)
 from gpu_workers.models.registry import sha256_of
 from media.color import lightness, merge_lightness_chroma, rgb_to_lab
-from media.metrics import colourfulness, psnr
+from media.metrics import capped_psnr, colourfulness
 from media.white_balance import neutralise
 from tintype.settings import get_settings
 
@@ -274,7 +274,6 @@ def estimate_prior(stream: Iterator[tuple[torch.Tensor, torch.Tensor]], bins: to
 
 
 Decoding = tuple[float, float]  # a classifier's (temperature, rebalance)
-PSNR_CAP = 100.0  # a grey photo's greyscale baseline is exact: keep the means finite
 
 
 def _chroma_by_decoding(model: EffNetUNet, light: torch.Tensor,
@@ -320,8 +319,7 @@ def evaluate_many(model: EffNetUNet, paths: Sequence[Path], decodings: Sequence[
         for key, ab in _chroma_by_decoding(model, light, decodings).items():
             out = merge_lightness_chroma(lum, upsample_ab(ab, lum, small))
             rows.setdefault(key, []).append(
-                (min(PSNR_CAP, psnr(out, rgb)), min(PSNR_CAP, psnr(grey, rgb)),
-                 colourfulness(out), colourfulness(rgb)))
+                (capped_psnr(out, rgb), capped_psnr(grey, rgb), colourfulness(out), colourfulness(rgb)))
     model.train(was_training)
     stats = {}
     for key, values in rows.items():

@@ -21,6 +21,7 @@ from gpu_workers.models.effnet_unet import (WEIGHTS, WEIGHTS_V1, WEIGHTS_V2, AbC
 from gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
 from media import metrics
 from media.color import lightness, merge_lightness_chroma
+from media.metrics import PSNR_CAP
 
 
 def _natural_light(height: int, width: int) -> torch.Tensor:
@@ -285,5 +286,5 @@ def test_a_grey_photo_keeps_the_validation_means_finite(tmp_path: Path) -> None:
     path = tmp_path / "grey.png"
     cv2.imwrite(str(path), np.tile(np.linspace(20, 230, 64, dtype=np.uint8), (48, 1)))
     stats = train.evaluate(load_model(WEIGHTS.path, torch.device("cpu")), [path], render_size=32)
-    assert stats["psnr_grey"] == train.PSNR_CAP  # grey is exact for a grey photo
-    assert 0 < stats["psnr"] < train.PSNR_CAP
+    assert stats["psnr_grey"] == PSNR_CAP  # grey is exact for a grey photo
+    assert 0 < stats["psnr"] < PSNR_CAP
