@@ -55,7 +55,7 @@ bench-colorize: install
 # Zhang et al.'s released colorizer weights (models eccv16, siggraph17): downloaded where
 # there is internet, kept only if the sha256 matches. Not shipped in the repository.
 ZHANG_URL := https://colorizers.s3.us-east-2.amazonaws.com
-WEIGHTS_FOLDER := gpu_workers/weights
+WEIGHTS_FOLDER := tintype/gpu_workers/weights
 ZHANG_WEIGHTS := colorization_release_v2-9b330a0b.pth=9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9 \
 	siggraph17-df00044c.pth=df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66
 

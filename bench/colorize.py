@@ -62,10 +62,10 @@ import torch  # noqa: E402
 
 from bench import trust  # noqa: E402
 from bench.metrics import colourfulness, colourfulness_ratio, psnr, psnr_true_cast, ssim  # noqa: E402
-from gpu_workers import train  # noqa: E402
-from gpu_workers.colorize import colorize_frames  # noqa: E402
-from gpu_workers.models.registry import ModelError, default_device, get_model  # noqa: E402
-from media.color import lightness, merge_lightness_chroma  # noqa: E402
+from tintype.gpu_workers import train  # noqa: E402
+from tintype.gpu_workers.colorize import colorize_frames  # noqa: E402
+from tintype.gpu_workers.models.registry import ModelError, default_device, get_model  # noqa: E402
+from tintype.media.color import lightness, merge_lightness_chroma  # noqa: E402
 from tintype.settings import get_settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     settings = get_settings()
     threads = settings.torch_threads or max(1, os.cpu_count() or 1)
-    torch.set_num_threads(threads)  # as gpu_workers.worker does
+    torch.set_num_threads(threads)  # as tintype.gpu_workers.worker does
     device = default_device()
     try:
         model = get_model(args.model, device)

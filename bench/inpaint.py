@@ -43,11 +43,11 @@ import numpy as np
 from PIL import Image
 
 from bench.report import write_results
-from media import metrics
-from media.inpaint import damage
-from media.inpaint.flowfill import complete_window
-from media.inpaint.patchmatch import patch_fill
-from media.overlay import mask_overlay
+from tintype.media import metrics
+from tintype.media.inpaint import damage
+from tintype.media.inpaint.flowfill import complete_window
+from tintype.media.inpaint.patchmatch import patch_fill
+from tintype.media.overlay import mask_overlay
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"

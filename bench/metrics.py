@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from media import metrics
-from media.color import merge_lightness_chroma, rgb_to_lab
+from tintype.media import metrics
+from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 
 PSNR_CAP = metrics.PSNR_CAP
 ssim = metrics.ssim

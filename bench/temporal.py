@@ -45,8 +45,8 @@ from PIL import Image, ImageDraw
 
 from bench.report import font as report_font
 from bench.report import write_results
-from media.video import DeliveryOptions
-from media.yuv import Yuv420
+from tintype.media.video import DeliveryOptions
+from tintype.media.yuv import Yuv420
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -98,7 +98,7 @@ def load_truth(folder: Path, frames: int) -> list[np.ndarray]:
 
 def greyscale(frame: np.ndarray) -> np.ndarray:
     """The black-and-white film: the frame's CIE lightness with no chroma, as RGB."""
-    from media.color import merge_lightness_chroma, rgb_to_lab
+    from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 
     light = rgb_to_lab(frame)[..., 0]
     return merge_lightness_chroma(light, np.zeros(light.shape + (2,), np.float32))
@@ -106,7 +106,7 @@ def greyscale(frame: np.ndarray) -> np.ndarray:
 
 def model_key(model_name: str, render_size: int) -> str:
     """Changes whenever the colorization code, the model code or its weights change."""
-    from gpu_workers.models import registry
+    from tintype.gpu_workers.models import registry
 
     digest = hashlib.sha256(f"{model_name}:{render_size}".encode())
     for path in sorted([ROOT / "gpu_workers" / "colorize.py", ROOT / "media" / "color.py",
@@ -134,7 +134,7 @@ class Colorizer:
     def __call__(self, clip: str, truth: list[np.ndarray]) -> tuple[list[Yuv420], bool]:
         """The colorized frames as the chunk intermediates hold them (4:2:0), and whether
         they came from the cache."""
-        from media.video import LosslessWriter, iter_lossless
+        from tintype.media.video import LosslessWriter, iter_lossless
 
         height, width = truth[0].shape[:2]
         path = self.cache / f"{clip}-{self.key}-{len(truth)}.mkv" if self.cache else None
@@ -143,10 +143,10 @@ class Colorizer:
             if len(frames) == len(truth):
                 return frames, True
         if self.model is None:
-            from gpu_workers.models.registry import get_model
+            from tintype.gpu_workers.models.registry import get_model
 
             self.model = get_model(self.name)
-        from gpu_workers.colorize import colorize_frames
+        from tintype.gpu_workers.colorize import colorize_frames
 
         began = time.perf_counter()
         frames = [Yuv420.from_rgb(f) for f in
@@ -171,7 +171,7 @@ def smoothing_options() -> dict[str, Any]:
     ChromaSmoother's own defaults."""
     import inspect
 
-    from media.temporal import ChromaSmoother
+    from tintype.media.temporal import ChromaSmoother
     from tintype.settings import get_settings
 
     defaults = inspect.signature(ChromaSmoother.__init__).parameters
@@ -181,7 +181,7 @@ def smoothing_options() -> dict[str, Any]:
 
 
 def smooth(frames: Iterable[Yuv420], strength: float, radius: int):
-    from media.temporal import ChromaSmoother
+    from tintype.media.temporal import ChromaSmoother
 
     smoother = ChromaSmoother(strength=strength, radius=radius)
     out: list[Yuv420] = []
@@ -194,8 +194,8 @@ def smooth(frames: Iterable[Yuv420], strength: float, radius: int):
 
 def clip_quality(truth: list[np.ndarray], videos: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float]]:
     """Per video: flow measures along the truth's flow (computed once per pair), and PSNR/SSIM."""
-    from media import flow as fl
-    from media.metrics import ReferenceMeter, pair_errors, pair_flow
+    from tintype.media import flow as fl
+    from tintype.media.metrics import ReferenceMeter, pair_errors, pair_flow
 
     sums = {name: {"warping_error": [], "chroma_warping_error": [], "chroma_flicker": []}
             for name in ("truth", *videos)}
@@ -350,8 +350,8 @@ def ping_pong(frames: list[Any], count: int) -> list[Any]:
 
 
 def write_chunks(frames: list[Yuv420], folder: Path, fmt: Format) -> tuple[list[Path], dict[str, Any]]:
-    from media.ffmpeg import FFMPEG, finish_tool, start_tool
-    from media.video import LosslessWriter
+    from tintype.media.ffmpeg import FFMPEG, finish_tool, start_tool
+    from tintype.media.video import LosslessWriter
 
     folder.mkdir(parents=True, exist_ok=True)
     width, height = frames[0].width, frames[0].height
@@ -379,7 +379,7 @@ def write_chunks(frames: list[Yuv420], folder: Path, fmt: Format) -> tuple[list[
 
 
 def facts_for(width: int, height: int, frames: int):
-    from media.probe import VideoFacts
+    from tintype.media.probe import VideoFacts
 
     return VideoFacts(container="matroska", video_codec="ffvhuff", width=width, height=height, rotation=0,
                       frames=frames, fps_num=25, fps_den=1, constant_rate=True, duration=frames / 25,
@@ -396,11 +396,11 @@ class Sink:
 
 def finalize_loop(chunks: list[Path], width: int, height: int, frames: int, strength: float, radius: int,
                   preset: str = "superfast") -> dict[str, Any]:
-    """tasks.pipeline's finalize without the storage: its own _Prefetch reader (8 frames
+    """tintype.tasks.pipeline's finalize without the storage: its own _Prefetch reader (8 frames
     ahead) over the chunks in order → _Delivery (smoother → encoder)."""
-    from media.temporal import ChromaSmoother
-    from media.video import DeliveryEncoder, DeliveryOptions, iter_lossless
-    from tasks.pipeline import _Delivery, _Prefetch
+    from tintype.media.temporal import ChromaSmoother
+    from tintype.media.video import DeliveryEncoder, DeliveryOptions, iter_lossless
+    from tintype.tasks.pipeline import _Delivery, _Prefetch
 
     def decoded() -> Iterator[Yuv420]:
         for part in chunks:
@@ -425,7 +425,7 @@ def finalize_loop(chunks: list[Path], width: int, height: int, frames: int, stre
 
 
 def decode_only(chunks: list[Path], width: int, height: int) -> dict[str, Any]:
-    from media.video import iter_lossless
+    from tintype.media.video import iter_lossless
 
     count = 0
     with Clock() as clock:
@@ -442,7 +442,7 @@ def smoothing_only(frames: list[Yuv420], strength: float, radius: int) -> dict[s
 
 
 def encode_only(frames: list[Yuv420], preset: str) -> dict[str, Any]:
-    from media.video import DeliveryEncoder, DeliveryOptions
+    from tintype.media.video import DeliveryEncoder, DeliveryOptions
 
     sink = Sink()
     with Clock() as clock:

@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench import report
 from bench.metrics import colourfulness, psnr
-from media.color import merge_lightness_chroma, rgb_to_lab
+from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 
 SCALES = tuple(round(0.1 * i, 1) for i in range(21))  # 0 (grey) .. 2 (twice the chroma)
 # Weights of colourfulness against PSNR (dB per unit of Hasler-Suesstrunk M): dense enough

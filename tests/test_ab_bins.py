@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gpu_workers import train
-from gpu_workers.models.ab_bins import (GRID, annealed_mean, classification_loss, gamut_bins,
+from tintype.gpu_workers import train
+from tintype.gpu_workers.models.ab_bins import (GRID, annealed_mean, classification_loss, gamut_bins,
                                         nearest_bins, rebalance_weights, soft_histogram)
-from gpu_workers.models.effnet_unet import EffNetUNet, FusedEffNetUNet
+from tintype.gpu_workers.models.effnet_unet import EffNetUNet, FusedEffNetUNet
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from PIL import Image
 
 from tests.media_factory import grey_photo, grey_video
 from tests.stack import ROOT
-from web.limits import RateLimiter
+from tintype.web.limits import RateLimiter
 
 pytestmark = pytest.mark.integration
 
@@ -206,7 +206,7 @@ def test_fifty_concurrent_submissions_from_five_owners(stack, tmp_path, reliabil
 
 def test_the_embedded_default_has_one_local_owner_and_says_so(tmp_path, monkeypatch):
     from tintype.settings import load_settings
-    from web.app import create_app
+    from tintype.web.app import create_app
 
     monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path))
     for name in ("DATABASE_URL", "AUTH_REQUIRED", "BROKER_URL", "STORAGE_URL"):

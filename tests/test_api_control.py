@@ -9,7 +9,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from tests.media_factory import grey_video, rect_mask
-from web.openapi import openapi_document
+from tintype.web.openapi import openapi_document
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media.color import rgb_to_lab
+from tintype.media.color import rgb_to_lab
 from tests.media_factory import grey_photo
 
 pytestmark = pytest.mark.integration

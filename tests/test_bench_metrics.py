@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.metrics import PSNR_CAP, colourfulness, colourfulness_ratio, psnr, psnr_true_cast, ssim
-from media.color import merge_lightness_chroma, rgb_to_lab
+from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 
 
 def _photo(seed: int = 0, shape: tuple[int, int] = (64, 80)) -> np.ndarray:

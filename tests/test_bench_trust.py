@@ -10,7 +10,7 @@ from PIL import Image
 
 from bench import trust
 from bench.metrics import colourfulness, psnr
-from media.color import merge_lightness_chroma, rgb_to_lab
+from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 
 
 def _scene(seed: int) -> np.ndarray:

@@ -52,7 +52,7 @@ def test_restore_refuses_bad_input_with_a_message(tmp_path):
 
 @pytest.mark.integration
 def test_missing_weights_fail_the_job_with_an_actionable_message(tmp_path):
-    from gpu_workers.models.registry import specs
+    from tintype.gpu_workers.models.registry import specs
 
     source = grey_video(tmp_path / "in.mp4", size="64x48", frames=12, rate="24", audio=False)
     empty = tmp_path / "no-weights"
@@ -75,7 +75,7 @@ def test_missing_weights_fail_the_job_with_an_actionable_message(tmp_path):
 def test_restore_takes_a_folder_of_masks_and_keeps_the_ones_it_used(tmp_path):
     from PIL import Image
 
-    from media.maskvideo import iter_masks
+    from tintype.media.maskvideo import iter_masks
     from tests.media_factory import encode_frames, moving_square, textured_frames
 
     background = textured_frames(16, 64, 48, pan=1)

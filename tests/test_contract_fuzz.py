@@ -29,7 +29,7 @@ ENV_KEYS = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND", "STORAGE_URL", "S3_E
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     from tintype.settings import get_settings
-    from web.app import create_app
+    from tintype.web.app import create_app
 
     saved = {k: os.environ.get(k) for k in (*ENV_KEYS, "TINTYPE_DATA_DIR")}
     for key in ENV_KEYS:

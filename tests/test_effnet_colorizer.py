@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_workers import train
-from gpu_workers.colorize import colorize_frames
-from gpu_workers.models.ab_bins import gamut_bins
-from gpu_workers.models.effnet_unet import (WEIGHTS, WEIGHTS_V1, WEIGHTS_V2, AbClassifier, EffNetColorizer, EffNetUNet,
+from tintype.gpu_workers import train
+from tintype.gpu_workers.colorize import colorize_frames
+from tintype.gpu_workers.models.ab_bins import gamut_bins
+from tintype.gpu_workers.models.effnet_unet import (WEIGHTS, WEIGHTS_V1, WEIGHTS_V2, AbClassifier, EffNetColorizer, EffNetUNet,
                                             export_state, load_model)
-from gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
-from media import metrics
-from media.color import lightness, merge_lightness_chroma
-from media.metrics import PSNR_CAP
+from tintype.gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
+from tintype.media import metrics
+from tintype.media.color import lightness, merge_lightness_chroma
+from tintype.media.metrics import PSNR_CAP
 
 
 def _natural_light(height: int, width: int) -> torch.Tensor:

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from media.inpaint import (boxes_to_masks, complete, complete_window, detect, dilate, dust, line_scratches,
+from tintype.media.inpaint import (boxes_to_masks, complete, complete_window, detect, dilate, dust, line_scratches,
                            patch_fill, photo_scratches, smooth_fill, track_boxes)
-from media.metrics import psnr
+from tintype.media.metrics import psnr
 
 
 def noise_texture(h: int, w: int, seed: int = 0, contrast: float = 3.0) -> np.ndarray:

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from gpu_workers.masks import ChunkMasks, frame_masks
-from gpu_workers.models import registry
-from gpu_workers.processing import apply_operations
-from media.errors import CorruptMedia
-from media.inpaint.damage import dilate
-from media.maskvideo import MaskVideoWriter, iter_masks
-from media.probe import probe_video
-from tasks.mask_intake import (
+from tintype.gpu_workers.masks import ChunkMasks, frame_masks
+from tintype.gpu_workers.models import registry
+from tintype.gpu_workers.processing import apply_operations
+from tintype.media.errors import CorruptMedia
+from tintype.media.inpaint.damage import dilate
+from tintype.media.maskvideo import MaskVideoWriter, iter_masks
+from tintype.media.probe import probe_video
+from tintype.tasks.mask_intake import (
     MaskError,
     check_boxes,
     normalise_frame_masks,
@@ -149,7 +149,7 @@ def test_per_frame_masks_from_a_zip_and_a_video_round_trip(tmp_path):
 
 
 def test_box_tracking_streams_a_real_video_and_reports_the_loss(tmp_path):
-    from tasks.track import tracked_boxes
+    from tintype.tasks.track import tracked_boxes
 
     frames, boxes = moving_square(textured_frames(24, 128, 96, pan=0, seed=2), step=2, until=16)
     path = encode_frames(tmp_path / "t.mp4", frames)

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from storage.db import session_scope, upgrade
-from storage.models import Job
-from tasks import jobstate
+from tintype.storage.db import session_scope, upgrade
+from tintype.storage.models import Job
+from tintype.tasks import jobstate
 from tests import services
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ def db_url():
     name, url = services.create_database(admin)
     upgrade(url)
     yield url
-    from storage.db import dispose_engines
+    from tintype.storage.db import dispose_engines
 
     dispose_engines()
     services.drop_database(admin, name)

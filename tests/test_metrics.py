@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from media import metrics
+from tintype.media import metrics
 from tests.test_temporal import flicker, moving, texture
 
 

@@ -12,8 +12,8 @@ from torch import nn
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")  # torch.onnx.export needs it
 
-from gpu_workers.models import onnx_colorizer  # noqa: E402
-from gpu_workers.models.registry import Weights, WeightsError, get_model, sha256_of, unload_all  # noqa: E402
+from tintype.gpu_workers.models import onnx_colorizer  # noqa: E402
+from tintype.gpu_workers.models.registry import Weights, WeightsError, get_model, sha256_of, unload_all  # noqa: E402
 
 CPU = torch.device("cpu")
 

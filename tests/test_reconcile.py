@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from tasks.jobstate import ActiveJob, OpenChunk
-from tasks.reconcile import CHUNK, FINALIZE, IMAGE, PROBE, TRACK, plan_resends
+from tintype.tasks.jobstate import ActiveJob, OpenChunk
+from tintype.tasks.reconcile import CHUNK, FINALIZE, IMAGE, PROBE, TRACK, plan_resends
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 OLD, FRESH = NOW - timedelta(seconds=600), NOW - timedelta(seconds=5)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpu_workers.reference_colour import transfer_reference
-from media.color import lab_to_rgb, rgb_to_lab
+from tintype.gpu_workers.reference_colour import transfer_reference
+from tintype.media.color import lab_to_rgb, rgb_to_lab
 
 
 def _lab_image(regions: list[tuple[int, float, float, float]], width: int) -> np.ndarray:

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from media import metrics
-from media.temporal import ChromaSmoother
-from media.yuv import Yuv420
+from tintype.media import metrics
+from tintype.media.temporal import ChromaSmoother
+from tintype.media.yuv import Yuv420
 
 
 def texture(height: int, width: int, seed: int, low: int = 40, high: int = 215) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from media.color import rgb_to_lab
-from media.white_balance import LUMINANCE, SRGB_TO_LINEAR, illuminant, linear_to_srgb8, neutralise
+from tintype.media.color import rgb_to_lab
+from tintype.media.white_balance import LUMINANCE, SRGB_TO_LINEAR, illuminant, linear_to_srgb8, neutralise
 
 
 def _scene(seed: int = 0) -> np.ndarray:

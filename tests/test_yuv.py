@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from media.probe import VideoFacts
-from media.video import DeliveryEncoder, LosslessWriter, iter_lossless
-from media.yuv import Yuv420
+from tintype.media.probe import VideoFacts
+from tintype.media.video import DeliveryEncoder, LosslessWriter, iter_lossless
+from tintype.media.yuv import Yuv420
 
 
 def picture(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpu_workers.models import zhang
-from gpu_workers.models.effnet_unet import WEIGHTS as EFFNET
-from gpu_workers.models.registry import Weights, WeightsError, get_model, sha256_of, unload_all, verify_weights
+from tintype.gpu_workers.models import zhang
+from tintype.gpu_workers.models.effnet_unet import WEIGHTS as EFFNET
+from tintype.gpu_workers.models.registry import Weights, WeightsError, get_model, sha256_of, unload_all, verify_weights
 from tintype.settings import get_settings
 
 CPU = torch.device("cpu")

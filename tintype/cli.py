@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
-    from storage.db import upgrade
+    from tintype.storage.db import upgrade
 
     upgrade(load_settings().database_url)
     print("database schema is up to date")
@@ -66,7 +66,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_run(_args: argparse.Namespace) -> int:
-    from storage.db import upgrade
+    from tintype.storage.db import upgrade
 
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +118,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
     os.environ["TINTYPE_DATA_DIR"] = str(data_dir)
-    from storage.db import upgrade
+    from tintype.storage.db import upgrade
     from tintype.settings import get_settings
 
     get_settings.cache_clear()
@@ -148,8 +148,8 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | None:
-    from storage.objects import store_from_settings
-    from tasks.intake import IntakeError, Submission, create_job, parse_options
+    from tintype.storage.objects import store_from_settings
+    from tintype.tasks.intake import IntakeError, Submission, create_job, parse_options
 
     with args.input.open("rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
@@ -157,7 +157,7 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
         ops, options = parse_options(form)
         sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, ops, options,
                          args.inpaint_mask, args.reference, args.masks)
-        from tasks.celery_app import send
+        from tintype.tasks.celery_app import send
 
         return create_job(sub, settings, store_from_settings(settings), settings.database_url,
                           lambda job_id: send("tasks.probe", job_id))
@@ -170,8 +170,8 @@ def _follow(job_id: str, settings: Settings, args: argparse.Namespace, procs: li
             logs: Path) -> int:
     from tqdm import tqdm
 
-    from storage.objects import store_from_settings
-    from tasks import jobstate
+    from tintype.storage.objects import store_from_settings
+    from tintype.tasks import jobstate
 
     shown = None
     with tqdm(total=1, unit="chunk", desc="queued", dynamic_ncols=True) as bar:

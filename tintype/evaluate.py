@@ -63,9 +63,9 @@ class Source:
 
 def open_source(path: Path) -> Source:
     """Recognise an image (by content) or a video (by ffprobe); BadInput otherwise."""
-    from media.errors import MediaError
-    from media.images import load_image, sniff_image
-    from media.probe import probe_video
+    from tintype.media.errors import MediaError
+    from tintype.media.images import load_image, sniff_image
+    from tintype.media.probe import probe_video
     from tintype.settings import get_settings
 
     if not path.is_file():
@@ -94,7 +94,7 @@ def _stream(path: Path, width: int, height: int, out_width: int, out_height: int
     """Every frame of a video as uint8 RGB (out_height, out_width, 3), one at a time."""
     import numpy as np
 
-    from media.ffmpeg import FFMPEG, finish_tool, kill_tool, start_tool
+    from tintype.media.ffmpeg import FFMPEG, finish_tool, kill_tool, start_tool
 
     args = [FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough"]
     if (out_width, out_height) != (width, height):
@@ -133,7 +133,7 @@ def evaluate(output: Source, reference: Source | None, max_width: int = 0,
     """Stream OUTPUT (and REFERENCE) once and return the report."""
     from tqdm import tqdm
 
-    from media.metrics import ReferenceMeter, TemporalMeter
+    from tintype.media.metrics import ReferenceMeter, TemporalMeter
 
     if reference is not None:
         if (reference.width, reference.height) != (output.width, output.height):
@@ -231,7 +231,7 @@ def _json_safe(value: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """The `eval` subcommand."""
-    from media.errors import ToolFailed
+    from tintype.media.errors import ToolFailed
 
     try:
         output = open_source(args.output)

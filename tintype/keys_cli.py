@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from storage import apikeys
+from tintype.storage import apikeys
 from tintype.settings import load_settings
 
 

@@ -16,7 +16,7 @@ from tintype.settings import Settings
 
 def worker_command(pool: str, settings: Settings, concurrency: int = 1, beat: bool = False) -> list[str]:
     """The celery command of one pool; `gpu` registers the model tasks, `cpu` never imports torch."""
-    module = "gpu_workers.worker" if pool == "gpu" else "tasks.celery_app"
+    module = "tintype.gpu_workers.worker" if pool == "gpu" else "tintype.tasks.celery_app"
     cmd = [sys.executable, "-m", "celery", "-A", module, "worker", "-Q", pool, "-c", str(concurrency),
            "-n", f"{pool}-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO", "--without-gossip",
            "--without-mingle"]
@@ -28,7 +28,7 @@ def worker_command(pool: str, settings: Settings, concurrency: int = 1, beat: bo
 
 def web_command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b",
-            f"{settings.web_host}:{settings.web_port}", "--timeout", "600", "web.wsgi:app"]
+            f"{settings.web_host}:{settings.web_port}", "--timeout", "600", "tintype.web.wsgi:app"]
 
 
 def start(cmd: Sequence[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:

@@ -1,0 +1,37 @@
+"""Entry point of a GPU-pool worker: `celery -A tintype.gpu_workers.worker worker -Q gpu -c 1`.
+
+Registers the model tasks on the shared app and loads the configured models once in
+each pool process, after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery.signals import worker_process_init
+
+from tintype.gpu_workers import tasks  # noqa: F401  (registers gpu.* tasks)
+from tintype.tasks.celery_app import app
+from tintype.settings import get_settings
+
+__all__ = ["app"]
+log = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _load_models(**_kwargs: Any) -> None:
+    import torch
+
+    from tintype.gpu_workers.models.registry import ModelError, get_model
+
+    settings = get_settings()
+    torch.set_num_threads(settings.torch_threads or max(1, os.cpu_count() or 1))
+    for name in (settings.colorize_model, settings.inpaint_model):
+        try:
+            get_model(name)
+        except ModelError:
+            # The worker stays up: jobs that need this model fail with this message,
+            # jobs that use other models still run.
+            log.exception("model %s could not be loaded", name)

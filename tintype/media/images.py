@@ -1,0 +1,142 @@
+"""Reading any still image into 8-bit RGB (+ alpha) and writing results.
+
+Scans arrive as 16-bit TIFFs, palette PNGs, CMYK JPEGs and phone photos with an EXIF
+rotation; everything downstream wants upright uint8 RGB, and the alpha channel is
+carried around the models and put back on output.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps
+
+from tintype.media.errors import CorruptMedia, MediaTooLarge, NotMedia, UnsupportedMedia
+
+IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "WEBP", "GIF"}
+
+
+@dataclass
+class LoadedImage:
+    rgb: np.ndarray  # uint8 (H, W, 3), upright
+    alpha: np.ndarray | None  # uint8 (H, W) or None
+    facts: dict[str, Any]
+
+
+def sniff_image(path: Path, max_pixels: int) -> dict[str, Any] | None:
+    """Image facts if the file's content is an image we accept, None if it is not an image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                fmt, mode, (w, h) = img.format, img.mode, img.size
+                frames = getattr(img, "n_frames", 1)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaTooLarge(f"the image is too large to decode safely ({exc})") from exc
+    except (OSError, SyntaxError, ValueError):
+        return None
+    if fmt not in IMAGE_FORMATS:
+        raise UnsupportedMedia(f"image format {fmt} is not supported; use PNG, JPEG, TIFF, BMP or WebP")
+    if w * h > max_pixels:
+        raise MediaTooLarge(f"the image has {w}x{h} = {w * h} pixels; the limit is {max_pixels}")
+    if w < 1 or h < 1:
+        raise CorruptMedia("the image has no pixels")
+    return {"format": fmt, "mode": mode, "width": w, "height": h, "frames": frames}
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and float greyscale modes scaled (not clipped) to 8-bit L."""
+    arr = np.asarray(img)
+    if arr.dtype == np.uint8:
+        return img.convert("L")
+    arr = arr.astype(np.float64)
+    if img.mode.startswith("I;16") or arr.max() > 255:
+        peak = 65535.0 if arr.max() > 255 else 255.0
+    else:
+        peak = max(1.0, float(arr.max()))
+    return Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
+    profile = img.info.get("icc_profile")
+    if profile:
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            return ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError):
+            pass
+    return img.convert("RGB")
+
+
+def load_image(path: Path, max_pixels: int) -> LoadedImage:
+    """Decode `path` upright into uint8 RGB and an optional alpha plane."""
+    facts = sniff_image(path, max_pixels)
+    if facts is None:
+        raise NotMedia("the file is not an image")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            orientation = img.getexif().get(0x0112, 1)
+            img = ImageOps.exif_transpose(img)
+            rgb, alpha = _split_modes(img)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptMedia(f"the image cannot be decoded: {exc}") from exc
+    facts.update({"exif_orientation": int(orientation), "width": rgb.shape[1], "height": rgb.shape[0],
+                  "has_alpha": alpha is not None})
+    return LoadedImage(rgb=rgb, alpha=alpha, facts=facts)
+
+
+def _split_modes(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode == "CMYK":
+        img = _cmyk_to_rgb(img)
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        img = _to_8bit(img)
+    alpha = None
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = np.asarray(img.getchannel("A")).copy()
+    rgb = np.asarray(img.convert("RGB")).copy()
+    return rgb, alpha
+
+
+def save_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None, fmt: str) -> None:
+    """Write PNG (keeping alpha) or JPEG (alpha flattened onto white)."""
+    img = Image.fromarray(rgb, "RGB")
+    if fmt == "jpeg":
+        if alpha is not None:
+            white = Image.new("RGB", img.size, (255, 255, 255))
+            white.paste(img, mask=Image.fromarray(alpha, "L"))
+            img = white
+        img.save(path, "JPEG", quality=95, subsampling=0)
+        return
+    if alpha is not None:
+        img.putalpha(Image.fromarray(alpha, "L"))
+    img.save(path, "PNG", optimize=False)
+
+
+def load_mask(path: Path, width: int, height: int, max_pixels: int) -> np.ndarray:
+    """A mask image as uint8 (H, W), 255 = replace; its size must match the media."""
+    facts = sniff_image(path, max_pixels)
+    if facts is None:
+        raise NotMedia("the mask is not an image", code="bad_mask")
+    if (facts["width"], facts["height"]) != (width, height):
+        raise CorruptMedia(
+            f"the mask is {facts['width']}x{facts['height']} but the media is {width}x{height}",
+            code="mask_size_mismatch", status=422)
+    loaded = load_image(path, max_pixels)
+    grey = loaded.rgb.max(axis=2)
+    if loaded.alpha is not None:
+        grey = np.minimum(grey, loaded.alpha)
+    mask = np.where(grey > 127, 255, 0).astype(np.uint8)
+    if not mask.any():
+        raise CorruptMedia("the mask marks no pixels (white = replace)", code="empty_mask")
+    if mask.all():
+        raise CorruptMedia("the mask covers the whole frame, so nothing is left to fill from",
+                           code="mask_covers_frame")
+    return mask

@@ -1,0 +1,227 @@
+"""Quality measures, as pure functions: PSNR, SSIM, flow warping error, colourfulness, flicker.
+
+Everything takes uint8 RGB frames (H, W, 3). Warping error follows Lai et al. 2018
+("Learning Blind Video Temporal Consistency"): the mean squared difference between a
+frame and its flow-warped predecessor over non-occluded pixels, values in [0, 1] scale,
+averaged over frame pairs; flow is computed on the lightness of the video given as
+`flow_source` (the input video when there is one, else the frames themselves).
+
+The sequence functions hold whole videos; for long videos the same measures are built
+from per-pair pieces (`pair_flow`, `pair_errors`) that the streaming meters
+(`TemporalMeter`, `ReferenceMeter`) use with one previous frame in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from tintype.media import flow as fl
+
+
+PSNR_CAP = 100.0  # dB: an exact match (a grey photo's greyscale baseline) keeps means finite
+
+
+def psnr(result: np.ndarray, truth: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB over all channels; inf for identical images."""
+    mse = float(np.mean((result.astype(np.float64) - truth.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+
+
+def capped_psnr(result: np.ndarray, truth: np.ndarray) -> float:
+    """psnr, at most PSNR_CAP: for averages over many images and for strict JSON."""
+    return min(PSNR_CAP, psnr(result, truth))
+
+
+def ssim(result: np.ndarray, truth: np.ndarray) -> float:
+    """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, σ = 1.5) averaged over RGB channels."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)  # noqa: E731
+    scores = []
+    for c in range(result.shape[2]):
+        x, y = result[..., c].astype(np.float64), truth[..., c].astype(np.float64)
+        mx, my = blur(x), blur(y)
+        sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+        num = (2 * mx * my + c1) * (2 * sxy + c2)
+        den = (mx * mx + my * my + c1) * (sxx + syy + c2)
+        scores.append(float(np.mean(num / den)))
+    return float(np.mean(scores))
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler & Süsstrunk (2003) colourfulness M: 0 for grey, ~100+ for vivid images."""
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    rg, yb = r - g, 0.5 * (r + g) - b
+    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
+
+
+@dataclass(frozen=True)
+class PairFlow:
+    """Flow between frames t-1 and t on frame t's grid (t(x) ≈ (t-1)(x + to_prev(x))) and
+    the pixels it is trusted on (forward–backward consistent, not occluded)."""
+
+    to_prev: np.ndarray
+    mask: np.ndarray
+
+
+def pair_flow(previous_light: np.ndarray, light: np.ndarray) -> PairFlow:
+    """The PairFlow of two consecutive 8-bit lightness images (`media.flow.lightness_u8`)."""
+    to_prev = fl.flow(light, previous_light)
+    to_next = fl.flow(previous_light, light)
+    return PairFlow(to_prev, fl.consistent(to_prev, to_next))
+
+
+@dataclass(frozen=True)
+class PairErrors:
+    """The flow-based measures of one frame pair (see the sequence functions below)."""
+
+    warping_error: float
+    chroma_warping_error: float
+    chroma_flicker: float
+
+
+def pair_errors(previous: np.ndarray, frame: np.ndarray, pair: PairFlow) -> PairErrors | None:
+    """Warping error, chroma warping error and chroma flicker of `frame` against its
+    flow-warped predecessor; None when no pixel is trusted (the pair is not counted)."""
+    mask = pair.mask
+    if not mask.any():
+        return None
+    warped = fl.warp(previous, pair.to_prev)
+    diff = (frame[mask].astype(np.float64) - warped[mask].astype(np.float64)) / 255.0
+    ab = cv2.cvtColor(frame, cv2.COLOR_RGB2Lab)[..., 1:][mask].astype(np.float64)
+    ab_prev = cv2.cvtColor(warped, cv2.COLOR_RGB2Lab)[..., 1:][mask].astype(np.float64)
+    delta = ab - ab_prev
+    return PairErrors(warping_error=float((diff ** 2).sum(axis=1).mean()),
+                      chroma_warping_error=float(((delta / 255.0) ** 2).sum(axis=1).mean()),
+                      chroma_flicker=float(np.abs(delta).mean()))
+
+
+def _pairs(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None) -> Iterator[PairErrors]:
+    source = flow_source if flow_source is not None else frames
+    if len(source) != len(frames):
+        raise ValueError(f"flow source has {len(source)} frames, result has {len(frames)}")
+    lights = [fl.lightness_u8(f) for f in source]
+    for t in range(1, len(frames)):
+        errors = pair_errors(frames[t - 1], frames[t], pair_flow(lights[t - 1], lights[t]))
+        if errors is not None:
+            yield errors
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else 0.0
+
+
+def temporal_measures(frames: Sequence[np.ndarray],
+                      flow_source: Sequence[np.ndarray] | None = None) -> dict[str, float]:
+    """warping_error, chroma_warping_error and chroma_flicker from one pass of flow."""
+    errors = list(_pairs(frames, flow_source))
+    return {"warping_error": _mean([e.warping_error for e in errors]),
+            "chroma_warping_error": _mean([e.chroma_warping_error for e in errors]),
+            "chroma_flicker": _mean([e.chroma_flicker for e in errors])}
+
+
+def warping_error(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
+    """Lai et al.'s E_warp on RGB in [0, 1]; 0 for fewer than two frames."""
+    return _mean([e.warping_error for e in _pairs(frames, flow_source)])
+
+
+def chroma_warping_error(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
+    """E_warp of the Lab chroma (a, b) only, in [0, 1] units (ab / 255): the flicker
+    that smoothing can remove, unaffected by lightness changes."""
+    return _mean([e.chroma_warping_error for e in _pairs(frames, flow_source)])
+
+
+def chroma_flicker(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
+    """Mean absolute change of Lab chroma along flow between frames (8-bit Lab units)."""
+    return _mean([e.chroma_flicker for e in _pairs(frames, flow_source)])
+
+
+# Scene cuts: the test ChromaSmoother uses (Bhattacharyya distance of 32-bin lightness
+# histograms). A pair across a cut has no meaningful flow, so the meter does not count it.
+CUT_THRESHOLD = 0.35
+
+
+def is_cut(previous_light: np.ndarray, light: np.ndarray, threshold: float = CUT_THRESHOLD) -> bool:
+    """Whether two consecutive 8-bit lightness images belong to different shots."""
+    hist = lambda x: cv2.normalize(cv2.calcHist([x], [0], None, [32], [0, 256]), None).flatten()  # noqa: E731
+    return cv2.compareHist(hist(previous_light), hist(light), cv2.HISTCMP_BHATTACHARYYA) > threshold
+
+
+@dataclass
+class TemporalMeter:
+    """No-reference measures of a video streamed frame by frame, in bounded memory.
+
+    push(frame, flow_frame) with `flow_frame` the frame whose lightness drives the flow
+    (the reference or input video; None: the frame itself). Holds only the previous
+    frame. With `skip_cuts`, pairs across a scene cut are left out (listed in `cuts`).
+    """
+
+    skip_cuts: bool = True
+    frames: int = 0
+    cuts: list[int] = field(default_factory=list)
+    errors: list[PairErrors] = field(default_factory=list)
+    colourfulness: list[float] = field(default_factory=list)
+    _previous: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def push(self, frame: np.ndarray, flow_frame: np.ndarray | None = None) -> PairErrors | None:
+        source = frame if flow_frame is None else flow_frame
+        if source.shape != frame.shape:
+            raise ValueError(f"flow frame {source.shape} and frame {frame.shape} differ in size")
+        light = fl.lightness_u8(source)
+        errors = None
+        if self._previous is not None:
+            previous, previous_light = self._previous
+            if self.skip_cuts and is_cut(previous_light, light):
+                self.cuts.append(self.frames)
+            else:
+                errors = pair_errors(previous, frame, pair_flow(previous_light, light))
+                if errors is not None:
+                    self.errors.append(errors)
+        self.colourfulness.append(colourfulness(frame))
+        self._previous = (frame, light)
+        self.frames += 1
+        return errors
+
+    def summary(self) -> dict:
+        """Means over measured pairs (None when no pair could be measured)."""
+        measured = bool(self.errors)
+        mean = lambda name: float(np.mean([getattr(e, name) for e in self.errors])) if measured else None  # noqa: E731
+        return {"frames": self.frames, "pairs_measured": len(self.errors), "scene_cuts": list(self.cuts),
+                "warping_error": mean("warping_error"),
+                "chroma_warping_error": mean("chroma_warping_error"),
+                "chroma_flicker": mean("chroma_flicker"),
+                "colourfulness": float(np.mean(self.colourfulness)) if self.colourfulness else None}
+
+
+@dataclass
+class ReferenceMeter:
+    """PSNR and SSIM of a result against its reference, frame by frame, averaged.
+
+    The PSNR of identical frames is infinite: they are counted in `identical_frames` and
+    left out of the mean, which is inf only when every frame is identical.
+    """
+
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    identical_frames: int = 0
+
+    def push(self, result: np.ndarray, truth: np.ndarray) -> None:
+        if result.shape != truth.shape:
+            raise ValueError(f"result {result.shape} and reference {truth.shape} differ in size")
+        value = psnr(result, truth)
+        if math.isinf(value):
+            self.identical_frames += 1
+        else:
+            self.psnr.append(value)
+        self.ssim.append(ssim(result, truth))
+
+    def summary(self) -> dict:
+        frames = len(self.ssim)
+        if not frames:
+            return {"frames": 0, "psnr": None, "ssim": None, "identical_frames": 0}
+        return {"frames": frames, "psnr": float(np.mean(self.psnr)) if self.psnr else math.inf,
+                "ssim": float(np.mean(self.ssim)), "identical_frames": self.identical_frames}

@@ -1,0 +1,235 @@
+"""What a video is: frames, exact frame rate, size, rotation and audio, from ffprobe.
+
+Frame timestamps come from the demuxer's packets (no decoding), so probing a long
+film costs seconds; they drive frame-accurate seeking for each chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from tintype.media.errors import CorruptMedia, MediaTooLarge, NotMedia, UnsupportedMedia
+from tintype.media.ffmpeg import (FFMPEG, FFPROBE, ToolFailed, finish_tool, input_options, kill_tool, run_tool,
+                          start_tool)
+
+# Codecs ffmpeg can copy into MP4 without re-encoding the audio.
+MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}
+
+
+@dataclass
+class AudioStream:
+    index: int
+    codec: str
+    channels: int
+    sample_rate: int
+    duration: float | None
+
+
+@dataclass
+class VideoFacts:
+    container: str
+    video_codec: str
+    width: int  # as displayed, rotation applied
+    height: int
+    rotation: int
+    frames: int
+    fps_num: int
+    fps_den: int
+    constant_rate: bool
+    duration: float
+    start_time: float
+    bytes: int | None
+    audio: list[AudioStream] = field(default_factory=list)
+    timestamps: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def fps(self) -> Fraction:
+        return Fraction(self.fps_num, self.fps_den)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], timestamps: list[float] | None = None) -> "VideoFacts":
+        fields = {k: v for k, v in data.items() if k not in ("fps", "audio", "timestamps")}
+        return cls(**fields, audio=[AudioStream(**a) for a in data.get("audio", [])],
+                   timestamps=list(timestamps or []))
+
+    def to_json(self) -> dict[str, Any]:
+        """Facts for the job row and the API (without the per-frame timestamps)."""
+        data = asdict(self)
+        data.pop("timestamps")
+        data["fps"] = f"{self.fps_num}/{self.fps_den}"
+        return data
+
+
+def _ffprobe_json(source: str, timeout: float) -> dict[str, Any]:
+    args = [FFPROBE, "-v", "error", *input_options(source), "-print_format", "json", "-show_format",
+            "-show_streams", source]
+    try:
+        return json.loads(run_tool(args, timeout))
+    except ToolFailed as exc:
+        raise NotMedia(f"the file is not a readable image or video ({exc})") from exc
+
+
+def _packet_times(source: str, timeout: float, max_frames: int | None = None) -> list[tuple[float, int, int]]:
+    """(pts seconds, byte position, size) of every video packet, in presentation order.
+    Reading stops as soon as there are more than `max_frames`: a file of a million tiny
+    frames is refused without listing them all."""
+    args = [FFPROBE, "-v", "error", *input_options(source), "-select_streams", "v:0", "-show_entries",
+            "packet=pts_time,dts_time,pos,size", "-of", "csv=p=0", source]
+    lines = _tool_lines(args, timeout, max_frames)
+    packets = []
+    for line in lines:
+        parts = line.strip().split(",")
+        if len(parts) < 4:
+            continue
+        pts, dts, size, pos = parts[0], parts[1], parts[2], parts[3]
+        stamp = pts if pts not in ("", "N/A") else dts
+        if stamp in ("", "N/A"):
+            continue
+        packets.append((float(stamp), int(pos) if pos.isdigit() else -1, int(size or 0)))
+    packets.sort(key=lambda p: p[0])
+    return packets
+
+
+def _tool_lines(args: list[str], timeout: float, limit: int | None) -> list[str]:
+    proc = start_tool(args, stdout=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        for raw in proc.stdout:
+            lines.append(raw.decode("utf-8", "replace"))
+            if (limit is not None and len(lines) > limit) or time.monotonic() > deadline:
+                break
+    except BaseException:
+        kill_tool(proc)
+        raise
+    if limit is not None and len(lines) > limit:
+        kill_tool(proc)
+        raise MediaTooLarge(f"the video has more than {limit} frames, the limit")
+    if time.monotonic() > deadline:
+        kill_tool(proc)
+        raise CorruptMedia(f"listing the video's frames took longer than {timeout:.0f} s")
+    try:
+        proc.stdout.close()
+        finish_tool(proc, "ffprobe", max(1.0, deadline - time.monotonic()))
+    except ToolFailed as exc:
+        raise CorruptMedia(f"the video's packets cannot be read ({exc})") from exc
+    return lines
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    return (-int(tag)) % 360 if tag else 0
+
+
+def _rate(text: str | None) -> Fraction | None:
+    if not text or text in ("0/0", "N/A"):
+        return None
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if value > 0 else None
+
+
+def _choose_rate(stream: dict[str, Any], stamps: list[float]) -> tuple[Fraction, bool]:
+    """The output frame rate, and whether the source is constant-rate."""
+    diffs = [b - a for a, b in zip(stamps, stamps[1:])]
+    candidates = [r for r in (_rate(stream.get("avg_frame_rate")), _rate(stream.get("r_frame_rate"))) if r]
+    if not diffs:
+        return (candidates[0] if candidates else Fraction(25)), True
+    mean = (stamps[-1] - stamps[0]) / len(diffs)
+    tolerance = max(0.002, 0.02 * mean)
+    constant = all(abs(d - mean) <= tolerance for d in diffs)
+    for rate in candidates:
+        if abs(1 / float(rate) - mean) <= tolerance / 4:
+            return rate, constant
+    return Fraction(1 / mean).limit_denominator(1001), constant
+
+
+def probe_video(source: str, timeout: float = 120, max_frames: int | None = None) -> VideoFacts:
+    """Probe a path or URL; raise a MediaError that says what is wrong with it (with
+    `max_frames`, MediaTooLarge as soon as the header or the packets show more)."""
+    info = _ffprobe_json(source, timeout)
+    streams = info.get("streams") or []
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)
+    if video is None:
+        raise UnsupportedMedia("the file has no video stream")
+    if not video.get("width") or not video.get("height"):
+        # ffprobe guesses a demuxer from the file name; a text file called x.png gets a
+        # 0x0 "video". Content decides: this is not media.
+        raise NotMedia("the file is neither an image nor a video tintype can read")
+    indexed = str(video.get("nb_frames", ""))
+    if max_frames is not None and indexed.isdigit() and int(indexed) > max_frames:
+        raise MediaTooLarge(f"the video has {indexed} frames; the limit is {max_frames}")
+    packets = _packet_times(source, timeout, max_frames)
+    if not packets:
+        raise CorruptMedia("the video stream has no frames")
+    fmt = info.get("format") or {}
+    start = float(fmt.get("start_time") or 0.0)
+    stamps = [p[0] - start for p in packets]
+    rate, constant = _choose_rate(video, stamps)
+    rotation = _rotation(video)
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if rotation in (90, 270):
+        width, height = height, width
+    frame_span = stamps[-1] - stamps[0] + float(1 / rate)
+    size = int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None
+    if indexed.isdigit() and int(indexed) > len(packets):
+        raise CorruptMedia(f"the video is truncated: its index lists {indexed} frames "
+                           f"but only {len(packets)} are in the file")
+    if size is not None and os.path.isfile(source):
+        _check_not_truncated(packets, size)
+    return VideoFacts(
+        container=str(fmt.get("format_name", "")), video_codec=str(video.get("codec_name", "")),
+        width=width, height=height, rotation=rotation, frames=len(packets),
+        fps_num=rate.numerator, fps_den=rate.denominator, constant_rate=constant,
+        duration=float(fmt.get("duration") or frame_span), start_time=start, bytes=size,
+        audio=[_audio(s) for s in streams if s.get("codec_type") == "audio"],
+        timestamps=stamps,
+    )
+
+
+def _audio(stream: dict[str, Any]) -> AudioStream:
+    duration = stream.get("duration")
+    return AudioStream(
+        index=int(stream["index"]), codec=str(stream.get("codec_name", "")),
+        channels=int(stream.get("channels") or 0), sample_rate=int(stream.get("sample_rate") or 0),
+        duration=float(duration) if duration not in (None, "N/A") else None,
+    )
+
+
+def _check_not_truncated(packets: list[tuple[float, int, int]], size: int) -> None:
+    end = max((pos + length for _, pos, length in packets if pos >= 0), default=0)
+    if end > size:
+        raise CorruptMedia(
+            f"the video is truncated: its frames need {end} bytes but the file has {size}"
+        )
+
+
+def check_decodes(source: str, facts: VideoFacts, timeout: float = 60) -> None:
+    """Decode the first and the last frame, so a broken or unsupported codec fails now."""
+    last = facts.timestamps[-1] if facts.timestamps else 0.0
+    for seek in (None, last):
+        args = [FFMPEG, "-v", "error", "-nostdin"]
+        if seek:
+            args += ["-ss", f"{max(0.0, seek - 0.001):.6f}"]
+        args += [*input_options(source), "-i", source, "-map", "0:v:0", "-frames:v", "1", "-vf", "scale=8:8",
+                 "-pix_fmt", "gray", "-f", "rawvideo", "-"]
+        try:
+            pixels = run_tool(args, timeout)
+        except ToolFailed as exc:
+            raise UnsupportedMedia(
+                f"the video stream ({facts.video_codec}) cannot be decoded: {exc}"
+            ) from exc
+        if len(pixels) != 64:
+            where = "last" if seek else "first"
+            raise CorruptMedia(f"the {where} frame of the video ({facts.video_codec}) cannot be decoded")

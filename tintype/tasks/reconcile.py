@@ -1,0 +1,90 @@
+"""The reconciler: PostgreSQL says what must happen; the broker is only a delivery path.
+
+Run by beat every RECONCILE_SECONDS. For each job that has not ended it checks that
+the next piece of work is either held by the broker (waiting or delivered) or has a
+live heartbeat, and re-sends exactly what is missing: a probe lost with a broker's
+data, the chunks of a worker that died, the finalize of a chunk that finished but
+died before sending it. Every task is idempotent, so a needless re-send costs time,
+never correctness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tintype.tasks.broker_scan import Message
+from tintype.tasks.jobstate import ActiveJob
+
+PROBE, TRACK, CHUNK, FINALIZE = "tasks.probe", "tasks.track", "gpu.process_chunk", "tasks.finalize"
+IMAGE = "gpu.process_image"
+# Stages a running task sets for itself (it beats), and stages set when work is handed to
+# the next task (which may wait in a queue for a long time, rightly).
+STARTED = {"probing": PROBE, "tracking": TRACK, "finalizing": FINALIZE}
+HANDED_OVER = {"track_queued": TRACK, "finalize_queued": FINALIZE, "image_queued": IMAGE}
+
+
+@dataclass(frozen=True)
+class Resend:
+    task: str
+    args: tuple
+    reason: str
+
+    @property
+    def job_id(self) -> str:
+        return self.args[0]
+
+
+def plan_resends(jobs: list[ActiveJob], held: set[Message] | None, now: datetime,
+                 lease_seconds: float) -> list[Resend]:
+    """The messages to send again. `held` is what the broker holds (None: unknown, so
+    only silent heartbeats count as lost)."""
+    silent_since = now - timedelta(seconds=lease_seconds)
+    plans: list[Resend] = []
+    for job in jobs:
+        plans += _job_resends(job, held, silent_since)
+    return plans
+
+
+def _lost(message: Message, held: set[Message] | None) -> bool:
+    return held is not None and message not in held
+
+
+def _job_resends(job: ActiveJob, held: set[Message] | None, silent_since: datetime) -> list[Resend]:
+    quiet = job.updated_at < silent_since
+    if job.status == "queued":
+        probe = (PROBE, (job.id,))
+        # No task id yet: the broker was down at submit (or the web is just recording it).
+        if quiet and (job.celery_id is None or _lost(probe, held)):
+            return [Resend(PROBE, probe[1], "the job was accepted but its first task is not in the broker")]
+        return []
+    started = IMAGE if job.kind == "image" and job.stage == "processing" else STARTED.get(job.stage)
+    if started is not None:
+        # The running task set this stage and beats; silence means its worker died, even
+        # if its message still sits unacknowledged until the visibility timeout.
+        return [Resend(started, (job.id,), f"{job.stage} stopped without a heartbeat")] if quiet else []
+    waiting = HANDED_OVER.get(job.stage)
+    if waiting is not None:
+        # Sent and waiting its turn in a queue, unless the broker no longer holds it.
+        if quiet and (held is None or (waiting, (job.id,)) not in held):
+            return [Resend(waiting, (job.id,), f"the {job.stage.replace('_', ' ')} task is not in the broker")]
+        return []
+    if job.stage == "processing":
+        if job.chunks_total and job.chunks_done >= job.chunks_total:
+            # The last chunk claims finalize itself; a quiet job means it died first.
+            return [] if not quiet else [Resend(FINALIZE, (job.id,), "every chunk is done but finalize was "
+                                                                     "never sent")]
+        return [r for chunk in job.open_chunks if (r := _chunk_resend(job.id, chunk, held, silent_since))]
+    return []
+
+
+def _chunk_resend(job_id: str, chunk, held: set[Message] | None, silent_since: datetime) -> Resend | None:
+    if chunk.updated_at >= silent_since:
+        return None
+    message = (CHUNK, (job_id, chunk.index))
+    if chunk.status == "running":
+        return Resend(CHUNK, message[1], f"chunk {chunk.index}'s worker stopped its heartbeat")
+    if _lost(message, held):
+        return Resend(CHUNK, message[1], f"chunk {chunk.index}'s message is not in the broker")
+    return None
+

@@ -1,0 +1,90 @@
+"""Box tracking for inpainting masks, in the CPU pool before the chunks fan out.
+
+A tracker must see the frames in order, so it cannot run inside parallel chunk tasks.
+This task decodes the video once per box at a reduced size, follows each box from the
+frame the user drew it on, and stores one list of boxes per frame for the chunk tasks.
+Where a tracker loses its object, the job says on which frame and what was done.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from tintype.media.inpaint.tracking import track_boxes
+from tintype.media.probe import VideoFacts
+from tintype.media.video import iter_frames, seek_time
+from tintype.storage import keys
+from tintype.tasks import jobstate
+from tintype.tasks.context import db_url, store
+from tintype.settings import get_settings
+
+TRACK_WIDTH = 480  # pixels: tracking is about where, not detail
+
+
+class _Stream(Sequence[np.ndarray]):
+    """The frames of a range as the tracker asks for them: in order, one decode."""
+
+    def __init__(self, frames: Iterator[np.ndarray], count: int) -> None:
+        self.frames, self.count = frames, count
+        self.index, self.current = -1, None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        if index < self.index:
+            raise IndexError(f"frame {index} was already passed (streaming from {self.index})")
+        while self.index < index:
+            self.current = next(self.frames)
+            self.index += 1
+        return self.current
+
+    def drain(self) -> None:
+        for _ in self.frames:
+            pass
+
+
+def tracked_boxes(source: str, facts: VideoFacts, boxes: list[dict[str, int]]) -> tuple[list[list[dict]], list[str]]:
+    """Per video frame, the boxes to mask; and a note for every box the tracker lost."""
+    scale = min(1.0, TRACK_WIDTH / facts.width)
+    size = (max(2, round(facts.width * scale)), max(2, round(facts.height * scale)))
+    per_frame: list[list[dict]] = [[] for _ in range(facts.frames)]
+    notes = []
+    for n, box in enumerate(boxes):
+        first, last = box.get("first", 0), box.get("last", facts.frames - 1)
+        seek = seek_time(facts, first)
+        stream = _Stream(iter_frames(source, facts.width, facts.height,
+                                     None if seek is None else seek + facts.start_time, last - first + 1,
+                                     get_settings().ffmpeg_timeout_seconds, size), last - first + 1)
+        small = tuple(int(round(v * scale)) for v in (box["x"], box["y"], box["w"], box["h"]))
+        result = track_boxes(stream, (small[0], small[1], max(2, small[2]), max(2, small[3])))
+        stream.drain()
+        for offset, (x, y, w, h) in enumerate(result.boxes):
+            per_frame[first + offset].append(_full_size(x, y, w, h, scale, facts))
+        if result.lost_at is not None:
+            lost = first + result.lost_at
+            notes.append(f"box {n}: tracking was lost at frame {lost}; the box where the object was last "
+                         f"seen (frame {lost - 1}) is masked on frames {lost}-{last}")
+    return per_frame, notes
+
+
+def _full_size(x: int, y: int, w: int, h: int, scale: float, facts: VideoFacts) -> dict[str, int]:
+    """A tracked box back at full size, grown by a pixel of rounding and kept in frame."""
+    x0, y0 = max(0, int(x / scale) - 1), max(0, int(y / scale) - 1)
+    x1, y1 = min(facts.width, int(np.ceil((x + w) / scale)) + 1), min(facts.height, int(np.ceil((y + h) / scale)) + 1)
+    return {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
+
+
+def store_tracked_boxes(job_id: str, source: str, facts: VideoFacts, boxes: list[dict[str, int]]) -> None:
+    per_frame, notes = tracked_boxes(source, facts, boxes)
+    with tempfile.TemporaryDirectory(prefix="tintype-track-") as tmp:
+        path = Path(tmp) / "boxes.json"
+        path.write_text(json.dumps(per_frame))
+        store().put_file(keys.tracked_boxes_key(job_id), path, "application/json")
+    for note in notes:
+        jobstate.add_note(db_url(), job_id, note)

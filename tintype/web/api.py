@@ -1,0 +1,298 @@
+"""REST v1: submit, list, inspect, download and cancel jobs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, redirect, request, send_file, url_for
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from tintype.storage import keys
+from tintype.storage.db import session_scope
+from tintype.storage.models import KINDS, STATUSES, Job
+from tintype.storage.objects import StorageError
+from tintype.tasks import jobstate
+from tintype.tasks.intake import IntakeError, Submission, create_job, parse_options
+from tintype.web.app import get_app_settings, get_store, json_error
+from tintype.web.auth import can_see, principal
+from tintype.web.limits import admit_job
+from tintype.web.openapi import openapi_document
+from tintype.web.uploads import save_upload
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _enqueue(job_id: str) -> str:
+    from tintype.tasks.celery_app import send
+
+    return send("tasks.probe", job_id)
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    done, total = job.chunks_done or 0, job.chunks_total or 0
+    result = None
+    if job.status == "succeeded" and job.output_key:
+        result = {"url": url_for("api.job_result", job_id=job.id, _external=True),
+                  "content_type": job.output_content_type, "bytes": job.output_bytes}
+    return {
+        "id": job.id, "owner": job.owner, "kind": job.kind, "status": job.status, "stage": job.stage,
+        "operations": job.operations, "options": job.options,
+        "progress": {"done": done, "total": total, "fraction": round(done / total, 4) if total else 0.0},
+        "input": {"name": job.input_name, "bytes": job.input_bytes, "sha256": job.input_sha256,
+                  "facts": job.input_facts, "has_mask": bool(job.has_mask),
+                  "has_reference": bool(job.has_reference),
+                  "url": url_for("api.job_input", job_id=job.id, _external=True)},
+        "preview_url": url_for("api.job_preview", job_id=job.id, _external=True) if job.preview_key else None,
+        "compare_url": url_for("api.job_compare", job_id=job.id, _external=True) if job.compare_key else None,
+        "masks": _masks_json(job),
+        "quality": job.quality,
+        "result": result,
+        "error": {"code": job.error_code, "message": job.error} if job.error_code else None,
+        "notes": job.notes or [],
+        "timings": job.timings or {},
+        "created_at": _iso(job.created_at), "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "links": {"self": url_for("api.get_job", job_id=job.id, _external=True),
+                  "page": url_for("pages.job_page", job_id=job.id, _external=True)},
+    }
+
+
+def _masks_json(job: Job) -> dict[str, Any] | None:
+    """The masks an inpainting job filled: a lossless file and a poster of one frame."""
+    if not job.used_masks_key:
+        return None
+    return {"url": url_for("api.job_masks", job_id=job.id, _external=True),
+            "content_type": "image/png" if job.used_masks_key.endswith(".png") else "video/x-matroska",
+            "poster_url": url_for("api.job_mask_poster", job_id=job.id, _external=True)
+            if job.mask_poster_key else None}
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+@api.errorhandler(IntakeError)
+def _intake_error(exc: IntakeError):
+    retry = getattr(exc, "retry_after", None)
+    return json_error(exc.status, exc.code, str(exc), {"Retry-After": str(retry)} if retry else None)
+
+
+@api.errorhandler(OperationalError)
+def _database_down(_exc: OperationalError):
+    return json_error(503, "database_unavailable", "the job database is not answering; retry shortly",
+                      {"Retry-After": "5"})
+
+
+@api.errorhandler(StorageError)
+def _storage_down(exc: StorageError):
+    return json_error(503, "storage_unavailable", f"object storage is not answering ({exc}); retry shortly",
+                      {"Retry-After": "5"})
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@api.get("/health")
+def health() -> Response:
+    with session_scope(get_app_settings().database_url) as s:
+        s.execute(select(1))
+    return jsonify({"status": "ok"})
+
+
+@api.post("/jobs")
+def submit_job():
+    settings = get_app_settings()
+    who = principal()
+    idempotency = _idempotency_key()
+    if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
+        return _job_response(earlier, 200)
+    with session_scope(settings.database_url) as s:  # refuse early; checked again at insert
+        admit_job(s, who, settings, request.content_length or 0)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise IntakeError("send the media as the multipart field 'file'", "missing_file", 400)
+    ops, options = parse_options(request.form.to_dict())
+    with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
+        saved = save_upload(upload, Path(tmp), settings.max_upload_bytes, "upload")
+        mask = _optional_part("mask", Path(tmp), settings.max_upload_bytes)
+        reference = _optional_part("reference", Path(tmp), settings.max_upload_bytes)
+        masks = _optional_part("masks", Path(tmp), settings.max_upload_bytes)
+        sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, ops, options, mask, reference,
+                         masks, owner=who.owner, idempotency_key=idempotency)
+        try:
+            job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue,
+                                lambda session: admit_job(session, who, settings, saved.size))
+        except IntegrityError:  # the same key raced in from a parallel retry
+            if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
+                return _job_response(earlier, 200)
+            raise
+    return _job_response(jobstate.get_job(settings.database_url, job_id), 202)
+
+
+def _job_response(job: Job, status: int):
+    response = jsonify(job_json(job))
+    response.status_code = status
+    response.headers["Location"] = url_for("api.get_job", job_id=job.id)
+    return response
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 128 or any(ord(c) < 33 or ord(c) > 126 for c in key):
+        raise IntakeError("Idempotency-Key must be 1-128 printable ASCII characters", "bad_idempotency_key")
+    return key or None
+
+
+def _earlier_submission(owner: str, key: str) -> Job | None:
+    with session_scope(get_app_settings().database_url) as s:
+        return s.scalar(select(Job).where(Job.owner == owner, Job.idempotency_key == key))
+
+
+def _optional_part(name: str, directory: Path, limit: int) -> Path | None:
+    part = request.files.get(name)
+    if part is None or not part.filename:
+        return None
+    return save_upload(part, directory, limit, name).path
+
+
+@api.get("/jobs")
+def list_jobs():
+    statuses = [s for s in request.args.get("status", "").split(",") if s]
+    kind = request.args.get("kind")
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad or (kind and kind not in KINDS):
+        return json_error(400, "bad_filter", f"status must be among {', '.join(STATUSES)}; "
+                          f"kind among {', '.join(KINDS)}")
+    page = _int_arg("page", 1, 1, 10**6)
+    per_page = _int_arg("per_page", 20, 1, 100)
+    who = principal()
+    owner = request.args.get("owner")
+    if owner and not who.operator:
+        return json_error(403, "operators_only", "only an operator key may list other owners' jobs")
+    query = select(Job)
+    if not who.operator or owner:
+        query = query.where(Job.owner == (owner or who.owner))
+    if statuses:
+        query = query.where(Job.status.in_(statuses))
+    if kind:
+        query = query.where(Job.kind == kind)
+    with session_scope(get_app_settings().database_url) as s:
+        total = s.scalar(select(func.count()).select_from(query.subquery()))
+        rows = s.scalars(query.order_by(Job.created_at.desc(), Job.id)
+                         .offset((page - 1) * per_page).limit(per_page)).all()
+        items = [job_json(j) for j in rows]
+    return jsonify({"items": items, "page": page, "per_page": per_page, "total": total})
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise IntakeError(f"{name} must be an integer", "bad_query") from None
+    if not low <= value <= high:
+        raise IntakeError(f"{name} must be between {low} and {high}", "bad_query")
+    return value
+
+
+def _job_or_404(job_id: str) -> Job:
+    """The job, if the caller may see it; anyone else's is answered as missing."""
+    job = jobstate.get_job(get_app_settings().database_url, job_id) if len(job_id) <= 32 else None
+    if job is None or not can_see(job):
+        raise IntakeError(f"no job {job_id}", "not_found", 404)
+    return job
+
+
+@api.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    return jsonify(job_json(_job_or_404(job_id)))
+
+
+def _serve(key: str, content_type: str, filename: str, attachment: bool):
+    store = get_store()
+    url = store.presign(key, filename if attachment else None)
+    if url is not None:
+        return redirect(url, code=302)
+    path = store.local_path(key)
+    if path is None or not path.is_file():
+        raise IntakeError("the file is no longer stored", "not_found", 404)
+    return send_file(path, mimetype=content_type, as_attachment=attachment,
+                     download_name=filename, conditional=True, max_age=0)
+
+
+@api.get("/jobs/<job_id>/result")
+def job_result(job_id: str):
+    job = _job_or_404(job_id)
+    if job.status != "succeeded" or not job.output_key:
+        return json_error(409, "not_ready", f"the job is {job.status}; the result exists once it has succeeded")
+    stem = Path(job.input_name).stem or "result"
+    ext = job.output_key.rsplit(".", 1)[-1]
+    return _serve(job.output_key, job.output_content_type, f"{stem}-tintype.{ext}",
+                  request.args.get("download") == "1")
+
+
+@api.get("/jobs/<job_id>/input")
+def job_input(job_id: str):
+    job = _job_or_404(job_id)
+    return _serve(keys.input_key(job.id), "application/octet-stream" if job.kind == "video" else "image/*",
+                  job.input_name, request.args.get("download") == "1")
+
+
+def _serve_jpeg(key: str | None, name: str, missing: str):
+    if not key:
+        return json_error(404, "not_found", missing)
+    return _serve(key, "image/jpeg", name, False)
+
+
+@api.get("/jobs/<job_id>/preview")
+def job_preview(job_id: str):
+    return _serve_jpeg(_job_or_404(job_id).preview_key, "preview.jpg", "this job has no preview yet")
+
+
+@api.get("/jobs/<job_id>/compare")
+def job_compare(job_id: str):
+    return _serve_jpeg(_job_or_404(job_id).compare_key, "compare.jpg", "this job has no before/after poster")
+
+
+@api.get("/jobs/<job_id>/masks")
+def job_masks(job_id: str):
+    job = _job_or_404(job_id)
+    if not job.used_masks_key:
+        return json_error(404, "not_found", "this job kept no masks (only inpainting jobs do, once they succeed)")
+    ext = job.used_masks_key.rsplit(".", 1)[-1]
+    content_type = "image/png" if ext == "png" else "video/x-matroska"
+    return _serve(job.used_masks_key, content_type, f"{Path(job.input_name).stem or 'job'}-masks.{ext}",
+                  request.args.get("download") == "1")
+
+
+@api.get("/jobs/<job_id>/masks/poster")
+def job_mask_poster(job_id: str):
+    return _serve_jpeg(_job_or_404(job_id).mask_poster_key, "masks.jpg", "this job has no mask poster")
+
+
+@api.delete("/jobs/<job_id>")
+def cancel_job(job_id: str):
+    settings = get_app_settings()
+    job = _job_or_404(job_id)
+    if not jobstate.cancel(settings.database_url, job.id):
+        return json_error(409, "already_finished", f"the job has already {job.status}")
+    _revoke(job.celery_id)
+    get_store().delete_prefix(keys.work_prefix(job.id))
+    return jsonify(job_json(jobstate.get_job(settings.database_url, job.id)))
+
+
+def _revoke(task_id: str | None) -> None:
+    """Best effort: queued tasks are dropped; running ones stop at their next status check."""
+    if not task_id:
+        return
+    from tintype.tasks.celery_app import app as celery
+
+    if celery.conf.worker_enable_remote_control is not False:
+        celery.control.revoke(task_id)

@@ -1,0 +1,104 @@
+"""The Flask front door: an app factory with its resources attached in a fixed order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from tintype.storage.db import upgrade
+from tintype.storage.objects import ObjectStore, store_from_settings
+from tintype.settings import DEFAULT_SECRET, Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> Flask:
+    settings = settings or load_settings()
+    if settings.auth_required and settings.secret_key == DEFAULT_SECRET:
+        raise RuntimeError("AUTH_REQUIRED is on but SECRET_KEY is the embedded default; set SECRET_KEY to a "
+                           "long random value (it signs browser sessions)")
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        # Uploads stream to disk; the ceiling leaves room for a mask and the form fields.
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024**2,
+        MAX_FORM_MEMORY_SIZE=1024**2,
+        MAX_FORM_PARTS=64,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(overrides or {})
+    app.extensions["tintype.settings"] = settings
+    app.extensions["tintype.store"] = store_from_settings(settings)
+    if app.config.get("MIGRATE_ON_START", settings.migrate_on_start):
+        upgrade(settings.database_url)
+    from tintype.web import auth, csrf
+    from tintype.web.api import api
+    from tintype.web.limits import RateLimiter
+    from tintype.web.pages import pages
+
+    app.extensions["tintype.limiter"] = RateLimiter(settings.rate_limit_url)
+    app.before_request(auth.authenticate)
+    app.before_request(csrf.protect)
+    app.before_request(_rate_limit)
+    app.context_processor(lambda: {"csrf_token": csrf.csrf_token, "auth_required": settings.auth_required,
+                                   "principal": g.get("principal")})
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    app.register_blueprint(auth.auth)
+    app.register_error_handler(HTTPException, _http_error)
+    return app
+
+
+def _rate_limit():
+    """Requests per minute per key (per address for the keyless local mode)."""
+    from flask import current_app
+
+    who = g.get("principal")
+    if who is None or not request.path.startswith("/api/"):
+        return None
+    settings = get_app_settings()
+    name = who.key_id or f"addr:{request.remote_addr}"
+    limit = who.limits.requests_per_minute or settings.rate_limit_per_minute
+    wait = current_app.extensions["tintype.limiter"].hit(name, limit)
+    if wait is None:
+        return None
+    return json_error(429, "rate_limited", f"more than {limit} requests in a minute; retry in {wait} s",
+                      {"Retry-After": str(wait)})
+
+
+def get_app_settings() -> Settings:
+    from flask import current_app
+
+    return current_app.extensions["tintype.settings"]
+
+
+def get_store() -> ObjectStore:
+    from flask import current_app
+
+    return current_app.extensions["tintype.store"]
+
+
+def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _http_error(exc: HTTPException):
+    if request.path.startswith("/api/"):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = exc.description or exc.name
+        if exc.code == 413:
+            limit = get_app_settings().max_upload_bytes
+            message = f"the upload is larger than the limit of {limit} bytes"
+        # Keep the headers HTTP requires with the error (Allow on 405).
+        headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return json_error(exc.code or 500, code, message, headers)
+    return exc
+
+
+__all__ = ["create_app", "get_app_settings", "get_store", "json_error"]

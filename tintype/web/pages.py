@@ -1,0 +1,33 @@
+"""HTML pages: the upload form, a job's page and the list of jobs.
+
+The pages are thin: they render a shell and let static/app.js talk to REST v1, so the
+browser sees exactly what API clients see.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+
+from tintype.tasks import jobstate
+from tintype.web.app import get_app_settings
+from tintype.web.auth import can_see
+
+pages = Blueprint("pages", __name__)
+
+
+@pages.get("/")
+def index():
+    return render_template("index.html", max_bytes=get_app_settings().max_upload_bytes)
+
+
+@pages.get("/jobs")
+def jobs_page():
+    return render_template("jobs.html")
+
+
+@pages.get("/jobs/<job_id>")
+def job_page(job_id: str):
+    job = jobstate.get_job(get_app_settings().database_url, job_id) if len(job_id) <= 32 else None
+    if job is None or not can_see(job):
+        abort(404)
+    return render_template("job.html", job=job)
