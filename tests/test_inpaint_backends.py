@@ -18,7 +18,7 @@ from tintype.media.errors import CorruptMedia
 from tintype.media.inpaint.damage import dilate
 from tintype.media.maskvideo import MaskVideoWriter, iter_masks
 from tintype.media.probe import probe_video
-from tintype.tasks.mask_intake import (
+from tintype.jobs.mask_intake import (
     MaskError,
     check_boxes,
     normalise_frame_masks,

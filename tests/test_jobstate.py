@@ -9,7 +9,7 @@ import pytest
 
 from tintype.storage.db import session_scope, upgrade
 from tintype.storage.models import Job
-from tintype.tasks import jobstate
+from tintype.jobs import state as jobstate
 from tests import services
 
 pytestmark = pytest.mark.integration

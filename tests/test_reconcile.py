@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from tintype.tasks.jobstate import ActiveJob, OpenChunk
+from tintype.jobs.state import ActiveJob, OpenChunk
 from tintype.tasks.reconcile import CHUNK, FINALIZE, IMAGE, PROBE, TRACK, plan_resends
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)

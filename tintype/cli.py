@@ -149,7 +149,7 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | None:
     from tintype.storage.objects import store_from_settings
-    from tintype.tasks.intake import IntakeError, Submission, create_job, parse_options
+    from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
 
     with args.input.open("rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
@@ -171,7 +171,7 @@ def _follow(job_id: str, settings: Settings, args: argparse.Namespace, procs: li
     from tqdm import tqdm
 
     from tintype.storage.objects import store_from_settings
-    from tintype.tasks import jobstate
+    from tintype.jobs import state as jobstate
 
     shown = None
     with tqdm(total=1, unit="chunk", desc="queued", dynamic_ncols=True) as bar:

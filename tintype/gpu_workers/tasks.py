@@ -22,7 +22,7 @@ from tintype.media.maskvideo import MaskVideoWriter
 from tintype.media.overlay import mask_overlay
 from tintype.media.video import LosslessWriter, read_frames
 from tintype.storage import keys
-from tintype.tasks import jobstate
+from tintype.jobs import state as jobstate
 from tintype.tasks.celery_app import app
 from tintype.tasks.context import db_url, store
 from tintype.tasks.guard import fail_job, job_guard

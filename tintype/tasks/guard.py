@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from tintype.media.errors import MediaError, ModelFailure, ToolFailed
 from tintype.storage import keys
 from tintype.storage.objects import StorageError, StorageUnavailable
-from tintype.tasks import jobstate
+from tintype.jobs import state as jobstate
 from tintype.tasks.context import db_url, store
 
 log = logging.getLogger(__name__)

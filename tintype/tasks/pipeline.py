@@ -28,7 +28,7 @@ from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import DeliveryEncoder, iter_lossless, read_frames, seek_time
 from tintype.media.yuv import Yuv420
 from tintype.storage import keys
-from tintype.tasks import jobstate
+from tintype.jobs import state as jobstate
 from tintype.tasks.broker_scan import held_messages
 from tintype.tasks.celery_app import app, send
 from tintype.tasks.context import db_url, store

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tintype.tasks.broker_scan import Message
-from tintype.tasks.jobstate import ActiveJob
+from tintype.jobs.state import ActiveJob
 
 PROBE, TRACK, CHUNK, FINALIZE = "tasks.probe", "tasks.track", "gpu.process_chunk", "tasks.finalize"
 IMAGE = "gpu.process_image"

@@ -19,7 +19,7 @@ from tintype.media.inpaint.tracking import track_boxes
 from tintype.media.probe import VideoFacts
 from tintype.media.video import iter_frames, seek_time
 from tintype.storage import keys
-from tintype.tasks import jobstate
+from tintype.jobs import state as jobstate
 from tintype.tasks.context import db_url, store
 from tintype.settings import get_settings
 

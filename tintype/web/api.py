@@ -14,8 +14,8 @@ from tintype.storage import keys
 from tintype.storage.db import session_scope
 from tintype.storage.models import KINDS, STATUSES, Job
 from tintype.storage.objects import StorageError
-from tintype.tasks import jobstate
-from tintype.tasks.intake import IntakeError, Submission, create_job, parse_options
+from tintype.jobs import state as jobstate
+from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
 from tintype.web.app import get_app_settings, get_store, json_error
 from tintype.web.auth import can_see, principal
 from tintype.web.limits import admit_job

@@ -19,8 +19,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from tintype.storage.models import Job, as_utc, utcnow
-from tintype.tasks.intake import IntakeError
-from tintype.tasks.jobstate import ACTIVE
+from tintype.jobs.intake import IntakeError
+from tintype.jobs.state import ACTIVE
 from tintype.settings import Settings
 from tintype.web.auth import Principal
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
 
-from tintype.tasks import jobstate
+from tintype.jobs import state as jobstate
 from tintype.web.app import get_app_settings
 from tintype.web.auth import can_see
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from werkzeug.datastructures import FileStorage
 
-from tintype.tasks.intake import IntakeError
+from tintype.jobs.intake import IntakeError
 
 BLOCK = 1 << 20
 

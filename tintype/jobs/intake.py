@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from tintype.storage.db import session_scope
 from tintype.storage.models import LOCAL_OWNER, QUEUED, Job
 from tintype.storage.objects import ObjectStore
-from tintype.tasks.catalogue import COLORIZE_MODELS, INPAINT_MODELS
-from tintype.tasks.mask_intake import check_boxes, check_detection, normalise_frame_masks, parse_mask_options
+from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
+from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks, parse_mask_options
 from tintype.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
