@@ -22,7 +22,6 @@ from tintype.jobs.mask_intake import (
     MaskError,
     check_boxes,
     normalise_frame_masks,
-    parse_mask_options,
 )
 from tests.media_factory import encode_frames, mask_zip, moving_square, textured_frames
 from tintype.settings import load_settings
@@ -115,18 +114,7 @@ def test_mask_sources_are_unioned_dilated_and_a_full_frame_is_refused():
         frame_masks(ChunkMasks(6, boxes=[[], [{"x": 0, "y": 0, "w": 40, "h": 30}]]), frames[:2])
 
 
-def test_mask_options_are_parsed_and_checked():
-    opts = parse_mask_options({"boxes": '[[1, 2, 3, 4], {"x": 5, "y": 6, "w": 7, "h": 8, "first": 2}]',
-                               "track_boxes": "on", "detect_damage": "lines,dust", "mask_dilation": "5"}, 3)
-    assert opts.boxes == [{"x": 1, "y": 2, "w": 3, "h": 4}, {"x": 5, "y": 6, "w": 7, "h": 8, "first": 2}]
-    assert opts.track and opts.detect == ["dust", "lines"] and opts.dilation == 5
-    assert parse_mask_options({}, 3).dilation == 3
-    for form, words in [({"boxes": '[{"x": 1.5, "y": 0, "w": 2, "h": 2}]'}, "whole number"),
-                        ({"boxes": '[{"x": 0, "y": 0, "w": 0, "h": 2}]'}, "w, h > 0"),
-                        ({"boxes": "{}"}, "non-empty JSON list"),
-                        ({"boxes": "[" + ",".join(["[0,0,1,1]"] * 40) + "]"}, "at most 32")]:
-        with pytest.raises(MaskError, match=words):
-            parse_mask_options(form, 3)
+def test_boxes_must_lie_inside_the_picture():
     with pytest.raises(MaskError, match="outside the 20x10 picture"):
         check_boxes([{"x": 15, "y": 0, "w": 6, "h": 2}], 20, 10, 5)
 

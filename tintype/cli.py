@@ -11,14 +11,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tintype import evaluate, keys_cli, processes
+from tintype.jobs.options import FIELDS, Field
 from tintype.settings import Settings, load_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
+            "eval": evaluate.run, "keys": keys_cli.run}[args.command](args)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tintype", description="Restore historical photographs and film.")
     sub = parser.add_subparsers(dest="command", required=True)
     restore = sub.add_parser("restore", help="colorize and/or inpaint one image or video")
@@ -28,15 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
     restore.add_argument("--masks", type=Path,
                          help="one mask per frame: a mask video, a ZIP of images, or a folder of images")
-    restore.add_argument("--boxes", help='JSON boxes to remove, e.g. \'[{"x": 10, "y": 20, "w": 64, "h": 32}]\'')
-    restore.add_argument("--track", action="store_true", help="follow each box from its first frame with a tracker")
-    restore.add_argument("--detect-damage", help="find damage automatically: dust, lines, scratches (comma list)")
-    restore.add_argument("--mask-dilation", type=int, help="grow every mask by this many pixels")
-    restore.add_argument("--inpaint-model", help="flow (video default), patchmatch, telea, ns, torchscript")
     restore.add_argument("--keep-masks", type=Path, help="also save the masks the job filled here")
     restore.add_argument("--reference", type=Path, help="colour reference image guiding colorization")
-    restore.add_argument("--render-size", type=int, help="short side the colorization model sees")
-    restore.add_argument("--saturation", type=float)
+    add_option_flags(restore)
     restore.add_argument("--data-dir", type=Path, help="keep the job's database and objects here")
     sub.add_parser("run", help="start web server, CPU and GPU workers (embedded defaults)")
     worker = sub.add_parser("worker", help="start one worker pool")
@@ -45,9 +47,34 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="bring the database schema up to date")
     keys_cli.add_arguments(sub.add_parser("keys", help="create, list and revoke API keys"))
     evaluate.add_arguments(sub.add_parser("eval", help="quality measures of a result: a table and JSON"))
-    args = parser.parse_args(argv)
-    return {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
-            "eval": evaluate.run, "keys": keys_cli.run}[args.command](args)
+    return parser
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per job option (tintype.jobs.options.FIELDS): what the form and the API
+    take, with the same names, choices and help; bounds are checked where the API
+    checks them."""
+    for spec in FIELDS:
+        parser.add_argument(*spec.cli_flags, dest=spec.name, help=_flag_help(spec), **_flag_kind(spec))
+
+
+def _flag_kind(spec: Field) -> dict[str, Any]:
+    if spec.kind == "flag":
+        return {"action": "store_true", "default": None}
+    if spec.kind in ("int", "float"):
+        return {"type": int if spec.kind == "int" else float, "metavar": spec.kind.upper()}
+    if spec.kind == "choice":
+        return {"choices": spec.choices}
+    return {"metavar": "JSON" if spec.kind == "boxes" else "KINDS"}
+
+
+def _flag_help(spec: Field) -> str:
+    bounds = f" ({spec.low:g}..{spec.high:g})" if spec.low is not None else ""
+    if spec.setting:
+        bounds += f"; default: the {spec.setting.upper()} setting"
+    elif spec.kind in ("int", "float", "choice"):
+        bounds += f"; default: {spec.default}"
+    return (spec.help + bounds).replace("%", "%%")
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
@@ -124,14 +151,7 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     settings = load_settings()
     upgrade(settings.database_url)
-    inpaint = any((args.inpaint_mask, args.masks, args.boxes, args.detect_damage))
-    form = {"colorize": "1" if args.colorize or not inpaint else None,
-            "inpaint": "1" if inpaint else None,
-            "boxes": args.boxes, "track_boxes": "1" if args.track else None,
-            "detect_damage": args.detect_damage, "mask_dilation": args.mask_dilation,
-            "inpaint_model": args.inpaint_model,
-            "render_size": args.render_size, "saturation": args.saturation,
-            "output_format": "jpeg" if args.output.suffix.lower() in (".jpg", ".jpeg") else "png"}
+    form = restore_form(args)
     env = processes.child_env(settings)
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
@@ -147,6 +167,18 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
         processes.stop(procs)
 
 
+def restore_form(args: argparse.Namespace) -> dict[str, Any]:
+    """The job's options from the flags, in the form the front door takes: inpainting
+    when anything marks what to remove, colorizing when asked or when nothing else is."""
+    form: dict[str, Any] = {spec.name: getattr(args, spec.name) for spec in FIELDS}
+    inpaint = any((args.inpaint_mask, args.masks, args.boxes, args.detect_damage))
+    form["colorize"] = "1" if args.colorize or not inpaint else None
+    form["inpaint"] = "1" if inpaint else None
+    if form["output_format"] is None:
+        form["output_format"] = "jpeg" if args.output.suffix.lower() in (".jpg", ".jpeg") else "png"
+    return form
+
+
 def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | None:
     from tintype.storage.objects import store_from_settings
     from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
@@ -154,8 +186,8 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
     with args.input.open("rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
     try:
-        ops, options = parse_options(form)
-        sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, ops, options,
+        options = parse_options(form, settings)
+        sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, options,
                          args.inpaint_mask, args.reference, args.masks)
         from tintype.tasks.celery_app import send
 

@@ -11,9 +11,9 @@ import logging
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from kombu.exceptions import OperationalError as KombuOperationalError
 from PIL import Image
@@ -22,31 +22,21 @@ from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
 from tintype.media.images import load_image, load_mask, sniff_image
 from tintype.media.probe import check_decodes, probe_video
 from tintype.storage import keys
-from sqlalchemy.orm import Session
 
 from tintype.storage.db import session_scope
 from tintype.storage.models import LOCAL_OWNER, QUEUED, Job
+from tintype.storage.apikeys import Limits
 from tintype.storage.objects import ObjectStore
-from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
-from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks, parse_mask_options
-from tintype.settings import Settings, get_settings
+from tintype.jobs import options as job_options
+from tintype.jobs import quotas
+from tintype.jobs.errors import IntakeError
+from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
+from tintype.jobs.options import JobOptions
+from tintype.settings import Settings
 
 log = logging.getLogger(__name__)
 BROKER_DOWN = (KombuOperationalError, ConnectionError)
-OPERATIONS = ("inpaint", "colorize")  # in the order they run
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
-
-
-class IntakeError(ValueError):
-    """A submission was refused; `status` is the HTTP status the API answers with."""
-
-    def __init__(self, message: str, code: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.status = code, status
-
-    @classmethod
-    def from_media(cls, exc: MediaError, prefix: str = "") -> "IntakeError":
-        return cls(prefix + str(exc), exc.code, exc.status)
 
 
 @dataclass
@@ -55,8 +45,7 @@ class Submission:
     filename: str
     size: int
     sha256: str
-    operations: list[str]
-    options: dict[str, Any] = field(default_factory=dict)
+    options: JobOptions
     mask_path: Path | None = None
     reference_path: Path | None = None
     masks_path: Path | None = None  # per-frame masks: a video or a ZIP of images
@@ -81,62 +70,12 @@ def check_filename(name: str) -> str:
     return name
 
 
-def parse_options(form: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    """Operations and options from form fields or JSON, with every value checked."""
-    ops = _operations(form)
-    options: dict[str, Any] = {}
-    fmt = str(form.get("output_format") or "png").lower()
-    if fmt not in ("png", "jpeg", "jpg"):
-        raise IntakeError("output_format must be png or jpeg", "bad_option")
-    options["output_format"] = "jpeg" if fmt in ("jpeg", "jpg") else "png"
-    if form.get("render_size") not in (None, ""):
-        options["render_size"] = _number(form["render_size"], "render_size", 64, 2048, int)
-    if form.get("saturation") not in (None, ""):
-        options["saturation"] = _number(form["saturation"], "saturation", 0.0, 3.0, float)
-    if form.get("temporal_strength") not in (None, ""):
-        options["temporal_strength"] = _number(form["temporal_strength"], "temporal_strength", 0.0, 1.0, float)
-    for name, allowed in (("colorize_model", COLORIZE_MODELS), ("inpaint_model", INPAINT_MODELS)):
-        value = form.get(name)
-        if value:
-            if value not in allowed:
-                raise IntakeError(f"{name} must be one of {', '.join(sorted(allowed))}", "bad_option")
-            options[name] = value
+def parse_options(form: Mapping[str, Any], settings: Settings) -> JobOptions:
+    """Every option checked once, defaults resolved; a bad one is refused with a 400."""
     try:
-        options.update(parse_mask_options(form, get_settings().mask_dilation).to_options())
-    except MediaError as exc:
-        raise IntakeError.from_media(exc) from exc
-    return ops, options
-
-
-def _operations(form: dict[str, Any]) -> list[str]:
-    raw = form.get("operations")
-    if isinstance(raw, str):
-        ops = [o.strip() for o in raw.split(",") if o.strip()]
-    elif isinstance(raw, (list, tuple)):
-        ops = [str(o) for o in raw]
-    else:
-        ops = [o for o in OPERATIONS if _truthy(form.get(o))]
-    unknown = [o for o in ops if o not in OPERATIONS]
-    if unknown:
-        raise IntakeError(f"unknown operation(s) {', '.join(unknown)}; choose colorize and/or inpaint",
-                          "bad_option")
-    if not ops:
-        raise IntakeError("choose at least one operation: colorize and/or inpaint", "no_operation")
-    return [o for o in OPERATIONS if o in ops]
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "on", "yes") if value is not None else False
-
-
-def _number(raw: Any, name: str, low: float, high: float, kind: type) -> Any:
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError):
-        raise IntakeError(f"{name} must be a number between {low} and {high}", "bad_option") from None
-    if not low <= value <= high:
-        raise IntakeError(f"{name} must be between {low} and {high}, got {value}", "bad_option")
-    return value
+        return job_options.parse_options(form, settings)
+    except job_options.OptionError as exc:
+        raise IntakeError(str(exc), exc.code, 400) from None
 
 
 def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
@@ -175,11 +114,11 @@ def _validate_video(path: Path, settings: Settings) -> dict[str, Any]:
 
 
 def _require_mask_source(sub: Submission) -> None:
-    sources = (sub.mask_path, sub.masks_path, sub.options.get("boxes"), sub.options.get("detect_damage"))
-    if "inpaint" in sub.operations and not any(sources):
+    sources = (sub.mask_path, sub.masks_path, sub.options.has_mask_options)
+    if sub.options.inpaint and not any(sources):
         raise IntakeError("inpainting needs something to remove: a mask image (white = replace), per-frame "
                           "masks, boxes, or detect_damage", "mask_required")
-    if "inpaint" not in sub.operations and any(sources):
+    if not sub.options.inpaint and any(sources):
         raise IntakeError("masks, boxes and damage detection need the inpaint operation", "mask_without_inpaint")
 
 
@@ -208,10 +147,10 @@ def _validate_frame_masks(sub: Submission, kind: str, facts: dict[str, Any], set
 
 
 def _validate_mask_options(sub: Submission, kind: str, facts: dict[str, Any]) -> None:
-    check_detection(sub.options.get("detect_damage", []), kind)
-    if sub.options.get("boxes"):
+    check_detection(list(sub.options.detect_damage), kind)
+    if sub.options.boxes:
         width, height = _upright_size(sub.path, facts)
-        check_boxes(sub.options["boxes"], width, height, facts.get("frames", 1))
+        check_boxes(list(sub.options.boxes), width, height, facts.get("frames", 1))
 
 
 REFERENCE_SIDE = 1024
@@ -221,7 +160,7 @@ def _validate_reference(sub: Submission, settings: Settings, scratch: Path) -> P
     """A colour reference is any image; it is stored upright and at most 1024 px."""
     if sub.reference_path is None:
         return None
-    if "colorize" not in sub.operations:
+    if not sub.options.colorize:
         raise IntakeError("a colour reference only makes sense with colorize", "reference_without_colorize")
     try:
         loaded = load_image(sub.reference_path, settings.max_image_pixels)
@@ -245,9 +184,9 @@ def _upright_size(path: Path, facts: dict[str, Any]) -> tuple[int, int]:
 
 
 def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: str,
-               enqueue: Callable[[str], str], admit: Callable[[Session], None] | None = None) -> str:
+               enqueue: Callable[[str], str], limits: Limits | None = None) -> str:
     """Validate, store the objects, insert the row, then enqueue; undo on any failure.
-    `admit` may refuse the job (quotas) inside the transaction that inserts it."""
+    With `limits`, the owner's quotas are checked inside the transaction that inserts it."""
     check_filename(sub.filename)
     with tempfile.TemporaryDirectory(prefix="tintype-intake-") as tmp:
         checked = validate(sub, settings, Path(tmp))
@@ -261,10 +200,10 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
             if checked.reference_png is not None:
                 store.put_file(keys.reference_key(job_id), checked.reference_png, "image/png")
             with session_scope(db_url) as s:
-                if admit is not None:
-                    admit(s)
+                if limits is not None:
+                    quotas.admit(s, sub.owner, limits, settings, sub.size)
                 s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key, kind=checked.kind, status=QUEUED, stage="queued",
-                          operations=sub.operations, options=sub.options, input_name=sub.filename,
+                          operations=list(sub.options.operations), options=sub.options.to_json(), input_name=sub.filename,
                           input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
                           has_mask=int(checked.mask_png is not None),
                           has_reference=int(checked.reference_png is not None), chunks_total=0, chunks_done=0,

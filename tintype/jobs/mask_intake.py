@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,51 +41,17 @@ class MaskError(MediaError):
         super().__init__(message, code=code, status=status)
 
 
-@dataclass
-class MaskOptions:
-    """Mask-related job options as stored on the job (`options`)."""
-
-    boxes: list[dict[str, int]] = field(default_factory=list)
-    track: bool = False
-    detect: list[str] = field(default_factory=list)
-    dilation: int = 0
-
-    def to_options(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mask_dilation": self.dilation}
-        if self.boxes:
-            out["boxes"], out["track_boxes"] = self.boxes, self.track
-        if self.detect:
-            out["detect_damage"] = self.detect
-        return out
+def parse_damage_kinds(raw: Any) -> list[str]:
+    """The damage kinds to detect, from a comma list or a list, in their canonical order."""
+    kinds = raw if isinstance(raw, (list, tuple)) else [k.strip() for k in str(raw).split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in DAMAGE_KINDS]
+    if unknown:
+        raise MaskError(f"detect_damage: unknown kind(s) {', '.join(map(str, unknown))}; "
+                        f"choose among {', '.join(DAMAGE_KINDS)}", "bad_option")
+    return [k for k in DAMAGE_KINDS if k in kinds]
 
 
-def parse_mask_options(form: dict[str, Any], default_dilation: int) -> MaskOptions:
-    """Boxes, tracking, damage kinds and dilation from form fields (strings) or JSON."""
-    opts = MaskOptions(dilation=default_dilation)
-    if form.get("mask_dilation") not in (None, ""):
-        try:
-            opts.dilation = int(form["mask_dilation"])
-        except (TypeError, ValueError):
-            raise MaskError("mask_dilation must be a whole number of pixels (0..64)", "bad_option") from None
-        if not 0 <= opts.dilation <= 64:
-            raise MaskError(f"mask_dilation must be 0..64 pixels, got {opts.dilation}", "bad_option")
-    if form.get("boxes") not in (None, ""):
-        opts.boxes = _boxes(form["boxes"])
-    opts.track = str(form.get("track_boxes") or form.get("track") or "").lower() in ("1", "true", "on", "yes")
-    if opts.track and not opts.boxes:
-        raise MaskError("track_boxes needs at least one box in boxes", "bad_option")
-    raw = form.get("detect_damage")
-    if raw not in (None, ""):
-        kinds = raw if isinstance(raw, list) else [k.strip() for k in str(raw).split(",") if k.strip()]
-        unknown = [k for k in kinds if k not in DAMAGE_KINDS]
-        if unknown:
-            raise MaskError(f"detect_damage: unknown kind(s) {', '.join(map(str, unknown))}; "
-                            f"choose among {', '.join(DAMAGE_KINDS)}", "bad_option")
-        opts.detect = [k for k in DAMAGE_KINDS if k in kinds]
-    return opts
-
-
-def _boxes(raw: Any) -> list[dict[str, int]]:
+def parse_boxes(raw: Any) -> list[dict[str, int]]:
     try:
         items = json.loads(raw) if isinstance(raw, str) else raw
     except json.JSONDecodeError as exc:

@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, request, send_file, url_for
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tintype.storage import keys
-from tintype.storage.db import session_scope
 from tintype.storage.models import KINDS, STATUSES, Job
 from tintype.storage.objects import StorageError
 from tintype.jobs import state as jobstate
+from tintype.jobs import queries
 from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
+from tintype.jobs.quotas import check_quota
 from tintype.web.app import get_app_settings, get_store, json_error
 from tintype.web.auth import can_see, principal
-from tintype.web.limits import admit_job
 from tintype.web.openapi import openapi_document
 from tintype.web.uploads import save_upload
 
@@ -99,8 +98,7 @@ def openapi() -> Response:
 
 @api.get("/health")
 def health() -> Response:
-    with session_scope(get_app_settings().database_url) as s:
-        s.execute(select(1))
+    queries.database_answers(get_app_settings().database_url)
     return jsonify({"status": "ok"})
 
 
@@ -111,22 +109,20 @@ def submit_job():
     idempotency = _idempotency_key()
     if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
         return _job_response(earlier, 200)
-    with session_scope(settings.database_url) as s:  # refuse early; checked again at insert
-        admit_job(s, who, settings, request.content_length or 0)
+    check_quota(settings.database_url, who.owner, who.limits, settings, request.content_length or 0)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise IntakeError("send the media as the multipart field 'file'", "missing_file", 400)
-    ops, options = parse_options(request.form.to_dict())
+    options = parse_options(request.form.to_dict(), settings)
     with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
         saved = save_upload(upload, Path(tmp), settings.max_upload_bytes, "upload")
         mask = _optional_part("mask", Path(tmp), settings.max_upload_bytes)
         reference = _optional_part("reference", Path(tmp), settings.max_upload_bytes)
         masks = _optional_part("masks", Path(tmp), settings.max_upload_bytes)
-        sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, ops, options, mask, reference,
+        sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, options, mask, reference,
                          masks, owner=who.owner, idempotency_key=idempotency)
         try:
-            job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue,
-                                lambda session: admit_job(session, who, settings, saved.size))
+            job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
         except IntegrityError:  # the same key raced in from a parallel retry
             if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
                 return _job_response(earlier, 200)
@@ -149,8 +145,7 @@ def _idempotency_key() -> str | None:
 
 
 def _earlier_submission(owner: str, key: str) -> Job | None:
-    with session_scope(get_app_settings().database_url) as s:
-        return s.scalar(select(Job).where(Job.owner == owner, Job.idempotency_key == key))
+    return queries.find_submission(get_app_settings().database_url, owner, key)
 
 
 def _optional_part(name: str, directory: Path, limit: int) -> Path | None:
@@ -174,18 +169,9 @@ def list_jobs():
     owner = request.args.get("owner")
     if owner and not who.operator:
         return json_error(403, "operators_only", "only an operator key may list other owners' jobs")
-    query = select(Job)
-    if not who.operator or owner:
-        query = query.where(Job.owner == (owner or who.owner))
-    if statuses:
-        query = query.where(Job.status.in_(statuses))
-    if kind:
-        query = query.where(Job.kind == kind)
-    with session_scope(get_app_settings().database_url) as s:
-        total = s.scalar(select(func.count()).select_from(query.subquery()))
-        rows = s.scalars(query.order_by(Job.created_at.desc(), Job.id)
-                         .offset((page - 1) * per_page).limit(per_page)).all()
-        items = [job_json(j) for j in rows]
+    where = queries.JobFilter(None if who.operator and not owner else (owner or who.owner), statuses, kind)
+    found = queries.list_jobs(get_app_settings().database_url, where, page, per_page)
+    items, total = [job_json(j) for j in found.items], found.total
     return jsonify({"items": items, "page": page, "per_page": per_page, "total": total})
 
 

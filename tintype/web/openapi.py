@@ -2,9 +2,49 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from tintype.jobs.options import FIELDS, Field
+
 NULLABLE_STR = {"type": ["string", "null"]}
+FLAG_WORDS = ["1", "0", "true", "false", "on", "off", "yes", "no"]
+
+
+def _bounds(spec: Field) -> dict[str, Any]:
+    kind = "integer" if spec.kind == "int" else "number"
+    return {"type": kind, "minimum": spec.low, "maximum": spec.high}
+
+
+def option_field(spec: Field) -> dict[str, Any]:
+    """A job option as the multipart form sends it (tintype.jobs.options.FIELDS)."""
+    schema: dict[str, Any] = {"type": "string"}
+    if spec.kind in ("int", "float"):
+        schema = _bounds(spec)
+    elif spec.kind == "choice":
+        schema = {"type": "string", "enum": list(spec.choices)}
+    elif spec.kind == "flag":
+        schema = {"type": "string", "enum": FLAG_WORDS}
+    elif spec.kind == "boxes":
+        schema["example"] = '[{"x": 10, "y": 20, "w": 64, "h": 32}]'
+    elif spec.kind == "kinds":
+        schema["example"] = ",".join(spec.choices[:2])
+    default = f"the server's {spec.setting.upper()} setting" if spec.setting else json.dumps(spec.default)
+    return {**schema, "description": f"{spec.help}; default: {default}"}
+
+
+def stored_option(spec: Field) -> dict[str, Any]:
+    """A job option as the job shows it, typed and resolved."""
+    if spec.kind in ("int", "float"):
+        return _bounds(spec)
+    if spec.kind == "choice":
+        return {"type": "string", "enum": list(spec.choices)}
+    if spec.kind == "flag":
+        return {"type": "boolean"}
+    if spec.kind == "kinds":
+        return {"type": "array", "items": {"enum": list(spec.choices)}}
+    return {"type": "array", "items": {"type": "object", "required": ["x", "y", "w", "h"],
+                                       "additionalProperties": {"type": "integer"}}}
 
 ERROR = {
     "type": "object", "required": ["error"], "additionalProperties": False,
@@ -24,7 +64,9 @@ JOB = {
         "stage": {"type": "string", "description": "queued, probing, track_queued, tracking, "
                   "image_queued, processing, finalize_queued, finalizing, done, cancelled"},
         "operations": {"type": "array", "items": {"enum": ["colorize", "inpaint"]}},
-        "options": {"type": "object"},
+        "options": {"type": "object", "description": "what the job runs with, every default resolved",
+                    "required": [spec.name for spec in FIELDS],
+                    "properties": {spec.name: stored_option(spec) for spec in FIELDS}},
         "progress": {"type": "object", "required": ["done", "total", "fraction"], "properties": {
             "done": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0},
             "fraction": {"type": "number", "minimum": 0, "maximum": 1}}},
@@ -78,26 +120,12 @@ SUBMISSION = {
                  "description": "one mask image for every frame; white (255) = pixels to replace"},
         "masks": {"type": "string", "format": "binary",
                   "description": "one mask per frame: a mask video, or a ZIP of images in frame order"},
-        "boxes": {"type": "string", "description": 'JSON list of boxes {"x","y","w","h"} with optional '
-                  '"first"/"last" frame', "example": '[{"x": 10, "y": 20, "w": 64, "h": 32}]'},
-        "track_boxes": {"type": "string", "enum": ["1", "0", "true", "false", "on"],
-                        "description": "follow each box from its first frame with a tracker"},
-        "detect_damage": {"type": "string", "description": "comma list of dust, lines (video), scratches",
-                          "example": "dust,lines"},
-        "mask_dilation": {"type": "integer", "minimum": 0, "maximum": 64,
-                          "description": "grow every mask by this many pixels"},
         "reference": {"type": "string", "format": "binary",
                       "description": "a colour image whose colours guide colorization (by matched regions)"},
         "operations": {"type": "string", "description": "comma list: colorize, inpaint", "example": "colorize"},
         "colorize": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
         "inpaint": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
-        "output_format": {"type": "string", "enum": ["png", "jpeg"]},
-        "render_size": {"type": "integer", "minimum": 64, "maximum": 2048},
-        "saturation": {"type": "number", "minimum": 0, "maximum": 3},
-        "temporal_strength": {"type": "number", "minimum": 0, "maximum": 1,
-                              "description": "chroma smoothing of colorized video; 0 = off"},
-        "colorize_model": {"type": "string"},
-        "inpaint_model": {"type": "string", "enum": ["flow", "patchmatch", "telea", "ns", "torchscript"]},
+        **{spec.name: option_field(spec) for spec in FIELDS},
     },
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 
 from tintype.jobs import state as jobstate
+from tintype.jobs.options import FIELDS
 from tintype.web.app import get_app_settings
 from tintype.web.auth import can_see
 
@@ -17,7 +18,9 @@ pages = Blueprint("pages", __name__)
 
 @pages.get("/")
 def index():
-    return render_template("index.html", max_bytes=get_app_settings().max_upload_bytes)
+    settings = get_app_settings()
+    return render_template("index.html", max_bytes=settings.max_upload_bytes, fields=FIELDS,
+                           defaults={spec.name: spec.default_for(settings) for spec in FIELDS})
 
 
 @pages.get("/jobs")

@@ -1,0 +1,228 @@
+"""Every option a job takes, declared once: its type, bounds, default, help and form label.
+
+The declarations (`FIELDS`) are the single source for the parser below, the OpenAPI
+schema of a submission, the web form's inputs and the `tintype restore` flags, so adding
+an option is one `Field` here plus its use in a worker. Defaults that come from the
+settings are resolved when the job is submitted and stored with it (`JobOptions.to_json`),
+so a job runs with what it was accepted with even if the settings change while it waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
+from tintype.jobs.mask_intake import MaskError, parse_boxes, parse_damage_kinds
+from tintype.media.inpaint.damage import KINDS as DAMAGE_KINDS
+from tintype.settings import Settings
+
+OPERATIONS = ("inpaint", "colorize")  # in the order they run
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "on", "yes"), ("0", "false", "off", "no", "")
+
+
+class OptionError(ValueError):
+    """A job option is malformed or out of bounds; `code` is the API's error code."""
+
+    def __init__(self, message: str, code: str = "bad_option") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Field:
+    """One job option: how it is parsed and bounded, and how people are shown it."""
+
+    name: str
+    kind: str  # int, float, choice, flag, boxes or kinds
+    help: str
+    label: str
+    default: Any = None
+    setting: str | None = None  # the Settings attribute that supplies the default
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+    choice_labels: Mapping[str, str] = field(default_factory=dict)  # the form's wording, in its order
+    group: str = "options"  # the form's section: "remove" or "options"
+    flags: tuple[str, ...] = ()  # extra CLI spellings beside --name-with-dashes
+
+    @property
+    def cli_flags(self) -> tuple[str, ...]:
+        return ("--" + self.name.replace("_", "-"), *self.flags)
+
+    def default_for(self, settings: Settings) -> Any:
+        return getattr(settings, self.setting) if self.setting else self.default
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("render_size", "int", "short side, in pixels, of the picture the colorization model sees; "
+          "never above the input's own short side", "Render size (short side the model sees)",
+          setting="render_size", low=64, high=2048, step=1),
+    Field("saturation", "float", "scale of the predicted colour; 1 = as predicted, 0 = grey",
+          "Saturation", default=1.0, low=0.0, high=3.0, step=0.1),
+    Field("temporal_strength", "float", "flow-guided smoothing of a colorized video's colour over time; "
+          "0 = off, 1 = full", "Temporal smoothing of colour (0 = off)", setting="temporal_strength",
+          low=0.0, high=1.0, step=0.1),
+    Field("colorize_model", "choice", "the colorization model", "Colorization model", setting="colorize_model",
+          choices=tuple(sorted(COLORIZE_MODELS))),
+    Field("output_format", "choice", "file format of a photograph's result", "Image output", default="png",
+          choices=("png", "jpeg"), choice_labels={"png": "PNG", "jpeg": "JPEG"}),
+    Field("inpaint_model", "choice", "how masked pixels are filled: flow borrows them from other frames "
+          "(PatchMatch for what no frame shows), the others fill each frame on its own",
+          "Inpainting method", setting="inpaint_model", choices=tuple(sorted(INPAINT_MODELS)),
+          choice_labels={"flow": "Flow-guided (video) / PatchMatch (photo)", "patchmatch": "PatchMatch, frame by frame",
+                         "telea": "Telea (fast)", "ns": "Navier-Stokes (fast)",
+                         "torchscript": "TorchScript model (operator-installed)"}),
+    Field("boxes", "boxes", 'JSON list of boxes to remove, {"x","y","w","h"} with optional "first"/"last" frame',
+          'Boxes (JSON, e.g. [{"x": 10, "y": 20, "w": 64, "h": 32}]; optional "first"/"last" frame)',
+          default=(), group="remove"),
+    Field("track_boxes", "flag", "follow each box from its first frame with a tracker",
+          "Follow each box from its first frame (tracker)", default=False, group="remove", flags=("--track",)),
+    Field("detect_damage", "kinds", "find damage automatically: comma list of dust, lines (video), "
+          "scratches (photographs)", "Find damage automatically", default=(), choices=DAMAGE_KINDS,
+          choice_labels={"": "no", "dust,lines": "film: dust and line scratches", "dust": "film: dust and dirt",
+                         "lines": "film: vertical line scratches", "scratches": "photograph: scratches and creases"},
+          group="remove"),
+    Field("mask_dilation", "int", "grow every mask by this many pixels, so a fill does not keep the "
+          "halo around a scratch", "Grow masks by (pixels)", setting="mask_dilation", low=0, high=64, step=1,
+          group="remove"),
+)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What a job runs with, every default resolved; stored whole on the job row."""
+
+    operations: tuple[str, ...]
+    render_size: int
+    saturation: float
+    temporal_strength: float
+    colorize_model: str
+    output_format: str
+    inpaint_model: str
+    mask_dilation: int
+    boxes: tuple[dict[str, int], ...] = ()
+    track_boxes: bool = False
+    detect_damage: tuple[str, ...] = ()
+
+    @property
+    def colorize(self) -> bool:
+        return "colorize" in self.operations
+
+    @property
+    def inpaint(self) -> bool:
+        return "inpaint" in self.operations
+
+    @property
+    def has_mask_options(self) -> bool:
+        return bool(self.boxes or self.detect_damage)
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as stored on the job and shown by the API (operations live in
+        their own column)."""
+        out = {f.name: getattr(self, f.name) for f in FIELDS}
+        out["boxes"], out["detect_damage"] = list(self.boxes), list(self.detect_damage)
+        return out
+
+    @classmethod
+    def from_job(cls, operations: list[str], stored: Mapping[str, Any], settings: Settings) -> "JobOptions":
+        """A stored job's options. Rows written before every default was stored get the
+        missing ones from `settings`."""
+        return parse_options({**stored, "operations": list(operations)}, settings)
+
+
+def parse_options(form: Mapping[str, Any], settings: Settings) -> JobOptions:
+    """Operations and options from form fields (strings), JSON or CLI values, each
+    checked once, with the defaults of everything not given."""
+    values: dict[str, Any] = {"operations": parse_operations(form)}
+    for spec in FIELDS:
+        raw = form.get(spec.name)
+        if raw is None and spec.flags:
+            raw = next((form[f.lstrip("-")] for f in spec.flags if form.get(f.lstrip("-")) is not None), None)
+        values[spec.name] = spec.default_for(settings) if _blank(raw) else parse_value(spec, raw)
+    options = JobOptions(**values)
+    if options.track_boxes and not options.boxes:
+        raise OptionError("track_boxes needs at least one box in boxes")
+    return options
+
+
+def parse_operations(form: Mapping[str, Any]) -> tuple[str, ...]:
+    """`operations` as a comma list or a list, or one checkbox field per operation."""
+    raw = form.get("operations")
+    if isinstance(raw, str):
+        ops = [o.strip() for o in raw.split(",") if o.strip()]
+    elif isinstance(raw, (list, tuple)):
+        ops = [str(o) for o in raw]
+    else:
+        ops = [o for o in OPERATIONS if _truthy(form.get(o))]
+    unknown = [o for o in ops if o not in OPERATIONS]
+    if unknown:
+        raise OptionError(f"unknown operation(s) {', '.join(unknown)}; choose colorize and/or inpaint")
+    if not ops:
+        raise OptionError("choose at least one operation: colorize and/or inpaint", "no_operation")
+    return tuple(o for o in OPERATIONS if o in ops)
+
+
+def parse_value(spec: Field, raw: Any) -> Any:
+    return _PARSERS[spec.kind](spec, raw)
+
+
+def _blank(raw: Any) -> bool:
+    """Not given: absent, an empty form field, or an empty list as stored."""
+    return raw is None or (isinstance(raw, str) and raw.strip() == "") or (isinstance(raw, (list, tuple)) and not raw)
+
+
+def _truthy(value: Any) -> bool:
+    return value is not None and str(value).strip().lower() in TRUE_WORDS
+
+
+def _number(spec: Field, raw: Any) -> int | float:
+    kind = int if spec.kind == "int" else float
+    try:
+        if isinstance(raw, bool) or (kind is int and isinstance(raw, float) and raw != int(raw)):
+            raise ValueError
+        value = kind(raw)
+    except (TypeError, ValueError):
+        whole = "a whole number" if kind is int else "a number"
+        raise OptionError(f"{spec.name} must be {whole} between {_shown(spec.low)} and {_shown(spec.high)}, "
+                          f"got {raw!r}") from None
+    if not spec.low <= value <= spec.high:
+        raise OptionError(f"{spec.name} must be between {_shown(spec.low)} and {_shown(spec.high)}, got {value}")
+    return value
+
+
+def _shown(bound: float | None) -> str:
+    return f"{bound:g}" if bound is not None else "?"
+
+
+def _choice(spec: Field, raw: Any) -> str:
+    value = str(raw).strip().lower() if spec.name == "output_format" else str(raw).strip()
+    value = "jpeg" if spec.name == "output_format" and value == "jpg" else value
+    if value not in spec.choices:
+        raise OptionError(f"{spec.name} must be one of {', '.join(spec.choices)}, got {value!r}")
+    return value
+
+
+def _flag(spec: Field, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise OptionError(f"{spec.name} must be 1 or 0 (true/false), got {raw!r}")
+    return word in TRUE_WORDS
+
+
+def _mask_errors(parse: Callable[[Any], Any]) -> Callable[[Field, Any], Any]:
+    def wrapped(_spec: Field, raw: Any) -> Any:
+        try:
+            return tuple(parse(raw))
+        except MaskError as exc:
+            raise OptionError(str(exc), exc.code) from None
+    return wrapped
+
+
+_PARSERS: dict[str, Callable[[Field, Any], Any]] = {
+    "int": _number, "float": _number, "choice": _choice, "flag": _flag,
+    "boxes": _mask_errors(parse_boxes), "kinds": _mask_errors(parse_damage_kinds),
+}
