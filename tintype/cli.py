@@ -144,15 +144,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
-    os.environ["TINTYPE_DATA_DIR"] = str(data_dir)
     from tintype.storage.db import upgrade
-    from tintype.settings import get_settings
 
-    get_settings.cache_clear()
-    settings = load_settings()
+    own_folder = {"TINTYPE_DATA_DIR": str(data_dir)}
+    settings = load_settings({**os.environ, **own_folder})
     upgrade(settings.database_url)
     form = restore_form(args)
-    env = processes.child_env(settings)
+    env = processes.child_env(settings, own_folder)
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()

@@ -11,36 +11,44 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return default if value is None or value == "" else value
+class _Environment:
+    """Typed reads from one mapping of variables (the process environment by default),
+    so a caller can load settings for another data folder without touching os.environ."""
 
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name, str(default))
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
+    def get(self, name: str) -> str | None:
+        return self.environ.get(name) or None
 
+    def text(self, name: str, default: str) -> str:
+        value = self.environ.get(name)
+        return default if value is None or value == "" else value
 
-def _env_float(name: str, default: float) -> float:
-    raw = _env(name, str(default))
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
+    def int(self, name: str, default: int) -> int:
+        raw = self.text(name, str(default))
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
 
+    def float(self, name: str, default: float) -> float:
+        raw = self.text(name, str(default))
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ValueError(f"setting {name} must be a number, got {raw!r}") from exc
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = _env(name, "1" if default else "0").strip().lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"setting {name} must be a boolean (1/0, true/false), got {raw!r}")
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.text(name, "1" if default else "0").strip().lower()
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"setting {name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
 DEFAULT_SECRET = "embedded-default-not-secret"
@@ -106,87 +114,88 @@ class Settings:
         return self.broker_url.startswith("filesystem://")
 
 
-def load_settings() -> Settings:
-    """Read the environment now; tests call this after changing os.environ."""
-    data_dir = Path(_env("TINTYPE_DATA_DIR", str(Path.cwd() / "var"))).resolve()
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings now from `environ` (the process environment by default)."""
+    env = _Environment(os.environ if environ is None else environ)
+    data_dir = Path(env.text("TINTYPE_DATA_DIR", str(Path.cwd() / "var"))).resolve()
     return Settings(
         data_dir=data_dir,
         # PostgreSQL in deployment (postgresql+psycopg2://...), SQLite when embedded.
-        database_url=_env("DATABASE_URL", f"sqlite:///{data_dir / 'tintype.db'}"),
+        database_url=env.text("DATABASE_URL", f"sqlite:///{data_dir / 'tintype.db'}"),
         # Redis in deployment: db 0 carries the task queues. Embedded: a directory queue.
-        broker_url=_env("BROKER_URL", "filesystem://"),
+        broker_url=env.text("BROKER_URL", "filesystem://"),
         # Redis db 1 in deployment holds Celery results and chord counters only;
         # job state lives in the database, never here.
-        result_backend=_env("RESULT_BACKEND", f"db+sqlite:///{data_dir / 'celery-results.db'}"),
-        storage_url=_env("STORAGE_URL", f"file://{data_dir / 'objects'}"),
-        s3_endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
-        s3_region=_env("AWS_DEFAULT_REGION", "us-east-1"),
+        result_backend=env.text("RESULT_BACKEND", f"db+sqlite:///{data_dir / 'celery-results.db'}"),
+        storage_url=env.text("STORAGE_URL", f"file://{data_dir / 'objects'}"),
+        s3_endpoint_url=env.get("S3_ENDPOINT_URL"),
+        s3_region=env.text("AWS_DEFAULT_REGION", "us-east-1"),
         # A storage call that stalls this long is abandoned and retried (boto3 standard mode).
-        s3_read_timeout=_env_float("S3_READ_TIMEOUT", 60.0),
+        s3_read_timeout=env.float("S3_READ_TIMEOUT", 60.0),
         # Result downloads from S3 are presigned URLs valid this long.
-        presign_seconds=_env_int("PRESIGN_SECONDS", 300),
-        max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", 2 * 1024**3),
-        max_image_pixels=_env_int("MAX_IMAGE_PIXELS", 80_000_000),
-        max_video_frames=_env_int("MAX_VIDEO_FRAMES", 500_000),
-        max_video_seconds=_env_float("MAX_VIDEO_SECONDS", 4 * 3600.0),
-        max_video_side=_env_int("MAX_VIDEO_SIDE", 4096),
-        chunk_frames=_env_int("CHUNK_FRAMES", 48),
-        context_frames=_env_int("CONTEXT_FRAMES", 2),
-        colorize_model=_env("COLORIZE_MODEL", "effnet-lite0-unet"),
+        presign_seconds=env.int("PRESIGN_SECONDS", 300),
+        max_upload_bytes=env.int("MAX_UPLOAD_BYTES", 2 * 1024**3),
+        max_image_pixels=env.int("MAX_IMAGE_PIXELS", 80_000_000),
+        max_video_frames=env.int("MAX_VIDEO_FRAMES", 500_000),
+        max_video_seconds=env.float("MAX_VIDEO_SECONDS", 4 * 3600.0),
+        max_video_side=env.int("MAX_VIDEO_SIDE", 4096),
+        chunk_frames=env.int("CHUNK_FRAMES", 48),
+        context_frames=env.int("CONTEXT_FRAMES", 2),
+        colorize_model=env.text("COLORIZE_MODEL", "effnet-lite0-unet"),
         # Video: flow-guided completion (PatchMatch for what no frame shows); images: PatchMatch.
-        inpaint_model=_env("INPAINT_MODEL", "flow"),
+        inpaint_model=env.text("INPAINT_MODEL", "flow"),
         # Frames each inpainting chunk borrows from either side, so known pixels propagate
         # across chunk borders.
-        inpaint_context_frames=_env_int("INPAINT_CONTEXT_FRAMES", 8),
-        mask_dilation=_env_int("MASK_DILATION", 3),
+        inpaint_context_frames=env.int("INPAINT_CONTEXT_FRAMES", 8),
+        mask_dilation=env.int("MASK_DILATION", 3),
         # Model `torchscript`: an exported image + mask -> image inpainter (e.g. LaMa).
-        torchscript_inpaint_path=_env("TORCHSCRIPT_INPAINT_PATH", "").strip(),
-        torchscript_inpaint_sha256=_env("TORCHSCRIPT_INPAINT_SHA256", "").strip().lower(),
+        torchscript_inpaint_path=env.text("TORCHSCRIPT_INPAINT_PATH", "").strip(),
+        torchscript_inpaint_sha256=env.text("TORCHSCRIPT_INPAINT_SHA256", "").strip().lower(),
         # Where weight files are looked up by name; unset: the ones shipped in the package.
-        weights_dir=Path(os.environ["WEIGHTS_DIR"]) if os.environ.get("WEIGHTS_DIR") else None,
+        weights_dir=Path(env.text("WEIGHTS_DIR", "")) if env.get("WEIGHTS_DIR") else None,
         # Model `onnx`: any exported colorizer with the L -> ab contract (sha256 optional).
-        onnx_colorizer_path=_env("ONNX_COLORIZER_PATH", "").strip(),
-        onnx_colorizer_sha256=_env("ONNX_COLORIZER_SHA256", "").strip().lower(),
+        onnx_colorizer_path=env.text("ONNX_COLORIZER_PATH", "").strip(),
+        onnx_colorizer_sha256=env.text("ONNX_COLORIZER_SHA256", "").strip().lower(),
         # Model `siggraph17`: the release file's sha256, which operators supply.
-        siggraph17_sha256=_env("ZHANG_SIGGRAPH17_SHA256", "").strip().lower(),
-        render_size=_env_int("RENDER_SIZE", 256),
+        siggraph17_sha256=env.text("ZHANG_SIGGRAPH17_SHA256", "").strip().lower(),
+        render_size=env.int("RENDER_SIZE", 256),
         # Flow-guided chroma smoothing in finalize: 0 = off, 1 = full; radius in frames.
-        temporal_strength=_env_float("TEMPORAL_STRENGTH", 0.8),
-        temporal_radius=_env_int("TEMPORAL_RADIUS", 2),
-        chunk_soft_time_limit=_env_int("CHUNK_SOFT_TIME_LIMIT", 1800),
-        chunk_time_limit=_env_int("CHUNK_TIME_LIMIT", 1900),
-        finalize_time_limit=_env_int("FINALIZE_TIME_LIMIT", 6 * 3600),
+        temporal_strength=env.float("TEMPORAL_STRENGTH", 0.8),
+        temporal_radius=env.int("TEMPORAL_RADIUS", 2),
+        chunk_soft_time_limit=env.int("CHUNK_SOFT_TIME_LIMIT", 1800),
+        chunk_time_limit=env.int("CHUNK_TIME_LIMIT", 1900),
+        finalize_time_limit=env.int("FINALIZE_TIME_LIMIT", 6 * 3600),
         # Running work beats every HEARTBEAT_SECONDS; work silent for LEASE_SECONDS is
         # re-sent by the reconciler, which beat runs every RECONCILE_SECONDS.
-        heartbeat_seconds=_env_float("HEARTBEAT_SECONDS", 10.0),
-        lease_seconds=_env_float("LEASE_SECONDS", 90.0),
-        reconcile_seconds=_env_float("RECONCILE_SECONDS", 30.0),
+        heartbeat_seconds=env.float("HEARTBEAT_SECONDS", 10.0),
+        lease_seconds=env.float("LEASE_SECONDS", 90.0),
+        reconcile_seconds=env.float("RECONCILE_SECONDS", 30.0),
         # A chunk whose worker dies this many times fails the job instead of looping.
-        max_chunk_attempts=_env_int("MAX_CHUNK_ATTEMPTS", 4),
-        ffmpeg_timeout_seconds=_env_int("FFMPEG_TIMEOUT_SECONDS", 120),
-        torch_threads=_env_int("TORCH_THREADS", 0),
-        secret_key=_env("SECRET_KEY", DEFAULT_SECRET),
-        web_host=_env("WEB_HOST", "127.0.0.1"),
-        web_port=_env_int("WEB_PORT", 8000),
+        max_chunk_attempts=env.int("MAX_CHUNK_ATTEMPTS", 4),
+        ffmpeg_timeout_seconds=env.int("FFMPEG_TIMEOUT_SECONDS", 120),
+        torch_threads=env.int("TORCH_THREADS", 0),
+        secret_key=env.text("SECRET_KEY", DEFAULT_SECRET),
+        web_host=env.text("WEB_HOST", "127.0.0.1"),
+        web_port=env.int("WEB_PORT", 8000),
         # Deployments run `tintype migrate` once; the embedded mode migrates on start.
-        migrate_on_start=_env_bool("MIGRATE_ON_START", True),
+        migrate_on_start=env.bool("MIGRATE_ON_START", True),
         # Presigned download URLs are signed for this host when browsers cannot reach
         # S3_ENDPOINT_URL (e.g. http://minio:9000 inside compose).
-        s3_public_endpoint_url=os.environ.get("S3_PUBLIC_ENDPOINT_URL") or None,
+        s3_public_endpoint_url=env.get("S3_PUBLIC_ENDPOINT_URL"),
         # Off: one local owner, no keys (the embedded default). On: every request needs
         # an API key (`tintype keys create`) and each owner sees only its own jobs.
-        auth_required=_env_bool("AUTH_REQUIRED", False),
-        rate_limit_per_minute=_env_int("RATE_LIMIT_PER_MINUTE", 600),
+        auth_required=env.bool("AUTH_REQUIRED", False),
+        rate_limit_per_minute=env.int("RATE_LIMIT_PER_MINUTE", 600),
         # Counters shared by all web processes: Redis when the broker is Redis.
-        rate_limit_url=_env("RATE_LIMIT_URL", _default_rate_store()),
-        quota_jobs_in_flight=_env_int("QUOTA_JOBS_IN_FLIGHT", 20),
-        quota_bytes_per_day=_env_int("QUOTA_BYTES_PER_DAY", 50 * 1024**3),
-        session_cookie_secure=_env_bool("SESSION_COOKIE_SECURE", False),
+        rate_limit_url=env.text("RATE_LIMIT_URL", _default_rate_store(env)),
+        quota_jobs_in_flight=env.int("QUOTA_JOBS_IN_FLIGHT", 20),
+        quota_bytes_per_day=env.int("QUOTA_BYTES_PER_DAY", 50 * 1024**3),
+        session_cookie_secure=env.bool("SESSION_COOKIE_SECURE", False),
     )
 
 
-def _default_rate_store() -> str:
-    broker = _env("BROKER_URL", "filesystem://")
+def _default_rate_store(env: _Environment) -> str:
+    broker = env.text("BROKER_URL", "filesystem://")
     return broker if broker.startswith("redis") else "memory://"
 
 
