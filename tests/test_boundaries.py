@@ -10,7 +10,7 @@ from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
 
 
 def test_web_and_cpu_tasks_never_import_torch(tmp_path):
-    code = ("import sys; import tintype.web.app, tintype.web.api, tintype.web.pages, tintype.tintype.tasks.pipeline, tintype.jobs.intake; "
+    code = ("import sys; import tintype.web.app, tintype.web.api, tintype.web.pages, tintype.tasks.pipeline, tintype.jobs.intake; "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     done = subprocess.run([sys.executable, "-c", code], env={"TINTYPE_DATA_DIR": str(tmp_path), "PATH": ""},
                           capture_output=True, text=True)
