@@ -124,8 +124,8 @@ class Colorizer:
     def __init__(self, cache: Path | None) -> None:
         from tintype.settings import get_settings
 
-        settings = get_settings()
-        self.name, self.render_size = settings.colorize_model, settings.render_size
+        self.settings = get_settings()
+        self.name, self.render_size = self.settings.colorize_model, self.settings.render_size
         self.cache = cache
         self.key = model_key(self.name, self.render_size)
         self.model = None
@@ -143,9 +143,9 @@ class Colorizer:
             if len(frames) == len(truth):
                 return frames, True
         if self.model is None:
-            from tintype.gpu_workers.models.registry import get_model
+            from tintype.gpu_workers.models.registry import ModelRegistry
 
-            self.model = get_model(self.name)
+            self.model = ModelRegistry(self.settings).colorizer(self.name)
         from tintype.gpu_workers.colorize import colorize_frames
 
         began = time.perf_counter()
