@@ -37,3 +37,12 @@ def test_backends_never_import_the_registry_or_the_table():
             "sys.exit(', '.join(sorted(bad)) or None)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_workers_never_import_training_code(tmp_path):
+    code = ("import sys; import tintype.gpu_workers.worker, tintype.gpu_workers.processing, "
+            "tintype.gpu_workers.models.registry; "
+            "sys.exit(', '.join(m for m in sys.modules if m.startswith('tintype.training')) or None)")
+    done = subprocess.run([sys.executable, "-c", code], env={"TINTYPE_DATA_DIR": str(tmp_path), "PATH": ""},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tintype.gpu_workers import train
+from tintype.training import train
 from tintype.gpu_workers.colorize import colorize_frames
 from tintype.gpu_workers.models.ab_bins import gamut_bins
 from tintype.gpu_workers.models.effnet_unet import (WEIGHTS, WEIGHTS_V1, WEIGHTS_V2, AbClassifier, EffNetColorizer, EffNetUNet,

@@ -126,7 +126,7 @@ class AbClassifier(nn.Module):
     at inference: rare, saturated colours gain against the frequent muted ones) and
     sharpens it by 1/temperature. Both settings, the bins and the training prior are
     buffers, so the weight file carries what was chosen on held-out images
-    (gpu_workers/train.py).
+    (tintype/training/train.py).
     """
 
     def __init__(self, in_ch: int, bins: torch.Tensor) -> None:
