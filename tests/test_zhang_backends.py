@@ -14,7 +14,7 @@ import torch
 
 from tintype.gpu_workers.models import zhang
 from tintype.gpu_workers.models.effnet_unet import WEIGHTS as EFFNET
-from tintype.gpu_workers.models.registry import ModelRegistry
+from tintype.gpu_workers.models.registry import ModelRegistry, resolve_weights
 from tintype.gpu_workers.models.errors import WeightsError
 from tintype.gpu_workers.models.weight_files import Weights, sha256_of, verify_weights
 from tintype.settings import load_settings
@@ -151,9 +151,13 @@ def test_get_model_without_the_file_names_file_and_sha(registry: ModelRegistry, 
     with pytest.raises(WeightsError) as err:
         registry.get("siggraph17", CPU)
     assert "siggraph17-df00044c.pth" in str(err.value) and zhang.SIGGRAPH17_SHA256 in str(err.value)
-    # the worker's other models still load
+    # the worker's other models still load, from WEIGHTS_DIR, and colorize
     (empty_weights_dir / EFFNET.path.name).symlink_to(EFFNET.path)
-    assert registry.get("effnet-lite0-unet", CPU) is not None
+    spec = registry.spec("effnet-lite0-unet")
+    assert resolve_weights(spec, registry.settings).path == empty_weights_dir / EFFNET.path.name
+    ab = registry.colorizer("effnet-lite0-unet", CPU).predict_ab(_light(1, 24, 40))
+    assert ab.shape == (1, 2, 24, 40) and torch.isfinite(ab).all()
+    assert ab.abs().mean() > 1.0  # colour added: not the greyscale (all-zero ab) answer
 
 
 def test_file_with_the_release_name_but_other_bytes_is_refused(registry: ModelRegistry,
