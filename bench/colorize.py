@@ -6,7 +6,7 @@
 Quality, each beside the greyscale baseline (a = b = 0 on the true L) measured in the same run:
 
 * **held-out photos**: the validation split of ``colorize_train`` exactly as
-  ``gpu_workers/train.py`` computes it (``split_images`` with training's default seed and
+  ``training/train.py`` computes it (``split_images`` with training's default seed and
   fraction), i.e. images the shipped model never trained on;
 * **video frames**: every ``--clip-step``-th frame of every sequence in ``clips/``,
   colorized in batches as a chunk task does.
@@ -62,9 +62,9 @@ import torch  # noqa: E402
 
 from bench import trust  # noqa: E402
 from bench.metrics import colourfulness, colourfulness_ratio, psnr, psnr_true_cast, ssim  # noqa: E402
-from tintype.gpu_workers import train  # noqa: E402
+from tintype.training import train  # noqa: E402
 from tintype.gpu_workers.colorize import colorize_frames  # noqa: E402
-from tintype.gpu_workers.models.registry import ModelError, default_device, get_model  # noqa: E402
+from tintype.gpu_workers.models.registry import ModelError, ModelRegistry, default_device  # noqa: E402
 from tintype.media.color import lightness, merge_lightness_chroma  # noqa: E402
 from tintype.settings import get_settings  # noqa: E402
 
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(threads)  # as tintype.gpu_workers.worker does
     device = default_device()
     try:
-        model = get_model(args.model, device)
+        model = ModelRegistry(settings).colorizer(args.model, device)
     except ModelError as exc:
         print(f"bench.colorize: cannot load model {args.model!r}: {exc}", file=sys.stderr)
         return 1

@@ -109,8 +109,9 @@ def model_key(model_name: str, render_size: int) -> str:
     from tintype.gpu_workers.models import registry
 
     digest = hashlib.sha256(f"{model_name}:{render_size}".encode())
-    for path in sorted([ROOT / "gpu_workers" / "colorize.py", ROOT / "media" / "color.py",
-                        *(ROOT / "gpu_workers" / "models").glob("*.py")]):
+    package = ROOT / "tintype"
+    for path in sorted([package / "gpu_workers" / "colorize.py", package / "media" / "color.py",
+                        *(package / "gpu_workers" / "models").glob("*.py")]):
         digest.update(path.read_bytes())
     spec = next((s for s in registry.specs("colorize") if s.name == model_name), None)
     if spec is not None and spec.weights is not None:
@@ -124,8 +125,8 @@ class Colorizer:
     def __init__(self, cache: Path | None) -> None:
         from tintype.settings import get_settings
 
-        settings = get_settings()
-        self.name, self.render_size = settings.colorize_model, settings.render_size
+        self.settings = get_settings()
+        self.name, self.render_size = self.settings.colorize_model, self.settings.render_size
         self.cache = cache
         self.key = model_key(self.name, self.render_size)
         self.model = None
@@ -143,9 +144,9 @@ class Colorizer:
             if len(frames) == len(truth):
                 return frames, True
         if self.model is None:
-            from tintype.gpu_workers.models.registry import get_model
+            from tintype.gpu_workers.models.registry import ModelRegistry
 
-            self.model = get_model(self.name)
+            self.model = ModelRegistry(self.settings).colorizer(self.name)
         from tintype.gpu_workers.colorize import colorize_frames
 
         began = time.perf_counter()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tintype.gpu_workers.models.registry import specs
+from tintype.gpu_workers.models.table import ROWS, ModelSpec, catalogue_mismatch, specs
 from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
 
 
@@ -100,3 +100,29 @@ def test_the_layer_rule_catches_an_upward_import(tmp_path):
     bad.write_text("def f():\n    from tintype.web.app import create_app\n")
     assert ("tintype.web.app", 2) in _imports(bad) and _part("tintype.web.app") == "web"
     assert "web" not in ALLOWED["jobs"] and "tasks" not in ALLOWED["gpu_workers"]
+
+
+def test_a_row_the_catalogue_lacks_is_named():
+    extra = ModelSpec("new-colorizer", "colorize", lambda *_: None)
+    assert catalogue_mismatch(ROWS) == []
+    [problem] = catalogue_mismatch((*ROWS, extra))
+    assert "new-colorizer" in problem and problem.startswith("colorize")
+
+
+def test_backends_never_import_the_registry_or_the_table():
+    """No registration by import: the table imports the backends, never the other way."""
+    code = ("import sys; from tintype.gpu_workers.models import effnet_unet, exemplar_inpaint, onnx_colorizer, "
+            "opencv_inpaint, torchscript_inpaint, zhang; "
+            "bad = {'tintype.gpu_workers.models.registry', 'tintype.gpu_workers.models.table'} & set(sys.modules); "
+            "sys.exit(', '.join(sorted(bad)) or None)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_workers_never_import_training_code(tmp_path):
+    code = ("import sys; import tintype.gpu_workers.worker, tintype.gpu_workers.processing, "
+            "tintype.gpu_workers.models.registry; "
+            "sys.exit(', '.join(m for m in sys.modules if m.startswith('tintype.training')) or None)")
+    done = subprocess.run([sys.executable, "-c", code], env={"TINTYPE_DATA_DIR": str(tmp_path), "PATH": ""},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

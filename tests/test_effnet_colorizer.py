@@ -13,15 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from tintype.gpu_workers import train
+from tintype.training import train
 from tintype.gpu_workers.colorize import colorize_frames
 from tintype.gpu_workers.models.ab_bins import gamut_bins
 from tintype.gpu_workers.models.effnet_unet import (WEIGHTS, WEIGHTS_V1, WEIGHTS_V2, AbClassifier, EffNetColorizer, EffNetUNet,
                                             export_state, load_model)
-from tintype.gpu_workers.models.registry import Weights, WeightsError, get_model, verify_weights
+from tintype.gpu_workers.models.errors import WeightsError
+from tintype.gpu_workers.models.registry import ModelRegistry
+from tintype.gpu_workers.models.weight_files import Weights, verify_weights
 from tintype.media import metrics
 from tintype.media.color import lightness, merge_lightness_chroma
 from tintype.media.metrics import PSNR_CAP
+from tintype.settings import load_settings
 
 
 def _natural_light(height: int, width: int) -> torch.Tensor:
@@ -36,7 +39,7 @@ def _natural_light(height: int, width: int) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def colorizer() -> EffNetColorizer:
     torch.set_num_threads(2)
-    return get_model("effnet-lite0-unet", torch.device("cpu"))
+    return ModelRegistry(load_settings()).get("effnet-lite0-unet", torch.device("cpu"))
 
 
 def test_registered_model_loads(colorizer: EffNetColorizer) -> None:
@@ -127,7 +130,7 @@ def test_validation_split_is_deterministic_and_balanced_sampling() -> None:
 
 def test_cpu_fast_path_matches_the_training_graph():
     """The streamlined CPU inference graph must give the trained network's answer."""
-    colorizer = get_model("effnet-lite0-unet", torch.device("cpu"))
+    colorizer = ModelRegistry(load_settings()).get("effnet-lite0-unet", torch.device("cpu"))
     torch.manual_seed(0)
     light = torch.rand(2, 1, 70, 90) * 100
     with torch.inference_mode():

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from tintype.gpu_workers.masks import ChunkMasks, frame_masks
-from tintype.gpu_workers.models import registry
+from tintype.gpu_workers.models.contracts import Inpainter
+from tintype.gpu_workers.models.errors import ModelError, WeightsError
+from tintype.gpu_workers.models.registry import ModelRegistry
 from tintype.gpu_workers.processing import apply_operations
 from tintype.media.errors import CorruptMedia
 from tintype.media.inpaint.damage import dilate
@@ -49,11 +51,14 @@ def scripted(tmp_path, monkeypatch):
         monkeypatch.setenv("TORCHSCRIPT_INPAINT_PATH", str(path))
         monkeypatch.setenv("TORCHSCRIPT_INPAINT_SHA256", sha if sha is not None
                            else hashlib.sha256(path.read_bytes()).hexdigest())
-        registry.unload_all()
         return path
 
-    yield make
-    registry.unload_all()
+    return make
+
+
+def _torchscript() -> Inpainter:
+    """Model `torchscript` from a registry built from the environment as it is now."""
+    return ModelRegistry(load_settings()).inpainter("torchscript")
 
 
 def test_torchscript_slot_runs_an_exported_module_on_the_hole_only(scripted):
@@ -61,7 +66,7 @@ def test_torchscript_slot_runs_an_exported_module_on_the_hole_only(scripted):
     frame = textured_frames(1, 61, 45)[0]  # odd size: padded to a multiple of 8 and cropped back
     mask = np.zeros((45, 61), np.uint8)
     mask[10:30, 20:40] = 255
-    out = registry.get_model("torchscript").inpaint(frame, mask)
+    out = _torchscript().inpaint(frame, mask)
     hole = mask > 0
     assert np.array_equal(out[~hole], frame[~hole])
     expected = frame[~hole].reshape(-1, 3).mean(axis=0)
@@ -71,14 +76,14 @@ def test_torchscript_slot_runs_an_exported_module_on_the_hole_only(scripted):
 
 def test_torchscript_slot_names_the_file_on_bad_sha_and_bad_output(scripted):
     path = scripted(MeanFill(), sha="0" * 64)
-    with pytest.raises(registry.WeightsError, match=str(path)) as err:
-        registry.get_model("torchscript")
+    with pytest.raises(WeightsError, match=str(path)) as err:
+        _torchscript()
     assert "0" * 64 in str(err.value)
     scripted(WrongShape())
     mask = np.zeros((32, 32), np.uint8)
     mask[4:12, 4:12] = 255
-    with pytest.raises(registry.ModelError, match="expected"):
-        registry.get_model("torchscript").inpaint(textured_frames(1, 32, 32)[0], mask)
+    with pytest.raises(ModelError, match="expected"):
+        _torchscript().inpaint(textured_frames(1, 32, 32)[0], mask)
 
 
 def test_flow_backend_fills_a_window_and_keeps_only_the_chunk_frames(monkeypatch):
@@ -153,3 +158,9 @@ def test_box_tracking_streams_a_real_video_and_reports_the_loss(tmp_path):
     assert "tracking was lost at frame" in note
     lost = int(note.split("lost at frame ")[1].split(";")[0])
     assert 15 <= lost <= 17
+
+
+def test_torchscript_slot_pads_to_the_multiple_the_settings_give(scripted, monkeypatch):
+    scripted(MeanFill())
+    monkeypatch.setenv("TORCHSCRIPT_INPAINT_MULTIPLE", "16")
+    assert _torchscript().multiple == 16

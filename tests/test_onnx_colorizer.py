@@ -13,9 +13,14 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")  # torch.onnx.export needs it
 
 from tintype.gpu_workers.models import onnx_colorizer  # noqa: E402
-from tintype.gpu_workers.models.registry import Weights, WeightsError, get_model, sha256_of, unload_all  # noqa: E402
+from tintype.gpu_workers.models.contracts import Colorizer  # noqa: E402
+from tintype.gpu_workers.models.errors import WeightsError  # noqa: E402
+from tintype.gpu_workers.models.registry import ModelRegistry  # noqa: E402
+from tintype.gpu_workers.models.weight_files import Weights, sha256_of  # noqa: E402
+from tintype.settings import load_settings  # noqa: E402
 
 CPU = torch.device("cpu")
+SETTINGS = load_settings()
 
 
 class TinyColorizer(nn.Module):
@@ -48,9 +53,12 @@ def tiny() -> TinyColorizer:
 
 @pytest.fixture
 def onnx_settings(monkeypatch: pytest.MonkeyPatch):
-    unload_all()
-    yield monkeypatch
-    unload_all()
+    return monkeypatch
+
+
+def _load_onnx() -> Colorizer:
+    """Model `onnx` from a registry built from the environment as it is now, as a worker would."""
+    return ModelRegistry(load_settings()).colorizer("onnx", CPU)
 
 
 def _light(b: int, h: int, w: int) -> torch.Tensor:
@@ -60,7 +68,7 @@ def _light(b: int, h: int, w: int) -> torch.Tensor:
 
 def test_backend_matches_torch_on_any_size_and_batch(tiny: TinyColorizer, tmp_path: Path) -> None:
     path = _export(tiny, tmp_path / "tiny.onnx")
-    colorizer = onnx_colorizer.build(Weights(path=path, sha256=sha256_of(path)), CPU)
+    colorizer = onnx_colorizer.build(Weights(path=path, sha256=sha256_of(path)), CPU, SETTINGS)
     for b, h, w in ((1, 24, 32), (3, 37, 50)):
         light = _light(b, h, w)
         with torch.inference_mode():
@@ -72,7 +80,7 @@ def test_backend_matches_torch_on_any_size_and_batch(tiny: TinyColorizer, tmp_pa
 
 def test_fixed_size_graph_is_fed_resized_frames(tiny: TinyColorizer, tmp_path: Path) -> None:
     path = _export(tiny, tmp_path / "fixed.onnx", dynamic=False, size=(16, 16))
-    colorizer = onnx_colorizer.build(Weights(path=path, sha256=""), CPU)
+    colorizer = onnx_colorizer.build(Weights(path=path, sha256=""), CPU, SETTINGS)
     assert colorizer.fixed_size == (16, 16) and colorizer.fixed_batch == 1
     ab = colorizer.predict_ab(torch.full((3, 1, 40, 30), 60.0))
     assert ab.shape == (3, 2, 40, 30)
@@ -86,7 +94,7 @@ def test_registered_onnx_model_reads_its_settings(tiny: TinyColorizer, tmp_path:
     path = _export(tiny, tmp_path / "tiny.onnx")
     onnx_settings.setenv("ONNX_COLORIZER_PATH", str(path))
     onnx_settings.setenv("ONNX_COLORIZER_SHA256", sha256_of(path))
-    colorizer = get_model("onnx", CPU)
+    colorizer = _load_onnx()
     light = _light(2, 20, 28)
     with torch.inference_mode():
         assert torch.allclose(colorizer.predict_ab(light), tiny(light), atol=1e-4)
@@ -96,30 +104,30 @@ def test_bad_settings_and_files_give_clear_errors(tiny: TinyColorizer, tmp_path:
                                                   onnx_settings: pytest.MonkeyPatch) -> None:
     onnx_settings.delenv("ONNX_COLORIZER_PATH", raising=False)
     with pytest.raises(WeightsError, match="ONNX_COLORIZER_PATH"):
-        get_model("onnx", CPU)
+        _load_onnx()
 
     missing = tmp_path / "nowhere.onnx"
     onnx_settings.setenv("ONNX_COLORIZER_PATH", str(missing))
     onnx_settings.setenv("ONNX_COLORIZER_SHA256", "ab" * 32)
     with pytest.raises(WeightsError) as err:
-        get_model("onnx", CPU)
+        _load_onnx()
     assert str(missing) in str(err.value) and "ab" * 32 in str(err.value)
 
     path = _export(tiny, tmp_path / "tiny.onnx")
     onnx_settings.setenv("ONNX_COLORIZER_PATH", str(path))  # wrong sha256 still set
     with pytest.raises(WeightsError, match="expected " + "ab" * 32):
-        get_model("onnx", CPU)
+        _load_onnx()
 
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(path.read_bytes()[:200])
     onnx_settings.setenv("ONNX_COLORIZER_PATH", str(corrupt))
     onnx_settings.delenv("ONNX_COLORIZER_SHA256")
     with pytest.raises(WeightsError, match="corrupt.onnx"):
-        get_model("onnx", CPU)
+        _load_onnx()
 
 
 def test_graph_that_breaks_the_contract_is_refused(tmp_path: Path) -> None:
     rgb_out = nn.Conv2d(1, 3, 1)
     path = _export(rgb_out, tmp_path / "rgb.onnx")
     with pytest.raises(WeightsError, match=r"expected \(B, 2, H, W\)"):
-        onnx_colorizer.build(Weights(path=path, sha256=""), CPU)
+        onnx_colorizer.build(Weights(path=path, sha256=""), CPU, SETTINGS)

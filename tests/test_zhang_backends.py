@@ -6,6 +6,7 @@ same keys and shapes (random values) in tmp_path.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,13 @@ import torch
 
 from tintype.gpu_workers.models import zhang
 from tintype.gpu_workers.models.effnet_unet import WEIGHTS as EFFNET
-from tintype.gpu_workers.models.registry import Weights, WeightsError, get_model, sha256_of, unload_all, verify_weights
-from tintype.settings import get_settings
+from tintype.gpu_workers.models.registry import ModelRegistry, resolve_weights
+from tintype.gpu_workers.models.errors import WeightsError
+from tintype.gpu_workers.models.weight_files import Weights, sha256_of, verify_weights
+from tintype.settings import load_settings
 
 CPU = torch.device("cpu")
+SETTINGS = load_settings()
 
 # A few of the release's keys and shapes, written out by hand from the published modules.
 ECCV16_KEYS = {
@@ -49,13 +53,14 @@ def eccv16_file(tmp_path_factory: pytest.TempPathFactory) -> Weights:
 
 
 @pytest.fixture
-def empty_weights_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("WEIGHTS_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    unload_all()
-    yield tmp_path
-    get_settings.cache_clear()
-    unload_all()
+def empty_weights_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def registry(empty_weights_dir: Path) -> ModelRegistry:
+    """A worker's registry whose WEIGHTS_DIR is the empty folder."""
+    return ModelRegistry(replace(SETTINGS, weights_dir=empty_weights_dir))
 
 
 @pytest.mark.parametrize("net, keys", [(zhang.ECCV16Net, ECCV16_KEYS), (zhang.SIGGRAPH17Net, SIGGRAPH17_KEYS)])
@@ -71,7 +76,7 @@ def test_state_dict_keys_and_shapes_match_the_release(net, keys) -> None:
 
 def test_eccv16_loads_from_verified_file_and_predicts(eccv16_file: Weights) -> None:
     verify_weights(eccv16_file)
-    colorizer = zhang.build_eccv16(eccv16_file, CPU)
+    colorizer = zhang.build_eccv16(eccv16_file, CPU, SETTINGS)
     ab = colorizer.predict_ab(_light(2, 37, 51))  # not multiples of 8: padded and cropped
     assert ab.shape == (2, 2, 37, 51) and ab.dtype == torch.float32
     assert torch.isfinite(ab).all()
@@ -99,7 +104,7 @@ def test_siggraph17_loads_and_predicts_without_hints(tmp_path: Path) -> None:
     # files from old PyTorch releases have no BatchNorm counters: still accepted
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     torch.save(state, path)
-    colorizer = zhang.build_siggraph17(Weights(path=path, sha256=sha256_of(path)), CPU)
+    colorizer = zhang.build_siggraph17(Weights(path=path, sha256=sha256_of(path)), CPU, SETTINGS)
     ab = colorizer.predict_ab(_light(1, 40, 30))
     assert ab.shape == (1, 2, 40, 30)
     assert ab.abs().max() <= zhang.AB_NORM + 1e-3  # tanh x 110
@@ -112,7 +117,7 @@ def test_wrong_key_or_shape_is_refused_with_a_clear_error(tmp_path: Path) -> Non
     bad_key = tmp_path / "bad-key.pth"
     torch.save(renamed, bad_key)
     with pytest.raises(WeightsError) as err:
-        zhang.build_eccv16(Weights(path=bad_key, sha256=sha256_of(bad_key)), CPU)
+        zhang.build_eccv16(Weights(path=bad_key, sha256=sha256_of(bad_key)), CPU, SETTINGS)
     message = str(err.value)
     assert str(bad_key) in message and "model8.6.weight" in message and "model9.0.weight" in message
 
@@ -121,38 +126,50 @@ def test_wrong_key_or_shape_is_refused_with_a_clear_error(tmp_path: Path) -> Non
     bad_shape = tmp_path / "bad-shape.pth"
     torch.save(reshaped, bad_shape)
     with pytest.raises(WeightsError) as err:
-        zhang.build_eccv16(Weights(path=bad_shape, sha256=sha256_of(bad_shape)), CPU)
+        zhang.build_eccv16(Weights(path=bad_shape, sha256=sha256_of(bad_shape)), CPU, SETTINGS)
     assert "model_out.weight (2, 256, 1, 1) (expected (2, 313, 1, 1))" in str(err.value)
 
     # the SIGGRAPH17 file is not an ECCV16 file
     sig = tmp_path / "sig.pth"
     torch.save(zhang.SIGGRAPH17Net().state_dict(), sig)
     with pytest.raises(WeightsError, match="does not fit ECCV16Net"):
-        zhang.build_eccv16(Weights(path=sig, sha256=sha256_of(sig)), CPU)
+        zhang.build_eccv16(Weights(path=sig, sha256=sha256_of(sig)), CPU, SETTINGS)
 
 
 def test_corrupt_file_is_a_weights_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a torch file" * 100)
     with pytest.raises(WeightsError, match="junk.pth"):
-        zhang.build_eccv16(Weights(path=junk, sha256=sha256_of(junk)), CPU)
+        zhang.build_eccv16(Weights(path=junk, sha256=sha256_of(junk)), CPU, SETTINGS)
 
 
-def test_get_model_without_the_file_names_file_and_sha(empty_weights_dir: Path) -> None:
+def test_get_model_without_the_file_names_file_and_sha(registry: ModelRegistry, empty_weights_dir: Path) -> None:
     with pytest.raises(WeightsError) as err:
-        get_model("eccv16", CPU)
+        registry.get("eccv16", CPU)
     assert "colorization_release_v2-9b330a0b.pth" in str(err.value)
     assert "9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9" in str(err.value)
     with pytest.raises(WeightsError) as err:
-        get_model("siggraph17", CPU)
+        registry.get("siggraph17", CPU)
     assert "siggraph17-df00044c.pth" in str(err.value) and zhang.SIGGRAPH17_SHA256 in str(err.value)
-    # the worker's other models still load
+    # the worker's other models still load, from WEIGHTS_DIR, and colorize
     (empty_weights_dir / EFFNET.path.name).symlink_to(EFFNET.path)
-    assert get_model("effnet-lite0-unet", CPU) is not None
+    spec = registry.spec("effnet-lite0-unet")
+    assert resolve_weights(spec, registry.settings).path == empty_weights_dir / EFFNET.path.name
+    ab = registry.colorizer("effnet-lite0-unet", CPU).predict_ab(_light(1, 24, 40))
+    assert ab.shape == (1, 2, 24, 40) and torch.isfinite(ab).all()
+    assert ab.abs().mean() > 1.0  # colour added: not the greyscale (all-zero ab) answer
 
 
-def test_file_with_the_release_name_but_other_bytes_is_refused(empty_weights_dir: Path) -> None:
+def test_file_with_the_release_name_but_other_bytes_is_refused(registry: ModelRegistry,
+                                                               empty_weights_dir: Path) -> None:
     (empty_weights_dir / zhang.ECCV16_FILE).write_bytes(b"\0" * 1024)
     with pytest.raises(WeightsError) as err:
-        get_model("eccv16", CPU)
+        registry.get("eccv16", CPU)
     assert zhang.ECCV16_FILE in str(err.value) and zhang.ECCV16_SHA256 in str(err.value)
+
+
+def test_siggraph17_sha256_setting_replaces_the_recorded_hash(empty_weights_dir: Path) -> None:
+    settings = replace(SETTINGS, weights_dir=empty_weights_dir, siggraph17_sha256="ab" * 32)
+    with pytest.raises(WeightsError) as err:
+        ModelRegistry(settings).get("siggraph17", CPU)
+    assert "ab" * 32 in str(err.value) and zhang.SIGGRAPH17_SHA256 not in str(err.value)

@@ -84,6 +84,7 @@ class Settings:
     mask_dilation: int
     torchscript_inpaint_path: str
     torchscript_inpaint_sha256: str
+    torchscript_inpaint_multiple: int
     render_size: int
     temporal_strength: float
     temporal_radius: int
@@ -151,6 +152,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # Model `torchscript`: an exported image + mask -> image inpainter (e.g. LaMa).
         torchscript_inpaint_path=env.text("TORCHSCRIPT_INPAINT_PATH", "").strip(),
         torchscript_inpaint_sha256=env.text("TORCHSCRIPT_INPAINT_SHA256", "").strip().lower(),
+        # Its input sizes are padded to a multiple of this (how often the network downsamples).
+        torchscript_inpaint_multiple=env.int("TORCHSCRIPT_INPAINT_MULTIPLE", 8),
         # Where weight files are looked up by name; unset: the ones shipped in the package.
         weights_dir=Path(env.text("WEIGHTS_DIR", "")) if env.get("WEIGHTS_DIR") else None,
         # Model `onnx`: any exported colorizer with the L -> ab contract (sha256 optional).

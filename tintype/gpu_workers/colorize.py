@@ -10,18 +10,17 @@ frames), about a third of the cost at 854x480.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 
+from tintype.gpu_workers.models.contracts import Colorizer
 from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 
-
-class Colorizer(Protocol):
-    def predict_ab(self, light: torch.Tensor) -> torch.Tensor:
-        """(B, 1, h, w) L in [0, 100] → (B, 2, h, w) ab in Lab units."""
+__all__ = ["Colorizer", "chroma_level", "colorize_frames", "fast_guided_upsample", "render_lightness",
+           "render_shape", "upsample_ab"]
 
 
 def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:

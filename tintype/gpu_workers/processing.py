@@ -7,7 +7,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from tintype.gpu_workers.colorize import colorize_frames
-from tintype.gpu_workers.models.registry import get_model
+from tintype.gpu_workers.models.contracts import VideoInpainter
+from tintype.gpu_workers.models.registry import models
 from tintype.gpu_workers.reference_colour import transfer_reference
 from tintype.settings import get_settings
 
@@ -25,7 +26,7 @@ def apply_operations(frames: Sequence[np.ndarray], operations: Sequence[str], op
         result = inpaint_frames(result, masks, options.get("inpaint_model") or settings.inpaint_model)
     result = result[keep]
     if "colorize" in operations:
-        colorizer = get_model(options.get("colorize_model") or settings.colorize_model)
+        colorizer = models().colorizer(options.get("colorize_model") or settings.colorize_model)
         result = colorize_frames(colorizer, result, int(options.get("render_size") or settings.render_size),
                                  float(options.get("saturation", 1.0)))
         if reference is not None:
@@ -36,7 +37,7 @@ def apply_operations(frames: Sequence[np.ndarray], operations: Sequence[str], op
 def inpaint_frames(frames: list[np.ndarray], masks: Sequence[np.ndarray], model: str) -> list[np.ndarray]:
     """Video backends see the whole window (to borrow pixels from other frames); image
     backends fill each frame on its own."""
-    inpainter = get_model(model)
-    if len(frames) > 1 and hasattr(inpainter, "inpaint_video"):
+    inpainter = models().inpainter(model)
+    if len(frames) > 1 and isinstance(inpainter, VideoInpainter):
         return inpainter.inpaint_video(frames, masks)
     return [inpainter.inpaint(f, m) if m.any() else f for f, m in zip(frames, masks)]

@@ -22,15 +22,19 @@ log = logging.getLogger(__name__)
 
 @worker_process_init.connect
 def _load_models(**_kwargs: Any) -> None:
+    """Build this process's model registry from the settings, after the fork, and load
+    the default models into it so the first chunk does not pay for loading them."""
     import torch
 
-    from tintype.gpu_workers.models.registry import ModelError, get_model
+    from tintype.gpu_workers.models.registry import ModelError, configure
+    from tintype.settings import load_settings
 
-    settings = get_settings()
+    settings = load_settings()
     torch.set_num_threads(settings.torch_threads or max(1, os.cpu_count() or 1))
+    registry = configure(settings)
     for name in (settings.colorize_model, settings.inpaint_model):
         try:
-            get_model(name)
+            registry.get(name)
         except ModelError:
             # The worker stays up: jobs that need this model fail with this message,
             # jobs that use other models still run.

@@ -20,8 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tintype.gpu_workers.models.ab_bins import annealed_mean
+from tintype.gpu_workers.models.contracts import Colorizer
 from tintype.gpu_workers.models.inference import autocast, check_light
-from tintype.gpu_workers.models.registry import WEIGHTS_DIR, ModelSpec, Weights, register
+from tintype.gpu_workers.models.weight_files import SHIPPED_WEIGHTS_DIR, Weights
+from tintype.settings import Settings
 
 ENCODER_NAME = "efficientnet-lite0"
 AB_SCALE = 100.0  # the network predicts ab / AB_SCALE so its outputs stay near unit range
@@ -124,7 +126,7 @@ class AbClassifier(nn.Module):
     at inference: rare, saturated colours gain against the frequent muted ones) and
     sharpens it by 1/temperature. Both settings, the bins and the training prior are
     buffers, so the weight file carries what was chosen on held-out images
-    (gpu_workers/train.py).
+    (tintype/training/train.py).
     """
 
     def __init__(self, in_ch: int, bins: torch.Tensor) -> None:
@@ -396,7 +398,7 @@ def load_model(path: Path, device: torch.device) -> EffNetUNet:
     return model.to(device).eval()
 
 
-class EffNetColorizer:
+class EffNetColorizer(Colorizer):
     """Backend used by the colorize task: one loaded network, many predict_ab calls."""
 
     # Frames per forward pass on a CPU: small batches keep the activations in cache and
@@ -458,8 +460,8 @@ class EffNetColorizer:
         return net(x)
 
 
-def build(weights: Weights | None, device: torch.device) -> EffNetColorizer:
-    """Registry factory: the file has already been sha256-verified by get_model."""
+def build(weights: Weights | None, device: torch.device, _settings: Settings) -> EffNetColorizer:
+    """Registry factory: the file has already been sha256-verified by the registry."""
     if weights is None:
         raise ValueError("effnet-lite0-unet needs a weight file")
     return EffNetColorizer(load_model(weights.path, device), device)
@@ -467,7 +469,7 @@ def build(weights: Weights | None, device: torch.device) -> EffNetColorizer:
 
 def _weights(version: str, sha256: str) -> Weights:
     return Weights(
-        path=WEIGHTS_DIR / f"colorize-effnet-lite0-unet-{version}.pt",
+        path=SHIPPED_WEIGHTS_DIR / f"colorize-effnet-lite0-unet-{version}.pt",
         sha256=sha256,
         meta={
             "format": "torch state_dict, fp16",
@@ -484,27 +486,3 @@ WEIGHTS_V3 = _weights("v3", "5406fc2847fbfd1efba1efa0bd668472f89aa670a1d356c1421
 WEIGHTS = WEIGHTS_V3
 # v1, the regression model v2 replaced: kept for comparison and as a regression starting point.
 WEIGHTS_V1 = _weights("v1", "65a2816012b4a1f779532db0e37c8a24cba6f91f430aa994106f36df1aa858fa")
-
-register(ModelSpec(
-    name="effnet-lite0-unet",
-    task="colorize",
-    factory=build,
-    weights=WEIGHTS,
-    description="U-Net colorizer, ImageNet EfficientNet-Lite0 encoder with scene context, ab-bin "
-                "classifier trained on ~3.7k white-balanced photos (v3, CPU)",
-))
-register(ModelSpec(
-    name="effnet-lite0-unet-v2",
-    task="colorize",
-    factory=build,
-    weights=WEIGHTS_V2,
-    description="the previous default (v2): v1's fine-tuned trunk, ab-bin classifier, photos as they "
-                "are (a warm cast on video)",
-))
-register(ModelSpec(
-    name="effnet-lite0-unet-v1",
-    task="colorize",
-    factory=build,
-    weights=WEIGHTS_V1,
-    description="the same encoder with an ab regression head (v1): a little less accurate, as colourful",
-))

@@ -14,9 +14,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from tintype.gpu_workers.models.registry import ModelSpec, Weights, register
+from tintype.gpu_workers.models.contracts import Inpainter, VideoInpainter
+from tintype.gpu_workers.models.weight_files import Weights
 from tintype.media.inpaint.flowfill import complete
 from tintype.media.inpaint.patchmatch import patch_fill
+from tintype.settings import Settings
 
 
 def _hole(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -25,14 +27,14 @@ def _hole(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return mask > 127 if mask.dtype == np.uint8 else mask.astype(bool)
 
 
-class PatchInpainter:
+class PatchInpainter(Inpainter):
     """Image + mask (white = replace) → image, texture copied from outside the hole."""
 
     def inpaint(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return patch_fill(rgb, _hole(mask, rgb.shape))
 
 
-class FlowInpainter(PatchInpainter):
+class FlowInpainter(PatchInpainter, VideoInpainter):
     """Frames of a window + their masks → frames, filled from one another."""
 
     def inpaint_video(self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -40,14 +42,11 @@ class FlowInpainter(PatchInpainter):
         return complete(frames, holes, patch_fill)
 
 
-def _build(kind: type):
-    def build(_weights: Weights | None, _device: torch.device):
-        return kind()
-
-    return build
+def build_patchmatch(_weights: Weights | None, _device: torch.device, _settings: Settings) -> PatchInpainter:
+    """Registry factory: no weights, runs on the CPU whatever the device."""
+    return PatchInpainter()
 
 
-register(ModelSpec("patchmatch", "inpaint", _build(PatchInpainter),
-                   description="PatchMatch exemplar fill, multi-scale, per frame"))
-register(ModelSpec("flow", "inpaint", _build(FlowInpainter),
-                   description="flow-guided video completion (PatchMatch for what no frame shows)"))
+def build_flow(_weights: Weights | None, _device: torch.device, _settings: Settings) -> FlowInpainter:
+    """Registry factory: no weights, runs on the CPU whatever the device."""
+    return FlowInpainter()

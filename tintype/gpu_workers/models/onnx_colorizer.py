@@ -6,7 +6,7 @@ Dimensions may be symbolic (any batch and size) or fixed: a graph exported for a
 H x W gets L resized to that size and its ab resized back (bilinear); a fixed batch size
 is served one frame (or that many frames) at a time. float16 graphs are fed float16.
 
-Settings (environment variables, read when the model is first loaded):
+Settings (environment variables, read into the Settings the registry is built from):
 
 * ``ONNX_COLORIZER_PATH``: the .onnx file (required to use model ``onnx``).
 * ``ONNX_COLORIZER_SHA256``: optional; when set, the file must have this sha256 (checked
@@ -28,9 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tintype.gpu_workers.models.registry import (ModelError, ModelSpec, Weights, WeightsError, check_operator_file,
-                                         operator_file, register)
-from tintype.settings import load_settings
+from tintype.gpu_workers.models.contracts import Colorizer
+from tintype.gpu_workers.models.errors import ModelError, WeightsError
+from tintype.gpu_workers.models.weight_files import Weights, check_operator_file, operator_file
+from tintype.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _dim(value: Any) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-class OnnxColorizer:
+class OnnxColorizer(Colorizer):
     """Backend: one ONNX Runtime session, many predict_ab calls."""
 
     def __init__(self, path: Path, device: torch.device, threads: int | None = None) -> None:
@@ -116,23 +117,13 @@ class OnnxColorizer:
         return ab.contiguous().to(light.device)
 
 
-def configured_weights() -> Weights:
+def configured_weights(settings: Settings) -> Weights:
     """The ONNX file and its expected sha256 from the settings; WeightsError if unusable."""
-    settings = load_settings()
     return operator_file(settings.onnx_colorizer_path, settings.onnx_colorizer_sha256, PATH_SETTING,
                          "ONNX colorizer", "L (B,1,H,W) in [0,100] -> ab (B,2,H,W)", "onnx")
 
 
-def build(weights: Weights | None, device: torch.device) -> OnnxColorizer:
+def build(weights: Weights | None, device: torch.device, settings: Settings) -> OnnxColorizer:
     """Registry factory. The spec has no fixed weights: the file comes from the settings."""
-    weights = weights if weights is not None else configured_weights()
-    return OnnxColorizer(check_operator_file(weights, log, SHA256_SETTING), device)
-
-
-register(ModelSpec(
-    name="onnx",
-    task="colorize",
-    factory=build,
-    weights=None,  # from ONNX_COLORIZER_PATH / ONNX_COLORIZER_SHA256 at load time
-    description="any colorizer exported to ONNX with the L -> ab contract (ONNX Runtime)",
-))
+    weights = weights if weights is not None else configured_weights(settings)
+    return OnnxColorizer(check_operator_file(weights, log, SHA256_SETTING), device, settings.torch_threads)

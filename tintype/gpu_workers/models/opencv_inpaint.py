@@ -6,14 +6,18 @@ small holes.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 import torch
 
-from tintype.gpu_workers.models.registry import ModelSpec, Weights, register
+from tintype.gpu_workers.models.contracts import Inpainter
+from tintype.gpu_workers.models.weight_files import Weights
+from tintype.settings import Settings
 
 
-class OpenCVInpainter:
+class OpenCVInpainter(Inpainter):
     """Image + mask → image; white (255) mask pixels are replaced."""
 
     def __init__(self, flag: int, radius: int = 5) -> None:
@@ -31,14 +35,9 @@ class OpenCVInpainter:
         return cv2.cvtColor(filled, cv2.COLOR_BGR2RGB)
 
 
-def _factory(flag: int):
-    def build(_weights: Weights | None, _device: torch.device) -> OpenCVInpainter:
+def factory(flag: int) -> Callable[[Weights | None, torch.device, Settings], OpenCVInpainter]:
+    """Registry factory for one of OpenCV's methods (no weights, any device)."""
+    def build(_weights: Weights | None, _device: torch.device, _settings: Settings) -> OpenCVInpainter:
         return OpenCVInpainter(flag)
 
     return build
-
-
-register(ModelSpec("telea", "inpaint", _factory(cv2.INPAINT_TELEA),
-                   description="OpenCV Telea fast-marching inpainting, per frame"))
-register(ModelSpec("ns", "inpaint", _factory(cv2.INPAINT_NS),
-                   description="OpenCV Navier-Stokes inpainting, per frame"))

@@ -1,67 +1,29 @@
-"""Models by name, with a record of their weights, loaded once per worker process.
+"""Models by name, loaded once per worker process from the settings it was built with.
 
-A backend is built by its spec's factory on first use and cached, so a worker loads
-each model once (after the fork) and reuses it for every chunk it processes.
+A `ModelRegistry` is made from a Settings (no configuration is read at import): it looks
+each weight file up in the settings' WEIGHTS_DIR, checks its sha256, builds the backend
+with the table's factory on first use and caches it, so a worker loads each model once
+(after the fork) and reuses it for every chunk. `configure()` makes the one registry of a
+worker process; `models()` returns it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import replace
+from typing import Any
 
 import torch
 
-from tintype.media.errors import ModelFailure
+from tintype.gpu_workers.models.contracts import Colorizer, Inpainter
+from tintype.gpu_workers.models.errors import ModelError, UnknownModel, WeightsError
+from tintype.gpu_workers.models.table import MODELS, ModelSpec, Task, specs
+from tintype.gpu_workers.models.weight_files import Weights, sha256_of, verify_weights
+from tintype.settings import Settings, load_settings
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-
-
-class ModelError(ModelFailure):
-    """A model cannot be loaded or run; the message says which and why."""
-
-
-class UnknownModel(ModelError):
-    pass
-
-
-class WeightsError(ModelError):
-    """A weight file is missing or does not match its recorded sha256."""
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Where a model's weights live and how to recognise the right file."""
-
-    path: Path
-    sha256: str
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    task: str  # "colorize" or "inpaint"
-    factory: Callable[["Weights | None", torch.device], Any]
-    weights: Weights | None = None
-    description: str = ""
-
-
-_SPECS: dict[str, ModelSpec] = {}
-_LOADED: dict[tuple[str, str], Any] = {}
-_LOCK = threading.Lock()
-
-
-def register(spec: ModelSpec) -> ModelSpec:
-    _SPECS[spec.name] = spec
-    return spec
-
-
-def specs(task: str | None = None) -> list[ModelSpec]:
-    _import_backends()
-    return [s for s in _SPECS.values() if task is None or s.task == task]
+__all__ = ["ModelError", "ModelRegistry", "ModelSpec", "UnknownModel", "Weights", "WeightsError",
+           "configure", "default_device", "models", "resolve_weights", "sha256_of", "specs",
+           "verify_weights"]
 
 
 def default_device() -> torch.device:
@@ -69,82 +31,91 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def resolve_weights(spec: ModelSpec, settings: Settings) -> Weights | None:
+    """The spec's weights record as these settings see it: the file looked up in
+    WEIGHTS_DIR when that is set, the sha256 replaced by the spec's setting when set."""
+    weights = spec.weights
+    if weights is None:
+        return None
+    if settings.weights_dir is not None:
+        weights = replace(weights, path=settings.weights_dir / weights.path.name)
+    override = getattr(settings, spec.sha256_setting) if spec.sha256_setting else ""
+    return replace(weights, sha256=override) if override else weights
 
 
-def verify_weights(weights: Weights) -> Path:
-    """Return the weight file's path once its sha256 matches, else raise WeightsError."""
-    if not weights.path.is_file():
-        raise WeightsError(
-            f"weight file {weights.path} is missing (expected sha256 {weights.sha256})"
-        )
-    actual = sha256_of(weights.path)
-    if actual != weights.sha256:
-        raise WeightsError(
-            f"weight file {weights.path} has sha256 {actual}, expected {weights.sha256}; "
-            "re-fetch or rebuild it"
-        )
-    return weights.path
+class ModelRegistry:
+    """The models of the table, built on first use with one Settings and cached per device."""
+
+    def __init__(self, settings: Settings, table: dict[str, ModelSpec] | None = None) -> None:
+        self.settings = settings
+        self.table = MODELS if table is None else table
+        self._loaded: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def spec(self, name: str) -> ModelSpec:
+        """The table row of `name`, or UnknownModel listing the names there are."""
+        spec = self.table.get(name)
+        if spec is None:
+            known = ", ".join(sorted(self.table)) or "none"
+            raise UnknownModel(f"unknown model {name!r}; registered: {known}")
+        return spec
+
+    def get(self, name: str, device: torch.device | None = None) -> Any:
+        """The loaded backend `name` on `device`, built on the first call."""
+        spec = self.spec(name)
+        device = device or default_device()
+        key = (name, str(device))
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = self._build(spec, device)
+            return self._loaded[key]
+
+    def colorizer(self, name: str, device: torch.device | None = None) -> Colorizer:
+        """`get` for a colorize model; a model of another task is a ModelError."""
+        return self._typed(name, device, "colorize", Colorizer)
+
+    def inpainter(self, name: str, device: torch.device | None = None) -> Inpainter:
+        """`get` for an inpaint model; a model of another task is a ModelError."""
+        return self._typed(name, device, "inpaint", Inpainter)
+
+    def unload(self) -> None:
+        """Forget every loaded backend (the next `get` builds it again)."""
+        with self._lock:
+            self._loaded.clear()
+
+    def _typed(self, name: str, device: torch.device | None, task: Task, contract: type) -> Any:
+        actual = self.spec(name).task
+        if actual != task:
+            raise ModelError(f"model {name!r} is a {actual} model, not a {task} model")
+        backend = self.get(name, device)
+        if not isinstance(backend, contract):
+            raise ModelError(f"model {name!r} does not implement {contract.__name__}")
+        return backend
+
+    def _build(self, spec: ModelSpec, device: torch.device) -> Any:
+        weights = resolve_weights(spec, self.settings)
+        if weights is not None:
+            verify_weights(weights)
+        return spec.factory(weights, device, self.settings)
 
 
-def operator_file(path: str, sha256: str, setting: str, what: str, contract: str, fmt: str) -> Weights:
-    """Weights for a model an operator installs (no file ships with tintype): the path
-    and optional sha256 come from the settings; a missing file names both."""
-    if not path:
-        raise WeightsError(f"{what} needs {setting} set to a file ({contract})")
-    file = Path(path).expanduser()
-    if not file.is_file():
-        wanted = f" (expected sha256 {sha256})" if sha256 else ""
-        raise WeightsError(f"{what} file {file} is missing{wanted}; set {setting}")
-    return Weights(path=file, sha256=sha256, meta={"format": fmt})
+_PROCESS: ModelRegistry | None = None
+_PROCESS_LOCK = threading.Lock()
 
 
-def check_operator_file(weights: Weights, log: Any, sha_setting: str) -> Path:
-    """Verify against the expected sha256 when one is set; otherwise log the file's own."""
-    if weights.sha256:
-        return verify_weights(weights)
-    log.warning("%s loaded without %s; its sha256 is %s", weights.path, sha_setting, sha256_of(weights.path))
-    return weights.path
+def configure(settings: Settings) -> ModelRegistry:
+    """Make this process's registry from `settings` (the worker does it after the fork)."""
+    global _PROCESS
+    with _PROCESS_LOCK:
+        _PROCESS = ModelRegistry(settings)
+        return _PROCESS
 
 
-def get_model(name: str, device: torch.device | None = None) -> Any:
-    """The loaded backend `name` on `device`, built on first call in this process."""
-    _import_backends()
-    spec = _SPECS.get(name)
-    if spec is None:
-        known = ", ".join(sorted(_SPECS)) or "none"
-        raise UnknownModel(f"unknown model {name!r}; registered: {known}")
-    device = device or default_device()
-    key = (name, str(device))
-    with _LOCK:
-        if key not in _LOADED:
-            weights = resolve_weights(spec.weights)
-            if weights is not None:
-                verify_weights(weights)
-            _LOADED[key] = spec.factory(weights, device)
-        return _LOADED[key]
-
-
-def resolve_weights(weights: Weights | None) -> Weights | None:
-    """The weights record with its file looked up in WEIGHTS_DIR when that is set."""
-    from tintype.settings import get_settings
-
-    directory = get_settings().weights_dir
-    if weights is None or directory is None:
-        return weights
-    return Weights(path=directory / weights.path.name, sha256=weights.sha256, meta=weights.meta)
-
-
-def unload_all() -> None:
-    with _LOCK:
-        _LOADED.clear()
-
-
-def _import_backends() -> None:
-    """Backends register themselves on import; import them all once."""
-    from tintype.gpu_workers.models import backends  # noqa: F401
+def models() -> ModelRegistry:
+    """This process's registry; made from load_settings() on first use if not configured
+    (a process that runs jobs without the worker's start-up hook, e.g. a test)."""
+    global _PROCESS
+    with _PROCESS_LOCK:
+        if _PROCESS is None:
+            _PROCESS = ModelRegistry(load_settings())
+        return _PROCESS

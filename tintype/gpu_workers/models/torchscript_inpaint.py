@@ -7,32 +7,34 @@ most exported inpainters downsample several times. Only masked pixels are taken 
 output; the rest of the frame is the input, bit for bit.
 
 Settings: ``TORCHSCRIPT_INPAINT_PATH`` (the .pt file), ``TORCHSCRIPT_INPAINT_SHA256``
-(optional; checked before loading when set). A missing, unverifiable or unloadable file,
+(optional; checked before loading when set), ``TORCHSCRIPT_INPAINT_MULTIPLE`` (8). A missing, unverifiable or unloadable file,
 or a module that breaks the contract, raises WeightsError/ModelError naming the file.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tintype.gpu_workers.models.registry import (ModelError, ModelSpec, Weights, WeightsError, check_operator_file,
-                                         operator_file, register)
-from tintype.settings import load_settings
+from tintype.gpu_workers.models.contracts import Inpainter
+from tintype.gpu_workers.models.errors import ModelError, WeightsError
+from tintype.gpu_workers.models.weight_files import Weights, check_operator_file, operator_file
+from tintype.settings import Settings
 
 log = logging.getLogger(__name__)
 PATH_SETTING = "TORCHSCRIPT_INPAINT_PATH"
 
 
-class TorchScriptInpainter:
-    def __init__(self, path: Path, device: torch.device) -> None:
+class TorchScriptInpainter(Inpainter):
+    """Backend: one loaded TorchScript module; sizes padded to `multiple` (its downsampling)."""
+
+    def __init__(self, path: Path, device: torch.device, multiple: int = 8) -> None:
         self.path, self.device = path, device
-        self.multiple = int(os.environ.get("TORCHSCRIPT_INPAINT_MULTIPLE", "8"))
+        self.multiple = int(multiple)
         try:
             self.module = torch.jit.load(str(path), map_location=device).eval()
         except Exception as exc:  # not TorchScript, truncated, wrong version...
@@ -67,16 +69,14 @@ class TorchScriptInpainter:
         return result
 
 
-def configured_weights() -> Weights:
-    settings = load_settings()
+def configured_weights(settings: Settings) -> Weights:
+    """The TorchScript file and its expected sha256 from the settings; WeightsError if unusable."""
     return operator_file(settings.torchscript_inpaint_path, settings.torchscript_inpaint_sha256, PATH_SETTING,
                          "TorchScript inpainter", "image (1,3,H,W) in [0,1], mask (1,1,H,W) -> image", "torchscript")
 
 
-def build(weights: Weights | None, device: torch.device) -> TorchScriptInpainter:
-    weights = weights if weights is not None else configured_weights()
-    return TorchScriptInpainter(check_operator_file(weights, log, "TORCHSCRIPT_INPAINT_SHA256"), device)
-
-
-register(ModelSpec("torchscript", "inpaint", build,
-                   description="any TorchScript inpainter with the image + mask -> image contract (e.g. LaMa)"))
+def build(weights: Weights | None, device: torch.device, settings: Settings) -> TorchScriptInpainter:
+    """Registry factory. The spec has no fixed weights: the file comes from the settings."""
+    weights = weights if weights is not None else configured_weights(settings)
+    path = check_operator_file(weights, log, "TORCHSCRIPT_INPAINT_SHA256")
+    return TorchScriptInpainter(path, device, settings.torchscript_inpaint_multiple)

@@ -28,9 +28,10 @@ checks their sha256):
   value listed for the same file by a public mirror of the release (the
   ``clibdev/colorization`` fork's README) and by another project that pins it, and its
   prefix matches. An operator who finds a different hash for the authors' file can override
-  it with the ``ZHANG_SIGGRAPH17_SHA256`` environment variable (read at import).
+  it with the ``ZHANG_SIGGRAPH17_SHA256`` setting, which the registry applies when it loads
+  the model (models/table.py names the setting, models/registry.py applies it).
 
-Without the file, ``get_model("eccv16")`` raises WeightsError naming the file and its
+Without the file, loading ``eccv16`` from the registry raises WeightsError naming the file and its
 sha256, and a worker stays up for its other models. A file with the right hash but the
 wrong contents for these networks (other keys or shapes) is refused with a WeightsError
 that lists the differences.
@@ -49,8 +50,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from tintype.gpu_workers.models.inference import autocast, check_light
-from tintype.gpu_workers.models.registry import WEIGHTS_DIR, ModelSpec, Weights, WeightsError, register
-from tintype.settings import load_settings
+from tintype.gpu_workers.models.contracts import Colorizer
+from tintype.gpu_workers.models.errors import WeightsError
+from tintype.gpu_workers.models.weight_files import SHIPPED_WEIGHTS_DIR, Weights
+from tintype.settings import Settings
 
 L_CENT, L_NORM, AB_NORM = 50.0, 100.0, 110.0  # the release's input/output scaling
 ECCV16_BINS = 313  # in-gamut ab bins of size 10
@@ -62,8 +65,8 @@ RELEASE_URL = "https://colorizers.s3.us-east-2.amazonaws.com"
 ECCV16_FILE = "colorization_release_v2-9b330a0b.pth"
 ECCV16_SHA256 = "9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9"
 SIGGRAPH17_FILE = "siggraph17-df00044c.pth"
-SIGGRAPH17_SHA256 = (load_settings().siggraph17_sha256
-                     or "df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66")
+# The default; the siggraph17_sha256 setting overrides it when the registry loads the model.
+SIGGRAPH17_SHA256 = "df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66"
 
 
 # ----------------------------------------------------------------------------- networks
@@ -214,7 +217,7 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-class ZhangColorizer:
+class ZhangColorizer(Colorizer):
     """Backend: predict_ab(L) -> ab with one of Zhang et al.'s networks, loaded once."""
 
     def __init__(self, net: nn.Module, device: torch.device, temperature: float = 1.0) -> None:
@@ -242,13 +245,15 @@ class ZhangColorizer:
             return ab.to(light.device)
 
 
-def build_eccv16(weights: Weights | None, device: torch.device) -> ZhangColorizer:
+def build_eccv16(weights: Weights | None, device: torch.device, _settings: Settings) -> ZhangColorizer:
+    """Registry factory: the released ECCV16 file, already sha256-verified."""
     if weights is None:
         raise WeightsError(f"eccv16 needs its weight file {ECCV16_FILE} (sha256 {ECCV16_SHA256})")
     return ZhangColorizer(load_net(ECCV16Net(), weights.path, device), device)
 
 
-def build_siggraph17(weights: Weights | None, device: torch.device) -> ZhangColorizer:
+def build_siggraph17(weights: Weights | None, device: torch.device, _settings: Settings) -> ZhangColorizer:
+    """Registry factory: the released SIGGRAPH17 file, already sha256-verified."""
     if weights is None:
         raise WeightsError(f"siggraph17 needs its weight file {SIGGRAPH17_FILE} "
                            f"(sha256 {SIGGRAPH17_SHA256})")
@@ -256,31 +261,16 @@ def build_siggraph17(weights: Weights | None, device: torch.device) -> ZhangColo
 
 
 ECCV16_WEIGHTS = Weights(
-    path=WEIGHTS_DIR / ECCV16_FILE,
+    path=SHIPPED_WEIGHTS_DIR / ECCV16_FILE,
     sha256=ECCV16_SHA256,
     meta={"url": f"{RELEASE_URL}/{ECCV16_FILE}", "format": "torch state_dict, fp32",
           "bytes": 128_976_165, "source": "richzhang/colorization (ECCV 2016 release v2)",
           "input": "L (B,1,H,W) in [0,100]", "output": "ab (B,2,H,W) in Lab units"},
 )
 SIGGRAPH17_WEIGHTS = Weights(
-    path=WEIGHTS_DIR / SIGGRAPH17_FILE,
+    path=SHIPPED_WEIGHTS_DIR / SIGGRAPH17_FILE,
     sha256=SIGGRAPH17_SHA256,
     meta={"url": f"{RELEASE_URL}/{SIGGRAPH17_FILE}", "format": "torch state_dict, fp32",
           "source": "richzhang/colorization (SIGGRAPH 2017 release)",
           "input": "L (B,1,H,W) in [0,100]", "output": "ab (B,2,H,W) in Lab units"},
 )
-
-register(ModelSpec(
-    name="eccv16",
-    task="colorize",
-    factory=build_eccv16,
-    weights=ECCV16_WEIGHTS,
-    description="Zhang et al. ECCV 2016 colorizer (313-bin classification), released weights",
-))
-register(ModelSpec(
-    name="siggraph17",
-    task="colorize",
-    factory=build_siggraph17,
-    weights=SIGGRAPH17_WEIGHTS,
-    description="Zhang et al. SIGGRAPH 2017 colorizer (ab regression, no hints), released weights",
-))

@@ -1,6 +1,6 @@
 """Train the EfficientNet-Lite0 U-Net colorizer and export its weight file.
 
-    python -m tintype.gpu_workers.train colorize --data DIR [--out PATH] [--steps N] [--batch B]
+    python -m tintype.training.train colorize --data DIR [--out PATH] [--steps N] [--batch B]
         [--crop PX] [--lr LR] [--seed S] [--resume CKPT] [--val-fraction F] [--minutes M] [--bf16]
 
 Built for a small CPU budget: images are decoded once and kept in memory, the
@@ -37,7 +37,7 @@ from tintype.gpu_workers.models.ab_bins import (classification_loss, gamut_bins,
                                         soft_histogram)
 from tintype.gpu_workers.models.effnet_unet import (AB_SCALE, MULTIPLE, AbClassifier, EffNetUNet,
                                             export_state, full_size, load_model, pad_to_multiple)
-from tintype.gpu_workers.models.registry import sha256_of
+from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.media.color import lightness, merge_lightness_chroma, rgb_to_lab
 from tintype.media.metrics import capped_psnr, colourfulness
 from tintype.media.white_balance import neutralise
@@ -600,7 +600,7 @@ def finish(args: argparse.Namespace, model: EffNetUNet, split: Split, step: int,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tintype.gpu_workers.train")
+    parser = argparse.ArgumentParser(prog="python -m tintype.training.train")
     tasks = parser.add_subparsers(dest="task", required=True)
     p = tasks.add_parser("colorize", help="train the effnet-lite0-unet colorizer")
     p.add_argument("--data", type=Path, required=True, help="folder of colour photos (recursive)")
