@@ -9,15 +9,16 @@ import numpy as np
 from tintype.gpu_workers.colorize import colorize_frames
 from tintype.gpu_workers.models.registry import get_model
 from tintype.gpu_workers.reference_colour import transfer_reference
-from tintype.settings import get_settings
+from tintype.settings import Settings, get_settings
 
 
 def apply_operations(frames: Sequence[np.ndarray], operations: Sequence[str], options: dict[str, Any],
                      masks: Sequence[np.ndarray] | None, reference: np.ndarray | None = None,
-                     keep: slice = slice(None)) -> list[np.ndarray]:
+                     keep: slice = slice(None), settings: Settings | None = None) -> list[np.ndarray]:
     """`frames` may include context frames on either side: inpainting uses them as
-    sources, and only the `keep` frames are colorized and returned."""
-    settings = get_settings()
+    sources, and only the `keep` frames are colorized and returned. Options the job left
+    out fall back to `settings` (a task's own; this process's when not given)."""
+    settings = settings or get_settings()
     result = list(frames)
     if "inpaint" in operations:
         if masks is None or len(masks) != len(result):

@@ -59,3 +59,8 @@ def used_masks_key(job_id: str, extension: str) -> str:
 
 def mask_poster_key(job_id: str) -> str:
     return f"jobs/{job_id}/masks-used.jpg"
+
+
+def timestamps_key(job_id: str) -> str:
+    """A variable-rate input's frame times (JSON seconds), kept by intake beside the input."""
+    return f"jobs/{job_id}/timestamps.json"
