@@ -62,5 +62,5 @@ def mask_poster_key(job_id: str) -> str:
 
 
 def timestamps_key(job_id: str) -> str:
-    """A variable-rate input's frame times (JSON seconds), kept by intake beside the input."""
-    return f"jobs/{job_id}/timestamps.json"
+    """The input's frame times (JSON seconds) from intake's probe; work, removed when the job ends."""
+    return f"jobs/{job_id}/work/timestamps.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 from celery import Celery, shared_task
 
 from tintype.jobs import state as jobstate
-from tintype.jobs.facts import load_facts, save_timestamps
+from tintype.jobs.facts import load_facts, needs_timestamps, save_timestamps
 from tintype.media.images import save_image
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.video import read_frames, seek_time
@@ -85,12 +85,14 @@ def probe(self: JobTask, job_id: str) -> str:
 
 
 def _job_facts(task: JobTask, job_id: str, data: dict, source: str) -> VideoFacts:
-    """The facts intake stored. A variable-rate job accepted before intake kept its frame
-    times (an upgrade with jobs in the queue) is probed once more, here, and kept."""
+    """The facts intake stored. A job accepted before intake kept its frame times (an
+    upgrade with jobs in the queue) is probed once more, here, and they are kept."""
     try:
-        return load_facts(task.store, job_id, data)
+        facts = load_facts(task.store, job_id, data)
     except ObjectNotFound:
+        facts = None
+    if facts is None or (needs_timestamps(facts) and not facts.timestamps):
         facts = probe_video(source, task.settings.ffmpeg_timeout_seconds)
         save_timestamps(task.store, job_id, facts.timestamps)
         jobstate.update_job(task.db_url, job_id, input_facts=facts.to_json())
-        return facts
+    return facts
