@@ -11,10 +11,10 @@ strength (on), and measure with `media.metrics`, flow always on the TRUE colour 
 lightness: chroma warping error (Lab a, b) and whole-frame warping error beside the
 true video's own (the floor that flow error sets), PSNR and SSIM against the truth.
 
-Throughput. The finalize loop at 854x480 exactly as tasks/pipeline.py runs it —
+Throughput. The finalize loop at 854x480 exactly as the pipeline runs it —
 `iter_lossless` over HuffYUV 4:2:0 chunk intermediates (48 frames,
-`media.video.LosslessWriter`) → `ChromaSmoother.push` → `DeliveryEncoder(sink=...)`, with
-the pipeline's own prefetching reader and delivery — in frames/s, beside decode-only,
+`media.video.LosslessWriter`) → `ChromaSmoother.push` → `DeliveryEncoder(sink=...)`, through
+`tintype.media.delivery.deliver`, the loop tasks/finalize.py runs — in frames/s, beside decode-only,
 smoothing-only and encode-only rates, CPU seconds per frame, and the load average (other
 work on the machine slows every number here). When the loop misses the target, other
 intermediate formats and encoder presets are measured too.
@@ -397,11 +397,12 @@ class Sink:
 
 def finalize_loop(chunks: list[Path], width: int, height: int, frames: int, strength: float, radius: int,
                   preset: str = "superfast") -> dict[str, Any]:
-    """tintype.tasks.pipeline's finalize without the storage: its own _Prefetch reader (8 frames
-    ahead) over the chunks in order → _Delivery (smoother → encoder)."""
+    """Finalize's frame loop without the storage: `tintype.media.delivery.deliver`, the
+    loop the pipeline runs (its reader 8 frames ahead over the chunks in order → smoother
+    → encoder), here into a byte counter."""
+    from tintype.media.delivery import deliver
     from tintype.media.temporal import ChromaSmoother
-    from tintype.media.video import DeliveryEncoder, DeliveryOptions, iter_lossless
-    from tintype.tasks.pipeline import _Delivery, _Prefetch
+    from tintype.media.video import DeliveryOptions, iter_lossless
 
     def decoded() -> Iterator[Yuv420]:
         for part in chunks:
@@ -409,17 +410,8 @@ def finalize_loop(chunks: list[Path], width: int, height: int, frames: int, stre
 
     sink = Sink()
     with Clock() as clock:
-        smoother = ChromaSmoother(strength=strength, radius=radius)
-        encoder = DeliveryEncoder(facts_for(width, height, frames), None, sink=sink,
-                                  options=DeliveryOptions(preset=preset))
-        try:
-            delivery = _Delivery(encoder, smoother, frames)
-            for frame in _Prefetch(decoded):
-                delivery.push(frame)
-            delivery.finish()
-        except BaseException:
-            encoder.abort()
-            raise
+        deliver(decoded, facts_for(width, height, frames), None, sink, ChromaSmoother(strength=strength, radius=radius),
+                options=DeliveryOptions(preset=preset))
     stats = clock.rate(frames)
     stats["mp4_bytes"] = sink.bytes
     return stats
@@ -566,7 +558,7 @@ def markdown(report: dict[str, Any]) -> str:
                   "(other work on the machine lowers every rate). CPU ms/frame adds this process and its "
                   "ffmpeg children: on 2 cores the ceiling is about 2000 / (CPU ms/frame) frames/s.", "",
                   "| stage | frames/s | CPU ms/frame | load (before, after) |", "|---|---:|---:|---|"]
-        stages = [("finalize as tasks/pipeline.py runs it: decode → smooth → encode", tp["finalize"]),
+        stages = [("finalize as tasks/finalize.py runs it: decode → smooth → encode", tp["finalize"]),
                   ("finalize with smoothing off (strength 0)", tp["finalize_smoothing_off"]),
                   ("decode intermediates only", tp["decode_only"]),
                   ("smoothing only (frames in memory)", tp["smoothing_only"]),

@@ -162,7 +162,7 @@ def _commands(web_port: int, cpu_concurrency: int, data: str) -> dict[str, tuple
     return {
         "web": ([sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{web_port}",
                  "tintype.web.wsgi:app"], "Booting worker"),
-        "cpu-worker": (celery + ["-A", "tintype.tasks.celery_app", "worker", "-Q", "cpu", "-c", str(cpu_concurrency),
+        "cpu-worker": (celery + ["-A", "tintype.tasks.worker", "worker", "-Q", "cpu", "-c", str(cpu_concurrency),
                                  "-n", "cpu@it", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
                                  *beat], "ready."),
         "gpu-worker": (celery + ["-A", "tintype.gpu_workers.worker", "worker", "-Q", "gpu", "-c", "1", "-n", "gpu@it",

@@ -1,4 +1,4 @@
-"""Architectural rules that keep the front door and the CPU pool light."""
+"""Architectural rules that keep the front door and the CPU pool light, and the pools apart."""
 
 from __future__ import annotations
 
@@ -10,13 +10,33 @@ from pathlib import Path
 from tintype.gpu_workers.models.table import ROWS, ModelSpec, catalogue_mismatch, specs
 from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
 
+ROOT = Path(__file__).resolve().parent.parent
+LIGHT_MODULES = ("tintype.web.app", "tintype.web.api", "tintype.web.pages", "tintype.jobs.intake", "tintype.jobs.options",
+                 "tintype.tasks.worker", "tintype.tasks.probe", "tintype.tasks.track", "tintype.tasks.finalize",
+                 "tintype.tasks.reconcile", "tintype.queue.app", "tintype.queue.task", "tintype.media.delivery")
+
 
 def test_web_and_cpu_tasks_never_import_torch(tmp_path):
-    code = ("import sys; import tintype.web.app, tintype.web.api, tintype.web.pages, tintype.tasks.pipeline, tintype.jobs.intake, tintype.jobs.options; "
+    code = (f"import sys, importlib; [importlib.import_module(m) for m in {LIGHT_MODULES!r}]; "
+            "app = sys.modules['tintype.tasks.worker'].app; app.loader.import_default_modules(); "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     done = subprocess.run([sys.executable, "-c", code], env={"TINTYPE_DATA_DIR": str(tmp_path), "PATH": ""},
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr or "torch was imported"
+
+
+def _tintype_imports(folder: Path) -> dict[str, set[str]]:
+    """Per module file under `folder`, the tintype modules it imports (at any depth)."""
+    found = {}
+    for path in folder.rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[str(path.relative_to(ROOT))] = {n for n in names if n.startswith("tintype.")}
+    return found
 
 
 def test_catalogue_names_exactly_the_registered_models():

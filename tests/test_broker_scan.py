@@ -6,8 +6,8 @@ import pytest
 from celery import Celery
 from kombu import Connection, Queue
 
-from tintype.tasks import fs_transport
-from tintype.tasks.broker_scan import held_messages
+from tintype.queue import fs_transport
+from tintype.queue.broker_scan import held_messages
 from tests import services
 
 pytestmark = pytest.mark.integration

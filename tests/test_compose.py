@@ -261,7 +261,7 @@ def test_every_command_names_code_that_imports(services, tmp_path):
 
 
 def test_entry_point_parsing():
-    assert entry_point(["celery", "-A", "tintype.tasks.celery_app", "worker"]) == ("module", "tintype.tasks.celery_app", "app")
+    assert entry_point(["celery", "-A", "tintype.tasks.worker", "worker"]) == ("module", "tintype.tasks.worker", "app")
     assert entry_point(["celery", "--app=x.y:z", "beat"]) == ("module", "x.y", "z")
     assert entry_point(shlex.split("gunicorn -w 4 -b 0.0.0.0:8000 tintype.web.wsgi:app")) == \
         ("module", "tintype.web.wsgi", "app")

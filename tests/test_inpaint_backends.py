@@ -26,6 +26,7 @@ from tintype.jobs.mask_intake import (
     normalise_frame_masks,
 )
 from tests.media_factory import encode_frames, mask_zip, moving_square, textured_frames
+from tintype.jobs.options import parse_options
 from tintype.settings import load_settings
 
 
@@ -94,7 +95,8 @@ def test_flow_backend_fills_a_window_and_keeps_only_the_chunk_frames(monkeypatch
         mask = np.zeros((64, 96), np.uint8)
         mask[y - 1:y + h + 1, x - 1:x + w + 1] = 255
         masks.append(mask)
-    out = apply_operations(frames, ["inpaint"], {"inpaint_model": "flow"}, masks, keep=slice(3, 7))
+    options = parse_options({"operations": "inpaint", "inpaint_model": "flow"}, load_settings())
+    out = apply_operations(frames, options, masks, keep=slice(3, 7))
     assert len(out) == 4
     for k, t in enumerate(range(3, 7)):
         x, y, w, h = boxes[t]

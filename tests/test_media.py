@@ -15,7 +15,7 @@ from tintype.media.errors import CorruptMedia, MediaTooLarge
 from tintype.media.images import load_image, load_mask, save_image
 from tintype.media.probe import probe_video
 from tintype.media.video import DeliveryEncoder, read_range
-from tintype.tasks.pipeline import plan_chunks
+from tintype.tasks.probe import plan_chunks
 from tests.media_factory import ffmpeg, grey_video, variable_rate_video
 
 

@@ -187,10 +187,12 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
         options = parse_options(form, settings)
         sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, options,
                          args.inpaint_mask, args.reference, args.masks)
-        from tintype.tasks.celery_app import send
+        from tintype.queue.app import make_celery
+        from tintype.queue.messages import PROBE, send
 
+        celery = make_celery(settings)
         return create_job(sub, settings, store_from_settings(settings), settings.database_url,
-                          lambda job_id: send("tasks.probe", job_id))
+                          lambda job_id: send(celery, PROBE, job_id))
     except IntakeError as exc:
         print(f"tintype: {args.input.name}: {exc}", file=sys.stderr)
         return None

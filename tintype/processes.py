@@ -16,7 +16,7 @@ from tintype.settings import Settings
 
 def worker_command(pool: str, settings: Settings, concurrency: int = 1, beat: bool = False) -> list[str]:
     """The celery command of one pool; `gpu` registers the model tasks, `cpu` never imports torch."""
-    module = "tintype.gpu_workers.worker" if pool == "gpu" else "tintype.tasks.celery_app"
+    module = "tintype.gpu_workers.worker" if pool == "gpu" else "tintype.tasks.worker"
     cmd = [sys.executable, "-m", "celery", "-A", module, "worker", "-Q", pool, "-c", str(concurrency),
            "-n", f"{pool}-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO", "--without-gossip",
            "--without-mingle"]

@@ -1,6 +1,6 @@
 """The masks a chunk fills: every source the job gave, unioned per frame and dilated.
 
-Sources (see tasks/mask_intake.py): one fixed mask, per-frame masks (a lossless mask
+Sources (see jobs/mask_intake.py): one fixed mask, per-frame masks (a lossless mask
 video), boxes (static ranges, or per-frame boxes a tracker produced in the CPU pool), and
 automatic damage detection, which runs here on the decoded frames since dust is judged
 against each frame's neighbours.
@@ -15,12 +15,13 @@ from typing import Sequence
 
 import numpy as np
 
+from tintype.jobs.options import JobOptions
 from tintype.media.errors import CorruptMedia
 from tintype.media.inpaint import damage
 from tintype.media.inpaint.tracking import boxes_to_masks
 from tintype.media.maskvideo import iter_masks
 from tintype.storage import keys
-from tintype.tasks.context import store
+from tintype.storage.objects import ObjectStore
 
 
 @dataclass
@@ -35,38 +36,38 @@ class ChunkMasks:
     dilation: int = 0
 
 
-def load_chunk_masks(job, first: int, count: int, fixed: np.ndarray | None, tmp: Path) -> ChunkMasks:
+def load_chunk_masks(store: ObjectStore, job, options: JobOptions, first: int, count: int,
+                     fixed: np.ndarray | None, tmp: Path) -> ChunkMasks:
     """The job's sources for decoded frames [first, first + count)."""
     width, height = job.input_facts["width"], job.input_facts["height"]
-    options = job.options or {}
     masks = ChunkMasks(first, fixed=None if fixed is None else fixed > 127,
-                       detect=tuple(options.get("detect_damage", ())), dilation=int(options.get("mask_dilation", 0)))
-    if store().exists(keys.frame_masks_key(job.id)):
-        masks.per_frame = list(iter_masks(store().read_url(keys.frame_masks_key(job.id)), width, height,
+                       detect=options.detect_damage, dilation=options.mask_dilation)
+    if store.exists(keys.frame_masks_key(job.id)):
+        masks.per_frame = list(iter_masks(store.read_url(keys.frame_masks_key(job.id)), width, height,
                                           first, count))
-    if options.get("boxes"):
-        masks.boxes = _boxes_for(job, options, first, count, tmp)
+    if options.boxes:
+        masks.boxes = _boxes_for(store, job, options, first, count, tmp)
     return masks
 
 
-def _boxes_for(job, options: dict, first: int, count: int, tmp: Path) -> list[list[dict[str, int]]]:
-    if options.get("track_boxes"):
+def _boxes_for(store: ObjectStore, job, options: JobOptions, first: int, count: int,
+               tmp: Path) -> list[list[dict[str, int]]]:
+    if options.track_boxes:
         path = tmp / "boxes-tracked.json"
-        store().get_file(keys.tracked_boxes_key(job.id), path)
+        store.get_file(keys.tracked_boxes_key(job.id), path)
         tracked = json.loads(path.read_text())  # one list of boxes per video frame
         return [tracked[i] for i in range(first, first + count)]
     per_frame = []
     for index in range(first, first + count):
-        per_frame.append([b for b in options["boxes"] if b.get("first", 0) <= index <= b.get("last", 10**12)])
+        per_frame.append([b for b in options.boxes if b.get("first", 0) <= index <= b.get("last", 10**12)])
     return per_frame
 
 
-def image_masks(job, fixed: np.ndarray | None) -> ChunkMasks:
+def image_masks(options: JobOptions, fixed: np.ndarray | None) -> ChunkMasks:
     """A photograph has one frame: its fixed mask, boxes and scratch detection."""
-    options = job.options or {}
-    boxes = [options["boxes"]] if options.get("boxes") else None
+    boxes = [list(options.boxes)] if options.boxes else None
     return ChunkMasks(0, fixed=None if fixed is None else fixed > 127, boxes=boxes,
-                      detect=tuple(options.get("detect_damage", ())), dilation=int(options.get("mask_dilation", 0)))
+                      detect=options.detect_damage, dilation=options.mask_dilation)
 
 
 def frame_masks(masks: ChunkMasks, frames: Sequence[np.ndarray]) -> list[np.ndarray]:

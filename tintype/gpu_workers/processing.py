@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -10,25 +10,22 @@ from tintype.gpu_workers.colorize import colorize_frames
 from tintype.gpu_workers.models.contracts import VideoInpainter
 from tintype.gpu_workers.models.registry import models
 from tintype.gpu_workers.reference_colour import transfer_reference
-from tintype.settings import get_settings
+from tintype.jobs.options import JobOptions
 
 
-def apply_operations(frames: Sequence[np.ndarray], operations: Sequence[str], options: dict[str, Any],
-                     masks: Sequence[np.ndarray] | None, reference: np.ndarray | None = None,
-                     keep: slice = slice(None)) -> list[np.ndarray]:
+def apply_operations(frames: Sequence[np.ndarray], options: JobOptions, masks: Sequence[np.ndarray] | None,
+                     reference: np.ndarray | None = None, keep: slice = slice(None)) -> list[np.ndarray]:
     """`frames` may include context frames on either side: inpainting uses them as
     sources, and only the `keep` frames are colorized and returned."""
-    settings = get_settings()
     result = list(frames)
-    if "inpaint" in operations:
+    if options.inpaint:
         if masks is None or len(masks) != len(result):
             raise ValueError("inpainting needs one mask per frame")
-        result = inpaint_frames(result, masks, options.get("inpaint_model") or settings.inpaint_model)
+        result = inpaint_frames(result, masks, options.inpaint_model)
     result = result[keep]
-    if "colorize" in operations:
-        colorizer = models().colorizer(options.get("colorize_model") or settings.colorize_model)
-        result = colorize_frames(colorizer, result, int(options.get("render_size") or settings.render_size),
-                                 float(options.get("saturation", 1.0)))
+    if options.colorize:
+        colorizer = models().colorizer(options.colorize_model)
+        result = colorize_frames(colorizer, result, options.render_size, options.saturation)
         if reference is not None:
             result = transfer_reference(result, reference)
     return result

@@ -2,7 +2,8 @@
 
 Each task reads its own frame range straight from the object store, writes a lossless
 intermediate under a deterministic key and counts its progress once, so a redelivered
-task finds its work done.
+task finds its work done. Only tintype.queue, jobs, storage and media are imported from
+the rest of tintype: finalize is sent by name.
 """
 
 from __future__ import annotations
@@ -12,151 +13,158 @@ import time
 from pathlib import Path
 
 import numpy as np
+from celery import shared_task
 from PIL import Image
 
 from tintype.gpu_workers.colorize import chroma_level
 from tintype.gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
 from tintype.gpu_workers.processing import apply_operations
+from tintype.jobs import state as jobstate
+from tintype.jobs.options import JobOptions
 from tintype.media.images import load_image, save_image
 from tintype.media.maskvideo import MaskVideoWriter
 from tintype.media.overlay import mask_overlay
 from tintype.media.video import LosslessWriter, read_frames
+from tintype.queue.messages import CHUNK, IMAGE, send_finalize
+from tintype.queue.task import JobTask
 from tintype.storage import keys
-from tintype.jobs import state as jobstate
-from tintype.tasks.celery_app import app
-from tintype.tasks.context import db_url, store
-from tintype.tasks.guard import fail_job, job_guard
-from tintype.tasks.heartbeat import heartbeat
-from tintype.tasks.pipeline import send_finalize
-from tintype.settings import get_settings
+from tintype.storage.objects import ObjectStore
 
-SETTINGS = get_settings()
 COLOURED_INPUT = 6.0  # mean Lab chroma above which a scan is not greyscale or sepia
 
 
-def _load_png(key: str, tmp: Path, mode: str) -> np.ndarray:
+def _load_png(store: ObjectStore, key: str, tmp: Path, mode: str) -> np.ndarray:
     path = tmp / key.rsplit("/", 1)[-1]
-    store().get_file(key, path)
+    store.get_file(key, path)
     with Image.open(path) as img:
         return np.asarray(img.convert(mode))
 
 
-def _job_images(job, tmp: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _job_images(store: ObjectStore, job, tmp: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The job's fixed mask (L) and colour reference (RGB), when it has them."""
-    mask = _load_png(keys.mask_key(job.id), tmp, "L") if job.has_mask else None
-    reference = _load_png(keys.reference_key(job.id), tmp, "RGB") if job.has_reference else None
+    mask = _load_png(store, keys.mask_key(job.id), tmp, "L") if job.has_mask else None
+    reference = _load_png(store, keys.reference_key(job.id), tmp, "RGB") if job.has_reference else None
     return mask, reference
 
 
-def _store_used_masks(key: str, masks: list[np.ndarray], width: int, height: int, tmp: Path) -> None:
+def _store_used_masks(store: ObjectStore, key: str, masks: list[np.ndarray], width: int, height: int,
+                      tmp: Path) -> None:
     """Keep what was filled: the job page shows it and users can check or reuse it."""
     path = tmp / "used-masks.mkv"
     with MaskVideoWriter(path, width, height) as writer:
         for mask in masks:
             writer.write(mask)
-    store().put_file(key, path, "video/x-matroska")
+    store.put_file(key, path, "video/x-matroska")
 
 
-@app.task(name="gpu.process_chunk", bind=True, max_retries=5,
-          soft_time_limit=SETTINGS.chunk_soft_time_limit, time_limit=SETTINGS.chunk_time_limit)
-def process_chunk(self, job_id: str, index: int) -> str:
-    with job_guard(self, job_id, f"processing frames of chunk {index}"):
-        if not jobstate.is_active(db_url(), job_id):
+@shared_task(name=CHUNK, base=JobTask, bind=True)
+def process_chunk(self: JobTask, job_id: str, index: int) -> str:
+    db_url = self.db_url
+    with self.guard(job_id, f"processing frames of chunk {index}"):
+        if not jobstate.is_active(db_url, job_id):
             return "inactive"
-        chunk = jobstate.get_chunk(db_url(), job_id, index)
+        chunk = jobstate.get_chunk(db_url, job_id, index)
         key = keys.chunk_key(job_id, index)
-        if chunk.status == "done" and store().exists(key):
-            send_finalize(job_id)  # in case the first run died before sending it
+        if chunk.status == "done" and self.store.exists(key):
+            send_finalize(self.app, db_url, job_id)  # in case the first run died before sending it
             return "already done"
-        attempt = jobstate.chunk_attempt(db_url(), job_id, index)
+        attempt = jobstate.chunk_attempt(db_url, job_id, index)
         # Retries after transient errors are not deaths; the cap counts only the rest.
-        if attempt > SETTINGS.max_chunk_attempts + self.request.retries:
-            fail_job(job_id, "chunk_crashed", f"chunk {index} (frames {chunk.start}–{chunk.start + chunk.count - 1}) "
-                     f"was started {attempt - 1} time(s) and its worker died each time; the input may "
-                     "trigger a crash — try a smaller render size or report the file")
+        if attempt > self.settings.max_chunk_attempts + self.request.retries:
+            self.fail_job(job_id, "chunk_crashed", f"chunk {index} (frames {chunk.start}–"
+                          f"{chunk.start + chunk.count - 1}) was started {attempt - 1} time(s) and its worker "
+                          "died each time; the input may trigger a crash — try a smaller render size or "
+                          "report the file")
             return "failed"
-        with heartbeat(lambda: jobstate.touch_chunk(db_url(), job_id, index), SETTINGS.heartbeat_seconds):
-            return _process_chunk(job_id, index, chunk, key)
+        with self.heartbeat(lambda: jobstate.touch_chunk(db_url, job_id, index)):
+            return _process_chunk(self, job_id, index, chunk, key)
 
 
-def _process_chunk(job_id: str, index: int, chunk, key: str) -> str:
+def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str) -> str:
     began = time.monotonic()
-    job = jobstate.get_job(db_url(), job_id)
+    store, settings, db_url = task.store, task.settings, task.db_url
+    job = jobstate.get_job(db_url, job_id)
+    options = JobOptions.of(job, settings)
     width, height = job.input_facts["width"], job.input_facts["height"]
-    frames = read_frames(store().read_url(keys.input_key(job_id)), width, height,
-                         chunk.seek_time, chunk.decode_count, SETTINGS.chunk_time_limit)
+    frames = read_frames(store.read_url(keys.input_key(job_id)), width, height,
+                         chunk.seek_time, chunk.decode_count, settings.chunk_time_limit)
     with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
         tmp = Path(tmpdir)
-        fixed, reference = _job_images(job, tmp)
+        fixed, reference = _job_images(store, job, tmp)
         # Context frames on either side are sources for inpainting; only this
         # chunk's own frames are colorized and delivered.
         first = chunk.start - chunk.decode_start
         own = slice(first, first + chunk.count)
         masks = None
-        if "inpaint" in job.operations:
-            sources = load_chunk_masks(job, chunk.decode_start, chunk.decode_count, fixed, tmp)
+        if options.inpaint:
+            sources = load_chunk_masks(store, job, options, chunk.decode_start, chunk.decode_count, fixed, tmp)
             masks = frame_masks(sources, frames)
-            _store_used_masks(keys.used_mask_chunk_key(job_id, index), masks[own], width, height, tmp)
-        processed = apply_operations(frames, job.operations, job.options, masks, reference, keep=own)
+            _store_used_masks(store, keys.used_mask_chunk_key(job_id, index), masks[own], width, height, tmp)
+        processed = apply_operations(frames, options, masks, reference, keep=own)
         path = tmp / "chunk.mkv"
         with LosslessWriter(path, width, height) as writer:
             for frame in processed:
                 writer.write(frame)
-        store().put_file(key, path, "video/x-matroska")
-    if not jobstate.is_active(db_url(), job_id):
-        store().delete(key)  # cancelled or failed meanwhile: leave nothing behind
-        store().delete(keys.used_mask_chunk_key(job_id, index))
-        return "inactive"
-    jobstate.chunk_done(db_url(), job_id, index, time.monotonic() - began)
-    send_finalize(job_id)
+        store.put_file(key, path, "video/x-matroska")
+    if not jobstate.is_active(db_url, job_id):
+        store.delete(key)  # cancelled or failed meanwhile: leave nothing behind
+        store.delete(keys.used_mask_chunk_key(job_id, index))
+        return task.ended(job_id)
+    jobstate.chunk_done(db_url, job_id, index, time.monotonic() - began)
+    send_finalize(task.app, db_url, job_id)
     return "done"
 
 
-def _store_image_masks(job_id: str, rgb: np.ndarray, mask: np.ndarray, tmp: Path) -> dict[str, str]:
+def _store_image_masks(store: ObjectStore, job_id: str, rgb: np.ndarray, mask: np.ndarray,
+                       tmp: Path) -> dict[str, str]:
     """The mask a photograph's fill used, as PNG, and the picture with it shown in red."""
     used, poster = keys.used_masks_key(job_id, "png"), keys.mask_poster_key(job_id)
     Image.fromarray(mask, "L").save(tmp / "used-mask.png")
-    store().put_file(used, tmp / "used-mask.png", "image/png")
+    store.put_file(used, tmp / "used-mask.png", "image/png")
     save_image(tmp / "mask-poster.jpg", mask_overlay(rgb, mask), None, "jpeg")
-    store().put_file(poster, tmp / "mask-poster.jpg", "image/jpeg")
+    store.put_file(poster, tmp / "mask-poster.jpg", "image/jpeg")
     return {"used_masks_key": used, "mask_poster_key": poster}
 
 
-@app.task(name="gpu.process_image", bind=True, max_retries=5,
-          soft_time_limit=SETTINGS.chunk_soft_time_limit, time_limit=SETTINGS.chunk_time_limit)
-def process_image(self, job_id: str) -> str:
-    with job_guard(self, job_id, "processing the image"), \
-            heartbeat(lambda: jobstate.touch_job(db_url(), job_id), SETTINGS.heartbeat_seconds):
-        if not jobstate.mark_running(db_url(), job_id, "processing"):
+@shared_task(name=IMAGE, base=JobTask, bind=True)
+def process_image(self: JobTask, job_id: str) -> str:
+    with self.guard(job_id, "processing the image"), self.beating(job_id):
+        if not jobstate.mark_running(self.db_url, job_id, "processing"):
             return "inactive"
-        began = time.monotonic()
-        job = jobstate.get_job(db_url(), job_id)
-        fmt = "jpeg" if job.options.get("output_format") == "jpeg" else "png"
-        with tempfile.TemporaryDirectory(prefix="tintype-image-") as tmpdir:
-            tmp = Path(tmpdir)
-            source = tmp / "input"
-            store().get_file(keys.input_key(job_id), source)
-            loaded = load_image(source, SETTINGS.max_image_pixels)
-            if "colorize" in job.operations and chroma_level(loaded.rgb) > COLOURED_INPUT:
-                jobstate.add_note(db_url(), job_id, "the input already had colour; it was "
-                                  "colorized from its lightness alone")
-            fixed, reference = _job_images(job, tmp)
-            masks = frame_masks(image_masks(job, fixed), [loaded.rgb]) if "inpaint" in job.operations else None
-            result = apply_operations([loaded.rgb], job.operations, job.options, masks, reference)[0]
-            out = tmp / f"output.{fmt}"
-            save_image(out, result, loaded.alpha, fmt)
-            key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")
-            content_type = "image/jpeg" if fmt == "jpeg" else "image/png"
-            store().put_file(key, out, content_type)
-            # Stored once the result is: a job that fails on the way keeps no masks.
-            extra = _store_image_masks(job_id, loaded.rgb, masks[0], tmp) if masks is not None else {}
-            size = out.stat().st_size
-        jobstate.add_timing(db_url(), job_id, "process", time.monotonic() - began)
-        if not jobstate.succeed(db_url(), job_id, output_key=key, output_bytes=size,
-                                output_content_type=content_type, chunks_done=1, **extra):
-            if jobstate.has_succeeded(db_url(), job_id):
-                return "already done"  # a duplicate delivery published the same keys
-            for stored in (key, *extra.values()):
-                store().delete(stored)
-            return "inactive"
-        return "succeeded"
+        return _process_image(self, job_id)
+
+
+def _process_image(task: JobTask, job_id: str) -> str:
+    began = time.monotonic()
+    store, settings, db_url = task.store, task.settings, task.db_url
+    job = jobstate.get_job(db_url, job_id)
+    options = JobOptions.of(job, settings)
+    fmt = options.output_format
+    with tempfile.TemporaryDirectory(prefix="tintype-image-") as tmpdir:
+        tmp = Path(tmpdir)
+        source = tmp / "input"
+        store.get_file(keys.input_key(job_id), source)
+        loaded = load_image(source, settings.max_image_pixels)
+        if options.colorize and chroma_level(loaded.rgb) > COLOURED_INPUT:
+            jobstate.add_note(db_url, job_id, "the input already had colour; it was "
+                              "colorized from its lightness alone")
+        fixed, reference = _job_images(store, job, tmp)
+        masks = frame_masks(image_masks(options, fixed), [loaded.rgb]) if options.inpaint else None
+        result = apply_operations([loaded.rgb], options, masks, reference)[0]
+        out = tmp / f"output.{fmt}"
+        save_image(out, result, loaded.alpha, fmt)
+        key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")
+        content_type = "image/jpeg" if fmt == "jpeg" else "image/png"
+        store.put_file(key, out, content_type)
+        # Stored once the result is: a job that fails on the way keeps no masks.
+        extra = _store_image_masks(store, job_id, loaded.rgb, masks[0], tmp) if masks is not None else {}
+        size = out.stat().st_size
+    jobstate.add_timing(db_url, job_id, "process", time.monotonic() - began)
+    if not jobstate.succeed(db_url, job_id, output_key=key, output_bytes=size,
+                            output_content_type=content_type, chunks_done=1, **extra):
+        if jobstate.has_succeeded(db_url, job_id):
+            return "already done"  # a duplicate delivery published the same keys
+        for stored in (key, *extra.values()):
+            store.delete(stored)
+        return task.ended(job_id)
+    return "succeeded"

@@ -1,7 +1,7 @@
 """Entry point of a GPU-pool worker: `celery -A tintype.gpu_workers.worker worker -Q gpu -c 1`.
 
-Registers the model tasks on the shared app and loads the configured models once in
-each pool process, after the fork.
+Builds the app from this process's settings with the model tasks, and loads the
+configured models once in each pool process, after the fork.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from typing import Any
 
 from celery.signals import worker_process_init
 
-from tintype.gpu_workers import tasks  # noqa: F401  (registers gpu.* tasks)
-from tintype.tasks.celery_app import app
-from tintype.settings import get_settings
+from tintype.queue.app import make_celery, settings_of
+from tintype.settings import load_settings
 
+GPU_TASKS = ("tintype.gpu_workers.tasks",)
+
+app = make_celery(load_settings(), include=GPU_TASKS)
 __all__ = ["app"]
 log = logging.getLogger(__name__)
 
@@ -27,9 +29,8 @@ def _load_models(**_kwargs: Any) -> None:
     import torch
 
     from tintype.gpu_workers.models.registry import ModelError, configure
-    from tintype.settings import load_settings
 
-    settings = load_settings()
+    settings = settings_of(app)
     torch.set_num_threads(settings.torch_threads or max(1, os.cpu_count() or 1))
     registry = configure(settings)
     for name in (settings.colorize_model, settings.inpaint_model):

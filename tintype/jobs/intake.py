@@ -20,7 +20,7 @@ from PIL import Image
 
 from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
 from tintype.media.images import load_image, load_mask, sniff_image
-from tintype.media.probe import check_decodes, probe_video
+from tintype.media.probe import VideoFacts, check_decodes, probe_video
 from tintype.storage import keys
 
 from tintype.storage.db import session_scope
@@ -33,6 +33,7 @@ from tintype.jobs.errors import IntakeError
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
 from tintype.settings import Settings
+from tintype.jobs.facts import needs_timestamps, save_timestamps
 
 log = logging.getLogger(__name__)
 BROKER_DOWN = (KombuOperationalError, ConnectionError)
@@ -60,6 +61,7 @@ class Validated:
     mask_png: Path | None
     reference_png: Path | None = None
     masks_video: Path | None = None
+    timestamps: list[float] | None = None  # a variable-rate video's frame times, for the pipeline
 
 
 def check_filename(name: str) -> str:
@@ -84,10 +86,8 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         raise IntakeError("the uploaded file is empty", "empty_file", 400)
     try:
         image = sniff_image(sub.path, settings.max_image_pixels)
-        if image is not None:
-            kind, facts = "image", image
-        else:
-            kind, facts = "video", _validate_video(sub.path, settings)
+        video = None if image is not None else _validate_video(sub.path, settings)
+        kind, facts = ("image", image) if video is None else ("video", video.to_json())
         _require_mask_source(sub)
         mask_png = _validate_mask(sub, facts, settings, scratch)
         masks_video = _validate_frame_masks(sub, kind, facts, settings, scratch)
@@ -95,10 +95,12 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         reference_png = _validate_reference(sub, settings, scratch)
     except MediaError as exc:
         raise IntakeError.from_media(exc) from exc
-    return Validated(kind, facts, mask_png, reference_png, masks_video)
+    timestamps = video.timestamps if video is not None and needs_timestamps(video) else None
+    return Validated(kind, facts, mask_png, reference_png, masks_video, timestamps)
 
 
-def _validate_video(path: Path, settings: Settings) -> dict[str, Any]:
+def _validate_video(path: Path, settings: Settings) -> VideoFacts:
+    """The one probe of a video job: the pipeline plans from these facts (see jobs.facts)."""
     try:
         facts = probe_video(str(path), settings.ffmpeg_timeout_seconds, settings.max_video_frames)
     except NotMedia:
@@ -110,7 +112,7 @@ def _validate_video(path: Path, settings: Settings) -> dict[str, Any]:
     if max(facts.width, facts.height) > settings.max_video_side or min(facts.width, facts.height) < 2:
         raise MediaTooLarge(f"the video is {facts.width}x{facts.height}; sides must be 2..{settings.max_video_side}")
     check_decodes(str(path), facts, settings.ffmpeg_timeout_seconds)
-    return facts.to_json()
+    return facts
 
 
 def _require_mask_source(sub: Submission) -> None:
@@ -199,6 +201,8 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
                 store.put_file(keys.frame_masks_key(job_id), checked.masks_video, "video/x-matroska")
             if checked.reference_png is not None:
                 store.put_file(keys.reference_key(job_id), checked.reference_png, "image/png")
+            if checked.timestamps is not None:
+                save_timestamps(store, job_id, checked.timestamps)
             with session_scope(db_url) as s:
                 if limits is not None:
                     quotas.admit(s, sub.owner, limits, settings, sub.size)

@@ -131,6 +131,11 @@ class JobOptions:
         missing ones from `settings`."""
         return parse_options({**stored, "operations": list(operations)}, settings)
 
+    @classmethod
+    def of(cls, job: Any, settings: Settings) -> "JobOptions":
+        """The options of a job row (anything with `operations` and `options`)."""
+        return cls.from_job(job.operations, job.options or {}, settings)
+
 
 def parse_options(form: Mapping[str, Any], settings: Settings) -> JobOptions:
     """Operations and options from form fields (strings), JSON or CLI values, each

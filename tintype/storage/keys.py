@@ -59,3 +59,8 @@ def used_masks_key(job_id: str, extension: str) -> str:
 
 def mask_poster_key(job_id: str) -> str:
     return f"jobs/{job_id}/masks-used.jpg"
+
+
+def timestamps_key(job_id: str) -> str:
+    """The input's frame times (JSON seconds) from intake's probe; work, removed when the job ends."""
+    return f"jobs/{job_id}/work/timestamps.json"

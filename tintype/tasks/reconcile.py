@@ -10,14 +10,19 @@ never correctness.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tintype.tasks.broker_scan import Message
-from tintype.jobs.state import ActiveJob
+from celery import shared_task
 
-PROBE, TRACK, CHUNK, FINALIZE = "tasks.probe", "tasks.track", "gpu.process_chunk", "tasks.finalize"
-IMAGE = "gpu.process_image"
+from tintype.jobs import state as jobstate
+from tintype.jobs.state import ActiveJob
+from tintype.queue.broker_scan import Message, held_messages
+from tintype.queue.messages import CHUNK, FINALIZE, IMAGE, PROBE, RECONCILE, TRACK, send
+from tintype.queue.task import JobTask
+
+log = logging.getLogger(__name__)
 # Stages a running task sets for itself (it beats), and stages set when work is handed to
 # the next task (which may wait in a queue for a long time, rightly).
 STARTED = {"probing": PROBE, "tracking": TRACK, "finalizing": FINALIZE}
@@ -88,3 +93,27 @@ def _chunk_resend(job_id: str, chunk, held: set[Message] | None, silent_since: d
         return Resend(CHUNK, message[1], f"chunk {chunk.index}'s message is not in the broker")
     return None
 
+
+@shared_task(name=RECONCILE, base=JobTask, bind=True)
+def reconcile(self: JobTask) -> list[dict[str, str]]:
+    """Re-send the work the database says is missing from the broker."""
+    options = self.app.conf.broker_transport_options or {}
+    held = held_messages(self.app.conf.broker_url or "", ["cpu", "gpu"], options)
+    plans = plan_resends(jobstate.active_jobs(self.db_url), held, jobstate.utcnow(), self.settings.lease_seconds)
+    done = [plan for plan in plans if _resend(self, plan)]
+    for plan in done:
+        log.warning("reconciler re-sent %s%s: %s", plan.task, plan.args, plan.reason)
+    return [{"task": p.task, "args": list(p.args), "reason": p.reason} for p in done]
+
+
+def _resend(task: JobTask, plan: Resend) -> bool:
+    db_url, job_id = task.db_url, plan.job_id
+    if plan.task == FINALIZE and not jobstate.requeue_finalize(db_url, job_id, task.settings.lease_seconds):
+        return False  # someone took it meanwhile
+    task_id = send(task.app, plan.task, *plan.args)
+    if plan.task == CHUNK:
+        jobstate.chunks_sent(db_url, job_id, [plan.args[1]])
+    elif plan.task != FINALIZE:
+        jobstate.update_job(db_url, job_id, celery_id=task_id)  # restarts the quiet clock too
+    jobstate.add_note(db_url, job_id, f"recovered: {plan.reason}; the work was sent again")
+    return True

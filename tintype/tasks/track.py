@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
+from celery import shared_task
 
+from tintype.jobs import state as jobstate
+from tintype.jobs.options import JobOptions
+from tintype.jobs.facts import load_facts
 from tintype.media.inpaint.tracking import track_boxes
 from tintype.media.probe import VideoFacts
 from tintype.media.video import iter_frames, seek_time
+from tintype.queue.messages import TRACK
+from tintype.queue.task import JobTask
 from tintype.storage import keys
-from tintype.jobs import state as jobstate
-from tintype.tasks.context import db_url, store
-from tintype.settings import get_settings
+from tintype.storage.objects import ObjectStore
+from tintype.tasks.probe import fan_out
 
 TRACK_WIDTH = 480  # pixels: tracking is about where, not detail
 
@@ -49,8 +55,10 @@ class _Stream(Sequence[np.ndarray]):
             pass
 
 
-def tracked_boxes(source: str, facts: VideoFacts, boxes: list[dict[str, int]]) -> tuple[list[list[dict]], list[str]]:
-    """Per video frame, the boxes to mask; and a note for every box the tracker lost."""
+def tracked_boxes(source: str, facts: VideoFacts, boxes: list[dict[str, int]],
+                  timeout: float = 120) -> tuple[list[list[dict]], list[str]]:
+    """Per video frame, the boxes to mask; and a note for every box the tracker lost.
+    `timeout` bounds each decode (the FFMPEG_TIMEOUT_SECONDS setting in the pipeline)."""
     scale = min(1.0, TRACK_WIDTH / facts.width)
     size = (max(2, round(facts.width * scale)), max(2, round(facts.height * scale)))
     per_frame: list[list[dict]] = [[] for _ in range(facts.frames)]
@@ -60,7 +68,7 @@ def tracked_boxes(source: str, facts: VideoFacts, boxes: list[dict[str, int]]) -
         seek = seek_time(facts, first)
         stream = _Stream(iter_frames(source, facts.width, facts.height,
                                      None if seek is None else seek + facts.start_time, last - first + 1,
-                                     get_settings().ffmpeg_timeout_seconds, size), last - first + 1)
+                                     timeout, size), last - first + 1)
         small = tuple(int(round(v * scale)) for v in (box["x"], box["y"], box["w"], box["h"]))
         result = track_boxes(stream, (small[0], small[1], max(2, small[2]), max(2, small[3])))
         stream.drain()
@@ -80,11 +88,30 @@ def _full_size(x: int, y: int, w: int, h: int, scale: float, facts: VideoFacts) 
     return {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
 
 
-def store_tracked_boxes(job_id: str, source: str, facts: VideoFacts, boxes: list[dict[str, int]]) -> None:
-    per_frame, notes = tracked_boxes(source, facts, boxes)
+def store_tracked_boxes(store: ObjectStore, db_url: str, job_id: str, source: str, facts: VideoFacts,
+                        boxes: list[dict[str, int]], timeout: float = 120) -> None:
+    """Track, keep one list of boxes per frame for the chunk tasks, and note the losses."""
+    per_frame, notes = tracked_boxes(source, facts, boxes, timeout)
     with tempfile.TemporaryDirectory(prefix="tintype-track-") as tmp:
         path = Path(tmp) / "boxes.json"
         path.write_text(json.dumps(per_frame))
-        store().put_file(keys.tracked_boxes_key(job_id), path, "application/json")
+        store.put_file(keys.tracked_boxes_key(job_id), path, "application/json")
     for note in notes:
-        jobstate.add_note(db_url(), job_id, note)
+        jobstate.add_note(db_url, job_id, note)
+
+
+@shared_task(name=TRACK, base=JobTask, bind=True)
+def track(self: JobTask, job_id: str) -> str:
+    """Follow the job's boxes through the video before the chunks fan out."""
+    with self.guard(job_id, "tracking the boxes to remove"), self.beating(job_id):
+        if not jobstate.mark_running(self.db_url, job_id, "tracking", from_stages=("track_queued", "tracking")):
+            return "inactive"
+        began = time.monotonic()
+        job = jobstate.get_job(self.db_url, job_id)
+        facts = load_facts(self.store, job_id, job.input_facts)
+        store_tracked_boxes(self.store, self.db_url, job_id, self.store.read_url(keys.input_key(job_id)), facts,
+                            list(JobOptions.of(job, self.settings).boxes), self.settings.ffmpeg_timeout_seconds)
+        jobstate.update_job(self.db_url, job_id, stage="processing")
+        jobstate.add_timing(self.db_url, job_id, "track", time.monotonic() - began)
+        fan_out(self.app, self.db_url, job_id, job.chunks_total)
+        return "sent"

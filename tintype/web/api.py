@@ -16,7 +16,8 @@ from tintype.jobs import state as jobstate
 from tintype.jobs import queries
 from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
 from tintype.jobs.quotas import check_quota
-from tintype.web.app import get_app_settings, get_store, json_error
+from tintype.queue.messages import PROBE, send
+from tintype.web.app import get_app_settings, get_celery, get_store, json_error
 from tintype.web.auth import can_see, principal
 from tintype.web.openapi import openapi_document
 from tintype.web.uploads import save_upload
@@ -25,9 +26,7 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def _enqueue(job_id: str) -> str:
-    from tintype.tasks.celery_app import send
-
-    return send("tasks.probe", job_id)
+    return send(get_celery(), PROBE, job_id)
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -278,7 +277,6 @@ def _revoke(task_id: str | None) -> None:
     """Best effort: queued tasks are dropped; running ones stop at their next status check."""
     if not task_id:
         return
-    from tintype.tasks.celery_app import app as celery
-
+    celery = get_celery()
     if celery.conf.worker_enable_remote_control is not False:
         celery.control.revoke(task_id)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import Celery
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from tintype.queue.app import make_celery
 from tintype.storage.db import upgrade
 from tintype.storage.objects import ObjectStore, store_from_settings
 from tintype.settings import DEFAULT_SECRET, Settings, load_settings
@@ -31,6 +33,8 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.config.update(overrides or {})
     app.extensions["tintype.settings"] = settings
     app.extensions["tintype.store"] = store_from_settings(settings)
+    # Tasks are sent by name through an app built from these settings (never imported).
+    app.extensions["tintype.celery"] = make_celery(settings)
     if app.config.get("MIGRATE_ON_START", settings.migrate_on_start):
         upgrade(settings.database_url)
     from tintype.web import auth, csrf
@@ -80,6 +84,13 @@ def get_store() -> ObjectStore:
     return current_app.extensions["tintype.store"]
 
 
+def get_celery() -> Celery:
+    """The Celery app this web app sends tasks with."""
+    from flask import current_app
+
+    return current_app.extensions["tintype.celery"]
+
+
 def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None):
     response = jsonify({"error": {"code": code, "message": message}})
     response.status_code = status
@@ -101,4 +112,4 @@ def _http_error(exc: HTTPException):
     return exc
 
 
-__all__ = ["create_app", "get_app_settings", "get_store", "json_error"]
+__all__ = ["create_app", "get_app_settings", "get_celery", "get_store", "json_error"]

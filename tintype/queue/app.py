@@ -1,21 +1,41 @@
-"""The one Celery app every process uses: web (to send), CPU workers and GPU workers.
+"""The Celery app factory every process uses: web and CLI (to send), CPU and GPU workers.
 
-Start a CPU worker with `celery -A tintype.tasks.celery_app worker -Q cpu`; GPU workers use
-`celery -A tintype.gpu_workers.worker worker -Q gpu`, which registers the model tasks on the
-same app. GPU tasks are sent by name, so this module never imports torch.
+An app is built from a Settings object and carries it, so a task reads its settings from
+the app it runs on, never from import-time globals. Worker entry points are the tiny
+modules `tintype.tasks.worker` (CPU pool, beat, flower) and `tintype.gpu_workers.worker`
+(GPU pool); each builds its app from `load_settings()` and names the task modules it runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Queue
 
+from tintype.queue import messages
+from tintype.settings import Settings
 from tintype.storage.db import dispose_engines
-from tintype.settings import Settings, get_settings
+from tintype.storage.objects import ObjectStore, store_from_settings
+
+PROBE_TIME_LIMIT = 900  # seconds; probing and the poster frame never need long
+_SETTINGS, _STORE = "tintype_settings", "_tintype_store"
+
+
+def time_limits(settings: Settings) -> dict[str, dict[str, int]]:
+    """Per-task time limits as Celery annotations: read when the app is built, so a
+    worker started with other settings gets other limits (nothing frozen at import)."""
+    long_task = {"soft_time_limit": settings.finalize_time_limit, "time_limit": settings.finalize_time_limit + 60}
+    chunk = {"soft_time_limit": settings.chunk_soft_time_limit, "time_limit": settings.chunk_time_limit}
+    return {
+        messages.PROBE: {"soft_time_limit": PROBE_TIME_LIMIT, "time_limit": PROBE_TIME_LIMIT + 60},
+        messages.TRACK: long_task,
+        messages.FINALIZE: long_task,
+        messages.CHUNK: chunk,
+        messages.IMAGE: chunk,
+    }
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -32,6 +52,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_queues": [Queue("cpu"), Queue("gpu")],
         "task_routes": {"gpu.*": {"queue": "gpu"}, "tasks.*": {"queue": "cpu"},
                         "celery.*": {"queue": "cpu"}},
+        "task_annotations": time_limits(settings),
         "broker_connection_retry_on_startup": True,
         "worker_max_tasks_per_child": 200,
         "result_expires": 24 * 3600,
@@ -39,7 +60,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Job state lives in the database; nothing waits on task results.
         "task_ignore_result": True,
         "beat_schedule": {
-            "reconcile": {"task": "tasks.reconcile", "schedule": settings.reconcile_seconds},
+            "reconcile": {"task": messages.RECONCILE, "schedule": settings.reconcile_seconds},
         },
     }
     if settings.is_embedded_broker:
@@ -65,28 +86,39 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def make_celery(settings: Settings) -> Celery:
+def make_celery(settings: Settings, include: Iterable[str] = ()) -> Celery:
+    """A Celery app for `settings`; `include` names the task modules a worker runs (a
+    process that only sends, like the web, includes none)."""
     broker = settings.broker_url
     if settings.is_embedded_broker:
-        from tintype.tasks import fs_transport
+        from tintype.queue import fs_transport
 
         broker = fs_transport.register()
     app = Celery("tintype", broker=broker, backend=settings.result_backend)
     app.conf.update(celery_config(settings))
-    app.conf.include = ["tintype.tasks.pipeline"]
+    app.conf.include = list(include)
+    setattr(app, _SETTINGS, settings)
     return app
+
+
+def settings_of(app: Celery) -> Settings:
+    """The Settings the app was built from."""
+    try:
+        return getattr(app, _SETTINGS)
+    except AttributeError:
+        raise RuntimeError("this Celery app was not built by tintype.queue.app.make_celery") from None
+
+
+def store_of(app: Celery) -> ObjectStore:
+    """The app's object store, made on first use (in each pool process, after the fork)."""
+    store = getattr(app, _STORE, None)
+    if store is None:
+        store = store_from_settings(settings_of(app))
+        setattr(app, _STORE, store)
+    return store
 
 
 @worker_process_init.connect
 def _after_fork(**_kwargs: Any) -> None:
     """Each pool process opens its own database connections."""
     dispose_engines()
-
-
-app = make_celery(get_settings())
-
-
-def send(task: str, *args: object) -> str:
-    """Send a task by name; returns its id. No result is ever read (job state lives in the
-    database), so sending never touches the result backend: only the broker must answer."""
-    return app.send_task(task, args=args, ignore_result=True).id

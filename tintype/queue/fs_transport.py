@@ -37,5 +37,5 @@ class Transport(filesystem.Transport):
 
 def register() -> str:
     """Make `tintypefs://` resolve to this transport in this process."""
-    TRANSPORT_ALIASES[ALIAS] = "tintype.tasks.fs_transport:Transport"
+    TRANSPORT_ALIASES[ALIAS] = "tintype.queue.fs_transport:Transport"
     return f"{ALIAS}://"

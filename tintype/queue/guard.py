@@ -15,11 +15,10 @@ from celery.exceptions import SoftTimeLimitExceeded, TaskPredicate
 from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import OperationalError
 
+from tintype.jobs import state as jobstate
 from tintype.media.errors import MediaError, ModelFailure, ToolFailed
 from tintype.storage import keys
-from tintype.storage.objects import StorageError, StorageUnavailable
-from tintype.jobs import state as jobstate
-from tintype.tasks.context import db_url, store
+from tintype.storage.objects import ObjectStore, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 # Storage, database or broker not answering: retry with backoff. If even the retry cannot
@@ -27,21 +26,22 @@ log = logging.getLogger(__name__)
 TRANSIENT = (StorageUnavailable, OperationalError, KombuOperationalError, ConnectionError, TimeoutError)
 
 
-def cleanup_work(job_id: str) -> None:
+def cleanup_work(store: ObjectStore, job_id: str) -> None:
     """Remove a job's intermediate objects; never let cleanup mask the real error."""
     try:
-        store().delete_prefix(keys.work_prefix(job_id))
+        store.delete_prefix(keys.work_prefix(job_id))
     except StorageError:
         log.warning("could not remove work objects of job %s", job_id, exc_info=True)
 
 
-def fail_job(job_id: str, code: str, message: str) -> None:
-    if jobstate.fail(db_url(), job_id, code, message):
+def fail_job(db_url: str, store: ObjectStore, job_id: str, code: str, message: str) -> None:
+    if jobstate.fail(db_url, job_id, code, message):
         log.error("job %s failed: %s: %s", job_id, code, message)
-    cleanup_work(job_id)
+    cleanup_work(store, job_id)
 
 
-def _classify(exc: BaseException, what: str) -> tuple[str, str]:
+def classify(exc: BaseException, what: str) -> tuple[str, str]:
+    """The error code and the message a user reads for a failure while doing `what`."""
     if isinstance(exc, MediaError):
         return exc.code, str(exc)
     if isinstance(exc, ModelFailure):
@@ -56,7 +56,9 @@ def _classify(exc: BaseException, what: str) -> tuple[str, str]:
 
 
 @contextmanager
-def job_guard(task: Task, job_id: str, what: str) -> Iterator[None]:
+def job_guard(task: Task, db_url: str, store: ObjectStore, job_id: str, what: str) -> Iterator[None]:
+    """Retry transient errors with backoff up to the task's max_retries; fail the job on
+    anything else (or when the retries are spent)."""
     try:
         yield
     except TaskPredicate:  # replace/retry/ignore are control flow, not failures
@@ -64,8 +66,8 @@ def job_guard(task: Task, job_id: str, what: str) -> Iterator[None]:
     except TRANSIENT as exc:
         if task.request.retries < (task.max_retries or 0):
             raise task.retry(exc=exc, countdown=min(60, 2 ** task.request.retries))
-        fail_job(job_id, *_classify(exc, what))
+        fail_job(db_url, store, job_id, *classify(exc, what))
         raise
     except Exception as exc:
-        fail_job(job_id, *_classify(exc, what))
+        fail_job(db_url, store, job_id, *classify(exc, what))
         raise

@@ -1,0 +1,48 @@
+"""Where a video job's facts live, so the input is probed once, at intake.
+
+The job row holds the facts as JSON (what the API shows); the frame times, which can be
+hundreds of thousands of numbers, are a work object of the job (removed when it ends). The pipeline plans
+chunk seeks, tracks and muxes variable-rate video from these instead of running ffprobe
+again.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tintype.media.probe import VideoFacts
+from tintype.storage import keys
+from tintype.storage.objects import ObjectNotFound, ObjectStore
+
+
+def needs_timestamps(facts: VideoFacts) -> bool:
+    """Chunk seeks fall between two frames' times, so every video of more than one frame
+    keeps them."""
+    return facts.frames > 1
+
+
+def save_timestamps(store: ObjectStore, job_id: str, timestamps: list[float]) -> None:
+    with tempfile.TemporaryDirectory(prefix="tintype-ts-") as tmp:
+        path = Path(tmp) / "timestamps.json"
+        path.write_text(json.dumps(timestamps))
+        store.put_file(keys.timestamps_key(job_id), path, "application/json")
+
+
+def load_facts(store: ObjectStore, job_id: str, data: dict[str, Any]) -> VideoFacts:
+    """The job's VideoFacts with their frame times. A constant-rate job accepted by an
+    older version has none stored (its facts come back without them); a variable-rate job
+    without them raises ObjectNotFound."""
+    facts = VideoFacts.from_json(data)
+    if needs_timestamps(facts):
+        try:
+            with tempfile.TemporaryDirectory(prefix="tintype-ts-") as tmp:
+                path = Path(tmp) / "timestamps.json"
+                store.get_file(keys.timestamps_key(job_id), path)
+                facts.timestamps = json.loads(path.read_text())
+        except ObjectNotFound:
+            if not facts.constant_rate:
+                raise
+    return facts

@@ -1,0 +1,150 @@
+"""The last task of a video job: stream the chunk intermediates through temporal
+smoothing and the delivery encoder into the store, check the result and publish it.
+
+The frame loop itself is tintype.media.delivery; this module adds what only the pipeline
+has: the lease that makes one delivery run at a time, the chunk objects, cancellation
+checks between chunks, and publishing (or discarding) the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+from celery import shared_task
+
+from tintype.jobs import state as jobstate
+from tintype.jobs.options import JobOptions
+from tintype.jobs.facts import load_facts
+from tintype.media.delivery import Delivery, deliver
+from tintype.media.probe import VideoFacts, probe_video
+from tintype.media.temporal import ChromaSmoother
+from tintype.media.video import iter_lossless
+from tintype.media.yuv import Yuv420
+from tintype.queue.messages import FINALIZE
+from tintype.queue.task import JobTask, ended_answer
+from tintype.settings import Settings
+from tintype.storage import keys
+from tintype.storage.objects import ObjectStore
+from tintype.tasks.keep import store_compare, store_used_masks
+
+log = logging.getLogger(__name__)
+
+
+class _Cancelled(Exception):
+    """The job ended while its chunks were being read."""
+
+
+@shared_task(name=FINALIZE, base=JobTask, bind=True)
+def finalize(self: JobTask, job_id: str) -> str:
+    if not jobstate.start_finalize(self.db_url, job_id, self.settings.lease_seconds):
+        if jobstate.is_active(self.db_url, job_id):
+            return "busy"  # another delivery holds the live lease
+        self.cleanup_work(job_id)
+        return "inactive"
+    try:
+        with self.guard(job_id, "assembling the output video"), self.beating(job_id):
+            return _finalize(self, job_id)
+    finally:
+        jobstate.release_finalize(self.db_url, job_id)  # a retry may take it again at once
+
+
+def _finalize(task: JobTask, job_id: str) -> str:
+    began = time.monotonic()
+    job = jobstate.get_job(task.db_url, job_id)
+    if job.chunks_done != job.chunks_total:
+        task.fail_job(job_id, "incomplete", f"only {job.chunks_done} of {job.chunks_total} chunks finished")
+        return "failed"
+    facts = load_facts(task.store, job_id, job.input_facts)
+    key = keys.output_key(job_id, "mp4")
+    if task.store.abort_uploads(key):  # a finalize killed mid-upload left its parts behind
+        log.warning("job %s: aborted the unfinished upload of an earlier finalize", job_id)
+    with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
+        try:
+            size, delivery = _encode_chunks(task, job, facts, key, Path(tmpdir))
+        except _Cancelled:
+            task.cleanup_work(job_id)
+            return ended_answer(task.db_url, job_id)
+    compare, kept = _verify_and_keep(task, job, facts, key, delivery)
+    quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
+               "measured_width": min(delivery.smoother.width, facts.width)}
+    jobstate.add_timing(task.db_url, job_id, "process", jobstate.chunk_seconds(task.db_url, job_id))
+    jobstate.add_timing(task.db_url, job_id, "finalize", time.monotonic() - began)
+    answer = publish(task.db_url, task.store, job_id, [key, compare, *kept.values()], output_key=key,
+                     output_bytes=size, output_content_type="video/mp4", quality=quality, compare_key=compare,
+                     **kept)
+    task.cleanup_work(job_id)
+    return answer
+
+
+def publish(db_url: str, store: ObjectStore, job_id: str, made: list[str], **values: object) -> str:
+    """Mark the job succeeded with what finalize made. If it ended meanwhile (cancelled
+    while encoding), remove what was made and answer "cancelled" (or "inactive"), never
+    "succeeded": the answer is what the job's row says."""
+    if jobstate.succeed(db_url, job_id, **values) or jobstate.has_succeeded(db_url, job_id):
+        return "succeeded"  # (or a duplicate run published the same keys first)
+    for stored in made:
+        store.delete(stored)
+    return ended_answer(db_url, job_id)
+
+
+def smoother_for(job, settings: Settings) -> ChromaSmoother:
+    """Colorized video is smoothed at the job's strength; other jobs only have their
+    quality measured."""
+    options = JobOptions.of(job, settings)
+    return ChromaSmoother(strength=options.temporal_strength if options.colorize else 0.0,
+                          radius=settings.temporal_radius)
+
+
+def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, tmp: Path) -> tuple[int, Delivery]:
+    """Stream the chunk intermediates in order through tintype.media.delivery into a
+    multipart upload. One intermediate is on local disk at a time, so neither memory nor
+    disk grows with the film. Returns the stored size and the delivery state."""
+    store = task.store
+    writer = store.open_writer(key, "video/mp4")
+    try:
+        delivery = deliver(lambda: _chunk_frames(task, job, facts, tmp), facts,
+                           store.read_url(keys.input_key(job.id)), writer.write, smoother_for(job, task.settings),
+                           timeout=task.settings.finalize_time_limit)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit(), delivery
+
+
+def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[Yuv420]:
+    """The frames of all chunk intermediates in order, one intermediate on disk at a time."""
+    for index in range(job.chunks_total):
+        if not jobstate.is_active(task.db_url, job.id):
+            raise _Cancelled()
+        part = tmp / f"chunk-{index}.mkv"
+        task.store.get_file(keys.chunk_key(job.id, index), part)
+        yield from iter_lossless(part, facts.width, facts.height)
+        part.unlink()
+
+
+def _verify_and_keep(task: JobTask, job, facts: VideoFacts, key: str,
+                     delivery: Delivery) -> tuple[str, dict[str, str]]:
+    """Check the stored output's frame count, then store the before/after poster and the
+    used masks; on any failure remove all of it, so a failed job keeps no half-made result."""
+    store, timeout = task.store, task.settings.ffmpeg_timeout_seconds
+    made = [key, keys.compare_key(job.id)]
+    if "inpaint" in job.operations:
+        made += [keys.used_masks_key(job.id, "mkv"), keys.mask_poster_key(job.id)]
+    try:
+        result = probe_video(store.read_url(key), timeout)
+        if result.frames != facts.frames:
+            raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
+        compare = store_compare(store, job.id, facts, delivery.middle, delivery.poster)
+        kept: dict[str, str] = {}
+        if "inpaint" in job.operations:
+            with tempfile.TemporaryDirectory(prefix="tintype-masks-") as tmpdir:
+                kept = store_used_masks(store, job, facts, delivery.middle, Path(tmpdir), timeout)
+    except BaseException:
+        for stored in made:
+            store.delete(stored)
+        raise
+    return compare, kept
