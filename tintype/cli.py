@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from tintype import evaluate, keys_cli, processes
+from tintype.jobs import state as jobstate
+from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field
+from tintype.queue.app import make_celery
+from tintype.queue.messages import PROBE, send
+from tintype.storage.db import upgrade
+from tintype.storage.objects import store_from_settings
 from tintype.settings import Settings, load_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
@@ -78,8 +84,6 @@ def _flag_help(spec: Field) -> str:
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
-    from tintype.storage.db import upgrade
-
     upgrade(load_settings().database_url)
     print("database schema is up to date")
     return 0
@@ -93,8 +97,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_run(_args: argparse.Namespace) -> int:
-    from tintype.storage.db import upgrade
-
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
@@ -144,8 +146,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
-    from tintype.storage.db import upgrade
-
     own_folder = {"TINTYPE_DATA_DIR": str(data_dir)}
     settings = load_settings({**os.environ, **own_folder})
     upgrade(settings.database_url)
@@ -178,18 +178,12 @@ def restore_form(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | None:
-    from tintype.storage.objects import store_from_settings
-    from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
-
     with args.input.open("rb") as fh:
         digest = hashlib.file_digest(fh, "sha256").hexdigest()
     try:
         options = parse_options(form, settings)
         sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, options,
                          args.inpaint_mask, args.reference, args.masks)
-        from tintype.queue.app import make_celery
-        from tintype.queue.messages import PROBE, send
-
         celery = make_celery(settings)
         return create_job(sub, settings, store_from_settings(settings), settings.database_url,
                           lambda job_id: send(celery, PROBE, job_id))
@@ -201,9 +195,6 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
 def _follow(job_id: str, settings: Settings, args: argparse.Namespace, procs: list[subprocess.Popen],
             logs: Path) -> int:
     from tqdm import tqdm
-
-    from tintype.storage.objects import store_from_settings
-    from tintype.jobs import state as jobstate
 
     shown = None
     with tqdm(total=1, unit="chunk", desc="queued", dynamic_ncols=True) as bar:

@@ -15,7 +15,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Queue
 
-from tintype.queue import messages
+from tintype.queue import fs_transport, messages
 from tintype.settings import Settings
 from tintype.storage.db import dispose_engines
 from tintype.storage.objects import ObjectStore, store_from_settings
@@ -91,8 +91,6 @@ def make_celery(settings: Settings, include: Iterable[str] = ()) -> Celery:
     process that only sends, like the web, includes none)."""
     broker = settings.broker_url
     if settings.is_embedded_broker:
-        from tintype.queue import fs_transport
-
         broker = fs_transport.register()
     app = Celery("tintype", broker=broker, backend=settings.result_backend)
     app.conf.update(celery_config(settings))

@@ -17,7 +17,7 @@ from tintype.jobs import queries
 from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
 from tintype.jobs.quotas import check_quota
 from tintype.queue.messages import PROBE, send
-from tintype.web.app import get_app_settings, get_celery, get_store, json_error
+from tintype.web.resources import get_app_settings, get_celery, get_store, json_error
 from tintype.web.auth import can_see, principal
 from tintype.web.openapi import openapi_document
 from tintype.web.uploads import save_upload

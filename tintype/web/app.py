@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
-from flask import Flask, g, jsonify, request
+from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from tintype.queue.app import make_celery
-from tintype.storage.db import upgrade
-from tintype.storage.objects import ObjectStore, store_from_settings
 from tintype.settings import DEFAULT_SECRET, Settings, load_settings
+from tintype.storage.db import upgrade
+from tintype.storage.objects import store_from_settings
+from tintype.web import auth, csrf
+from tintype.web.api import api
+from tintype.web.limits import RateLimiter
+from tintype.web.pages import pages
+from tintype.web.resources import get_app_settings, json_error
 
 
 def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -37,11 +41,6 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.extensions["tintype.celery"] = make_celery(settings)
     if app.config.get("MIGRATE_ON_START", settings.migrate_on_start):
         upgrade(settings.database_url)
-    from tintype.web import auth, csrf
-    from tintype.web.api import api
-    from tintype.web.limits import RateLimiter
-    from tintype.web.pages import pages
-
     app.extensions["tintype.limiter"] = RateLimiter(settings.rate_limit_url)
     app.before_request(auth.authenticate)
     app.before_request(csrf.protect)
@@ -57,8 +56,6 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
 
 def _rate_limit():
     """Requests per minute per key (per address for the keyless local mode)."""
-    from flask import current_app
-
     who = g.get("principal")
     if who is None or not request.path.startswith("/api/"):
         return None
@@ -70,33 +67,6 @@ def _rate_limit():
         return None
     return json_error(429, "rate_limited", f"more than {limit} requests in a minute; retry in {wait} s",
                       {"Retry-After": str(wait)})
-
-
-def get_app_settings() -> Settings:
-    from flask import current_app
-
-    return current_app.extensions["tintype.settings"]
-
-
-def get_store() -> ObjectStore:
-    from flask import current_app
-
-    return current_app.extensions["tintype.store"]
-
-
-def get_celery() -> Celery:
-    """The Celery app this web app sends tasks with."""
-    from flask import current_app
-
-    return current_app.extensions["tintype.celery"]
-
-
-def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None):
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
 
 
 def _http_error(exc: HTTPException):
@@ -112,4 +82,4 @@ def _http_error(exc: HTTPException):
     return exc
 
 
-__all__ = ["create_app", "get_app_settings", "get_celery", "get_store", "json_error"]
+__all__ = ["create_app"]

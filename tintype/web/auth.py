@@ -13,7 +13,7 @@ from flask import (Blueprint, Response, g, redirect, render_template, request, s
 
 from tintype.storage import apikeys
 from tintype.storage.models import LOCAL_OWNER, OPERATOR, ApiKey, Job
-from tintype.web.app import get_app_settings, json_error
+from tintype.web.resources import get_app_settings, json_error
 
 OPEN_PATHS = ("/api/v1/openapi.json", "/api/v1/health", "/static/", "/login", "/logout")
 auth = Blueprint("auth", __name__)

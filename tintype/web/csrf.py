@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from flask import Response, g, request, session
 
-from tintype.web.app import json_error
+from tintype.web.resources import json_error
 
 SAFE = ("GET", "HEAD", "OPTIONS")
 BROWSER_HEADERS = ("Origin", "Referer", "Sec-Fetch-Site")

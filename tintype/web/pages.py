@@ -10,7 +10,7 @@ from flask import Blueprint, abort, render_template
 
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import FIELDS
-from tintype.web.app import get_app_settings
+from tintype.web.resources import get_app_settings
 from tintype.web.auth import can_see
 
 pages = Blueprint("pages", __name__)
