@@ -109,8 +109,9 @@ def model_key(model_name: str, render_size: int) -> str:
     from tintype.gpu_workers.models import registry
 
     digest = hashlib.sha256(f"{model_name}:{render_size}".encode())
-    for path in sorted([ROOT / "gpu_workers" / "colorize.py", ROOT / "media" / "color.py",
-                        *(ROOT / "gpu_workers" / "models").glob("*.py")]):
+    package = ROOT / "tintype"
+    for path in sorted([package / "gpu_workers" / "colorize.py", package / "media" / "color.py",
+                        *(package / "gpu_workers" / "models").glob("*.py")]):
         digest.update(path.read_bytes())
     spec = next((s for s in registry.specs("colorize") if s.name == model_name), None)
     if spec is not None and spec.weights is not None:
