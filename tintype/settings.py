@@ -115,8 +115,8 @@ def load_settings() -> Settings:
         database_url=_env("DATABASE_URL", f"sqlite:///{data_dir / 'tintype.db'}"),
         # Redis in deployment: db 0 carries the task queues. Embedded: a directory queue.
         broker_url=_env("BROKER_URL", "filesystem://"),
-        # Redis db 1 in deployment holds Celery results and chord counters only;
-        # job state lives in the database, never here.
+        # Redis db 1 in deployment holds Celery's own bookkeeping only (no task result
+        # is read, and there is no chord); job state lives in the database, never here.
         result_backend=_env("RESULT_BACKEND", f"db+sqlite:///{data_dir / 'celery-results.db'}"),
         storage_url=_env("STORAGE_URL", f"file://{data_dir / 'objects'}"),
         s3_endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
