@@ -13,13 +13,23 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-_DIS: dict[int, cv2.DISOpticalFlow] = {}
+_DIS: dict[int, tuple[cv2.DISOpticalFlow, tuple[int, int, int]]] = {}
 
 
 def _dis(preset: int) -> cv2.DISOpticalFlow:
+    """The preset's DIS, kept per process, with its scales as the preset set them.
+
+    calc() on an image too small for the finest scale lowers the finest scale and patch
+    size for good (OpenCV's autoSelectPatchSizeAndScales); put back, so that a flow never
+    depends on what the process computed before."""
     if preset not in _DIS:
-        _DIS[preset] = cv2.DISOpticalFlow_create(preset)
-    return _DIS[preset]
+        dis = cv2.DISOpticalFlow_create(preset)
+        _DIS[preset] = (dis, (dis.getFinestScale(), dis.getPatchSize(), dis.getPatchStride()))
+    dis, (finest, patch, stride) = _DIS[preset]
+    dis.setFinestScale(finest)
+    dis.setPatchSize(patch)
+    dis.setPatchStride(stride)
+    return dis
 
 
 def flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST) -> np.ndarray:
