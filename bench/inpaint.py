@@ -31,7 +31,6 @@ Writes OUT/results.json, OUT/results.md, OUT/strip.png and OUT/damage.png.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -138,21 +137,14 @@ METHODS: dict[str, Fill] = {"telea (per frame)": telea, "tintype (flow)": tintyp
 
 
 def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
-    diff = result[hole].astype(np.float64) - truth[hole].astype(np.float64)
-    mse = float(np.mean(diff ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+    """PSNR over the hole's pixels only."""
+    return metrics.psnr(result[hole], truth[hole])
 
 
 def hole_ssim(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
     """SSIM (Wang et al.) averaged over the hole's pixels, on lightness."""
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    x = cv2.cvtColor(result, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    y = cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    blur = lambda a: cv2.GaussianBlur(a, (11, 11), 1.5)  # noqa: E731
-    mx, my = blur(x), blur(y)
-    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    ssim_map = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return float(ssim_map[hole].mean())
+    grey = lambda rgb: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # noqa: E731
+    return float(metrics.ssim_map(grey(result), grey(truth))[hole].mean())
 
 
 def measure(result: list[np.ndarray], truth: list[np.ndarray], holes: list[np.ndarray]) -> dict[str, float]:

@@ -15,15 +15,9 @@ from tintype.media import metrics
 from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 
 PSNR_CAP = metrics.PSNR_CAP
+psnr = metrics.capped_psnr  # PSNR in dB, PSNR_CAP for identical images
 ssim = metrics.ssim
 colourfulness = metrics.colourfulness
-
-
-def psnr(result: np.ndarray, truth: np.ndarray) -> float:
-    """PSNR in dB, PSNR_CAP for identical images."""
-    if result.shape != truth.shape:
-        raise ValueError(f"images differ in shape: {result.shape} vs {truth.shape}")
-    return metrics.capped_psnr(result, truth)
 
 
 def colourfulness_ratio(result: float, truth: float) -> float:

@@ -194,16 +194,20 @@ def smooth(frames: Iterable[Yuv420], strength: float, radius: int):
 
 
 def clip_quality(truth: list[np.ndarray], videos: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float]]:
-    """Per video: flow measures along the truth's flow (computed once per pair), and PSNR/SSIM."""
+    """Per video: flow measures along the truth's flow (computed once per pair, pairs
+    across the truth's scene cuts left out as `tintype eval` does), and PSNR/SSIM."""
     from tintype.media import flow as fl
-    from tintype.media.metrics import ReferenceMeter, pair_errors, pair_flow
+    from tintype.media import scenecut
+    from tintype.media.metrics import ReferenceMeter, pair_errors
 
     sums = {name: {"warping_error": [], "chroma_warping_error": [], "chroma_flicker": []}
             for name in ("truth", *videos)}
     all_videos = {"truth": truth, **videos}
     lights = [fl.lightness_u8(f) for f in truth]
     for t in range(1, len(truth)):
-        pair = pair_flow(lights[t - 1], lights[t])
+        pair = scenecut.join(lights[t - 1], lights[t])
+        if pair is None:
+            continue
         for name, frames in all_videos.items():
             errors = pair_errors(frames[t - 1], frames[t], pair)
             if errors is not None:

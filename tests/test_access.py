@@ -21,8 +21,6 @@ from tests.media_factory import grey_photo, grey_video
 from tests.stack import ROOT
 from tintype.web.limits import RateLimiter
 
-pytestmark = pytest.mark.integration
-
 
 def _png(path, seed: int = 0):
     Image.fromarray(np.roll(grey_photo(64, 48), seed, axis=1)).save(path)
@@ -34,6 +32,7 @@ def _post(client: requests.Session, stack, path, headers=None, **form):
                        data={"operations": "colorize", **form}, headers=headers or {}, timeout=60)
 
 
+@pytest.mark.integration
 @pytest.mark.reliability
 def test_keys_are_stored_hashed_and_can_be_revoked(stack, reliability):
     reliability.injected("requests with no key, a malformed key, the right key id with a wrong secret, Basic auth, "
@@ -66,6 +65,7 @@ def test_keys_are_stored_hashed_and_can_be_revoked(stack, reliability):
     reliability.check("the database row holds the key id and a SHA-256 only, no part of the secret")
 
 
+@pytest.mark.integration
 @pytest.mark.reliability
 def test_other_owners_get_404_for_everything_and_operators_see_all(stack, tmp_path, reliability):
     reliability.injected("owner B asks for owner A's job, result, input, preview, masks and page, cancels it, "
@@ -101,6 +101,7 @@ def test_other_owners_get_404_for_everything_and_operators_see_all(stack, tmp_pa
                       "(the test S3 server does not enforce expiry, real S3 does)")
 
 
+@pytest.mark.integration
 @pytest.mark.reliability
 def test_browser_session_needs_the_csrf_token(stack, tmp_path, reliability):
     reliability.injected("a signed-in browser session posts without the page's CSRF token, and from a "
@@ -125,6 +126,7 @@ def test_browser_session_needs_the_csrf_token(stack, tmp_path, reliability):
     reliability.check("sign-in itself needs the token; Bearer API clients need none")
 
 
+@pytest.mark.integration
 @pytest.mark.reliability
 def test_rate_limit_and_quotas_answer_429_with_retry_after(stack, tmp_path, reliability):
     reliability.injected("7 requests from a key limited to 5/min; a 3rd job from an owner allowed 2 in flight; "
@@ -161,6 +163,7 @@ def test_rate_limiter_fails_open_when_its_store_is_down():
     assert [memory.hit("k", 2) is None for _ in range(3)] == [True, True, False]
 
 
+@pytest.mark.integration
 def test_a_retried_submission_returns_the_same_job(stack, tmp_path):
     photo = _png(tmp_path / "retry.png", seed=3)
     headers = {"Idempotency-Key": "scan-0042-attempt"}
@@ -173,6 +176,7 @@ def test_a_retried_submission_returns_the_same_job(stack, tmp_path):
     assert other_owner.status_code == 202 and other_owner.json()["id"] != first.json()["id"]
 
 
+@pytest.mark.integration
 @pytest.mark.reliability
 def test_fifty_concurrent_submissions_from_five_owners(stack, tmp_path, reliability):
     reliability.injected("50 concurrent submissions (10 threads) from 5 owners")

@@ -10,8 +10,6 @@ from tintype.queue import fs_transport
 from tintype.queue.broker_scan import held_messages
 from tests import services
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture()
 def redis_url(tmp_path):
@@ -20,6 +18,7 @@ def redis_url(tmp_path):
     services.stop(proc)
 
 
+@pytest.mark.integration
 def test_redis_waiting_and_unacknowledged_messages_are_seen(redis_url):
     app = Celery("scan", broker=redis_url)
     app.conf.task_routes = {"gpu.*": {"queue": "gpu"}}

@@ -23,7 +23,7 @@ def _cli(*args: str, data_dir: Path, **extra_env: str) -> subprocess.CompletedPr
                           text=True, timeout=240)
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_restore_runs_the_pipeline_embedded(tmp_path):
     source = grey_video(tmp_path / "in.mp4", size="64x48", frames=24, rate="24")
     mask = rect_mask(tmp_path / "m.png", 64, 48, (20, 10, 40, 30))
@@ -50,7 +50,7 @@ def test_restore_refuses_bad_input_with_a_message(tmp_path):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_missing_weights_fail_the_job_with_an_actionable_message(tmp_path):
     from tintype.gpu_workers.models.registry import specs
 
@@ -71,7 +71,7 @@ def test_missing_weights_fail_the_job_with_an_actionable_message(tmp_path):
     assert "WeightsError" in (tmp_path / "data" / "logs" / "gpu-worker.log").read_text()
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_restore_takes_a_folder_of_masks_and_keeps_the_ones_it_used(tmp_path):
     from PIL import Image
 
@@ -107,7 +107,7 @@ def test_restore_refuses_bad_boxes_with_a_message(tmp_path):
     assert done.returncode == 2 and "boxes is not valid JSON" in done.stderr
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_run_stops_its_workers_and_web_server_on_sigterm(tmp_path):
     import signal
     import socket

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.media_factory import ffmpeg, grey_video
+from tintype.media import metrics
+from tests.media_factory import decode, ffmpeg, grey_video
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"output", "reference", "kind", "frames", "size", "measured_size", "flow_source", "measures", "details"}
@@ -62,7 +63,11 @@ def test_reference_equal_to_output_gives_infinite_psnr(media, tmp_path):
     report = json.loads(target.read_text())
     assert report["measures"]["psnr"] == "inf" and report["measures"]["ssim"] == pytest.approx(1.0)
     assert report["flow_source"] == "reference" and report["details"]["identical_frames"] == 24
-    assert report["measures"]["chroma_warping_error"] >= 0
+    # the flow measures streamed through eval equal media.metrics' on the decoded frames
+    assert report["details"]["pairs_measured"] == 23 and report["details"]["scene_cuts"] == []
+    expected = metrics.temporal_measures(list(decode(media["colour"], 96, 64)))
+    for key, value in expected.items():
+        assert value > 0 and report["measures"][key] == pytest.approx(value), key
 
 
 def test_lossy_output_against_reference(media, tmp_path):

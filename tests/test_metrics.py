@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tintype.media import metrics
+from tintype.media import metrics, scenecut
 from tests.test_temporal import flicker, moving, texture
 
 
@@ -84,4 +84,4 @@ def test_meters_on_identical_frames_and_scene_cuts():
     assert summary["scene_cuts"] == [1] and summary["pairs_measured"] == 1
     assert summary["warping_error"] == pytest.approx(0.0, abs=1e-9)
     lights = [cv2.cvtColor(i, cv2.COLOR_RGB2Lab)[..., 0] for i in (dark, bright)]
-    assert metrics.is_cut(*lights) and not metrics.is_cut(lights[1], lights[1])
+    assert scenecut.is_cut(*lights) and not scenecut.is_cut(lights[1], lights[1])

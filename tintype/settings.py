@@ -125,8 +125,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=env.text("DATABASE_URL", f"sqlite:///{data_dir / 'tintype.db'}"),
         # Redis in deployment: db 0 carries the task queues. Embedded: a directory queue.
         broker_url=env.text("BROKER_URL", "filesystem://"),
-        # Redis db 1 in deployment holds Celery results and chord counters only;
-        # job state lives in the database, never here.
+        # Redis db 1 in deployment holds Celery's own bookkeeping only (no task result
+        # is read, and there is no chord); job state lives in the database, never here.
         result_backend=env.text("RESULT_BACKEND", f"db+sqlite:///{data_dir / 'celery-results.db'}"),
         storage_url=env.text("STORAGE_URL", f"file://{data_dir / 'objects'}"),
         s3_endpoint_url=env.get("S3_ENDPOINT_URL"),

@@ -7,18 +7,29 @@ DIS, which is fast enough to run inside a streaming reduce step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
-_DIS: dict[int, cv2.DISOpticalFlow] = {}
+_DIS: dict[int, tuple[cv2.DISOpticalFlow, tuple[int, int, int]]] = {}
 
 
 def _dis(preset: int) -> cv2.DISOpticalFlow:
+    """The preset's DIS, kept per process, with its scales as the preset set them.
+
+    calc() on an image too small for the finest scale lowers the finest scale and patch
+    size for good (OpenCV's autoSelectPatchSizeAndScales); put back, so that a flow never
+    depends on what the process computed before."""
     if preset not in _DIS:
-        _DIS[preset] = cv2.DISOpticalFlow_create(preset)
-    return _DIS[preset]
+        dis = cv2.DISOpticalFlow_create(preset)
+        _DIS[preset] = (dis, (dis.getFinestScale(), dis.getPatchSize(), dis.getPatchStride()))
+    dis, (finest, patch, stride) = _DIS[preset]
+    dis.setFinestScale(finest)
+    dis.setPatchSize(patch)
+    dis.setPatchStride(stride)
+    return dis
 
 
 def flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST) -> np.ndarray:
@@ -58,6 +69,23 @@ def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     lhs = _norm2(total)
     rhs = 0.01 * (_norm2(forward) + _norm2(back)) + 0.5
     return (lhs < rhs) & _inside(forward)
+
+
+@dataclass(frozen=True)
+class PairFlow:
+    """Flows between two consecutive frames p (previous) and c and the pixels they are
+    trusted on: `to_prev` on c's grid (c(x) ≈ p(x + to_prev(x))), `to_next` on p's grid,
+    `mask` the pixels of c whose flow is forward–backward consistent (not occluded)."""
+
+    to_prev: np.ndarray
+    to_next: np.ndarray
+    mask: np.ndarray
+
+
+def pair_flow(previous_light: np.ndarray, light: np.ndarray) -> PairFlow:
+    """The PairFlow of two consecutive 8-bit lightness images (`lightness_u8`, or luma)."""
+    to_prev, to_next = flow(light, previous_light), flow(previous_light, light)
+    return PairFlow(to_prev, to_next, consistent(to_prev, to_next))
 
 
 def _norm2(field: np.ndarray) -> np.ndarray:

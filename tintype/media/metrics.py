@@ -4,23 +4,30 @@ Everything takes uint8 RGB frames (H, W, 3). Warping error follows Lai et al. 20
 ("Learning Blind Video Temporal Consistency"): the mean squared difference between a
 frame and its flow-warped predecessor over non-occluded pixels, values in [0, 1] scale,
 averaged over frame pairs; flow is computed on the lightness of the video given as
-`flow_source` (the input video when there is one, else the frames themselves).
+`flow_source` (the input video when there is one, else the frames themselves). Pairs
+across a scene cut (`media.scenecut`) are not counted: flow between shots means nothing.
 
-The sequence functions hold whole videos; for long videos the same measures are built
-from per-pair pieces (`pair_flow`, `pair_errors`) that the streaming meters
-(`TemporalMeter`, `ReferenceMeter`) use with one previous frame in memory.
+This module is the one implementation: `pair_errors` measures one pair and `mean_errors`
+averages pairs, for `TemporalMeter` (`tintype eval`, the sequence functions), the
+smoother's job quality stats (`media.temporal`) and the benchmarks alike. The smoother
+measures at its reduced width, so `tintype eval --max-width` with that width is the
+comparable reading of a job's `quality`.
+
+The sequence functions hold whole videos; `TemporalMeter` and `ReferenceMeter` build the
+same measures from a stream with one previous frame in memory, for long videos.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from tintype.media import flow as fl
+from tintype.media import scenecut
 
 
 PSNR_CAP = 100.0  # dB: an exact match (a grey photo's greyscale baseline) keeps means finite
@@ -28,6 +35,8 @@ PSNR_CAP = 100.0  # dB: an exact match (a grey photo's greyscale baseline) keeps
 
 def psnr(result: np.ndarray, truth: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB over all channels; inf for identical images."""
+    if result.shape != truth.shape:  # numpy would broadcast some mismatches silently
+        raise ValueError(f"images differ in shape: {result.shape} vs {truth.shape}")
     mse = float(np.mean((result.astype(np.float64) - truth.astype(np.float64)) ** 2))
     return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
 
@@ -37,19 +46,20 @@ def capped_psnr(result: np.ndarray, truth: np.ndarray) -> float:
     return min(PSNR_CAP, psnr(result, truth))
 
 
-def ssim(result: np.ndarray, truth: np.ndarray) -> float:
-    """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, σ = 1.5) averaged over RGB channels."""
+def ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM of one channel (Wang et al. 2004: 11x11 Gaussian window, σ = 1.5):
+    for means over a whole image (`ssim`) or over a region (the inpainting benchmark)."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)  # noqa: E731
-    scores = []
-    for c in range(result.shape[2]):
-        x, y = result[..., c].astype(np.float64), truth[..., c].astype(np.float64)
-        mx, my = blur(x), blur(y)
-        sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-        num = (2 * mx * my + c1) * (2 * sxy + c2)
-        den = (mx * mx + my * my + c1) * (sxx + syy + c2)
-        scores.append(float(np.mean(num / den)))
-    return float(np.mean(scores))
+    blur = lambda a: cv2.GaussianBlur(a, (11, 11), 1.5)  # noqa: E731
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    return ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+
+
+def ssim(result: np.ndarray, truth: np.ndarray) -> float:
+    """Mean SSIM averaged over RGB channels."""
+    return float(np.mean([ssim_map(result[..., c], truth[..., c]).mean() for c in range(result.shape[2])]))
 
 
 def colourfulness(rgb: np.ndarray) -> float:
@@ -57,22 +67,6 @@ def colourfulness(rgb: np.ndarray) -> float:
     r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
     rg, yb = r - g, 0.5 * (r + g) - b
     return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
-
-
-@dataclass(frozen=True)
-class PairFlow:
-    """Flow between frames t-1 and t on frame t's grid (t(x) ≈ (t-1)(x + to_prev(x))) and
-    the pixels it is trusted on (forward–backward consistent, not occluded)."""
-
-    to_prev: np.ndarray
-    mask: np.ndarray
-
-
-def pair_flow(previous_light: np.ndarray, light: np.ndarray) -> PairFlow:
-    """The PairFlow of two consecutive 8-bit lightness images (`media.flow.lightness_u8`)."""
-    to_prev = fl.flow(light, previous_light)
-    to_next = fl.flow(previous_light, light)
-    return PairFlow(to_prev, fl.consistent(to_prev, to_next))
 
 
 @dataclass(frozen=True)
@@ -84,71 +78,67 @@ class PairErrors:
     chroma_flicker: float
 
 
-def pair_errors(previous: np.ndarray, frame: np.ndarray, pair: PairFlow) -> PairErrors | None:
+def pair_errors(previous: np.ndarray, frame: np.ndarray, pair: fl.PairFlow) -> PairErrors | None:
     """Warping error, chroma warping error and chroma flicker of `frame` against its
-    flow-warped predecessor; None when no pixel is trusted (the pair is not counted)."""
-    mask = pair.mask
-    if not mask.any():
+    flow-warped predecessor; None when no pixel is trusted (the pair is not counted).
+
+    Means over the trusted pixels come from cv2.mean with the mask (accumulated in double
+    precision), which keeps this cheap enough for the smoother to call on every frame."""
+    if not pair.mask.any():
         return None
+    mask = np.ascontiguousarray(pair.mask).view(np.uint8)
     warped = fl.warp(previous, pair.to_prev)
-    diff = (frame[mask].astype(np.float64) - warped[mask].astype(np.float64)) / 255.0
-    ab = cv2.cvtColor(frame, cv2.COLOR_RGB2Lab)[..., 1:][mask].astype(np.float64)
-    ab_prev = cv2.cvtColor(warped, cv2.COLOR_RGB2Lab)[..., 1:][mask].astype(np.float64)
-    delta = ab - ab_prev
-    return PairErrors(warping_error=float((diff ** 2).sum(axis=1).mean()),
-                      chroma_warping_error=float(((delta / 255.0) ** 2).sum(axis=1).mean()),
-                      chroma_flicker=float(np.abs(delta).mean()))
+    rgb = _masked_means(cv2.absdiff(frame, warped), mask)
+    lab = cv2.absdiff(cv2.cvtColor(frame, cv2.COLOR_RGB2Lab), cv2.cvtColor(warped, cv2.COLOR_RGB2Lab))
+    ab, ab_abs = _masked_means(lab, mask)[1:], cv2.mean(lab, mask)[1:3]
+    return PairErrors(warping_error=float(sum(rgb)) / 255.0 ** 2,
+                      chroma_warping_error=float(sum(ab)) / 255.0 ** 2,
+                      chroma_flicker=float(sum(ab_abs)) / 2.0)
 
 
-def _pairs(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None) -> Iterator[PairErrors]:
-    source = flow_source if flow_source is not None else frames
-    if len(source) != len(frames):
-        raise ValueError(f"flow source has {len(source)} frames, result has {len(frames)}")
-    lights = [fl.lightness_u8(f) for f in source]
-    for t in range(1, len(frames)):
-        errors = pair_errors(frames[t - 1], frames[t], pair_flow(lights[t - 1], lights[t]))
-        if errors is not None:
-            yield errors
+def _masked_means(absolute: np.ndarray, mask: np.ndarray) -> tuple[float, ...]:
+    """Per channel, the mean square of an 8-bit absolute difference over the mask."""
+    values = absolute.astype(np.float32)
+    return cv2.mean(cv2.multiply(values, values), mask)[:absolute.shape[2]]
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else 0.0
+def mean_errors(errors: Sequence[PairErrors]) -> PairErrors | None:
+    """Each measure averaged over the measured pairs; None when there are none."""
+    if not errors:
+        return None
+    mean = lambda name: float(np.mean([getattr(e, name) for e in errors]))  # noqa: E731
+    return PairErrors(mean("warping_error"), mean("chroma_warping_error"), mean("chroma_flicker"))
 
 
 def temporal_measures(frames: Sequence[np.ndarray],
                       flow_source: Sequence[np.ndarray] | None = None) -> dict[str, float]:
-    """warping_error, chroma_warping_error and chroma_flicker from one pass of flow."""
-    errors = list(_pairs(frames, flow_source))
-    return {"warping_error": _mean([e.warping_error for e in errors]),
-            "chroma_warping_error": _mean([e.chroma_warping_error for e in errors]),
-            "chroma_flicker": _mean([e.chroma_flicker for e in errors])}
+    """warping_error, chroma_warping_error and chroma_flicker from one pass of flow
+    (`TemporalMeter`); 0 each when no pair can be measured (fewer than two frames)."""
+    source = flow_source if flow_source is not None else frames
+    if len(source) != len(frames):
+        raise ValueError(f"flow source has {len(source)} frames, result has {len(frames)}")
+    meter = TemporalMeter()
+    for frame, flow_frame in zip(frames, source):
+        meter.push(frame, flow_frame)
+    mean = mean_errors(meter.errors)
+    return {name: getattr(mean, name) if mean else 0.0
+            for name in ("warping_error", "chroma_warping_error", "chroma_flicker")}
 
 
 def warping_error(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
     """Lai et al.'s E_warp on RGB in [0, 1]; 0 for fewer than two frames."""
-    return _mean([e.warping_error for e in _pairs(frames, flow_source)])
+    return temporal_measures(frames, flow_source)["warping_error"]
 
 
 def chroma_warping_error(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
     """E_warp of the Lab chroma (a, b) only, in [0, 1] units (ab / 255): the flicker
     that smoothing can remove, unaffected by lightness changes."""
-    return _mean([e.chroma_warping_error for e in _pairs(frames, flow_source)])
+    return temporal_measures(frames, flow_source)["chroma_warping_error"]
 
 
 def chroma_flicker(frames: Sequence[np.ndarray], flow_source: Sequence[np.ndarray] | None = None) -> float:
     """Mean absolute change of Lab chroma along flow between frames (8-bit Lab units)."""
-    return _mean([e.chroma_flicker for e in _pairs(frames, flow_source)])
-
-
-# Scene cuts: the test ChromaSmoother uses (Bhattacharyya distance of 32-bin lightness
-# histograms). A pair across a cut has no meaningful flow, so the meter does not count it.
-CUT_THRESHOLD = 0.35
-
-
-def is_cut(previous_light: np.ndarray, light: np.ndarray, threshold: float = CUT_THRESHOLD) -> bool:
-    """Whether two consecutive 8-bit lightness images belong to different shots."""
-    hist = lambda x: cv2.normalize(cv2.calcHist([x], [0], None, [32], [0, 256]), None).flatten()  # noqa: E731
-    return cv2.compareHist(hist(previous_light), hist(light), cv2.HISTCMP_BHATTACHARYYA) > threshold
+    return temporal_measures(frames, flow_source)["chroma_flicker"]
 
 
 @dataclass
@@ -157,7 +147,8 @@ class TemporalMeter:
 
     push(frame, flow_frame) with `flow_frame` the frame whose lightness drives the flow
     (the reference or input video; None: the frame itself). Holds only the previous
-    frame. With `skip_cuts`, pairs across a scene cut are left out (listed in `cuts`).
+    frame. With `skip_cuts`, pairs across a scene cut (`scenecut.join`) are left out
+    (listed in `cuts`).
     """
 
     skip_cuts: bool = True
@@ -175,10 +166,11 @@ class TemporalMeter:
         errors = None
         if self._previous is not None:
             previous, previous_light = self._previous
-            if self.skip_cuts and is_cut(previous_light, light):
+            pair = scenecut.join(previous_light, light) if self.skip_cuts else fl.pair_flow(previous_light, light)
+            if pair is None:
                 self.cuts.append(self.frames)
             else:
-                errors = pair_errors(previous, frame, pair_flow(previous_light, light))
+                errors = pair_errors(previous, frame, pair)
                 if errors is not None:
                     self.errors.append(errors)
         self.colourfulness.append(colourfulness(frame))
@@ -188,12 +180,11 @@ class TemporalMeter:
 
     def summary(self) -> dict:
         """Means over measured pairs (None when no pair could be measured)."""
-        measured = bool(self.errors)
-        mean = lambda name: float(np.mean([getattr(e, name) for e in self.errors])) if measured else None  # noqa: E731
+        mean = mean_errors(self.errors)
         return {"frames": self.frames, "pairs_measured": len(self.errors), "scene_cuts": list(self.cuts),
-                "warping_error": mean("warping_error"),
-                "chroma_warping_error": mean("chroma_warping_error"),
-                "chroma_flicker": mean("chroma_flicker"),
+                "warping_error": mean.warping_error if mean else None,
+                "chroma_warping_error": mean.chroma_warping_error if mean else None,
+                "chroma_flicker": mean.chroma_flicker if mean else None,
                 "colourfulness": float(np.mean(self.colourfulness)) if self.colourfulness else None}
 
 

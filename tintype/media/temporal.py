@@ -10,7 +10,9 @@ holds `radius` frames of lookahead: memory is bounded by the window, not the vid
 
 Flow, weights and the correction are computed at a reduced width (flicker is
 low-frequency); the correction is added to the 4:2:0 chroma planes, which keep their own
-detail. The same flows give the job's no-reference quality measures at no extra cost.
+detail. The same flows give the job's no-reference quality measures at no extra cost:
+scene cuts are `media.scenecut`'s and the measures `media.metrics`', so `tintype eval
+--max-width 256` on the output reads what the job reported.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import cv2
 import numpy as np
 
 from tintype.media import flow as fl
-from tintype.media.metrics import colourfulness
+from tintype.media import scenecut
+from tintype.media.metrics import PairErrors, colourfulness, mean_errors, pair_errors
 from tintype.media.yuv import Yuv420, planes_to_rgb
 
 
@@ -34,7 +37,12 @@ class _Entry:
     chroma: np.ndarray  # small (h, w, 2) float32 Cr, Cb in plane units
     scene: int
     forward: np.ndarray | None = None  # flow to the next frame
-    backward: np.ndarray | None = None  # flow to the previous frame
+    joined: fl.PairFlow | None = None  # flows to and from the previous frame, in one scene
+
+    @property
+    def backward(self) -> np.ndarray | None:
+        """Flow to the previous frame."""
+        return self.joined.to_prev if self.joined is not None else None
 
 
 @dataclass
@@ -43,31 +51,17 @@ class TemporalStats:
 
     frames: int = 0
     cuts: list[int] = field(default_factory=list)  # index of the first frame of each new scene
-    warp_errors: list[float] = field(default_factory=list)
-    chroma_warp_errors: list[float] = field(default_factory=list)
+    errors: list[PairErrors] = field(default_factory=list)
     colourfulness: list[float] = field(default_factory=list)
 
     def summary(self) -> dict:
-        mean = lambda xs: round(float(np.mean(xs)), 6) if xs else 0.0  # noqa: E731
+        """The job's `quality`: means as `media.metrics` takes them, 0 when nothing was
+        measured (the API promises numbers)."""
+        mean = mean_errors(self.errors)
         return {"frames": self.frames, "scene_cuts": self.cuts,
-                "warping_error": mean(self.warp_errors),
-                "chroma_warping_error": mean(self.chroma_warp_errors),
-                "colourfulness": round(mean(self.colourfulness), 3)}
-
-
-def _explains(backward: np.ndarray, mask: np.ndarray, light: np.ndarray, previous: np.ndarray) -> bool:
-    """Whether motion explains the new frame: most pixels have consistent flow and the
-    motion-compensated previous frame looks like it. Two unrelated shots with similar
-    histograms fail this test."""
-    if mask.mean() < 0.25:
-        return False
-    residual = cv2.absdiff(light, fl.warp(previous, backward))
-    return float(residual[mask].mean()) < 20.0
-
-
-def _hist(light: np.ndarray) -> np.ndarray:
-    hist = cv2.calcHist([light], [0], None, [32], [0, 256])
-    return cv2.normalize(hist, None).flatten()
+                "warping_error": round(mean.warping_error, 6) if mean else 0.0,
+                "chroma_warping_error": round(mean.chroma_warping_error, 6) if mean else 0.0,
+                "colourfulness": round(float(np.mean(self.colourfulness)), 3) if self.colourfulness else 0.0}
 
 
 class ChromaSmoother:
@@ -75,7 +69,7 @@ class ChromaSmoother:
     behind, sharing their input's luma plane."""
 
     def __init__(self, strength: float = 0.8, radius: int = 3, width: int = 256,
-                 cut_threshold: float = 0.35, colour_tolerance: float = 21.0) -> None:
+                 cut_threshold: float = scenecut.CUT_THRESHOLD, colour_tolerance: float = 21.0) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"smoothing strength must be in [0, 1], got {strength}")
         self.strength, self.radius, self.width = strength, max(0, radius), width
@@ -114,18 +108,14 @@ class ChromaSmoother:
 
     def _link(self, last: _Entry, entry: _Entry) -> None:
         """Join two consecutive frames by flow, or start a new scene between them."""
-        cut = cv2.compareHist(_hist(last.light), _hist(entry.light), cv2.HISTCMP_BHATTACHARYYA) > self.cut_threshold
-        if not cut:
-            forward, backward = fl.flow(last.light, entry.light), fl.flow(entry.light, last.light)
-            valid = fl.consistent(backward, forward)
-            cut = not _explains(backward, valid, entry.light, last.light)
-        if cut:
+        joined = scenecut.join(last.light, entry.light, self.cut_threshold)
+        if joined is None:
             self.scene += 1
             entry.scene = self.scene
             self.stats.cuts.append(entry.index)
         else:
-            last.forward, entry.backward = forward, backward
-            self._valid[(entry.index, last.index)] = valid
+            last.forward, entry.joined = joined.to_next, joined
+            self._valid[(entry.index, last.index)] = joined.mask
 
     def flush(self) -> list[Yuv420]:
         out = []
@@ -198,22 +188,12 @@ class ChromaSmoother:
                 del cache[key]
 
     def _measure(self, centre: _Entry, small: np.ndarray) -> None:
-        """No-reference measures of the output (as media.metrics defines them) at the
+        """No-reference measures of the output (`media.metrics.pair_errors`) at the
         small size, reusing the flows the smoothing already computed."""
         self.stats.colourfulness.append(colourfulness(small))
         previous, self._last_output = self._last_output, (small, centre.scene)
-        if previous is None or previous[1] != centre.scene or centre.backward is None:
+        if previous is None or previous[1] != centre.scene or centre.joined is None:
             return
-        mask = self._valid.get((centre.index, centre.index - 1))
-        if mask is None or not mask.any():
-            return
-        warped = fl.warp(previous[0], centre.backward)
-        self.stats.warp_errors.append(_masked_error(small, warped, mask, slice(0, 3), cv2.COLOR_RGB2RGBA))
-        self.stats.chroma_warp_errors.append(_masked_error(small, warped, mask, slice(1, 3), cv2.COLOR_RGB2Lab))
-
-
-def _masked_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray, channels: slice, space: int) -> float:
-    x = cv2.cvtColor(a, space)[..., channels].astype(np.float32)
-    y = cv2.cvtColor(b, space)[..., channels].astype(np.float32)
-    squared = cv2.multiply(x - y, x - y).reshape(-1, x.shape[2]) @ np.ones(x.shape[2], np.float32)
-    return float(squared.reshape(mask.shape)[mask].mean()) / 255.0 ** 2
+        errors = pair_errors(previous[0], small, centre.joined)
+        if errors is not None:
+            self.stats.errors.append(errors)

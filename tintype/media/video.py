@@ -10,7 +10,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -298,16 +298,3 @@ class DeliveryEncoder:
         self.feeder.join(timeout=30)
         if self.pump:
             self.pump.join()
-
-
-def encode_video(out_path: Path, facts: VideoFacts, frames: Sequence[np.ndarray],
-                 audio_source: str | None = None) -> None:
-    """Encode a short in-memory sequence (tests and previews)."""
-    encoder = DeliveryEncoder(facts, audio_source, out_path=out_path)
-    try:
-        for frame in frames:
-            encoder.write(frame)
-    except Exception:
-        encoder.abort()
-        raise
-    encoder.close()

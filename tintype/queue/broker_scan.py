@@ -2,7 +2,7 @@
 not yet acknowledged.
 
 The reconciler re-sends work only when its message is gone (a broker that lost its
-data, a chord that never fired), so it must look inside the broker instead of
+data, a message dropped while a worker died), so it must look inside the broker instead of
 guessing from how long a job has waited: a chunk may rightly wait hours behind other
 jobs. Transports it cannot read give None, and the reconciler falls back to heartbeats.
 """

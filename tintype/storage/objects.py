@@ -341,15 +341,6 @@ class S3Store(ObjectStore):
             raise self._translate(exc, key) from exc
         return len(pending)
 
-    def ensure_bucket(self) -> None:
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except Exception:
-            try:
-                self.client.create_bucket(Bucket=self.bucket)
-            except Exception as exc:
-                raise self._translate(exc, self.bucket) from exc
-
 
 def store_from_settings(settings: Settings) -> ObjectStore:
     """Build the store named by STORAGE_URL: file:///dir or s3://bucket/prefix."""

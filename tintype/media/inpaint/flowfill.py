@@ -72,11 +72,6 @@ class Completion:
     key_propagated: int  # carried from the key frame's invented content to other frames
     fallback: int  # filled by `image_fill` frame by frame (the last resort)
 
-    @property
-    def image_filled(self) -> int:
-        """Pixels whose content was invented rather than seen in some frame."""
-        return self.key_filled + self.key_propagated + self.fallback
-
     def summary(self) -> dict[str, int | float | None]:
         """Counts and the share propagated, ready for a job note or a benchmark row."""
         share = self.propagated / self.hole_pixels if self.hole_pixels else 1.0
