@@ -28,8 +28,12 @@ system-deps:
 run: install
 	$(VENV)/bin/tintype run
 
-test: install
+test: install lint
 	$(PY) -m pytest -q -rs -m "not chaos"
+
+# ruff: pyflakes, pycodestyle, import order and bugbear (settings in pyproject.toml).
+lint: install
+	$(PY) -m ruff check .
 
 # Faults injected into private deployments (workers, Redis, S3, PostgreSQL killed or
 # misbehaving mid-job) plus the hostile-input and access tests; writes docs/reliability.md.

@@ -62,11 +62,11 @@ import torch  # noqa: E402
 
 from bench import trust  # noqa: E402
 from bench.metrics import colourfulness, colourfulness_ratio, psnr, psnr_true_cast, ssim  # noqa: E402
-from tintype.training import train  # noqa: E402
 from tintype.gpu_workers.colorize import colorize_frames  # noqa: E402
 from tintype.gpu_workers.models.registry import ModelError, ModelRegistry, default_device  # noqa: E402
 from tintype.media.color import lightness, merge_lightness_chroma  # noqa: E402
 from tintype.settings import get_settings  # noqa: E402
+from tintype.training import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"

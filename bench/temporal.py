@@ -536,7 +536,8 @@ def markdown(report: dict[str, Any]) -> str:
              "Lai et al.'s E_warp (mean squared difference to the flow-warped previous frame over "
              "non-occluded pixels, values scaled to [0, 1]), shown ×10⁻³. The truth's own error is the "
              "floor flow error sets; a colorized clip can fall below it when it is less colourful than the "
-             "truth. \"Cuts found\" are frames where the smoother saw a new shot (each clip is one continuous excerpt).", "",
+             "truth. \"Cuts found\" are frames where the smoother saw a new shot "
+             "(each clip is one continuous excerpt).", "",
              "## Quality per clip", "",
              "| clip | frames | size | cuts found | chroma E_warp off | on | truth | reduction | E_warp off | on "
              "| truth | PSNR off | on | Δ dB | SSIM off | on |",

@@ -165,7 +165,8 @@ def _postgres_bin() -> Path:
     """The newest installed PostgreSQL's bin directory (Debian layout)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parent.parent.name))
     if not found:
-        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)")
+        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql "
+                           "(apt-get install postgresql)")
     return Path(found[-1]).parent
 
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tintype.training import train
-from tintype.gpu_workers.models.ab_bins import (GRID, annealed_mean, classification_loss, gamut_bins,
-                                        nearest_bins, rebalance_weights, soft_histogram)
+from tintype.gpu_workers.models.ab_bins import (
+    GRID,
+    annealed_mean,
+    classification_loss,
+    gamut_bins,
+    nearest_bins,
+    rebalance_weights,
+    soft_histogram,
+)
 from tintype.gpu_workers.models.effnet_unet import EffNetUNet, FusedEffNetUNet
+from tintype.training import train
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tintype.media.color import rgb_to_lab
 from tests.media_factory import grey_photo
+from tintype.media.color import rgb_to_lab
 
 pytestmark = pytest.mark.integration
 

@@ -56,7 +56,8 @@ def test_per_frame_masks_remove_a_moving_object_and_are_kept(stack, tmp_path):
     truth = np.stack(background).astype(np.float32) @ LUMA
     given = np.stack(frames).astype(np.float32) @ LUMA
     hole_error = np.mean([np.abs(out[t][inside(b, 2)] - truth[t][inside(b, 2)]).mean() for t, b in enumerate(boxes)])
-    square_error = np.mean([np.abs(given[t][inside(b, 2)] - truth[t][inside(b, 2)]).mean() for t, b in enumerate(boxes)])
+    square_error = np.mean([np.abs(given[t][inside(b, 2)] - truth[t][inside(b, 2)]).mean()
+                            for t, b in enumerate(boxes)])
     assert hole_error < 0.25 * square_error, (hole_error, square_error)  # the square is gone
     far = np.ones((H, W), bool)
     far[20:60, :] = False

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tintype.media.probe import probe_video
 from tests.media_factory import decode, grey_video, rect_mask, two_track_mkv, variable_rate_video
+from tintype.media.probe import probe_video
 
 pytestmark = pytest.mark.integration
 

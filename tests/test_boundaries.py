@@ -11,7 +11,8 @@ from tintype.gpu_workers.models.table import ROWS, ModelSpec, catalogue_mismatch
 from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-LIGHT_MODULES = ("tintype.web.app", "tintype.web.api", "tintype.web.pages", "tintype.jobs.intake", "tintype.jobs.options",
+LIGHT_MODULES = ("tintype.web.app", "tintype.web.api", "tintype.web.pages", "tintype.jobs.intake",
+                 "tintype.jobs.options",
                  "tintype.tasks.worker", "tintype.tasks.probe", "tintype.tasks.track", "tintype.tasks.finalize",
                  "tintype.tasks.reconcile", "tintype.queue.app", "tintype.queue.task", "tintype.media.delivery")
 

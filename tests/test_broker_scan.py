@@ -6,9 +6,9 @@ import pytest
 from celery import Celery
 from kombu import Connection, Queue
 
+from tests import services
 from tintype.queue import fs_transport
 from tintype.queue.broker_scan import held_messages
-from tests import services
 
 
 @pytest.fixture()

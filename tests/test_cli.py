@@ -75,8 +75,8 @@ def test_missing_weights_fail_the_job_with_an_actionable_message(tmp_path):
 def test_restore_takes_a_folder_of_masks_and_keeps_the_ones_it_used(tmp_path):
     from PIL import Image
 
-    from tintype.media.maskvideo import iter_masks
     from tests.media_factory import encode_frames, moving_square, textured_frames
+    from tintype.media.maskvideo import iter_masks
 
     background = textured_frames(16, 64, 48, pan=1)
     frames, boxes = moving_square(background, side=10, start=(4, 18), step=2)

@@ -13,11 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from tintype.training import train
 from tintype.gpu_workers.colorize import colorize_frames
 from tintype.gpu_workers.models.ab_bins import gamut_bins
-from tintype.gpu_workers.models.effnet_unet import (WEIGHTS, WEIGHTS_V1, WEIGHTS_V2, AbClassifier, EffNetColorizer, EffNetUNet,
-                                            export_state, load_model)
+from tintype.gpu_workers.models.effnet_unet import (
+    WEIGHTS,
+    WEIGHTS_V1,
+    WEIGHTS_V2,
+    AbClassifier,
+    EffNetColorizer,
+    EffNetUNet,
+    export_state,
+    load_model,
+)
 from tintype.gpu_workers.models.errors import WeightsError
 from tintype.gpu_workers.models.registry import ModelRegistry
 from tintype.gpu_workers.models.weight_files import Weights, verify_weights
@@ -25,6 +32,7 @@ from tintype.media import metrics
 from tintype.media.color import lightness, merge_lightness_chroma
 from tintype.media.metrics import PSNR_CAP
 from tintype.settings import load_settings
+from tintype.training import train
 
 
 def _natural_light(height: int, width: int) -> torch.Tensor:

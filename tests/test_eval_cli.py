@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tintype.media import metrics
 from tests.media_factory import decode, ffmpeg, grey_video
+from tintype.media import metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = {"output", "reference", "kind", "frames", "size", "measured_size", "flow_source", "measures", "details"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tintype.media import flow as fl
 from tests.test_temporal import moving, texture
+from tintype.media import flow as fl
 
 
 def test_a_small_image_does_not_change_later_flows():

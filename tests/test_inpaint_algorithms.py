@@ -8,8 +8,19 @@ import cv2
 import numpy as np
 import pytest
 
-from tintype.media.inpaint import (boxes_to_masks, complete, complete_window, detect, dilate, dust, line_scratches,
-                           patch_fill, photo_scratches, smooth_fill, track_boxes)
+from tintype.media.inpaint import (
+    boxes_to_masks,
+    complete,
+    complete_window,
+    detect,
+    dilate,
+    dust,
+    line_scratches,
+    patch_fill,
+    photo_scratches,
+    smooth_fill,
+    track_boxes,
+)
 from tintype.media.metrics import psnr
 
 

@@ -11,22 +11,22 @@ import numpy as np
 import pytest
 import torch
 
+from tests.media_factory import encode_frames, mask_zip, moving_square, textured_frames
 from tintype.gpu_workers.masks import ChunkMasks, frame_masks
 from tintype.gpu_workers.models.contracts import Inpainter
 from tintype.gpu_workers.models.errors import ModelError, WeightsError
 from tintype.gpu_workers.models.registry import ModelRegistry
 from tintype.gpu_workers.processing import apply_operations
-from tintype.media.errors import CorruptMedia
-from tintype.media.inpaint.damage import dilate
-from tintype.media.maskvideo import MaskVideoWriter, iter_masks
-from tintype.media.probe import probe_video
 from tintype.jobs.mask_intake import (
     MaskError,
     check_boxes,
     normalise_frame_masks,
 )
-from tests.media_factory import encode_frames, mask_zip, moving_square, textured_frames
 from tintype.jobs.options import parse_options
+from tintype.media.errors import CorruptMedia
+from tintype.media.inpaint.damage import dilate
+from tintype.media.maskvideo import MaskVideoWriter, iter_masks
+from tintype.media.probe import probe_video
 from tintype.settings import load_settings
 
 
@@ -112,7 +112,8 @@ def test_mask_sources_are_unioned_dilated_and_a_full_frame_is_refused():
     fixed[2, 2] = True
     per_frame = [np.zeros((30, 40), bool) for _ in frames]
     per_frame[1][20, 30] = True
-    masks = frame_masks(ChunkMasks(0, fixed=fixed, per_frame=per_frame, boxes=[[], [{"x": 5, "y": 5, "w": 4, "h": 3}], []],
+    masks = frame_masks(ChunkMasks(0, fixed=fixed, per_frame=per_frame,
+                                   boxes=[[], [{"x": 5, "y": 5, "w": 4, "h": 3}], []],
                                    dilation=1), frames)
     assert masks[0][2, 2] == 255 and masks[0][2, 3] == 255 and masks[0][20, 30] == 0  # fixed, grown by 1
     assert masks[1][20, 31] == 255 and masks[1][5:8, 5:9].all() and masks[1][4, 6] == 255

@@ -51,7 +51,8 @@ def test_values_are_typed_from_form_strings_json_and_cli(settings):
 
 
 def test_mask_options_are_parsed_and_checked(settings):
-    opts = parse_options({"operations": "inpaint", "boxes": '[[1, 2, 3, 4], {"x": 5, "y": 6, "w": 7, "h": 8, "first": 2}]',
+    opts = parse_options({"operations": "inpaint",
+                          "boxes": '[[1, 2, 3, 4], {"x": 5, "y": 6, "w": 7, "h": 8, "first": 2}]',
                           "track_boxes": "on", "detect_damage": "lines,dust", "mask_dilation": "5"}, settings)
     assert opts.boxes == ({"x": 1, "y": 2, "w": 3, "h": 4}, {"x": 5, "y": 6, "w": 7, "h": 8, "first": 2})
     assert opts.track_boxes and opts.detect_damage == ("dust", "lines") and opts.mask_dilation == 5

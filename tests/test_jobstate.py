@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests import services
+from tintype.jobs import state as jobstate
 from tintype.storage.db import session_scope, upgrade
 from tintype.storage.models import Job
-from tintype.jobs import state as jobstate
-from tests import services
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.media_factory import ffmpeg, grey_video, variable_rate_video
 from tintype.media.errors import CorruptMedia, MediaTooLarge
 from tintype.media.images import load_image, load_mask, save_image
 from tintype.media.probe import probe_video
 from tintype.media.video import DeliveryEncoder, read_range
 from tintype.tasks.probe import plan_chunks
-from tests.media_factory import ffmpeg, grey_video, variable_rate_video
 
 
 @pytest.fixture(scope="module")

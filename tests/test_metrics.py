@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tintype.media import metrics, scenecut
 from tests.test_temporal import flicker, moving, texture
+from tintype.media import metrics, scenecut
 
 
 def test_psnr_identical_is_infinite_and_constant_offset_is_known():

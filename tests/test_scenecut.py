@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.test_temporal import smooth, texture
 from tintype.media import flow as fl
 from tintype.media import metrics, scenecut
-from tests.test_temporal import smooth, texture
 
 
 def panning(count: int, seed: int, height: int = 96, width: int = 128, step: int = 2) -> list[np.ndarray]:

@@ -42,9 +42,12 @@ def flicker(frames: list[np.ndarray], amplitude: float = 6.0, seed: int = 1) -> 
     return out
 
 
+STRENGTH = 0.8  # the embedded default of TEMPORAL_STRENGTH
+
+
 def smooth(frames: list[np.ndarray], **options) -> tuple[list[Yuv420], ChromaSmoother]:
     """RGB frames in, as the pipeline's intermediates hold them (4:2:0); smoothed 4:2:0 out."""
-    smoother = ChromaSmoother(**options)
+    smoother = ChromaSmoother(**{"strength": STRENGTH, **options})
     out: list[Yuv420] = []
     for frame in frames:
         out += smoother.push(Yuv420.from_rgb(frame))
@@ -137,7 +140,7 @@ class _Watched(deque):
 @pytest.mark.parametrize("radius", [0, 1, 2, 3])
 def test_order_count_and_bounded_window(radius):
     frames = flicker(moving(11, step=3))
-    smoother = ChromaSmoother(radius=radius)
+    smoother = ChromaSmoother(strength=STRENGTH, radius=radius)
     smoother.window = _Watched()
     out = []
     for frame in frames:

@@ -14,8 +14,8 @@ import torch
 
 from tintype.gpu_workers.models import zhang
 from tintype.gpu_workers.models.effnet_unet import WEIGHTS as EFFNET
-from tintype.gpu_workers.models.registry import ModelRegistry, resolve_weights
 from tintype.gpu_workers.models.errors import WeightsError
+from tintype.gpu_workers.models.registry import ModelRegistry, resolve_weights
 from tintype.gpu_workers.models.weight_files import Weights, sha256_of, verify_weights
 from tintype.settings import load_settings
 

@@ -19,9 +19,9 @@ from tintype.jobs.intake import IntakeError, Submission, create_job, parse_optio
 from tintype.jobs.options import FIELDS, Field
 from tintype.queue.app import make_celery
 from tintype.queue.messages import PROBE, send
+from tintype.settings import Settings, load_settings
 from tintype.storage.db import upgrade
 from tintype.storage.objects import store_from_settings
-from tintype.settings import Settings, load_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
 

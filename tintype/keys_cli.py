@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tintype.storage import apikeys
 from tintype.settings import load_settings
+from tintype.storage import apikeys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,22 +18,21 @@ from typing import Any, Callable, Mapping
 from kombu.exceptions import OperationalError as KombuOperationalError
 from PIL import Image
 
-from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
-from tintype.media.images import load_image, load_mask, sniff_image
-from tintype.media.probe import VideoFacts, check_decodes, probe_video
-from tintype.storage import keys
-
-from tintype.storage.db import session_scope
-from tintype.storage.models import LOCAL_OWNER, QUEUED, Job
-from tintype.storage.apikeys import Limits
-from tintype.storage.objects import ObjectStore
 from tintype.jobs import options as job_options
 from tintype.jobs import quotas
 from tintype.jobs.errors import IntakeError
+from tintype.jobs.facts import needs_timestamps, save_timestamps
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
+from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
+from tintype.media.images import load_image, load_mask, sniff_image
+from tintype.media.probe import VideoFacts, check_decodes, probe_video
 from tintype.settings import Settings
-from tintype.jobs.facts import needs_timestamps, save_timestamps
+from tintype.storage import keys
+from tintype.storage.apikeys import Limits
+from tintype.storage.db import session_scope
+from tintype.storage.models import LOCAL_OWNER, QUEUED, Job
+from tintype.storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 BROKER_DOWN = (KombuOperationalError, ConnectionError)
@@ -206,8 +205,9 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
             with session_scope(db_url) as s:
                 if limits is not None:
                     quotas.admit(s, sub.owner, limits, settings, sub.size)
-                s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key, kind=checked.kind, status=QUEUED, stage="queued",
-                          operations=list(sub.options.operations), options=sub.options.to_json(), input_name=sub.filename,
+                s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key, kind=checked.kind,
+                          status=QUEUED, stage="queued", operations=list(sub.options.operations),
+                          options=sub.options.to_json(), input_name=sub.filename,
                           input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
                           has_mask=int(checked.mask_png is not None),
                           has_reference=int(checked.reference_png is not None), chunks_total=0, chunks_done=0,

@@ -196,8 +196,8 @@ def start_finalize(url: str, job_id: str, lease_seconds: float) -> bool:
 def active_jobs(url: str) -> list[ActiveJob]:
     """Every queued or running job with the chunks it still lacks."""
     with session_scope(url) as s:
-        jobs = s.execute(select(Job.id, Job.kind, Job.status, Job.stage, Job.updated_at, Job.celery_id, Job.chunks_total,
-                                Job.chunks_done).where(Job.status.in_(ACTIVE))).all()
+        jobs = s.execute(select(Job.id, Job.kind, Job.status, Job.stage, Job.updated_at, Job.celery_id,
+                                Job.chunks_total, Job.chunks_done).where(Job.status.in_(ACTIVE))).all()
         ids = [j.id for j in jobs if j.stage == "processing"]
         chunks: dict[str, list[OpenChunk]] = {}
         if ids:
@@ -269,7 +269,8 @@ def cancel(url: str, job_id: str) -> bool:
         return result.rowcount == 1
 
 
-__all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded", "mark_running", "update_job", "add_timing",
-           "add_note", "plan_chunks", "get_chunk", "chunk_attempt", "chunk_done", "chunk_seconds", "succeed",
+__all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded",
+           "mark_running", "update_job", "add_timing", "add_note", "plan_chunks", "get_chunk", "chunk_attempt",
+           "chunk_done", "chunk_seconds", "succeed",
            "fail", "cancel", "touch_chunk", "touch_job", "chunks_sent", "claim_finalize",
            "start_finalize", "release_finalize", "requeue_finalize", "FAILED", "SUCCEEDED", "CANCELLED"]

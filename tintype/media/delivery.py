@@ -18,6 +18,8 @@ from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import DeliveryEncoder, DeliveryOptions
 from tintype.media.yuv import Yuv420
 
+DEFAULT_DELIVERY = DeliveryOptions()
+
 FrameSource = Callable[[], Iterator[Yuv420]]
 
 
@@ -86,7 +88,7 @@ class Delivery:
 
 
 def deliver(frames: FrameSource, facts: VideoFacts, audio_source: str | None, sink: Callable[[bytes], None],
-            smoother: ChromaSmoother, options: DeliveryOptions = DeliveryOptions(),
+            smoother: ChromaSmoother, options: DeliveryOptions = DEFAULT_DELIVERY,
             timeout: float = 6 * 3600, depth: int = 8) -> Delivery:
     """Encode every frame of `frames` (read `depth` ahead) through `smoother` into an MP4
     that flows to `sink`, with the audio of `audio_source`. On any error the reader and the

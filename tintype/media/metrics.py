@@ -29,7 +29,6 @@ import numpy as np
 from tintype.media import flow as fl
 from tintype.media import scenecut
 
-
 PSNR_CAP = 100.0  # dB: an exact match (a grey photo's greyscale baseline) keeps means finite
 
 

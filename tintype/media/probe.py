@@ -14,8 +14,16 @@ from fractions import Fraction
 from typing import Any
 
 from tintype.media.errors import CorruptMedia, MediaTooLarge, NotMedia, UnsupportedMedia
-from tintype.media.ffmpeg import (FFMPEG, FFPROBE, ToolFailed, finish_tool, input_options, kill_tool, run_tool,
-                          start_tool)
+from tintype.media.ffmpeg import (
+    FFMPEG,
+    FFPROBE,
+    ToolFailed,
+    finish_tool,
+    input_options,
+    kill_tool,
+    run_tool,
+    start_tool,
+)
 
 # Codecs ffmpeg can copy into MP4 without re-encoding the audio.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}

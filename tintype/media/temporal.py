@@ -68,7 +68,7 @@ class ChromaSmoother:
     """Push `Yuv420` frames in order; smoothed frames come out in order, `radius` frames
     behind, sharing their input's luma plane."""
 
-    def __init__(self, strength: float = 0.8, radius: int = 3, width: int = 256,
+    def __init__(self, strength: float, radius: int = 3, width: int = 256,
                  cut_threshold: float = scenecut.CUT_THRESHOLD, colour_tolerance: float = 21.0) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"smoothing strength must be in [0, 1], got {strength}")

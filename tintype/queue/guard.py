@@ -65,7 +65,7 @@ def job_guard(task: Task, db_url: str, store: ObjectStore, job_id: str, what: st
         raise
     except TRANSIENT as exc:
         if task.request.retries < (task.max_retries or 0):
-            raise task.retry(exc=exc, countdown=min(60, 2 ** task.request.retries))
+            raise task.retry(exc=exc, countdown=min(60, 2 ** task.request.retries)) from exc
         fail_job(db_url, store, job_id, *classify(exc, what))
         raise
     except Exception as exc:

@@ -17,8 +17,8 @@ from typing import Iterator
 from celery import shared_task
 
 from tintype.jobs import state as jobstate
-from tintype.jobs.options import JobOptions
 from tintype.jobs.facts import load_facts
+from tintype.jobs.options import JobOptions
 from tintype.media.delivery import Delivery, deliver
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother

@@ -15,8 +15,8 @@ from pathlib import Path
 from celery import Celery, shared_task
 
 from tintype.jobs import state as jobstate
-from tintype.jobs.options import JobOptions
 from tintype.jobs.facts import load_facts, needs_timestamps, save_timestamps
+from tintype.jobs.options import JobOptions
 from tintype.media.images import save_image
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.video import read_frames, seek_time

@@ -18,8 +18,8 @@ import numpy as np
 from celery import shared_task
 
 from tintype.jobs import state as jobstate
-from tintype.jobs.options import JobOptions
 from tintype.jobs.facts import load_facts
+from tintype.jobs.options import JobOptions
 from tintype.media.inpaint.tracking import track_boxes
 from tintype.media.probe import VideoFacts
 from tintype.media.video import iter_frames, seek_time

@@ -33,10 +33,17 @@ from torch import nn
 from tqdm import tqdm
 
 from tintype.gpu_workers.colorize import render_lightness, upsample_ab
-from tintype.gpu_workers.models.ab_bins import (classification_loss, gamut_bins, rebalance_weights,
-                                        soft_histogram)
-from tintype.gpu_workers.models.effnet_unet import (AB_SCALE, MULTIPLE, AbClassifier, EffNetUNet,
-                                            export_state, full_size, load_model, pad_to_multiple)
+from tintype.gpu_workers.models.ab_bins import classification_loss, gamut_bins, rebalance_weights, soft_histogram
+from tintype.gpu_workers.models.effnet_unet import (
+    AB_SCALE,
+    MULTIPLE,
+    AbClassifier,
+    EffNetUNet,
+    export_state,
+    full_size,
+    load_model,
+    pad_to_multiple,
+)
 from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.media.color import lightness, merge_lightness_chroma, rgb_to_lab
 from tintype.media.metrics import capped_psnr, colourfulness

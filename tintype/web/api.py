@@ -9,17 +9,17 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, request, send_file, url_for
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tintype.storage import keys
-from tintype.storage.models import KINDS, STATUSES, Job
-from tintype.storage.objects import StorageError
-from tintype.jobs import state as jobstate
 from tintype.jobs import queries
+from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
 from tintype.jobs.quotas import check_quota
 from tintype.queue.messages import PROBE, send
-from tintype.web.resources import get_app_settings, get_celery, get_store, json_error
+from tintype.storage import keys
+from tintype.storage.models import KINDS, STATUSES, Job
+from tintype.storage.objects import StorageError
 from tintype.web.auth import can_see, principal
 from tintype.web.openapi import openapi_document
+from tintype.web.resources import get_app_settings, get_celery, get_store, json_error
 from tintype.web.uploads import save_upload
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")

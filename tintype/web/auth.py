@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import (Blueprint, Response, g, redirect, render_template, request, session, url_for)
+from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
 
 from tintype.storage import apikeys
 from tintype.storage.models import LOCAL_OWNER, OPERATOR, ApiKey, Job

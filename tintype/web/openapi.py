@@ -144,7 +144,8 @@ JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "
 DOWNLOAD = {"name": "download", "in": "query", "required": False,
             "schema": {"type": "string", "enum": ["1"]}, "description": "1: as an attachment"}
 FILE_RESPONSES = {
-    "200": {"description": "the file (embedded storage)", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+    "200": {"description": "the file (embedded storage)",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
     "302": {"description": "redirect to a short-lived presigned URL (S3 storage)"},
     "404": _error("no such job or file"),
 }

@@ -10,8 +10,8 @@ from flask import Blueprint, abort, render_template
 
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import FIELDS
-from tintype.web.resources import get_app_settings
 from tintype.web.auth import can_see
+from tintype.web.resources import get_app_settings
 
 pages = Blueprint("pages", __name__)
 

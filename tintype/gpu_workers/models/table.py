@@ -14,8 +14,14 @@ from typing import Any, Callable, Literal
 import cv2
 import torch
 
-from tintype.gpu_workers.models import effnet_unet, exemplar_inpaint, onnx_colorizer, opencv_inpaint, \
-    torchscript_inpaint, zhang
+from tintype.gpu_workers.models import (
+    effnet_unet,
+    exemplar_inpaint,
+    onnx_colorizer,
+    opencv_inpaint,
+    torchscript_inpaint,
+    zhang,
+)
 from tintype.gpu_workers.models.weight_files import Weights
 from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
 from tintype.settings import Settings

@@ -7,8 +7,9 @@ most exported inpainters downsample several times. Only masked pixels are taken 
 output; the rest of the frame is the input, bit for bit.
 
 Settings: ``TORCHSCRIPT_INPAINT_PATH`` (the .pt file), ``TORCHSCRIPT_INPAINT_SHA256``
-(optional; checked before loading when set), ``TORCHSCRIPT_INPAINT_MULTIPLE`` (8). A missing, unverifiable or unloadable file,
-or a module that breaks the contract, raises WeightsError/ModelError naming the file.
+(optional; checked before loading when set), ``TORCHSCRIPT_INPAINT_MULTIPLE`` (8). A missing,
+unverifiable or unloadable file, or a module that breaks the contract, raises
+WeightsError/ModelError naming the file.
 """
 
 from __future__ import annotations

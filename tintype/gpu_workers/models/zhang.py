@@ -49,9 +49,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tintype.gpu_workers.models.inference import autocast, check_light
 from tintype.gpu_workers.models.contracts import Colorizer
 from tintype.gpu_workers.models.errors import WeightsError
+from tintype.gpu_workers.models.inference import autocast, check_light
 from tintype.gpu_workers.models.weight_files import SHIPPED_WEIGHTS_DIR, Weights
 from tintype.settings import Settings
 

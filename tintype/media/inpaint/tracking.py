@@ -14,8 +14,8 @@ MIL fails or the box no longer looks like the object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
