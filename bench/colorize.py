@@ -65,7 +65,7 @@ from bench.metrics import colourfulness, colourfulness_ratio, psnr, psnr_true_ca
 from tintype.gpu_workers.colorize import colorize_frames  # noqa: E402
 from tintype.gpu_workers.models.registry import ModelError, ModelRegistry, default_device  # noqa: E402
 from tintype.media.color import lightness, merge_lightness_chroma  # noqa: E402
-from tintype.settings import get_settings  # noqa: E402
+from tintype.settings import load_settings  # noqa: E402
 from tintype.training import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -416,7 +416,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    settings = get_settings()
+    settings = load_settings()
     train_defaults = train.build_parser().parse_args(["colorize", "--data", "."])
     p = argparse.ArgumentParser(prog="python -m bench.colorize", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="folder for results.json, results.md, grid.png")
@@ -442,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench.colorize: benchmark data not found: {data} must hold colorize_train/ and clips/ "
               "(the shared data set; pass --data DIR)", file=sys.stderr)
         return 2
-    settings = get_settings()
+    settings = load_settings()
     threads = settings.torch_threads or max(1, os.cpu_count() or 1)
     torch.set_num_threads(threads)  # as tintype.gpu_workers.worker does
     device = default_device()

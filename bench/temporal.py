@@ -123,9 +123,9 @@ class Colorizer:
     """The shipped model, loaded on first use; results cached per clip as intermediates."""
 
     def __init__(self, cache: Path | None) -> None:
-        from tintype.settings import get_settings
+        from tintype.settings import load_settings
 
-        self.settings = get_settings()
+        self.settings = load_settings()
         self.name, self.render_size = self.settings.colorize_model, self.settings.render_size
         self.cache = cache
         self.key = model_key(self.name, self.render_size)
@@ -168,17 +168,11 @@ class Colorizer:
 
 
 def smoothing_options() -> dict[str, Any]:
-    """The strength and radius finalize uses: tintype.settings when it has them, else
-    ChromaSmoother's own defaults."""
-    import inspect
+    """The strength and radius a job gets by default (TEMPORAL_STRENGTH, TEMPORAL_RADIUS)."""
+    from tintype.settings import load_settings
 
-    from tintype.media.temporal import ChromaSmoother
-    from tintype.settings import get_settings
-
-    defaults = inspect.signature(ChromaSmoother.__init__).parameters
-    settings = get_settings()
-    return {"strength": float(getattr(settings, "temporal_strength", defaults["strength"].default)),
-            "radius": int(getattr(settings, "temporal_radius", defaults["radius"].default))}
+    settings = load_settings()
+    return {"strength": settings.temporal_strength, "radius": settings.temporal_radius}
 
 
 def smooth(frames: Iterable[Yuv420], strength: float, radius: int):

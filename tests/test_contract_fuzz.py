@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,23 +27,12 @@ ENV_KEYS = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND", "STORAGE_URL", "S3_E
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from tintype.settings import get_settings
+    from tintype.settings import load_settings
     from tintype.web.app import create_app
 
-    saved = {k: os.environ.get(k) for k in (*ENV_KEYS, "TINTYPE_DATA_DIR")}
-    for key in ENV_KEYS:
-        os.environ.pop(key, None)
-    os.environ["TINTYPE_DATA_DIR"] = str(tmp_path_factory.mktemp("fuzz-data"))
-    get_settings.cache_clear()
-    try:
-        yield create_app()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
+    environ = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    environ["TINTYPE_DATA_DIR"] = str(tmp_path_factory.mktemp("fuzz-data"))
+    return create_app(load_settings(environ))
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +93,7 @@ def test_mutated_uploads_are_accepted_or_refused_cleanly(app, seeds, mutation, r
                          "splices, hostile names)")
     kind, flips, cut, splice, name = mutation
     body = _mutate(seeds[kind], flips, cut, splice)
-    store_root = Path(os.environ["TINTYPE_DATA_DIR"]) / "objects"
+    store_root = app.extensions["tintype.settings"].data_dir / "objects"
     before = sorted(store_root.rglob("*")) if store_root.exists() else []
     response = app.test_client().post("/api/v1/jobs", data={"file": (io.BytesIO(body), name),
                                                             "operations": "colorize"},

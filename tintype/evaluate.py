@@ -66,11 +66,12 @@ def open_source(path: Path) -> Source:
     from tintype.media.errors import MediaError
     from tintype.media.images import load_image, sniff_image
     from tintype.media.probe import probe_video
-    from tintype.settings import get_settings
+    from tintype.settings import load_settings
 
     if not path.is_file():
         raise BadInput(f"{path} does not exist")
-    limit = get_settings().max_image_pixels
+    settings = load_settings()
+    limit = settings.max_image_pixels
     try:
         facts = sniff_image(path, limit)
         if facts is not None and facts["frames"] == 1:
@@ -83,7 +84,7 @@ def open_source(path: Path) -> Source:
                 yield rgb
 
             return Source(path, "image", facts["width"], facts["height"], 1, still)
-        video = probe_video(str(path), get_settings().ffmpeg_timeout_seconds)
+        video = probe_video(str(path), settings.ffmpeg_timeout_seconds)
     except MediaError as exc:
         raise BadInput(f"{path}: {exc}") from exc
     return Source(path, "video", video.width, video.height, video.frames,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
@@ -200,9 +199,3 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 def _default_rate_store(env: _Environment) -> str:
     broker = env.text("BROKER_URL", "filesystem://")
     return broker if broker.startswith("redis") else "memory://"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The settings of this process, read once."""
-    return load_settings()

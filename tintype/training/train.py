@@ -48,7 +48,7 @@ from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.media.color import lightness, merge_lightness_chroma, rgb_to_lab
 from tintype.media.metrics import capped_psnr, colourfulness
 from tintype.media.white_balance import neutralise
-from tintype.settings import get_settings
+from tintype.settings import load_settings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 DEFAULT_WORK = Path(__file__).resolve().parents[2] / "var" / "colorize"
@@ -633,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classify: decoding temperatures tried on the validation split")
     p.add_argument("--rebalances", default="0,0.15,0.3",
                    help="classify: decoding rebalancing powers tried on the validation split")
-    p.add_argument("--render-size", type=int, default=get_settings().render_size,
+    p.add_argument("--render-size", type=int, default=load_settings().render_size,
                    help="short side the validation images are colorized at, as the worker does")
     p.add_argument("--min-colourfulness", type=float, default=0.7,
                    help="classify: pick the best-PSNR temperature whose validation "
