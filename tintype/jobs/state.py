@@ -125,6 +125,14 @@ def get_chunk(url: str, job_id: str, index: int) -> Chunk | None:
         return s.get(Chunk, (job_id, index))
 
 
+def chunk_ranges(url: str, job_id: str) -> list[tuple[int, int]]:
+    """(first frame, frame count) of each chunk of a job, in order."""
+    with session_scope(url) as s:
+        rows = s.execute(select(Chunk.start, Chunk.count).where(Chunk.job_id == job_id)
+                         .order_by(Chunk.index)).all()
+        return [(start, count) for start, count in rows]
+
+
 def chunk_attempt(url: str, job_id: str, index: int) -> int:
     """Count an attempt at a chunk and mark it running; returns the attempt number."""
     with session_scope(url) as s:

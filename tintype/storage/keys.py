@@ -27,6 +27,11 @@ def chunk_key(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/work/chunk-{index:06d}.mkv"
 
 
+def colour_borders_key(job_id: str) -> str:
+    """The chroma entering each chunk of a film coloured from keyframes (gpu.plan_colour)."""
+    return f"jobs/{job_id}/work/colour-borders.npz"
+
+
 def output_key(job_id: str, extension: str) -> str:
     return f"jobs/{job_id}/output.{extension}"
 

@@ -1,0 +1,118 @@
+"""gpu.plan_colour: one pass over a film coloured from keyframes, before its chunks fan out.
+
+It streams the film at the plan's low resolution twice: once to find shots and pick
+automatic keyframes for the shots the user gave none, once to carry every keyframe's
+colour through its shot and keep the chroma at each chunk's first and last frame. Both
+passes hold at most a segment of tiny frames, so memory does not grow with the film;
+the model colours only the automatic keyframes (see gpu_workers.keyframe_colour).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from celery import shared_task
+from PIL import Image
+
+from tintype.gpu_workers import keyframe_colour as kc
+from tintype.gpu_workers.models.registry import models
+from tintype.jobs import state as jobstate
+from tintype.jobs.facts import load_facts
+from tintype.jobs.keyframes import store_keyframe
+from tintype.jobs.options import JobOptions
+from tintype.media import propagate as pg
+from tintype.media.probe import VideoFacts
+from tintype.media.video import iter_frames, read_range
+from tintype.queue.messages import PLAN_COLOUR, fan_out
+from tintype.queue.task import JobTask
+from tintype.settings import Settings
+from tintype.storage import keys
+from tintype.storage.objects import ObjectStore
+
+
+@shared_task(name=PLAN_COLOUR, base=JobTask, bind=True)
+def plan_colour(self: JobTask, job_id: str) -> str:
+    with self.guard(job_id, "planning the film's colour from keyframes"), self.beating(job_id):
+        if not jobstate.mark_running(self.db_url, job_id, "planning_colour",
+                                     from_stages=("colour_queued", "planning_colour")):
+            return "inactive"
+        began = time.monotonic()
+        job = jobstate.get_job(self.db_url, job_id)
+        facts = load_facts(self.store, job_id, job.input_facts)
+        keyframes = _keyframes(self, job, facts)
+        chunks = jobstate.chunk_ranges(self.db_url, job_id)
+        borders = _borders(self.store, job_id, facts, keyframes, kc.border_frames(chunks), self.settings)
+        _put_bytes(self.store, keys.colour_borders_key(job_id), kc.borders_to_bytes(borders))
+        jobstate.add_timing(self.db_url, job_id, "colour plan", time.monotonic() - began)
+        fan_out(self.app, self.db_url, job_id, job.chunks_total)
+        return "sent"
+
+
+def _low_res(store: ObjectStore, job_id: str, facts: VideoFacts, timeout: float) -> Iterator[np.ndarray]:
+    """The film's 8-bit lightness at the plan's resolution, one frame at a time."""
+    size = kc.plan_size(facts.width, facts.height)
+    source = store.read_url(keys.input_key(job_id))
+    for frame in iter_frames(source, facts.width, facts.height, None, facts.frames, timeout, size=size):
+        yield kc.plan_lightness(frame)
+
+
+def _keyframes(task: JobTask, job, facts: VideoFacts) -> dict[int, np.ndarray]:
+    """Every keyframe of the job as ab at the plan's resolution: the user's, and automatic
+    ones (coloured now, stored and listed on the job) for shots the user gave none."""
+    store, settings = task.store, task.settings
+    user = {e["frame"]: _load_rgb(store, keys.keyframe_key(job.id, e["frame"])) for e in (job.keyframes or [])}
+    lights = _low_res(store, job.id, facts, settings.finalize_time_limit)
+    shots, auto = kc.shots_and_keyframes(lights)
+    auto = [t for t in auto if not any(t in shot and any(u in shot for u in user) for shot in shots)]
+    coloured = _colour_auto(task, job, facts, auto)
+    size = kc.plan_size(facts.width, facts.height)
+    return {t: pg.resize_ab(kc.keyframe_ab(rgb), size[1], size[0]) for t, rgb in {**coloured, **user}.items()}
+
+
+def _colour_auto(task: JobTask, job, facts: VideoFacts, frames: list[int]) -> dict[int, np.ndarray]:
+    """The model's colour for each automatic keyframe, stored as the job's keyframe."""
+    options = JobOptions.of(job, task.settings)
+    model = models().colorizer(options.colorize_model)
+    reference = _load_rgb(task.store, keys.reference_key(job.id)) if job.has_reference else None
+    source = task.store.read_url(keys.input_key(job.id))
+    coloured, entries = {}, []
+    for t in frames:
+        rgb = read_range(source, facts, t, 1, task.settings.ffmpeg_timeout_seconds)[0]
+        coloured[t] = kc.colour_keyframe(model, rgb, options.render_size, options.saturation, reference)
+        entries.append(store_keyframe(task.store, job.id, t, coloured[t], "reference" if reference is not None
+                                      else "auto"))
+    jobstate.add_keyframes(task.db_url, job.id, entries)
+    return coloured
+
+
+def _borders(store: ObjectStore, job_id: str, facts: VideoFacts, keyframes: dict[int, np.ndarray],
+             wanted: list[int], settings: Settings) -> dict[int, np.ndarray]:
+    lights = _low_res(store, job_id, facts, settings.finalize_time_limit)
+    return dict(pg.shot_chroma(lights, keyframes, wanted))
+
+
+def _load_rgb(store: ObjectStore, key: str) -> np.ndarray:
+    with tempfile.TemporaryDirectory(prefix="tintype-key-") as tmp:
+        path = Path(tmp) / "key.png"
+        store.get_file(key, path)
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+
+
+def _put_bytes(store: ObjectStore, key: str, data: bytes) -> None:
+    with tempfile.TemporaryDirectory(prefix="tintype-borders-") as tmp:
+        path = Path(tmp) / "borders.npz"
+        path.write_bytes(data)
+        store.put_file(key, path, "application/octet-stream")
+
+
+def load_borders(store: ObjectStore, job_id: str, wanted: list[int]) -> dict[int, np.ndarray]:
+    """The plan's border chroma for the frames a chunk needs."""
+    with tempfile.TemporaryDirectory(prefix="tintype-borders-") as tmp:
+        path = Path(tmp) / "borders.npz"
+        store.get_file(keys.colour_borders_key(job_id), path)
+        return kc.borders_from_bytes(path.read_bytes(), wanted)
