@@ -178,3 +178,34 @@ def test_the_local_store_copies_an_object(tmp_path):
     assert store.local_path("jobs/b/input").read_bytes() == source.read_bytes()
     with pytest.raises(ObjectNotFound):
         store.copy("jobs/missing/input", "jobs/c/input")
+
+
+def test_restore_flags_reach_the_job(tmp_path, settings, store, film):
+    from tintype import cli
+
+    folder = tmp_path / "keys"
+    _keyframe(folder, "000003.png", 3)
+    (folder / ".DS_Store").write_bytes(b"finder")
+    single = _keyframe(tmp_path / "one", "frame12.jpg", 12)
+    args = cli.build_parser().parse_args(["restore", str(film), "-o", str(tmp_path / "out.mp4"),
+                                          "--keyframe", f"12={single}", "--keyframes", str(folder)])
+    parts = cli.restore_keyframes(args)
+    assert [p.name for p in parts] == ["12.jpg", "000003.png"]
+    form = cli.restore_form(args)
+    assert form["colorize"] == "1"  # keyframes give colour
+    sub = Submission(film, film.name, film.stat().st_size, "0" * 64, parse_options(form, settings), keyframes=parts)
+    job_id = create_job(sub, settings, store, settings.database_url, lambda job_id: "task")
+    assert jobstate.get_job(settings.database_url, job_id).keyframes == [{"frame": 3, "source": "user"},
+                                                                         {"frame": 12, "source": "user"}]
+
+
+@pytest.mark.parametrize("flag, words", [(["--keyframe", "12:a.png"], "write FRAME=IMAGE"),
+                                         (["--keyframe", "12=missing.png"], "missing.png does not exist"),
+                                         (["--keyframes", "no-such-folder"], "is not a folder")])
+def test_bad_keyframe_flags_are_refused(tmp_path, flag, words):
+    from tintype import cli
+    from tintype.jobs.errors import IntakeError
+
+    args = cli.build_parser().parse_args(["restore", "in.mp4", "-o", str(tmp_path / "o.mp4"), *flag])
+    with pytest.raises(IntakeError, match=words):
+        cli.restore_keyframes(args)
