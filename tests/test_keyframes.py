@@ -209,3 +209,16 @@ def test_bad_keyframe_flags_are_refused(tmp_path, flag, words):
     args = cli.build_parser().parse_args(["restore", "in.mp4", "-o", str(tmp_path / "o.mp4"), *flag])
     with pytest.raises(IntakeError, match=words):
         cli.restore_keyframes(args)
+
+
+def test_a_damaged_zip_of_keyframes_is_refused(tmp_path, settings, store, film):
+    archive = tmp_path / "keys.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("3.png", b"x" * 4000)
+    data = bytearray(archive.read_bytes())
+    data[40:60] = b"\xff" * 20  # inside the entry's local header and data
+    archive.write_bytes(bytes(data))
+    with pytest.raises(IntakeError) as refused:
+        _submit(film, settings, store, [archive])
+    assert refused.value.code in ("bad_keyframes_zip", "keyframe_not_image"), str(refused.value)
+    assert _nothing_stored(settings, store)

@@ -91,7 +91,7 @@ def check_keyframes(parts: list[KeyframePart], kind: str, options: JobOptions, f
     if not parts:
         return CheckedKeyframes()
     _check_job(kind, options)
-    named = named_files(parts, scratch / "keyframes-in", settings.max_upload_bytes)
+    named = named_files(parts, scratch / "keyframes-in", settings.max_upload_bytes, settings.max_image_pixels)
     _check_frames([frame for frame, _ in named], facts.frames)
     out, checked = scratch / "keyframes", CheckedKeyframes()
     out.mkdir(exist_ok=True)
@@ -111,13 +111,20 @@ def _check_job(kind: str, options: JobOptions) -> None:
         raise IntakeError("keyframes give colour, so they need the colorize operation", "keyframes_without_colorize")
 
 
-def named_files(parts: list[KeyframePart], folder: Path, limit: int) -> list[tuple[int, Path]]:
-    """(frame, file) for every keyframe, ZIPs unpacked, at most MAX_KEYFRAMES."""
+def named_files(parts: list[KeyframePart], folder: Path, limit: int, max_pixels: int) -> list[tuple[int, Path]]:
+    """(frame, file) for every keyframe, ZIPs unpacked, at most MAX_KEYFRAMES. A ZIP may
+    unpack to no more than the upload limit, and no entry to more than raw RGBA of the
+    largest image accepted."""
     folder.mkdir(parents=True, exist_ok=True)
     named: list[tuple[int, Path]] = []
     for part in parts:
         if zipfile.is_zipfile(part.path):
-            named += _unzip(part.path, folder, limit, MAX_KEYFRAMES - len(named))
+            try:
+                named += _unzip(part.path, folder, min(limit, max_pixels * 4 + (1 << 20)), limit,
+                                MAX_KEYFRAMES - len(named))
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+                raise IntakeError(f"keyframes: {part.name[:80]} is a damaged or unsupported ZIP ({exc}); send the "
+                                  "pictures as separate files or a plain ZIP", "bad_keyframes_zip", 422) from None
         else:
             named.append((frame_of(part.name), part.path))
         _check_count(len(named))
@@ -130,10 +137,13 @@ def _check_count(count: int) -> None:
                           "one or two per shot is enough", "too_many_keyframes")
 
 
-def _unzip(archive_path: Path, folder: Path, limit: int, room: int) -> list[tuple[int, Path]]:
+def _unzip(archive_path: Path, folder: Path, limit: int, total: int, room: int) -> list[tuple[int, Path]]:
     with zipfile.ZipFile(archive_path) as archive:
         members = [i for i in archive.infolist() if not i.is_dir() and not _hidden(i.filename)]
         _check_count(len(members) + MAX_KEYFRAMES - room)
+        if sum(i.file_size for i in members) > total:
+            raise IntakeError(f"keyframes: the ZIP unpacks to more than the upload limit of {total} bytes",
+                              "upload_too_large", 413)
         named = []
         for info in members:
             frame = frame_of(info.filename)

@@ -7,13 +7,13 @@ wide, are blurred a little, and the Pearson correlation of their gradient magnit
 the score. Gradients ignore the global changes a colourist makes (brightness, contrast,
 gamma, tint); the small size forgives re-encoding and a slight shift.
 
-Measured on the ten real colour clips of the project's data set (a grey H.264 encode of
-each clip against colour frames, 3 frames per clip, at 64 px; `tintype.jobs.keyframes`
-sets its thresholds from these):
+Measured on the ten real colour clips of the project's data set by `make bench-keyframes`
+(a grey H.264 encode of each clip against colour pictures, frames 5, 25 and 45 of each
+clip; `tintype.jobs.keyframes` sets its thresholds from these):
 
     the true frame                                      0.994 .. 1.000
-    the same after gamma 0.6 or 1.6, a strong tint,     0.909 .. 1.000
-      JPEG q30 at 25 %, a 64 px thumbnail
+    the same after gamma 0.6 or 1.6, a strong tint,     0.934 .. 1.000
+      JPEG q30 at 25 %, or as a 64 px thumbnail
     shifted by 2 % of the frame                         0.597 .. 0.895 (median 0.71)
     cropped by 3 % on every side                        0.650 .. 0.939 (median 0.82)
     a frame 20 frames away                              0.042 .. 0.902 (median 0.54; in a
