@@ -222,3 +222,27 @@ def test_a_damaged_zip_of_keyframes_is_refused(tmp_path, settings, store, film):
         _submit(film, settings, store, [archive])
     assert refused.value.code in ("bad_keyframes_zip", "keyframe_not_image"), str(refused.value)
     assert _nothing_stored(settings, store)
+
+
+def test_the_embedded_app_serves_keyframes_and_shows_them_on_its_pages(tmp_path, settings, film):
+    import io
+
+    from tintype.web.app import create_app
+
+    app = create_app(settings)
+    client, browser = app.test_client(), app.test_client()  # a page visit makes a session (CSRF applies)
+    assert b'class="add-keyframe"' in browser.get("/").data  # the form's "add keyframe" rows
+    picture = _keyframe(tmp_path / "k", "12.png", 12).read_bytes()
+    response = client.post("/api/v1/jobs", content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(film.read_bytes()), "film.mp4"), "operations": "colorize",
+                                 "keyframes": [(io.BytesIO(picture), "12.png")]})
+    assert response.status_code == 202, response.get_json()
+    job = response.get_json()
+    assert job["keyframes"] == [{"frame": 12, "source": "user"}] and job["recolour_of"] is None
+    [item] = client.get(job["links"]["keyframes"]).get_json()["items"]
+    png, thumb = client.get(item["url"]), client.get(item["url"] + "?thumbnail=1")
+    assert (png.status_code, png.mimetype, thumb.mimetype) == (200, "image/png", "image/jpeg")
+    page = browser.get(job["links"]["page"]).data
+    assert b'id="keyframes-strip"' in page and b'id="recolour-form"' in page
+    waiting = client.post(f"/api/v1/jobs/{job['id']}/recolour")  # no worker here: it is still queued
+    assert waiting.status_code == 409 and waiting.get_json()["error"]["code"] == "parent_not_succeeded"
