@@ -246,3 +246,32 @@ def test_the_embedded_app_serves_keyframes_and_shows_them_on_its_pages(tmp_path,
     assert b'id="keyframes-strip"' in page and b'id="recolour-form"' in page
     waiting = client.post(f"/api/v1/jobs/{job['id']}/recolour")  # no worker here: it is still queued
     assert waiting.status_code == 409 and waiting.get_json()["error"]["code"] == "parent_not_succeeded"
+
+
+NODE_CHECK = r"""
+const src = require("fs").readFileSync(process.argv[1], "utf8");
+const tintype = new Function("window", "document", src + "; return tintype;")({}, {});
+const row = (frame, name) => ({ querySelector: (sel) => sel === ".keyframe-frame" ? { value: frame }
+  : { files: name ? [{ name }] : [] } });
+const form = (rows) => ({ querySelectorAll: () => rows });
+const sent = [];
+const data = { append: (field, file, name) => sent.push([field, file.name, name]) };
+const ok = tintype.appendKeyframes(form([row("120", "Painted Frame.JPG"), row("", ""), row("7", "seven")]), data);
+const bad = tintype.appendKeyframes(form([row("x", "a.png")]), { append: () => {} });
+console.log(JSON.stringify({ ok, sent, bad }));
+"""
+
+
+def test_the_form_sends_each_keyframe_as_a_part_named_by_its_frame():
+    import json
+    import shutil
+    import subprocess
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    script = Path(__file__).resolve().parent.parent / "tintype" / "web" / "static" / "app.js"
+    done = subprocess.run(["node", "-e", NODE_CHECK, str(script)], capture_output=True, text=True, timeout=30)
+    result = json.loads(done.stdout)
+    assert result["ok"] == "" and result["sent"] == [["keyframes", "Painted Frame.JPG", "120.jpg"],
+                                                     ["keyframes", "seven", "7.png"]]
+    assert "frame number" in result["bad"]

@@ -255,5 +255,5 @@ const tintype = (() => {
     setInterval(load, 5000);
   }
 
-  return { bindUploadForm, watchJob, listJobs };
+  return { bindUploadForm, watchJob, listJobs, appendKeyframes };
 })();
