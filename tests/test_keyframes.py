@@ -275,3 +275,20 @@ def test_the_form_sends_each_keyframe_as_a_part_named_by_its_frame():
     assert result["ok"] == "" and result["sent"] == [["keyframes", "Painted Frame.JPG", "120.jpg"],
                                                      ["keyframes", "seven", "7.png"]]
     assert "frame number" in result["bad"]
+
+
+def test_a_recolour_whose_parent_lost_its_input_is_refused_and_leaves_nothing(tmp_path, settings, store, film):
+    from tintype.jobs.recolour import Recolour, create_recolour
+    from tintype.storage.models import SUCCEEDED
+
+    job_id = _submit(film, settings, store, [])
+    parent = jobstate.get_job(settings.database_url, job_id)
+    parent.status = SUCCEEDED
+    store.delete(keys.input_key(job_id))
+    before = sorted(store.list("jobs/"))
+    with pytest.raises(IntakeError) as refused:
+        create_recolour(Recolour(parent, {"saturation": "2"}, "local"), settings, store, settings.database_url,
+                        lambda new_id: "task")
+    assert (refused.value.status, refused.value.code) == (409, "parent_files_gone")
+    assert sorted(store.list("jobs/")) == before
+    assert queries.list_jobs(settings.database_url, queries.JobFilter(None), 1, 10).total == 1

@@ -108,9 +108,12 @@ def create_recolour(req: Recolour, settings: Settings, store: ObjectStore, db_ur
 
 
 def _copy_objects(parent: Job, source: _Source, store: ObjectStore, job_id: str) -> None:
-    store.copy(source.key, keys.input_key(job_id))
-    if parent.has_reference:
-        store.copy(keys.reference_key(parent.id), keys.reference_key(job_id))
+    try:
+        store.copy(source.key, keys.input_key(job_id))
+        if parent.has_reference:
+            store.copy(keys.reference_key(parent.id), keys.reference_key(job_id))
+    except ObjectNotFound as exc:
+        raise _files_gone(parent, exc) from None
     if source.video is not None and needs_timestamps(source.video):
         save_timestamps(store, job_id, source.video.timestamps)
 
@@ -121,8 +124,12 @@ def _source(parent: Job, store: ObjectStore, settings: Settings, scratch: Path) 
             return _inpainted_result(parent, store, settings, scratch)
         return _parent_input(parent, store, settings)
     except ObjectNotFound as exc:
-        raise IntakeError(f"job {parent.id} no longer has its stored files ({exc}); submit the film again",
-                          "parent_files_gone", 409) from None
+        raise _files_gone(parent, exc) from None
+
+
+def _files_gone(parent: Job, exc: ObjectNotFound) -> IntakeError:
+    return IntakeError(f"job {parent.id} no longer has its stored files ({exc}); submit the film again",
+                       "parent_files_gone", 409)
 
 
 def _parent_input(parent: Job, store: ObjectStore, settings: Settings) -> _Source:
