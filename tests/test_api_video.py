@@ -70,7 +70,8 @@ def test_colorized_video_keeps_frames_rate_and_sound(stack, tmp_path):
     chunks = stack.db("select status, attempts from chunks where job_id = :id order by index", id=job["id"])
     assert chunks == [("done", 1)] * 3
     assert stack.objects(job["id"]) == [f"jobs/{job['id']}/{name}"
-                                        for name in ("compare.jpg", "input", "output.mp4", "preview.jpg")]
+                                        for name in ("compare.jpg", "input", "output.mp4", "preview.jpg",
+                                                     "timestamps.json")]
     quality = job["quality"]
     assert quality["frames"] == 48 and quality["scene_cuts"] == [] and quality["temporal_strength"] == 0.8
     assert quality["warping_error"] > 0 and quality["colourfulness"] > 0

@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 FAST_RECOVERY = {"HEARTBEAT_SECONDS": "1", "LEASE_SECONDS": "6", "RECONCILE_SECONDS": "2",
                  "CHUNK_SOFT_TIME_LIMIT": "100", "CHUNK_TIME_LIMIT": "120", "FINALIZE_TIME_LIMIT": "240",
                  "CHUNK_FRAMES": "12"}
-EXPECTED = {"input", "output.mp4", "preview.jpg", "compare.jpg"}  # what a finished colorized video keeps
+# what a finished colorized video keeps
+EXPECTED = {"input", "output.mp4", "preview.jpg", "compare.jpg", "timestamps.json"}
 
 
 @pytest.fixture(scope="module")
