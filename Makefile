@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint bench-keyframes
+.PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint bench-likeness bench-keyframes
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -52,8 +52,8 @@ bench-temporal: install
 	$(PY) -m bench.temporal --out bench-results/temporal
 
 # How intake's keyframe check scores true, edited and wrong pictures on ../shared/data/clips.
-bench-keyframes: install
-	$(PY) -m bench.keyframes --out bench-results/keyframes
+bench-likeness: install
+	$(PY) -m bench.likeness --out bench-results/likeness
 
 # Quality and speed of the colorizer on ../shared/data (held-out photos, video clips);
 # writes results.json, results.md and grid.png under bench-results/colorize (git-ignored).

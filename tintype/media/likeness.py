@@ -7,7 +7,7 @@ wide, are blurred a little, and the Pearson correlation of their gradient magnit
 the score. Gradients ignore the global changes a colourist makes (brightness, contrast,
 gamma, tint); the small size forgives re-encoding and a slight shift.
 
-Measured on the ten real colour clips of the project's data set by `make bench-keyframes`
+Measured on the ten real colour clips of the project's data set by `make bench-likeness`
 (a grey H.264 encode of each clip against colour pictures, frames 5, 25 and 45 of each
 clip; `tintype.jobs.keyframes` sets its thresholds from these):
 

@@ -1,6 +1,6 @@
 """How well intake's keyframe check tells a frame's own picture from others, on real clips.
 
-    python -m bench.keyframes --out bench-results/keyframes [--data ../shared/data]
+    python -m bench.likeness --out bench-results/likeness [--data ../shared/data]
 
 For every sequence in DATA/clips (true colour JPEG frames): encode its greyscale version
 to H.264 (what a black-and-white film looks like to intake), decode frames 5, 25 and 45
