@@ -129,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     clips = sorted(p.parent for p in (args.data / "clips").glob("*/frames"))
     if len(clips) < 2:
-        print(f"bench.keyframes: no clips under {args.data / 'clips'}", file=sys.stderr)
+        print(f"bench.likeness: no clips under {args.data / 'clips'}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-keyframes-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-likeness-") as tmp:
         results, markdown = report(measure(clips, Path(tmp)))
     write_results(args.out, results, markdown, lambda line: print(line, file=sys.stderr))
     print(markdown)
