@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint bench-likeness bench-keyframes
+.PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
+	bench-keyframes bench-likeness
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -46,6 +47,11 @@ test-unit: install
 # Video inpainting benchmark on ../shared/data/clips (+ damage detection on historical): JSON, markdown, PNGs.
 bench-inpaint: install
 	$(PY) -m bench.inpaint --out bench-results/inpaint
+
+# Keyframe colour (media.propagate) on ../shared/data/clips from greyscale: PSNR, SSIM, CDC,
+# chroma warping error against the per-frame model and a naive flow chain; speed at 854x480.
+bench-keyframes: install
+	$(PY) -m bench.keyframes --out bench-results/keyframes
 
 # Temporal smoothing benchmark on ../shared/data/clips (not a timed test): JSON, markdown, plot.
 bench-temporal: install
