@@ -157,3 +157,23 @@ def save_picture(path: Path, rgb: np.ndarray, size: tuple[int, int] | None = Non
         image = image.resize(size, Image.Resampling.LANCZOS)
     image.save(path)
     return path
+
+
+def painted_pan(count: int, width: int = 128, height: int = 96, pan: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """A colour film panning `pan` px per frame: fine lightness texture (for the flow) under
+    broad patches of colour (chroma that survives the delivery's 4:2:0), so a keyframe's
+    colour carried along the pan can be checked against the truth in every frame."""
+    import cv2
+
+    from tintype.media.color import lab_to_rgb
+
+    rng = np.random.default_rng(seed)
+    canvas_w, canvas_h = width + pan * count + 16, height + 16
+    fine = rng.random((canvas_h // 6 + 2, canvas_w // 6 + 2)).astype(np.float32)
+    light = np.asarray(Image.fromarray((fine * 255).astype(np.uint8)).resize((canvas_w, canvas_h),
+                                                                              Image.Resampling.BICUBIC))
+    light = light.astype(np.float32) / 255 * 60 + 20
+    coarse = rng.uniform(-40, 40, (canvas_h // 32 + 2, canvas_w // 32 + 2, 2)).astype(np.float32)
+    ab = cv2.resize(coarse, (canvas_w, canvas_h), interpolation=cv2.INTER_CUBIC)
+    rgb = lab_to_rgb(np.dstack([light, ab]).astype(np.float32))
+    return [np.ascontiguousarray(rgb[8:8 + height, 8 + pan * t:8 + pan * t + width]) for t in range(count)]

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.media_factory import decode, encode_frames, textured_frames
+from tests.media_factory import decode, encode_frames, painted_pan
 from tintype.media.color import rgb_to_lab
 
 pytestmark = pytest.mark.integration
 FRAMES, WIDTH, HEIGHT = 48, 128, 96  # three chunks of 16 in the test stack
-TRUTH = textured_frames(FRAMES, WIDTH, HEIGHT, pan=2, seed=3)
+TRUTH = painted_pan(FRAMES, WIDTH, HEIGHT, pan=2, seed=3)
 KEYS = (5, 40)  # in the first and the last chunk: the middle chunk has none of its own
 
 
@@ -62,7 +62,9 @@ def test_keyframes_in_other_chunks_colour_the_chunk_between(stack, film, tmp_pat
     per_frame = _submit(stack, film, {}, colour_mode="per-frame")
     middle = range(16, 32)
     keyed_error = _chroma_error(stack, keyed, tmp_path, middle)
-    assert keyed_error < 6.0, keyed_error  # the truth's colour reached the chunk with no key of its own
+    # The truth's colour reached the chunk with no key of its own (the delivery's 4:2:0
+    # H.264 alone costs about 1.8 Lab units on this film).
+    assert keyed_error < 4.0, keyed_error
     assert keyed_error < 0.5 * _chroma_error(stack, per_frame, tmp_path, middle)
     assert keyed["keyframes"] == [{"frame": t, "source": "user"} for t in KEYS]  # no automatic key in a keyed shot
     assert "colour plan" in keyed["timings"] and "colour plan" not in per_frame["timings"]
