@@ -264,6 +264,15 @@ def blend(total: np.ndarray, weight: np.ndarray, fallback: np.ndarray | None,
     return (alpha * propagated + (1 - alpha) * filled).astype(np.float32)
 
 
+def _needed(fallback_at: Callable[[int], np.ndarray | None], t: int, weight: np.ndarray,
+            options: Options) -> np.ndarray | None:
+    """The fallback of frame t, asked for only when `blend` uses it (it may be the model,
+    the costliest step): where no key reaches the frame, or when the fill keeps some of it."""
+    if options.fallback_detail > 0 or not (weight > 1e-3).any():
+        return fallback_at(t)
+    return None
+
+
 def _keys_of(shot: range, keyframes: Mapping[int, np.ndarray], borders: Mapping[int, np.ndarray],
              size: tuple[int, int], options: Options) -> list[_Key]:
     keys = {t: _Key(t, resize_ab(ab, *size), options.border_confidence) for t, ab in borders.items() if t in shot}
@@ -311,7 +320,8 @@ def propagate(lights: Sequence[np.ndarray], keyframes: Mapping[int, np.ndarray],
                         options)
     ab, confidence = [], []
     for t in range(n):
-        ab.append(exact[t] if t in exact else blend(total[t], weight[t], fallback_at(t), options))
+        ab.append(exact[t] if t in exact else blend(total[t], weight[t], _needed(fallback_at, t, weight[t], options),
+                                                     options))
         confidence.append(np.minimum(weight[t], 1.0))
         total[t] = weight[t] = None  # type: ignore[call-overload]
     return Propagation(ab, confidence, [s.start for s in shots[1:]])
