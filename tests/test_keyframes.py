@@ -129,6 +129,8 @@ CASES = {
     "another frame": (lambda t: [_keyframe(t, "5.png", 9)], COLORIZE, 422, "keyframe_mismatch", "keyframe 5"),
     "without colorize": (lambda t: [_keyframe(t, "5.png", 5)], {"operations": "inpaint", "detect_damage": "dust"}, 400,
                          "keyframes_without_colorize", ""),
+    "per-frame mode": (lambda t: [_keyframe(t, "5.png", 5)], {**COLORIZE, "colour_mode": "per-frame"}, 400,
+                       "keyframes_without_keyframe_mode", "colour_mode=keyframes"),
     "too many": (_too_many, COLORIZE, 400, "too_many_keyframes", str(MAX_KEYFRAMES)),
     "badly named": (lambda t: [_keyframe(t, "frame5.png", 5)], COLORIZE, 400, "bad_keyframe_name", "frame5.png"),
 }
@@ -209,6 +211,30 @@ def test_bad_keyframe_flags_are_refused(tmp_path, flag, words):
     args = cli.build_parser().parse_args(["restore", "in.mp4", "-o", str(tmp_path / "o.mp4"), *flag])
     with pytest.raises(IntakeError, match=words):
         cli.restore_keyframes(args)
+
+
+def test_a_zip_whose_stream_is_corrupt_is_a_422_not_a_crash(tmp_path, settings, store, film):
+    archive = tmp_path / "keys.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("3.png", _png_bytes(FILM[3]) * 4)
+    data = bytearray(archive.read_bytes())
+    start = data.index(b"3.png") + len("3.png")
+    data[start + 10:start + 60] = bytes(range(50))  # the deflate stream, not the headers
+    archive.write_bytes(bytes(data))
+    with pytest.raises(IntakeError) as refused:
+        _submit(film, settings, store, [archive])
+    assert (refused.value.status, refused.value.code) == (422, "bad_keyframes_zip"), str(refused.value)
+    assert _nothing_stored(settings, store)
+
+
+def _png_bytes(rgb) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "PNG")
+    return out.getvalue()
 
 
 def test_a_damaged_zip_of_keyframes_is_refused(tmp_path, settings, store, film):

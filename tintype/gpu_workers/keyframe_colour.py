@@ -31,6 +31,7 @@ PLAN_SHORT_SIDE = 96  # the plan's low resolution: cheap flow, enough to carry c
 WORKING_SHORT_SIDE = 256  # a chunk's propagation resolution; refined to full size after
 KEYFRAME_RENDER_SIZE = 384  # the model's best setting for the few frames it colours as keys
 SEGMENT_FRAMES = 2400  # the plan chooses keyframes over at most this many frames at a time
+MAX_KEY_GAP = 240  # frames: propagate.choose_keyframes' longest gap between automatic keys
 
 
 @dataclass
@@ -76,6 +77,20 @@ def shots_and_keyframes(lights: Iterator[np.ndarray]) -> tuple[list[range], list
     if segment:
         _segment_plan(segment, first, shots, chosen)
     return shots, chosen
+
+
+def automatic_keys_needed(shots: Sequence[range], auto: Sequence[int], user: Sequence[int],
+                          max_gap: int = MAX_KEY_GAP) -> list[int]:
+    """The automatic keyframes to colour: all of them in shots without a user keyframe, and
+    in a shot with some, only those more than `max_gap` frames from every user keyframe of
+    that shot (where the user's colour has faded), so colour never runs out between keys."""
+    needed = []
+    for t in auto:
+        shot = next((s for s in shots if t in s), None)
+        near = [u for u in user if shot is not None and u in shot and abs(u - t) <= max_gap]
+        if not near:
+            needed.append(t)
+    return needed
 
 
 def _segment_plan(segment: list[np.ndarray], first: int, shots: list[range], chosen: list[int]) -> None:

@@ -31,7 +31,11 @@ from tintype.queue.messages import PLAN_COLOUR, fan_out
 from tintype.queue.task import JobTask
 from tintype.settings import Settings
 from tintype.storage import keys
-from tintype.storage.objects import ObjectStore
+from tintype.storage.objects import ObjectNotFound, ObjectStore
+
+
+class _Ended(Exception):
+    """The job ended (was cancelled) while the plan ran."""
 
 
 @shared_task(name=PLAN_COLOUR, base=JobTask, bind=True)
@@ -40,16 +44,26 @@ def plan_colour(self: JobTask, job_id: str) -> str:
         if not jobstate.mark_running(self.db_url, job_id, "planning_colour",
                                      from_stages=("colour_queued", "planning_colour")):
             return "inactive"
-        began = time.monotonic()
-        job = jobstate.get_job(self.db_url, job_id)
-        facts = load_facts(self.store, job_id, job.input_facts)
-        keyframes = _keyframes(self, job, facts)
-        chunks = jobstate.chunk_ranges(self.db_url, job_id)
-        borders = _borders(self.store, job_id, facts, keyframes, kc.border_frames(chunks), self.settings)
-        _put_bytes(self.store, keys.colour_borders_key(job_id), kc.borders_to_bytes(borders))
-        jobstate.add_timing(self.db_url, job_id, "colour plan", time.monotonic() - began)
-        fan_out(self.app, self.db_url, job_id, job.chunks_total)
-        return "sent"
+        try:
+            return _plan(self, job_id)
+        except _Ended:
+            self.cleanup_work(job_id)
+            return self.ended(job_id)
+
+
+def _plan(task: JobTask, job_id: str) -> str:
+    began = time.monotonic()
+    job = jobstate.get_job(task.db_url, job_id)
+    facts = load_facts(task.store, job_id, job.input_facts)
+    keyframes = _keyframes(task, job, facts)
+    chunks = jobstate.chunk_ranges(task.db_url, job_id)
+    borders = _borders(task.store, job_id, facts, keyframes, kc.border_frames(chunks), task.settings)
+    _put_bytes(task.store, keys.colour_borders_key(job_id), kc.borders_to_bytes(borders))
+    if not jobstate.is_active(task.db_url, job_id):
+        raise _Ended()
+    jobstate.add_timing(task.db_url, job_id, "colour plan", time.monotonic() - began)
+    fan_out(task.app, task.db_url, job_id, job.chunks_total)
+    return "sent"
 
 
 def _low_res(store: ObjectStore, job_id: str, facts: VideoFacts, timeout: float) -> Iterator[np.ndarray]:
@@ -62,30 +76,39 @@ def _low_res(store: ObjectStore, job_id: str, facts: VideoFacts, timeout: float)
 
 def _keyframes(task: JobTask, job, facts: VideoFacts) -> dict[int, np.ndarray]:
     """Every keyframe of the job as ab at the plan's resolution: the user's, and automatic
-    ones (coloured now, stored and listed on the job) for shots the user gave none."""
-    store, settings = task.store, task.settings
-    user = {e["frame"]: _load_rgb(store, keys.keyframe_key(job.id, e["frame"])) for e in (job.keyframes or [])}
-    lights = _low_res(store, job.id, facts, settings.finalize_time_limit)
+    ones (coloured now, stored and listed on the job) wherever no user keyframe of the
+    same shot is near. Only small ab is kept, so memory does not grow with their number."""
+    store, size = task.store, kc.plan_size(facts.width, facts.height)
+    listed = {e["frame"]: e["source"] for e in (job.keyframes or [])}
+    user = sorted(t for t, source in listed.items() if source == "user")
+    lights = _low_res(store, job.id, facts, task.settings.finalize_time_limit)
     shots, auto = kc.shots_and_keyframes(lights)
-    auto = [t for t in auto if not any(t in shot and any(u in shot for u in user) for shot in shots)]
-    coloured = _colour_auto(task, job, facts, auto)
-    size = kc.plan_size(facts.width, facts.height)
-    return {t: pg.resize_ab(kc.keyframe_ab(rgb), size[1], size[0]) for t, rgb in {**coloured, **user}.items()}
+    keyframes = {t: _plan_ab(_load_rgb(store, keys.keyframe_key(job.id, t)), size) for t in user}
+    for t in kc.automatic_keys_needed(shots, auto, user):
+        # A redelivered plan reuses the keyframes it already coloured and listed.
+        rgb = _load_rgb(store, keys.keyframe_key(job.id, t)) if t in listed else _colour_auto(task, job, facts, t)
+        keyframes[t] = _plan_ab(rgb, size)
+    return keyframes
 
 
-def _colour_auto(task: JobTask, job, facts: VideoFacts, frames: list[int]) -> dict[int, np.ndarray]:
-    """The model's colour for each automatic keyframe, stored as the job's keyframe."""
+def _plan_ab(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return pg.resize_ab(kc.keyframe_ab(rgb), size[1], size[0])
+
+
+def _colour_auto(task: JobTask, job, facts: VideoFacts, frame: int) -> np.ndarray:
+    """The model's colour for one automatic keyframe, stored and listed on the job at once
+    (so a plan cut short keeps what it coloured)."""
     options = JobOptions.of(job, task.settings)
-    model = models().colorizer(options.colorize_model)
     reference = _load_rgb(task.store, keys.reference_key(job.id)) if job.has_reference else None
     source = task.store.read_url(keys.input_key(job.id))
-    coloured, entries = {}, []
-    for t in frames:
-        rgb = read_range(source, facts, t, 1, task.settings.ffmpeg_timeout_seconds)[0]
-        coloured[t] = kc.colour_keyframe(model, rgb, options.render_size, options.saturation, reference)
-        entries.append(store_keyframe(task.store, job.id, t, coloured[t], "reference" if reference is not None
-                                      else "auto"))
-    jobstate.add_keyframes(task.db_url, job.id, entries)
+    rgb = read_range(source, facts, frame, 1, task.settings.ffmpeg_timeout_seconds)[0]
+    coloured = kc.colour_keyframe(models().colorizer(options.colorize_model), rgb, options.render_size,
+                                  options.saturation, reference)
+    entry = store_keyframe(task.store, job.id, frame, coloured, "reference" if reference is not None else "auto")
+    if not jobstate.add_keyframes(task.db_url, job.id, [entry]):
+        task.store.delete(keys.keyframe_key(job.id, frame))
+        task.store.delete(keys.keyframe_thumbnail_key(job.id, frame))
+        raise _Ended()
     return coloured
 
 
@@ -111,8 +134,12 @@ def _put_bytes(store: ObjectStore, key: str, data: bytes) -> None:
 
 
 def load_borders(store: ObjectStore, job_id: str, wanted: list[int]) -> dict[int, np.ndarray]:
-    """The plan's border chroma for the frames a chunk needs."""
+    """The plan's border chroma for the frames a chunk needs; none for a job planned by an
+    older version (its chunks then colour from their own keys and the model)."""
     with tempfile.TemporaryDirectory(prefix="tintype-borders-") as tmp:
         path = Path(tmp) / "borders.npz"
-        store.get_file(keys.colour_borders_key(job_id), path)
+        try:
+            store.get_file(keys.colour_borders_key(job_id), path)
+        except ObjectNotFound:
+            return {}
         return kc.borders_from_bytes(path.read_bytes(), wanted)

@@ -40,14 +40,22 @@ def load_facts(store: ObjectStore, job_id: str, data: dict[str, Any]) -> VideoFa
     facts = VideoFacts.from_json(data)
     if needs_timestamps(facts):
         try:
-            with tempfile.TemporaryDirectory(prefix="tintype-ts-") as tmp:
-                path = Path(tmp) / "timestamps.json"
-                store.get_file(keys.timestamps_key(job_id), path)
-                facts.timestamps = json.loads(path.read_text())
+            facts.timestamps = _stored_timestamps(store, job_id)
         except ObjectNotFound:
             if not facts.constant_rate:
                 raise
     return facts
+
+
+def _stored_timestamps(store: ObjectStore, job_id: str) -> list[float]:
+    """Beside the input; a job queued by an older version kept them under its work/ prefix."""
+    with tempfile.TemporaryDirectory(prefix="tintype-ts-") as tmp:
+        path = Path(tmp) / "timestamps.json"
+        try:
+            store.get_file(keys.timestamps_key(job_id), path)
+        except ObjectNotFound:
+            store.get_file(keys.work_prefix(job_id) + "timestamps.json", path)
+        return json.loads(path.read_text())
 
 
 def frame_seek(facts: VideoFacts, index: int) -> float | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,10 @@ def _check_job(kind: str, options: JobOptions) -> None:
                           "as 'reference'", "keyframes_for_image")
     if not options.colorize:
         raise IntakeError("keyframes give colour, so they need the colorize operation", "keyframes_without_colorize")
+    if not options.keyframe_colour:
+        raise IntakeError("keyframes are carried through their shots only with colour_mode=keyframes; with "
+                          "per-frame the model colours every frame on its own and would ignore them",
+                          "keyframes_without_keyframe_mode")
 
 
 def named_files(parts: list[KeyframePart], folder: Path, limit: int, max_pixels: int) -> list[tuple[int, Path]]:
@@ -122,7 +127,9 @@ def named_files(parts: list[KeyframePart], folder: Path, limit: int, max_pixels:
             try:
                 named += _unzip(part.path, folder, min(limit, max_pixels * 4 + (1 << 20)), limit,
                                 MAX_KEYFRAMES - len(named))
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+            # Encrypted members raise RuntimeError, a corrupt deflate stream zlib.error.
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, RuntimeError,
+                    zlib.error, OSError) as exc:
                 raise IntakeError(f"keyframes: {part.name[:80]} is a damaged or unsupported ZIP ({exc}); send the "
                                   "pictures as separate files or a plain ZIP", "bad_keyframes_zip", 422) from None
         else:

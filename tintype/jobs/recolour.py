@@ -34,7 +34,7 @@ from tintype.storage.db import session_scope
 from tintype.storage.models import QUEUED, SUCCEEDED, Job
 from tintype.storage.objects import ObjectNotFound, ObjectStore
 
-COLOUR_OPTIONS = ("render_size", "saturation", "temporal_strength", "colorize_model")
+COLOUR_OPTIONS = ("render_size", "saturation", "temporal_strength", "colour_mode", "colorize_model")
 _NOT_COLOUR = tuple(spec.name for spec in FIELDS if spec.name not in COLOUR_OPTIONS) + \
     ("operations", "colorize", "inpaint")
 _MASK_OPTIONS = {"boxes": [], "track_boxes": False, "detect_damage": []}

@@ -23,8 +23,9 @@ def send(app: Celery, task: str, *args: object) -> str:
 def fan_out(app: Celery, db_url: str, job_id: str, chunks: int) -> None:
     """Send every chunk; the last one to finish sends finalize (see `send_finalize`).
     Plain messages, not `replace` with a group: a replaced group becomes a chord again."""
-    jobstate.update_job(db_url, job_id, stage="processing")
-    jobstate.chunks_sent(db_url, job_id, range(chunks))
+    jobstate.chunks_sent(db_url, job_id, range(chunks))  # first: the reconciler judges sent chunks from now
+    if not jobstate.update_job(db_url, job_id, stage="processing"):
+        return  # the job ended (cancelled) meanwhile: nothing to send
     for index in range(chunks):
         send(app, CHUNK, job_id, index)
 

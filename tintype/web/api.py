@@ -174,6 +174,8 @@ def recolour_job(job_id: str):
     idempotency = _idempotency_key()
     if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
         return _job_response(earlier, 200)
+    # Refuse early: a recolour of an inpainted job reads its whole result before admission.
+    check_quota(settings.database_url, who.owner, who.limits, settings, parent.input_bytes or 0)
     with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
         req = Recolour(parent, request.form.to_dict(), who.owner,
                        _keyframe_parts(Path(tmp), settings.max_upload_bytes), idempotency)
