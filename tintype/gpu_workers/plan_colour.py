@@ -1,10 +1,12 @@
 """gpu.plan_colour: one pass over a film coloured from keyframes, before its chunks fan out.
 
 It streams the film at the plan's low resolution twice: once to find shots and pick
-automatic keyframes for the shots the user gave none, once to carry every keyframe's
-colour through its shot and keep the chroma at each chunk's first and last frame. Both
-passes hold at most a segment of tiny frames, so memory does not grow with the film;
-the model colours only the automatic keyframes (see gpu_workers.keyframe_colour).
+automatic keyframes where no user keyframe is near, once to carry every keyframe's
+colour through its shot and keep the chroma at each chunk's first and last frame. The
+first pass holds at most a segment of tiny frames, the second the frames between two
+keys (at most about 480), and every keyframe is kept only as its small chroma, so memory
+does not grow with the film's length; the model colours only the automatic keyframes
+(see gpu_workers.keyframe_colour).
 """
 
 from __future__ import annotations
