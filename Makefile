@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint
+.PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
+	bench-keyframes bench-likeness
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -47,9 +48,18 @@ test-unit: install
 bench-inpaint: install
 	$(PY) -m bench.inpaint --out bench-results/inpaint
 
+# Keyframe colour (media.propagate) on ../shared/data/clips from greyscale: PSNR, SSIM, CDC,
+# chroma warping error against the per-frame model and a naive flow chain; speed at 854x480.
+bench-keyframes: install
+	$(PY) -m bench.keyframes --out bench-results/keyframes
+
 # Temporal smoothing benchmark on ../shared/data/clips (not a timed test): JSON, markdown, plot.
 bench-temporal: install
 	$(PY) -m bench.temporal --out bench-results/temporal
+
+# How intake's keyframe check scores true, edited and wrong pictures on ../shared/data/clips.
+bench-likeness: install
+	$(PY) -m bench.likeness --out bench-results/likeness
 
 # Quality and speed of the colorizer on ../shared/data (held-out photos, video clips);
 # writes results.json, results.md and grid.png under bench-results/colorize (git-ignored).

@@ -111,6 +111,7 @@ def model_key(model_name: str, render_size: int) -> str:
     digest = hashlib.sha256(f"{model_name}:{render_size}".encode())
     package = ROOT / "tintype"
     for path in sorted([package / "gpu_workers" / "colorize.py", package / "media" / "color.py",
+                        package / "media" / "guided.py",
                         *(package / "gpu_workers" / "models").glob("*.py")]):
         digest.update(path.read_bytes())
     spec = next((s for s in registry.specs("colorize") if s.name == model_name), None)

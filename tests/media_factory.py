@@ -126,3 +126,54 @@ def mask_zip(path: Path, masks: list[np.ndarray]) -> Path:
             Image.fromarray(mask.astype(np.uint8) * 255, "L").save(buffer, "PNG")
             archive.writestr(f"frame-{index:04d}.png", buffer.getvalue())
     return path
+
+
+def grey_film(count: int = 24, width: int = 96, height: int = 64, pan: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """Black-and-white frames (grey RGB) of a panning texture: each frame differs from the
+    next by `pan` pixels, so a keyframe pinned one frame off matches loosely and one pinned
+    a few frames off does not match."""
+    from tintype.media.color import rgb_to_lab
+
+    return [np.repeat(rgb_to_lab(f)[..., :1] * 2.55, 3, 2).clip(0, 255).astype(np.uint8)
+            for f in textured_frames(count, width, height, pan, seed)]
+
+
+def tinted(grey: np.ndarray) -> np.ndarray:
+    """A colour picture of a grey frame, as a colourist would paint it: its lightness kept,
+    colour added (red to green across, blue to yellow down)."""
+    from tintype.media.color import lab_to_rgb, rgb_to_lab
+
+    lab = rgb_to_lab(grey)
+    height, width = grey.shape[:2]
+    lab[..., 1] = np.linspace(-30, 30, width, dtype=np.float32)[None, :]
+    lab[..., 2] = np.linspace(25, -25, height, dtype=np.float32)[:, None]
+    return lab_to_rgb(lab)
+
+
+def save_picture(path: Path, rgb: np.ndarray, size: tuple[int, int] | None = None) -> Path:
+    """An RGB array as an image file (format from the suffix), optionally resized to (w, h)."""
+    image = Image.fromarray(rgb)
+    if size is not None:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    image.save(path)
+    return path
+
+
+def painted_pan(count: int, width: int = 128, height: int = 96, pan: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """A colour film panning `pan` px per frame: fine lightness texture (for the flow) under
+    broad patches of colour (chroma that survives the delivery's 4:2:0), so a keyframe's
+    colour carried along the pan can be checked against the truth in every frame."""
+    import cv2
+
+    from tintype.media.color import lab_to_rgb
+
+    rng = np.random.default_rng(seed)
+    canvas_w, canvas_h = width + pan * count + 16, height + 16
+    fine = rng.random((canvas_h // 6 + 2, canvas_w // 6 + 2)).astype(np.float32)
+    light = np.asarray(Image.fromarray((fine * 255).astype(np.uint8)).resize((canvas_w, canvas_h),
+                                                                              Image.Resampling.BICUBIC))
+    light = light.astype(np.float32) / 255 * 60 + 20
+    coarse = rng.uniform(-40, 40, (canvas_h // 32 + 2, canvas_w // 32 + 2, 2)).astype(np.float32)
+    ab = cv2.resize(coarse, (canvas_w, canvas_h), interpolation=cv2.INTER_CUBIC)
+    rgb = lab_to_rgb(np.dstack([light, ab]).astype(np.float32))
+    return [np.ascontiguousarray(rgb[8:8 + height, 8 + pan * t:8 + pan * t + width]) for t in range(count)]

@@ -39,7 +39,10 @@ def test_colorized_video_keeps_frames_rate_and_sound(stack, tmp_path):
     job = stack.wait(response.json()["id"])
     assert job["status"] == "succeeded", job
     assert job["progress"] == {"done": 3, "total": 3, "fraction": 1.0}
-    assert set(job["timings"]) == {"probe", "process", "finalize"} and job["timings"]["process"] > 0
+    # Coloured from keyframes (the default): the plan coloured automatic ones and listed them.
+    assert set(job["timings"]) == {"probe", "colour plan", "process", "finalize"} and job["timings"]["process"] > 0
+    auto = [k["frame"] for k in job["keyframes"]]
+    assert auto and all(k["source"] == "auto" for k in job["keyframes"])
     assert job["input"]["facts"]["frames"] == 48 and job["input"]["facts"]["fps"] == "30000/1001"
 
     out = stack.download(job, tmp_path / "out.mp4")
@@ -69,8 +72,10 @@ def test_colorized_video_keeps_frames_rate_and_sound(stack, tmp_path):
     assert rows == [("succeeded", 3, 3, f"jobs/{job['id']}/output.mp4")]
     chunks = stack.db("select status, attempts from chunks where job_id = :id order by index", id=job["id"])
     assert chunks == [("done", 1)] * 3
+    keyframes = [f"keyframes/{t:06d}.{ext}" for t in auto for ext in ("jpg", "png")]
     assert stack.objects(job["id"]) == [f"jobs/{job['id']}/{name}"
-                                        for name in ("compare.jpg", "input", "output.mp4", "preview.jpg")]
+                                        for name in ("compare.jpg", "input", *keyframes, "output.mp4",
+                                                     "preview.jpg", "timestamps.json")]
     quality = job["quality"]
     assert quality["frames"] == 48 and quality["scene_cuts"] == [] and quality["temporal_strength"] == 0.8
     assert quality["warping_error"] > 0 and quality["colourfulness"] > 0

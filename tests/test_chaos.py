@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 FAST_RECOVERY = {"HEARTBEAT_SECONDS": "1", "LEASE_SECONDS": "6", "RECONCILE_SECONDS": "2",
                  "CHUNK_SOFT_TIME_LIMIT": "100", "CHUNK_TIME_LIMIT": "120", "FINALIZE_TIME_LIMIT": "240",
                  "CHUNK_FRAMES": "12"}
-EXPECTED = {"input", "output.mp4", "preview.jpg", "compare.jpg"}  # what a finished colorized video keeps
+# what a finished colorized video keeps
+EXPECTED = {"input", "output.mp4", "preview.jpg", "compare.jpg", "timestamps.json"}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,9 @@ def assert_nothing_lost(stack: Stack, job_id: str, job: dict) -> list[str]:
 
     # finalize removes the work objects just after it records success
     _wait_for("the work objects to be removed", lambda: not any(k.startswith("work/") for k in stored()), 15, 0.2)
-    assert stored() == EXPECTED, stored()
+    # plus the keyframes the colour plan chose, each once (PNG and thumbnail)
+    keyframes = {f"keyframes/{k['frame']:06d}.{ext}" for k in job["keyframes"] for ext in ("png", "jpg")}
+    assert job["keyframes"] and stored() == EXPECTED | keyframes, stored()
     assert not stack.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
     assert stack.db("SELECT count(*) FROM chunks WHERE job_id = :j AND status <> 'done'", j=job_id)[0][0] == 0
     assert stack.db("SELECT count(*) FROM jobs WHERE id = :j", j=job_id)[0][0] == 1

@@ -150,3 +150,16 @@ def test_run_stops_its_workers_and_web_server_on_sigterm(tmp_path):
     left = subprocess.run(["pgrep", "-f", f"{tmp_path / 'data'}|127.0.0.1:{port}"], capture_output=True,
                           text=True).stdout.split()
     assert not left, f"processes left behind: {left}"
+
+
+def test_restore_refuses_bad_keyframes_with_a_message(tmp_path):
+    from tests.media_factory import save_picture, tinted
+
+    source = grey_video(tmp_path / "in.mp4", size="64x48", frames=6, rate="24", audio=False)
+    missing = _cli("restore", str(source), "-o", str(tmp_path / "o.mp4"), "--keyframe", "2=nope.png",
+                   data_dir=tmp_path / "d")
+    assert missing.returncode == 2 and "nope.png does not exist" in missing.stderr
+    picture = save_picture(tmp_path / "k.png", tinted(np.full((48, 64, 3), 128, np.uint8)))
+    late = _cli("restore", str(source), "-o", str(tmp_path / "o.mp4"), "--keyframe", f"6={picture}",
+                data_dir=tmp_path / "d")
+    assert late.returncode == 2 and "keyframe 6 is past the end of the video" in late.stderr

@@ -30,7 +30,7 @@ EXPECTED_PROGRAM = {"migrate": "tintype", "web": "gunicorn", "cpu-worker": "cele
 # Tasks each worker pool must have registered: the ones routed to its queue.
 POOL_TASKS = {
     "cpu": {"tasks.probe", "tasks.track", "tasks.finalize", "tasks.reconcile"},
-    "gpu": {"gpu.process_chunk", "gpu.process_image"},
+    "gpu": {"gpu.process_chunk", "gpu.process_image", "gpu.plan_colour"},
 }
 _INTERPOLATION = re.compile(r"\$\$|\$\{(\w+)(?::?-([^}]*))?\}")
 _MODULE_ATTR = re.compile(r"^([A-Za-z_][\w.]*):([A-Za-z_]\w*)$")

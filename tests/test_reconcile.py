@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from tintype.jobs.state import ActiveJob, OpenChunk
-from tintype.tasks.reconcile import CHUNK, FINALIZE, IMAGE, PROBE, TRACK, plan_resends
+from tintype.tasks.reconcile import CHUNK, FINALIZE, IMAGE, PLAN_COLOUR, PROBE, TRACK, plan_resends
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 OLD, FRESH = NOW - timedelta(seconds=600), NOW - timedelta(seconds=5)
@@ -70,3 +70,10 @@ def test_a_photograph_is_resent_as_one_task():
     assert _plan(_job("image_queued", kind="image", total=1), held={(IMAGE, ("j1",))}) == []
     assert _plan(_job("image_queued", kind="image", total=1)) == [(IMAGE, ("j1",))]
     assert _plan(_job(kind="image", total=1), held={(IMAGE, ("j1",))}) == [(IMAGE, ("j1",))]  # died running
+
+
+def test_a_colour_plan_lost_or_silent_is_sent_again():
+    assert _plan(_job("colour_queued"), held={(PLAN_COLOUR, ("j1",))}) == []  # waiting its turn
+    assert _plan(_job("colour_queued")) == [(PLAN_COLOUR, ("j1",))]  # lost with the broker's data
+    assert _plan(_job("planning_colour"), held={(PLAN_COLOUR, ("j1",))}) == [(PLAN_COLOUR, ("j1",))]  # worker died
+    assert _plan(_job("planning_colour", updated=FRESH)) == []  # alive

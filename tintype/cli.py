@@ -15,7 +15,7 @@ from typing import Any
 
 from tintype import evaluate, keys_cli, processes
 from tintype.jobs import state as jobstate
-from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
+from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field
 from tintype.queue.app import make_celery
 from tintype.queue.messages import PROBE, send
@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="one mask per frame: a mask video, a ZIP of images, or a folder of images")
     restore.add_argument("--keep-masks", type=Path, help="also save the masks the job filled here")
     restore.add_argument("--reference", type=Path, help="colour reference image guiding colorization")
+    restore.add_argument("--keyframe", action="append", default=[], metavar="FRAME=IMAGE",
+                         help="a colour picture of frame FRAME (from 0) of a video, any size; its colour is "
+                              "carried through the shot (repeatable; implies --colorize)")
+    restore.add_argument("--keyframes", type=Path, metavar="DIR",
+                         help="a folder of colour pictures named by frame number (120.png, 000120.jpg)")
     add_option_flags(restore)
     restore.add_argument("--data-dir", type=Path, help="keep the job's database and objects here")
     sub.add_parser("run", help="start web server, CPU and GPU workers (embedded defaults)")
@@ -134,6 +139,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.masks is not None and not args.masks.exists():
         print(f"tintype: masks {args.masks} do not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
+    try:
+        args.keyframe_parts = restore_keyframes(args)
+    except IntakeError as exc:
+        print(f"tintype: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     private = args.data_dir is None
     if args.masks is not None and args.masks.is_dir():
         args.masks = _zip_folder(args.masks)
@@ -170,11 +180,32 @@ def restore_form(args: argparse.Namespace) -> dict[str, Any]:
     when anything marks what to remove, colorizing when asked or when nothing else is."""
     form: dict[str, Any] = {spec.name: getattr(args, spec.name) for spec in FIELDS}
     inpaint = any((args.inpaint_mask, args.masks, args.boxes, args.detect_damage))
-    form["colorize"] = "1" if args.colorize or not inpaint else None
+    keyframes = bool(getattr(args, "keyframe", None) or getattr(args, "keyframes", None))
+    form["colorize"] = "1" if args.colorize or keyframes or not inpaint else None
     form["inpaint"] = "1" if inpaint else None
     if form["output_format"] is None:
         form["output_format"] = "jpeg" if args.output.suffix.lower() in (".jpg", ".jpeg") else "png"
     return form
+
+
+def restore_keyframes(args: argparse.Namespace) -> list[KeyframePart]:
+    """The keyframes of `--keyframe FRAME=IMAGE` and `--keyframes DIR`, as the front door
+    takes them (files named by frame number); intake checks the rest."""
+    parts = []
+    for given in args.keyframe:
+        frame, sep, name = given.partition("=")
+        if not sep or not frame.strip().isdigit():
+            raise IntakeError(f"--keyframe {given!r}: write FRAME=IMAGE, e.g. 120=frame120.png", "bad_keyframe_name")
+        path = Path(name)
+        if not path.is_file():
+            raise IntakeError(f"keyframe {int(frame)}: {path} does not exist", "missing_keyframe")
+        parts.append(KeyframePart(f"{int(frame)}{path.suffix or '.png'}", path))
+    if args.keyframes is not None:
+        if not args.keyframes.is_dir():
+            raise IntakeError(f"--keyframes {args.keyframes} is not a folder", "missing_keyframe")
+        parts += [KeyframePart(p.name, p) for p in sorted(args.keyframes.iterdir())
+                  if p.is_file() and not p.name.startswith(".")]
+    return parts
 
 
 def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | None:
@@ -183,7 +214,7 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
     try:
         options = parse_options(form, settings)
         sub = Submission(args.input, args.input.name, args.input.stat().st_size, digest, options,
-                         args.inpaint_mask, args.reference, args.masks)
+                         args.inpaint_mask, args.reference, args.masks, keyframes=args.keyframe_parts)
         celery = make_celery(settings)
         return create_job(sub, settings, store_from_settings(settings), settings.database_url,
                           lambda job_id: send(celery, PROBE, job_id))

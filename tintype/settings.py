@@ -86,6 +86,7 @@ class Settings:
     torchscript_inpaint_multiple: int
     render_size: int
     temporal_strength: float
+    colour_mode: str
     temporal_radius: int
     chunk_soft_time_limit: int
     chunk_time_limit: int
@@ -163,6 +164,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         render_size=env.int("RENDER_SIZE", 256),
         # Flow-guided chroma smoothing in finalize: 0 = off, 1 = full; radius in frames.
         temporal_strength=env.float("TEMPORAL_STRENGTH", 0.8),
+        # Videos: "keyframes" (coloured per shot and carried along the motion) or "per-frame".
+        colour_mode=env.text("COLOUR_MODE", "keyframes"),
         temporal_radius=env.int("TEMPORAL_RADIUS", 2),
         chunk_soft_time_limit=env.int("CHUNK_SOFT_TIME_LIMIT", 1800),
         chunk_time_limit=env.int("CHUNK_TIME_LIMIT", 1900),

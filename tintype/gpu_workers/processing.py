@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from tintype.gpu_workers.colorize import colorize_frames
+from tintype.gpu_workers.keyframe_colour import ColourWindow, colour_window, model_fallback
 from tintype.gpu_workers.models.contracts import VideoInpainter
 from tintype.gpu_workers.models.registry import models
 from tintype.gpu_workers.reference_colour import transfer_reference
@@ -14,9 +15,13 @@ from tintype.jobs.options import JobOptions
 
 
 def apply_operations(frames: Sequence[np.ndarray], options: JobOptions, masks: Sequence[np.ndarray] | None,
-                     reference: np.ndarray | None = None, keep: slice = slice(None)) -> list[np.ndarray]:
+                     reference: np.ndarray | None = None, keep: slice = slice(None),
+                     window: ColourWindow | None = None) -> list[np.ndarray]:
     """`frames` may include context frames on either side: inpainting uses them as
-    sources, and only the `keep` frames are colorized and returned."""
+    sources, and only the `keep` frames are colorized and returned. With a `window`
+    (a film coloured from keyframes) the kept frames take their colour from its keyframes
+    and borders, the model filling only what no keyframe reaches; the colour reference
+    was already applied to the keyframes."""
     result = list(frames)
     if options.inpaint:
         if masks is None or len(masks) != len(result):
@@ -25,6 +30,9 @@ def apply_operations(frames: Sequence[np.ndarray], options: JobOptions, masks: S
     result = result[keep]
     if options.colorize:
         colorizer = models().colorizer(options.colorize_model)
+        if window is not None:
+            fallback = model_fallback(colorizer, options.render_size, options.saturation)
+            return colour_window(result, window, fallback)
         result = colorize_frames(colorizer, result, options.render_size, options.saturation)
         if reference is not None:
             result = transfer_reference(result, reference)

@@ -17,7 +17,9 @@ from celery import shared_task
 from PIL import Image
 
 from tintype.gpu_workers.colorize import chroma_level
+from tintype.gpu_workers.keyframe_colour import ColourWindow
 from tintype.gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
+from tintype.gpu_workers.plan_colour import load_borders
 from tintype.gpu_workers.processing import apply_operations
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import JobOptions
@@ -100,7 +102,8 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str) -> s
             sources = load_chunk_masks(store, job, options, chunk.decode_start, chunk.decode_count, fixed, tmp)
             masks = frame_masks(sources, frames)
             _store_used_masks(store, keys.used_mask_chunk_key(job_id, index), masks[own], width, height, tmp)
-        processed = apply_operations(frames, options, masks, reference, keep=own)
+        window = _colour_window(store, job, chunk, tmp) if options.keyframe_colour else None
+        processed = apply_operations(frames, options, masks, reference, keep=own, window=window)
         path = tmp / "chunk.mkv"
         with LosslessWriter(path, width, height) as writer:
             for frame in processed:
@@ -113,6 +116,14 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str) -> s
     jobstate.chunk_done(db_url, job_id, index, time.monotonic() - began)
     send_finalize(task.app, db_url, job_id)
     return "done"
+
+
+def _colour_window(store: ObjectStore, job, chunk, tmp: Path) -> ColourWindow:
+    """The keyframes inside a chunk and the colour the plan carried to its ends."""
+    last = chunk.start + chunk.count - 1
+    inside = [e["frame"] for e in (job.keyframes or []) if chunk.start <= e["frame"] <= last]
+    keyframes = {t: _load_png(store, keys.keyframe_key(job.id, t), tmp, "RGB") for t in inside}
+    return ColourWindow(chunk.start, keyframes, load_borders(store, job.id, [chunk.start, last]))
 
 
 def _store_image_masks(store: ObjectStore, job_id: str, rgb: np.ndarray, mask: np.ndarray,

@@ -15,7 +15,7 @@ from celery.signals import worker_process_init
 from tintype.queue.app import make_celery, settings_of
 from tintype.settings import load_settings
 
-GPU_TASKS = ("tintype.gpu_workers.tasks",)
+GPU_TASKS = ("tintype.gpu_workers.tasks", "tintype.gpu_workers.plan_colour")
 
 app = make_celery(load_settings(), include=GPU_TASKS)
 __all__ = ["app"]

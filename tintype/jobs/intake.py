@@ -11,7 +11,7 @@ import logging
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -22,6 +22,7 @@ from tintype.jobs import options as job_options
 from tintype.jobs import quotas
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import needs_timestamps, save_timestamps
+from tintype.jobs.keyframes import CheckedKeyframes, KeyframePart, check_keyframes, put_keyframe
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
 from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
@@ -51,6 +52,7 @@ class Submission:
     masks_path: Path | None = None  # per-frame masks: a video or a ZIP of images
     owner: str = LOCAL_OWNER
     idempotency_key: str | None = None  # a client's retry of the same submission gets the same job
+    keyframes: list[KeyframePart] = field(default_factory=list)  # colour pictures of single frames (video)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Validated:
     reference_png: Path | None = None
     masks_video: Path | None = None
     timestamps: list[float] | None = None  # a variable-rate video's frame times, for the pipeline
+    keyframes: CheckedKeyframes = field(default_factory=CheckedKeyframes)
 
 
 def check_filename(name: str) -> str:
@@ -94,8 +97,9 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         reference_png = _validate_reference(sub, settings, scratch)
     except MediaError as exc:
         raise IntakeError.from_media(exc) from exc
+    keyframes = check_keyframes(sub.keyframes, kind, sub.options, video, str(sub.path), settings, scratch)
     timestamps = video.timestamps if video is not None and needs_timestamps(video) else None
-    return Validated(kind, facts, mask_png, reference_png, masks_video, timestamps)
+    return Validated(kind, facts, mask_png, reference_png, masks_video, timestamps, keyframes)
 
 
 def _validate_video(path: Path, settings: Settings) -> VideoFacts:
@@ -202,6 +206,8 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
                 store.put_file(keys.reference_key(job_id), checked.reference_png, "image/png")
             if checked.timestamps is not None:
                 save_timestamps(store, job_id, checked.timestamps)
+            for keyframe in checked.keyframes.items:
+                put_keyframe(store, job_id, keyframe.frame, keyframe.png, keyframe.thumbnail)
             with session_scope(db_url) as s:
                 if limits is not None:
                     quotas.admit(s, sub.owner, limits, settings, sub.size)
@@ -211,10 +217,17 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
                           input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
                           has_mask=int(checked.mask_png is not None),
                           has_reference=int(checked.reference_png is not None), chunks_total=0, chunks_done=0,
-                          notes=[], timings={}))
+                          keyframes=checked.keyframes.entries("user"), notes=checked.keyframes.notes,
+                          timings={}))
         except BaseException:
             store.delete_prefix(keys.job_prefix(job_id))
             raise
+    return enqueue_job(job_id, store, db_url, enqueue)
+
+
+def enqueue_job(job_id: str, store: ObjectStore, db_url: str, enqueue: Callable[[str], str]) -> str:
+    """Send a recorded job's first task; if sending fails for any reason but a broker that
+    is down, the row and the job's objects are removed again."""
     try:
         celery_id = enqueue(job_id)
     except BROKER_DOWN:
@@ -232,4 +245,5 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
     return job_id
 
 
-__all__ = ["IntakeError", "Submission", "check_filename", "parse_options", "create_job", "validate"]
+__all__ = ["IntakeError", "KeyframePart", "Submission", "check_filename", "parse_options", "create_job",
+           "enqueue_job", "validate"]

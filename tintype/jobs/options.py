@@ -64,6 +64,11 @@ FIELDS: tuple[Field, ...] = (
     Field("temporal_strength", "float", "flow-guided smoothing of a colorized video's colour over time; "
           "0 = off, 1 = full", "Temporal smoothing of colour (0 = off)", setting="temporal_strength",
           low=0.0, high=1.0, step=0.1),
+    Field("colour_mode", "choice", "how a video is coloured: keyframes (one coloured frame per shot, yours "
+          "or the model's, carried through the shot along the motion, so its colour holds still) or "
+          "per-frame (the model colours every frame on its own)", "Colour of a film",
+          setting="colour_mode", choices=("keyframes", "per-frame"),
+          choice_labels={"keyframes": "Keyframes carried through each shot", "per-frame": "Every frame on its own"}),
     Field("colorize_model", "choice", "the colorization model", "Colorization model", setting="colorize_model",
           choices=tuple(sorted(COLORIZE_MODELS))),
     Field("output_format", "choice", "file format of a photograph's result", "Image output", default="png",
@@ -98,6 +103,7 @@ class JobOptions:
     render_size: int
     saturation: float
     temporal_strength: float
+    colour_mode: str
     colorize_model: str
     output_format: str
     inpaint_model: str
@@ -113,6 +119,11 @@ class JobOptions:
     @property
     def inpaint(self) -> bool:
         return "inpaint" in self.operations
+
+    @property
+    def keyframe_colour(self) -> bool:
+        """A video colorized from keyframes carried through each shot (gpu.plan_colour)."""
+        return self.colorize and self.colour_mode == "keyframes"
 
     @property
     def has_mask_options(self) -> bool:

@@ -104,6 +104,29 @@ def add_note(url: str, job_id: str, note: str) -> None:
             job.notes = [*(job.notes or []), note]
 
 
+def add_keyframes(url: str, job_id: str, entries: Iterable[dict[str, Any]]) -> bool:
+    """Record keyframes the pipeline stored (`jobs.keyframes.store_keyframe`) on an active
+    job, under the row's lock; a frame already listed keeps its entry, so a redelivered task
+    adds nothing twice. False if the job has ended (a cancel won)."""
+    entries = list(entries)
+    with session_scope(url) as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        if job is None or job.status not in ACTIVE:
+            return False
+        job.keyframes = merged_keyframes(job.keyframes or [], entries)
+        job.updated_at = utcnow()
+        return True
+
+
+def merged_keyframes(existing: Iterable[dict[str, Any]], added: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keyframe entries by frame; a frame already listed keeps its entry (adding the same
+    frame twice keeps one, and a user's keyframe is never replaced by an automatic one)."""
+    by_frame: dict[int, dict[str, Any]] = {}
+    for item in [*existing, *added]:
+        by_frame.setdefault(int(item["frame"]), {"frame": int(item["frame"]), "source": str(item["source"])})
+    return [by_frame[frame] for frame in sorted(by_frame)]
+
+
 def plan_chunks(url: str, job_id: str, plans: Iterable[ChunkPlan]) -> int:
     """Create the chunk rows once; a re-run probe keeps the rows (and progress) it finds."""
     plans = list(plans)
@@ -123,6 +146,14 @@ def plan_chunks(url: str, job_id: str, plans: Iterable[ChunkPlan]) -> int:
 def get_chunk(url: str, job_id: str, index: int) -> Chunk | None:
     with session_scope(url) as s:
         return s.get(Chunk, (job_id, index))
+
+
+def chunk_ranges(url: str, job_id: str) -> list[tuple[int, int]]:
+    """(first frame, frame count) of each chunk of a job, in order."""
+    with session_scope(url) as s:
+        rows = s.execute(select(Chunk.start, Chunk.count).where(Chunk.job_id == job_id)
+                         .order_by(Chunk.index)).all()
+        return [(start, count) for start, count in rows]
 
 
 def chunk_attempt(url: str, job_id: str, index: int) -> int:
@@ -270,7 +301,7 @@ def cancel(url: str, job_id: str) -> bool:
 
 
 __all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded",
-           "mark_running", "update_job", "add_timing", "add_note", "plan_chunks", "get_chunk", "chunk_attempt",
-           "chunk_done", "chunk_seconds", "succeed",
+           "mark_running", "update_job", "add_timing", "add_note", "add_keyframes", "plan_chunks", "get_chunk",
+           "chunk_attempt", "chunk_done", "chunk_seconds", "succeed", "merged_keyframes",
            "fail", "cancel", "touch_chunk", "touch_job", "chunks_sent", "claim_finalize",
            "start_finalize", "release_finalize", "requeue_finalize", "FAILED", "SUCCEEDED", "CANCELLED"]

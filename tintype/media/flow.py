@@ -39,6 +39,36 @@ def flow(a: np.ndarray, b: np.ndarray, preset: int = cv2.DISOPTICAL_FLOW_PRESET_
     return _dis(preset).calc(a, b, None)
 
 
+def flow_from(a: np.ndarray, b: np.ndarray, initial: np.ndarray,
+              preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST) -> np.ndarray:
+    """`flow(a, b)` started from an estimate `initial` (H, W, 2): finds displacements
+    larger than DIS's coarsest scale reaches on its own, e.g. a flow composed over many
+    frames (keyframe propagation refines such a chain this way). OpenCV's DIS starts from
+    the flow it is given whenever that has the image's size and two float32 channels."""
+    if initial.shape != a.shape + (2,):
+        raise ValueError(f"initial flow {initial.shape} does not match the image {a.shape}")
+    if a.shape != b.shape or a.dtype != np.uint8 or a.ndim != 2:
+        raise ValueError(f"flow needs two uint8 (H, W) images of one size, got {a.shape} and {b.shape}")
+    return _seeded_dis(preset, a.shape).calc(a, b, np.array(initial, np.float32, copy=True))
+
+
+@lru_cache(maxsize=8)
+def _seeded_dis(preset: int, shape: tuple[int, int]) -> cv2.DISOpticalFlow:
+    """A DIS for `flow_from` only, one per image size: OpenCV 5.1's DIS crashes (segfault)
+    when an instance that was given an initial flow is later run on another size, so
+    these never change size and `_dis`'s instances are never given one."""
+    return cv2.DISOpticalFlow_create(preset)
+
+
+def invert(field: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """Approximate inverse of a smooth field (on the target's grid): the fixed point of
+    g(y) = -f(y + g(y)). Good where f is smooth and not folding; a start for `flow_from`."""
+    inverse = -field
+    for _ in range(iterations):
+        inverse = -warp(field, inverse)
+    return inverse
+
+
 @lru_cache(maxsize=8)
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))

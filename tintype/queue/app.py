@@ -35,6 +35,7 @@ def time_limits(settings: Settings) -> dict[str, dict[str, int]]:
         messages.FINALIZE: long_task,
         messages.CHUNK: chunk,
         messages.IMAGE: chunk,
+        messages.PLAN_COLOUR: long_task,
     }
 
 

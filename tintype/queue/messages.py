@@ -11,13 +11,34 @@ from celery import Celery
 from tintype.jobs import state as jobstate
 
 PROBE, TRACK, FINALIZE, RECONCILE = "tasks.probe", "tasks.track", "tasks.finalize", "tasks.reconcile"
-CHUNK, IMAGE = "gpu.process_chunk", "gpu.process_image"
+CHUNK, IMAGE, PLAN_COLOUR = "gpu.process_chunk", "gpu.process_image", "gpu.plan_colour"
 
 
 def send(app: Celery, task: str, *args: object) -> str:
     """Send a task by name; returns its id. No result is ever read (job state lives in the
     database), so sending never touches the result backend: only the broker must answer."""
     return app.send_task(task, args=args, ignore_result=True).id
+
+
+def fan_out(app: Celery, db_url: str, job_id: str, chunks: int) -> None:
+    """Send every chunk; the last one to finish sends finalize (see `send_finalize`).
+    Plain messages, not `replace` with a group: a replaced group becomes a chord again."""
+    jobstate.chunks_sent(db_url, job_id, range(chunks))  # first: the reconciler judges sent chunks from now
+    if not jobstate.update_job(db_url, job_id, stage="processing"):
+        return  # the job ended (cancelled) meanwhile: nothing to send
+    for index in range(chunks):
+        send(app, CHUNK, job_id, index)
+
+
+def start_processing(app: Celery, db_url: str, job_id: str, chunks: int, plan_colour: bool) -> None:
+    """What follows probing (and tracking): a job coloured from keyframes first has its
+    colour planned (one pass over the film, gpu.plan_colour, which then fans out);
+    every other job fans its chunks out at once."""
+    if plan_colour:
+        jobstate.update_job(db_url, job_id, stage="colour_queued")
+        send(app, PLAN_COLOUR, job_id)
+    else:
+        fan_out(app, db_url, job_id, chunks)
 
 
 def send_finalize(app: Celery, db_url: str, job_id: str) -> bool:

@@ -27,6 +27,11 @@ def chunk_key(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/work/chunk-{index:06d}.mkv"
 
 
+def colour_borders_key(job_id: str) -> str:
+    """The chroma entering each chunk of a film coloured from keyframes (gpu.plan_colour)."""
+    return f"jobs/{job_id}/work/colour-borders.npz"
+
+
 def output_key(job_id: str, extension: str) -> str:
     return f"jobs/{job_id}/output.{extension}"
 
@@ -62,5 +67,15 @@ def mask_poster_key(job_id: str) -> str:
 
 
 def timestamps_key(job_id: str) -> str:
-    """The input's frame times (JSON seconds) from intake's probe; work, removed when the job ends."""
-    return f"jobs/{job_id}/work/timestamps.json"
+    """The input's frame times (JSON seconds) from intake's probe. Kept as long as the
+    input, so a recolour job reuses them without probing the film again."""
+    return f"jobs/{job_id}/timestamps.json"
+
+
+def keyframe_key(job_id: str, frame: int) -> str:
+    """A keyframe: RGB PNG at the frame's size, upright, named by its frame number."""
+    return f"jobs/{job_id}/keyframes/{frame:06d}.png"
+
+
+def keyframe_thumbnail_key(job_id: str, frame: int) -> str:
+    return f"jobs/{job_id}/keyframes/{frame:06d}.jpg"

@@ -46,6 +46,9 @@ class Job(Base):
     input_facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     has_mask: Mapped[int] = mapped_column(Integer, default=0)
     has_reference: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"frame": 120, "source": "user" | "auto" | "reference"}], by frame; the pictures are objects
+    keyframes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recolour_of: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the job this one recolours
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     output_key: Mapped[str | None] = mapped_column(String(255), nullable=True)

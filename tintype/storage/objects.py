@@ -124,6 +124,11 @@ class ObjectStore(ABC):
     def get_file(self, key: str, path: Path) -> None: ...
 
     @abstractmethod
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """A new object with the bytes of `src_key`, copied inside the store (a recolour
+        job reuses its parent's input without a new upload); ObjectNotFound if it is gone."""
+
+    @abstractmethod
     def exists(self, key: str) -> bool: ...
 
     @abstractmethod
@@ -186,6 +191,12 @@ class LocalStore(ObjectStore):
 
     def open_writer(self, key: str, content_type: str = "application/octet-stream") -> ObjectWriter:
         return _LocalWriter(self._path(key))
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        source = self._path(src_key)
+        if not source.is_file():
+            raise ObjectNotFound(src_key)
+        self.put_file(dst_key, source)
 
     def get_file(self, key: str, path: Path) -> None:
         source = self._path(key)
@@ -277,6 +288,14 @@ class S3Store(ObjectStore):
 
     def open_writer(self, key: str, content_type: str = "application/octet-stream") -> ObjectWriter:
         return _S3Writer(self, key, content_type)
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Server-side copy (managed: multipart above 8 MiB, so objects over 5 GB copy too)."""
+        try:
+            self.client.copy({"Bucket": self.bucket, "Key": self._key(src_key)}, self.bucket, self._key(dst_key),
+                             Config=self.transfer)
+        except Exception as exc:
+            raise self._translate(exc, src_key) from exc
 
     def get_file(self, key: str, path: Path) -> None:
         try:

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from celery import Celery, shared_task
+from celery import shared_task
 
 from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts, needs_timestamps, save_timestamps
@@ -20,7 +20,7 @@ from tintype.jobs.options import JobOptions
 from tintype.media.images import save_image
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.video import read_frames, seek_time
-from tintype.queue.messages import CHUNK, IMAGE, PROBE, TRACK, send
+from tintype.queue.messages import IMAGE, PROBE, TRACK, start_processing
 from tintype.queue.task import JobTask
 from tintype.storage import keys
 from tintype.storage.objects import ObjectNotFound, ObjectStore
@@ -49,14 +49,6 @@ def store_poster(store: ObjectStore, job_id: str, source: str, facts: VideoFacts
     return keys.preview_key(job_id)
 
 
-def fan_out(app: Celery, db_url: str, job_id: str, chunks: int) -> None:
-    """Send every chunk; the last one to finish sends finalize (see queue.messages.send_finalize).
-    Plain messages, not `replace` with a group: a replaced group becomes a chord again."""
-    jobstate.chunks_sent(db_url, job_id, range(chunks))
-    for index in range(chunks):
-        send(app, CHUNK, job_id, index)
-
-
 @shared_task(name=PROBE, base=JobTask, bind=True)
 def probe(self: JobTask, job_id: str) -> str:
     with self.guard(job_id, "probing the input"), self.beating(job_id):
@@ -75,13 +67,13 @@ def probe(self: JobTask, job_id: str) -> str:
         plans = plan_chunks(facts, settings.chunk_frames, context)
         jobstate.plan_chunks(self.db_url, job_id, plans)
         preview = store_poster(self.store, job_id, source, facts)
-        tracking = JobOptions.of(job, settings).track_boxes
+        options = JobOptions.of(job, settings)
         jobstate.update_job(self.db_url, job_id, preview_key=preview,
-                            stage="track_queued" if tracking else "processing")
+                            stage="track_queued" if options.track_boxes else "probing")
         jobstate.add_timing(self.db_url, job_id, "probe", time.monotonic() - began)
-        if tracking:
+        if options.track_boxes:
             raise self.replace(self.app.signature(TRACK, args=(job_id,)))
-        fan_out(self.app, self.db_url, job_id, len(plans))
+        start_processing(self.app, self.db_url, job_id, len(plans), options.keyframe_colour)
         return "sent"
 
 

@@ -19,14 +19,15 @@ from celery import shared_task
 from tintype.jobs import state as jobstate
 from tintype.jobs.state import ActiveJob
 from tintype.queue.broker_scan import Message, held_messages
-from tintype.queue.messages import CHUNK, FINALIZE, IMAGE, PROBE, RECONCILE, TRACK, send
+from tintype.queue.messages import CHUNK, FINALIZE, IMAGE, PLAN_COLOUR, PROBE, RECONCILE, TRACK, send
 from tintype.queue.task import JobTask
 
 log = logging.getLogger(__name__)
 # Stages a running task sets for itself (it beats), and stages set when work is handed to
 # the next task (which may wait in a queue for a long time, rightly).
-STARTED = {"probing": PROBE, "tracking": TRACK, "finalizing": FINALIZE}
-HANDED_OVER = {"track_queued": TRACK, "finalize_queued": FINALIZE, "image_queued": IMAGE}
+STARTED = {"probing": PROBE, "tracking": TRACK, "planning_colour": PLAN_COLOUR, "finalizing": FINALIZE}
+HANDED_OVER = {"track_queued": TRACK, "colour_queued": PLAN_COLOUR, "finalize_queued": FINALIZE,
+               "image_queued": IMAGE}
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,10 @@ from tintype.jobs.options import JobOptions
 from tintype.media.inpaint.tracking import track_boxes
 from tintype.media.probe import VideoFacts
 from tintype.media.video import iter_frames, seek_time
-from tintype.queue.messages import TRACK
+from tintype.queue.messages import TRACK, start_processing
 from tintype.queue.task import JobTask
 from tintype.storage import keys
 from tintype.storage.objects import ObjectStore
-from tintype.tasks.probe import fan_out
 
 TRACK_WIDTH = 480  # pixels: tracking is about where, not detail
 
@@ -111,7 +110,7 @@ def track(self: JobTask, job_id: str) -> str:
         facts = load_facts(self.store, job_id, job.input_facts)
         store_tracked_boxes(self.store, self.db_url, job_id, self.store.read_url(keys.input_key(job_id)), facts,
                             list(JobOptions.of(job, self.settings).boxes), self.settings.ffmpeg_timeout_seconds)
-        jobstate.update_job(self.db_url, job_id, stage="processing")
         jobstate.add_timing(self.db_url, job_id, "track", time.monotonic() - began)
-        fan_out(self.app, self.db_url, job_id, job.chunks_total)
+        start_processing(self.app, self.db_url, job_id, job.chunks_total,
+                         JobOptions.of(job, self.settings).keyframe_colour)
         return "sent"

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tintype.jobs import queries
 from tintype.jobs import state as jobstate
-from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
+from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.quotas import check_quota
+from tintype.jobs.recolour import Recolour, create_recolour
 from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
 from tintype.storage.models import KINDS, STATUSES, Job
@@ -46,6 +47,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "preview_url": url_for("api.job_preview", job_id=job.id, _external=True) if job.preview_key else None,
         "compare_url": url_for("api.job_compare", job_id=job.id, _external=True) if job.compare_key else None,
         "masks": _masks_json(job),
+        "keyframes": [{"frame": k["frame"], "source": k["source"]} for k in job.keyframes or []],
+        "recolour_of": job.recolour_of,
         "quality": job.quality,
         "result": result,
         "error": {"code": job.error_code, "message": job.error} if job.error_code else None,
@@ -54,7 +57,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "created_at": _iso(job.created_at), "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "links": {"self": url_for("api.get_job", job_id=job.id, _external=True),
-                  "page": url_for("pages.job_page", job_id=job.id, _external=True)},
+                  "page": url_for("pages.job_page", job_id=job.id, _external=True),
+                  "keyframes": url_for("api.job_keyframes", job_id=job.id, _external=True)},
     }
 
 
@@ -119,7 +123,8 @@ def submit_job():
         reference = _optional_part("reference", Path(tmp), settings.max_upload_bytes)
         masks = _optional_part("masks", Path(tmp), settings.max_upload_bytes)
         sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, options, mask, reference,
-                         masks, owner=who.owner, idempotency_key=idempotency)
+                         masks, owner=who.owner, idempotency_key=idempotency,
+                         keyframes=_keyframe_parts(Path(tmp), settings.max_upload_bytes))
         try:
             job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
         except IntegrityError:  # the same key raced in from a parallel retry
@@ -152,6 +157,35 @@ def _optional_part(name: str, directory: Path, limit: int) -> Path | None:
     if part is None or not part.filename:
         return None
     return save_upload(part, directory, limit, name).path
+
+
+def _keyframe_parts(directory: Path, limit: int) -> list[KeyframePart]:
+    """Every `keyframes` part: an image named by its frame number, or a ZIP of them."""
+    parts = [part for part in request.files.getlist("keyframes") if part.filename]
+    return [KeyframePart(part.filename, save_upload(part, directory, limit, "keyframe").path) for part in parts]
+
+
+@api.post("/jobs/<job_id>/recolour")
+def recolour_job(job_id: str):
+    """A new job colouring a finished job's picture again, with new keyframes or colour options."""
+    settings = get_app_settings()
+    who = principal()
+    parent = _job_or_404(job_id)
+    idempotency = _idempotency_key()
+    if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
+        return _job_response(earlier, 200)
+    # Refuse early: a recolour of an inpainted job reads its whole result before admission.
+    check_quota(settings.database_url, who.owner, who.limits, settings, parent.input_bytes or 0)
+    with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
+        req = Recolour(parent, request.form.to_dict(), who.owner,
+                       _keyframe_parts(Path(tmp), settings.max_upload_bytes), idempotency)
+        try:
+            new_id = create_recolour(req, settings, get_store(), settings.database_url, _enqueue, who.limits)
+        except IntegrityError:  # the same key raced in from a parallel retry
+            if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
+                return _job_response(earlier, 200)
+            raise
+    return _job_response(jobstate.get_job(settings.database_url, new_id), 202)
 
 
 @api.get("/jobs")
@@ -260,6 +294,41 @@ def job_masks(job_id: str):
 @api.get("/jobs/<job_id>/masks/poster")
 def job_mask_poster(job_id: str):
     return _serve_jpeg(_job_or_404(job_id).mask_poster_key, "masks.jpg", "this job has no mask poster")
+
+
+@api.get("/jobs/<job_id>/keyframes")
+def job_keyframes(job_id: str):
+    job = _job_or_404(job_id)
+    items = [{"frame": k["frame"], "source": k["source"],
+              "url": url_for("api.job_keyframe", job_id=job.id, frame=k["frame"], _external=True),
+              "thumbnail_url": url_for("api.job_keyframe_thumbnail", job_id=job.id, frame=k["frame"],
+                                       _external=True)}
+             for k in job.keyframes or []]
+    return jsonify({"items": items})
+
+
+def _keyframe_of(job_id: str, frame: int) -> Job:
+    job = _job_or_404(job_id)
+    if not any(k["frame"] == frame for k in job.keyframes or []):
+        raise IntakeError(f"job {job.id} has no keyframe at frame {frame}; GET its keyframes to list them",
+                          "not_found", 404)
+    return job
+
+
+@api.get("/jobs/<job_id>/keyframes/<int:frame>")
+def job_keyframe(job_id: str, frame: int):
+    """The keyframe as stored (PNG at the frame's size), or with ?thumbnail=1 its JPEG thumbnail."""
+    if request.args.get("thumbnail") == "1":
+        return job_keyframe_thumbnail(job_id, frame)
+    job = _keyframe_of(job_id, frame)
+    return _serve(keys.keyframe_key(job.id, frame), "image/png",
+                  f"{Path(job.input_name).stem or 'job'}-keyframe-{frame:06d}.png", request.args.get("download") == "1")
+
+
+@api.get("/jobs/<job_id>/keyframes/<int:frame>/thumbnail")
+def job_keyframe_thumbnail(job_id: str, frame: int):
+    job = _keyframe_of(job_id, frame)
+    return _serve(keys.keyframe_thumbnail_key(job.id, frame), "image/jpeg", f"keyframe-{frame:06d}.jpg", False)
 
 
 @api.delete("/jobs/<job_id>")

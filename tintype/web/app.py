@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from tintype.jobs.keyframes import MAX_KEYFRAMES
 from tintype.queue.app import make_celery
 from tintype.settings import DEFAULT_SECRET, Settings, load_settings
 from tintype.storage.db import upgrade
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
         # Uploads stream to disk; the ceiling leaves room for a mask and the form fields.
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024**2,
         MAX_FORM_MEMORY_SIZE=1024**2,
-        MAX_FORM_PARTS=64,
+        MAX_FORM_PARTS=64 + MAX_KEYFRAMES,  # the fields, and each keyframe as its own part
         JSON_SORT_KEYS=False,
     )
     app.config.update(overrides or {})

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tintype.jobs.keyframes import MAX_KEYFRAMES, SOURCES
 from tintype.jobs.options import FIELDS, Field
+from tintype.jobs.recolour import COLOUR_OPTIONS
 
 NULLABLE_STR = {"type": ["string", "null"]}
 FLAG_WORDS = ["1", "0", "true", "false", "on", "off", "yes", "no"]
@@ -52,10 +54,25 @@ ERROR = {
                              "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
 }
 
+KEYFRAME_ENTRY = {
+    "type": "object", "required": ["frame", "source"],
+    "properties": {"frame": {"type": "integer", "minimum": 0, "description": "frame number, from 0"},
+                   "source": {"enum": list(SOURCES), "description": "user: sent with the job; auto: chosen by "
+                              "the pipeline; reference: made by the pipeline from the colour reference"}},
+}
+
+KEYFRAME_LIST = {
+    "type": "object", "required": ["items"],
+    "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["frame", "source", "url", "thumbnail_url"],
+        "properties": {**KEYFRAME_ENTRY["properties"], "url": {"type": "string", "description": "the PNG"},
+                       "thumbnail_url": {"type": "string", "description": "a small JPEG"}}}}},
+}
+
 JOB = {
     "type": "object",
     "required": ["id", "kind", "status", "stage", "operations", "options", "progress", "input",
-                 "result", "error", "notes", "timings", "created_at", "links"],
+                 "result", "error", "notes", "timings", "created_at", "links", "keyframes", "recolour_of"],
     "properties": {
         "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
         "owner": {"type": "string", "description": "whose job it is; 'local' without API keys"},
@@ -97,10 +114,15 @@ JOB = {
             "type": "object", "required": ["code", "message"],
             "properties": {"code": {"type": "string"}, "message": NULLABLE_STR}}]},
         "notes": {"type": "array", "items": {"type": "string"}},
+        "keyframes": {"type": "array", "items": KEYFRAME_ENTRY,
+                      "description": "colour pictures of single frames that guide the colour, by frame"},
+        "recolour_of": {"type": ["string", "null"], "description": "the job this one colours again "
+                        "(POST /jobs/{job_id}/recolour)"},
         "timings": {"type": "object", "additionalProperties": {"type": "number"}},
         "created_at": {"type": "string"}, "started_at": NULLABLE_STR, "finished_at": NULLABLE_STR,
         "links": {"type": "object", "required": ["self", "page"],
-                  "properties": {"self": {"type": "string"}, "page": {"type": "string"}}},
+                  "properties": {"self": {"type": "string"}, "page": {"type": "string"},
+                                 "keyframes": {"type": "string"}}},
     },
 }
 
@@ -122,10 +144,30 @@ SUBMISSION = {
                   "description": "one mask per frame: a mask video, or a ZIP of images in frame order"},
         "reference": {"type": "string", "format": "binary",
                       "description": "a colour image whose colours guide colorization (by matched regions)"},
+        "keyframes": {"$ref": "#/components/schemas/KeyframeParts"},
         "operations": {"type": "string", "description": "comma list: colorize, inpaint", "example": "colorize"},
         "colorize": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
         "inpaint": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
         **{spec.name: option_field(spec) for spec in FIELDS},
+    },
+}
+
+
+KEYFRAME_PARTS = {
+    "type": "array", "maxItems": MAX_KEYFRAMES, "items": {"type": "string", "format": "binary"},
+    "description": "videos only, with colorize: colour pictures of single frames, one part each, named by "
+                   "the frame number (120.png, 000120.jpg; frames count from 0), or one ZIP of such files; any "
+                   f"size (scaled to the frame), at most {MAX_KEYFRAMES}. Only their colour is used: the film "
+                   "keeps its own lightness. Refused: a frame past the end (422), two for one frame (400), not "
+                   "an image (415), greyscale (422), a picture that does not look like its frame (422); one "
+                   "that matches only loosely is accepted with a note on the job",
+}
+
+RECOLOUR = {
+    "type": "object",
+    "properties": {
+        "keyframes": {"$ref": "#/components/schemas/KeyframeParts"},
+        **{spec.name: option_field(spec) for spec in FIELDS if spec.name in COLOUR_OPTIONS},
     },
 }
 
@@ -141,6 +183,10 @@ def _job_response(description: str) -> dict[str, Any]:
 
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+FRAME = {"name": "frame", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
+         "description": "a frame the job has a keyframe for"}
+THUMBNAIL = {"name": "thumbnail", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["1"]}, "description": "1: the JPEG thumbnail instead"}
 DOWNLOAD = {"name": "download", "in": "query", "required": False,
             "schema": {"type": "string", "enum": ["1"]}, "description": "1: as an attachment"}
 FILE_RESPONSES = {
@@ -191,7 +237,8 @@ def _document() -> dict[str, Any]:
                                   "400": _error("missing or invalid field"),
                                   "413": _error("upload, image or video over a limit"),
                                   "415": _error("not media, or an unsupported format or codec"),
-                                  "422": _error("corrupt media or a mask that does not fit"),
+                                  "422": _error("corrupt media, a mask that does not fit, or a keyframe past the "
+                                                "end, greyscale or unlike its frame"),
                                   "503": _error("database or storage unavailable")},
                 },
                 "get": {
@@ -240,6 +287,45 @@ def _document() -> dict[str, Any]:
                 "parameters": [JOB_ID],
                 "get": {"summary": "The middle frame with the filled mask shown in red", "responses": FILE_RESPONSES},
             },
+            "/api/v1/jobs/{job_id}/keyframes": {
+                "parameters": [JOB_ID],
+                "get": {"summary": "The job's keyframes: frame, source (user, auto, reference) and links",
+                        "responses": {"200": {"description": "the keyframes, by frame", "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/KeyframeList"}}}},
+                            "404": _error("no such job")}},
+            },
+            "/api/v1/jobs/{job_id}/keyframes/{frame}": {
+                "parameters": [JOB_ID, FRAME, THUMBNAIL, DOWNLOAD],
+                "get": {"summary": "One keyframe: RGB PNG at the frame's size, upright", "responses": FILE_RESPONSES},
+            },
+            "/api/v1/jobs/{job_id}/keyframes/{frame}/thumbnail": {
+                "parameters": [JOB_ID, FRAME],
+                "get": {"summary": "One keyframe's JPEG thumbnail", "responses": FILE_RESPONSES},
+            },
+            "/api/v1/jobs/{job_id}/recolour": {
+                "parameters": [JOB_ID],
+                "post": {
+                    "summary": "Colour a succeeded job again, as a new job, with new keyframes or colour options",
+                    "description": "The new job reuses the parent's stored input, facts and frame times (no "
+                                   "upload), only colorizes, keeps the parent's other options and records "
+                                   "`recolour_of`. A parent that inpainted is not inpainted again: the new job "
+                                   "colours its result. Keyframes are checked as for a new submission; quotas "
+                                   "apply.",
+                    "requestBody": {"required": False,
+                                    "content": {"multipart/form-data": {"schema": RECOLOUR}}},
+                    "parameters": [IDEMPOTENCY],
+                    "responses": {"202": _job_response("the new job, accepted and queued (Location: its URL)"),
+                                  "200": _job_response("the job an earlier request with this Idempotency-Key made"),
+                                  "400": _error("a bad keyframe name, count or field, or an option that is not "
+                                                "a colour option"),
+                                  "404": _error("no such job"),
+                                  "409": _error("the job has not succeeded, or its files are gone"),
+                                  "413": _error("a keyframe over a limit"),
+                                  "415": _error("a keyframe that is not an image"),
+                                  "422": _error("a keyframe past the end, greyscale, or unlike its frame"),
+                                  "503": _error("database or storage unavailable")},
+                },
+            },
             "/api/v1/jobs/{job_id}/preview": {
                 "parameters": [JOB_ID],
                 "get": {"summary": "A poster frame of the input video", "responses": FILE_RESPONSES},
@@ -257,7 +343,8 @@ def _document() -> dict[str, Any]:
         },
         # An installation without keys (the embedded default) accepts requests without one.
         "security": [{"bearer": []}, {}],
-        "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR},
+        "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR, "KeyframeList": KEYFRAME_LIST,
+                                   "KeyframeParts": KEYFRAME_PARTS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "an API key from `tintype keys create`"}}},
     }

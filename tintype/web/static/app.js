@@ -12,14 +12,45 @@ const tintype = (() => {
     return window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
   }
 
+  // "Add keyframe" rows (templates/_keyframe_rows.html): a frame number and a picture each.
+  function bindKeyframeRows(form) {
+    const rows = form.querySelector(".keyframe-rows");
+    const template = form.querySelector("template.keyframe-row");
+    form.querySelector(".add-keyframe").addEventListener("click", () => {
+      const row = template.content.firstElementChild.cloneNode(true);
+      row.querySelector(".remove-keyframe").addEventListener("click", () => row.remove());
+      rows.append(row);
+      row.querySelector(".keyframe-frame").focus();
+    });
+  }
+
+  // Each picture becomes a `keyframes` part named <frame>.<ext>, as REST v1 takes them;
+  // returns a message when a row is incomplete.
+  function appendKeyframes(form, data) {
+    for (const row of form.querySelectorAll(".keyframe-rows .keyframe-row")) {
+      const frame = row.querySelector(".keyframe-frame").value.trim();
+      const file = row.querySelector(".keyframe-file").files[0];
+      if (!frame && !file) continue;
+      if (!/^\d+$/.test(frame) || !file) return "each keyframe needs a frame number (0 or more) and a picture";
+      const dot = file.name.lastIndexOf(".");
+      const ext = dot > 0 ? file.name.slice(dot + 1).toLowerCase() : "png";
+      data.append("keyframes", file, `${frame}.${ext}`);
+    }
+    return "";
+  }
+
   function bindUploadForm(form) {
     const bar = document.getElementById("upload-progress");
     const error = document.getElementById("submit-error");
     let submissionKey = newKey();
+    bindKeyframeRows(form);
     form.addEventListener("change", () => { submissionKey = newKey(); });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       text(error, "");
+      const data = new FormData(form);
+      const problem = appendKeyframes(form, data);
+      if (problem) { text(error, problem); return; }
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       xhr.setRequestHeader("X-CSRF-Token", csrfToken());
@@ -34,8 +65,52 @@ const tintype = (() => {
         text(error, (body.error && body.error.message) || ("upload failed: HTTP " + xhr.status));
       };
       xhr.onerror = () => { bar.hidden = true; text(error, "the upload was interrupted"); };
-      xhr.send(new FormData(form));
+      xhr.send(data);
     });
+  }
+
+  // The job page's "colour again" form: POST /jobs/<id>/recolour, then the new job's page.
+  function bindRecolourForm(form) {
+    const error = document.getElementById("recolour-error");
+    bindKeyframeRows(form);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      text(error, "");
+      const data = new FormData(form);
+      const problem = appendKeyframes(form, data);
+      if (problem) { text(error, problem); return; }
+      const response = await fetch(form.action, { method: "POST", body: data,
+        headers: { "X-CSRF-Token": csrfToken(), Accept: "application/json" } });
+      let body = {};
+      try { body = await response.json(); } catch (_) { /* not JSON */ }
+      if (response.status === 202) { window.location = body.links.page; return; }
+      text(error, (body.error && body.error.message) || ("recolour failed: HTTP " + response.status));
+    });
+  }
+
+  // A strip of the job's keyframes: thumbnail, frame number, source, download link.
+  // Fetched again when the count changes (the pipeline adds automatic ones).
+  async function showKeyframes(job) {
+    const view = document.getElementById("keyframes-view");
+    if (!view || view.dataset.count === String(job.keyframes.length)) return;
+    view.dataset.count = String(job.keyframes.length);
+    if (!job.keyframes.length) { view.hidden = true; return; }
+    const response = await fetch(job.links.keyframes, { headers: { Accept: "application/json" } });
+    if (!response.ok) { delete view.dataset.count; return; }
+    const body = await response.json();
+    document.getElementById("keyframes-strip").replaceChildren(...body.items.map((k) => {
+      const li = document.createElement("li");
+      const figure = document.createElement("figure");
+      const img = document.createElement("img");
+      img.src = k.thumbnail_url; img.alt = `keyframe of frame ${k.frame}`; img.loading = "lazy";
+      const caption = document.createElement("figcaption");
+      const link = document.createElement("a");
+      link.href = `${k.url}?download=1`; link.textContent = "PNG";
+      caption.append(`frame ${k.frame} · ${k.source} · `, link);
+      figure.append(img, caption); li.append(figure);
+      return li;
+    }));
+    view.hidden = false;
   }
 
   function mediaElement(kind, url, poster) {
@@ -114,6 +189,9 @@ const tintype = (() => {
     showInput(root, job);
     showResult(job);
     showQuality(job);
+    showKeyframes(job);
+    const recolour = document.getElementById("recolour-form");
+    if (recolour) recolour.hidden = job.status !== "succeeded";
   }
 
   function watchJob(root) {
@@ -125,6 +203,8 @@ const tintype = (() => {
       render(root, job);
       if (["queued", "running"].includes(job.status)) setTimeout(tick, 1000);
     };
+    const recolour = document.getElementById("recolour-form");
+    if (recolour) bindRecolourForm(recolour);
     document.getElementById("cancel-button").addEventListener("click", async () => {
       await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
       tick();
@@ -175,5 +255,5 @@ const tintype = (() => {
     setInterval(load, 5000);
   }
 
-  return { bindUploadForm, watchJob, listJobs };
+  return { bindUploadForm, watchJob, listJobs, appendKeyframes };
 })();
