@@ -270,6 +270,9 @@ def test_the_embedded_app_serves_keyframes_and_shows_them_on_its_pages(tmp_path,
     assert (png.status_code, png.mimetype, thumb.mimetype) == (200, "image/png", "image/jpeg")
     page = browser.get(job["links"]["page"]).data
     assert b'id="keyframes-strip"' in page and b'id="recolour-form"' in page
+    # the recolour form offers exactly the colour options, with the job's own values shown
+    assert b'name="temporal_strength"' in page and b'name="colour_mode"' in page and b'name="boxes"' not in page
+    assert f'placeholder="{job["options"]["render_size"]}"'.encode() in page
     waiting = client.post(f"/api/v1/jobs/{job['id']}/recolour")  # no worker here: it is still queued
     assert waiting.status_code == 409 and waiting.get_json()["error"]["code"] == "parent_not_succeeded"
 

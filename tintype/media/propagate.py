@@ -397,11 +397,13 @@ def sharpness(light: np.ndarray) -> float:
 
 
 def choose_keyframes(lights: Sequence[np.ndarray], min_trusted: float = 0.6, max_gap: int = 240,
-                     links: Sequence[Link | None] | None = None) -> list[int]:
+                     links: Sequence[Link | None] | None = None, min_gap: int = 8) -> list[int]:
     """Frames to colour as keyframes: per shot the sharpest frame of its middle third (it
     reaches the whole shot in the fewest steps), then, walking out from each key, a new
     key wherever the share of pixels whose flow is trusted back to the last key falls below
-    `min_trusted` or `max_gap` frames have passed. Cheap at a low resolution."""
+    `min_trusted` (but not within `min_gap` frames of it: on fast motion every frame would
+    be a key, each a fresh guess of the model) or `max_gap` frames have passed. Cheap at a
+    low resolution."""
     links = list(links) if links is not None else link(lights)
     chosen: list[int] = []
     for shot in shots_of(links):
@@ -410,12 +412,13 @@ def choose_keyframes(lights: Sequence[np.ndarray], min_trusted: float = 0.6, max
         centre = max(middle, key=lambda t: sharpness(lights[t]))
         keys = {centre}
         for stop in (shot.stop, shot.start - 1):
-            keys.update(_walk(links, centre, stop, min_trusted, max_gap))
+            keys.update(_walk(links, centre, stop, min_trusted, max_gap, min_gap))
         chosen += sorted(keys)
     return chosen
 
 
-def _walk(links: Sequence[Link | None], start: int, stop: int, min_trusted: float, max_gap: int) -> list[int]:
+def _walk(links: Sequence[Link | None], start: int, stop: int, min_trusted: float, max_gap: int,
+          min_gap: int) -> list[int]:
     """Keys added walking from `start` toward `stop` (exclusive)."""
     forward = stop > start
     step = 1 if forward else -1
@@ -423,7 +426,8 @@ def _walk(links: Sequence[Link | None], start: int, stop: int, min_trusted: floa
     for t in range(start + step, stop, step):
         move, trusted = (links[t] if forward else links[t + 1]).step(forward)
         trust = trusted.astype(np.float32) if trust is None else fl.warp(trust, move) * trusted
-        if float((trust > 0.5).mean()) < min_trusted or abs(t - last) >= max_gap:
+        faded = float((trust > 0.5).mean()) < min_trusted and abs(t - last) >= min_gap
+        if faded or abs(t - last) >= max_gap:
             added.append(t)
             last, trust = t, None
     return added

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, render_template
 
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import FIELDS
+from tintype.jobs.recolour import COLOUR_OPTIONS
 from tintype.web.auth import can_see
 from tintype.web.resources import get_app_settings
 
@@ -33,4 +34,5 @@ def job_page(job_id: str):
     job = jobstate.get_job(get_app_settings().database_url, job_id) if len(job_id) <= 32 else None
     if job is None or not can_see(job):
         abort(404)
-    return render_template("job.html", job=job)
+    colour_fields = [spec for spec in FIELDS if spec.name in COLOUR_OPTIONS]  # what a recolour may change
+    return render_template("job.html", job=job, colour_fields=colour_fields)
