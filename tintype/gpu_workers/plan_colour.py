@@ -86,9 +86,13 @@ def _keyframes(task: JobTask, job, facts: VideoFacts) -> dict[int, np.ndarray]:
     lights = _low_res(store, job.id, facts, task.settings.finalize_time_limit)
     shots, auto = kc.shots_and_keyframes(lights)
     keyframes = {t: _plan_ab(_load_rgb(store, keys.keyframe_key(job.id, t)), size) for t in user}
+    colourist = None
     for t in kc.automatic_keys_needed(shots, auto, user):
-        # A redelivered plan reuses the keyframes it already coloured and listed.
-        rgb = _load_rgb(store, keys.keyframe_key(job.id, t)) if t in listed else _colour_auto(task, job, facts, t)
+        if t in listed:  # a redelivered plan reuses the keyframes it already coloured and listed
+            rgb = _load_rgb(store, keys.keyframe_key(job.id, t))
+        else:
+            colourist = colourist or _Colourist(task, job, facts)
+            rgb = colourist.colour(t)
         keyframes[t] = _plan_ab(rgb, size)
     return keyframes
 
@@ -97,21 +101,30 @@ def _plan_ab(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return pg.resize_ab(kc.keyframe_ab(rgb), size[1], size[0])
 
 
-def _colour_auto(task: JobTask, job, facts: VideoFacts, frame: int) -> np.ndarray:
-    """The model's colour for one automatic keyframe, stored and listed on the job at once
-    (so a plan cut short keeps what it coloured)."""
-    options = JobOptions.of(job, task.settings)
-    reference = _load_rgb(task.store, keys.reference_key(job.id)) if job.has_reference else None
-    source = task.store.read_url(keys.input_key(job.id))
-    rgb = read_range(source, facts, frame, 1, task.settings.ffmpeg_timeout_seconds)[0]
-    coloured = kc.colour_keyframe(models().colorizer(options.colorize_model), rgb, options.render_size,
-                                  options.saturation, reference)
-    entry = store_keyframe(task.store, job.id, frame, coloured, "reference" if reference is not None else "auto")
-    if not jobstate.add_keyframes(task.db_url, job.id, [entry]):
-        task.store.delete(keys.keyframe_key(job.id, frame))
-        task.store.delete(keys.keyframe_thumbnail_key(job.id, frame))
-        raise _Ended()
-    return coloured
+class _Colourist:
+    """Colours automatic keyframes with the model: the job's options, model, colour
+    reference and input read once for all of them."""
+
+    def __init__(self, task: JobTask, job, facts: VideoFacts) -> None:
+        self.task, self.job, self.facts = task, job, facts
+        self.options = JobOptions.of(job, task.settings)
+        self.model = models().colorizer(self.options.colorize_model)
+        self.reference = _load_rgb(task.store, keys.reference_key(job.id)) if job.has_reference else None
+        self.source = task.store.read_url(keys.input_key(job.id))
+
+    def colour(self, frame: int) -> np.ndarray:
+        """One keyframe, stored and listed on the job at once (so a plan cut short keeps
+        what it coloured)."""
+        task, job_id = self.task, self.job.id
+        rgb = read_range(self.source, self.facts, frame, 1, task.settings.ffmpeg_timeout_seconds)[0]
+        coloured = kc.colour_keyframe(self.model, rgb, self.options.render_size, self.options.saturation,
+                                      self.reference)
+        entry = store_keyframe(task.store, job_id, frame, coloured, "auto" if self.reference is None else "reference")
+        if not jobstate.add_keyframes(task.db_url, job_id, [entry]):
+            task.store.delete(keys.keyframe_key(job_id, frame))
+            task.store.delete(keys.keyframe_thumbnail_key(job_id, frame))
+            raise _Ended()
+        return coloured
 
 
 def _borders(store: ObjectStore, job_id: str, facts: VideoFacts, keyframes: dict[int, np.ndarray],
