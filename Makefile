@@ -8,11 +8,11 @@ STAMP := $(VENV)/.installed
 .PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
 	bench-keyframes bench-likeness
 
-$(STAMP): pyproject.toml requirements/cpu.txt
+$(STAMP): pyproject.toml requirements/cpu.txt requirements/gpu.txt requirements/install-torch.sh
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements/cpu.txt
+	sh requirements/install-torch.sh $(PY)
 	$(PIP) install -q -e '.[test,monitor]'
 	touch $(STAMP)
 
