@@ -26,12 +26,14 @@ from tintype.gpu_workers.models.contracts import Colorizer
 from tintype.gpu_workers.reference_colour import transfer_reference
 from tintype.media import propagate as pg
 from tintype.media.color import merge_lightness_chroma, rgb_to_lab
+from tintype.media.reference_fit import Fit, warped_chroma
 
 PLAN_SHORT_SIDE = 96  # the plan's low resolution: cheap flow, enough to carry colour to a border
 WORKING_SHORT_SIDE = 256  # a chunk's propagation resolution; refined to full size after
 KEYFRAME_RENDER_SIZE = 384  # the model's best setting for the few frames it colours as keys
 SEGMENT_FRAMES = 2400  # the plan chooses keyframes over at most this many frames at a time
 MAX_KEY_GAP = 240  # frames: propagate.choose_keyframes' longest gap between automatic keys
+REFERENCE_STRIDE = 6  # the plan tries the colour reference on every this-many-th frame
 
 
 @dataclass
@@ -100,13 +102,31 @@ def _segment_plan(segment: list[np.ndarray], first: int, shots: list[range], cho
 
 
 def colour_keyframe(model: Colorizer, rgb: np.ndarray, render_size: int, saturation: float,
-                    reference: np.ndarray | None) -> np.ndarray:
+                    reference: np.ndarray | None, fit: Fit | None = None) -> np.ndarray:
     """The model's colour for one automatic keyframe (full size RGB), at its best render
-    size, moved toward the job's colour reference when it has one."""
+    size, moved toward the job's colour reference when its shot shows it; where `fit`
+    places the reference on this frame, the reference's own colours replace the model's."""
     coloured = colorize_frames(model, [rgb], max(render_size, KEYFRAME_RENDER_SIZE), saturation)
     if reference is not None:
         coloured = transfer_reference(coloured, reference)
-    return coloured[0]
+    if reference is None or fit is None:
+        return coloured[0]
+    lab = rgb_to_lab(coloured[0])
+    placed, weight = warped_chroma(reference, fit, rgb.shape[1], rgb.shape[0])
+    ab = lab[..., 1:] * (1 - weight[..., None]) + placed * weight[..., None]
+    return merge_lightness_chroma(rgb_to_lab(rgb)[..., 0], ab)
+
+
+def reference_keys(shots: Sequence[range], fits: Mapping[int, float], user: Sequence[int]) -> dict[int, range]:
+    """The frame where the colour reference fits best in each shot that shows it (`fits`:
+    `reference_fit.Fit.score` by frame, only frames where it fits), with that shot; shots
+    with keyframes of the user's own are left to them."""
+    chosen = {}
+    for shot in shots:
+        tried = {t: n for t, n in fits.items() if t in shot}
+        if tried and not any(u in shot for u in user):
+            chosen[max(tried, key=lambda t: (tried[t], -t))] = shot
+    return chosen
 
 
 def border_frames(chunks: Sequence[tuple[int, int]]) -> list[int]:
