@@ -184,3 +184,23 @@ def test_recolour_needs_a_succeeded_parent_and_counts_against_quotas(stack, film
     over = frugal.post(f"{parent['links']['self']}/recolour", timeout=30)
     assert over.status_code == 429 and over.json()["error"]["code"] == "quota_bytes_per_day"
     assert stack.db("select count(*) from jobs where owner = 'kf-frugal'")[0][0] == 1
+
+
+def test_recolour_keeps_the_parents_keyframes_unless_replaced_or_dropped(stack, film):
+    parent = _succeeded(stack, _post(stack, film, [("3.png", _picture(3)), ("12.png", _picture(12))]))
+    recolour = f"{parent['links']['self']}/recolour"
+    added = _succeeded(stack, stack.http.post(recolour, files=[("keyframes", ("6.png", _picture(6)))], timeout=120))
+    assert [k["frame"] for k in added["keyframes"]] == [3, 6, 12]
+    assert {f"jobs/{added['id']}/keyframes/{name}" for name in ("000003.png", "000003.jpg", "000012.png")} \
+        <= set(stack.objects(added["id"]))
+
+    replaced = _succeeded(stack, stack.http.post(recolour, files=[("keyframes", ("12.png", _picture(12)))],
+                                                 data={"drop_keyframes": "3"}, timeout=120))
+    assert replaced["keyframes"] == [{"frame": 12, "source": "user"}]
+
+    jobs_before, objects_before = stack.db("select count(*) from jobs")[0][0], stack.objects()
+    for drop in ("7", "3,x"):
+        refused = stack.http.post(recolour, data={"drop_keyframes": drop}, timeout=30)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_drop_keyframes", refused.text
+    assert "not keyframes of job" in stack.http.post(recolour, data={"drop_keyframes": "7"}, timeout=30).text
+    assert stack.db("select count(*) from jobs")[0][0] == jobs_before and stack.objects() == objects_before

@@ -8,6 +8,12 @@ colours the parent's result, whose lightness is the inpainted film's (colorizati
 the lightness), so its input is a copy of that result, probed once, here. The new job
 only colorizes, keeps the parent's other options, names its parent in `recolour_of`,
 and counts against the owner's quotas like any new submission.
+
+The parent's own keyframes (the user's) carry over, so a correction adds to what was
+already steered instead of starting over: a new keyframe for the same frame replaces
+the parent's, and `drop_keyframes` (frame numbers, comma-separated) leaves some out.
+Automatic and reference keyframes are not carried: the plan makes them again with the
+new colour options.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from tintype.jobs import quotas
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import load_facts, needs_timestamps, save_timestamps
 from tintype.jobs.intake import enqueue_job, parse_options
-from tintype.jobs.keyframes import KeyframePart, check_keyframes, put_keyframe
+from tintype.jobs.keyframes import MAX_KEYFRAMES, KeyframePart, check_keyframes, entry, put_keyframe
 from tintype.jobs.options import FIELDS, JobOptions
 from tintype.media.images import sniff_image
 from tintype.media.probe import VideoFacts, probe_video
@@ -86,9 +92,12 @@ def create_recolour(req: Recolour, settings: Settings, store: ObjectStore, db_ur
         source = _source(parent, store, settings, Path(tmp))
         checked = check_keyframes(req.keyframes, source.kind, options, source.video, source.readable, settings,
                                   Path(tmp))
+        carried = carried_keyframes(parent, req.form.get("drop_keyframes"), [k.frame for k in checked.items])
         job_id = uuid.uuid4().hex
         try:
             _copy_objects(parent, source, store, job_id)
+            for frame in carried:
+                _copy_keyframe(store, parent.id, job_id, frame)
             for keyframe in checked.items:
                 put_keyframe(store, job_id, keyframe.frame, keyframe.png, keyframe.thumbnail)
             with session_scope(db_url) as s:
@@ -99,12 +108,44 @@ def create_recolour(req: Recolour, settings: Settings, store: ObjectStore, db_ur
                           options=options.to_json(), input_name=source.name, input_bytes=source.size,
                           input_sha256=source.sha256, input_facts=source.facts, has_mask=0,
                           has_reference=int(bool(parent.has_reference)), chunks_total=0, chunks_done=0,
-                          keyframes=checked.entries("user"), recolour_of=parent.id,
+                          keyframes=sorted(checked.entries("user") + [entry(t, "user") for t in carried],
+                                           key=lambda e: e["frame"]),
+                          recolour_of=parent.id,
                           notes=[f"recolour of job {parent.id}", *checked.notes], timings={}))
         except BaseException:
             store.delete_prefix(keys.job_prefix(job_id))
             raise
     return enqueue_job(job_id, store, db_url, enqueue)
+
+
+def carried_keyframes(parent: Job, drop: str | None, replaced: list[int]) -> list[int]:
+    """The parent's user keyframes the new job keeps: all but those replaced by a new one
+    for the same frame and those named in `drop` (which must be the parent's keyframes)."""
+    own = sorted(e["frame"] for e in (parent.keyframes or []) if e["source"] == "user")
+    try:
+        dropped = {int(t) for t in (drop or "").replace(" ", "").split(",") if t}
+    except ValueError:
+        raise IntakeError(f"drop_keyframes must be frame numbers separated by commas, got {drop!r}",
+                          "bad_drop_keyframes") from None
+    unknown = sorted(dropped - set(own))
+    if unknown:
+        listed = ", ".join(map(str, own)) or "none"
+        raise IntakeError(f"drop_keyframes names frames {', '.join(map(str, unknown))}, which are not keyframes of "
+                          f"job {parent.id} (its keyframes: {listed})", "bad_drop_keyframes")
+    kept = [t for t in own if t not in dropped and t not in replaced]
+    if len(kept) + len(replaced) > MAX_KEYFRAMES:
+        raise IntakeError(f"at most {MAX_KEYFRAMES} keyframes per job: the {len(kept)} kept from job {parent.id} and "
+                          f"{len(replaced)} new ones are more; drop some with drop_keyframes", "too_many_keyframes")
+    return kept
+
+
+def _copy_keyframe(store: ObjectStore, parent_id: str, job_id: str, frame: int) -> None:
+    try:
+        store.copy(keys.keyframe_key(parent_id, frame), keys.keyframe_key(job_id, frame))
+        store.copy(keys.keyframe_thumbnail_key(parent_id, frame), keys.keyframe_thumbnail_key(job_id, frame))
+    except ObjectNotFound as exc:
+        raise IntakeError(f"job {parent_id} no longer has its keyframe {frame} ({exc}); drop it with "
+                          f"drop_keyframes={frame} or send it again", "parent_files_gone", 409) from None
 
 
 def _copy_objects(parent: Job, source: _Source, store: ObjectStore, job_id: str) -> None:
@@ -173,4 +214,4 @@ def _inpainted_result(parent: Job, store: ObjectStore, settings: Settings, scrat
     return _Source(parent.output_key, parent.kind, facts, video, name, path.stat().st_size, digest, str(path))
 
 
-__all__ = ["COLOUR_OPTIONS", "Recolour", "create_recolour", "recolour_options"]
+__all__ = ["COLOUR_OPTIONS", "Recolour", "carried_keyframes", "create_recolour", "recolour_options"]

@@ -167,6 +167,9 @@ RECOLOUR = {
     "type": "object",
     "properties": {
         "keyframes": {"$ref": "#/components/schemas/KeyframeParts"},
+        "drop_keyframes": {"type": "string", "example": "120,480",
+                           "description": "frame numbers of the parent's keyframes to leave out (comma-separated); "
+                                          "the parent's other keyframes carry over unless a new one replaces them"},
         **{spec.name: option_field(spec) for spec in FIELDS if spec.name in COLOUR_OPTIONS},
     },
 }
@@ -309,15 +312,16 @@ def _document() -> dict[str, Any]:
                     "description": "The new job reuses the parent's stored input, facts and frame times (no "
                                    "upload), only colorizes, keeps the parent's other options and records "
                                    "`recolour_of`. A parent that inpainted is not inpainted again: the new job "
-                                   "colours its result. Keyframes are checked as for a new submission; quotas "
-                                   "apply.",
+                                   "colours its result. Keyframes are checked as for a new submission; the "
+                                   "parent's own keyframes carry over unless replaced or named in "
+                                   "`drop_keyframes`; quotas apply.",
                     "requestBody": {"required": False,
                                     "content": {"multipart/form-data": {"schema": RECOLOUR}}},
                     "parameters": [IDEMPOTENCY],
                     "responses": {"202": _job_response("the new job, accepted and queued (Location: its URL)"),
                                   "200": _job_response("the job an earlier request with this Idempotency-Key made"),
-                                  "400": _error("a bad keyframe name, count or field, or an option that is not "
-                                                "a colour option"),
+                                  "400": _error("a bad keyframe name, count or field, an option that is not "
+                                                "a colour option, or drop_keyframes naming no keyframe of the job"),
                                   "404": _error("no such job"),
                                   "409": _error("the job has not succeeded, or its files are gone"),
                                   "413": _error("a keyframe over a limit"),
