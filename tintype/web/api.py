@@ -96,7 +96,7 @@ def _storage_down(exc: StorageError):
 
 @api.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(get_app_settings()))
 
 
 @api.get("/health")
