@@ -270,9 +270,14 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                 "parameters": [JOB_ID],
                 "get": {"summary": "A job: status, stage, progress, timings, input facts, result link",
                         "responses": {"200": _job_response("the job"), "404": _error("no such job")}},
-                "delete": {"summary": "Cancel a queued or running job",
-                           "responses": {"200": _job_response("cancelled"), "404": _error("no such job"),
-                                         "409": _error("the job has already finished")}},
+                "delete": {"summary": "Cancel a queued or running job; delete a finished one",
+                           "description": "A queued or running job is cancelled: its work stops and its work "
+                                          "objects are removed; the job stays, `cancelled` (200). A job that has "
+                                          "ended (succeeded, failed, cancelled) is deleted: every object it "
+                                          "stored and its row (204); afterwards it is 404.",
+                           "responses": {"200": _job_response("cancelled"),
+                                         "204": {"description": "the finished job and its files were deleted"},
+                                         "404": _error("no such job")}},
             },
             "/api/v1/jobs/{job_id}/result": {
                 "parameters": [JOB_ID, DOWNLOAD],

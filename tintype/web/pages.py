@@ -47,4 +47,10 @@ def job_page(job_id: str):
         abort(404)
     colour_fields = [spec for spec in FIELDS if spec.name in COLOUR_OPTIONS]  # what a recolour may change
     return render_template("job.html", job=job, colour_fields=colour_fields,
-                           offered=offered_choices(get_app_settings()))
+                           offered=offered_choices(get_app_settings()), outcome=OUTCOME)
+
+
+# What the result area says before there is a result (static/app.js says the same as the status changes).
+OUTCOME = {"waiting": "Not ready yet.",
+           "cancelled": "Cancelled: the job was stopped before it finished, so there is no result.",
+           "failed": "Failed:", "no_reason": "no reason was recorded."}

@@ -247,6 +247,16 @@ const tintype = (() => {
     view.dataset.shown = "1";
   }
 
+  // The result area of a job that ended without a result says how it ended.
+  function showOutcome(root, job) {
+    const note = document.getElementById("result-note");
+    if (!note || !["cancelled", "failed"].includes(job.status)) return;
+    const words = JSON.parse(root.dataset.outcome);
+    note.className = job.status === "failed" ? "error" : "hint";
+    text(note, job.status === "failed" ? `${words.failed} ${job.error ? job.error.message : words.no_reason}`
+      : words.cancelled);
+  }
+
   function showQuality(job) {
     if (job.masks && job.masks.poster_url) {
       document.getElementById("masks-img").src = job.masks.poster_url;
@@ -283,9 +293,11 @@ const tintype = (() => {
     const notes = document.getElementById("job-notes");
     notes.replaceChildren(...job.notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
     document.getElementById("cancel-button").hidden = !["queued", "running"].includes(job.status);
+    document.getElementById("delete-button").hidden = ["queued", "running"].includes(job.status);
     text(document.getElementById("job-json"), JSON.stringify(job, null, 2));
     showInput(root, job);
     showResult(job);
+    showOutcome(root, job);
     showQuality(job);
     showKeyframes(job);
     const recolour = document.getElementById("recolour-form");
@@ -306,6 +318,12 @@ const tintype = (() => {
     document.getElementById("cancel-button").addEventListener("click", async () => {
       await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
       tick();
+    });
+    const remove = document.getElementById("delete-button");
+    remove.addEventListener("click", async () => {
+      if (!window.confirm("Delete this job, its input and its results?")) return;
+      const response = await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
+      if (response.status === 204) window.location = remove.dataset.after;
     });
     tick();
   }
