@@ -161,7 +161,7 @@ def test_bad_masks_are_refused(stack, tmp_path, mask_kind, code):
 
 def test_invalid_options_are_refused(stack, tmp_path):
     source = grey_video(tmp_path / "clip.mp4", frames=8, audio=False)
-    assert stack.submit(source).json()["error"]["code"] == "no_operation"
+    assert stack.submit(source, colorize="no").json()["error"]["code"] == "no_operation"
     assert stack.submit(source, operations="sharpen").status_code == 400
     assert stack.submit(source, operations="inpaint").json()["error"]["code"] == "mask_required"
     assert stack.submit(source, operations="colorize", render_size="9").status_code == 400

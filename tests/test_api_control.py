@@ -9,6 +9,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from tests.media_factory import grey_video, rect_mask
+from tintype.settings import load_settings
 from tintype.web.openapi import openapi_document
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,19 @@ def _schema(name: str) -> dict:
 def test_openapi_document_is_valid_and_served(stack):
     served = stack.http.get(f"{stack.base}/api/v1/openapi.json", timeout=10).json()
     validate(served)
-    assert served == openapi_document()
+    assert served == openapi_document(load_settings(stack.env))  # the models this server can run
+    offered = served["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert "torchscript" not in offered["schema"]["properties"]["inpaint_model"]["enum"]
+
+
+def test_an_unconfigured_model_is_refused_at_intake_saying_what_to_set(stack, tmp_path):
+    source = grey_video(tmp_path / "clip.mp4", frames=8, audio=False)
+    mask = rect_mask(tmp_path / "m.png", 96, 64, (10, 10, 30, 30))
+    before = stack.db("select count(*) from jobs")[0][0]
+    response = stack.submit(source, mask=mask, operations="inpaint", inpaint_model="torchscript")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "model_unavailable"
+    assert "TORCHSCRIPT_INPAINT_PATH" in response.json()["error"]["message"]
+    assert stack.db("select count(*) from jobs")[0][0] == before
 
 
 def test_cancel_revokes_work_and_leaves_no_work_objects(stack, tmp_path):
@@ -35,8 +48,6 @@ def test_cancel_revokes_work_and_leaves_no_work_objects(stack, tmp_path):
     response = stack.http.delete(f"{stack.base}/api/v1/jobs/{job_id}", timeout=10)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     jsonschema.validate(response.json(), _schema("Job"))
-    again = stack.http.delete(f"{stack.base}/api/v1/jobs/{job_id}", timeout=10)
-    assert again.status_code == 409
     deadline = time.monotonic() + 60
     while any("/work/" in k for k in stack.objects(job_id)) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -46,6 +57,9 @@ def test_cancel_revokes_work_and_leaves_no_work_objects(stack, tmp_path):
     job = stack.job(job_id)
     assert job["status"] == "cancelled" and job["result"] is None
     assert stack.http.get(f"{stack.base}/api/v1/jobs/{job_id}/result", timeout=10).status_code == 409
+    # DELETE again: the cancelled job has ended, so it is removed, files and row
+    assert stack.http.delete(f"{stack.base}/api/v1/jobs/{job_id}", timeout=10).status_code == 204
+    assert stack.objects(job_id) == [] and stack.http.get(f"{stack.base}/api/v1/jobs/{job_id}").status_code == 404
 
 
 def test_list_filters_and_pages(stack, tmp_path):

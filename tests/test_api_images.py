@@ -113,3 +113,29 @@ def test_reference_needs_colorize_and_must_be_an_image(stack, tmp_path):
     bad.write_text("not a picture")
     response = stack.submit(path, reference=bad, operations="colorize")
     assert 400 <= response.status_code < 500 and response.json()["error"]["code"] == "bad_reference"
+
+
+def test_a_sepia_print_sent_for_scratch_removal_keeps_its_colour(stack, tmp_path):
+    """The form's defaults (colorize auto, Inpaint ticked) on a sepia print: only inpainted,
+    and the job says why; the result keeps the print's tone instead of new colours."""
+    import jsonschema
+
+    from tests.media_factory import rect_mask
+    from tintype.media.color import lab_to_rgb
+    from tintype.web.openapi import openapi_document
+
+    lab = rgb_to_lab(np.repeat(grey_photo()[..., None], 3, 2))
+    lab[..., 1], lab[..., 2] = 6.0, 20.0
+    path = tmp_path / "sepia.png"
+    Image.fromarray(lab_to_rgb(lab)).save(path)
+    mask = rect_mask(tmp_path / "m.png", 120, 90, (10, 10, 30, 30))
+    response = stack.submit(path, mask=mask, colorize="auto", inpaint="1")
+    assert response.status_code == 202, response.text
+    job = stack.wait(response.json()["id"])
+    assert job["status"] == "succeeded" and job["operations"] == ["inpaint"] and job["options"]["colorize"] == "auto"
+    assert any("colour was kept" in note for note in job["notes"])
+    doc = openapi_document()
+    jsonschema.validate(job, {**doc["components"]["schemas"]["Job"], "components": doc["components"]})
+    out = np.asarray(Image.open(io.BytesIO(stack.download(job, tmp_path / "r.png").read_bytes())).convert("RGB"))
+    ab = rgb_to_lab(out)[..., 1:]
+    assert np.abs(ab - np.array([6.0, 20.0])).mean() < 2.0  # the tone, not new colours

@@ -118,9 +118,9 @@ def test_the_web_form_offers_every_option_with_the_api_bounds(settings):
         control = controls[spec.name]
         if spec.kind in ("int", "float"):
             assert f'min="{spec.low}"' in control and f'max="{spec.high}"' in control, control
-        if spec.kind == "choice":
+        if spec.kind in ("choice", "tristate"):
             offered = re.findall(r'<option value="([^"]*)"', control)
-            assert sorted(offered) == sorted(spec.choices), spec.name
+            assert sorted(offered) == sorted(spec.choices_for(settings)), spec.name
         if spec.kind == "kinds":
             offered = re.findall(r'<option value="([^"]*)"', control)
             assert {k for value in offered for k in value.split(",") if k} == set(spec.choices)
@@ -133,9 +133,11 @@ def test_every_option_is_a_restore_flag_that_reaches_the_job(settings, tmp_path)
             "--inpaint-model", "telea", "--mask-dilation", "7", "--boxes", "[[1, 2, 3, 4]]", "--track",
             "--detect-damage", "dust", "--output-format", "png"]
     parser = cli.build_parser()
-    flags = {action.dest: action for action in parser._subparsers._group_actions[0].choices["restore"]._actions}
+    actions = parser._subparsers._group_actions[0].choices["restore"]._actions
+    flags = {action.dest: action for action in actions}
+    strings = {s for action in actions for s in action.option_strings}
     for spec in FIELDS:
-        assert spec.name in flags and set(spec.cli_flags) <= set(flags[spec.name].option_strings), spec.name
+        assert spec.name in flags and set(spec.cli_flags) <= strings, spec.name
         if spec.kind == "choice":
             assert tuple(flags[spec.name].choices) == spec.choices
     options = parse_options(cli.restore_form(parser.parse_args(argv)), settings)
@@ -144,5 +146,67 @@ def test_every_option_is_a_restore_flag_that_reaches_the_job(settings, tmp_path)
     assert options.mask_dilation == 7 and options.track_boxes and options.detect_damage == ("dust",)
     assert options.operations == ("inpaint", "colorize")
     plain = parse_options(cli.restore_form(parser.parse_args(["restore", "in.jpg", "-o", "out.jpg"])), settings)
-    assert plain.operations == ("colorize",) and plain.output_format == "jpeg" and plain.render_size == 320
+    assert plain.colorize_undecided and plain.output_format == "jpeg" and plain.render_size == 320
+    never = parse_options(cli.restore_form(parser.parse_args(["restore", "in.jpg", "-o", "o.jpg", "--no-colorize",
+                                                              "--detect-damage", "scratches"])), settings)
+    assert never.operations == ("inpaint",) and never.colorize_choice == "no"
     assert Path(parser.parse_args(argv).input) == Path("in.mp4")
+
+
+@pytest.mark.parametrize("form, operations, choice", [
+    ({}, (), "auto"),  # nothing named: intake decides from the input's colour
+    ({"colorize": "auto", "inpaint": "1"}, ("inpaint",), "auto"),  # the form's default with Inpaint ticked
+    ({"colorize": "yes"}, ("colorize",), "yes"),
+    ({"colorize": "1"}, ("colorize",), "yes"),  # the old checkbox
+    ({"colorize": "no", "inpaint": "on"}, ("inpaint",), "no"),
+    ({"inpaint": "1"}, ("inpaint",), "no"),  # named operations without colorize: as before
+    ({"operations": "inpaint"}, ("inpaint",), "no"),
+    ({"operations": "colorize"}, ("colorize",), "yes"),  # naming colorize asks for it
+    ({"operations": "inpaint", "colorize": "auto"}, ("inpaint",), "auto"),
+])
+def test_colorize_is_auto_yes_or_no(settings, form, operations, choice):
+    options = parse_options(form, settings)
+    assert (options.operations, options.colorize_choice) == (operations, choice)
+    assert options.to_json()["colorize"] == choice
+    assert options.colorize_undecided == (choice == "auto")
+
+
+@pytest.mark.parametrize("form, words", [
+    ({"colorize": "no"}, "choose at least one operation"),
+    ({"colorize": "maybe"}, "colorize must be auto, yes or no"),
+    ({"operations": "colorize", "colorize": "no"}, "colorize is no"),
+])
+def test_contradictory_colorize_is_refused(settings, form, words):
+    with pytest.raises(OptionError, match=re.escape(words)):
+        parse_options(form, settings)
+
+
+def test_a_decided_job_reads_back_as_stored(settings):
+    """Workers see a plain bool: a stored auto job colorizes exactly when intake said so."""
+    stored = parse_options({"colorize": "auto", "inpaint": "1"}, settings).to_json()
+    assert JobOptions.from_job(["inpaint", "colorize"], stored, settings).colorize
+    assert not JobOptions.from_job(["inpaint"], stored, settings).colorize
+
+
+def test_models_that_need_an_operators_file_are_offered_only_once_it_is_set(settings, tmp_path):
+    from tintype.jobs.intake import IntakeError
+    from tintype.jobs.intake import parse_options as intake_options
+
+    inpaint = next(spec for spec in FIELDS if spec.name == "inpaint_model")
+    assert "torchscript" not in inpaint.choices_for(settings)
+    with pytest.raises(IntakeError, match="TORCHSCRIPT_INPAINT_PATH") as refused:
+        intake_options({"operations": "inpaint", "inpaint_model": "torchscript"}, settings)
+    assert (refused.value.status, refused.value.code) == (400, "model_unavailable")
+    with pytest.raises(IntakeError, match="ONNX_COLORIZER_PATH"):
+        intake_options({"colorize_model": "onnx"}, settings)
+    html = create_app(settings).test_client().get("/").get_data(as_text=True)
+    assert "torchscript" not in _form_controls(html)["inpaint_model"]
+    served = openapi_document(settings)["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]
+    assert "torchscript" not in served["multipart/form-data"]["schema"]["properties"]["inpaint_model"]["enum"]
+
+    configured = dataclasses.replace(settings, torchscript_inpaint_path=str(tmp_path / "lama.pt"))
+    assert "torchscript" in inpaint.choices_for(configured)
+    assert intake_options({"operations": "inpaint", "inpaint_model": "torchscript"}, configured).inpaint_model \
+        == "torchscript"
+    # a job that does not inpaint is not refused for its (stored) inpainting model
+    assert intake_options({"operations": "colorize", "inpaint_model": "torchscript"}, settings).colorize

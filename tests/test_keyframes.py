@@ -194,7 +194,7 @@ def test_restore_flags_reach_the_job(tmp_path, settings, store, film):
     parts = cli.restore_keyframes(args)
     assert [p.name for p in parts] == ["12.jpg", "000003.png"]
     form = cli.restore_form(args)
-    assert form["colorize"] == "1"  # keyframes give colour
+    assert form["colorize"] == "yes"  # keyframes give colour
     sub = Submission(film, film.name, film.stat().st_size, "0" * 64, parse_options(form, settings), keyframes=parts)
     job_id = create_job(sub, settings, store, settings.database_url, lambda job_id: "task")
     assert jobstate.get_job(settings.database_url, job_id).keyframes == [{"frame": 3, "source": "user"},

@@ -38,7 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="colorize and/or inpaint one image or video")
     restore.add_argument("input", type=Path)
     restore.add_argument("-o", "--output", type=Path, required=True)
-    restore.add_argument("--colorize", action="store_true", help="colorize (the default if no operation is given)")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
     restore.add_argument("--masks", type=Path,
                          help="one mask per frame: a mask video, a ZIP of images, or a folder of images")
@@ -66,7 +65,20 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
     take, with the same names, choices and help; bounds are checked where the API
     checks them."""
     for spec in FIELDS:
+        if spec.kind == "tristate":
+            _add_tristate(parser, spec)
+            continue
         parser.add_argument(*spec.cli_flags, dest=spec.name, help=_flag_help(spec), **_flag_kind(spec))
+
+
+def _add_tristate(parser: argparse.ArgumentParser, spec: Field) -> None:
+    """`--colorize` (yes) and `--no-colorize` (no); neither: auto, or no beside inpainting flags."""
+    yes, no = spec.cli_flags
+    parser.add_argument(yes, dest=spec.name, action="store_const", const="yes", default=None,
+                        help="colorize, even an input that already has colour (without --colorize or "
+                             "--no-colorize: a black-and-white input is colorized, one with colour is kept; "
+                             "with inpainting flags alone, nothing is colorized)")
+    parser.add_argument(no, dest=spec.name, action="store_const", const="no", help="never colorize")
 
 
 def _flag_kind(spec: Field) -> dict[str, Any]:
@@ -177,11 +189,13 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
 
 def restore_form(args: argparse.Namespace) -> dict[str, Any]:
     """The job's options from the flags, in the form the front door takes: inpainting
-    when anything marks what to remove, colorizing when asked or when nothing else is."""
+    when anything marks what to remove; colorizing when asked (--colorize, keyframes), never
+    with --no-colorize, and otherwise as intake decides (auto: a black-and-white input is
+    colorized, one with colour kept) unless inpainting flags alone were given."""
     form: dict[str, Any] = {spec.name: getattr(args, spec.name) for spec in FIELDS}
     inpaint = any((args.inpaint_mask, args.masks, args.boxes, args.detect_damage))
     keyframes = bool(getattr(args, "keyframe", None) or getattr(args, "keyframes", None))
-    form["colorize"] = "1" if args.colorize or keyframes or not inpaint else None
+    form["colorize"] = args.colorize or ("yes" if keyframes else "no" if inpaint else "auto")
     form["inpaint"] = "1" if inpaint else None
     if form["output_format"] is None:
         form["output_format"] = "jpeg" if args.output.suffix.lower() in (".jpg", ".jpeg") else "png"

@@ -108,6 +108,7 @@ class Settings:
     quota_jobs_in_flight: int
     quota_bytes_per_day: int
     session_cookie_secure: bool
+    retention_days: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -196,7 +197,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         quota_jobs_in_flight=env.int("QUOTA_JOBS_IN_FLIGHT", 20),
         quota_bytes_per_day=env.int("QUOTA_BYTES_PER_DAY", 50 * 1024**3),
         session_cookie_secure=env.bool("SESSION_COOKIE_SECURE", False),
+        # Finished jobs (their objects and rows) are removed this many days after they
+        # ended, by the reconciler; 0 keeps every job until it is deleted (DELETE).
+        retention_days=_not_negative("RETENTION_DAYS", env.int("RETENTION_DAYS", 0)),
     )
+
+
+def _not_negative(name: str, value: int) -> int:
+    if value < 0:
+        raise ValueError(f"setting {name} must be 0 or more, got {value}")
+    return value
 
 
 def _default_rate_store(env: _Environment) -> str:

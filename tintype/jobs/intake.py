@@ -11,7 +11,7 @@ import logging
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -20,6 +20,7 @@ from PIL import Image
 
 from tintype.jobs import options as job_options
 from tintype.jobs import quotas
+from tintype.jobs.colour_input import decide
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import needs_timestamps, save_timestamps
 from tintype.jobs.keyframes import CheckedKeyframes, KeyframePart, check_keyframes, put_keyframe
@@ -64,6 +65,8 @@ class Validated:
     masks_video: Path | None = None
     timestamps: list[float] | None = None  # a variable-rate video's frame times, for the pipeline
     keyframes: CheckedKeyframes = field(default_factory=CheckedKeyframes)
+    options: JobOptions | None = None  # the submission's, with colorize=auto decided
+    notes: list[str] = field(default_factory=list)
 
 
 def check_filename(name: str) -> str:
@@ -75,9 +78,12 @@ def check_filename(name: str) -> str:
 
 
 def parse_options(form: Mapping[str, Any], settings: Settings) -> JobOptions:
-    """Every option checked once, defaults resolved; a bad one is refused with a 400."""
+    """Every option checked once, defaults resolved; a bad one, or a model these settings
+    cannot run, is refused with a 400."""
     try:
-        return job_options.parse_options(form, settings)
+        options = job_options.parse_options(form, settings)
+        job_options.check_available(options, settings)
+        return options
     except job_options.OptionError as exc:
         raise IntakeError(str(exc), exc.code, 400) from None
 
@@ -90,6 +96,9 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         image = sniff_image(sub.path, settings.max_image_pixels)
         video = None if image is not None else _validate_video(sub.path, settings)
         kind, facts = ("image", image) if video is None else ("video", video.to_json())
+        decided = decide(sub.options, sub.path, video, bool(sub.reference_path or sub.keyframes),
+                         settings.ffmpeg_timeout_seconds)
+        sub = replace(sub, options=decided.options)
         _require_mask_source(sub)
         mask_png = _validate_mask(sub, facts, settings, scratch)
         masks_video = _validate_frame_masks(sub, kind, facts, settings, scratch)
@@ -99,7 +108,9 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         raise IntakeError.from_media(exc) from exc
     keyframes = check_keyframes(sub.keyframes, kind, sub.options, video, str(sub.path), settings, scratch)
     timestamps = video.timestamps if video is not None and needs_timestamps(video) else None
-    return Validated(kind, facts, mask_png, reference_png, masks_video, timestamps, keyframes)
+    notes = [decided.note] if decided.note else []
+    return Validated(kind, facts, mask_png, reference_png, masks_video, timestamps, keyframes, decided.options,
+                     notes + keyframes.notes)
 
 
 def _validate_video(path: Path, settings: Settings) -> VideoFacts:
@@ -212,12 +223,12 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
                 if limits is not None:
                     quotas.admit(s, sub.owner, limits, settings, sub.size)
                 s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key, kind=checked.kind,
-                          status=QUEUED, stage="queued", operations=list(sub.options.operations),
-                          options=sub.options.to_json(), input_name=sub.filename,
+                          status=QUEUED, stage="queued", operations=list(checked.options.operations),
+                          options=checked.options.to_json(), input_name=sub.filename,
                           input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
                           has_mask=int(checked.mask_png is not None),
                           has_reference=int(checked.reference_png is not None), chunks_total=0, chunks_done=0,
-                          keyframes=checked.keyframes.entries("user"), notes=checked.keyframes.notes,
+                          keyframes=checked.keyframes.entries("user"), notes=checked.notes,
                           timings={}))
         except BaseException:
             store.delete_prefix(keys.job_prefix(job_id))

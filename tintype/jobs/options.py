@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
+from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS, missing_setting
 from tintype.jobs.mask_intake import MaskError, parse_boxes, parse_damage_kinds
 from tintype.media.inpaint.damage import KINDS as DAMAGE_KINDS
 from tintype.settings import Settings
 
 OPERATIONS = ("inpaint", "colorize")  # in the order they run
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "on", "yes"), ("0", "false", "off", "no", "")
+AUTO, YES, NO = "auto", "yes", "no"  # colorize: decided from the input's colour, or as asked
 
 
 class OptionError(ValueError):
@@ -34,7 +35,7 @@ class Field:
     """One job option: how it is parsed and bounded, and how people are shown it."""
 
     name: str
-    kind: str  # int, float, choice, flag, boxes or kinds
+    kind: str  # int, float, choice, flag, boxes, kinds or tristate (auto / yes / no)
     help: str
     label: str
     default: Any = None
@@ -44,7 +45,7 @@ class Field:
     step: float | None = None
     choices: tuple[str, ...] = ()
     choice_labels: Mapping[str, str] = field(default_factory=dict)  # the form's wording, in its order
-    group: str = "options"  # the form's section: "remove" or "options"
+    group: str = "options"  # the form's section: "operations", "remove" or "options"
     flags: tuple[str, ...] = ()  # extra CLI spellings beside --name-with-dashes
 
     @property
@@ -54,8 +55,20 @@ class Field:
     def default_for(self, settings: Settings) -> Any:
         return getattr(settings, self.setting) if self.setting else self.default
 
+    def choices_for(self, settings: Settings) -> tuple[str, ...]:
+        """The choices these settings make usable, in the form's order: a model that is an
+        operator's own file is offered only once its setting names the file."""
+        ordered = [c for c in self.choice_labels if c in self.choices] or list(self.choices)
+        return tuple(c for c in ordered if missing_setting(c, settings) is None)
+
 
 FIELDS: tuple[Field, ...] = (
+    Field("colorize", "tristate", "colorize the input: auto colorizes a black-and-white input and keeps one "
+          "that already has colour (sepia, toned, tinted, colour film; see tintype.media.tone), yes always "
+          "colorizes (recolours a colour input), no never does", "Colorize", default=AUTO,
+          choices=(AUTO, YES, NO), choice_labels={AUTO: "if black and white (keep colour that is there)",
+                                                  YES: "yes, even a picture that has colour", NO: "no"},
+          group="operations", flags=("--no-colorize",)),
     Field("render_size", "int", "short side, in pixels, of the picture the colorization model sees; "
           "never above the input's own short side", "Render size (short side the model sees)",
           setting="render_size", low=64, high=2048, step=1),
@@ -111,6 +124,12 @@ class JobOptions:
     boxes: tuple[dict[str, int], ...] = ()
     track_boxes: bool = False
     detect_damage: tuple[str, ...] = ()
+    colorize_choice: str = YES  # what was asked (`colorize`); `operations` holds what was decided
+
+    @property
+    def colorize_undecided(self) -> bool:
+        """`colorize=auto` before intake measured the input (`tintype.jobs.colour_input`)."""
+        return self.colorize_choice == AUTO and not self.colorize
 
     @property
     def colorize(self) -> bool:
@@ -132,8 +151,9 @@ class JobOptions:
     def to_json(self) -> dict[str, Any]:
         """The options as stored on the job and shown by the API (operations live in
         their own column)."""
-        out = {f.name: getattr(self, f.name) for f in FIELDS}
+        out = {f.name: getattr(self, f.name) for f in FIELDS if f.name != "colorize"}
         out["boxes"], out["detect_damage"] = list(self.boxes), list(self.detect_damage)
+        out["colorize"] = self.colorize_choice
         return out
 
     @classmethod
@@ -151,8 +171,11 @@ class JobOptions:
 def parse_options(form: Mapping[str, Any], settings: Settings) -> JobOptions:
     """Operations and options from form fields (strings), JSON or CLI values, each
     checked once, with the defaults of everything not given."""
-    values: dict[str, Any] = {"operations": parse_operations(form)}
+    operations, choice = parse_operations(form)
+    values: dict[str, Any] = {"operations": operations, "colorize_choice": choice}
     for spec in FIELDS:
+        if spec.kind == "tristate":
+            continue  # colorize: read with the operations
         raw = form.get(spec.name)
         if raw is None and spec.flags:
             raw = next((form[f.lstrip("-")] for f in spec.flags if form.get(f.lstrip("-")) is not None), None)
@@ -163,21 +186,58 @@ def parse_options(form: Mapping[str, Any], settings: Settings) -> JobOptions:
     return options
 
 
-def parse_operations(form: Mapping[str, Any]) -> tuple[str, ...]:
-    """`operations` as a comma list or a list, or one checkbox field per operation."""
+def parse_operations(form: Mapping[str, Any]) -> tuple[tuple[str, ...], str]:
+    """The operations asked for and the colorize choice (auto, yes or no).
+
+    `operations` is a comma list or a list; without it, one field per operation (the
+    form's `inpaint` checkbox and `colorize` choice). `colorize` not given means auto when
+    no operation is named at all, else what the operations say (`operations=inpaint` or
+    `inpaint=1` alone: no, as before). With auto the operations may still lack colorize:
+    intake decides it from the input (`tintype.jobs.colour_input`)."""
     raw = form.get("operations")
-    if isinstance(raw, str):
+    if isinstance(raw, str) and raw.strip():
         ops = [o.strip() for o in raw.split(",") if o.strip()]
-    elif isinstance(raw, (list, tuple)):
+    elif isinstance(raw, (list, tuple)) and raw:
         ops = [str(o) for o in raw]
     else:
-        ops = [o for o in OPERATIONS if _truthy(form.get(o))]
+        ops = ["inpaint"] if _truthy(form.get("inpaint")) else []
     unknown = [o for o in ops if o not in OPERATIONS]
     if unknown:
         raise OptionError(f"unknown operation(s) {', '.join(unknown)}; choose colorize and/or inpaint")
-    if not ops:
+    choice = _colorize_choice(form.get("colorize"), ops)
+    if choice == YES:
+        ops.append("colorize")  # with auto, only an `operations` that names colorize keeps it
+    if not ops and choice != AUTO:
         raise OptionError("choose at least one operation: colorize and/or inpaint", "no_operation")
-    return tuple(o for o in OPERATIONS if o in ops)
+    return tuple(o for o in OPERATIONS if o in ops), choice
+
+
+def _colorize_choice(raw: Any, ops: list[str]) -> str:
+    """auto, yes or no from the `colorize` field (also the old checkbox's 1/0/on/off)."""
+    if _blank(raw):
+        return YES if "colorize" in ops else (NO if ops else AUTO)
+    word = str(raw).strip().lower() if not isinstance(raw, bool) else ("1" if raw else "0")
+    choice = AUTO if word == AUTO else YES if word in TRUE_WORDS else NO if word in FALSE_WORDS else None
+    if choice is None:
+        raise OptionError(f"colorize must be auto, yes or no, got {raw!r}")
+    if choice == NO and "colorize" in ops:
+        raise OptionError("operations asks to colorize but colorize is no; leave one of them out")
+    return choice
+
+
+def check_available(options: JobOptions, settings: Settings) -> None:
+    """Refuse a model these settings cannot run, naming the setting that would make it
+    usable; only for an operation the job may run (a recolour keeps its parent's
+    inpainting model but never inpaints)."""
+    wanted = [("inpaint_model", options.inpaint_model) if options.inpaint else None,
+              ("colorize_model", options.colorize_model) if options.colorize_choice != NO else None]
+    for name, model in filter(None, wanted):
+        setting = missing_setting(model, settings)
+        if setting is not None:
+            spec = next(f for f in FIELDS if f.name == name)
+            raise OptionError(f"{name} {model} is not available on this server: the operator sets {setting} "
+                              f"to enable it; choose one of {', '.join(spec.choices_for(settings))}",
+                              "model_unavailable")
 
 
 def parse_value(spec: Field, raw: Any) -> Any:

@@ -76,7 +76,8 @@ def recolour_options(parent: Job, form: Mapping[str, Any], settings: Settings) -
         raise IntakeError(f"a recolour changes only colour ({', '.join(COLOUR_OPTIONS)}) and keyframes; it keeps the "
                           f"parent's other options, so leave out {', '.join(other)}", "not_a_colour_option")
     given = {name: form[name] for name in COLOUR_OPTIONS if form.get(name) not in (None, "")}
-    return parse_options({**(parent.options or {}), **_MASK_OPTIONS, **given, "operations": "colorize"}, settings)
+    return parse_options({**(parent.options or {}), **_MASK_OPTIONS, **given, "operations": "colorize",
+                          "colorize": "yes"}, settings)  # asked for by name: a colour parent is recoloured too
 
 
 def create_recolour(req: Recolour, settings: Settings, store: ObjectStore, db_url: str,

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from tintype.storage.db import session_scope
-from tintype.storage.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Chunk, Job, as_utc, utcnow
+from tintype.storage.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, Chunk, Job, as_utc, utcnow
 
 ACTIVE = (QUEUED, RUNNING)
 
@@ -59,6 +59,11 @@ def get_job(url: str, job_id: str) -> Job | None:
 def is_active(url: str, job_id: str) -> bool:
     with session_scope(url) as s:
         return s.scalar(select(Job.status).where(Job.id == job_id)) in ACTIVE
+
+
+def is_finished(url: str, job_id: str) -> bool:
+    with session_scope(url) as s:
+        return s.scalar(select(Job.status).where(Job.id == job_id)) in TERMINAL
 
 
 def has_succeeded(url: str, job_id: str) -> bool:
@@ -300,8 +305,26 @@ def cancel(url: str, job_id: str) -> bool:
         return result.rowcount == 1
 
 
+def delete_finished(url: str, job_id: str) -> bool:
+    """Remove a job's row and its chunks, only if it has ended; False if it is active or gone."""
+    with session_scope(url) as s:
+        if s.scalar(select(Job.status).where(Job.id == job_id)) not in TERMINAL:
+            return False
+        s.execute(delete(Chunk).where(Chunk.job_id == job_id))
+        return s.execute(delete(Job).where(Job.id == job_id, Job.status.in_(TERMINAL))).rowcount == 1
+
+
+def finished_before(url: str, moment: datetime, limit: int) -> list[str]:
+    """Ids of jobs that ended before `moment`, oldest first, at most `limit`."""
+    with session_scope(url) as s:
+        return list(s.scalars(select(Job.id).where(Job.status.in_(TERMINAL), Job.finished_at < moment)
+                              .order_by(Job.finished_at).limit(limit)))
+
+
 __all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded",
            "mark_running", "update_job", "add_timing", "add_note", "add_keyframes", "plan_chunks", "get_chunk",
            "chunk_attempt", "chunk_done", "chunk_seconds", "succeed", "merged_keyframes",
            "fail", "cancel", "touch_chunk", "touch_job", "chunks_sent", "claim_finalize",
-           "start_finalize", "release_finalize", "requeue_finalize", "FAILED", "SUCCEEDED", "CANCELLED"]
+           "start_finalize", "release_finalize", "requeue_finalize", "delete_finished", "finished_before",
+           "is_finished",
+           "FAILED", "SUCCEEDED", "CANCELLED"]

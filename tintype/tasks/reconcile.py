@@ -5,7 +5,7 @@ the next piece of work is either held by the broker (waiting or delivered) or ha
 live heartbeat, and re-sends exactly what is missing: a probe lost with a broker's
 data, the chunks of a worker that died, the finalize of a chunk that finished but
 died before sending it. Every task is idempotent, so a needless re-send costs time,
-never correctness.
+never correctness. It also applies RETENTION_DAYS (tintype.jobs.removal).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from celery import shared_task
 
 from tintype.jobs import state as jobstate
+from tintype.jobs.removal import remove_expired
 from tintype.jobs.state import ActiveJob
 from tintype.queue.broker_scan import Message, held_messages
 from tintype.queue.messages import CHUNK, FINALIZE, IMAGE, PLAN_COLOUR, PROBE, RECONCILE, TRACK, send
@@ -104,7 +105,16 @@ def reconcile(self: JobTask) -> list[dict[str, str]]:
     done = [plan for plan in plans if _resend(self, plan)]
     for plan in done:
         log.warning("reconciler re-sent %s%s: %s", plan.task, plan.args, plan.reason)
+    _retire(self)
     return [{"task": p.task, "args": list(p.args), "reason": p.reason} for p in done]
+
+
+def _retire(task: JobTask) -> None:
+    """RETENTION_DAYS: remove finished jobs that have outlived it (a batch per run)."""
+    removed = remove_expired(task.db_url, task.store, task.settings.retention_days, jobstate.utcnow())
+    if removed:
+        log.info("retention removed %d finished job(s) older than %d days: %s", len(removed),
+                 task.settings.retention_days, ", ".join(removed))
 
 
 def _resend(task: JobTask, plan: Resend) -> bool:

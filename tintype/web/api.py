@@ -1,4 +1,4 @@
-"""REST v1: submit, list, inspect, download and cancel jobs."""
+"""REST v1: submit, list, inspect, download, cancel and delete jobs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.quotas import check_quota
 from tintype.jobs.recolour import Recolour, create_recolour
+from tintype.jobs.removal import remove_finished
 from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
 from tintype.storage.models import KINDS, STATUSES, Job
@@ -96,7 +97,7 @@ def _storage_down(exc: StorageError):
 
 @api.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(get_app_settings()))
 
 
 @api.get("/health")
@@ -333,13 +334,17 @@ def job_keyframe_thumbnail(job_id: str, frame: int):
 
 @api.delete("/jobs/<job_id>")
 def cancel_job(job_id: str):
+    """A queued or running job is cancelled (200, the job, kept so its page says so); a job
+    that has ended is removed, its objects and row (204), and is then gone (404)."""
     settings = get_app_settings()
     job = _job_or_404(job_id)
-    if not jobstate.cancel(settings.database_url, job.id):
-        return json_error(409, "already_finished", f"the job has already {job.status}")
-    _revoke(job.celery_id)
-    get_store().delete_prefix(keys.work_prefix(job.id))
-    return jsonify(job_json(jobstate.get_job(settings.database_url, job.id)))
+    if jobstate.cancel(settings.database_url, job.id):
+        _revoke(job.celery_id)
+        get_store().delete_prefix(keys.work_prefix(job.id))
+        return jsonify(job_json(jobstate.get_job(settings.database_url, job.id)))
+    if not remove_finished(settings.database_url, get_store(), job.id):
+        raise IntakeError(f"no job {job_id}", "not_found", 404)  # removed meanwhile by another request
+    return Response(status=204)
 
 
 def _revoke(task_id: str | None) -> None:

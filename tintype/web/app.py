@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from tintype.jobs.keyframes import MAX_KEYFRAMES
@@ -80,7 +80,20 @@ def _http_error(exc: HTTPException):
         # Keep the headers HTTP requires with the error (Allow on 405).
         headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
         return json_error(exc.code or 500, code, message, headers)
-    return exc
+    return _error_page(exc)
+
+
+PAGE_MESSAGES = {404: "There is no page here. A job that was deleted, or that belongs to someone else, "
+                      "is not found either."}
+
+
+def _error_page(exc: HTTPException):
+    """Browsers get errors in the site's layout, not the framework's bare page."""
+    code = exc.code or 500
+    message = PAGE_MESSAGES.get(code, exc.description or exc.name)
+    page = render_template("error.html", title=f"{exc.name} ({code})", message=message)
+    headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+    return page, code, headers
 
 
 __all__ = ["create_app"]

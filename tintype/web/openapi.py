@@ -8,6 +8,7 @@ from typing import Any
 from tintype.jobs.keyframes import MAX_KEYFRAMES, SOURCES
 from tintype.jobs.options import FIELDS, Field
 from tintype.jobs.recolour import COLOUR_OPTIONS
+from tintype.settings import Settings
 
 NULLABLE_STR = {"type": ["string", "null"]}
 FLAG_WORDS = ["1", "0", "true", "false", "on", "off", "yes", "no"]
@@ -18,13 +19,16 @@ def _bounds(spec: Field) -> dict[str, Any]:
     return {"type": kind, "minimum": spec.low, "maximum": spec.high}
 
 
-def option_field(spec: Field) -> dict[str, Any]:
-    """A job option as the multipart form sends it (tintype.jobs.options.FIELDS)."""
+def option_field(spec: Field, settings: Settings | None = None) -> dict[str, Any]:
+    """A job option as the multipart form sends it (tintype.jobs.options.FIELDS); with
+    `settings`, a choice lists only what they make usable (Field.choices_for)."""
     schema: dict[str, Any] = {"type": "string"}
     if spec.kind in ("int", "float"):
         schema = _bounds(spec)
     elif spec.kind == "choice":
-        schema = {"type": "string", "enum": list(spec.choices)}
+        schema = {"type": "string", "enum": list(spec.choices_for(settings) if settings else spec.choices)}
+    elif spec.kind == "tristate":
+        schema = {"type": "string", "enum": [*spec.choices, *(w for w in FLAG_WORDS if w not in spec.choices)]}
     elif spec.kind == "flag":
         schema = {"type": "string", "enum": FLAG_WORDS}
     elif spec.kind == "boxes":
@@ -39,7 +43,7 @@ def stored_option(spec: Field) -> dict[str, Any]:
     """A job option as the job shows it, typed and resolved."""
     if spec.kind in ("int", "float"):
         return _bounds(spec)
-    if spec.kind == "choice":
+    if spec.kind in ("choice", "tristate"):
         return {"type": "string", "enum": list(spec.choices)}
     if spec.kind == "flag":
         return {"type": "boolean"}
@@ -134,6 +138,12 @@ JOB_LIST = {
                    "total": {"type": "integer", "minimum": 0}},
 }
 
+def submission(settings: Settings | None = None) -> dict[str, Any]:
+    """The multipart form of a submission, its choices as `settings` offer them."""
+    return {**SUBMISSION, "properties": {**SUBMISSION["properties"],
+                                         **{spec.name: option_field(spec, settings) for spec in FIELDS}}}
+
+
 SUBMISSION = {
     "type": "object", "required": ["file"],
     "properties": {
@@ -145,10 +155,10 @@ SUBMISSION = {
         "reference": {"type": "string", "format": "binary",
                       "description": "a colour image whose colours guide colorization (by matched regions)"},
         "keyframes": {"$ref": "#/components/schemas/KeyframeParts"},
-        "operations": {"type": "string", "description": "comma list: colorize, inpaint", "example": "colorize"},
-        "colorize": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
+        "operations": {"type": "string", "example": "inpaint",
+                       "description": "comma list: colorize, inpaint; naming colorize colorizes (as colorize=yes). "
+                                      "Without it: inpaint=1 and the colorize field"},
         "inpaint": {"type": "string", "enum": ["1", "0", "true", "false", "on"]},
-        **{spec.name: option_field(spec) for spec in FIELDS},
     },
 }
 
@@ -163,16 +173,13 @@ KEYFRAME_PARTS = {
                    "that matches only loosely is accepted with a note on the job",
 }
 
-RECOLOUR = {
-    "type": "object",
-    "properties": {
+def recolour_form(settings: Settings | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": {
         "keyframes": {"$ref": "#/components/schemas/KeyframeParts"},
         "drop_keyframes": {"type": "string", "example": "120,480",
                            "description": "frame numbers of the parent's keyframes to leave out (comma-separated); "
                                           "the parent's other keyframes carry over unless a new one replaces them"},
-        **{spec.name: option_field(spec) for spec in FIELDS if spec.name in COLOUR_OPTIONS},
-    },
-}
+        **{spec.name: option_field(spec, settings) for spec in FIELDS if spec.name in COLOUR_OPTIONS}}}
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -211,8 +218,9 @@ ACCESS_RESPONSES = {
 OPEN = ("/api/v1/health", "/api/v1/openapi.json")
 
 
-def openapi_document() -> dict[str, Any]:
-    document = _document()
+def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
+    """The document; with `settings`, as this server serves it (only usable models offered)."""
+    document = _document(settings)
     for path, item in document["paths"].items():
         for method, operation in item.items():
             if method == "parameters":
@@ -224,7 +232,7 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
-def _document() -> dict[str, Any]:
+def _document(settings: Settings | None) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "tintype", "version": "1.0.0",
@@ -233,7 +241,8 @@ def _document() -> dict[str, Any]:
             "/api/v1/jobs": {
                 "post": {
                     "summary": "Submit an image or video",
-                    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": SUBMISSION}}},
+                    "requestBody": {"required": True,
+                                    "content": {"multipart/form-data": {"schema": submission(settings)}}},
                     "parameters": [IDEMPOTENCY],
                     "responses": {"202": _job_response("accepted and queued"),
                                   "200": _job_response("the job an earlier request with this Idempotency-Key made"),
@@ -264,9 +273,14 @@ def _document() -> dict[str, Any]:
                 "parameters": [JOB_ID],
                 "get": {"summary": "A job: status, stage, progress, timings, input facts, result link",
                         "responses": {"200": _job_response("the job"), "404": _error("no such job")}},
-                "delete": {"summary": "Cancel a queued or running job",
-                           "responses": {"200": _job_response("cancelled"), "404": _error("no such job"),
-                                         "409": _error("the job has already finished")}},
+                "delete": {"summary": "Cancel a queued or running job; delete a finished one",
+                           "description": "A queued or running job is cancelled: its work stops and its work "
+                                          "objects are removed; the job stays, `cancelled` (200). A job that has "
+                                          "ended (succeeded, failed, cancelled) is deleted: every object it "
+                                          "stored and its row (204); afterwards it is 404.",
+                           "responses": {"200": _job_response("cancelled"),
+                                         "204": {"description": "the finished job and its files were deleted"},
+                                         "404": _error("no such job")}},
             },
             "/api/v1/jobs/{job_id}/result": {
                 "parameters": [JOB_ID, DOWNLOAD],
@@ -316,7 +330,7 @@ def _document() -> dict[str, Any]:
                                    "parent's own keyframes carry over unless replaced or named in "
                                    "`drop_keyframes`; quotas apply.",
                     "requestBody": {"required": False,
-                                    "content": {"multipart/form-data": {"schema": RECOLOUR}}},
+                                    "content": {"multipart/form-data": {"schema": recolour_form(settings)}}},
                     "parameters": [IDEMPOTENCY],
                     "responses": {"202": _job_response("the new job, accepted and queued (Location: its URL)"),
                                   "200": _job_response("the job an earlier request with this Idempotency-Key made"),

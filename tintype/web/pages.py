@@ -11,6 +11,8 @@ from flask import Blueprint, abort, render_template
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import FIELDS
 from tintype.jobs.recolour import COLOUR_OPTIONS
+from tintype.media import tone
+from tintype.settings import Settings
 from tintype.web.auth import can_see
 from tintype.web.resources import get_app_settings
 
@@ -21,7 +23,16 @@ pages = Blueprint("pages", __name__)
 def index():
     settings = get_app_settings()
     return render_template("index.html", max_bytes=settings.max_upload_bytes, fields=FIELDS,
-                           defaults={spec.name: spec.default_for(settings) for spec in FIELDS})
+                           defaults={spec.name: spec.default_for(settings) for spec in FIELDS},
+                           offered=offered_choices(settings),
+                           tone={"has_colour": tone.HAS_COLOUR, "toned": tone.TONED, "side": tone.SIDE})
+
+
+def offered_choices(settings: Settings) -> dict[str, tuple[str, ...] | None]:
+    """Each choice option's usable values (a model needing an operator's file only once
+    it is configured); None for the others."""
+    return {spec.name: spec.choices_for(settings) if spec.kind in ("choice", "tristate") else None
+            for spec in FIELDS}
 
 
 @pages.get("/jobs")
@@ -35,4 +46,11 @@ def job_page(job_id: str):
     if job is None or not can_see(job):
         abort(404)
     colour_fields = [spec for spec in FIELDS if spec.name in COLOUR_OPTIONS]  # what a recolour may change
-    return render_template("job.html", job=job, colour_fields=colour_fields)
+    return render_template("job.html", job=job, colour_fields=colour_fields,
+                           offered=offered_choices(get_app_settings()), outcome=OUTCOME)
+
+
+# What the result area says before there is a result (static/app.js says the same as the status changes).
+OUTCOME = {"waiting": "Not ready yet.",
+           "cancelled": "Cancelled: the job was stopped before it finished, so there is no result.",
+           "failed": "Failed:", "no_reason": "no reason was recorded."}

@@ -39,11 +39,109 @@ const tintype = (() => {
     return "";
   }
 
+  // CIE Lab of one sRGB pixel (0..255), D65, as OpenCV converts it (tintype.media.color).
+  function lab(r, g, b) {
+    const lin = (c) => { c /= 255; return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    const R = lin(r), G = lin(g), B = lin(b);
+    const f = (t) => (t > 0.008856 ? Math.cbrt(t) : 7.787 * t + 16 / 116);
+    const x = f((0.412453 * R + 0.357580 * G + 0.180423 * B) / 0.950456);
+    const y = f(0.212671 * R + 0.715160 * G + 0.072169 * B);
+    const z = f((0.019334 * R + 0.119193 * G + 0.950227 * B) / 1.088754);
+    return [116 * y - 16, 500 * (x - y), 200 * (y - z)];
+  }
+
+  // The colour of a picture (an <img>, <video> or ImageBitmap), measured as intake measures
+  // it (tintype.media.tone): mean Lab chroma at most `side` px, and how much the hue agrees.
+  function measureTone(source, width, height, side) {
+    const scale = Math.min(1, side / Math.max(width, height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(width * scale));
+    canvas.height = Math.max(1, Math.round(height * scale));
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    context.drawImage(source, 0, 0, canvas.width, canvas.height);
+    const px = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let sum = 0, sumA = 0, sumB = 0;
+    for (let i = 0; i < px.length; i += 4) {
+      const [, a, b] = lab(px[i], px[i + 1], px[i + 2]);
+      sum += Math.hypot(a, b); sumA += a; sumB += b;
+    }
+    return { chroma: sum / (px.length / 4), coherence: sum > 0 ? Math.hypot(sumA, sumB) / sum : 0 };
+  }
+
+  function loadImage(url) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve(img); img.onerror = reject; img.src = url;
+    });
+  }
+
+  // A film's tone: the median of three frames spread over it, as intake takes five.
+  async function filmTone(url, side) {
+    const video = document.createElement("video");
+    video.muted = true; video.preload = "auto"; video.src = url;
+    await new Promise((resolve, reject) => { video.onloadeddata = resolve; video.onerror = reject; });
+    const tones = [];
+    for (const at of [1 / 6, 3 / 6, 5 / 6]) {
+      await new Promise((resolve, reject) => {
+        video.onseeked = resolve; video.onerror = reject; video.currentTime = at * (video.duration || 0);
+      });
+      tones.push(measureTone(video, video.videoWidth, video.videoHeight, side));
+    }
+    tones.sort((p, q) => p.chroma - q.chroma);
+    return tones[1];
+  }
+
+  async function toneOfFile(file, side) {
+    const url = URL.createObjectURL(file);
+    try {
+      if (file.type.startsWith("video/")) return await filmTone(url, side);
+      const img = await loadImage(url);
+      return measureTone(img, img.naturalWidth, img.naturalHeight, side);
+    } finally {
+      URL.revokeObjectURL(url);
+    }
+  }
+
+  // What colorize will do with this picture, in the words of the job's note.
+  function colourPlan(tone, limits, choice, guided, inpaint) {
+    if (choice === "no") return "It will not be colorized.";
+    if (!tone) return "Its colour is measured when it is uploaded: black and white is colorized, colour is kept.";
+    const colour = tone.chroma >= limits.hasColour;
+    const kind = !colour ? "black and white" : tone.coherence >= limits.toned ? "toned in one hue (like sepia)" : "in colour";
+    const measured = `This picture is ${kind} (mean colour ${tone.chroma.toFixed(1)}; below ${limits.hasColour} counts as black and white)`;
+    if (choice === "yes") return `${measured}: it will be colorized${colour ? ", its own colour replaced" : ""}.`;
+    if (!colour || guided) return `${measured}: it will be colorized${colour ? " (you chose a colour reference or keyframes)" : ""}.`;
+    const nothing = inpaint ? "" : " As it is, there is nothing to do: tick Inpaint with something to remove.";
+    return `${measured}: its colour will be kept (choose "yes" under Colorize to recolour it).${nothing}`;
+  }
+
+  function bindColourHint(form) {
+    const hint = document.getElementById("colour-hint");
+    const limits = { hasColour: Number(form.dataset.hasColour), toned: Number(form.dataset.toned) };
+    const side = Number(form.dataset.side);
+    let tone = null, measured = null, pending = false;
+    const show = () => {
+      if (!measured || pending) return;
+      const keyframes = [...form.querySelectorAll(".keyframe-rows .keyframe-file")].some((f) => f.files.length);
+      const guided = Boolean(form.elements.reference.files.length) || keyframes;
+      text(hint, colourPlan(tone, limits, form.elements.colorize.value, guided, form.elements.inpaint.checked));
+    };
+    form.elements.file.addEventListener("change", async () => {
+      const file = form.elements.file.files[0];
+      measured = file || null; tone = null; pending = Boolean(file);
+      if (!file) return;
+      try { tone = await toneOfFile(file, side); } catch (_) { tone = null; /* the browser cannot decode it */ }
+      if (measured === file) { pending = false; show(); }
+    });
+    form.addEventListener("change", show);
+  }
+
   function bindUploadForm(form) {
     const bar = document.getElementById("upload-progress");
     const error = document.getElementById("submit-error");
     let submissionKey = newKey();
     bindKeyframeRows(form);
+    bindColourHint(form);
     form.addEventListener("change", () => { submissionKey = newKey(); });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -149,6 +247,16 @@ const tintype = (() => {
     view.dataset.shown = "1";
   }
 
+  // The result area of a job that ended without a result says how it ended.
+  function showOutcome(root, job) {
+    const note = document.getElementById("result-note");
+    if (!note || !["cancelled", "failed"].includes(job.status)) return;
+    const words = JSON.parse(root.dataset.outcome);
+    note.className = job.status === "failed" ? "error" : "hint";
+    text(note, job.status === "failed" ? `${words.failed} ${job.error ? job.error.message : words.no_reason}`
+      : words.cancelled);
+  }
+
   function showQuality(job) {
     if (job.masks && job.masks.poster_url) {
       document.getElementById("masks-img").src = job.masks.poster_url;
@@ -185,9 +293,11 @@ const tintype = (() => {
     const notes = document.getElementById("job-notes");
     notes.replaceChildren(...job.notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
     document.getElementById("cancel-button").hidden = !["queued", "running"].includes(job.status);
+    document.getElementById("delete-button").hidden = ["queued", "running"].includes(job.status);
     text(document.getElementById("job-json"), JSON.stringify(job, null, 2));
     showInput(root, job);
     showResult(job);
+    showOutcome(root, job);
     showQuality(job);
     showKeyframes(job);
     const recolour = document.getElementById("recolour-form");
@@ -208,6 +318,12 @@ const tintype = (() => {
     document.getElementById("cancel-button").addEventListener("click", async () => {
       await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
       tick();
+    });
+    const remove = document.getElementById("delete-button");
+    remove.addEventListener("click", async () => {
+      if (!window.confirm("Delete this job, its input and its results?")) return;
+      const response = await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
+      if (response.status === 204) window.location = remove.dataset.after;
     });
     tick();
   }
@@ -255,5 +371,5 @@ const tintype = (() => {
     setInterval(load, 5000);
   }
 
-  return { bindUploadForm, watchJob, listJobs, appendKeyframes };
+  return { bindUploadForm, watchJob, listJobs, appendKeyframes, measureTone, colourPlan, lab };
 })();
