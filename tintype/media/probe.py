@@ -36,6 +36,13 @@ MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}
 # whose data stops well before that length has lost its tail.
 HEADER_LENGTH = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "asf", "flv")
 TAIL_SECONDS = 1.0  # how much of the end intake decodes
+# ffprobe's format name -> media type; MP4/QuickTime and Matroska/WebM share a demuxer, so
+# the file name's extension picks between them (VIDEO_EXTENSION_TYPES).
+VIDEO_TYPES = {"mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "matroska,webm": "video/x-matroska", "avi": "video/x-msvideo",
+               "asf": "video/x-ms-asf", "flv": "video/x-flv", "mpegts": "video/mp2t", "mpeg": "video/mpeg",
+               "ogg": "video/ogg", "mxf": "application/mxf"}
+VIDEO_EXTENSION_TYPES = {"mov,mp4,m4a,3gp,3g2,mj2": {".mov": "video/quicktime"},
+                         "matroska,webm": {".webm": "video/webm"}}
 
 
 @dataclass
@@ -80,6 +87,14 @@ class VideoFacts:
         data.pop("timestamps")
         data["fps"] = f"{self.fps_num}/{self.fps_den}"
         return data
+
+
+def video_content_type(container: str, name: str) -> str:
+    """The media type of a video file tintype probed as `container` (application/octet-stream
+    for a container without one)."""
+    extension = os.path.splitext(name)[1].lower()
+    by_name = VIDEO_EXTENSION_TYPES.get(container, {}).get(extension)
+    return by_name or VIDEO_TYPES.get(container, "application/octet-stream")
 
 
 def _ffprobe_json(source: str, timeout: float) -> dict[str, Any]:
@@ -141,7 +156,8 @@ def _tool_lines(args: list[str], timeout: float, limit: int | None) -> list[str]
         proc.stdout.close()
         finish_tool(proc, "ffprobe", max(1.0, deadline - time.monotonic()))
     except ToolFailed as exc:
-        raise CorruptMedia(f"the video's packets cannot be read ({exc})") from exc
+        log.info("listing the packets of %s failed: %s", args[-1], exc)
+        raise CorruptMedia("the video's frames cannot be listed: the file is damaged") from exc
     return lines
 
 
