@@ -112,7 +112,6 @@ def _ffprobe_json(source: str, timeout: float) -> dict[str, Any]:
                            "uploaded or copied; send the complete file") from exc
 
 
-
 def _packet_times(source: str, timeout: float, max_frames: int | None = None) -> list[tuple[float, int, int]]:
     """(pts seconds, byte position, size) of every video packet, in presentation order.
     Reading stops as soon as there are more than `max_frames`: a file of a million tiny
@@ -263,7 +262,7 @@ def _check_declared_size(source: str, size: int, stamps: list[float]) -> None:
     if declared is not None and declared > size:
         raise CorruptMedia(f"the file is cut short: it should hold {declared} bytes but has {size}, usually "
                            f"because an upload or copy was interrupted; its frames stop at about {stamps[-1]:.2f} s "
-                           f"(frame {len(stamps)}). Send the complete file, or trim it to that point first")
+                           f"(frame {len(stamps)}); send the complete file, or trim it to that point first")
 
 
 def _avi(fmt: dict[str, Any]) -> bool:
