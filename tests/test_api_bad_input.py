@@ -23,6 +23,36 @@ def _truncated_mp4(tmp: Path) -> Path:
     return path
 
 
+def _cut(path: Path, fraction: float) -> Path:
+    cut = path.with_name(f"cut-{path.name}")
+    data = path.read_bytes()
+    cut.write_bytes(data[:int(len(data) * fraction)])
+    return cut
+
+
+def _mp4_cut_before_its_index(tmp: Path) -> Path:
+    """An ordinary MP4 keeps its index (moov) at the end: cut anywhere, the index is gone."""
+    return _cut(grey_video(tmp / "camera.mp4", frames=24), 0.8)
+
+
+def _truncated_mkv(tmp: Path) -> Path:
+    return _cut(grey_video(tmp / "reel.mkv", frames=48), 0.6)
+
+
+def _truncated_webm(tmp: Path) -> Path:
+    path = tmp / "clip.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24", "-frames:v",
+                    "48", "-c:v", "libvpx-vp9", "-deadline", "realtime", str(path)], check=True)
+    return _cut(path, 0.6)
+
+
+def _truncated_avi(tmp: Path) -> Path:
+    path = tmp / "clip.avi"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24", "-frames:v",
+                    "48", "-c:v", "mpeg4", str(path)], check=True)
+    return _cut(path, 0.6)
+
+
 def _png_bomb(tmp: Path) -> Path:
     path = tmp / "bomb.png"
     Image.new("1", (6000, 6000)).save(path)  # 36 Mpx in a few kB; the test limit is 4 Mpx
@@ -98,6 +128,10 @@ CASES = {
     "a ZIP renamed .mp4": (_zip_named_mp4, {}, 415, "not_media"),
     "empty file": (_empty, {}, 400, "empty_file"),
     "truncated video": (_truncated_mp4, {}, 422, "corrupt_media"),
+    "an MP4 cut before its index": (_mp4_cut_before_its_index, {}, 422, "corrupt_media"),
+    "a truncated MKV": (_truncated_mkv, {}, 422, "corrupt_media"),
+    "a truncated WebM": (_truncated_webm, {}, 422, "corrupt_media"),
+    "a truncated AVI": (_truncated_avi, {}, 422, "corrupt_media"),
     "decompression bomb": (_png_bomb, {}, 413, "media_too_large"),
     "unsupported codec": (_unknown_codec, {}, 415, "unsupported_media"),
     "over the upload limit": (_oversized, {}, 413, None),
@@ -162,6 +196,7 @@ def test_bad_masks_are_refused(stack, tmp_path, mask_kind, code):
 def test_invalid_options_are_refused(stack, tmp_path):
     source = grey_video(tmp_path / "clip.mp4", frames=8, audio=False)
     assert stack.submit(source, colorize="no").json()["error"]["code"] == "no_operation"
+    assert stack.submit(source, operations="colorize", colour="blue").json()["error"]["code"] == "unknown_field"
     assert stack.submit(source, operations="sharpen").status_code == 400
     assert stack.submit(source, operations="inpaint").json()["error"]["code"] == "mask_required"
     assert stack.submit(source, operations="colorize", render_size="9").status_code == 400

@@ -12,8 +12,9 @@ import re
 import tempfile
 import uuid
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from kombu.exceptions import OperationalError as KombuOperationalError
 from PIL import Image
@@ -23,12 +24,13 @@ from tintype.jobs import quotas
 from tintype.jobs.colour_input import decide
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import needs_timestamps, save_timestamps
+from tintype.jobs.fingerprint import request_fingerprint
 from tintype.jobs.keyframes import CheckedKeyframes, KeyframePart, check_keyframes, put_keyframe
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
 from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
-from tintype.media.images import load_image, load_mask, sniff_image
-from tintype.media.probe import VideoFacts, check_decodes, probe_video
+from tintype.media.images import IMAGE_TYPES, load_image, load_mask, sniff_image
+from tintype.media.probe import VideoFacts, check_decodes, probe_video, video_content_type
 from tintype.settings import Settings
 from tintype.storage import keys
 from tintype.storage.apikeys import Limits
@@ -55,6 +57,12 @@ class Submission:
     idempotency_key: str | None = None  # a client's retry of the same submission gets the same job
     keyframes: list[KeyframePart] = field(default_factory=list)  # colour pictures of single frames (video)
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """What this submission asks for, kept with its job to recognise a retry."""
+        files = {"mask": self.mask_path, "reference": self.reference_path, "masks": self.masks_path}
+        return request_fingerprint(self.sha256, self.options, files, self.keyframes)
+
 
 @dataclass
 class Validated:
@@ -75,6 +83,21 @@ def check_filename(name: str) -> str:
         raise IntakeError(f"file name {name[:80]!r} is not allowed: use a plain name without "
                           "'/', '\\', '..' or control characters", "bad_filename", 400)
     return name
+
+
+SUBMISSION_FILES = ("file", "mask", "masks", "reference", "keyframes")  # the file parts of a submission
+RECOLOUR_FILES = ("keyframes", "drop_keyframes")  # the parts of a recolour beside its colour options
+PAGE_FIELDS = ("csrf_token",)  # what the pages' forms may send beside the options
+
+
+def check_fields(given: Iterable[str], files: Sequence[str]) -> None:
+    """Refuse fields nobody reads: a misspelt option (`colour=blue`) would otherwise be
+    dropped silently and the job run with a default the client did not choose."""
+    known = job_options.option_field_names() | set(files)
+    unknown = sorted(set(given) - known - set(PAGE_FIELDS))
+    if unknown:
+        raise IntakeError(f"unknown field(s): {', '.join(unknown)}; known fields are {', '.join(sorted(known))}",
+                          "unknown_field", 400)
 
 
 def parse_options(form: Mapping[str, Any], settings: Settings) -> JobOptions:
@@ -199,6 +222,14 @@ def _upright_size(path: Path, facts: dict[str, Any]) -> tuple[int, int]:
     return facts["width"], facts["height"]
 
 
+def input_content_type(kind: str, facts: Mapping[str, Any], name: str) -> str:
+    """The media type of a job's input, from the format intake found in its bytes (a
+    photograph's Pillow format, a video's container), for storing and serving it."""
+    if kind == "image":
+        return IMAGE_TYPES.get(str(facts.get("format", "")), "application/octet-stream")
+    return video_content_type(str(facts.get("container", "")), name)
+
+
 def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: str,
                enqueue: Callable[[str], str], limits: Limits | None = None) -> str:
     """Validate, store the objects, insert the row, then enqueue; undo on any failure.
@@ -208,7 +239,8 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
         checked = validate(sub, settings, Path(tmp))
         job_id = uuid.uuid4().hex
         try:
-            store.put_file(keys.input_key(job_id), sub.path)
+            input_type = input_content_type(checked.kind, checked.facts, sub.filename)
+            store.put_file(keys.input_key(job_id), sub.path, input_type)
             if checked.mask_png is not None:
                 store.put_file(keys.mask_key(job_id), checked.mask_png, "image/png")
             if checked.masks_video is not None:
@@ -222,7 +254,7 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
             with session_scope(db_url) as s:
                 if limits is not None:
                     quotas.admit(s, sub.owner, limits, settings, sub.size)
-                s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key, kind=checked.kind,
+                s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key, request_sha256=sub.fingerprint, kind=checked.kind,
                           status=QUEUED, stage="queued", operations=list(checked.options.operations),
                           options=checked.options.to_json(), input_name=sub.filename,
                           input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
@@ -256,5 +288,5 @@ def enqueue_job(job_id: str, store: ObjectStore, db_url: str, enqueue: Callable[
     return job_id
 
 
-__all__ = ["IntakeError", "KeyframePart", "Submission", "check_filename", "parse_options", "create_job",
-           "enqueue_job", "validate"]
+__all__ = ["IntakeError", "KeyframePart", "RECOLOUR_FILES", "SUBMISSION_FILES", "Submission", "check_fields",
+           "check_filename", "parse_options", "create_job", "enqueue_job", "input_content_type", "validate"]

@@ -15,6 +15,7 @@ picture whose lightness structure is not its frame's (`media.likeness`: below
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 import zipfile
@@ -37,6 +38,8 @@ from tintype.media.video import read_frames
 from tintype.settings import Settings
 from tintype.storage import keys
 from tintype.storage.objects import ObjectStore
+
+log = logging.getLogger(__name__)
 
 MAX_KEYFRAMES = 256
 SOURCES = ("user", "auto", "reference")
@@ -130,8 +133,9 @@ def named_files(parts: list[KeyframePart], folder: Path, limit: int, max_pixels:
             # Encrypted members raise RuntimeError, a corrupt deflate stream zlib.error.
             except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, RuntimeError,
                     zlib.error, OSError) as exc:
-                raise IntakeError(f"keyframes: {part.name[:80]} is a damaged or unsupported ZIP ({exc}); send the "
-                                  "pictures as separate files or a plain ZIP", "bad_keyframes_zip", 422) from None
+                log.info("keyframes ZIP %s refused: %r", part.name[:80], exc)
+                raise IntakeError(f"keyframes: {part.name[:80]} is a damaged, encrypted or unsupported ZIP; send "
+                                  "the pictures as separate files or a plain ZIP", "bad_keyframes_zip", 422) from None
         else:
             named.append((frame_of(part.name), part.path))
         _check_count(len(named))
@@ -212,8 +216,9 @@ def _film_frame(frame: int, facts: VideoFacts, source: str, settings: Settings) 
         return read_frames(source, facts.width, facts.height, frame_seek(facts, frame), 1,
                            settings.ffmpeg_timeout_seconds)[0]
     except (ToolFailed, MediaError) as exc:
-        raise IntakeError(f"frame {frame} of the video cannot be decoded to check keyframe {frame}: {exc}",
-                          "corrupt_media", 422) from exc
+        log.info("decoding frame %d to check its keyframe failed: %s", frame, exc)
+        raise IntakeError(f"frame {frame} of the video cannot be decoded to check keyframe {frame}: the video "
+                          "is damaged there", "corrupt_media", 422) from exc
 
 
 def likeness_note(frame: int, score: float | None) -> str | None:

@@ -168,6 +168,14 @@ class JobOptions:
         return cls.from_job(job.operations, job.options or {}, settings)
 
 
+def option_field_names() -> frozenset[str]:
+    """Every form field an option may arrive in: each option by name and by its other
+    spellings, `operations`, and one checkbox per operation. Derived from FIELDS, so a
+    new option is known the moment it is declared."""
+    aliases = {flag.lstrip("-") for spec in FIELDS for flag in spec.flags}
+    return frozenset({spec.name for spec in FIELDS} | aliases | {"operations", *OPERATIONS})
+
+
 def parse_options(form: Mapping[str, Any], settings: Settings) -> JobOptions:
     """Operations and options from form fields (strings), JSON or CLI values, each
     checked once, with the defaults of everything not given."""

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 from tintype.jobs import quotas
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import load_facts, needs_timestamps, save_timestamps
+from tintype.jobs.fingerprint import request_fingerprint
 from tintype.jobs.intake import enqueue_job, parse_options
 from tintype.jobs.keyframes import MAX_KEYFRAMES, KeyframePart, check_keyframes, entry, put_keyframe
 from tintype.jobs.options import FIELDS, JobOptions
@@ -80,6 +81,13 @@ def recolour_options(parent: Job, form: Mapping[str, Any], settings: Settings) -
                           "colorize": "yes"}, settings)  # asked for by name: a colour parent is recoloured too
 
 
+def recolour_fingerprint(req: Recolour, options: JobOptions) -> str:
+    """What a recolour asks for: its parent, the keyframes it leaves out, its options and its
+    keyframes (jobs.fingerprint)."""
+    dropped = (req.form.get("drop_keyframes") or "").replace(" ", "")
+    return request_fingerprint(f"{req.parent.id} drop {dropped}", options, {}, req.keyframes)
+
+
 def create_recolour(req: Recolour, settings: Settings, store: ObjectStore, db_url: str,
                     enqueue: Callable[[str], str], limits: Limits | None = None) -> str:
     """Check everything, copy the parent's objects, record the new job, then enqueue it;
@@ -104,7 +112,8 @@ def create_recolour(req: Recolour, settings: Settings, store: ObjectStore, db_ur
             with session_scope(db_url) as s:
                 if limits is not None:
                     quotas.admit(s, req.owner, limits, settings, source.size)
-                s.add(Job(id=job_id, owner=req.owner, idempotency_key=req.idempotency_key, kind=source.kind,
+                s.add(Job(id=job_id, owner=req.owner, idempotency_key=req.idempotency_key,
+                          request_sha256=recolour_fingerprint(req, options), kind=source.kind,
                           status=QUEUED, stage="queued", operations=list(options.operations),
                           options=options.to_json(), input_name=source.name, input_bytes=source.size,
                           input_sha256=source.sha256, input_facts=source.facts, has_mask=0,
@@ -215,4 +224,5 @@ def _inpainted_result(parent: Job, store: ObjectStore, settings: Settings, scrat
     return _Source(parent.output_key, parent.kind, facts, video, name, path.stat().st_size, digest, str(path))
 
 
-__all__ = ["COLOUR_OPTIONS", "Recolour", "carried_keyframes", "create_recolour", "recolour_options"]
+__all__ = ["COLOUR_OPTIONS", "Recolour", "carried_keyframes", "create_recolour", "recolour_fingerprint",
+           "recolour_options"]

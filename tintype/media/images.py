@@ -8,6 +8,7 @@ carried around the models and put back on output.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,10 @@ from PIL import Image, ImageCms, ImageOps
 
 from tintype.media.errors import CorruptMedia, MediaTooLarge, NotMedia, UnsupportedMedia
 
-IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "WEBP", "GIF"}
+log = logging.getLogger(__name__)
+IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "TIFF": "image/tiff", "BMP": "image/bmp",
+               "WEBP": "image/webp", "GIF": "image/gif"}  # Pillow's format name -> media type
+IMAGE_FORMATS = set(IMAGE_TYPES)
 
 
 @dataclass
@@ -29,24 +33,35 @@ class LoadedImage:
 
 
 def sniff_image(path: Path, max_pixels: int) -> dict[str, Any] | None:
-    """Image facts if the file's content is an image we accept, None if it is not an image."""
+    """Image facts if the file's content is an image we accept, None if it is not an image.
+    Only the header is read; the pixel limit is tintype's `max_pixels` (MAX_IMAGE_PIXELS),
+    checked here, not Pillow's own bomb threshold."""
+    _pillow_allows(max_pixels)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is checked below
             with Image.open(path) as img:
                 fmt, mode, (w, h) = img.format, img.mode, img.size
                 frames = getattr(img, "n_frames", 1)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaTooLarge(f"the image is too large to decode safely ({exc})") from exc
+    except Image.DecompressionBombError as exc:  # at least twice Pillow's threshold, so over ours
+        log.info("Pillow refused %s: %s", path, exc)
+        raise MediaTooLarge(f"the image has more than {max_pixels:,} pixels, the limit") from exc
     except (OSError, SyntaxError, ValueError):
         return None
     if fmt not in IMAGE_FORMATS:
         raise UnsupportedMedia(f"image format {fmt} is not supported; use PNG, JPEG, TIFF, BMP or WebP")
     if w * h > max_pixels:
-        raise MediaTooLarge(f"the image has {w}x{h} = {w * h} pixels; the limit is {max_pixels}")
+        raise MediaTooLarge(f"the image has {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
     if w < 1 or h < 1:
         raise CorruptMedia("the image has no pixels")
     return {"format": fmt, "mode": mode, "width": w, "height": h, "frames": frames}
+
+
+def _pillow_allows(max_pixels: int) -> None:
+    """Pillow refuses outright above twice its own MAX_IMAGE_PIXELS; keep that above
+    tintype's limit, so an operator's larger limit is the one that decides."""
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS * 2 < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -85,7 +100,8 @@ def load_image(path: Path, max_pixels: int) -> LoadedImage:
             img = ImageOps.exif_transpose(img)
             rgb, alpha = _split_modes(img)
     except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptMedia(f"the image cannot be decoded: {exc}") from exc
+        log.info("decoding %s failed: %s", path, exc)
+        raise CorruptMedia("the image cannot be decoded: the file is damaged or cut short") from exc
     facts.update({"exif_orientation": int(orientation), "width": rgb.shape[1], "height": rgb.shape[0],
                   "has_alpha": alpha is not None})
     return LoadedImage(rgb=rgb, alpha=alpha, facts=facts)

@@ -7,12 +7,15 @@ film costs seconds; they drive frame-accurate seeking for each chunk.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from tintype.media.containers import container_signature, declared_size
 from tintype.media.errors import CorruptMedia, MediaTooLarge, NotMedia, UnsupportedMedia
 from tintype.media.ffmpeg import (
     FFMPEG,
@@ -25,8 +28,21 @@ from tintype.media.ffmpeg import (
     start_tool,
 )
 
+log = logging.getLogger(__name__)
+
 # Codecs ffmpeg can copy into MP4 without re-encoding the audio.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus"}
+# Containers whose header states how long the film is (ffprobe's format names), so a file
+# whose data stops well before that length has lost its tail.
+HEADER_LENGTH = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "asf", "flv")
+TAIL_SECONDS = 1.0  # how much of the end intake decodes
+# ffprobe's format name -> media type; MP4/QuickTime and Matroska/WebM share a demuxer, so
+# the file name's extension picks between them (VIDEO_EXTENSION_TYPES).
+VIDEO_TYPES = {"mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "matroska,webm": "video/x-matroska", "avi": "video/x-msvideo",
+               "asf": "video/x-ms-asf", "flv": "video/x-flv", "mpegts": "video/mp2t", "mpeg": "video/mpeg",
+               "ogg": "video/ogg", "mxf": "application/mxf"}
+VIDEO_EXTENSION_TYPES = {"mov,mp4,m4a,3gp,3g2,mj2": {".mov": "video/quicktime"},
+                         "matroska,webm": {".webm": "video/webm"}}
 
 
 @dataclass
@@ -73,13 +89,27 @@ class VideoFacts:
         return data
 
 
+def video_content_type(container: str, name: str) -> str:
+    """The media type of a video file tintype probed as `container` (application/octet-stream
+    for a container without one)."""
+    extension = os.path.splitext(name)[1].lower()
+    by_name = VIDEO_EXTENSION_TYPES.get(container, {}).get(extension)
+    return by_name or VIDEO_TYPES.get(container, "application/octet-stream")
+
+
 def _ffprobe_json(source: str, timeout: float) -> dict[str, Any]:
     args = [FFPROBE, "-v", "error", *input_options(source), "-print_format", "json", "-show_format",
             "-show_streams", source]
     try:
         return json.loads(run_tool(args, timeout))
     except ToolFailed as exc:
-        raise NotMedia(f"the file is not a readable image or video ({exc})") from exc
+        log.info("ffprobe cannot read %s: %s", source, exc)
+        container = container_signature(source)
+        if container is None:
+            raise NotMedia("the file is neither an image nor a video tintype can read") from exc
+        raise CorruptMedia(f"the file is {container} video, but it cannot be read: its index or header is "
+                           "missing or damaged, usually because the file was cut short while it was "
+                           "uploaded or copied; send the complete file") from exc
 
 
 def _packet_times(source: str, timeout: float, max_frames: int | None = None) -> list[tuple[float, int, int]]:
@@ -125,7 +155,8 @@ def _tool_lines(args: list[str], timeout: float, limit: int | None) -> list[str]
         proc.stdout.close()
         finish_tool(proc, "ffprobe", max(1.0, deadline - time.monotonic()))
     except ToolFailed as exc:
-        raise CorruptMedia(f"the video's packets cannot be read ({exc})") from exc
+        log.info("listing the packets of %s failed: %s", args[-1], exc)
+        raise CorruptMedia("the video's frames cannot be listed: the file is damaged") from exc
     return lines
 
 
@@ -191,11 +222,12 @@ def probe_video(source: str, timeout: float = 120, max_frames: int | None = None
         width, height = height, width
     frame_span = stamps[-1] - stamps[0] + float(1 / rate)
     size = int(fmt["size"]) if str(fmt.get("size", "")).isdigit() else None
-    if indexed.isdigit() and int(indexed) > len(packets):
+    if indexed.isdigit() and int(indexed) > len(packets) and not _avi(fmt):
         raise CorruptMedia(f"the video is truncated: its index lists {indexed} frames "
                            f"but only {len(packets)} are in the file")
     if size is not None and os.path.isfile(source):
         _check_not_truncated(packets, size)
+        _check_declared_size(source, size, stamps)
     return VideoFacts(
         container=str(fmt.get("format_name", "")), video_codec=str(video.get("codec_name", "")),
         width=width, height=height, rotation=rotation, frames=len(packets),
@@ -223,21 +255,114 @@ def _check_not_truncated(packets: list[tuple[float, int, int]], size: int) -> No
         )
 
 
+def _check_declared_size(source: str, size: int, stamps: list[float]) -> None:
+    """A file cut short still opens and plays until its data stops; its container's
+    structure still declares the whole length."""
+    declared = declared_size(source)
+    if declared is not None and declared > size:
+        raise CorruptMedia(f"the file is cut short: it should hold {declared} bytes but has {size}, usually "
+                           f"because an upload or copy was interrupted; its frames stop at about {stamps[-1]:.2f} s "
+                           f"(frame {len(stamps)}); send the complete file, or trim it to that point first")
+
+
+def _avi(fmt: dict[str, Any]) -> bool:
+    """AVI indexes list empty "dropped frame" entries that no demuxer returns, so its frame
+    count is not a truncation test (the length and tail checks below are)."""
+    return fmt.get("format_name") == "avi"
+
+
 def check_decodes(source: str, facts: VideoFacts, timeout: float = 60) -> None:
-    """Decode the first and the last frame, so a broken or unsupported codec fails now."""
-    last = facts.timestamps[-1] if facts.timestamps else 0.0
-    for seek in (None, last):
-        args = [FFMPEG, "-v", "error", "-nostdin"]
-        if seek:
-            args += ["-ss", f"{max(0.0, seek - 0.001):.6f}"]
-        args += [*input_options(source), "-i", source, "-map", "0:v:0", "-frames:v", "1", "-vf", "scale=8:8",
-                 "-pix_fmt", "gray", "-f", "rawvideo", "-"]
-        try:
-            pixels = run_tool(args, timeout)
-        except ToolFailed as exc:
-            raise UnsupportedMedia(
-                f"the video stream ({facts.video_codec}) cannot be decoded: {exc}"
-            ) from exc
-        if len(pixels) != 64:
-            where = "last" if seek else "first"
-            raise CorruptMedia(f"the {where} frame of the video ({facts.video_codec}) cannot be decoded")
+    """Decode the first frame and every frame of the last second, and compare the data's end
+    with the length the header states, so a broken codec or a file cut short fails at intake
+    rather than at the end of the job. Cheap: the tail is reached by seeking."""
+    try:
+        first = _decode_gray(source, None, 1, timeout)
+    except ToolFailed as exc:
+        log.info("decoding %s failed: %s", source, exc)
+        raise UnsupportedMedia(f"the video stream ({facts.video_codec}) cannot be decoded; convert it to "
+                               "H.264, e.g. ffmpeg -i in -c:v libx264 -crf 16 out.mp4") from exc
+    if len(first) != 1:
+        raise CorruptMedia(f"the first frame of the video ({facts.video_codec}) cannot be decoded")
+    _check_length(source, facts, timeout)
+    _check_tail(source, facts, timeout)
+
+
+def _decode_gray(source: str, seek: float | None, count: int, timeout: float) -> list[bytes]:
+    """Up to `count` frames as 8x8 grey, chosen as the pipeline chooses them
+    (media.video.iter_frames): the first frames, or those at or after the absolute time `seek`."""
+    args = [FFMPEG, "-v", "error", "-nostdin"]
+    filters = "scale=8:8"
+    if seek is not None:
+        args += ["-noaccurate_seek", "-ss", f"{max(0.0, seek - 1.0):.6f}", "-copyts"]
+        filters = f"select=gte(t\\,{seek:.6f}),{filters}"
+    args += [*input_options(source), "-i", source, "-map", "0:v:0", "-vf", filters, "-frames:v", str(count),
+             "-fps_mode", "passthrough", "-pix_fmt", "gray", "-f", "rawvideo", "-"]
+    pixels = run_tool(args, timeout)
+    return [pixels[i:i + 64] for i in range(0, len(pixels) - 63, 64)]
+
+
+def _check_tail(source: str, facts: VideoFacts, timeout: float) -> None:
+    """Every frame of the last second decodes, reached by a seek like a chunk's."""
+    stamps = facts.timestamps
+    if len(stamps) < 2:
+        return
+    first = max(1, next(i for i, t in enumerate(stamps) if t >= stamps[-1] - TAIL_SECONDS))
+    seek = (stamps[first - 1] + stamps[first]) / 2 + facts.start_time
+    try:
+        decoded = len(_decode_gray(source, seek, len(stamps) - first, timeout))
+    except ToolFailed as exc:
+        log.info("decoding the end of %s failed: %s", source, exc)
+        decoded = 0
+    if decoded == 0:
+        raise CorruptMedia("the video cannot be read from the middle: seeking into it finds no frames, and "
+                           "tintype works on a film in parts; copy it into a new container first, e.g. "
+                           "ffmpeg -i in -c copy out.mkv")
+    if decoded < len(stamps) - first:
+        readable = first + decoded  # frames that decode, counting from the start
+        raise CorruptMedia(f"the end of the video cannot be decoded: it plays up to {stamps[readable - 1]:.2f} s "
+                           f"(frame {readable} of {len(stamps)}) and the rest is damaged or missing; send the "
+                           "complete file, or trim it to the part that plays")
+
+
+def _check_length(source: str, facts: VideoFacts, timeout: float) -> None:
+    """The data of every stream reaches the length the container's header states."""
+    if facts.container not in HEADER_LENGTH or not facts.timestamps:
+        return
+    frame = float(1 / facts.fps)
+    tolerance = max(0.05, 1.5 * frame)
+    video_end = facts.timestamps[-1] + frame
+    if facts.duration - video_end <= tolerance:
+        return
+    if facts.duration - _data_end(source, facts, video_end, timeout) > tolerance:
+        raise CorruptMedia(f"the video is cut short: its header says it lasts {facts.duration:.2f} s but its "
+                           f"frames end at {video_end:.2f} s (frame {facts.frames}), usually because the file "
+                           f"was cut short while it was uploaded or copied; send the complete file, or trim it "
+                           f"to its first {video_end:.2f} s")
+
+
+def _data_end(source: str, facts: VideoFacts, video_end: float, timeout: float) -> float:
+    """Where the last packet of any stream ends (the sound may outlast the picture), read
+    from a second before the picture's end; seconds from the start."""
+    start = facts.start_time + max(0.0, video_end - TAIL_SECONDS)
+    args = [FFPROBE, "-v", "error", *input_options(source), "-read_intervals", f"{start:.6f}%",
+            "-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", source]
+    try:
+        lines = run_tool(args, timeout).decode("utf-8", "replace").splitlines()
+    except ToolFailed as exc:
+        log.info("reading the end of %s failed: %s", source, exc)
+        return video_end
+    ends = [video_end]
+    for line in lines:
+        pts, _, duration = line.strip().partition(",")
+        if (at := _seconds(pts)) is not None:
+            ends.append(at - facts.start_time + (_seconds(duration) or 0.0))
+    return max(ends)
+
+
+def _seconds(text: str) -> float | None:
+    """A time ffprobe printed, or None for N/A and anything else that is not a number."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

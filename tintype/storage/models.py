@@ -35,6 +35,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64), default=LOCAL_OWNER)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # sha256 of what the request asked for (jobs.fingerprint); NULL on rows made before it was kept
+    request_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     kind: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     stage: Mapped[str] = mapped_column(String(32), default="queued")

@@ -146,8 +146,9 @@ class ObjectStore(ABC):
         stream from the store instead of downloading a whole film."""
 
     @abstractmethod
-    def presign(self, key: str, filename: str | None = None) -> str | None:
-        """A short-lived download URL, or None when the web app must serve the bytes."""
+    def presign(self, key: str, filename: str | None = None, content_type: str | None = None) -> str | None:
+        """A short-lived download URL, or None when the web app must serve the bytes; with
+        `content_type`, the download is served as that type whatever the object was stored as."""
 
     def delete_prefix(self, prefix: str) -> int:
         keys = list(self.list(prefix))
@@ -238,7 +239,7 @@ class LocalStore(ObjectStore):
             raise ObjectNotFound(key)
         return str(path)
 
-    def presign(self, key: str, filename: str | None = None) -> str | None:
+    def presign(self, key: str, filename: str | None = None, content_type: str | None = None) -> str | None:
         return None
 
     def local_path(self, key: str) -> Path | None:
@@ -336,13 +337,16 @@ class S3Store(ObjectStore):
     def read_url(self, key: str) -> str:
         return self._presign(self.client, key, None, expires=max(self.presign_seconds, 12 * 3600))
 
-    def presign(self, key: str, filename: str | None = None) -> str | None:
-        return self._presign(self.public, key, filename)
+    def presign(self, key: str, filename: str | None = None, content_type: str | None = None) -> str | None:
+        return self._presign(self.public, key, filename, content_type=content_type)
 
-    def _presign(self, client, key: str, filename: str | None, expires: int | None = None) -> str:
+    def _presign(self, client, key: str, filename: str | None, expires: int | None = None,
+                 content_type: str | None = None) -> str:
         params = {"Bucket": self.bucket, "Key": self._key(key)}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        if content_type:
+            params["ResponseContentType"] = content_type
         try:
             return client.generate_presigned_url("get_object", Params=params,
                                                       ExpiresIn=expires or self.presign_seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tintype.jobs import queries
 from tintype.jobs import state as jobstate
-from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
+from tintype.jobs.fingerprint import check_same_request
+from tintype.jobs.intake import (
+    RECOLOUR_FILES,
+    SUBMISSION_FILES,
+    IntakeError,
+    KeyframePart,
+    Submission,
+    check_fields,
+    create_job,
+    input_content_type,
+    parse_options,
+)
 from tintype.jobs.quotas import check_quota
-from tintype.jobs.recolour import Recolour, create_recolour
+from tintype.jobs.recolour import Recolour, create_recolour, recolour_fingerprint, recolour_options
 from tintype.jobs.removal import remove_finished
 from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
@@ -25,6 +37,7 @@ from tintype.web.resources import get_app_settings, get_celery, get_store, json_
 from tintype.web.uploads import save_upload
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 
 def _enqueue(job_id: str) -> str:
@@ -91,7 +104,8 @@ def _database_down(_exc: OperationalError):
 
 @api.errorhandler(StorageError)
 def _storage_down(exc: StorageError):
-    return json_error(503, "storage_unavailable", f"object storage is not answering ({exc}); retry shortly",
+    log.warning("object storage error: %s", exc)  # the detail names hosts and keys: for logs, not clients
+    return json_error(503, "storage_unavailable", "object storage is not answering; retry shortly",
                       {"Retry-After": "5"})
 
 
@@ -111,9 +125,10 @@ def submit_job():
     settings = get_app_settings()
     who = principal()
     idempotency = _idempotency_key()
-    if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
-        return _job_response(earlier, 200)
-    check_quota(settings.database_url, who.owner, who.limits, settings, request.content_length or 0)
+    earlier = _earlier_submission(who.owner, idempotency)
+    if earlier is None:  # a retry gets its job back even at the quota
+        check_quota(settings.database_url, who.owner, who.limits, settings, request.content_length or 0)
+    check_fields([*request.form.keys(), *request.files.keys()], SUBMISSION_FILES)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise IntakeError("send the media as the multipart field 'file'", "missing_file", 400)
@@ -126,13 +141,21 @@ def submit_job():
         sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, options, mask, reference,
                          masks, owner=who.owner, idempotency_key=idempotency,
                          keyframes=_keyframe_parts(Path(tmp), settings.max_upload_bytes))
+        if earlier is not None:
+            return _retried(earlier, idempotency, sub.fingerprint, sub.sha256)
         try:
             job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
         except IntegrityError:  # the same key raced in from a parallel retry
-            if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
-                return _job_response(earlier, 200)
+            if (earlier := _earlier_submission(who.owner, idempotency)) is not None:
+                return _retried(earlier, idempotency, sub.fingerprint, sub.sha256)
             raise
     return _job_response(jobstate.get_job(settings.database_url, job_id), 202)
+
+
+def _retried(earlier: Job, key: str | None, fingerprint: str, fallback: str):
+    """The job an earlier request with this key made (200), if this request is the same one."""
+    check_same_request(earlier, key or "", fingerprint, fallback)
+    return _job_response(earlier, 200)
 
 
 def _job_response(job: Job, status: int):
@@ -149,7 +172,9 @@ def _idempotency_key() -> str | None:
     return key or None
 
 
-def _earlier_submission(owner: str, key: str) -> Job | None:
+def _earlier_submission(owner: str, key: str | None) -> Job | None:
+    if key is None:
+        return None
     return queries.find_submission(get_app_settings().database_url, owner, key)
 
 
@@ -173,18 +198,23 @@ def recolour_job(job_id: str):
     who = principal()
     parent = _job_or_404(job_id)
     idempotency = _idempotency_key()
-    if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
-        return _job_response(earlier, 200)
-    # Refuse early: a recolour of an inpainted job reads its whole result before admission.
-    check_quota(settings.database_url, who.owner, who.limits, settings, parent.input_bytes or 0)
+    earlier = _earlier_submission(who.owner, idempotency)
+    if earlier is None:
+        # Refuse early: a recolour of an inpainted job reads its whole result before admission.
+        check_quota(settings.database_url, who.owner, who.limits, settings, parent.input_bytes or 0)
+    check_fields([*request.form.keys(), *request.files.keys()], RECOLOUR_FILES)
     with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
         req = Recolour(parent, request.form.to_dict(), who.owner,
                        _keyframe_parts(Path(tmp), settings.max_upload_bytes), idempotency)
+        if earlier is not None:
+            fingerprint = recolour_fingerprint(req, recolour_options(parent, req.form, settings))
+            return _retried(earlier, idempotency, fingerprint, parent.id)
         try:
             new_id = create_recolour(req, settings, get_store(), settings.database_url, _enqueue, who.limits)
         except IntegrityError:  # the same key raced in from a parallel retry
-            if idempotency and (earlier := _earlier_submission(who.owner, idempotency)) is not None:
-                return _job_response(earlier, 200)
+            if (earlier := _earlier_submission(who.owner, idempotency)) is not None:
+                fingerprint = recolour_fingerprint(req, recolour_options(parent, req.form, settings))
+                return _retried(earlier, idempotency, fingerprint, parent.id)
             raise
     return _job_response(jobstate.get_job(settings.database_url, new_id), 202)
 
@@ -237,7 +267,7 @@ def get_job(job_id: str):
 
 def _serve(key: str, content_type: str, filename: str, attachment: bool):
     store = get_store()
-    url = store.presign(key, filename if attachment else None)
+    url = store.presign(key, filename if attachment else None, content_type)
     if url is not None:
         return redirect(url, code=302)
     path = store.local_path(key)
@@ -261,7 +291,7 @@ def job_result(job_id: str):
 @api.get("/jobs/<job_id>/input")
 def job_input(job_id: str):
     job = _job_or_404(job_id)
-    return _serve(keys.input_key(job.id), "application/octet-stream" if job.kind == "video" else "image/*",
+    return _serve(keys.input_key(job.id), input_content_type(job.kind, job.input_facts or {}, job.input_name),
                   job.input_name, request.args.get("download") == "1")
 
 

@@ -145,7 +145,8 @@ def submission(settings: Settings | None = None) -> dict[str, Any]:
 
 
 SUBMISSION = {
-    "type": "object", "required": ["file"],
+    "type": "object", "required": ["file"], "additionalProperties": False,
+    "description": "any other field is refused (400 unknown_field), so a misspelt option is never ignored",
     "properties": {
         "file": {"type": "string", "format": "binary", "description": "image or video; type decided by content"},
         "mask": {"type": "string", "format": "binary",
@@ -174,7 +175,7 @@ KEYFRAME_PARTS = {
 }
 
 def recolour_form(settings: Settings | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": {
+    return {"type": "object", "additionalProperties": False, "properties": {
         "keyframes": {"$ref": "#/components/schemas/KeyframeParts"},
         "drop_keyframes": {"type": "string", "example": "120,480",
                            "description": "frame numbers of the parent's keyframes to leave out (comma-separated); "
@@ -209,7 +210,12 @@ FILE_RESPONSES = {
 
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "schema": {"type": "string", "maxLength": 128},
-               "description": "a client's retry with the same key gets the same job back (200)"}
+               "description": "makes a submission safe to retry: the job keeps a fingerprint of the request "
+                              "(the input's sha256, the parsed options and every other file), and a later "
+                              "request with the same key and the same fingerprint gets that job back (200). "
+                              "The same key with a different request (another file, other options or parts) "
+                              "is refused with 422 idempotency_key_reused; use a new key for a new "
+                              "submission. Keys are per owner."}
 ACCESS_RESPONSES = {
     "401": _error("AUTH_REQUIRED is on and no valid, unrevoked API key was sent"),
     "403": _error("a browser request without its page's CSRF token, or an operator-only filter"),
@@ -246,11 +252,12 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                     "parameters": [IDEMPOTENCY],
                     "responses": {"202": _job_response("accepted and queued"),
                                   "200": _job_response("the job an earlier request with this Idempotency-Key made"),
-                                  "400": _error("missing or invalid field"),
+                                  "400": _error("a missing, invalid or unknown field (unknown_field names it)"),
                                   "413": _error("upload, image or video over a limit"),
                                   "415": _error("not media, or an unsupported format or codec"),
-                                  "422": _error("corrupt media, a mask that does not fit, or a keyframe past the "
-                                                "end, greyscale or unlike its frame"),
+                                  "422": _error("corrupt media (including a video cut short), a mask that does "
+                                                "not fit, a keyframe past the end, greyscale or unlike its "
+                                                "frame, or an Idempotency-Key reused for a different request"),
                                   "503": _error("database or storage unavailable")},
                 },
                 "get": {
@@ -334,13 +341,15 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                     "parameters": [IDEMPOTENCY],
                     "responses": {"202": _job_response("the new job, accepted and queued (Location: its URL)"),
                                   "200": _job_response("the job an earlier request with this Idempotency-Key made"),
-                                  "400": _error("a bad keyframe name, count or field, an option that is not "
-                                                "a colour option, or drop_keyframes naming no keyframe of the job"),
+                                  "400": _error("a bad keyframe name, count or field, an unknown field, an "
+                                                "option that is not a colour option, or drop_keyframes naming "
+                                                "no keyframe of the job"),
                                   "404": _error("no such job"),
                                   "409": _error("the job has not succeeded, or its files are gone"),
                                   "413": _error("a keyframe over a limit"),
                                   "415": _error("a keyframe that is not an image"),
-                                  "422": _error("a keyframe past the end, greyscale, or unlike its frame"),
+                                  "422": _error("a keyframe past the end, greyscale, or unlike its frame, or an "
+                                                "Idempotency-Key reused for a different request"),
                                   "503": _error("database or storage unavailable")},
                 },
             },
