@@ -254,7 +254,8 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
             with session_scope(db_url) as s:
                 if limits is not None:
                     quotas.admit(s, sub.owner, limits, settings, sub.size)
-                s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key, request_sha256=sub.fingerprint, kind=checked.kind,
+                s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key,
+                          request_sha256=sub.fingerprint, kind=checked.kind,
                           status=QUEUED, stage="queued", operations=list(checked.options.operations),
                           options=checked.options.to_json(), input_name=sub.filename,
                           input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
