@@ -466,6 +466,10 @@ def test_migration_is_a_job_and_nothing_else_migrates(rendered):
         assert command_of(one_container(objs, "tintype-migrate")) == ["tintype", "migrate"]
         assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
         assert effective_settings(objs).migrate_on_start is False, f"{name}: web pods must not migrate"
+        # docs/operations.md applies `-l 'app.kubernetes.io/component in (config,migrate)'` first
+        first = {(o["kind"], o["metadata"]["name"]) for o in objs
+                 if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("config", "migrate")}
+        assert first == {("ConfigMap", "tintype-config"), ("Job", "tintype-migrate")}, name
 
 
 def test_selectors_and_references_meet(rendered):
