@@ -51,36 +51,49 @@ THIRD_PARTY_ENV = {
     "OMP_WAIT_POLICY": "OpenMP (torch's threads sleep instead of spinning)",
     "PYTHONUNBUFFERED": "CPython (log lines leave at once)",
 }
-# Settings that the metrics work (branch i21-metrics) adds to tintype/settings.py. Once
-# settings.py reads one, the test below fails until it is removed from here.
-PENDING_SETTINGS = {"METRICS_PORT"}
-# Paths probed or scraped that the web app is to serve (added with the metrics work);
-# until the app routes them, the route check is skipped with this reason.
+# Settings that the metrics work (branch i21-metrics, docs/metrics.md) adds to
+# tintype/settings.py. Once settings.py reads one, the test below fails until it is
+# removed from here.
+PENDING_SETTINGS = {"METRICS_PORT", "LOG_FORMAT", "GPU_WORKER_SLOTS", "CPU_WORKER_SLOTS"}
+# Paths probed or scraped that the web app is to serve (/metrics with the metrics work;
+# /readyz and /healthz not yet written); until the app routes them, the route check is
+# skipped with this reason.
 PENDING_ROUTES = {"/readyz", "/healthz", "/metrics"}
+# Routes for the cluster only: never published by the Ingress.
+INTERNAL_ROUTES = {"/readyz", "/healthz", "/metrics"}
 
-# The metrics the rules and the dashboard may use, until docs/metrics.md (from the
-# metrics work) exists; from then on the names come from that document.
+# The metrics the rules and the dashboard may use, as docs/metrics.md of the metrics work
+# (branch i21-metrics) names them, until that document is on this branch; from then on
+# the names are read from it.
 EXPECTED_METRICS = {
-    "tintype_gpu_workers_needed",           # gauge: GPU workers the work needs now (KEDA)
-    "tintype_queue_depth",                  # gauge {queue}: waiting messages
-    "tintype_queue_oldest_age_seconds",     # gauge {queue}
-    "tintype_jobs",                         # gauge {status, kind}
-    "tintype_jobs_finished_total",          # counter {status}
-    "tintype_job_failures_total",           # counter {reason}
-    "tintype_job_duration_seconds",         # histogram: submit to result
-    "tintype_chunks_in_flight",             # gauge
-    "tintype_chunk_duration_seconds",       # histogram
-    "tintype_finalize_duration_seconds",    # histogram
-    "tintype_frames_processed_total",       # counter
-    "tintype_reconciler_recoveries_total",  # counter {kind}
-    "tintype_upload_bytes_total",           # counter
-    "tintype_http_request_duration_seconds",  # histogram {route, method, status}
-    "tintype_gpu_memory_bytes",             # gauge
-    "tintype_gpu_utilization_ratio",        # gauge
-    "tintype_model_load_seconds",           # gauge or histogram {model}
+    "tintype_jobs",                              # gauge {kind, status}
+    "tintype_chunks",                            # gauge {state: pending, running, stalled}
+    "tintype_queue_messages",                    # gauge {queue}: waiting in the broker
+    "tintype_queue_oldest_message_age_seconds",  # gauge {queue}
+    "tintype_pool_waiting",                      # gauge {pool}
+    "tintype_pool_running",                      # gauge {pool}
+    "tintype_pool_workers_alive",                # gauge {pool}
+    "tintype_pool_worker_slots_alive",           # gauge {pool}
+    "tintype_pool_workers_needed",               # gauge {pool}: the scaling signal
+    "tintype_source_up",                         # gauge {source: database, broker}
+    "tintype_http_request_duration_seconds",     # histogram {method, route, status}
+    "tintype_upload_bytes_total",                # counter {part}
+    "tintype_tasks_total",                       # counter {task, outcome}
+    "tintype_task_duration_seconds",             # histogram {task}
+    "tintype_chunk_duration_seconds",            # histogram
+    "tintype_frames_processed_total",            # counter
+    "tintype_finalize_duration_seconds",         # histogram
+    "tintype_jobs_finished_total",               # counter {kind, status}
+    "tintype_job_duration_seconds",              # histogram {kind, status}
+    "tintype_job_failures_total",                # counter {reason}
+    "tintype_reconciler_resends_total",          # counter {task}
+    "tintype_model_load_seconds",                # histogram {model, device}
+    "tintype_gpu_memory_bytes",                  # gauge {device, kind}
+    "tintype_gpu_memory_total_bytes",            # gauge {device}
+    "tintype_gpu_utilization_ratio",             # gauge {device}
 }
 PROMETHEUS_BUILTIN = {"up"}
-SCALING_METRIC = "tintype_gpu_workers_needed"
+SCALING_METRIC = "tintype_pool_workers_needed"
 
 CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
 
@@ -436,6 +449,8 @@ def test_gpu_pool_is_one_process_per_gpu_and_scaled_by_keda(rendered):
     assert trigger["type"] == "prometheus", "not the Redis list scaler: it does not see running chunks"
     assert set(trigger["metadata"]) <= PROMETHEUS_TRIGGER_KEYS
     assert metric_names(trigger["metadata"]["query"]) == {SCALING_METRIC}
+    assert 'pool="gpu"' in trigger["metadata"]["query"], "the GPU pool scales on the GPU pool's signal"
+    assert trigger["metadata"]["query"].startswith("max("), "every web pod exports the same value: max, not sum"
     assert trigger["metadata"]["ignoreNullValues"] == "false", "a missing metric must not read as zero"
     assert float(trigger["metadata"]["threshold"]) == 1.0, "one pod (one GPU, -c 1) per worker needed"
     behavior = scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
@@ -547,6 +562,37 @@ def test_ingress_lets_the_largest_upload_reach_the_app(rendered, web_facts):
         assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= timeout
 
 
+def ingress_covers(path: dict, route: str) -> bool:
+    if path["pathType"] == "Exact":
+        return route == path["path"]
+    prefix = path["path"].rstrip("/")
+    return route == prefix or route.startswith(prefix + "/")
+
+
+def test_ingress_publishes_the_public_routes_and_nothing_internal(rendered, web_facts):
+    routes = set(web_facts["rules"]) | INTERNAL_ROUTES
+    for name, objs in rendered.items():
+        paths = [p for rule in objects_of(objs, "Ingress")["tintype-web"]["spec"]["rules"]
+                 for p in rule["http"]["paths"]]
+        for route in sorted(routes):
+            published = any(ingress_covers(p, route) for p in paths)
+            if route in INTERNAL_ROUTES:
+                assert not published, f"{name}: the Ingress publishes {route}, which is for the cluster only"
+            else:
+                assert published, f"{name}: the Ingress does not publish the app's route {route}"
+
+
+def test_pool_slots_match_the_worker_concurrency(rendered):
+    """The scaling signal divides the work by GPU_WORKER_SLOTS / CPU_WORKER_SLOTS: they
+    must be the `-c` that one pod of each pool brings."""
+    for name, objs in rendered.items():
+        data = objects_of(objs, "ConfigMap")["tintype-config"]["data"]
+        for pool, setting in (("gpu", "GPU_WORKER_SLOTS"), ("cpu", "CPU_WORKER_SLOTS")):
+            concurrency = option(command_of(one_container(objs, f"tintype-{pool}-worker")), "-c")
+            assert data[setting] == concurrency, \
+                f"{name}: {setting}={data[setting]} but the {pool} pod runs -c {concurrency}"
+
+
 def probed_paths(objs: list[dict]) -> set[str]:
     paths = set()
     for spec in pod_specs(objs).values():
@@ -570,7 +616,8 @@ def test_probed_and_scraped_paths_are_served_without_a_key(rendered, web_facts):
     closed = {p for p in wanted & routes if not p.startswith(OPEN_PATHS)}
     assert not closed, f"with AUTH_REQUIRED=1 these answer 401 to the kubelet/Prometheus: {sorted(closed)}"
     if missing:
-        pytest.skip(f"the web app does not route {sorted(missing)} yet (the metrics work adds them); "
+        pytest.skip(f"the web app does not route {sorted(missing)} yet (/metrics comes with the metrics work, "
+                    "/readyz and /healthz are not written); "
                     "the manifests probe them")
 
 
@@ -633,8 +680,8 @@ def test_alert_rules_are_well_formed_and_use_known_metrics(alert_rules):
         unknown = unknown_metrics(metric_names(rule["expr"]), known)
         assert not unknown, f"{rule['alert']} reads {sorted(unknown)}, not in {source}"
     exprs = " ".join(r["expr"] for r in rules)
-    for needed in ("tintype_queue_depth", "tintype_queue_oldest_age_seconds", SCALING_METRIC,
-                   "tintype_jobs_finished_total"):
+    for needed in ("tintype_queue_messages", "tintype_queue_oldest_message_age_seconds", SCALING_METRIC,
+                   "tintype_pool_workers_alive", "tintype_jobs_finished_total"):
         assert needed in exprs, f"no alert on {needed}"
 
 
