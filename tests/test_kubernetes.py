@@ -58,7 +58,7 @@ PENDING_SETTINGS = {"METRICS_PORT", "LOG_FORMAT", "GPU_WORKER_SLOTS", "CPU_WORKE
 # Paths probed or scraped that the web app is to serve (/metrics with the metrics work;
 # /readyz and /healthz not yet written); until the app routes them, the route check is
 # skipped with this reason.
-PENDING_ROUTES = {"/readyz", "/healthz", "/metrics"}
+PENDING_ROUTES = {"/metrics"}
 # Routes for the cluster only: never published by the Ingress.
 INTERNAL_ROUTES = {"/readyz", "/healthz", "/metrics"}
 

@@ -16,6 +16,7 @@ from tintype.web import auth, csrf
 from tintype.web.api import api
 from tintype.web.limits import RateLimiter
 from tintype.web.pages import pages
+from tintype.web.probes import probes
 from tintype.web.resources import get_app_settings, json_error
 
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.context_processor(lambda: {"csrf_token": csrf.csrf_token, "auth_required": settings.auth_required,
                                    "principal": g.get("principal")})
     app.register_blueprint(api)
+    app.register_blueprint(probes)
     app.register_blueprint(pages)
     app.register_blueprint(auth.auth)
     app.register_error_handler(HTTPException, _http_error)

@@ -15,7 +15,7 @@ from tintype.storage import apikeys
 from tintype.storage.models import LOCAL_OWNER, OPERATOR, ApiKey, Job
 from tintype.web.resources import get_app_settings, json_error
 
-OPEN_PATHS = ("/api/v1/openapi.json", "/api/v1/health", "/static/", "/login", "/logout")
+OPEN_PATHS = ("/api/v1/openapi.json", "/api/v1/health", "/healthz", "/readyz", "/static/", "/login", "/logout")
 auth = Blueprint("auth", __name__)
 
 
