@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from PIL import Image
@@ -166,6 +167,22 @@ def _photo(fmt: str = "PNG", seed: int = 0) -> bytes:
     out = io.BytesIO()
     Image.fromarray(grey_photo(64 + seed, 48)).save(out, fmt)
     return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "TIFF", "BMP"])
+def test_a_photograph_cut_short_is_refused_with_422_and_leaves_nothing(app, fmt):
+    rng = np.random.default_rng(1)
+    out = io.BytesIO()
+    Image.fromarray((rng.random((120, 160, 3)) * 255).astype(np.uint8)).save(out, fmt)
+    for fraction in (0.5, 0.95):
+        rows, objects = _rows(app), _objects(app)
+        response = _post(app, out.getvalue()[:int(len(out.getvalue()) * fraction)], f"print.{fmt.lower()}",
+                         colorize="yes")
+        if response.status_code == 415:  # a cut that took the header with it is not an image at all
+            continue
+        assert "damaged or cut short" in _refused_cleanly(app, response, 422, "corrupt_media")
+        assert (_rows(app), _objects(app)) == (rows, objects)
+    _accepted(_post(app, out.getvalue(), f"print.{fmt.lower()}", colorize="yes"))
 
 
 def test_unknown_fields_are_refused_naming_them(app):

@@ -29,7 +29,7 @@ from tintype.jobs.keyframes import CheckedKeyframes, KeyframePart, check_keyfram
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
 from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
-from tintype.media.images import IMAGE_TYPES, load_image, load_mask, sniff_image
+from tintype.media.images import IMAGE_TYPES, check_image_decodes, load_image, load_mask, sniff_image
 from tintype.media.probe import VideoFacts, check_decodes, probe_video, video_content_type
 from tintype.settings import Settings
 from tintype.storage import keys
@@ -117,6 +117,8 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         raise IntakeError("the uploaded file is empty", "empty_file", 400)
     try:
         image = sniff_image(sub.path, settings.max_image_pixels)
+        if image is not None:
+            check_image_decodes(sub.path)
         video = None if image is not None else _validate_video(sub.path, settings)
         kind, facts = ("image", image) if video is None else ("video", video.to_json())
         decided = decide(sub.options, sub.path, video, bool(sub.reference_path or sub.keyframes),
