@@ -18,18 +18,29 @@ from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field
 from tintype.queue.app import make_celery
+from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
+from tintype.restore_paths import PHOTO_FORMATS, PathRefused, check_destination, input_kind, result_format
 from tintype.settings import Settings, load_settings
 from tintype.storage.db import upgrade
-from tintype.storage.objects import store_from_settings
+from tintype.storage.models import Job
+from tintype.storage.objects import ObjectStore, store_from_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
+EXIT_INTERRUPTED = 128 + 2  # what shells report for a command ended by Ctrl-C (SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; Ctrl-C ends any of them with a line and 130, never a traceback
+    (each command has already stopped what it started on the way out)."""
     args = build_parser().parse_args(argv)
-    return {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
-            "eval": evaluate.run, "keys": keys_cli.run}[args.command](args)
+    command = {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
+               "eval": evaluate.run, "keys": keys_cli.run}[args.command]
+    try:
+        return command(args)
+    except KeyboardInterrupt:
+        print("tintype: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     restore = sub.add_parser("restore", help="colorize and/or inpaint one image or video")
     restore.add_argument("input", type=Path)
-    restore.add_argument("-o", "--output", type=Path, required=True)
+    restore.add_argument("-o", "--output", type=Path, required=True,
+                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video")
+    restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
+                         "the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
     restore.add_argument("--masks", type=Path,
                          help="one mask per frame: a mask video, a ZIP of images, or a folder of images")
@@ -115,46 +129,50 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_run(_args: argparse.Namespace) -> int:
     settings = load_settings()
+    address = f"{settings.web_host}:{settings.web_port}"
+    try:
+        processes.check_can_listen(settings.web_host, settings.web_port)
+    except OSError as exc:
+        print(f"tintype: cannot serve on {address}: {exc.strerror or exc}; stop what uses it or set WEB_PORT "
+              "to another port", file=sys.stderr)
+        return EXIT_BAD_INPUT
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     env = processes.child_env(settings)
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
-    procs = [
-        processes.start(processes.worker_command("cpu", settings, 2, beat=True), env, logs / "cpu-worker.log"),
-        processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log"),
-        processes.start(processes.web_command(settings), env, logs / "web.log"),
-    ]
-    print(f"tintype is running: http://{settings.web_host}:{settings.web_port}/  (logs in {logs}; Ctrl-C stops)",
-          flush=True)
+    procs: list[subprocess.Popen] = []
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(1)
-        failed = next(p for p in procs if p.poll() is not None)
-        print(f"a tintype process exited ({' '.join(map(str, failed.args[:6]))}); see {logs}", file=sys.stderr)
-        return 1
+        procs.append(processes.start(processes.worker_command("cpu", settings, 2, beat=True), env,
+                                     logs / "cpu-worker.log"))
+        procs.append(processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log"))
+        procs.append(processes.start(processes.web_command(settings), env, logs / "web.log"))
+        return _serve(procs, settings, logs)
     except KeyboardInterrupt:
         return 0
     finally:
         processes.stop(procs)
 
 
+def _serve(procs: list[subprocess.Popen], settings: Settings, logs: Path) -> int:
+    """Say where tintype answers once it does, then wait until a process exits."""
+    address = f"{settings.web_host}:{settings.web_port}"
+    if not processes.wait_listening(procs[-1], settings.web_host, settings.web_port):
+        print(f"tintype: the web server did not start on {address}; see {logs / 'web.log'}", file=sys.stderr)
+        return 1
+    print(f"tintype is running: http://{address}/  (logs in {logs}; Ctrl-C stops)", flush=True)
+    while all(p.poll() is None for p in procs):
+        time.sleep(1)
+    failed = next(p for p in procs if p.poll() is not None)
+    print(f"a tintype process exited ({' '.join(map(str, failed.args[:6]))}); see {logs}", file=sys.stderr)
+    return 1
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
-    if not args.input.is_file():
-        print(f"tintype: input {args.input} does not exist", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    for label, path in (("mask", args.inpaint_mask), ("reference", args.reference)):
-        if path is not None and not path.is_file():
-            print(f"tintype: {label} {path} does not exist", file=sys.stderr)
-            return EXIT_BAD_INPUT
-    if args.masks is not None and not args.masks.exists():
-        print(f"tintype: masks {args.masks} do not exist", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        args.keyframe_parts = restore_keyframes(args)
-    except IntakeError as exc:
-        print(f"tintype: {exc}", file=sys.stderr)
+    problem = _check_inputs(args) or _check_outputs(args, load_settings())
+    if problem:
+        print(f"tintype: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     private = args.data_dir is None
     if args.masks is not None and args.masks.is_dir():
@@ -164,7 +182,53 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return _restore_in(data_dir, args)
     finally:
         if private:
-            shutil.rmtree(data_dir, ignore_errors=True)
+            with processes.sigint_ignored():
+                shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _check_inputs(args: argparse.Namespace) -> str | None:
+    """What is wrong with the files the job reads, if anything; sets `args.keyframe_parts`."""
+    if not args.input.is_file():
+        return f"input {args.input} does not exist"
+    for label, path in (("mask", args.inpaint_mask), ("reference", args.reference)):
+        if path is not None and not path.is_file():
+            return f"{label} {path} does not exist"
+    if args.masks is not None and not args.masks.exists():
+        return f"masks {args.masks} do not exist"
+    try:
+        args.keyframe_parts = restore_keyframes(args)
+    except IntakeError as exc:
+        return str(exc)
+    return None
+
+
+def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
+    """What is wrong with where the results go, found before any work (see
+    tintype.restore_paths); sets `args.output_format` to what the extension names."""
+    inputs = _input_paths(args)
+    try:
+        check_destination(args.output, inputs, args.force)
+        if args.keep_masks is not None:
+            if args.keep_masks.resolve() == args.output.resolve():
+                raise PathRefused("-o and --keep-masks name the same file")
+            check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
+        kind = input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds)
+        if kind is not None:  # neither an image nor a video: intake refuses it in its words
+            fmt = result_format(kind, args.input, args.output, args.output_format)
+            args.output_format = fmt if kind == "image" else None
+    except PathRefused as exc:
+        return str(exc)
+    return None
+
+
+def _input_paths(args: argparse.Namespace) -> list[Path]:
+    """Every file the job reads: none of them may be an output."""
+    given = [args.input, args.inpaint_mask, args.reference, args.masks, args.keyframes]
+    given += [part.path for part in args.keyframe_parts]
+    for folder in (args.masks, args.keyframes):
+        if folder is not None and folder.is_dir():
+            given += [p for p in folder.iterdir() if p.is_file()]
+    return [p for p in given if p is not None]
 
 
 def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
@@ -176,15 +240,31 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
-    procs = [processes.start(processes.worker_command("cpu", settings, 1), env, logs / "cpu-worker.log"),
-             processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log")]
+    procs: list[subprocess.Popen] = []
+    job_id = job = None
+    processes.adopt_orphans()
     try:
+        for pool in ("cpu", "gpu"):
+            procs.append(processes.start(processes.worker_command(pool, settings, 1), env,
+                                         logs / f"{pool}-worker.log"))
         job_id = _submit(args, form, settings)
         if job_id is None:
             return EXIT_BAD_INPUT
-        return _follow(job_id, settings, args, procs, logs)
+        job = _follow(job_id, settings, procs, logs)
     finally:
-        processes.stop(procs)
+        with processes.sigint_ignored():  # a second Ctrl-C must not leave a worker running
+            processes.kill(procs)
+            if job_id is not None:
+                _tidy(job_id, settings)
+    return _deliver(job, settings, args)
+
+
+def _tidy(job_id: str, settings: Settings) -> None:
+    """The workers were killed, not asked to stop (the CLI's own, with nothing left worth
+    waiting 5-15 s for), so their clean-up is done here: a job left unfinished (Ctrl-C, a
+    dead worker) is cancelled, and no job keeps its work objects in a kept --data-dir."""
+    jobstate.cancel(settings.database_url, job_id)  # changes only a job still active
+    cleanup_work(store_from_settings(settings), job_id)
 
 
 def restore_form(args: argparse.Namespace) -> dict[str, Any]:
@@ -198,7 +278,7 @@ def restore_form(args: argparse.Namespace) -> dict[str, Any]:
     form["colorize"] = args.colorize or ("yes" if keyframes else "no" if inpaint else "auto")
     form["inpaint"] = "1" if inpaint else None
     if form["output_format"] is None:
-        form["output_format"] = "jpeg" if args.output.suffix.lower() in (".jpg", ".jpeg") else "png"
+        form["output_format"] = PHOTO_FORMATS.get(args.output.suffix.lower())
     return form
 
 
@@ -237,8 +317,8 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
         return None
 
 
-def _follow(job_id: str, settings: Settings, args: argparse.Namespace, procs: list[subprocess.Popen],
-            logs: Path) -> int:
+def _follow(job_id: str, settings: Settings, procs: list[subprocess.Popen], logs: Path) -> Job | None:
+    """The job once it has ended, with a progress bar meanwhile; None if a worker died."""
     from tqdm import tqdm
 
     shown = None
@@ -252,23 +332,40 @@ def _follow(job_id: str, settings: Settings, args: argparse.Namespace, procs: li
                 bar.refresh()
                 shown = state
             if job.status in ("succeeded", "failed", "cancelled"):
-                break
+                return job
             if any(p.poll() is not None for p in procs):
                 print(f"tintype: a worker exited; see {logs}", file=sys.stderr)
-                return EXIT_JOB_FAILED
+                return None
             time.sleep(0.5)
+
+
+def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> int:
+    """Write what a finished job made where the user asked, or say why it failed."""
+    if job is None:
+        return EXIT_JOB_FAILED
     if job.status != "succeeded":
         print(f"tintype: job {job.status}: {job.error or ''}", file=sys.stderr)
         return EXIT_JOB_FAILED
     store = store_from_settings(settings)
-    store.get_file(job.output_key, args.output)
+    _write(store, job.output_key, args.output)
     if args.keep_masks is not None and job.used_masks_key:
-        store.get_file(job.used_masks_key, args.keep_masks)
+        _write(store, job.used_masks_key, args.keep_masks)
         print(f"wrote the masks used to {args.keep_masks}")
     for note in job.notes or []:
         print(f"note: {note}")
     print(f"wrote {args.output} ({job.output_bytes} bytes)")
     return 0
+
+
+def _write(store: ObjectStore, key: str, path: Path) -> None:
+    """Copy through a hidden file renamed into place: an interrupted copy leaves no half
+    file under the user's name, and --force replaces a link instead of writing through it."""
+    part = path.with_name(f".{path.name}.part")
+    try:
+        store.get_file(key, part)
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _zip_folder(folder: Path) -> Path:

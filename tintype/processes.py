@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from tintype.settings import Settings
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
 def worker_command(pool: str, settings: Settings, concurrency: int = 1, beat: bool = False) -> list[str]:
@@ -29,6 +34,31 @@ def worker_command(pool: str, settings: Settings, concurrency: int = 1, beat: bo
 def web_command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b",
             f"{settings.web_host}:{settings.web_port}", "--timeout", "600", "tintype.web.wsgi:app"]
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE, EACCES, an unknown host) if a server could not listen on
+    host:port now. Binds as gunicorn does (SO_REUSEADDR), so a busy port is found before
+    anything starts, rather than in web.log after "tintype is running" was printed."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+
+
+def wait_listening(proc: subprocess.Popen, host: str, port: int, timeout: float = 60.0) -> bool:
+    """True once host:port accepts connections, False if `proc` (the server) exits first
+    or the time runs out: the URL is printed only when it answers."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection((target, port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 def start(cmd: Sequence[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen:
@@ -54,6 +84,59 @@ def stop(procs: Sequence[subprocess.Popen], grace: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def kill(procs: Sequence[subprocess.Popen], timeout: float = 5.0) -> None:
+    """End processes with everything they started, at once (SIGKILL to each group).
+
+    For workers whose job is over or abandoned (`tintype restore`): a Celery warm or cold
+    shutdown takes 5-15 s even when idle (the pool child is re-forked and reloads its
+    model, a master may hang), and nothing they would finish is wanted. Each process must
+    have been started by start(), in a group of its own; after adopt_orphans(), the
+    group's other members are reaped here too, so none is left when this returns."""
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the group is already gone
+            pass
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        proc.wait()
+        _reap_group(proc.pid, deadline)
+
+
+def adopt_orphans() -> None:
+    """Become the reaper of orphaned descendants (Linux; elsewhere nothing changes).
+
+    A worker killed with its pool children leaves them to the reaper; init does it in
+    its own time (seconds in some containers, listed as <defunct> meanwhile), this
+    process at once in kill()."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reap_group(pgid: int, deadline: float) -> None:
+    """Wait for the killed members of a group that were reparented to this process."""
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+        except ChildProcessError:  # none of the group is (any longer) a child of this process
+            return
+        if pid == 0:
+            time.sleep(0.01)
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ctrl-C is ignored while children are being stopped: pressed twice, the second
+    would otherwise cut the stopping short and leave a child running."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
