@@ -121,10 +121,15 @@ def cmd_run(_args: argparse.Namespace) -> int:
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
+    # Worker metrics on the two ports after the web's (docs/metrics.md).
+    metrics = settings.metrics_dir or settings.data_dir / "metrics"
+    cpu_env = {**env, **processes.metrics_env(metrics / "cpu", settings.web_port + 1)}
+    gpu_env = {**env, **processes.metrics_env(metrics / "gpu", settings.web_port + 2)}
+    web_env = {**env, **processes.metrics_env(metrics / "web")}
     procs = [
-        processes.start(processes.worker_command("cpu", settings, 2, beat=True), env, logs / "cpu-worker.log"),
-        processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log"),
-        processes.start(processes.web_command(settings), env, logs / "web.log"),
+        processes.start(processes.worker_command("cpu", settings, 2, beat=True), cpu_env, logs / "cpu-worker.log"),
+        processes.start(processes.worker_command("gpu", settings, 1), gpu_env, logs / "gpu-worker.log"),
+        processes.start(processes.web_command(settings), web_env, logs / "web.log"),
     ]
     print(f"tintype is running: http://{settings.web_host}:{settings.web_port}/  (logs in {logs}; Ctrl-C stops)",
           flush=True)
@@ -176,8 +181,9 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
-    procs = [processes.start(processes.worker_command("cpu", settings, 1), env, logs / "cpu-worker.log"),
-             processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log")]
+    procs = [processes.start(processes.worker_command(pool, settings, 1),
+                             {**env, **processes.metrics_env(data_dir / "metrics" / pool)}, logs / f"{pool}-worker.log")
+             for pool in ("cpu", "gpu")]
     try:
         job_id = _submit(args, form, settings)
         if job_id is None:

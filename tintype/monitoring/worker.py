@@ -50,8 +50,11 @@ class WorkerHooks:
     def on_ready(self, sender: Any = None, **_kwargs: Any) -> None:
         """Main process, pool started: serve /metrics and start the heartbeat."""
         if self.settings.metrics_port:
-            start_http_server(self.settings.metrics_port, registry=exposition.process_registry())
-            log.info("metrics on port %s", self.settings.metrics_port)
+            try:
+                start_http_server(self.settings.metrics_port, registry=exposition.process_registry())
+                log.info("metrics on port %s", self.settings.metrics_port)
+            except OSError:  # the port is taken: the worker still works, unwatched
+                log.exception("cannot serve metrics on port %s", self.settings.metrics_port)
         controller = getattr(sender, "controller", None)
         slots = int(getattr(controller, "concurrency", 0) or 1)
         name = getattr(sender, "hostname", None) or f"{self.pool}@unknown"
