@@ -90,7 +90,8 @@ def _database(settings: Settings, now: datetime) -> workload.Workload | None:
 
 def _alive(settings: Settings, now: datetime) -> dict[str, tuple[int, int]]:
     try:
-        return presence.alive(settings.database_url, now - timedelta(seconds=settings.lease_seconds))
+        return presence.alive(settings.database_url, now - timedelta(seconds=presence.ALIVE_BEATS *
+                                                                      settings.heartbeat_seconds))
     except Exception:  # noqa: BLE001 - as above
         log.warning("could not read worker heartbeats", exc_info=True)
         return {}

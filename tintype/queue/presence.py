@@ -21,6 +21,10 @@ from tintype.storage.models import WorkerHeartbeat, utcnow
 
 log = logging.getLogger(__name__)
 FORGET_AFTER = timedelta(days=1)  # rows of workers that died are removed after this
+# A worker is alive while its last beat is younger than this many HEARTBEAT_SECONDS: the
+# beat runs in the worker's main process, never behind a task, so three missed ones mean
+# it is gone (killed, or cut off from the database).
+ALIVE_BEATS = 3
 
 
 def beat(url: str, name: str, pool: str, slots: int) -> None:

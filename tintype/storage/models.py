@@ -118,7 +118,7 @@ class ApiKey(Base):
 
 class WorkerHeartbeat(Base):
     """A Celery worker process that says it is alive: the scaling signal counts the slots
-    of the workers seen within LEASE_SECONDS (rows of workers that stopped cleanly are
+    of the workers seen within 3 HEARTBEAT_SECONDS (rows of workers that stopped cleanly are
     removed; those of workers that died age out)."""
 
     __tablename__ = "worker_heartbeats"

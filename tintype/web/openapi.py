@@ -143,7 +143,7 @@ POOL = {
                                                         "handed to the pool"},
         "running": {**COUNT, "description": "claimed work with a heartbeat younger than LEASE_SECONDS"},
         "oldest_waiting_seconds": {"type": ["number", "null"], "description": "age of the oldest waiting message"},
-        "workers_alive": {**COUNT, "description": "worker processes seen within LEASE_SECONDS"},
+        "workers_alive": {**COUNT, "description": "worker processes whose heartbeat is younger than 3 HEARTBEAT_SECONDS"},
         "slots_alive": {**COUNT, "description": "their task slots (Celery concurrency)"},
         "slots_per_worker": {"type": "integer", "minimum": 1,
                              "description": "GPU_WORKER_SLOTS or CPU_WORKER_SLOTS: what one more replica brings"},
