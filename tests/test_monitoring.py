@@ -12,12 +12,16 @@ import io
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 import pytest
+from flask import Flask
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import services
@@ -156,6 +160,37 @@ def test_json_lines_carry_the_bound_task_context():
     assert "job_id" not in second and second["message"] == "outside"
 
 
+def test_web_records_carry_the_route_rule_and_job_of_the_request():
+    app = Flask(__name__)
+    app.add_url_rule("/api/v1/jobs/<job_id>", "job", lambda job_id: job_id)
+    record = logging.LogRecord("tintype.web", logging.INFO, __file__, 1, "served", None, None)
+    with app.test_request_context("/api/v1/jobs/abc123"):
+        logs.ContextFilter().filter(record)
+    line = json.loads(logs.JsonFormatter().format(record))
+    assert (line["route"], line["job_id"], line["method"]) == ("/api/v1/jobs/<job_id>", "abc123", "GET")
+
+
+def test_gpu_gauges_are_absent_without_cuda_and_labelled_by_device_with_it(monkeypatch):
+    def gpu_samples() -> list:
+        return [s for f in REGISTRY.collect() if f.name.startswith("tintype_gpu") for s in f.samples]
+
+    import torch
+
+    if not torch.cuda.is_available():  # a CPU host reports no GPU
+        before = gpu_samples()
+        metrics.record_gpu()
+        assert gpu_samples() == before
+    cuda = SimpleNamespace(is_available=lambda: True, is_initialized=lambda: True, device_count=lambda: 1,
+                           memory_allocated=lambda i: 100, memory_reserved=lambda i: 200,
+                           get_device_properties=lambda i: SimpleNamespace(total_memory=1000),
+                           utilization=lambda i: 50)
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))  # the one stand-in: no GPU here
+    metrics.record_gpu()
+    values = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in gpu_samples()}
+    assert values[("tintype_gpu_memory_bytes", (("device", "0"), ("kind", "reserved")))] == 200
+    assert values[("tintype_gpu_utilization_ratio", (("device", "0"),))] == 0.5
+
+
 # --- one job through a private deployment ------------------------------------------------
 
 def _parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -175,6 +210,17 @@ def _scrape(stack: Stack, name: str) -> str:
     response = stack.http.get(stack.metrics_url(name), timeout=30)
     response.raise_for_status()
     return response.text
+
+
+def _settled(stack: Stack, name: str, metric: str, minimum: float, timeout: float = 30) -> dict:
+    """The process's samples once `metric` reaches `minimum`: a worker counts a task's end
+    just after the database shows it, so a scrape right after the job ends may be early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = _parse(_scrape(stack, name))
+        if _value(samples, metric) >= minimum or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.5)
 
 
 def _poll_pools(stack: Stack, operator, until, timeout: float) -> dict[str, Any]:
@@ -236,7 +282,9 @@ def test_pools_are_for_operators_only(observed):
 def test_metrics_of_web_and_workers_count_the_job(observed):
     stack, job = observed["stack"], observed["job"]
     chunks, frames = job["progress"]["total"], job["input"]["facts"]["frames"]
-    web, cpu, gpu = (_parse(_scrape(stack, name)) for name in ("web", "cpu-worker", "gpu-worker"))
+    web = _parse(_scrape(stack, "web"))
+    cpu = _settled(stack, "cpu-worker", "tintype_finalize_duration_seconds_count", 1)
+    gpu = _settled(stack, "gpu-worker", "tintype_tasks_total", chunks + 1)
     assert _value(web, "tintype_jobs", kind="video", status="succeeded") >= 1
     assert _value(web, "tintype_source_up", source="broker") == 1 and "tintype_queue_messages" in web
     assert "tintype_queue_oldest_message_age_seconds" in web

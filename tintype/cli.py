@@ -109,7 +109,11 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     cmd = processes.worker_command(args.pool, settings, args.concurrency, beat=args.pool == "cpu")
-    os.execvpe(cmd[0], cmd, processes.child_env(settings))
+    env = processes.child_env(settings)
+    if settings.metrics_dir is None:  # a directory of this process's own (its pid survives the exec)
+        env.update(processes.metrics_env(settings.data_dir / "metrics" / f"{args.pool}-{os.getpid()}",
+                                         settings.metrics_port))
+    os.execvpe(cmd[0], cmd, env)
     return 0  # not reached
 
 

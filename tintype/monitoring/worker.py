@@ -49,7 +49,10 @@ class WorkerHooks:
 
     def on_ready(self, sender: Any = None, **_kwargs: Any) -> None:
         """Main process, pool started: serve /metrics and start the heartbeat."""
-        if self.settings.metrics_port:
+        if self.settings.metrics_port and self.settings.metrics_dir is None:
+            log.error("METRICS_PORT is set but PROMETHEUS_MULTIPROC_DIR is not: the pool processes' metrics "
+                      "cannot be summed, so none are served (docs/metrics.md)")
+        elif self.settings.metrics_port:
             try:
                 start_http_server(self.settings.metrics_port, registry=exposition.process_registry())
                 log.info("metrics on port %s", self.settings.metrics_port)

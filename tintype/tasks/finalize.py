@@ -77,9 +77,9 @@ def _finalize(task: JobTask, job_id: str) -> str:
     answer = publish(task.db_url, task.store, job_id, [key, compare, *kept.values()], output_key=key,
                      output_bytes=size, output_content_type="video/mp4", quality=quality, compare_key=compare,
                      **kept)
-    task.cleanup_work(job_id)
     if answer == "succeeded":
         metrics.FINALIZE_DURATION.observe(time.monotonic() - began)
+    task.cleanup_work(job_id)
     return answer
 
 
