@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import boto3
 import requests
@@ -38,6 +38,7 @@ class Stack:
     logs: Path
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     commands: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    process_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per process: its metrics dir and port
     http: requests.Session = field(default_factory=requests.Session)  # carries the test owner's key
     redis: tuple[subprocess.Popen, int, Path] | None = None
     proxy: FaultProxy | None = None
@@ -112,7 +113,8 @@ class Stack:
         cmd, marker = self.commands[name]
         log = self.logs / f"{name}.log"
         seen = len(log.read_bytes()) if log.exists() else 0
-        self.procs[name] = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=open(log, "ab"),
+        env = {**self.env, **self.process_env.get(name, {})}
+        self.procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=open(log, "ab"),
                                             stderr=subprocess.STDOUT, start_new_session=True)
         _wait_ready(self.procs[name], log, marker, name, skip=seen)
 
@@ -137,6 +139,12 @@ class Stack:
         if not keep_data:
             folder = folder.parent / (folder.name + "-empty")
         self.redis = (services.start_redis_durable(folder, port)[0], port, folder)
+
+    def metrics_url(self, name: str) -> str:
+        """Where process `name` serves /metrics (the web on its own port, workers on METRICS_PORT)."""
+        if name == "web":
+            return f"{self.base}/metrics"
+        return f"http://127.0.0.1:{self.process_env[name]['METRICS_PORT']}/metrics"
 
     def restart_redis(self, keep_data: bool = True, down_for: float = 0.0) -> None:
         self.stop_redis()
@@ -214,12 +222,25 @@ def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_pro
                       proxy=proxy, postgres=postgres)
         cleanup.callback(lambda: services.stop(stack.redis[0]))
         stack.commands = _commands(web_port, cpu_concurrency, env["TINTYPE_DATA_DIR"])
+        stack.process_env = _metrics_env(work / "metrics", stack.commands)
         cleanup.callback(lambda: [services.stop(p) for p in stack.procs.values()])
         for name in stack.commands:
             stack.start(name)
         services.wait_for_port(web_port, "gunicorn")
         stack.http = stack.client(stack.new_key("archive"))
         yield stack
+
+
+def _metrics_env(folder: Path, names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Each process its own prometheus_client multiprocess directory (as `tintype run` and
+    the deployments do) and each worker a free port for /metrics."""
+    env = {}
+    for name in names:
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        env[name] = {"PROMETHEUS_MULTIPROC_DIR": str(folder / name)}
+        if name != "web":
+            env[name]["METRICS_PORT"] = str(services.free_port())
+    return env
 
 
 def _database(work: Path, cleanup: ExitStack, private: bool) -> tuple[str, services.PrivatePostgres | None]:

@@ -123,7 +123,11 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     cmd = processes.worker_command(args.pool, settings, args.concurrency, beat=args.pool == "cpu")
-    os.execvpe(cmd[0], cmd, processes.child_env(settings))
+    env = processes.child_env(settings)
+    if settings.metrics_dir is None:  # a directory of this process's own (its pid survives the exec)
+        env.update(processes.metrics_env(settings.data_dir / "metrics" / f"{args.pool}-{os.getpid()}",
+                                         settings.metrics_port))
+    os.execvpe(cmd[0], cmd, env)
     return 0  # not reached
 
 
@@ -143,11 +147,16 @@ def cmd_run(_args: argparse.Namespace) -> int:
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
     procs: list[subprocess.Popen] = []
+    # Worker metrics on the two ports after the web's (docs/metrics.md).
+    metrics = settings.metrics_dir or settings.data_dir / "metrics"
+    cpu_env = {**env, **processes.metrics_env(metrics / "cpu", settings.web_port + 1)}
+    gpu_env = {**env, **processes.metrics_env(metrics / "gpu", settings.web_port + 2)}
+    web_env = {**env, **processes.metrics_env(metrics / "web")}
     try:
-        procs.append(processes.start(processes.worker_command("cpu", settings, 2, beat=True), env,
+        procs.append(processes.start(processes.worker_command("cpu", settings, 2, beat=True), cpu_env,
                                      logs / "cpu-worker.log"))
-        procs.append(processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log"))
-        procs.append(processes.start(processes.web_command(settings), env, logs / "web.log"))
+        procs.append(processes.start(processes.worker_command("gpu", settings, 1), gpu_env, logs / "gpu-worker.log"))
+        procs.append(processes.start(processes.web_command(settings), web_env, logs / "web.log"))
         return _serve(procs, settings, logs)
     except KeyboardInterrupt:
         return 0
@@ -245,7 +254,8 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
     processes.adopt_orphans()
     try:
         for pool in ("cpu", "gpu"):
-            procs.append(processes.start(processes.worker_command(pool, settings, 1), env,
+            procs.append(processes.start(processes.worker_command(pool, settings, 1),
+                                         {**env, **processes.metrics_env(data_dir / "metrics" / pool)},
                                          logs / f"{pool}-worker.log"))
         job_id = _submit(args, form, settings)
         if job_id is None:

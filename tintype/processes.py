@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -148,3 +149,13 @@ def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[s
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env.update(extra or {})
     return env
+
+
+def metrics_env(directory: Path, port: int = 0) -> dict[str, str]:
+    """The environment one process group needs for its metrics: its own, empty
+    prometheus_client multiprocess directory (web and workers must not share one, and
+    files of an earlier run would be summed in) and the port a worker serves them on
+    (0: none). See docs/metrics.md."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(directory), "METRICS_PORT": str(port)}

@@ -108,6 +108,11 @@ class Settings:
     quota_jobs_in_flight: int
     quota_bytes_per_day: int
     session_cookie_secure: bool
+    metrics_dir: Path | None
+    metrics_port: int
+    gpu_worker_slots: int
+    cpu_worker_slots: int
+    log_format: str
     retention_days: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -197,10 +202,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         quota_jobs_in_flight=env.int("QUOTA_JOBS_IN_FLIGHT", 20),
         quota_bytes_per_day=env.int("QUOTA_BYTES_PER_DAY", 50 * 1024**3),
         session_cookie_secure=env.bool("SESSION_COOKIE_SECURE", False),
+        # prometheus_client's multiprocess directory (its own variable name, read by the
+        # library at import): one empty directory per web or worker process group.
+        metrics_dir=Path(env.text("PROMETHEUS_MULTIPROC_DIR", "")) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
+        # A Celery worker serves /metrics on this port (0: it serves none; the web always does).
+        metrics_port=env.int("METRICS_PORT", 0),
+        # Task slots one replica of a pool brings (its Celery concurrency): the scaling
+        # signal divides the pool's waiting + running work by it.
+        gpu_worker_slots=max(1, env.int("GPU_WORKER_SLOTS", 1)),
+        cpu_worker_slots=max(1, env.int("CPU_WORKER_SLOTS", 4)),
+        # "text" (the default) or "json": one JSON object per log line, for log search.
+        log_format=_choice(env, "LOG_FORMAT", "text", ("text", "json")),
         # Finished jobs (their objects and rows) are removed this many days after they
         # ended, by the reconciler; 0 keeps every job until it is deleted (DELETE).
         retention_days=_not_negative("RETENTION_DAYS", env.int("RETENTION_DAYS", 0)),
     )
+
+
+def _choice(env: _Environment, name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.text(name, default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"setting {name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _not_negative(name: str, value: int) -> int:

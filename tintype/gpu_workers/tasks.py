@@ -27,6 +27,7 @@ from tintype.media.images import load_image, save_image
 from tintype.media.maskvideo import MaskVideoWriter
 from tintype.media.overlay import mask_overlay
 from tintype.media.video import LosslessWriter, read_frames
+from tintype.monitoring import metrics
 from tintype.queue.messages import CHUNK, IMAGE, send_finalize
 from tintype.queue.task import JobTask
 from tintype.storage import keys
@@ -113,7 +114,11 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str) -> s
         store.delete(key)  # cancelled or failed meanwhile: leave nothing behind
         store.delete(keys.used_mask_chunk_key(job_id, index))
         return task.ended(job_id)
-    jobstate.chunk_done(db_url, job_id, index, time.monotonic() - began)
+    seconds = time.monotonic() - began
+    if jobstate.chunk_done(db_url, job_id, index, seconds):  # counted once, however often it ran
+        metrics.CHUNK_DURATION.observe(seconds)
+        metrics.FRAMES.inc(chunk.count)
+    metrics.record_gpu()
     send_finalize(task.app, db_url, job_id)
     return "done"
 
@@ -178,4 +183,6 @@ def _process_image(task: JobTask, job_id: str) -> str:
         for stored in (key, *extra.values()):
             store.delete(stored)
         return task.ended(job_id)
+    metrics.FRAMES.inc()
+    metrics.record_gpu()
     return "succeeded"

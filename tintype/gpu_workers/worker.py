@@ -12,12 +12,15 @@ from typing import Any
 
 from celery.signals import worker_process_init
 
+from tintype.monitoring import worker as monitoring
+from tintype.monitoring.metrics import record_gpu
 from tintype.queue.app import make_celery, settings_of
 from tintype.settings import load_settings
 
 GPU_TASKS = ("tintype.gpu_workers.tasks", "tintype.gpu_workers.plan_colour")
 
 app = make_celery(load_settings(), include=GPU_TASKS)
+monitoring.install(app, "gpu")
 __all__ = ["app"]
 log = logging.getLogger(__name__)
 
@@ -40,3 +43,4 @@ def _load_models(**_kwargs: Any) -> None:
             # The worker stays up: jobs that need this model fail with this message,
             # jobs that use other models still run.
             log.exception("model %s could not be loaded", name)
+    record_gpu()

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import delete, func, select, update
 
+from tintype.monitoring.metrics import job_ended
 from tintype.storage.db import session_scope
 from tintype.storage.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, Chunk, Job, as_utc, utcnow
 
@@ -280,29 +281,34 @@ def chunk_seconds(url: str, job_id: str) -> float:
 
 def succeed(url: str, job_id: str, **values: Any) -> bool:
     now = utcnow()
-    with session_scope(url) as s:
-        result = s.execute(update(Job).where(Job.id == job_id, Job.status == RUNNING)
-                           .values(status=SUCCEEDED, stage="done", finished_at=now, updated_at=now,
-                                   **values))
-        return result.rowcount == 1
+    return _end(url, update(Job).where(Job.id == job_id, Job.status == RUNNING)
+                .values(status=SUCCEEDED, stage="done", finished_at=now, updated_at=now, **values), now)
 
 
 def fail(url: str, job_id: str, code: str, message: str) -> bool:
     """Any active state → failed with a reason a user can act on; first failure wins."""
     now = utcnow()
-    with session_scope(url) as s:
-        result = s.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE))
-                           .values(status=FAILED, error_code=code, error=message[:4000],
-                                   finished_at=now, updated_at=now))
-        return result.rowcount == 1
+    return _end(url, update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE))
+                .values(status=FAILED, error_code=code, error=message[:4000], finished_at=now, updated_at=now),
+                now, code)
 
 
 def cancel(url: str, job_id: str) -> bool:
     now = utcnow()
+    return _end(url, update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE))
+                .values(status=CANCELLED, stage="cancelled", finished_at=now, updated_at=now), now)
+
+
+def _end(url: str, statement: Any, now: datetime, code: str | None = None) -> bool:
+    """Run a job's final transition; the process whose statement won counts the end
+    (once, after the commit) with its end-to-end latency."""
     with session_scope(url) as s:
-        result = s.execute(update(Job).where(Job.id == job_id, Job.status.in_(ACTIVE))
-                           .values(status=CANCELLED, stage="cancelled", finished_at=now, updated_at=now))
-        return result.rowcount == 1
+        won = s.execute(statement.returning(Job.kind, Job.status, Job.created_at)).all()
+    if len(won) != 1:
+        return False
+    kind, status, created = won[0]
+    job_ended(kind, status, (now - as_utc(created)).total_seconds() if created else None, code)
+    return True
 
 
 def delete_finished(url: str, job_id: str) -> bool:

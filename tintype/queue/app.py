@@ -8,14 +8,16 @@ modules `tintype.tasks.worker` (CPU pool, beat, flower) and `tintype.gpu_workers
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import before_task_publish, worker_process_init
 from kombu import Queue
 
 from tintype.queue import fs_transport, messages
+from tintype.queue.broker_scan import SENT_AT
 from tintype.settings import Settings
 from tintype.storage.db import dispose_engines
 from tintype.storage.objects import ObjectStore, store_from_settings
@@ -121,3 +123,11 @@ def store_of(app: Celery) -> ObjectStore:
 def _after_fork(**_kwargs: Any) -> None:
     """Each pool process opens its own database connections."""
     dispose_engines()
+
+
+@before_task_publish.connect
+def _stamp_send_time(headers: dict[str, Any] | None = None, **_kwargs: Any) -> None:
+    """Every message tintype publishes carries its send time, so a scrape can tell how
+    long the oldest waiting message has waited (the broker itself keeps no such time)."""
+    if headers is not None:
+        headers.setdefault(SENT_AT, time.time())

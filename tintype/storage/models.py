@@ -114,3 +114,21 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WorkerHeartbeat(Base):
+    """A Celery worker process that says it is alive: the scaling signal counts the slots
+    of the workers seen within 3 HEARTBEAT_SECONDS (rows of workers that stopped cleanly are
+    removed; those of workers that died age out)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # the Celery node name
+    pool: Mapped[str] = mapped_column(String(16))
+    slots: Mapped[int] = mapped_column(Integer)  # its Celery concurrency
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_worker_heartbeats_pool_seen", "pool", "seen_at"),)

@@ -24,6 +24,7 @@ from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import iter_lossless
 from tintype.media.yuv import Yuv420
+from tintype.monitoring import metrics
 from tintype.queue.messages import FINALIZE
 from tintype.queue.task import JobTask, ended_answer
 from tintype.settings import Settings
@@ -76,6 +77,8 @@ def _finalize(task: JobTask, job_id: str) -> str:
     answer = publish(task.db_url, task.store, job_id, [key, compare, *kept.values()], output_key=key,
                      output_bytes=size, output_content_type="video/mp4", quality=quality, compare_key=compare,
                      **kept)
+    if answer == "succeeded":
+        metrics.FINALIZE_DURATION.observe(time.monotonic() - began)
     task.cleanup_work(job_id)
     return answer
 

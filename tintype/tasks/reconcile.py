@@ -19,6 +19,7 @@ from celery import shared_task
 from tintype.jobs import state as jobstate
 from tintype.jobs.removal import remove_expired
 from tintype.jobs.state import ActiveJob
+from tintype.monitoring import metrics
 from tintype.queue.broker_scan import Message, held_messages
 from tintype.queue.messages import CHUNK, FINALIZE, IMAGE, PLAN_COLOUR, PROBE, RECONCILE, TRACK, send
 from tintype.queue.task import JobTask
@@ -104,6 +105,7 @@ def reconcile(self: JobTask) -> list[dict[str, str]]:
     plans = plan_resends(jobstate.active_jobs(self.db_url), held, jobstate.utcnow(), self.settings.lease_seconds)
     done = [plan for plan in plans if _resend(self, plan)]
     for plan in done:
+        metrics.RESENDS.labels(plan.task).inc()
         log.warning("reconciler re-sent %s%s: %s", plan.task, plan.args, plan.reason)
     _retire(self)
     return [{"task": p.task, "args": list(p.args), "reason": p.reason} for p in done]

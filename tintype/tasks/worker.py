@@ -6,10 +6,12 @@ here imports torch (GPU tasks are sent by name).
 
 from __future__ import annotations
 
+from tintype.monitoring import worker as monitoring
 from tintype.queue.app import make_celery
 from tintype.settings import load_settings
 
 CPU_TASKS = ("tintype.tasks.probe", "tintype.tasks.track", "tintype.tasks.finalize", "tintype.tasks.reconcile")
 
 app = make_celery(load_settings(), include=CPU_TASKS)
+monitoring.install(app, "cpu")
 __all__ = ["app"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from tintype.jobs.intake import (
 from tintype.jobs.quotas import check_quota
 from tintype.jobs.recolour import Recolour, create_recolour, recolour_fingerprint, recolour_options
 from tintype.jobs.removal import remove_finished
+from tintype.monitoring.pools import snapshot
 from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
 from tintype.storage.models import KINDS, STATUSES, Job
@@ -118,6 +120,20 @@ def openapi() -> Response:
 def health() -> Response:
     queries.database_answers(get_app_settings().database_url)
     return jsonify({"status": "ok"})
+
+
+@api.get("/pools")
+def pools() -> Response:
+    """Operators: per worker pool, work waiting (broker and database) and running
+    (database heartbeats), workers alive and the workers needed (docs/metrics.md)."""
+    if not principal().operator:
+        return json_error(403, "forbidden", "the pools are visible to operator keys only")
+    celery, now = get_celery(), datetime.now(timezone.utc)
+    snap = snapshot(get_app_settings(), celery.conf.broker_url or "", dict(celery.conf.broker_transport_options or {}),
+                    now)
+    if snap.work is None:
+        return json_error(503, "service_unavailable", "the database could not be read")
+    return jsonify({"measured_at": now.isoformat(), "pools": {k: v.as_json() for k, v in snap.pools().items()}})
 
 
 @api.post("/jobs")

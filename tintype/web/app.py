@@ -8,6 +8,7 @@ from flask import Flask, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from tintype.jobs.keyframes import MAX_KEYFRAMES
+from tintype.monitoring import web as monitoring
 from tintype.queue.app import make_celery
 from tintype.settings import DEFAULT_SECRET, Settings, load_settings
 from tintype.storage.db import upgrade
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     if app.config.get("MIGRATE_ON_START", settings.migrate_on_start):
         upgrade(settings.database_url)
     app.extensions["tintype.limiter"] = RateLimiter(settings.rate_limit_url)
+    monitoring.init_app(app, settings)
     app.before_request(auth.authenticate)
     app.before_request(csrf.protect)
     app.before_request(_rate_limit)

@@ -15,7 +15,10 @@ from tintype.storage import apikeys
 from tintype.storage.models import LOCAL_OWNER, OPERATOR, ApiKey, Job
 from tintype.web.resources import get_app_settings, json_error
 
-OPEN_PATHS = ("/api/v1/openapi.json", "/api/v1/health", "/healthz", "/readyz", "/static/", "/login", "/logout")
+# /metrics holds aggregate numbers only (no job ids, no owners) and Prometheus scrapes it
+# without a key; keep it off the public ingress.
+OPEN_PATHS = ("/api/v1/openapi.json", "/api/v1/health", "/healthz", "/readyz", "/static/", "/login", "/logout",
+              "/metrics")
 auth = Blueprint("auth", __name__)
 
 

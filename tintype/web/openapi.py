@@ -130,6 +130,34 @@ JOB = {
     },
 }
 
+COUNT = {"type": "integer", "minimum": 0}
+POOL = {
+    "type": "object",
+    "required": ["waiting", "waiting_in_broker", "waiting_in_database", "running", "oldest_waiting_seconds",
+                 "workers_alive", "slots_alive", "slots_per_worker", "workers_needed"],
+    "properties": {
+        "waiting": {**COUNT, "description": "work waiting for the pool: the larger of the two below"},
+        "waiting_in_broker": {"type": ["integer", "null"], "minimum": 0,
+                              "description": "messages waiting in the pool's queue; null: the broker cannot be read"},
+        "waiting_in_database": {**COUNT, "description": "pending chunks, chunks whose heartbeat stopped, and jobs "
+                                                        "handed to the pool"},
+        "running": {**COUNT, "description": "claimed work with a heartbeat younger than LEASE_SECONDS"},
+        "oldest_waiting_seconds": {"type": ["number", "null"], "description": "age of the oldest waiting message"},
+        "workers_alive": {**COUNT,
+                          "description": "worker processes whose heartbeat is younger than 3 HEARTBEAT_SECONDS"},
+        "slots_alive": {**COUNT, "description": "their task slots (Celery concurrency)"},
+        "slots_per_worker": {"type": "integer", "minimum": 1,
+                             "description": "GPU_WORKER_SLOTS or CPU_WORKER_SLOTS: what one more replica brings"},
+        "workers_needed": {**COUNT, "description": "ceil((waiting + running) / slots_per_worker): scale to this"},
+    },
+}
+POOLS = {
+    "type": "object", "required": ["measured_at", "pools"],
+    "properties": {"measured_at": {"type": "string", "format": "date-time"},
+                   "pools": {"type": "object", "required": ["cpu", "gpu"],
+                             "properties": {"cpu": POOL, "gpu": POOL}}},
+}
+
 JOB_LIST = {
     "type": "object", "required": ["items", "page", "per_page", "total"],
     "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
@@ -357,6 +385,16 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                 "parameters": [JOB_ID],
                 "get": {"summary": "A poster frame of the input video", "responses": FILE_RESPONSES},
             },
+            "/api/v1/pools": {
+                "get": {"summary": "Operators: work waiting and running per worker pool, and the workers needed",
+                        "description": "The scaling signal (docs/metrics.md): waiting from the broker and the "
+                                       "database, running from the database's heartbeats, never the queue "
+                                       "length alone. KEDA's metrics-api scaler reads "
+                                       "`pools.gpu.workers_needed`.",
+                        "responses": {"200": {"description": "the pools", "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/Pools"}}}},
+                            "503": _error("database unavailable")}},
+            },
             "/api/v1/health": {
                 "get": {"summary": "Liveness with a database round trip",
                         "responses": {"200": {"description": "ok", "content": {"application/json": {
@@ -371,7 +409,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
         # An installation without keys (the embedded default) accepts requests without one.
         "security": [{"bearer": []}, {}],
         "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR, "KeyframeList": KEYFRAME_LIST,
-                                   "KeyframeParts": KEYFRAME_PARTS},
+                                   "KeyframeParts": KEYFRAME_PARTS, "Pools": POOLS},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "an API key from `tintype keys create`"}}},
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 from werkzeug.datastructures import FileStorage
 
 from tintype.jobs.intake import IntakeError
+from tintype.monitoring.metrics import UPLOAD_BYTES, upload_part
 
 BLOCK = 1 << 20
 
@@ -35,4 +36,5 @@ def save_upload(part: FileStorage, directory: Path, limit: int, label: str) -> S
                                   "upload_too_large", 413)
             digest.update(block)
             out.write(block)
+    UPLOAD_BYTES.labels(upload_part(label)).inc(size)
     return SavedUpload(Path(name), size, digest.hexdigest(), part.filename or "")

@@ -19,6 +19,7 @@ from tintype.gpu_workers.models.contracts import Colorizer, Inpainter
 from tintype.gpu_workers.models.errors import ModelError, UnknownModel, WeightsError
 from tintype.gpu_workers.models.table import MODELS, ModelSpec, Task, specs
 from tintype.gpu_workers.models.weight_files import Weights, sha256_of, verify_weights
+from tintype.monitoring.metrics import timed_model_load
 from tintype.settings import Settings, load_settings
 
 __all__ = ["ModelError", "ModelRegistry", "ModelSpec", "UnknownModel", "Weights", "WeightsError",
@@ -94,9 +95,10 @@ class ModelRegistry:
 
     def _build(self, spec: ModelSpec, device: torch.device) -> Any:
         weights = resolve_weights(spec, self.settings)
-        if weights is not None:
-            verify_weights(weights)
-        return spec.factory(weights, device, self.settings)
+        with timed_model_load(spec.name, device.type):
+            if weights is not None:
+                verify_weights(weights)
+            return spec.factory(weights, device, self.settings)
 
 
 _PROCESS: ModelRegistry | None = None

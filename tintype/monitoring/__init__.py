@@ -1,0 +1,1 @@
+"""Metrics, the scaling signal and structured logs: what operators watch (docs/metrics.md)."""
