@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tintype import evaluate, keys_cli, processes
+from tintype import evaluate, keys_cli, processes, workers_cli
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field
@@ -29,7 +29,8 @@ EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
-            "eval": evaluate.run, "keys": keys_cli.run}[args.command](args)
+            "eval": evaluate.run, "keys": keys_cli.run, "workers": workers_cli.run_workers,
+            "drain": workers_cli.run_drain}[args.command](args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema up to date")
     keys_cli.add_arguments(sub.add_parser("keys", help="create, list and revoke API keys"))
     evaluate.add_arguments(sub.add_parser("eval", help="quality measures of a result: a table and JSON"))
+    workers_cli.add_workers_arguments(sub.add_parser("workers", help="list worker processes: host, pool, what "
+                                                                     "each runs, last heartbeat"))
+    workers_cli.add_drain_arguments(sub.add_parser("drain", help="let the workers on a host finish their running "
+                                                                 "work and exit"))
     return parser
 
 
@@ -109,23 +114,20 @@ def cmd_run(_args: argparse.Namespace) -> int:
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
-    procs = [
-        processes.start(processes.worker_command("cpu", settings, 2, beat=True), env, logs / "cpu-worker.log"),
-        processes.start(processes.worker_command("gpu", settings, 1), env, logs / "gpu-worker.log"),
-        processes.start(processes.web_command(settings), env, logs / "web.log"),
-    ]
+    supervisor = processes.Supervisor(env, logs)  # a worker that exits is started again
+    supervisor.start("cpu-worker", processes.worker_command("cpu", settings, 2, beat=True), restart=True)
+    supervisor.start("gpu-worker", processes.worker_command("gpu", settings, 1), restart=True)
+    supervisor.start("web", processes.web_command(settings))
     print(f"tintype is running: http://{settings.web_host}:{settings.web_port}/  (logs in {logs}; Ctrl-C stops)",
           flush=True)
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(1)
-        failed = next(p for p in procs if p.poll() is not None)
-        print(f"a tintype process exited ({' '.join(map(str, failed.args[:6]))}); see {logs}", file=sys.stderr)
+        failed = supervisor.watch()
+        print(f"a tintype process exited ({failed}); see {logs}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        processes.stop(procs)
+        supervisor.stop()
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
