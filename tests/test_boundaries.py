@@ -59,7 +59,7 @@ ALLOWED = {
     "training": {"gpu_workers", "media", "settings"},
     "web": {"queue", "jobs", "storage", "media", "settings"},
 }
-TOP = ("cli", "evaluate", "keys_cli", "processes")  # the command line may use every part
+TOP = ("cli", "evaluate", "keys_cli", "processes", "workers_cli")  # the command line may use every part
 PACKAGE = Path(__file__).resolve().parent.parent / "tintype"
 
 

@@ -12,12 +12,14 @@ from typing import Any
 
 from celery.signals import worker_process_init
 
+from tintype.queue import drain
 from tintype.queue.app import make_celery, settings_of
 from tintype.settings import load_settings
 
 GPU_TASKS = ("tintype.gpu_workers.tasks", "tintype.gpu_workers.plan_colour")
 
 app = make_celery(load_settings(), include=GPU_TASKS)
+drain.install(app)  # the worker registry row and the graceful drain (SIGTERM, tintype drain)
 __all__ = ["app"]
 log = logging.getLogger(__name__)
 

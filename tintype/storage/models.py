@@ -112,3 +112,21 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Worker(Base):
+    """A Celery worker process that is up: what it runs now, when it last beat, and
+    whether an operator asked it to drain (`tintype workers`, `tintype drain`)."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # Celery node name, pool-xxxx@host
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    pool: Mapped[str] = mapped_column(String(32))  # the queues it consumes
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # what each pool process runs: {"<pid>": {"task", "job", "chunk", "since"}}
+    running: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    drain_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    draining_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -6,10 +6,12 @@ here imports torch (GPU tasks are sent by name).
 
 from __future__ import annotations
 
+from tintype.queue import drain
 from tintype.queue.app import make_celery
 from tintype.settings import load_settings
 
 CPU_TASKS = ("tintype.tasks.probe", "tintype.tasks.track", "tintype.tasks.finalize", "tintype.tasks.reconcile")
 
 app = make_celery(load_settings(), include=CPU_TASKS)
+drain.install(app)  # the worker registry row and the graceful drain (SIGTERM, tintype drain)
 __all__ = ["app"]
