@@ -59,7 +59,8 @@ ALLOWED = {
     "training": {"gpu_workers", "media", "settings"},
     "web": {"queue", "jobs", "storage", "media", "settings"},
 }
-TOP = ("cli", "evaluate", "keys_cli", "processes", "restore_paths")  # the command line may use every part
+# the command line may use every part
+TOP = ("cli", "evaluate", "keys_cli", "processes", "restore_paths", "workers_cli")
 PACKAGE = Path(__file__).resolve().parent.parent / "tintype"
 
 

@@ -9,6 +9,11 @@ every RECONCILE_SECONDS; both are shortened here so a test takes seconds, not mi
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -16,7 +21,7 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.media_factory import grey_video
-from tests.stack import BUCKET, Stack, running_stack
+from tests.stack import BUCKET, ROOT, Stack, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 FAST_RECOVERY = {"HEARTBEAT_SECONDS": "1", "LEASE_SECONDS": "6", "RECONCILE_SECONDS": "2",
@@ -248,3 +253,112 @@ def test_a_job_accepted_while_the_broker_is_down_runs_when_it_returns(chaos_stac
     reliability.saw("the API accepted the job (202, queued, no task id); once Redis was back the reconciler "
                     "sent its first task and the job succeeded")
     reliability.check(checked[0])
+OUTAGES = ((1.0, 2.5), (2.0, 2.0), (0.5, 3.0), (1.5, 2.5))  # (down, up) seconds
+
+
+def test_workers_outlive_repeated_broker_outages_while_acknowledging(chaos_stack, clip, reliability):
+    reliability.injected(f"Redis SIGKILLed {len(OUTAGES)} times (down 0.5-2 s, up 2-3 s between) while chunks "
+                         "of two jobs run and are acknowledged")
+    stack = chaos_stack()
+    jobs = [stack.submit(clip, operations="colorize").json()["id"] for _ in range(2)]
+    _wait_for("a chunk to run", lambda: _running_chunk(stack, jobs[0], 0) is not None)
+    for down, up in OUTAGES:
+        stack.restart_redis(keep_data=True, down_for=down)
+        time.sleep(up)
+        stack.check_alive()
+    finished = [stack.wait(job_id, timeout=240) for job_id in jobs]
+    for job_id, job in zip(jobs, finished):
+        assert_nothing_lost(stack, job_id, job)
+    stack.check_alive()
+    for name in ("cpu-worker", "gpu-worker"):
+        log = (stack.logs / f"{name}.log").read_text(errors="replace")
+        assert "Unrecoverable error" not in log and "no attribute 'hostname'" not in log, stack.tail()
+    lost = {name: (stack.logs / f"{name}.log").read_text(errors="replace").count("Connection to broker lost")
+            for name in ("cpu-worker", "gpu-worker")}
+    assert all(count >= 2 for count in lost.values()), lost
+    reliability.saw(f"both workers lost the broker ({lost}) and reconnected each time; both jobs succeeded")
+    reliability.check("cpu and gpu worker processes alive throughout; for each job: " +
+                      assert_nothing_lost(stack, jobs[0], finished[0])[0])
+
+
+def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tintype.cli", *args], env=stack.env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _listed(stack: Stack) -> dict[str, dict]:
+    done = _cli(stack, "workers", "--json")
+    assert done.returncode == 0, done.stderr
+    return {row["name"]: row for row in map(json.loads, done.stdout.splitlines())}
+
+
+def _chunk(stack: Stack, job_id: str, index: int) -> tuple[str, int]:
+    return tuple(stack.db("SELECT status, attempts FROM chunks WHERE job_id = :j AND index = :i",
+                          j=job_id, i=index)[0])
+
+
+def _exit_code(stack: Stack, name: str, timeout: float) -> int:
+    try:
+        return stack.procs[name].wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{name} did not exit in {timeout} s\n{stack.tail()}") from None
+
+
+# Neither the reconciler nor the visibility timeout can help here; chunks of 36 frames
+# (two per clip, several seconds each) so a signal lands mid-chunk.
+NO_LEASE_RESCUE = {"LEASE_SECONDS": "600", "CHUNK_FRAMES": "36"}
+
+
+def test_drain_command_lets_the_running_chunk_finish_then_the_worker_exits(chaos_stack, clip, reliability):
+    reliability.injected("`tintype drain gpu@it` while the GPU worker runs a chunk (DRAIN_SECONDS 60)")
+    stack = chaos_stack(env={**NO_LEASE_RESCUE, "DRAIN_SECONDS": "60"})
+    job_id = stack.submit(clip, operations="colorize").json()["id"]
+    _wait_for("a chunk to run", lambda: _running_chunk(stack, job_id, 0) is not None)
+    victim = _running_chunk(stack, job_id, 0)
+
+    recorded = "SELECT running FROM workers WHERE name = 'gpu@it'"
+    _wait_for("the registry to show the chunk", lambda: f'"chunk": {victim}' in json.dumps(
+        stack.db(recorded)[0][0] if stack.db(recorded) else {}), timeout=10, every=0.1)
+    table = _cli(stack, "workers").stdout
+    assert "gpu@it" in table and f"gpu.process_chunk job {job_id} chunk" in table, table
+    listed = _listed(stack)
+    assert listed["gpu@it"]["pool"] == "gpu" and listed["cpu@it"]["pool"] == "cpu", listed
+    assert listed["gpu@it"]["seen_seconds_ago"] < 5, listed
+
+    asked = _cli(stack, "drain", "gpu@it")
+    assert asked.returncode == 0 and "asked gpu@it to drain" in asked.stdout, asked
+    assert _exit_code(stack, "gpu-worker", 90) == 0
+    assert _chunk(stack, job_id, victim) == ("done", 1)  # finished here, once, before the exit
+    assert "gpu@it" not in _listed(stack)
+    stack.start("gpu-worker")
+    job = stack.wait(job_id, timeout=240)
+    checked = assert_nothing_lost(stack, job_id, job)
+    assert _chunk(stack, job_id, victim) == ("done", 1)
+    assert not any("recovered" in note for note in job["notes"]), job["notes"]
+    reliability.saw(f"`tintype workers` showed gpu@it running chunk {victim}; after `tintype drain` the worker "
+                    "took no new chunk, finished that one and exited 0; a new worker ran the rest")
+    reliability.check(f"chunk {victim} attempted once; " + checked[0])
+
+
+def test_sigterm_past_drain_seconds_gives_the_chunk_back_at_once(chaos_stack, clip, reliability):
+    reliability.injected("SIGTERM to the GPU worker mid-chunk with DRAIN_SECONDS 1 (the chunk cannot finish)")
+    stack = chaos_stack(env={**NO_LEASE_RESCUE, "DRAIN_SECONDS": "1"})
+    job_id = stack.submit(clip, operations="colorize").json()["id"]
+    _wait_for("a chunk to run", lambda: _running_chunk(stack, job_id, 0) is not None)
+    victim = _running_chunk(stack, job_id, 0)
+    os.kill(stack.procs["gpu-worker"].pid, signal.SIGTERM)
+    stopped_at = time.monotonic()
+    _exit_code(stack, "gpu-worker", 30)
+    assert time.monotonic() - stopped_at < 15
+    assert _chunk(stack, job_id, victim) == ("pending", 0), stack.tail()  # handed back, attempt not counted
+    assert "giving gpu.process_chunk" in (stack.logs / "gpu-worker.log").read_text(errors="replace")
+    stack.start("gpu-worker")
+    job = stack.wait(job_id, timeout=240)
+    took = time.monotonic() - stopped_at
+    checked = assert_nothing_lost(stack, job_id, job)
+    assert _chunk(stack, job_id, victim) == ("done", 1)
+    assert took < 600 / 3, took  # well before the lease (600 s) or the visibility timeout could act
+    assert not any("recovered" in note for note in job["notes"]), job["notes"]
+    reliability.saw(f"the worker gave chunk {victim} back 1 s after SIGTERM and exited; its message was "
+                    f"requeued at once and a new worker finished the job {took:.0f} s after the signal")
+    reliability.check(f"chunk {victim} done once (attempts 1, the drained run not counted); " + checked[0])

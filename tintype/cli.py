@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tintype import evaluate, keys_cli, processes
+from tintype import evaluate, keys_cli, processes, workers_cli
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     (each command has already stopped what it started on the way out)."""
     args = build_parser().parse_args(argv)
     command = {"restore": cmd_restore, "run": cmd_run, "worker": cmd_worker, "migrate": cmd_migrate,
-               "eval": evaluate.run, "keys": keys_cli.run}[args.command]
+               "eval": evaluate.run, "keys": keys_cli.run, "workers": workers_cli.run_workers,
+               "drain": workers_cli.run_drain}[args.command]
     try:
         return command(args)
     except KeyboardInterrupt:
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema up to date")
     keys_cli.add_arguments(sub.add_parser("keys", help="create, list and revoke API keys"))
     evaluate.add_arguments(sub.add_parser("eval", help="quality measures of a result: a table and JSON"))
+    workers_cli.add_workers_arguments(sub.add_parser("workers", help="list worker processes: host, pool, what "
+                                                                     "each runs, last heartbeat"))
+    workers_cli.add_drain_arguments(sub.add_parser("drain", help="let the workers on a host finish their running "
+                                                                 "work and exit"))
     return parser
 
 
@@ -146,35 +151,33 @@ def cmd_run(_args: argparse.Namespace) -> int:
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
-    procs: list[subprocess.Popen] = []
     # Worker metrics on the two ports after the web's (docs/metrics.md).
     metrics = settings.metrics_dir or settings.data_dir / "metrics"
-    cpu_env = {**env, **processes.metrics_env(metrics / "cpu", settings.web_port + 1)}
-    gpu_env = {**env, **processes.metrics_env(metrics / "gpu", settings.web_port + 2)}
-    web_env = {**env, **processes.metrics_env(metrics / "web")}
+    supervisor = processes.Supervisor(env, logs)  # a worker that exits is started again
     try:
-        procs.append(processes.start(processes.worker_command("cpu", settings, 2, beat=True), cpu_env,
-                                     logs / "cpu-worker.log"))
-        procs.append(processes.start(processes.worker_command("gpu", settings, 1), gpu_env, logs / "gpu-worker.log"))
-        procs.append(processes.start(processes.web_command(settings), web_env, logs / "web.log"))
-        return _serve(procs, settings, logs)
+        supervisor.start("cpu-worker", processes.worker_command("cpu", settings, 2, beat=True), restart=True,
+                         env={**env, **processes.metrics_env(metrics / "cpu", settings.web_port + 1)})
+        supervisor.start("gpu-worker", processes.worker_command("gpu", settings, 1), restart=True,
+                         env={**env, **processes.metrics_env(metrics / "gpu", settings.web_port + 2)})
+        web = supervisor.start("web", processes.web_command(settings),
+                               env={**env, **processes.metrics_env(metrics / "web")})
+        return _serve(supervisor, web, settings, logs)
     except KeyboardInterrupt:
         return 0
     finally:
-        processes.stop(procs)
+        supervisor.stop()
 
 
-def _serve(procs: list[subprocess.Popen], settings: Settings, logs: Path) -> int:
-    """Say where tintype answers once it does, then wait until a process exits."""
+def _serve(supervisor: processes.Supervisor, web: subprocess.Popen, settings: Settings, logs: Path) -> int:
+    """Say where tintype answers once it does, then supervise until a process that is not
+    restarted (the web server) exits."""
     address = f"{settings.web_host}:{settings.web_port}"
-    if not processes.wait_listening(procs[-1], settings.web_host, settings.web_port):
+    if not processes.wait_listening(web, settings.web_host, settings.web_port):
         print(f"tintype: the web server did not start on {address}; see {logs / 'web.log'}", file=sys.stderr)
         return 1
     print(f"tintype is running: http://{address}/  (logs in {logs}; Ctrl-C stops)", flush=True)
-    while all(p.poll() is None for p in procs):
-        time.sleep(1)
-    failed = next(p for p in procs if p.poll() is not None)
-    print(f"a tintype process exited ({' '.join(map(str, failed.args[:6]))}); see {logs}", file=sys.stderr)
+    failed = supervisor.watch()
+    print(f"a tintype process exited ({failed}); see {logs}", file=sys.stderr)
     return 1
 
 

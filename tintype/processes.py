@@ -159,3 +159,89 @@ def metrics_env(directory: Path, port: int = 0) -> dict[str, str]:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     return {"PROMETHEUS_MULTIPROC_DIR": str(directory), "METRICS_PORT": str(port)}
+
+
+class Supervisor:
+    """The processes of `tintype run`, each started again when it exits unexpectedly.
+
+    A process started with `restart=True` that exits non-zero (crashed, killed, gave up
+    on the broker) is started again after a backoff that doubles from `first_delay` up
+    to `max_delay`, and falls back to `first_delay` once a run lasted `stable_after`
+    seconds; every exit and restart is logged to stderr and to the process's own log. A
+    clean exit (0: a drained worker, see `tintype drain`) is logged and left stopped.
+    `watch` returns the name of a process that exited and is not restarted, for the
+    caller to end everything.
+    """
+
+    def __init__(self, env: dict[str, str], logs: Path, first_delay: float = 1.0, max_delay: float = 30.0,
+                 stable_after: float = 60.0, say=None) -> None:
+        self.env, self.logs = env, logs
+        self.first_delay, self.max_delay, self.stable_after = first_delay, max_delay, stable_after
+        self.say = say or (lambda line: print(f"tintype: {line}", file=sys.stderr, flush=True))
+        self._slots: dict[str, dict] = {}
+
+    @property
+    def procs(self) -> list[subprocess.Popen]:
+        return [slot["proc"] for slot in self._slots.values() if slot["proc"] is not None]
+
+    def start(self, name: str, cmd: Sequence[str], restart: bool = False,
+              env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start `name` (with `env` instead of the supervisor's, if given), logging to
+        logs/<name>.log; it is started again after a crash when `restart`."""
+        env = self.env if env is None else env
+        proc = start(cmd, env, self.logs / f"{name}.log")
+        self._slots[name] = {"cmd": list(cmd), "env": env, "restart": restart, "proc": proc,
+                             "began": time.monotonic(), "delay": self.first_delay, "due": None, "restarts": 0}
+        return proc
+
+    def restarts(self, name: str) -> int:
+        return self._slots[name]["restarts"]
+
+    def watch(self, every: float = 1.0, until: float | None = None) -> str | None:
+        """Supervise until a process that is not restarted exits (its name), or until the
+        monotonic time `until` (None)."""
+        while until is None or time.monotonic() < until:
+            ended = self.check()
+            if ended is not None:
+                return ended
+            time.sleep(every)
+        return None
+
+    def check(self) -> str | None:
+        now = time.monotonic()
+        for name, slot in self._slots.items():
+            proc = slot["proc"]
+            if proc is None:
+                if slot["due"] is not None and now >= slot["due"]:
+                    self._restart(name, slot)
+                continue
+            code = proc.poll()
+            if code is None:
+                continue
+            slot["proc"] = None
+            if not slot["restart"]:
+                self._note(name, f"{name} exited with {code}")
+                return name
+            if code == 0:
+                self._note(name, f"{name} stopped cleanly (drained); not restarted")
+                continue
+            if now - slot["began"] >= self.stable_after:
+                slot["delay"] = self.first_delay
+            slot["due"] = now + slot["delay"]
+            self._note(name, f"{name} exited with {code}; starting it again in {slot['delay']:g} s")
+            slot["delay"] = min(self.max_delay, slot["delay"] * 2)
+        return None
+
+    def stop(self, grace: float = 15.0) -> None:
+        stop(self.procs, grace)
+
+    def _restart(self, name: str, slot: dict) -> None:
+        slot["proc"] = start(slot["cmd"], slot["env"], self.logs / f"{name}.log")
+        slot["began"], slot["due"] = time.monotonic(), None
+        slot["restarts"] += 1
+        self._note(name, f"{name} started again (restart {slot['restarts']})")
+
+    def _note(self, name: str, line: str) -> None:
+        self.say(line)
+        with open(self.logs / f"{name}.log", "a") as log:
+            log.write(f"[tintype run] {time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")

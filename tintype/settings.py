@@ -94,6 +94,7 @@ class Settings:
     heartbeat_seconds: float
     lease_seconds: float
     reconcile_seconds: float
+    drain_seconds: float
     max_chunk_attempts: int
     ffmpeg_timeout_seconds: int
     torch_threads: int
@@ -181,6 +182,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         heartbeat_seconds=env.float("HEARTBEAT_SECONDS", 10.0),
         lease_seconds=env.float("LEASE_SECONDS", 90.0),
         reconcile_seconds=env.float("RECONCILE_SECONDS", 30.0),
+        # A worker told to stop (SIGTERM, `tintype drain`) takes no new work, lets running
+        # work finish for at most DRAIN_SECONDS, then gives what is left back to the queue.
+        drain_seconds=env.float("DRAIN_SECONDS", 120.0),
         # A chunk whose worker dies this many times fails the job instead of looping.
         max_chunk_attempts=env.int("MAX_CHUNK_ATTEMPTS", 4),
         ffmpeg_timeout_seconds=env.int("FFMPEG_TIMEOUT_SECONDS", 120),

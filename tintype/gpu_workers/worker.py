@@ -14,6 +14,7 @@ from celery.signals import worker_process_init
 
 from tintype.monitoring import worker as monitoring
 from tintype.monitoring.metrics import record_gpu
+from tintype.queue import drain
 from tintype.queue.app import make_celery, settings_of
 from tintype.settings import load_settings
 
@@ -21,6 +22,7 @@ GPU_TASKS = ("tintype.gpu_workers.tasks", "tintype.gpu_workers.plan_colour")
 
 app = make_celery(load_settings(), include=GPU_TASKS)
 monitoring.install(app, "gpu")
+drain.install(app)  # the worker registry row and the graceful drain (SIGTERM, tintype drain)
 __all__ = ["app"]
 log = logging.getLogger(__name__)
 

@@ -205,6 +205,15 @@ def chunks_sent(url: str, job_id: str, indices: Iterable[int]) -> None:
                   .values(status="pending", updated_at=utcnow()))
 
 
+def chunk_given_back(url: str, job_id: str, index: int) -> None:
+    """A draining worker stopped this chunk and handed its message back: running →
+    pending, and the attempt is not counted (the worker did not die on it)."""
+    with session_scope(url) as s:
+        s.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.index == index, Chunk.status == "running",
+                                      Chunk.attempts > 0)
+                  .values(status="pending", attempts=Chunk.attempts - 1, updated_at=utcnow()))
+
+
 def claim_finalize(url: str, job_id: str) -> bool:
     """processing → finalize_queued once every chunk is done; True for exactly one caller,
     which then sends the finalize task (no chord counter to lose)."""
@@ -329,7 +338,7 @@ def finished_before(url: str, moment: datetime, limit: int) -> list[str]:
 
 __all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded",
            "mark_running", "update_job", "add_timing", "add_note", "add_keyframes", "plan_chunks", "get_chunk",
-           "chunk_attempt", "chunk_done", "chunk_seconds", "succeed", "merged_keyframes",
+           "chunk_attempt", "chunk_given_back", "chunk_done", "chunk_seconds", "succeed", "merged_keyframes",
            "fail", "cancel", "touch_chunk", "touch_job", "chunks_sent", "claim_finalize",
            "start_finalize", "release_finalize", "requeue_finalize", "delete_finished", "finished_before",
            "is_finished",

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tintype.jobs import workload
-from tintype.queue import presence
 from tintype.queue.broker_scan import QueueDepth, queue_depths
 from tintype.settings import Settings
+from tintype.storage import workers as registry
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _database(settings: Settings, now: datetime) -> workload.Workload | None:
 
 def _alive(settings: Settings, now: datetime) -> dict[str, tuple[int, int]]:
     try:
-        return presence.alive(settings.database_url, now - timedelta(seconds=presence.ALIVE_BEATS *
+        return registry.alive(settings.database_url, now - timedelta(seconds=registry.ALIVE_BEATS *
                                                                       settings.heartbeat_seconds))
     except Exception:  # noqa: BLE001 - as above
         log.warning("could not read worker heartbeats", exc_info=True)

@@ -17,7 +17,6 @@ from prometheus_client import start_http_server
 from prometheus_client.multiprocess import mark_process_dead
 
 from tintype.monitoring import exposition, logs, metrics
-from tintype.queue import presence
 from tintype.queue.app import settings_of
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,6 @@ class WorkerHooks:
     def __init__(self, app: Celery, pool: str) -> None:
         self.app, self.pool = app, pool
         self.settings = settings_of(app)
-        self.heartbeat: presence.Heartbeat | None = None
         self.started: dict[str, tuple[float, Any]] = {}  # task id → (start, log context token)
 
     def connect(self) -> None:
@@ -38,7 +36,6 @@ class WorkerHooks:
             signals.after_setup_task_logger.connect(logs.on_celery_logger_setup, weak=False)
         signals.worker_init.connect(self.on_init, weak=False)
         signals.worker_ready.connect(self.on_ready, weak=False)
-        signals.worker_shutdown.connect(self.on_shutdown, weak=False)
         signals.worker_process_shutdown.connect(self.on_process_shutdown, weak=False)
         signals.task_prerun.connect(self.on_task_start, weak=False)
         signals.task_postrun.connect(self.on_task_end, weak=False)
@@ -48,7 +45,8 @@ class WorkerHooks:
         exposition.forget_other_processes(self.settings.metrics_dir)
 
     def on_ready(self, sender: Any = None, **_kwargs: Any) -> None:
-        """Main process, pool started: serve /metrics and start the heartbeat."""
+        """Main process, pool started: serve /metrics (the worker's row in the registry,
+        which the scaling signal counts, is tintype.queue.drain's)."""
         if self.settings.metrics_port and self.settings.metrics_dir is None:
             log.error("METRICS_PORT is set but PROMETHEUS_MULTIPROC_DIR is not: the pool processes' metrics "
                       "cannot be summed, so none are served (docs/metrics.md)")
@@ -58,15 +56,6 @@ class WorkerHooks:
                 log.info("metrics on port %s", self.settings.metrics_port)
             except OSError:  # the port is taken: the worker still works, unwatched
                 log.exception("cannot serve metrics on port %s", self.settings.metrics_port)
-        controller = getattr(sender, "controller", None)
-        slots = int(getattr(controller, "concurrency", 0) or 1)
-        name = getattr(sender, "hostname", None) or f"{self.pool}@unknown"
-        self.heartbeat = presence.Heartbeat(self.settings.database_url, name, self.pool, slots,
-                                            self.settings.heartbeat_seconds).start()
-
-    def on_shutdown(self, **_kwargs: Any) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
 
     def on_process_shutdown(self, pid: int | None = None, **_kwargs: Any) -> None:
         """A pool process exits: its live gauges (GPU memory) stop counting."""

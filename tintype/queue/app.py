@@ -16,7 +16,7 @@ from celery import Celery
 from celery.signals import before_task_publish, worker_process_init
 from kombu import Queue
 
-from tintype.queue import fs_transport, messages
+from tintype.queue import fs_transport, messages, redis_transport
 from tintype.queue.broker_scan import SENT_AT
 from tintype.settings import Settings
 from tintype.storage.db import dispose_engines
@@ -57,6 +57,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                         "celery.*": {"queue": "cpu"}},
         "task_annotations": time_limits(settings),
         "broker_connection_retry_on_startup": True,
+        # A worker never gives up on the broker (Celery's default is 100 attempts, about
+        # an hour): an outage ends, and a worker that exited would need a person.
+        "broker_connection_max_retries": None,
         "worker_max_tasks_per_child": 200,
         "result_expires": 24 * 3600,
         "result_extended": False,
@@ -83,6 +86,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     else:
         visibility = longest_task + 600
         config["broker_transport_options"] = {"visibility_timeout": visibility}
+        if settings.broker_url.startswith("redis://"):
+            # kombu's Redis transport with the close that outlives a broker outage
+            # (tintype.queue.redis_transport); the URL stays redis://.
+            config["broker_transport"] = redis_transport.register()
         config["result_backend_transport_options"] = {"visibility_timeout": visibility}
     if settings.result_backend.startswith("db+sqlite"):
         Path(settings.result_backend.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)

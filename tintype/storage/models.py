@@ -116,19 +116,24 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-class WorkerHeartbeat(Base):
-    """A Celery worker process that says it is alive: the scaling signal counts the slots
-    of the workers seen within 3 HEARTBEAT_SECONDS (rows of workers that stopped cleanly are
-    removed; those of workers that died age out)."""
+class Worker(Base):
+    """A Celery worker process that is up: its pool and task slots (the scaling signal
+    counts the slots of workers seen within 3 HEARTBEAT_SECONDS), what it runs now, when
+    it last beat, and whether an operator asked it to drain (`tintype workers`, `tintype
+    drain`). A worker that stops removes its row; rows of workers that died age out."""
 
-    __tablename__ = "worker_heartbeats"
+    __tablename__ = "workers"
 
-    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # the Celery node name
-    pool: Mapped[str] = mapped_column(String(16))
-    slots: Mapped[int] = mapped_column(Integer)  # its Celery concurrency
-    host: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # Celery node name, pool-xxxx@host
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    pool: Mapped[str] = mapped_column(String(32))  # the queues it consumes
+    slots: Mapped[int] = mapped_column(Integer, default=1)  # its Celery concurrency
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # what each pool process runs: {"<pid>": {"task", "job", "chunk", "since"}}
+    running: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    drain_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    draining_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    __table_args__ = (Index("ix_worker_heartbeats_pool_seen", "pool", "seen_at"),)
+    __table_args__ = (Index("ix_workers_pool_seen", "pool", "seen_at"),)

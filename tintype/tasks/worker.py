@@ -7,6 +7,7 @@ here imports torch (GPU tasks are sent by name).
 from __future__ import annotations
 
 from tintype.monitoring import worker as monitoring
+from tintype.queue import drain
 from tintype.queue.app import make_celery
 from tintype.settings import load_settings
 
@@ -14,4 +15,5 @@ CPU_TASKS = ("tintype.tasks.probe", "tintype.tasks.track", "tintype.tasks.finali
 
 app = make_celery(load_settings(), include=CPU_TASKS)
 monitoring.install(app, "cpu")
+drain.install(app)  # the worker registry row and the graceful drain (SIGTERM, tintype drain)
 __all__ = ["app"]
