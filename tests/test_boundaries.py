@@ -48,16 +48,20 @@ def test_catalogue_names_exactly_the_registered_models():
 # What each part of tintype may import (besides itself and the standard library).
 # Lower layers never import higher ones; web, the CPU tasks and the GPU workers never
 # import each other: they meet in the jobs layer and the queue.
+# `telemetry` defines the Prometheus metrics every layer counts (it imports no tintype
+# part); `monitoring` serves them and reads the workload, above the queue.
 ALLOWED = {
     "settings": set(),
+    "telemetry": set(),
     "media": set(),
     "storage": {"settings"},
-    "jobs": {"storage", "media", "settings"},
-    "queue": {"jobs", "storage", "media", "settings"},
-    "tasks": {"queue", "jobs", "storage", "media", "settings"},
-    "gpu_workers": {"queue", "jobs", "storage", "media", "settings"},
+    "jobs": {"storage", "media", "settings", "telemetry"},
+    "queue": {"jobs", "storage", "media", "settings", "telemetry"},
+    "monitoring": {"queue", "jobs", "storage", "media", "settings", "telemetry"},
+    "tasks": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry"},
+    "gpu_workers": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry"},
     "training": {"gpu_workers", "media", "settings"},
-    "web": {"queue", "jobs", "storage", "media", "settings"},
+    "web": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry"},
 }
 # the command line may use every part
 TOP = ("cli", "evaluate", "keys_cli", "processes", "restore_paths", "workers_cli")

@@ -27,8 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import services
 from tests.media_factory import grey_video
 from tests.stack import Stack, running_stack
+from tintype import telemetry as metrics
 from tintype.jobs import workload
-from tintype.monitoring import logs, metrics
+from tintype.monitoring import logs
 from tintype.monitoring.pools import Snapshot
 from tintype.queue.app import make_celery
 from tintype.queue.broker_scan import QueueDepth, queue_depths

@@ -16,6 +16,7 @@ import numpy as np
 from celery import shared_task
 from PIL import Image
 
+from tintype import telemetry as metrics
 from tintype.gpu_workers.colorize import chroma_level
 from tintype.gpu_workers.keyframe_colour import ColourWindow
 from tintype.gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
@@ -27,7 +28,6 @@ from tintype.media.images import load_image, save_image
 from tintype.media.maskvideo import MaskVideoWriter
 from tintype.media.overlay import mask_overlay
 from tintype.media.video import LosslessWriter, read_frames
-from tintype.monitoring import metrics
 from tintype.queue.messages import CHUNK, IMAGE, send_finalize
 from tintype.queue.task import JobTask
 from tintype.storage import keys

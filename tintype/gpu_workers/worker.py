@@ -13,10 +13,10 @@ from typing import Any
 from celery.signals import worker_process_init
 
 from tintype.monitoring import worker as monitoring
-from tintype.monitoring.metrics import record_gpu
 from tintype.queue import drain
 from tintype.queue.app import make_celery, settings_of
 from tintype.settings import load_settings
+from tintype.telemetry import record_gpu
 
 GPU_TASKS = ("tintype.gpu_workers.tasks", "tintype.gpu_workers.plan_colour")
 

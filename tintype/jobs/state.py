@@ -13,9 +13,9 @@ from typing import Any, Iterable
 
 from sqlalchemy import delete, func, select, update
 
-from tintype.monitoring.metrics import job_ended
 from tintype.storage.db import session_scope
 from tintype.storage.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, TERMINAL, Chunk, Job, as_utc, utcnow
+from tintype.telemetry import job_ended
 
 ACTIVE = (QUEUED, RUNNING)
 

@@ -11,8 +11,8 @@ import time
 from flask import Blueprint, Flask, Response, current_app, g, request
 
 from tintype.monitoring import exposition, logs
-from tintype.monitoring.metrics import HTTP_DURATION
 from tintype.settings import Settings
+from tintype.telemetry import HTTP_DURATION
 
 metrics_blueprint = Blueprint("metrics", __name__)
 _REGISTRY = "tintype.metrics_registry"

@@ -16,7 +16,8 @@ from celery import Celery, signals
 from prometheus_client import start_http_server
 from prometheus_client.multiprocess import mark_process_dead
 
-from tintype.monitoring import exposition, logs, metrics
+from tintype import telemetry as metrics
+from tintype.monitoring import exposition, logs
 from tintype.queue.app import settings_of
 
 log = logging.getLogger(__name__)

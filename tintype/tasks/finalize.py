@@ -16,6 +16,7 @@ from typing import Iterator
 
 from celery import shared_task
 
+from tintype import telemetry as metrics
 from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts
 from tintype.jobs.options import JobOptions
@@ -24,7 +25,6 @@ from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import iter_lossless
 from tintype.media.yuv import Yuv420
-from tintype.monitoring import metrics
 from tintype.queue.messages import FINALIZE
 from tintype.queue.task import JobTask, ended_answer
 from tintype.settings import Settings

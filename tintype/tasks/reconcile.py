@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 
 from celery import shared_task
 
+from tintype import telemetry as metrics
 from tintype.jobs import state as jobstate
 from tintype.jobs.removal import remove_expired
 from tintype.jobs.state import ActiveJob
-from tintype.monitoring import metrics
 from tintype.queue.broker_scan import Message, held_messages
 from tintype.queue.messages import CHUNK, FINALIZE, IMAGE, PLAN_COLOUR, PROBE, RECONCILE, TRACK, send
 from tintype.queue.task import JobTask

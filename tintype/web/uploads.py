@@ -12,7 +12,7 @@ from pathlib import Path
 from werkzeug.datastructures import FileStorage
 
 from tintype.jobs.intake import IntakeError
-from tintype.monitoring.metrics import UPLOAD_BYTES, upload_part
+from tintype.telemetry import UPLOAD_BYTES, upload_part
 
 BLOCK = 1 << 20
 

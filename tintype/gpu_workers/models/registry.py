@@ -19,8 +19,8 @@ from tintype.gpu_workers.models.contracts import Colorizer, Inpainter
 from tintype.gpu_workers.models.errors import ModelError, UnknownModel, WeightsError
 from tintype.gpu_workers.models.table import MODELS, ModelSpec, Task, specs
 from tintype.gpu_workers.models.weight_files import Weights, sha256_of, verify_weights
-from tintype.monitoring.metrics import timed_model_load
 from tintype.settings import Settings, load_settings
+from tintype.telemetry import timed_model_load
 
 __all__ = ["ModelError", "ModelRegistry", "ModelSpec", "UnknownModel", "Weights", "WeightsError",
            "configure", "default_device", "models", "resolve_weights", "sha256_of", "specs",
