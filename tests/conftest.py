@@ -11,7 +11,11 @@ from typing import Iterator
 
 import pytest
 
+from tests import services
 from tests.stack import Stack, running_stack
+from tintype.settings import Settings, load_settings
+from tintype.storage.db import dispose_engines, upgrade
+from tintype.storage.objects import LocalStore
 
 pytest_plugins = ["tests.reliability_report"]
 
@@ -20,3 +24,28 @@ pytest_plugins = ["tests.reliability_report"]
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+@pytest.fixture()
+def settings(tmp_path, monkeypatch) -> Settings:
+    """The embedded defaults (SQLite, local objects) in a fresh data folder, migrated."""
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
+    loaded = load_settings()
+    upgrade(loaded.database_url)
+    return loaded
+
+
+@pytest.fixture()
+def store(settings: Settings) -> LocalStore:
+    return LocalStore(settings.data_dir / "objects")
+
+
+@pytest.fixture(scope="module")
+def db_url() -> Iterator[str]:
+    """A private PostgreSQL database, migrated, dropped after the module."""
+    admin = services.postgres_admin()
+    name, url = services.create_database(admin)
+    upgrade(url)
+    yield url
+    dispose_engines()
+    services.drop_database(admin, name)

@@ -21,9 +21,6 @@ from tintype.jobs.errors import IntakeError
 from tintype.jobs.intake import Submission, create_job, parse_options
 from tintype.media import tone
 from tintype.media.color import lab_to_rgb, rgb_to_lab
-from tintype.settings import load_settings
-from tintype.storage.db import upgrade
-from tintype.storage.objects import LocalStore
 from tintype.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,19 +53,6 @@ def test_real_sepia_prints_have_colour_and_black_and_white_scans_do_not():
     for name in ("ttr_Abraham_Lincoln_original_1863_01.jpg", "ddcolor_Detroit_circa_1915.jpg",
                  "ttr_Thomas_Edison_middle_age_nonwiki_01.jpg"):
         assert not tone.measure_image(HISTORICAL / "photos" / name).has_colour, name
-
-
-@pytest.fixture()
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
-    loaded = load_settings()
-    upgrade(loaded.database_url)
-    return loaded
-
-
-@pytest.fixture()
-def store(settings):
-    return LocalStore(settings.data_dir / "objects")
 
 
 def _submit(path: Path, settings, store, form: dict, mask: Path | None = None, reference: Path | None = None):

@@ -7,24 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests import services
 from tintype.jobs import state as jobstate
-from tintype.storage.db import session_scope, upgrade
+from tintype.storage.db import session_scope
 from tintype.storage.models import Job
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def db_url():
-    admin = services.postgres_admin()
-    name, url = services.create_database(admin)
-    upgrade(url)
-    yield url
-    from tintype.storage.db import dispose_engines
-
-    dispose_engines()
-    services.drop_database(admin, name)
 
 
 def _job(url: str, chunks: int = 3) -> str:

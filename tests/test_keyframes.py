@@ -18,25 +18,10 @@ from tintype.jobs.errors import IntakeError
 from tintype.jobs.intake import Submission, create_job
 from tintype.jobs.keyframes import MAX_KEYFRAMES, KeyframePart, frame_of, store_keyframe
 from tintype.jobs.options import parse_options
-from tintype.settings import load_settings
 from tintype.storage import keys
-from tintype.storage.db import upgrade
 from tintype.storage.objects import LocalStore
 
 FILM = grey_film()
-
-
-@pytest.fixture()
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
-    loaded = load_settings()
-    upgrade(loaded.database_url)
-    return loaded
-
-
-@pytest.fixture()
-def store(settings):
-    return LocalStore(settings.data_dir / "objects")
 
 
 @pytest.fixture(scope="module")

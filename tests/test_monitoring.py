@@ -35,7 +35,7 @@ from tintype.queue.app import make_celery
 from tintype.queue.broker_scan import QueueDepth, queue_depths
 from tintype.queue.messages import CHUNK, PROBE, send
 from tintype.settings import load_settings
-from tintype.storage.db import dispose_engines, session_scope, upgrade
+from tintype.storage.db import session_scope
 from tintype.storage.models import Chunk, Job, utcnow
 
 LEASE = 90.0
@@ -43,16 +43,6 @@ TEXT_RECORD = re.compile(r"^\[\d{4}-\d\d-\d\d [^\]]*(DEBUG|INFO|WARNING|ERROR|CR
 
 
 # --- the database and broker readings, without workers ---------------------------------
-
-@pytest.fixture(scope="module")
-def db_url() -> Iterator[str]:
-    admin = services.postgres_admin()
-    name, url = services.create_database(admin)
-    upgrade(url)
-    yield url
-    dispose_engines()
-    services.drop_database(admin, name)
-
 
 def _job(url: str, kind: str, status: str, stage: str, silent: bool = False, chunks: dict[str, int] | None = None,
          silent_chunks: int = 0) -> str:
