@@ -11,7 +11,9 @@ The recipe follows how an old print comes to look the way it does, in that order
    * cracks — jagged random walks that branch, 1-4 px, bright paper showing through,
      sometimes with a dark shadow beside; now and then a whole network of them;
    * creases — long soft bands, brighter or darker, with a sharp line down the middle;
-   * tears and paper loss — bright irregular regions at a border or corner;
+   * tears and paper loss — bright irregular regions at a border or corner (bright
+     shaded regions inside the picture, white collars and the like, are added to the
+     photograph before ageing and not labelled);
    * spots — flecks and specks, bright or dark;
 3. the print is scanned: a little blur, film or paper grain, JPEG.
 
@@ -207,9 +209,12 @@ def crease(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> N
 
 
 def tear(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
-    """Paper lost at a border or corner: a bright irregular region with a ragged edge."""
+    """Paper lost at a border or corner: a bright irregular region with a ragged edge.
+    Always at the border: inside the picture a bright region is content (a white collar)."""
     h, w = canvas.shape
-    centre = _edge_point(h, w, rng)
+    side = int(rng.integers(4))
+    centre = rng.uniform([0, 0], [w, h])
+    centre[side % 2] = 0 if side < 2 else (w if side % 2 == 0 else h)
     if rng.random() < 0.5:  # a corner
         centre = np.array([rng.choice([0, w]), rng.choice([0, h])], float)
     radius = rng.uniform(0.04, 0.25) * min(h, w)
@@ -254,6 +259,23 @@ def spots(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> No
     _composite(canvas, label, layer, _stroke_tone(rng, 0.7), rng.uniform(0.6, 1.0))
 
 
+def bright_content(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A white thing in the picture (a collar, a blouse, a sunlit wall): a bright, shaded,
+    sharp-edged region inside the frame. Content, not damage: the net must leave it alone."""
+    h, w = grey.shape
+    centre = rng.uniform([0.15 * w, 0.15 * h], [0.85 * w, 0.85 * h])
+    radius = rng.uniform(0.08, 0.3) * min(h, w)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 9))))
+    radii = radius * rng.uniform(0.5, 1.0, angles.size)
+    points = centre + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
+    layer = np.zeros((h, w), np.float32)
+    cv2.fillPoly(layer, [np.round(points * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.4, 1.5))
+    shading = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), rng.uniform(3, 10))
+    tone = rng.uniform(200, 250) + 40 * shading / max(float(np.abs(shading).max()), 1e-6)
+    return grey + layer * (tone - grey)
+
+
 def stain(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
     """A soft stain: a tonal change, left alone by the detector, so never labelled."""
     h, w = canvas.shape
@@ -268,7 +290,7 @@ def stain(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> No
 DEFECTS = {"scratch": scratch, "crack": crack, "crease": crease, "tear": tear, "edge_wear": edge_wear,
            "spots": spots}
 # how often each kind is drawn (relative); cracks and scratches are what prints show most
-WEIGHT = {"scratch": 3.0, "crack": 4.0, "crease": 1.0, "tear": 0.7, "edge_wear": 0.5, "spots": 1.5}
+WEIGHT = {"scratch": 3.0, "crack": 4.0, "crease": 1.0, "tear": 0.5, "edge_wear": 0.5, "spots": 1.5}
 
 
 def damage(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -303,7 +325,10 @@ def make_sample(grey: np.ndarray, size: int, rng: np.random.Generator) -> Sample
     crop = grey[top:top + size, left:left + size]
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
-    canvas = age(np.ascontiguousarray(crop).astype(np.float32), rng)
+    content = np.ascontiguousarray(crop).astype(np.float32)
+    for _ in range(int(rng.random() < 0.35) * int(rng.integers(1, 3))):
+        content = bright_content(content, rng)
+    canvas = age(np.clip(content, 0, 255), rng)
     clean = canvas.copy()
     label = damage(canvas, rng)
     scan_seed = int(rng.integers(2**31))

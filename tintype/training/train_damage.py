@@ -1,14 +1,15 @@
 """Train the scratch net (gpu_workers/models/scratch_unet.py) on synthetic print damage.
 
     python -m tintype.training.train_damage --data ../shared/data/colorize_train
-        [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S]
-        [--val-fraction F] [--val-count N] [--minutes M]
+        [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
+        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
 so the net never sees the same damage twice. Validation photos (a seeded hash of the
 path, as for the colorizer) are never trained on: a fixed validation set is drawn on
 them once, the EMA of the weights is scored on it every `--eval-every` steps, and the
-best is exported with the threshold that gives the best F1 on that set.
+best is exported with its threshold chosen on that set (`choose_threshold`). With
+`--resume CKPT --steps 0` a run only re-chooses the threshold and exports.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ DEFAULT_WORK = Path(__file__).resolve().parents[2] / "var" / "damage"
 # Never the shipped file: a model is shipped by copying it to the weights folder with its card.
 DEFAULT_OUT = DEFAULT_WORK / "damage-scratch-unet.pt"
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+F1_SLACK = 0.02
 
 
 def log(message: str) -> None:
@@ -93,19 +95,28 @@ def scores(prob: np.ndarray, label: np.ndarray, thresholds: Sequence[float] = TH
     return rows
 
 
-def best_threshold(rows: list[dict[str, float]]) -> dict[str, float]:
-    return max(rows, key=lambda r: r["f1"])
+def choose_threshold(rows: list[dict[str, float]], slack: float = F1_SLACK) -> dict[str, float]:
+    """The lowest threshold whose F1 is within `slack` of the best: F1 is flat over a wide
+    range, and there the lower threshold is the better trade, since a missed crack stays
+    in the picture while a pixel flagged in error is only filled from its surroundings."""
+    best = max(r["f1"] for r in rows)
+    return min((r for r in rows if r["f1"] >= best - slack), key=lambda r: r["threshold"])
 
 
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    split = split_images(args.data, args.seed, args.val_fraction)
+    split = split_images(args.data, args.split_seed, args.val_fraction)
+    if not split.val:
+        raise SystemExit(f"no validation photos under {args.data} at --val-fraction {args.val_fraction}")
     log(f"{len(split.train)} training photos, {len(split.val)} held out")
-    val = validation_set(split.val, args.val_count, args.val_size, args.seed + 1)
+    val = validation_set(split.val, args.val_count, args.val_size, args.split_seed + 1)
     val_label = np.stack([s.label for s in val])
     log(f"validation: {len(val)} samples of {args.val_size}px, {val_label.mean():.2%} damaged pixels")
     model = ScratchUNet()
+    if args.resume is not None:  # go on from an earlier run's EMA weights (its .ema.ckpt)
+        model.load_state_dict(torch.load(args.resume, map_location="cpu", weights_only=True))
+        log(f"resuming from {args.resume}")
     ema = copy.deepcopy(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     stream = batches(split.train, args.batch, args.crop, args.seed)
@@ -115,7 +126,7 @@ def train(args: argparse.Namespace) -> dict:
         progress = max(step / args.steps, (time.monotonic() - began) / (60 * args.minutes))
         if progress >= 1.0:
             break
-        warm = min(1.0, step / 100)
+        warm = min(1.0, step / (20 if args.resume is not None else 100))
         for group in optimizer.param_groups:
             group["lr"] = args.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
         model.train()
@@ -125,7 +136,7 @@ def train(args: argparse.Namespace) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
+        decay = args.ema if args.resume is not None else min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
             for e, p in zip(ema.state_dict().values(), model.state_dict().values()):
                 if e.is_floating_point():
@@ -147,7 +158,7 @@ def train(args: argparse.Namespace) -> dict:
 
 def _evaluate(ema: ScratchUNet, val: list[Sample], val_label: np.ndarray, step: int, began: float,
               best: dict | None, history: list, args: argparse.Namespace) -> dict:
-    row = best_threshold(scores(predict(ema, val), val_label)) | {"step": step}
+    row = choose_threshold(scores(predict(ema, val), val_label)) | {"step": step}
     history.append(row)
     log(f"eval step {step}: F1 {row['f1']:.3f} P {row['precision']:.3f} R {row['recall']:.3f} "
         f"IoU {row['iou']:.3f} at {row['threshold']} ({time.monotonic() - began:.0f}s)")
@@ -169,13 +180,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--pos-weight", type=float, default=3.0)
     p.add_argument("--ema", type=float, default=0.995)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the training stream (and torch's initial weights)")
+    p.add_argument("--split-seed", type=int, default=0, help="which photos are held out (bench.damage uses 0)")
     p.add_argument("--val-fraction", type=float, default=0.05)
     p.add_argument("--val-count", type=int, default=160)
     p.add_argument("--val-size", type=int, default=192)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--resume", type=Path, default=None)
     return p.parse_args(argv)
 
 
