@@ -164,7 +164,7 @@ def build(weights: Weights | None, device: torch.device, _settings: Settings) ->
 
 WEIGHTS = Weights(
     path=SHIPPED_WEIGHTS_DIR / "damage-scratch-unet-v1.pt",
-    sha256="0" * 64,
+    sha256="6b01c717d505941649ede08dc0150efa2bf718d2887e8347caa74a5f7a20018d",
     meta={
         "format": "torch state_dict, fp16, with the threshold under 'threshold'",
         "input": "grey (B,1,H,W) float in [0,1]",
