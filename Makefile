@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
-	bench-keyframes bench-likeness
+	bench-keyframes bench-likeness bench-damage
 
 $(STAMP): pyproject.toml requirements/cpu.txt requirements/gpu.txt requirements/install-torch.sh
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -47,6 +47,12 @@ test-unit: install
 # Video inpainting benchmark on ../shared/data/clips (+ damage detection on historical): JSON, markdown, PNGs.
 bench-inpaint: install
 	$(PY) -m bench.inpaint --out bench-results/inpaint
+
+# Scratch and crack detection on prints: the scratch net against the morphological filters on
+# held-out synthetic damage (precision, recall, IoU) and on the four real scratched prints of
+# ../shared/data/historical (prints.png); writes bench-results/damage (git-ignored).
+bench-damage: install
+	$(PY) -m bench.damage --out bench-results/damage
 
 # Keyframe colour (media.propagate) on ../shared/data/clips from greyscale: PSNR, SSIM, CDC,
 # chroma warping error against the per-frame model and a naive flow chain; speed at 854x480.

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 
 def ffmpeg(*args: str) -> None:
@@ -177,3 +177,36 @@ def painted_pan(count: int, width: int = 128, height: int = 96, pan: int = 2, se
     ab = cv2.resize(coarse, (canvas_w, canvas_h), interpolation=cv2.INTER_CUBIC)
     rgb = lab_to_rgb(np.dstack([light, ab]).astype(np.float32))
     return [np.ascontiguousarray(rgb[8:8 + height, 8 + pan * t:8 + pan * t + width]) for t in range(count)]
+
+
+def cracked_print(width: int = 256, height: int = 192, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A soft sepia-ish 'print' (smooth shapes and gradients) with a jagged, branching
+    bright crack drawn across it: (clean RGB, cracked RGB, crack mask (H, W) bool)."""
+    rng = np.random.default_rng(seed)
+    img = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(img)
+    for y in range(height):
+        draw.line([(0, y), (width, y)], fill=int(150 - 50 * y / height))
+    draw.ellipse([width * 0.3, height * 0.15, width * 0.65, height * 0.85], fill=175)  # a face
+    draw.ellipse([width * 0.38, height * 0.38, width * 0.44, height * 0.44], fill=70)
+    draw.ellipse([width * 0.51, height * 0.38, width * 0.57, height * 0.44], fill=70)
+    draw.rectangle([0, height * 0.8, width, height], fill=60)
+    grey = np.asarray(img.filter(ImageFilter.GaussianBlur(2))).astype(np.float32)
+    grey += rng.normal(0, 2.0, grey.shape)
+    clean = np.clip(np.stack([grey * 1.08, grey, grey * 0.85], axis=-1), 0, 255).astype(np.uint8)
+    trunk, point, heading = [], np.array([0.0, height * 0.3]), 0.35
+    while 0 <= point[0] < width and 0 <= point[1] < height:
+        trunk.append(tuple(point))
+        point = point + 5 * np.array([np.cos(heading + rng.normal(0, 0.45)), np.sin(heading + rng.normal(0, 0.45))])
+    branch, point = [], np.array(trunk[len(trunk) // 2])
+    for _ in range(12):
+        branch.append(tuple(point))
+        point = point + 5 * np.array([np.cos(-0.9 + rng.normal(0, 0.45)), np.sin(-0.9 + rng.normal(0, 0.45))])
+    layer = Image.new("L", (width, height), 0)
+    pen = ImageDraw.Draw(layer)
+    pen.line(trunk, fill=255, width=2)
+    pen.line(branch, fill=255, width=1)
+    crack = np.asarray(layer) > 127
+    cracked = clean.copy()
+    cracked[crack] = (238, 236, 228)
+    return clean, cracked, crack

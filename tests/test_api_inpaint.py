@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.media_factory import decode, encode_frames, mask_zip, moving_square, rect_mask, textured_frames
+from tests.media_factory import (
+    cracked_print,
+    decode,
+    encode_frames,
+    mask_zip,
+    moving_square,
+    rect_mask,
+    textured_frames,
+)
 
 pytestmark = pytest.mark.integration
 W, H = 128, 96
@@ -128,6 +136,29 @@ def test_a_photo_scratch_is_found_and_the_mask_kept_as_png(stack, tmp_path):
     on_line = [mask[10 + i, 30 + i] for i in range(10, 90)]
     assert np.mean(on_line) > 0.8 and mask.mean() < 0.1
     assert job["masks"]["content_type"] == "image/png"
+
+
+def test_photo_scratches_are_found_by_the_scratch_net(stack, tmp_path):
+    """The job's mask is the scratch net's (not the filters'), and it holds the whole crack."""
+    import torch
+
+    from tintype.gpu_workers.models.registry import ModelRegistry
+    from tintype.media.inpaint.damage import photo_scratches
+    from tintype.settings import load_settings
+
+    _, cracked, crack = cracked_print(seed=3)
+    path = tmp_path / "cracked.png"
+    Image.fromarray(cracked).save(path)
+    response = stack.submit(path, operations="inpaint", detect_damage="scratches", mask_dilation="0")
+    assert response.status_code == 202, response.text
+    job = stack.wait(response.json()["id"])
+    assert job["status"] == "succeeded", job
+    mask = np.asarray(Image.open(io.BytesIO(stack.http.get(job["masks"]["url"], timeout=10).content))) > 127
+    net = ModelRegistry(load_settings()).scratch_detector("scratch-unet", torch.device("cpu")).scratches(cracked)
+    agree = (mask & net).sum() / max((mask | net).sum(), 1)
+    assert agree > 0.97 and mask[crack].mean() > 0.95
+    filters = photo_scratches(cracked)
+    assert (mask & filters).sum() / max((mask | filters).sum(), 1) < 0.9  # the fallback draws another mask
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tintype.gpu_workers.models.table import ROWS, ModelSpec, catalogue_mismatch, specs
-from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
+from tintype.jobs.catalogue import COLORIZE_MODELS, DAMAGE_MODELS, INPAINT_MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 LIGHT_MODULES = ("tintype.web.app", "tintype.web.api", "tintype.web.pages", "tintype.jobs.intake",
@@ -43,6 +43,7 @@ def _tintype_imports(folder: Path) -> dict[str, set[str]]:
 def test_catalogue_names_exactly_the_registered_models():
     assert {s.name for s in specs("colorize")} == COLORIZE_MODELS
     assert {s.name for s in specs("inpaint")} == INPAINT_MODELS
+    assert {s.name for s in specs("damage")} == DAMAGE_MODELS
 
 
 # What each part of tintype may import (besides itself and the standard library).
@@ -138,7 +139,7 @@ def test_a_row_the_catalogue_lacks_is_named():
 def test_backends_never_import_the_registry_or_the_table():
     """No registration by import: the table imports the backends, never the other way."""
     code = ("import sys; from tintype.gpu_workers.models import effnet_unet, exemplar_inpaint, onnx_colorizer, "
-            "opencv_inpaint, torchscript_inpaint, zhang; "
+            "opencv_inpaint, scratch_unet, torchscript_inpaint, zhang; "
             "bad = {'tintype.gpu_workers.models.registry', 'tintype.gpu_workers.models.table'} & set(sys.modules); "
             "sys.exit(', '.join(sorted(bad)) or None)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

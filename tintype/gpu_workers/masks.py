@@ -3,18 +3,23 @@
 Sources (see jobs/mask_intake.py): one fixed mask, per-frame masks (a lossless mask
 video), boxes (static ranges, or per-frame boxes a tracker produced in the CPU pool), and
 automatic damage detection, which runs here on the decoded frames since dust is judged
-against each frame's neighbours.
+against each frame's neighbours. Scratches are found by the scratch net of the model
+table (SCRATCH_MODEL); when its weights are missing or do not load, by the morphological
+filters of media/inpaint/damage.py, with a warning in the log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from tintype.gpu_workers.models.errors import ModelError
+from tintype.gpu_workers.models.registry import models
 from tintype.jobs.options import JobOptions
 from tintype.media.errors import CorruptMedia
 from tintype.media.inpaint import damage
@@ -22,6 +27,9 @@ from tintype.media.inpaint.tracking import boxes_to_masks
 from tintype.media.maskvideo import iter_masks
 from tintype.storage import keys
 from tintype.storage.objects import ObjectStore
+
+log = logging.getLogger(__name__)
+SCRATCH_MODEL = "scratch-unet"
 
 
 @dataclass
@@ -70,9 +78,20 @@ def image_masks(options: JobOptions, fixed: np.ndarray | None) -> ChunkMasks:
                       detect=options.detect_damage, dilation=options.mask_dilation)
 
 
+def scratch_finder() -> damage.ScratchFinder | None:
+    """The scratch net's `scratches`, or None (the filters) when it cannot be loaded."""
+    try:
+        return models().scratch_detector(SCRATCH_MODEL).scratches
+    except ModelError as exc:
+        log.warning("scratch net %s unavailable (%s); detect_damage=scratches falls back to the "
+                    "morphological filters, which miss most cracks", SCRATCH_MODEL, exc)
+        return None
+
+
 def frame_masks(masks: ChunkMasks, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     """One uint8 0/255 mask per decoded frame (the inpainters' form)."""
     out = []
+    finder = scratch_finder() if "scratches" in masks.detect else None
     for i, frame in enumerate(frames):
         hole = np.zeros(frame.shape[:2], bool)
         if masks.fixed is not None:
@@ -83,7 +102,7 @@ def frame_masks(masks: ChunkMasks, frames: Sequence[np.ndarray]) -> list[np.ndar
             for box in boxes_to_masks([(b["x"], b["y"], b["w"], b["h"]) for b in masks.boxes[i]], hole.shape):
                 hole |= box
         if masks.detect:
-            hole |= damage.detect(frames, i, masks.detect)
+            hole |= damage.detect(frames, i, masks.detect, finder)
         hole = damage.dilate(hole, masks.dilation)
         if hole.all():
             raise CorruptMedia(f"the mask of frame {masks.first_frame + i} covers the whole frame, so "

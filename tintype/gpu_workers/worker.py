@@ -33,16 +33,17 @@ def _load_models(**_kwargs: Any) -> None:
     the default models into it so the first chunk does not pay for loading them."""
     import torch
 
+    from tintype.gpu_workers.masks import SCRATCH_MODEL
     from tintype.gpu_workers.models.registry import ModelError, configure
 
     settings = settings_of(app)
     torch.set_num_threads(settings.torch_threads or max(1, os.cpu_count() or 1))
     registry = configure(settings)
-    for name in (settings.colorize_model, settings.inpaint_model):
+    for name in (settings.colorize_model, settings.inpaint_model, SCRATCH_MODEL):
         try:
             registry.get(name)
         except ModelError:
             # The worker stays up: jobs that need this model fail with this message,
-            # jobs that use other models still run.
+            # jobs that use other models still run (and scratch detection uses its filters).
             log.exception("model %s could not be loaded", name)
     record_gpu()

@@ -11,6 +11,9 @@ from tintype.settings import Settings
 COLORIZE_MODELS = frozenset({"effnet-lite0-unet", "effnet-lite0-unet-v2", "effnet-lite0-unet-v1",
                              "eccv16", "siggraph17", "onnx"})
 INPAINT_MODELS = frozenset({"flow", "patchmatch", "telea", "ns", "torchscript"})
+# Not a job option: detect_damage=scratches uses this one (and the morphological filters
+# of media/inpaint/damage.py when its weights cannot be loaded).
+DAMAGE_MODELS = frozenset({"scratch-unet"})
 
 # Models that are an operator's own file: usable only once the setting naming it is set.
 # The form and the OpenAPI document offer them then; a submission asking for one before

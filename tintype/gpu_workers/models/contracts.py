@@ -1,7 +1,7 @@
 """What the pipeline may ask of a backend, written down once.
 
 Colorizers and inpainters are plain classes with no common base: these Protocols are
-the contract processing.py and colorize.py rely on, so a new backend is checked against
+the contract processing.py, colorize.py and masks.py rely on, so a new backend is checked against
 them (by a type checker, and at load time by the registry) instead of by reading the
 callers. The video capability is optional and probed at run time, hence runtime_checkable.
 """
@@ -38,4 +38,13 @@ class VideoInpainter(Inpainter, Protocol):
 
     def inpaint_video(self, frames: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Frames of a window and their masks → the filled frames, same order and length."""
+        ...
+
+
+@runtime_checkable
+class ScratchDetector(Protocol):
+    """Photograph → where it is scratched, cracked, creased or torn."""
+
+    def scratches(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB → (H, W) bool mask, True = damaged (to be filled)."""
         ...

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from tintype.gpu_workers.models.contracts import Colorizer, Inpainter
+from tintype.gpu_workers.models.contracts import Colorizer, Inpainter, ScratchDetector
 from tintype.gpu_workers.models.errors import ModelError, UnknownModel, WeightsError
 from tintype.gpu_workers.models.table import MODELS, ModelSpec, Task, specs
 from tintype.gpu_workers.models.weight_files import Weights, sha256_of, verify_weights
@@ -78,6 +78,10 @@ class ModelRegistry:
     def inpainter(self, name: str, device: torch.device | None = None) -> Inpainter:
         """`get` for an inpaint model; a model of another task is a ModelError."""
         return self._typed(name, device, "inpaint", Inpainter)
+
+    def scratch_detector(self, name: str, device: torch.device | None = None) -> ScratchDetector:
+        """`get` for a damage model; a model of another task is a ModelError."""
+        return self._typed(name, device, "damage", ScratchDetector)
 
     def unload(self) -> None:
         """Forget every loaded backend (the next `get` builds it again)."""

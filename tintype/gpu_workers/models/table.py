@@ -19,14 +19,15 @@ from tintype.gpu_workers.models import (
     exemplar_inpaint,
     onnx_colorizer,
     opencv_inpaint,
+    scratch_unet,
     torchscript_inpaint,
     zhang,
 )
 from tintype.gpu_workers.models.weight_files import Weights
-from tintype.jobs.catalogue import COLORIZE_MODELS, INPAINT_MODELS
+from tintype.jobs.catalogue import COLORIZE_MODELS, DAMAGE_MODELS, INPAINT_MODELS
 from tintype.settings import Settings
 
-Task = Literal["colorize", "inpaint"]
+Task = Literal["colorize", "inpaint", "damage"]
 # Builds a backend from its verified weights (None for models without a shipped file),
 # the device and the worker's settings.
 Factory = Callable[[Weights | None, torch.device, Settings], Any]
@@ -73,9 +74,13 @@ ROWS: tuple[ModelSpec, ...] = (
     # File from TORCHSCRIPT_INPAINT_PATH / TORCHSCRIPT_INPAINT_SHA256 at load time.
     ModelSpec("torchscript", "inpaint", torchscript_inpaint.build, None,
               "any TorchScript inpainter with the image + mask -> image contract (e.g. LaMa)"),
+    ModelSpec("scratch-unet", "damage", scratch_unet.build, scratch_unet.WEIGHTS,
+              "small U-Net that finds scratches, cracks, creases, tears and spots on a print, "
+              "trained on synthetic damage (detect_damage=scratches)"),
 )
 
-CATALOGUE: dict[Task, frozenset[str]] = {"colorize": COLORIZE_MODELS, "inpaint": INPAINT_MODELS}
+CATALOGUE: dict[Task, frozenset[str]] = {"colorize": COLORIZE_MODELS, "inpaint": INPAINT_MODELS,
+                                         "damage": DAMAGE_MODELS}
 
 
 def catalogue_mismatch(rows: tuple[ModelSpec, ...]) -> list[str]:

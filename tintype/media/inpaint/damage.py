@@ -10,12 +10,17 @@ gets replaced. The tell-tale signs used:
   which real content rarely does, so column averages of a horizontal high-pass find it;
 * a scratch or crease on a print is thin and long: it survives an opening with a line
   element along it but not a rank filter across it.
+
+That last one, `photo_scratches`, misses most real cracks (jagged, branching, soft-edged):
+the GPU worker passes `detect` a learnt detector instead (gpu_workers/models/scratch_unet.py),
+and these filters are the fallback when its weights cannot be loaded. This module stays
+free of torch: the detector comes in as a plain callable.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -23,6 +28,8 @@ import numpy as np
 from tintype.media import flow as fl
 
 KINDS = ("dust", "lines", "scratches")  # the job option `detect_damage` takes these names
+# (H, W, 3) uint8 RGB -> (H, W) bool mask of scratches, cracks, creases and tears
+ScratchFinder = Callable[[np.ndarray], np.ndarray]
 
 # dust
 _DUST_MIN_CONTRAST = 18.0  # lightness levels (0..255) a speck must differ by, at least
@@ -50,11 +57,13 @@ _PHOTO_ELONGATION = 4.0  # length over width of a kept component
 _PHOTO_CROWD_WINDOW, _PHOTO_MAX_CROWD = 31, 0.12  # candidates covering more of a window are a pattern
 
 
-def detect(frames: Sequence[np.ndarray], index: int, kinds: Iterable[str] = ("dust", "lines")) -> np.ndarray:
+def detect(frames: Sequence[np.ndarray], index: int, kinds: Iterable[str] = ("dust", "lines"),
+           scratch_finder: ScratchFinder | None = None) -> np.ndarray:
     """Damage mask of frames[index] from the chosen detectors ("dust", "lines", "scratches").
 
     Dust needs the neighbouring frames; pass the frames around `index` (at least three
-    in all, or dust finds nothing)."""
+    in all, or dust finds nothing). "scratches" uses `scratch_finder` when one is given
+    (the worker's scratch net), else the morphological filters of `photo_scratches`."""
     chosen = tuple(kinds)
     unknown = [k for k in chosen if k not in KINDS]
     if unknown:
@@ -67,7 +76,11 @@ def detect(frames: Sequence[np.ndarray], index: int, kinds: Iterable[str] = ("du
     if "lines" in chosen:
         mask |= line_scratches(frame)
     if "scratches" in chosen:
-        mask |= photo_scratches(frame)
+        found = photo_scratches(frame) if scratch_finder is None else scratch_finder(frame)
+        if found.shape != mask.shape or found.dtype != np.bool_:
+            raise ValueError(f"the scratch finder returned {found.dtype} {found.shape}, "
+                             f"not a bool mask of {mask.shape}")
+        mask |= found
     return mask
 
 

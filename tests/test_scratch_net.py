@@ -1,0 +1,148 @@
+"""The scratch net (gpu_workers/models/scratch_unet.py): shipped weights, what it finds,
+its synthetic training data, and the filters it falls back to.
+
+Fast and CPU-only; pictures are drawn here (tests/media_factory.py), never taken from
+the shared data set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from tests.media_factory import cracked_print
+from tintype.gpu_workers import masks as gpu_masks
+from tintype.gpu_workers.models import registry as registry_module
+from tintype.gpu_workers.models import scratch_unet
+from tintype.gpu_workers.models.contracts import ScratchDetector
+from tintype.gpu_workers.models.errors import WeightsError
+from tintype.gpu_workers.models.registry import ModelRegistry
+from tintype.gpu_workers.models.weight_files import sha256_of, verify_weights
+from tintype.media.inpaint import damage
+from tintype.settings import load_settings
+from tintype.training import damage_synth
+
+SETTINGS = load_settings()
+
+
+@pytest.fixture(scope="module")
+def net() -> scratch_unet.ScratchNet:
+    torch.set_num_threads(2)
+    return ModelRegistry(SETTINGS).scratch_detector(gpu_masks.SCRATCH_MODEL, torch.device("cpu"))
+
+
+def test_shipped_weights_match_their_sha256_and_load(net: scratch_unet.ScratchNet) -> None:
+    weights = scratch_unet.WEIGHTS
+    assert verify_weights(weights) == weights.path
+    assert sha256_of(weights.path) == weights.sha256
+    assert weights.path.stat().st_size < 2 * 1024 * 1024
+    assert (weights.path.parent / weights.meta["card"]).is_file()
+    assert weights.sha256 in (weights.path.parent / weights.meta["card"]).read_text()
+    assert isinstance(net, ScratchDetector) and not net.model.training
+    assert 0.0 < net.threshold < 1.0
+
+
+def test_a_drawn_crack_is_found_and_a_clean_print_left_alone(net: scratch_unet.ScratchNet) -> None:
+    clean, cracked, crack = cracked_print(seed=3)
+    found = net.scratches(cracked)
+    assert found.shape == crack.shape and found.dtype == np.bool_
+    assert found[crack].mean() > 0.8
+    away = cv2.dilate(crack.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+    assert found[away].mean() < 0.01
+    assert net.scratches(clean).mean() < 0.005
+
+
+def test_tiles_cover_a_large_picture_as_one_pass_does(net: scratch_unet.ScratchNet) -> None:
+    """Past TILE px the picture is cut into overlapping tiles; the seams must not show."""
+    _, cracked, _ = cracked_print(width=700, height=300, seed=5)
+    grey = cv2.cvtColor(cracked, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    tiled = net._tiled(grey)
+    whole = net._forward(grey)
+    assert tiled.shape == whole.shape == grey.shape
+    assert np.abs(tiled - whole).max() < 0.2 and np.abs(tiled - whole).mean() < 0.005
+    assert scratch_unet.tile_starts(700, 512, 32) == [0, 188]
+    assert scratch_unet.tile_starts(300, 512, 32) == [0]
+
+
+def test_a_big_scan_is_worked_at_the_trained_scale(net: scratch_unet.ScratchNet) -> None:
+    _, cracked, crack = cracked_print(seed=3)
+    big = cv2.resize(cracked, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)  # 1280 px long side
+    found = net.scratches(big)
+    assert found.shape == big.shape[:2]
+    small = cv2.resize(found.astype(np.uint8), crack.shape[::-1], interpolation=cv2.INTER_AREA) > 0
+    assert small[crack].mean() > 0.7
+
+
+def test_scratches_use_the_net_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_module, "_PROCESS", ModelRegistry(SETTINGS))
+    finder = gpu_masks.scratch_finder()
+    assert finder is not None and isinstance(finder.__self__, scratch_unet.ScratchNet)
+    _, cracked, crack = cracked_print(seed=3)
+    hole = gpu_masks.frame_masks(gpu_masks.ChunkMasks(0, detect=("scratches",)), [cracked])[0] > 0
+    assert hole[crack].mean() > 0.8
+
+
+def test_missing_weights_fall_back_to_the_filters_and_say_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    empty = ModelRegistry(replace(SETTINGS, weights_dir=tmp_path))
+    with pytest.raises(WeightsError, match="is missing"):
+        empty.scratch_detector(gpu_masks.SCRATCH_MODEL)
+    monkeypatch.setattr(registry_module, "_PROCESS", empty)
+    _, cracked, _ = cracked_print(seed=3)
+    with caplog.at_level(logging.WARNING, logger=gpu_masks.__name__):
+        hole = gpu_masks.frame_masks(gpu_masks.ChunkMasks(0, detect=("scratches",)), [cracked])[0] > 0
+    assert "falls back to the morphological filters" in caplog.text
+    assert np.array_equal(hole, damage.photo_scratches(cracked))
+
+
+def test_a_corrupt_weight_file_falls_back_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / scratch_unet.WEIGHTS.path.name).write_bytes(b"\0" * 64)
+    monkeypatch.setattr(registry_module, "_PROCESS", ModelRegistry(replace(SETTINGS, weights_dir=tmp_path)))
+    assert gpu_masks.scratch_finder() is None
+
+
+def test_detect_takes_a_scratch_finder_and_checks_what_it_returns() -> None:
+    _, cracked, _ = cracked_print(seed=1)
+    everything = damage.detect([cracked], 0, ("scratches",), lambda rgb: np.ones(rgb.shape[:2], bool))
+    assert everything.all()
+    with pytest.raises(ValueError, match="not a bool mask"):
+        damage.detect([cracked], 0, ("scratches",), lambda rgb: np.ones(rgb.shape[:2], np.uint8))
+
+
+def test_synthetic_damage_is_seeded_labelled_and_visible() -> None:
+    rng = np.random.default_rng(0)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (200, 260), dtype=np.uint8), (0, 0), 4)
+    first = [damage_synth.make_sample(photo, 128, np.random.default_rng(7)) for _ in range(2)]
+    assert np.array_equal(first[0].grey, first[1].grey) and np.array_equal(first[0].label, first[1].label)
+    samples = [damage_synth.make_sample(photo, 128, np.random.default_rng(s)) for s in range(40)]
+    assert all(s.grey.shape == s.label.shape == (128, 128) and s.grey.dtype == np.uint8 for s in samples)
+    shares = np.array([s.label.mean() for s in samples])
+    assert (shares == 0).any() and (shares > 0).mean() > 0.7  # some clean prints, mostly damaged
+    for sample in samples:  # labelled pixels changed visibly; the clean print differs little elsewhere
+        if sample.label.any():
+            change = np.abs(sample.grey.astype(np.float32) - sample.clean.astype(np.float32))
+            assert change[sample.label].mean() > 2 * max(change[~sample.label].mean(), 1.0)
+
+
+def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
+    from tintype.training import train_damage
+
+    rng = np.random.default_rng(0)
+    for folder in ("a", "b"):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        for i in range(6):
+            picture = cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (0, 0), 3)
+            cv2.imwrite(str(tmp_path / "photos" / folder / f"{i}.jpg"), picture)
+    out = tmp_path / "net.pt"
+    report = train_damage.train(train_damage.parse_args(
+        ["--data", str(tmp_path / "photos"), "--out", str(out), "--steps", "3", "--batch", "2", "--crop", "64",
+         "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3", "--eval-every", "2"]))
+    model, threshold = scratch_unet.load_model(out, torch.device("cpu"))
+    assert isinstance(model, scratch_unet.ScratchUNet) and 0.0 < threshold < 1.0
+    assert report["sha256"] == sha256_of(out) and out.with_suffix(".json").is_file()

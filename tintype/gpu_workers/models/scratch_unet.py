@@ -1,0 +1,174 @@
+"""A small U-Net that finds scratches, cracks, creases, tears and spots on a photograph.
+
+Grey in, damage probability out. Why a learnt detector: the morphological filters of
+media/inpaint/damage.py (`photo_scratches`) see a thin, straight, isolated stroke, but
+a real crack is jagged and branches, a crease is a soft band, a tear is a blotch at the
+border, and the filters miss most of them on real prints. The network is trained on
+synthetic damage laid over ordinary photos (training/damage_synth.py), as Wan et al.
+trained the scratch detector of "Bringing Old Photos Back to Life" (CVPR 2020).
+
+Five levels (strides 1-16, 16/24/40/64/96 channels), two 3x3 conv + BN + ReLU per
+encoder level, one or two per decoder level, a 1x1 conv to one logit: ~0.4 M
+parameters, so it runs on a CPU worker. The picture is scaled so its long side is at
+most WORK_SIDE (the scale the network was trained at: cracks 1-5 px wide), cut into
+overlapping tiles whose borders are trimmed, and the probability scaled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tintype.gpu_workers.models.contracts import ScratchDetector
+from tintype.gpu_workers.models.weight_files import SHIPPED_WEIGHTS_DIR, Weights
+from tintype.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WIDTHS: tuple[int, ...] = (16, 24, 40, 64, 96)  # channels at strides 1, 2, 4, 8, 16
+MULTIPLE = 2 ** (len(WIDTHS) - 1)
+WORK_SIDE = 1024  # long side (px) the picture is scaled to, at most, before the network sees it
+TILE, OVERLAP = 512, 32  # tiles of the working picture; the overlap is trimmed on each side
+THRESHOLD = 0.5  # replaced by the threshold chosen on the validation split, stored in the file
+MARGIN_PX = 1  # the found damage is grown by this much, so the fill also covers its soft edge
+
+
+def _block(c_in: int, c_out: int, convs: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(convs):
+        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
+                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class ScratchUNet(nn.Module):
+    """(B, 1, H, W) grey in [0, 1] → (B, 1, H, W) damage logits; H and W multiples of 16."""
+
+    def __init__(self, widths: tuple[int, ...] = WIDTHS) -> None:
+        super().__init__()
+        self.down = nn.ModuleList(_block(c_in, c_out, 2)
+                                  for c_in, c_out in zip((1, *widths[:-1]), widths))
+        # the full-resolution decoder block has one conv: it is the most expensive one
+        self.up = nn.ModuleList(_block(widths[i] + widths[i + 1], widths[i], 1 if i == 0 else 2)
+                                for i in range(len(widths) - 1))
+        self.head = nn.Conv2d(widths[0], 1, 1)
+
+    def forward(self, grey: torch.Tensor) -> torch.Tensor:
+        x = grey - 0.5
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        for i in reversed(range(len(self.up))):
+            x = F.interpolate(x, size=skips[i].shape[-2:], mode="bilinear", align_corners=False)
+            x = self.up[i](torch.cat([skips[i], x], dim=1))
+        return self.head(x)
+
+
+def export_state(model: ScratchUNet, threshold: float) -> dict[str, torch.Tensor]:
+    """fp16 state dict with the chosen threshold stored beside the weights."""
+    state = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    state["threshold"] = torch.tensor(float(threshold))
+    return state
+
+
+def load_model(path: Path, device: torch.device) -> tuple[ScratchUNet, float]:
+    """The network in float32 and its threshold, from our own weight file."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    threshold = float(state.pop("threshold", torch.tensor(THRESHOLD)))
+    model = ScratchUNet()
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
+    return model.to(device).eval(), threshold
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Starts of tiles of `tile` px covering `length`, neighbours overlapping by 2*overlap at least."""
+    if length <= tile:
+        return [0]
+    step = tile - 2 * overlap
+    starts = list(range(0, length - tile, step)) + [length - tile]
+    return sorted(set(starts))
+
+
+class ScratchNet(ScratchDetector):
+    """The backend damage detection uses: a loaded network and its threshold."""
+
+    def __init__(self, model: ScratchUNet, device: torch.device, threshold: float = THRESHOLD,
+                 work_side: int = WORK_SIDE) -> None:
+        self.model, self.device, self.threshold, self.work_side = model, device, threshold, work_side
+
+    def probability(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB → (H, W) float32 probability of damage in [0, 1]."""
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"the scratch net needs uint8 RGB (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        h, w = rgb.shape[:2]
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        scale = min(1.0, self.work_side / max(h, w))
+        if scale < 1.0:
+            grey = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))),
+                              interpolation=cv2.INTER_AREA)
+        prob = self._tiled(grey.astype(np.float32) / 255.0)
+        if scale < 1.0:
+            prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+        return prob
+
+    def scratches(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 RGB → (H, W) bool: damage found, grown by MARGIN_PX."""
+        found = self.probability(rgb) > self.threshold
+        if MARGIN_PX and found.any():
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN_PX + 1,) * 2)
+            found = cv2.dilate(found.astype(np.uint8), disc) > 0
+        return found
+
+    def _tiled(self, grey: np.ndarray) -> np.ndarray:
+        """Probability of a working-size grey picture, tile by tile; each tile's border,
+        which sees less context, is trimmed where a neighbour covers it."""
+        h, w = grey.shape
+        out = np.zeros((h, w), np.float32)
+        for top in tile_starts(h, TILE, OVERLAP):
+            for left in tile_starts(w, TILE, OVERLAP):
+                tile = grey[top:top + TILE, left:left + TILE]
+                prob = self._forward(tile)
+                y0 = 0 if top == 0 else OVERLAP
+                x0 = 0 if left == 0 else OVERLAP
+                y1 = tile.shape[0] if top + TILE >= h else tile.shape[0] - OVERLAP
+                x1 = tile.shape[1] if left + TILE >= w else tile.shape[1] - OVERLAP
+                out[top + y0:top + y1, left + x0:left + x1] = prob[y0:y1, x0:x1]
+        return out
+
+    @torch.no_grad()
+    def _forward(self, grey: np.ndarray) -> np.ndarray:
+        h, w = grey.shape
+        ph, pw = -h % MULTIPLE, -w % MULTIPLE
+        x = torch.from_numpy(np.ascontiguousarray(grey))[None, None].to(self.device)
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        prob = torch.sigmoid(self.model(x))[0, 0, :h, :w]
+        return prob.float().cpu().numpy()
+
+
+def build(weights: Weights | None, device: torch.device, _settings: Settings) -> ScratchNet:
+    """Registry factory: the file has already been sha256-verified by the registry."""
+    if weights is None:
+        raise ValueError("scratch-unet needs a weight file")
+    model, threshold = load_model(weights.path, device)
+    return ScratchNet(model, device, threshold)
+
+
+WEIGHTS = Weights(
+    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-unet-v1.pt",
+    sha256="6b01c717d505941649ede08dc0150efa2bf718d2887e8347caa74a5f7a20018d",
+    meta={
+        "format": "torch state_dict, fp16, with the threshold under 'threshold'",
+        "input": "grey (B,1,H,W) float in [0,1]",
+        "output": "damage logits (B,1,H,W)",
+        "card": "damage-scratch-unet-v1.md",
+    },
+)

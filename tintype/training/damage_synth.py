@@ -1,0 +1,336 @@
+"""Synthetic print damage laid over ordinary photographs: the scratch net's training data.
+
+The recipe follows how an old print comes to look the way it does, in that order:
+
+1. the photograph is made grey and aged: a random tone curve (faded blacks, crushed or
+   lifted highlights, gamma), lowered contrast, a sepia-like toe, soft blotches of uneven
+   fading and a vignette — none of which is damage, so the net learns to leave tone alone;
+2. the print is damaged, each defect drawn as a coverage layer (0..1) and composited
+   with its own tone and opacity:
+   * scratches — smooth thin curves, 1-3 px, mostly bright, sometimes dark;
+   * cracks — jagged random walks that branch, 1-4 px, bright paper showing through,
+     sometimes with a dark shadow beside; now and then a whole network of them;
+   * creases — long soft bands, brighter or darker, with a sharp line down the middle;
+   * tears and paper loss — bright irregular regions at a border or corner (bright
+     shaded regions inside the picture, white collars and the like, are added to the
+     photograph before ageing and not labelled);
+   * spots — flecks and specks, bright or dark;
+3. the print is scanned: a little blur, film or paper grain, JPEG.
+
+The label is each defect's footprint (coverage ≥ 0.4) where it visibly changed the
+picture (by LABEL_MIN_CHANGE levels or more); soft stains and tone changes are not
+labelled. Everything is drawn from one numpy Generator, so a seed gives the same set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+LABEL_MIN_CHANGE = 10.0  # grey levels a defect must change a pixel by to be labelled
+LABEL_MIN_COVER = 0.4  # coverage of the defect's layer a labelled pixel has, at least
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training or evaluation example: the damaged grey picture and its damage label."""
+
+    grey: np.ndarray  # (H, W) uint8
+    label: np.ndarray  # (H, W) bool, True = damaged
+    clean: np.ndarray  # (H, W) uint8: the aged print before damage (for pictures and checks)
+
+
+def read_grey(path: Path) -> np.ndarray:
+    """A photo file as uint8 grey (H, W): the luma the detector sees (ScratchNet uses the same)."""
+    grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if grey is None:
+        raise ValueError(f"cannot read image {path}")
+    return grey
+
+
+# ---------------------------------------------------------------------------- ageing
+
+
+def age(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Tone of an old print: curve, contrast, uneven fading and vignette (float 0..255)."""
+    x = grey / 255.0
+    x = x ** rng.uniform(0.6, 1.6)  # gamma
+    if rng.random() < 0.5:  # a sepia-like S or toe curve
+        k = rng.uniform(2.0, 8.0)
+        s = 1.0 / (1.0 + np.exp(-k * (x - 0.5)))
+        lo, hi = 1.0 / (1.0 + np.exp(k * 0.5)), 1.0 / (1.0 + np.exp(-k * 0.5))
+        x = (s - lo) / (hi - lo)
+    black, white = rng.uniform(0.0, 0.3), rng.uniform(0.7, 1.0)  # faded blacks, dull whites
+    if rng.random() < 0.2:
+        black, white = rng.uniform(0.0, 0.1), rng.uniform(0.9, 1.0)
+    x = black + (white - black) * x
+    h, w = x.shape
+    if rng.random() < 0.5:  # uneven fading: soft blotches, not damage
+        field = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), rng.uniform(8, 30))
+        field /= max(float(np.abs(field).max()), 1e-6)
+        x = x + rng.uniform(0.03, 0.12) * field
+    if rng.random() < 0.4:  # vignette
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        r = ((yy - h / 2) / h) ** 2 + ((xx - w / 2) / w) ** 2
+        x = x * (1.0 - rng.uniform(0.1, 0.6) * r)
+    return np.clip(x * 255.0, 0, 255).astype(np.float32)
+
+
+def scan(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blur, grain and JPEG of a scan: float 0..255 → uint8."""
+    x = grey
+    if rng.random() < 0.6:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.0))
+    if rng.random() < 0.7:
+        noise = rng.standard_normal(x.shape).astype(np.float32)
+        if rng.random() < 0.5:  # clumped grain
+            noise = cv2.GaussianBlur(noise, (0, 0), rng.uniform(0.5, 1.2))
+            noise /= max(float(noise.std()), 1e-6)
+        x = x + rng.uniform(1.0, 7.0) * noise
+    out = np.clip(x, 0, 255).astype(np.uint8)
+    if rng.random() < 0.6:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 95))])
+        out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return out
+
+
+# ---------------------------------------------------------------------------- defects
+
+
+def _stroke_tone(rng: np.random.Generator, bright_share: float) -> float:
+    return float(rng.uniform(200, 255) if rng.random() < bright_share else rng.uniform(0, 60))
+
+
+def _composite(canvas: np.ndarray, label: np.ndarray, cover: np.ndarray, tone: float | np.ndarray,
+               opacity: float, labelled: bool = True) -> None:
+    """Lay a defect's coverage layer over the canvas with a tone; add its visible footprint."""
+    alpha = np.clip(cover * opacity, 0.0, 1.0)
+    before = canvas.copy()
+    canvas += alpha * (tone - canvas)
+    if labelled:
+        label |= (cover >= LABEL_MIN_COVER) & (np.abs(canvas - before) >= LABEL_MIN_CHANGE)
+
+
+def _polyline(layer: np.ndarray, points: np.ndarray, width: int) -> None:
+    pts = np.round(points * 16).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(layer, [pts], False, 1.0, max(1, width), cv2.LINE_AA, shift=4)
+
+
+def _edge_point(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A random point, on a border half of the time (damage often starts at an edge)."""
+    p = rng.uniform([0, 0], [w, h])
+    if rng.random() < 0.5:
+        side = rng.integers(4)
+        p[side % 2] = 0 if side < 2 else (w if side % 2 == 0 else h)
+    return p
+
+
+def scratch(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
+    """A smooth thin curve (quadratic Bezier), bright or dark."""
+    h, w = canvas.shape
+    a, b = _edge_point(h, w, rng), rng.uniform([0, 0], [w, h])
+    if np.linalg.norm(b - a) < 0.3 * max(h, w):
+        b = a + rng.uniform(0.3, 1.2) * max(h, w) * _unit(rng.uniform(0, np.pi * 2))
+    c = (a + b) / 2 + rng.normal(0, 0.15 * max(h, w), 2)
+    t = np.linspace(0, 1, 64)[:, None]
+    points = (1 - t) ** 2 * a + 2 * (1 - t) * t * c + t ** 2 * b
+    layer = np.zeros_like(canvas)
+    _polyline(layer, points, int(rng.choice([1, 1, 1, 2, 2, 3])))
+    if rng.random() < 0.3:  # broken, not continuous
+        gaps = cv2.GaussianBlur(rng.random(canvas.shape).astype(np.float32), (0, 0), 6)
+        layer *= gaps > np.quantile(gaps, rng.uniform(0.1, 0.4))
+    _composite(canvas, label, layer, _stroke_tone(rng, 0.75), rng.uniform(0.35, 1.0))
+
+
+def _unit(angle: float) -> np.ndarray:
+    return np.array([np.cos(angle), np.sin(angle)])
+
+
+def _walk(start: np.ndarray, angle: float, length: float, rng: np.random.Generator,
+          jag: float) -> np.ndarray:
+    """A jagged path: short straight steps whose heading wanders about a slowly bending course
+    (the wander pulls back towards the course, so the path does not curl up)."""
+    points, p, travelled = [start], start.copy(), 0.0
+    bend, wander = rng.normal(0, 0.01), 0.0
+    while travelled < length:
+        step = rng.uniform(2.0, 7.0)
+        angle += bend
+        wander = 0.6 * wander + rng.normal(0, jag)
+        p = p + step * _unit(angle + wander)
+        points.append(p.copy())
+        travelled += step
+    return np.array(points)
+
+
+def crack(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: float = 1.0) -> None:
+    """A jagged crack that branches: paper (bright) showing through, maybe a dark edge."""
+    h, w = canvas.shape
+    layer = np.zeros_like(canvas)
+    width = int(rng.choice([1, 1, 2, 2, 3, 4]))
+    jag = rng.uniform(0.1, 0.5)
+    trunk = _walk(_edge_point(h, w, rng), rng.uniform(0, 2 * np.pi),
+                  size * rng.uniform(0.3, 1.5) * max(h, w), rng, jag)
+    _polyline(layer, trunk, width)
+    stack = [(trunk, 1)]
+    while stack:
+        path, depth = stack.pop()
+        for _ in range(rng.poisson(1.2 if depth == 1 else 0.6)):
+            at = path[rng.integers(len(path))]
+            branch = _walk(at, rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.5) * len(path) * 4, rng, jag)
+            _polyline(layer, branch, max(1, width - int(rng.integers(0, 2))))
+            if depth < 3:
+                stack.append((branch, depth + 1))
+    if rng.random() < 0.3:
+        layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.3, 0.8))
+    if rng.random() < 0.3:  # a shadow along one side
+        shift = np.float32([[1, 0, rng.choice([-1.5, 1.5])], [0, 1, rng.choice([-1.5, 1.5])]])
+        shadow = cv2.warpAffine(layer, shift, (w, h)) * (1 - layer)
+        _composite(canvas, label, shadow, rng.uniform(0, 50), rng.uniform(0.3, 0.8))
+    _composite(canvas, label, layer, _stroke_tone(rng, 0.85), rng.uniform(0.5, 1.0))
+
+
+def crease(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
+    """A long soft band with a sharp line along its middle."""
+    h, w = canvas.shape
+    a = _edge_point(h, w, rng)
+    points = _walk(a, rng.uniform(0, 2 * np.pi), rng.uniform(0.6, 1.5) * max(h, w), rng, 0.03)
+    band = np.zeros_like(canvas)
+    _polyline(band, points, int(rng.integers(3, 9)))
+    band = cv2.GaussianBlur(band, (0, 0), rng.uniform(1.0, 3.0))
+    band /= max(float(band.max()), 1e-6)
+    tone = _stroke_tone(rng, 0.7)
+    _composite(canvas, label, band, tone, rng.uniform(0.2, 0.6))
+    line = np.zeros_like(canvas)
+    _polyline(line, points + rng.normal(0, 0.5, 2), 1)
+    _composite(canvas, label, line, _stroke_tone(rng, 0.8), rng.uniform(0.4, 1.0))
+
+
+def tear(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
+    """Paper lost at a border or corner: a bright irregular region with a ragged edge.
+    Always at the border: inside the picture a bright region is content (a white collar)."""
+    h, w = canvas.shape
+    side = int(rng.integers(4))
+    centre = rng.uniform([0, 0], [w, h])
+    centre[side % 2] = 0 if side < 2 else (w if side % 2 == 0 else h)
+    if rng.random() < 0.5:  # a corner
+        centre = np.array([rng.choice([0, w]), rng.choice([0, h])], float)
+    radius = rng.uniform(0.04, 0.25) * min(h, w)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, 24))
+    radii = radius * np.exp(rng.normal(0, 0.35, angles.size))
+    points = centre + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
+    layer = np.zeros_like(canvas)
+    cv2.fillPoly(layer, [np.round(points * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    texture = rng.uniform(-8, 8, canvas.shape).astype(np.float32)
+    tone = rng.uniform(215, 255) + cv2.GaussianBlur(texture, (0, 0), 1.0)
+    _composite(canvas, label, layer, tone, rng.uniform(0.8, 1.0))
+
+
+def edge_wear(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
+    """A ragged bright strip along one border, where the print's emulsion flaked off."""
+    h, w = canvas.shape
+    side = int(rng.integers(4))
+    n = w if side % 2 == 0 else h
+    depth = np.abs(np.cumsum(rng.normal(0, 1.0, n))) * rng.uniform(0.2, 0.8) + rng.uniform(0, 4)
+    depth = np.clip(depth, 0, 0.15 * min(h, w))
+    idx = np.arange(h if side % 2 == 0 else w)[:, None]
+    strip = (idx < depth[None, :]).astype(np.float32)  # (depth axis, along axis)
+    if side % 2 == 1:
+        strip = strip.T
+    if side == 2:
+        strip = strip[::-1]
+    if side == 3:
+        strip = strip[:, ::-1]
+    _composite(canvas, label, np.ascontiguousarray(strip[:h, :w]), rng.uniform(200, 255), rng.uniform(0.7, 1.0))
+
+
+def spots(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
+    """Flecks and specks, bright or dark, a few px across."""
+    h, w = canvas.shape
+    layer = np.zeros_like(canvas)
+    for _ in range(int(rng.integers(1, 25))):
+        centre = rng.uniform([0, 0], [w, h])
+        axes = rng.uniform(0.7, 3.5, 2)
+        cx, cy = (int(v) for v in np.round(centre * 16))
+        ax, ay = (int(v) for v in np.round(axes * 16))
+        cv2.ellipse(layer, (cx, cy), (ax, ay), float(rng.uniform(0, 180)), 0, 360, 1.0, -1, cv2.LINE_AA, shift=4)
+    _composite(canvas, label, layer, _stroke_tone(rng, 0.7), rng.uniform(0.6, 1.0))
+
+
+def bright_content(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A white thing in the picture (a collar, a blouse, a sunlit wall): a bright, shaded,
+    sharp-edged region inside the frame. Content, not damage: the net must leave it alone."""
+    h, w = grey.shape
+    centre = rng.uniform([0.15 * w, 0.15 * h], [0.85 * w, 0.85 * h])
+    radius = rng.uniform(0.08, 0.3) * min(h, w)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 9))))
+    radii = radius * rng.uniform(0.5, 1.0, angles.size)
+    points = centre + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
+    layer = np.zeros((h, w), np.float32)
+    cv2.fillPoly(layer, [np.round(points * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.4, 1.5))
+    shading = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), rng.uniform(3, 10))
+    tone = rng.uniform(200, 250) + 40 * shading / max(float(np.abs(shading).max()), 1e-6)
+    return grey + layer * (tone - grey)
+
+
+def stain(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
+    """A soft stain: a tonal change, left alone by the detector, so never labelled."""
+    h, w = canvas.shape
+    layer = np.zeros_like(canvas)
+    centre = rng.uniform([0, 0], [w, h])
+    r = rng.uniform(0.05, 0.3) * min(h, w)
+    cv2.circle(layer, (int(centre[0]), int(centre[1])), int(r), 1.0, -1)
+    layer = cv2.GaussianBlur(layer, (0, 0), r / 3 + 1)
+    _composite(canvas, label, layer, _stroke_tone(rng, 0.4), rng.uniform(0.1, 0.35), labelled=False)
+
+
+DEFECTS = {"scratch": scratch, "crack": crack, "crease": crease, "tear": tear, "edge_wear": edge_wear,
+           "spots": spots}
+# how often each kind is drawn (relative); cracks and scratches are what prints show most
+WEIGHT = {"scratch": 3.0, "crack": 4.0, "crease": 1.0, "tear": 0.5, "edge_wear": 0.5, "spots": 1.5}
+
+
+def damage(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw a random mix of defects on `canvas` (float 0..255, changed in place); the label."""
+    label = np.zeros(canvas.shape, bool)
+    if rng.random() < 0.3:
+        stain(canvas, label, rng)
+    roll = rng.random()
+    if roll < 0.12:
+        return label  # a clean print: the net must learn to find nothing as well
+    if roll < 0.25:  # a craquelure network, as on prints that were folded and cracked all over
+        for _ in range(int(rng.integers(4, 12))):
+            crack(canvas, label, rng, size=0.5)
+        return label
+    names = list(DEFECTS)
+    p = np.array([WEIGHT[n] for n in names])
+    for name in rng.choice(names, size=int(rng.integers(1, 6)), p=p / p.sum()):
+        DEFECTS[name](canvas, label, rng)
+    return label
+
+
+def make_sample(grey: np.ndarray, size: int, rng: np.random.Generator) -> Sample:
+    """A random crop of a uint8 grey photo (scaled 0.5-1x, never below `size`), aged, damaged
+    and scanned."""
+    h, w = grey.shape[:2]
+    low = max(0.5, size / min(h, w))
+    scale = rng.uniform(low, max(low, 1.0))
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    if (nh, nw) != (h, w):
+        grey = cv2.resize(grey, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    top, left = int(rng.integers(0, nh - size + 1)), int(rng.integers(0, nw - size + 1))
+    crop = grey[top:top + size, left:left + size]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    content = np.ascontiguousarray(crop).astype(np.float32)
+    for _ in range(int(rng.random() < 0.35) * int(rng.integers(1, 3))):
+        content = bright_content(content, rng)
+    canvas = age(np.clip(content, 0, 255), rng)
+    clean = canvas.copy()
+    label = damage(canvas, rng)
+    scan_seed = int(rng.integers(2**31))
+    grey = scan(canvas, np.random.default_rng(scan_seed))
+    return Sample(grey=grey, label=label, clean=scan(clean, np.random.default_rng(scan_seed)))

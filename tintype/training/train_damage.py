@@ -1,0 +1,200 @@
+"""Train the scratch net (gpu_workers/models/scratch_unet.py) on synthetic print damage.
+
+    python -m tintype.training.train_damage --data ../shared/data/colorize_train
+        [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
+        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT]
+
+Every batch is drawn fresh from training/damage_synth.py over random training photos,
+so the net never sees the same damage twice. Validation photos (a seeded hash of the
+path, as for the colorizer) are never trained on: a fixed validation set is drawn on
+them once, the EMA of the weights is scored on it every `--eval-every` steps, and the
+best is exported with its threshold chosen on that set (`choose_threshold`). With
+`--resume CKPT --steps 0` a run only re-chooses the threshold and exports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tintype.gpu_workers.models.scratch_unet import ScratchUNet, export_state
+from tintype.gpu_workers.models.weight_files import sha256_of
+from tintype.training.damage_synth import Sample, make_sample, read_grey
+from tintype.training.train import split_images
+
+DEFAULT_WORK = Path(__file__).resolve().parents[2] / "var" / "damage"
+# Never the shipped file: a model is shipped by copying it to the weights folder with its card.
+DEFAULT_OUT = DEFAULT_WORK / "damage-scratch-unet.pt"
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+F1_SLACK = 0.02
+
+
+def log(message: str) -> None:
+    print(f"[train_damage {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def validation_set(paths: Sequence[Path], count: int, size: int, seed: int) -> list[Sample]:
+    """A fixed synthetic set on held-out photos: the same for a seed, whatever was trained."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(paths), size=count, replace=len(paths) < count)
+    return [make_sample(read_grey(paths[i]), size, rng) for i in picks]
+
+
+def batches(paths: Sequence[Path], batch: int, crop: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless (grey (B,1,H,W) in [0,1], label (B,1,H,W) 0/1) batches of fresh damage."""
+    rng = np.random.default_rng(seed)
+    while True:
+        samples = [make_sample(read_grey(paths[i]), crop, rng) for i in rng.integers(0, len(paths), batch)]
+        grey = np.stack([s.grey for s in samples])[:, None].astype(np.float32) / 255.0
+        label = np.stack([s.label for s in samples])[:, None].astype(np.float32)
+        yield torch.from_numpy(grey), torch.from_numpy(label)
+
+
+def loss_fn(logits: torch.Tensor, label: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """Weighted BCE (damage is a few % of the pixels) plus soft Dice (thin lines count whole)."""
+    bce = F.binary_cross_entropy_with_logits(logits, label, pos_weight=torch.tensor(pos_weight))
+    prob = torch.sigmoid(logits)
+    inter = (prob * label).sum(dim=(1, 2, 3))
+    dice = 1 - (2 * inter + 1) / (prob.sum(dim=(1, 2, 3)) + label.sum(dim=(1, 2, 3)) + 1)
+    return bce + dice.mean()
+
+
+@torch.no_grad()
+def predict(model: ScratchUNet, samples: Sequence[Sample], batch: int = 16) -> np.ndarray:
+    """(N, H, W) float32 probabilities of same-sized samples."""
+    model.eval()
+    out = []
+    for i in range(0, len(samples), batch):
+        grey = np.stack([s.grey for s in samples[i:i + batch]])[:, None].astype(np.float32) / 255.0
+        out.append(torch.sigmoid(model(torch.from_numpy(grey)))[:, 0].numpy())
+    return np.concatenate(out)
+
+
+def scores(prob: np.ndarray, label: np.ndarray, thresholds: Sequence[float] = THRESHOLDS) -> list[dict[str, float]]:
+    """Pixel precision, recall, F1 and IoU over the whole set at each threshold."""
+    rows = []
+    truth = label.astype(bool)
+    for t in thresholds:
+        found = prob > t
+        tp = float((found & truth).sum())
+        precision = tp / max(float(found.sum()), 1.0)
+        recall = tp / max(float(truth.sum()), 1.0)
+        f1 = 2 * precision * recall / max(precision + recall, 1e-9)
+        iou = tp / max(float((found | truth).sum()), 1.0)
+        rows.append({"threshold": float(t), "precision": precision, "recall": recall, "f1": f1, "iou": iou})
+    return rows
+
+
+def choose_threshold(rows: list[dict[str, float]], slack: float = F1_SLACK) -> dict[str, float]:
+    """The lowest threshold whose F1 is within `slack` of the best: F1 is flat over a wide
+    range, and there the lower threshold is the better trade, since a missed crack stays
+    in the picture while a pixel flagged in error is only filled from its surroundings."""
+    best = max(r["f1"] for r in rows)
+    return min((r for r in rows if r["f1"] >= best - slack), key=lambda r: r["threshold"])
+
+
+def train(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    split = split_images(args.data, args.split_seed, args.val_fraction)
+    if not split.val:
+        raise SystemExit(f"no validation photos under {args.data} at --val-fraction {args.val_fraction}")
+    log(f"{len(split.train)} training photos, {len(split.val)} held out")
+    val = validation_set(split.val, args.val_count, args.val_size, args.split_seed + 1)
+    val_label = np.stack([s.label for s in val])
+    log(f"validation: {len(val)} samples of {args.val_size}px, {val_label.mean():.2%} damaged pixels")
+    model = ScratchUNet()
+    if args.resume is not None:  # go on from an earlier run's EMA weights (its .ema.ckpt)
+        model.load_state_dict(torch.load(args.resume, map_location="cpu", weights_only=True))
+        log(f"resuming from {args.resume}")
+    ema = copy.deepcopy(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    stream = batches(split.train, args.batch, args.crop, args.seed)
+    began, best, history = time.monotonic(), None, []
+    step = 0
+    for step in range(1, args.steps + 1):
+        progress = max(step / args.steps, (time.monotonic() - began) / (60 * args.minutes))
+        if progress >= 1.0:
+            break
+        warm = min(1.0, step / (20 if args.resume is not None else 100))
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        model.train()
+        grey, label = next(stream)
+        loss = loss_fn(model(grey), label, args.pos_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        decay = args.ema if args.resume is not None else min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(ema.state_dict().values(), model.state_dict().values()):
+                if e.is_floating_point():
+                    e.mul_(decay).add_(p, alpha=1 - decay)
+                else:
+                    e.copy_(p)
+        if step % 50 == 0:
+            log(f"step {step} loss {loss.item():.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
+                f"{time.monotonic() - began:.0f}s")
+        if step % args.eval_every == 0:
+            best = _evaluate(ema, val, val_label, step, began, best, history, args)
+    best = _evaluate(ema, val, val_label, step, began, best, history, args)
+    report = {"steps": step, "seconds": time.monotonic() - began, "best": best, "history": history,
+              "args": {k: str(v) for k, v in vars(args).items()}, "sha256": sha256_of(args.out)}
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    log(f"wrote {args.out} (sha256 {report['sha256']}), best {best}")
+    return report
+
+
+def _evaluate(ema: ScratchUNet, val: list[Sample], val_label: np.ndarray, step: int, began: float,
+              best: dict | None, history: list, args: argparse.Namespace) -> dict:
+    row = choose_threshold(scores(predict(ema, val), val_label)) | {"step": step}
+    history.append(row)
+    log(f"eval step {step}: F1 {row['f1']:.3f} P {row['precision']:.3f} R {row['recall']:.3f} "
+        f"IoU {row['iou']:.3f} at {row['threshold']} ({time.monotonic() - began:.0f}s)")
+    if best is None or row["f1"] > best["f1"]:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(export_state(ema, row["threshold"]), args.out)
+        torch.save(ema.state_dict(), args.out.with_suffix(".ema.ckpt"))
+        return row
+    return best
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--pos-weight", type=float, default=3.0)
+    p.add_argument("--ema", type=float, default=0.995)
+    p.add_argument("--seed", type=int, default=0, help="the training stream (and torch's initial weights)")
+    p.add_argument("--split-seed", type=int, default=0, help="which photos are held out (bench.damage uses 0)")
+    p.add_argument("--val-fraction", type=float, default=0.05)
+    p.add_argument("--val-count", type=int, default=160)
+    p.add_argument("--val-size", type=int, default=192)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--resume", type=Path, default=None)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
