@@ -23,6 +23,10 @@ from typing import Any
 
 import psycopg2
 
+# Servers listen on loopback unless a test gives them another address of this machine
+# (tests/netns.py: a bridge that workers in their own network namespaces reach).
+LOOPBACK = "127.0.0.1"
+
 
 def free_port() -> int:
     with closing(socket.socket()) as sock:
@@ -30,16 +34,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(port: int, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None,
+                  host: str = LOOPBACK) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode} before listening on {port}")
         with closing(socket.socket()) as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            if sock.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout} s")
+    raise RuntimeError(f"{what} did not listen on {host}:{port} within {timeout} s")
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
@@ -54,11 +59,12 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def start_moto(log: Path) -> tuple[subprocess.Popen, int]:
+def start_moto(log: Path, host: str = LOOPBACK) -> tuple[subprocess.Popen, int]:
+    """moto's S3 server; its log has one line per request, with the client's address."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    wait_for_port(port, "moto S3 server", proc=proc)
+    wait_for_port(port, "moto S3 server", proc=proc, host=host)
     return proc, port
 
 
@@ -141,23 +147,26 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def start_redis_durable(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen, int]:
+def start_redis_durable(workdir: Path, port: int | None = None, host: str = LOOPBACK) -> tuple[subprocess.Popen, int]:
     """Redis that keeps every write on disk (AOF, fsync always), for kill-and-restart tests.
 
     Start it again with the same workdir and port after a SIGKILL and queued messages are
     still there, as with a production broker that crashed; noeviction so nothing is dropped.
+    On an address other than loopback, protected mode is off (it refuses remote clients
+    of a server without a password).
     """
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "yes", "--appendfsync", "always",
+    protected = "yes" if host == LOOPBACK else "no"
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", host, "--protected-mode", protected,
+                             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
                              "--maxmemory-policy", "noeviction", "--dir", str(workdir)],
                             stdout=open(workdir / f"redis-{port}.log", "ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
-    wait_for_port(port, "redis-server", proc=proc)
+    wait_for_port(port, "redis-server", proc=proc, host=host)
     return proc, port
 
 
@@ -181,8 +190,9 @@ class PrivatePostgres:
     restart even where PID 1 does not reap orphans.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, host: str = LOOPBACK) -> None:
         self.workdir = workdir
+        self.host = host
         self.bin = _postgres_bin()
         self.as_root = os.geteuid() == 0
         self.base = Path(tempfile.mkdtemp(prefix="tintype-pg-")) if self.as_root else workdir / "postgres"
@@ -196,7 +206,8 @@ class PrivatePostgres:
         return (["runuser", "-u", "postgres", "--"] if self.as_root else []) + list(args)
 
     def init(self) -> None:
-        """initdb with trust auth, then settings for a throwaway loopback-only server."""
+        """initdb with trust auth, then settings for a throwaway server on loopback (and on
+        `host`'s /24 when it is another address, trusted like loopback)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.base.mkdir(parents=True, exist_ok=True)
         self.sockets.mkdir(exist_ok=True)
@@ -208,7 +219,8 @@ class PrivatePostgres:
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr[-2000:]}")
-        settings = {"listen_addresses": "'127.0.0.1'", "port": str(self.port),
+        listen = LOOPBACK if self.host == LOOPBACK else f"{LOOPBACK},{self.host}"
+        settings = {"listen_addresses": f"'{listen}'", "port": str(self.port),
                     "unix_socket_directories": f"'{self.sockets}'", "fsync": "off",
                     "full_page_writes": "off", "max_connections": "50", "shared_buffers": "32MB"}
         conf = "".join(f"{key} = {value}\n" for key, value in settings.items())
@@ -216,6 +228,12 @@ class PrivatePostgres:
                               input=conf, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"could not write postgresql.conf: {done.stderr}")
+        if self.host != LOOPBACK:
+            network = self.host.rsplit(".", 1)[0] + ".0/24"
+            done = subprocess.run(self._cmd("sh", "-c", f"cat >> '{self.data}/pg_hba.conf'"),
+                                  input=f"host all all {network} trust\n", capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"could not write pg_hba.conf: {done.stderr}")
 
     def start(self, timeout: float = 30.0) -> None:
         """Run the postmaster (same data dir and port as before) and wait until it accepts logins."""
@@ -278,8 +296,8 @@ class PrivatePostgres:
         self.start()
 
     def url(self, dbname: str) -> str:
-        """SQLAlchemy URL of a database on this server."""
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{dbname}"
+        """SQLAlchemy URL of a database on this server, at the address it was given."""
+        return f"postgresql+psycopg2://postgres@{self.host}:{self.port}/{dbname}"
 
     def connect(self, dbname: str = "postgres") -> Any:
         """A psycopg2 connection as the superuser."""
@@ -303,9 +321,9 @@ class PrivatePostgres:
             shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start_private_postgres(workdir: Path) -> PrivatePostgres:
+def start_private_postgres(workdir: Path, host: str = LOOPBACK) -> PrivatePostgres:
     """A fresh, running private PostgreSQL server; call .close() when done."""
-    server = PrivatePostgres(workdir)
+    server = PrivatePostgres(workdir, host)
     try:
         server.init()
         server.start()

@@ -2,7 +2,10 @@
 and Celery workers, each a separate process configured only through environment variables.
 
 The session-wide stack of the integration tests and the private stacks of the chaos
-tests (which kill and restart their parts) are both built here.
+tests (which kill and restart their parts) are both built here. A stack can also serve
+Redis, PostgreSQL and S3 on another address of this machine (`host`) and start workers
+behind a command prefix (`wrap`, e.g. `ip netns exec NS`), so they run as separate
+hosts that reach the services only over a network (tests/netns.py).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Stack:
     redis: tuple[subprocess.Popen, int, Path] | None = None
     proxy: FaultProxy | None = None
     postgres: services.PrivatePostgres | None = None
+    host: str = services.LOOPBACK  # where Redis, PostgreSQL and S3 listen
 
     def new_key(self, owner: str, *flags: str) -> str:
         """A token made the way operators make them: `tintype keys create`."""
@@ -138,7 +142,7 @@ class Stack:
         _, port, folder = self.redis
         if not keep_data:
             folder = folder.parent / (folder.name + "-empty")
-        self.redis = (services.start_redis_durable(folder, port)[0], port, folder)
+        self.redis = (services.start_redis_durable(folder, port, self.host)[0], port, folder)
 
     def metrics_url(self, name: str) -> str:
         """Where process `name` serves /metrics (the web on its own port, workers on METRICS_PORT)."""
@@ -164,46 +168,63 @@ def _wait_ready(proc: subprocess.Popen, log: Path, marker: str, what: str, timeo
     raise RuntimeError(f"{what} not ready in {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def _commands(web_port: int, cpu_concurrency: int, data: str) -> dict[str, tuple[list[str], str]]:
+def gpu_worker_names(count: int) -> list[str]:
+    """The stack's names of its GPU worker processes: gpu-worker, gpu-worker-2, ..."""
+    return ["gpu-worker"] + [f"gpu-worker-{n}" for n in range(2, count + 1)]
+
+
+def _commands(web_port: int, cpu_concurrency: int, data: str, gpu_workers: int = 1,
+              wrap: dict[str, list[str]] | None = None) -> dict[str, tuple[list[str], str]]:
     celery = [sys.executable, "-m", "celery"]
     beat = ["-B", "-s", f"{data}/celerybeat-schedule"]
-    return {
+    gpu = {name: (celery + ["-A", "tintype.gpu_workers.worker", "worker", "-Q", "gpu", "-c", "1",
+                            "-n", f"{name.replace('-worker', '')}@it", "--without-gossip", "--without-mingle",
+                            "--loglevel", "INFO"], "ready.")
+           for name in gpu_worker_names(gpu_workers)}
+    commands = {
         "web": ([sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{web_port}",
                  "tintype.web.wsgi:app"], "Booting worker"),
         "cpu-worker": (celery + ["-A", "tintype.tasks.worker", "worker", "-Q", "cpu", "-c", str(cpu_concurrency),
                                  "-n", "cpu@it", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
                                  *beat], "ready."),
-        "gpu-worker": (celery + ["-A", "tintype.gpu_workers.worker", "worker", "-Q", "gpu", "-c", "1", "-n", "gpu@it",
-                                 "--without-gossip", "--without-mingle", "--loglevel", "INFO"], "ready."),
+        **gpu,
     }
+    return {name: ((wrap or {}).get(name, []) + cmd, marker) for name, (cmd, marker) in commands.items()}
 
 
 @contextmanager
 def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_proxy: bool = False,
-                  private_postgres: bool = False, cpu_concurrency: int = 2) -> Iterator[Stack]:
-    """Start every service and process; stop and remove them all on exit."""
+                  private_postgres: bool = False, cpu_concurrency: int = 2, host: str = services.LOOPBACK,
+                  gpu_workers: int = 1, wrap: dict[str, list[str]] | None = None) -> Iterator[Stack]:
+    """Start every service and process; stop and remove them all on exit.
+
+    `host`: the address Redis, PostgreSQL (then a private server) and S3 listen on and every
+    process is given; `wrap`: a command prefix per process name (see `gpu_worker_names`).
+    """
+    if host != services.LOOPBACK and (fault_proxy or not private_postgres):
+        raise ValueError("a stack on another address needs private_postgres and no fault proxy")
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as cleanup:
         redis_dir = work / "redis"
-        redis, redis_port = services.start_redis_durable(redis_dir)
-        moto, moto_port = services.start_moto(logs / "s3.log")
+        redis, redis_port = services.start_redis_durable(redis_dir, host=host)
+        moto, moto_port = services.start_moto(logs / "s3.log", host)
         cleanup.callback(services.stop, moto)
         s3_port, proxy = moto_port, None
         if fault_proxy:
             proxy = FaultProxy(moto_port).start()
             cleanup.callback(proxy.stop)
             s3_port = proxy.port
-        db_url, postgres = _database(work, cleanup, private_postgres)
+        db_url, postgres = _database(work, cleanup, private_postgres, host)
         web_port = services.free_port()
         env = {
             **os.environ,
             "TINTYPE_DATA_DIR": str(work / "data"),
             "DATABASE_URL": db_url,
-            "BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "RESULT_BACKEND": f"redis://127.0.0.1:{redis_port}/1",
+            "BROKER_URL": f"redis://{host}:{redis_port}/0",
+            "RESULT_BACKEND": f"redis://{host}:{redis_port}/1",
             "STORAGE_URL": f"s3://{BUCKET}/{PREFIX}",
-            "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+            "S3_ENDPOINT_URL": f"http://{host}:{s3_port}",
             "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
             "CHUNK_FRAMES": "16", "RENDER_SIZE": "128", "TORCH_THREADS": "1",
             "MAX_UPLOAD_BYTES": str(8 * 1024**2), "MAX_IMAGE_PIXELS": str(4_000_000),
@@ -212,16 +233,16 @@ def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_pro
             "AUTH_REQUIRED": "1", "SECRET_KEY": "integration-tests-" + os.urandom(8).hex(),
             **(extra_env or {}),
         }
-        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto_port}", region_name="us-east-1",
+        s3 = boto3.client("s3", endpoint_url=f"http://{host}:{moto_port}", region_name="us-east-1",
                           aws_access_key_id="test", aws_secret_access_key="test")
         s3.create_bucket(Bucket=BUCKET)
         (work / "data").mkdir(exist_ok=True)  # beat keeps its schedule file there
         subprocess.run([sys.executable, "-m", "tintype.cli", "migrate"], env=env, cwd=ROOT, check=True,
                        capture_output=True)
         stack = Stack(f"http://127.0.0.1:{web_port}", env, db_url, s3, logs, redis=(redis, redis_port, redis_dir),
-                      proxy=proxy, postgres=postgres)
+                      proxy=proxy, postgres=postgres, host=host)
         cleanup.callback(lambda: services.stop(stack.redis[0]))
-        stack.commands = _commands(web_port, cpu_concurrency, env["TINTYPE_DATA_DIR"])
+        stack.commands = _commands(web_port, cpu_concurrency, env["TINTYPE_DATA_DIR"], gpu_workers, wrap)
         stack.process_env = _metrics_env(work / "metrics", stack.commands)
         cleanup.callback(lambda: [services.stop(p) for p in stack.procs.values()])
         for name in stack.commands:
@@ -243,9 +264,10 @@ def _metrics_env(folder: Path, names: Iterable[str]) -> dict[str, dict[str, str]
     return env
 
 
-def _database(work: Path, cleanup: ExitStack, private: bool) -> tuple[str, services.PrivatePostgres | None]:
+def _database(work: Path, cleanup: ExitStack, private: bool,
+              host: str = services.LOOPBACK) -> tuple[str, services.PrivatePostgres | None]:
     if private:
-        postgres = services.start_private_postgres(work / "postgres")
+        postgres = services.start_private_postgres(work / "postgres", host)
         cleanup.callback(postgres.close)
         return postgres.create_database("tintype"), postgres
     admin = services.postgres_admin()
