@@ -96,3 +96,15 @@ def test_reconciler_requeues_a_silent_finalize_so_the_resent_task_can_run(db_url
     assert not jobstate.requeue_finalize(db_url, job_id, lease_seconds=60)  # its runner is alive
     assert jobstate.requeue_finalize(db_url, job_id, lease_seconds=-1)  # its runner went silent
     assert jobstate.start_finalize(db_url, job_id, lease_seconds=60)  # the re-sent task takes over at once
+
+
+def test_an_attempt_cut_off_while_its_chunk_was_redone_has_lost_it(db_url):
+    job_id = _job(db_url)
+    first = jobstate.chunk_attempt(db_url, job_id, 1)
+    assert not jobstate.chunk_superseded(db_url, job_id, 1, first)
+    jobstate.chunks_sent(db_url, job_id, [1])  # the reconciler re-sends it after the heartbeat went silent
+    second = jobstate.chunk_attempt(db_url, job_id, 1)  # another worker takes it
+    assert jobstate.chunk_superseded(db_url, job_id, 1, first)
+    assert not jobstate.chunk_superseded(db_url, job_id, 1, second)
+    assert jobstate.chunk_done(db_url, job_id, 1, 1.0)
+    assert jobstate.chunk_superseded(db_url, job_id, 1, second)  # done: nothing more to store

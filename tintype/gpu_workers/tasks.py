@@ -80,10 +80,10 @@ def process_chunk(self: JobTask, job_id: str, index: int) -> str:
                           "report the file")
             return "failed"
         with self.heartbeat(lambda: jobstate.touch_chunk(db_url, job_id, index)):
-            return _process_chunk(self, job_id, index, chunk, key)
+            return _process_chunk(self, job_id, index, chunk, key, attempt)
 
 
-def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str) -> str:
+def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, attempt: int) -> str:
     began = time.monotonic()
     store, settings, db_url = task.store, task.settings, task.db_url
     job = jobstate.get_job(db_url, job_id)
@@ -109,6 +109,10 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str) -> s
         with LosslessWriter(path, width, height) as writer:
             for frame in processed:
                 writer.write(frame)
+        if jobstate.chunk_superseded(db_url, job_id, index, attempt):
+            # This worker went silent (a partition, a stall) and the chunk was re-sent and
+            # taken, or done, elsewhere: that attempt's result is the one stored.
+            return "superseded"
         store.put_file(key, path, "video/x-matroska")
     if not jobstate.is_active(db_url, job_id):
         store.delete(key)  # cancelled or failed meanwhile: leave nothing behind

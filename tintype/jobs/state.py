@@ -171,6 +171,17 @@ def chunk_attempt(url: str, job_id: str, index: int) -> int:
         return int(s.scalar(select(Chunk.attempts).where(Chunk.job_id == job_id, Chunk.index == index)) or 0)
 
 
+def chunk_superseded(url: str, job_id: str, index: int, attempt: int) -> bool:
+    """Whether attempt `attempt` at a chunk has lost it: the chunk is done, or a later
+    attempt began (the reconciler re-sent it after this one's heartbeat went silent).
+    Checked just before storing the result, so a worker cut off mid-chunk and back after
+    its chunk was redone does not write that result a second time."""
+    with session_scope(url) as s:
+        row = s.execute(select(Chunk.status, Chunk.attempts)
+                        .where(Chunk.job_id == job_id, Chunk.index == index)).one_or_none()
+        return row is None or row.status == "done" or row.attempts > attempt
+
+
 def chunk_done(url: str, job_id: str, index: int, seconds: float) -> bool:
     """pending → done and progress +1, in one transaction; False if it was already done."""
     with session_scope(url) as s:
@@ -338,7 +349,8 @@ def finished_before(url: str, moment: datetime, limit: int) -> list[str]:
 
 __all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded",
            "mark_running", "update_job", "add_timing", "add_note", "add_keyframes", "plan_chunks", "get_chunk",
-           "chunk_attempt", "chunk_given_back", "chunk_done", "chunk_seconds", "succeed", "merged_keyframes",
+           "chunk_attempt", "chunk_given_back", "chunk_superseded", "chunk_done", "chunk_seconds", "succeed",
+           "merged_keyframes",
            "fail", "cancel", "touch_chunk", "touch_job", "chunks_sent", "claim_finalize",
            "start_finalize", "release_finalize", "requeue_finalize", "delete_finished", "finished_before",
            "is_finished",
