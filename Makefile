@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
-	bench-keyframes bench-likeness bench-damage
+	bench-keyframes bench-likeness bench-damage bench-scale
 
 $(STAMP): pyproject.toml requirements/cpu.txt requirements/gpu.txt requirements/install-torch.sh
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -66,6 +66,11 @@ bench-temporal: install
 # How intake's keyframe check scores true, edited and wrong pictures on ../shared/data/clips.
 bench-likeness: install
 	$(PY) -m bench.likeness --out bench-results/likeness
+
+# GPU pool scaling on this machine with real Redis/PostgreSQL/S3: frames/s with 1 and 2 GPU
+# worker processes (TORCH_THREADS=1 each), efficiency, submit → first chunk; JSON + markdown.
+bench-scale: install
+	$(PY) -m bench.scale --out bench-results/scale
 
 # Quality and speed of the colorizer on ../shared/data (held-out photos, video clips);
 # writes results.json, results.md and grid.png under bench-results/colorize (git-ignored).

@@ -1,0 +1,199 @@
+"""Benchmark of the GPU pool's scaling: frames/s with 1 and with 2 GPU worker processes.
+
+    python -m bench.scale --out bench-results/scale [--videos 4] [--frames 96] [--size 320x240]
+
+For each pool size a whole deployment runs on this machine (tests/stack.py: real Redis,
+PostgreSQL and moto's S3 server, gunicorn, one CPU worker with beat, and N GPU-pool
+Celery workers with `-c 1` and TORCH_THREADS=1 each). One warm-up job loads the model in
+the workers; then a queue of generated greyscale videos (ffmpeg testsrc2) is submitted at
+once and colorized. Measured, per pool size:
+
+* end-to-end frames/s: every frame of the queue over first submit → last job succeeded
+  (probe, colour plan, chunks and finalize, as a user sees it);
+* chunk-stage frames/s: every frame over first chunk started → last chunk done (the GPU
+  pool's own work, which is what adding GPU workers scales);
+* GPU-pool busy share: chunk seconds summed / (workers × chunk-stage span);
+* time from submit to the first chunk started, for the first job (empty queue) and the
+  median over the queue (which includes waiting behind earlier jobs).
+
+Scaling efficiency = 2-worker frames/s / (2 × 1-worker frames/s), for both rates. The
+load average is recorded before and after each run: other work on the machine slows
+every number here, and two worker processes cannot scale past the free cores.
+
+Metrics overhead is measured only when tintype has a metrics setting (Settings.metrics_port,
+added with the Prometheus metrics); otherwise the report says it was not measured.
+
+Writes OUT/results.json and OUT/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+from bench.report import write_results
+from tests.media_factory import grey_video
+from tests.stack import Stack, running_stack
+from tintype.settings import Settings
+
+ENV = {"TORCH_THREADS": "1", "OMP_NUM_THREADS": "1", "CHUNK_FRAMES": "12", "RENDER_SIZE": "128",
+       "RECONCILE_SECONDS": "5"}
+TARGET_EFFICIENCY = 0.9
+
+
+def log(message: str) -> None:
+    print(f"[bench.scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _epoch(value: Any) -> float:
+    return value.replace(tzinfo=value.tzinfo or timezone.utc).timestamp()
+
+
+def _first_running(stack: Stack, pending: dict[str, float], seen: dict[str, float]) -> None:
+    """Record, for jobs whose first chunk has not been seen yet, whether one is running now."""
+    if not pending:
+        return
+    rows = stack.db("SELECT DISTINCT job_id FROM chunks WHERE job_id = ANY(:ids) AND attempts > 0",
+                    ids=list(pending))
+    now = time.time()
+    for (job_id,) in rows:
+        seen[job_id] = now - pending.pop(job_id)
+
+
+def measure(workers: int, clips: list[Path], work: Path, timeout: float) -> dict[str, Any]:
+    """One deployment with `workers` GPU workers: a warm-up job, then the queue of clips."""
+    load_before = os.getloadavg()
+    with running_stack(work, dict(ENV), gpu_workers=workers, cpu_concurrency=2) as stack:
+        log(f"{workers} GPU worker(s): warm-up job")
+        warm = stack.wait(stack.submit(clips[0], operations="colorize").json()["id"], timeout=timeout)
+        if warm["status"] != "succeeded":
+            raise RuntimeError(f"warm-up job {warm['status']}: {warm.get('error')}\n{stack.tail()}")
+        log(f"{workers} GPU worker(s): {len(clips)} videos queued")
+        began = time.time()
+        submitted: dict[str, float] = {}
+        first_chunk: dict[str, float] = {}
+        waiting: dict[str, float] = {}
+        for clip in clips:
+            response = stack.submit(clip, operations="colorize")
+            response.raise_for_status()
+            job_id = response.json()["id"]
+            submitted[job_id] = waiting[job_id] = time.time()
+            _first_running(stack, waiting, first_chunk)
+        deadline = time.monotonic() + timeout
+        finished: dict[str, float] = {}
+        while len(finished) < len(submitted):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the queue did not finish in {timeout} s\n{stack.tail()}")
+            _first_running(stack, waiting, first_chunk)
+            for job_id in submitted.keys() - finished.keys():
+                job = stack.job(job_id)
+                if job["status"] in ("failed", "cancelled"):
+                    raise RuntimeError(f"job {job_id} {job['status']}: {job.get('error')}")
+                if job["status"] == "succeeded":
+                    finished[job_id] = time.time()
+            stack.check_alive()
+            time.sleep(0.05)
+        ids = list(submitted)
+        frames = sum(stack.job(j)["input"]["facts"]["frames"] for j in ids)
+        last_done, chunk_seconds, chunk_count, chunk_frames = stack.db(
+            "SELECT max(updated_at), sum(seconds), count(*), sum(count) FROM chunks WHERE job_id = ANY(:ids)",
+            ids=ids)[0]
+        chunk_start = min(submitted[j] + first_chunk[j] for j in first_chunk)
+        chunk_end = _epoch(last_done)
+    load_after = os.getloadavg()
+    end_to_end = max(finished.values()) - began
+    chunk_span = chunk_end - chunk_start
+    first_job = ids[0]
+    return {
+        "gpu_workers": workers,
+        "videos": len(ids),
+        "frames": frames,
+        "chunks": int(chunk_count),
+        "end_to_end_s": round(end_to_end, 2),
+        "end_to_end_fps": round(frames / end_to_end, 2),
+        "chunk_stage_s": round(chunk_span, 2),
+        "chunk_stage_fps": round(int(chunk_frames) / chunk_span, 2),
+        "chunk_seconds_sum": round(float(chunk_seconds), 2),
+        "gpu_pool_busy_share": round(float(chunk_seconds) / (workers * chunk_span), 3),
+        "first_chunk_started_s": round(first_chunk.get(first_job, float("nan")), 2),
+        "median_submit_to_first_chunk_s": round(statistics.median(first_chunk.values()), 2),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in load_after],
+    }
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    runs, eff = report["runs"], report["efficiency"]
+    lines = [
+        "# GPU pool scaling (`make bench-scale`)",
+        "",
+        f"{report['machine']}; {report['videos']} videos × {report['frames_per_video']} frames "
+        f"({report['size']}), chunks of {ENV['CHUNK_FRAMES']} frames, render size {ENV['RENDER_SIZE']}, "
+        "TORCH_THREADS=1 per GPU worker; real Redis, PostgreSQL, moto S3, gunicorn, 1 CPU worker (-c 2).",
+        "",
+        "| GPU workers | end-to-end frames/s | chunk-stage frames/s | GPU pool busy | first chunk after submit "
+        "(empty queue) | median submit → first chunk | load before → after (1 min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        lines.append(f"| {run['gpu_workers']} | {run['end_to_end_fps']} | {run['chunk_stage_fps']} | "
+                     f"{run['gpu_pool_busy_share']:.0%} | {run['first_chunk_started_s']} s | "
+                     f"{run['median_submit_to_first_chunk_s']} s | {run['load_before'][0]} → {run['load_after'][0]} |")
+    lines += [
+        "",
+        f"Scaling efficiency (2-worker / 2 × 1-worker): end-to-end **{eff['end_to_end']}**, chunk stage "
+        f"**{eff['chunk_stage']}** (target ≥ {TARGET_EFFICIENCY} where the cores allow it).",
+        "",
+        f"Metrics overhead: {report['metrics_overhead']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("bench-results/scale"))
+    parser.add_argument("--videos", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--size", default="320x240")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tintype-bench-scale-") as tmp:
+        work = Path(tmp)
+        clips = [grey_video(work / f"clip{i}.mp4", size=args.size, frames=args.frames, audio=True)
+                 for i in range(args.videos)]
+        runs = [measure(n, clips, work / f"workers{n}", args.timeout) for n in args.workers]
+    by_workers = {run["gpu_workers"]: run for run in runs}
+    efficiency = {"end_to_end": None, "chunk_stage": None}
+    if 1 in by_workers and 2 in by_workers:
+        for name in efficiency:
+            efficiency[name] = round(by_workers[2][f"{name}_fps"] / (2 * by_workers[1][f"{name}_fps"]), 3)
+    has_metrics = "metrics_port" in {f.name for f in dataclasses.fields(Settings)}
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "videos": args.videos, "frames_per_video": args.frames, "size": args.size, "env": ENV,
+        "runs": runs, "efficiency": efficiency,
+        "metrics_overhead": ("not measured by this version of the benchmark" if has_metrics else
+                             "not measured: this tintype has no metrics endpoint yet (Settings.metrics_port "
+                             "is absent)"),
+        "targets": [{"name": "chunk-stage scaling efficiency", "measured": efficiency["chunk_stage"],
+                     "met": (efficiency["chunk_stage"] or 0) >= TARGET_EFFICIENCY}],
+    }
+    write_results(args.out, report, _markdown(report), log)
+    log(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
