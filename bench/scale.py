@@ -14,7 +14,11 @@ once and colorized. Measured, per pool size:
   pool's own work, which is what adding GPU workers scales);
 * GPU-pool busy share: chunk seconds summed / (workers × chunk-stage span);
 * time from submit to the first chunk started, for the first job (empty queue) and the
-  median over the queue (which includes waiting behind earlier jobs).
+  median over the queue (which includes waiting behind earlier jobs); before its first
+  chunk a job is probed (CPU pool) and its colour is planned (GPU pool);
+* where the CPU time went while the queue ran: CPU seconds of the GPU workers, the CPU
+  worker, the web server and Redis + S3 (each process with its children, from /proc),
+  beside what the whole machine spent (PostgreSQL and other users' work are the rest).
 
 Scaling efficiency = 2-worker frames/s / (2 × 1-worker frames/s), for both rates. The
 load average is recorded before and after each run: other work on the machine slows
@@ -58,6 +62,44 @@ def _epoch(value: Any) -> float:
     return value.replace(tzinfo=value.tzinfo or timezone.utc).timestamp()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (living, or reaped by it)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:  # utime, stime, cutime, cstime are fields 14-17 of stat
+            total += sum(int(x) for x in stats[current][11:15]) / tick
+        todo += children.get(current, [])
+    return total
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has spent (all cores), from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_use(stack: Stack) -> dict[str, float]:
+    groups = {"gpu_workers": [p.pid for name, p in stack.procs.items() if name.startswith("gpu-worker")],
+              "cpu_worker": [stack.procs["cpu-worker"].pid], "web": [stack.procs["web"].pid],
+              "redis_and_s3": [stack.redis[0].pid] + ([stack.s3_server.pid] if stack.s3_server else [])}
+    use = {name: sum(_cpu_seconds(pid) for pid in pids) for name, pids in groups.items()}
+    use["machine"] = _machine_busy_seconds()
+    return use
+
+
 def _first_running(stack: Stack, pending: dict[str, float], seen: dict[str, float]) -> None:
     """Record, for jobs whose first chunk has not been seen yet, whether one is running now."""
     if not pending:
@@ -78,6 +120,7 @@ def measure(workers: int, clips: list[Path], work: Path, timeout: float) -> dict
         if warm["status"] != "succeeded":
             raise RuntimeError(f"warm-up job {warm['status']}: {warm.get('error')}\n{stack.tail()}")
         log(f"{workers} GPU worker(s): {len(clips)} videos queued")
+        cpu_before = _cpu_use(stack)
         began = time.time()
         submitted: dict[str, float] = {}
         first_chunk: dict[str, float] = {}
@@ -102,6 +145,7 @@ def measure(workers: int, clips: list[Path], work: Path, timeout: float) -> dict
                     finished[job_id] = time.time()
             stack.check_alive()
             time.sleep(0.05)
+        cpu_after = _cpu_use(stack)
         ids = list(submitted)
         frames = sum(stack.job(j)["input"]["facts"]["frames"] for j in ids)
         last_done, chunk_seconds, chunk_count, chunk_frames = stack.db(
@@ -126,6 +170,8 @@ def measure(workers: int, clips: list[Path], work: Path, timeout: float) -> dict
         "gpu_pool_busy_share": round(float(chunk_seconds) / (workers * chunk_span), 3),
         "first_chunk_started_s": round(first_chunk.get(first_job, float("nan")), 2),
         "median_submit_to_first_chunk_s": round(statistics.median(first_chunk.values()), 2),
+        "cpu_seconds": {name: round(cpu_after[name] - cpu_before[name], 1) for name in cpu_before},
+        "core_seconds_available": round(end_to_end * (os.cpu_count() or 1), 1),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in load_after],
     }
@@ -148,10 +194,18 @@ def _markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {run['gpu_workers']} | {run['end_to_end_fps']} | {run['chunk_stage_fps']} | "
                      f"{run['gpu_pool_busy_share']:.0%} | {run['first_chunk_started_s']} s | "
                      f"{run['median_submit_to_first_chunk_s']} s | {run['load_before'][0]} → {run['load_after'][0]} |")
+    lines += ["", "CPU seconds spent while the queue ran (each process with its children; `machine` is every "
+              "process on the machine, other users' included):", "",
+              "| GPU workers | core-seconds available | GPU workers | CPU worker | web | Redis + S3 | machine |",
+              "|---|---|---|---|---|---|---|"]
+    for run in runs:
+        cpu = run["cpu_seconds"]
+        lines.append(f"| {run['gpu_workers']} | {run['core_seconds_available']} | {cpu['gpu_workers']} | "
+                     f"{cpu['cpu_worker']} | {cpu['web']} | {cpu['redis_and_s3']} | {cpu['machine']} |")
     lines += [
         "",
-        f"Scaling efficiency (2-worker / 2 × 1-worker): end-to-end **{eff['end_to_end']}**, chunk stage "
-        f"**{eff['chunk_stage']}** (target ≥ {TARGET_EFFICIENCY} where the cores allow it).",
+        f"Scaling efficiency (2-worker / 2 × 1-worker): end-to-end **{eff['end_to_end'] or 'n/a'}**, chunk stage "
+        f"**{eff['chunk_stage'] or 'n/a'}** (target ≥ {TARGET_EFFICIENCY} where the cores allow it).",
         "",
         f"Metrics overhead: {report['metrics_overhead']}",
         "",

@@ -47,6 +47,7 @@ class Stack:
     proxy: FaultProxy | None = None
     postgres: services.PrivatePostgres | None = None
     host: str = services.LOOPBACK  # where Redis, PostgreSQL and S3 listen
+    s3_server: subprocess.Popen | None = None
 
     def new_key(self, owner: str, *flags: str) -> str:
         """A token made the way operators make them: `tintype keys create`."""
@@ -240,7 +241,7 @@ def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_pro
         subprocess.run([sys.executable, "-m", "tintype.cli", "migrate"], env=env, cwd=ROOT, check=True,
                        capture_output=True)
         stack = Stack(f"http://127.0.0.1:{web_port}", env, db_url, s3, logs, redis=(redis, redis_port, redis_dir),
-                      proxy=proxy, postgres=postgres, host=host)
+                      proxy=proxy, postgres=postgres, host=host, s3_server=moto)
         cleanup.callback(lambda: services.stop(stack.redis[0]))
         stack.commands = _commands(web_port, cpu_concurrency, env["TINTYPE_DATA_DIR"], gpu_workers, wrap)
         stack.process_env = _metrics_env(work / "metrics", stack.commands)
