@@ -168,3 +168,19 @@ def test_streamed_delivery_is_a_complete_playable_mp4(clips, tmp_path, name):
     result = probe_video(str(out))
     assert result.frames == facts.frames and len(result.audio) == len(facts.audio)
     assert np.allclose(result.timestamps, facts.timestamps, atol=0.002)
+
+
+@pytest.mark.integration
+def test_an_unreachable_storage_server_is_a_connection_error_not_bad_media():
+    """A worker cut off from S3 must retry its chunk, not fail the job as processing_failed
+    (ffmpeg first retries the connection itself, for about half a minute)."""
+    from tests.services import free_port
+    from tintype.media.errors import SourceUnreachable, ToolFailed
+    from tintype.media.video import read_frames
+    from tintype.queue.guard import TRANSIENT, classify
+
+    with pytest.raises(SourceUnreachable) as caught:
+        read_frames(f"http://127.0.0.1:{free_port()}/bucket/input", 64, 48, None, 4, timeout=60)
+    assert isinstance(caught.value, TRANSIENT) and isinstance(caught.value, ToolFailed)
+    assert classify(caught.value, "decoding")[0] == "service_unavailable"
+    assert classify(ToolFailed("ffmpeg decode exited 1: moov atom not found"), "decoding")[0] == "processing_failed"

@@ -8,6 +8,7 @@ the rest of tintype: finalize is sent by name.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from tintype.queue.task import JobTask
 from tintype.storage import keys
 from tintype.storage.objects import ObjectStore
 
+log = logging.getLogger(__name__)
 COLOURED_INPUT = 6.0  # mean Lab chroma above which a scan is not greyscale or sepia
 
 
@@ -80,7 +82,24 @@ def process_chunk(self: JobTask, job_id: str, index: int) -> str:
                           "report the file")
             return "failed"
         with self.heartbeat(lambda: jobstate.touch_chunk(db_url, job_id, index)):
-            return _process_chunk(self, job_id, index, chunk, key, attempt)
+            try:
+                return _process_chunk(self, job_id, index, chunk, key, attempt)
+            except Exception:
+                if _superseded(db_url, job_id, index, attempt):
+                    # Cut off long enough for the chunk to be re-sent and taken elsewhere:
+                    # what went wrong here (the partition itself, most likely) is not the job's.
+                    log.warning("chunk %s of job %s: attempt %s failed after a later attempt took the chunk "
+                                "over; the failure is dropped", index, job_id, attempt, exc_info=True)
+                    return "superseded"
+                raise
+
+
+def _superseded(db_url: str, job_id: str, index: int, attempt: int) -> bool:
+    """chunk_superseded, False when the database cannot say (the failure then counts)."""
+    try:
+        return jobstate.chunk_superseded(db_url, job_id, index, attempt)
+    except Exception:  # noqa: BLE001 - the original failure is what gets reported
+        return False
 
 
 def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, attempt: int) -> str:

@@ -41,5 +41,11 @@ class ToolFailed(RuntimeError):
     """ffmpeg or ffprobe failed on input that had already been accepted."""
 
 
+class SourceUnreachable(ToolFailed, ConnectionError):
+    """ffmpeg or ffprobe could not reach a network input (refused, no route, reset, timed
+    out, a 5xx answer): the media is not at fault, so callers retry as for any connection
+    error."""
+
+
 class ModelFailure(RuntimeError):
     """A model could not be loaded or run (missing weights, bad checksum, bad output)."""

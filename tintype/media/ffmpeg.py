@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from typing import Sequence
 
-from tintype.media.errors import ToolFailed
+from tintype.media.errors import SourceUnreachable, ToolFailed
 
 FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
 FFPROBE = shutil.which("ffprobe") or "ffprobe"
@@ -40,6 +40,20 @@ def input_options(source: str) -> list[str]:
     return options + ["-protocol_whitelist", "file,pipe"]
 
 
+# What ffmpeg's network protocols print when a server cannot be reached (never said of a file).
+UNREACHABLE = ("Connection refused", "No route to host", "Network is unreachable", "Connection reset by peer",
+               "Connection timed out", "Server returned 5")
+
+
+def _failed(what: str, returncode: int, tail: list[str]) -> ToolFailed:
+    """The error for a tool that exited non-zero: SourceUnreachable when its input's server
+    could not be reached (a network blip or a partition), ToolFailed otherwise."""
+    message = f"{what} exited {returncode}: " + " | ".join(tail)
+    if any(marker in line for line in tail for marker in UNREACHABLE):
+        return SourceUnreachable(message)
+    return ToolFailed(message)
+
+
 def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
 
@@ -57,7 +71,7 @@ def run_tool(args: Sequence[str], timeout: float, input_bytes: bytes | None = No
         raise ToolFailed(f"{args[0]} is not installed (apt-get install ffmpeg)") from exc
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-6:]
-        raise ToolFailed(f"{args[0]} exited {proc.returncode}: " + " | ".join(tail))
+        raise _failed(args[0], proc.returncode, tail)
     return proc.stdout
 
 
@@ -94,7 +108,7 @@ def finish_tool(proc: subprocess.Popen, what: str, timeout: float) -> None:
     errors.close()
     if proc.returncode != 0:
         tail = err.decode("utf-8", "replace").strip().splitlines()[-6:]
-        raise ToolFailed(f"{what} exited {proc.returncode}: " + " | ".join(tail))
+        raise _failed(what, proc.returncode, tail)
 
 
 def kill_tool(proc: subprocess.Popen) -> None:

@@ -48,10 +48,10 @@ def classify(exc: BaseException, what: str) -> tuple[str, str]:
         return "model_error", f"{what}: {exc}"
     if isinstance(exc, SoftTimeLimitExceeded):
         return "timeout", f"{what} ran past its time limit; try a shorter clip or a smaller render size"
+    if isinstance(exc, TRANSIENT):  # before ToolFailed: ffmpeg that could not reach storage is one
+        return "service_unavailable", f"{what}: storage or database unavailable after retries ({exc})"
     if isinstance(exc, ToolFailed):
         return "processing_failed", f"{what}: {exc}"
-    if isinstance(exc, TRANSIENT):
-        return "service_unavailable", f"{what}: storage or database unavailable after retries ({exc})"
     return "internal_error", f"{what} failed unexpectedly ({type(exc).__name__}: {exc})"
 
 
