@@ -64,10 +64,11 @@ def _chunk_writes(stack: Stack, job_id: str) -> dict[int, list[str]]:
 
 
 def _task_ends(log: Path, since: int) -> tuple[set[str], set[str]]:
-    """Chunk task ids received, and those that ended (any outcome), in a worker log from byte `since`."""
+    """Chunk task ids received, and those that ended for good (not a retry: the retry runs
+    again under the same id), in a worker log from byte `since`."""
     text = log.read_bytes()[since:].decode(errors="replace")
     received = set(re.findall(rf"Task {re.escape(CHUNK)}\[([0-9a-f-]+)\] received", text))
-    ended = set(re.findall(rf"Task {re.escape(CHUNK)}\[([0-9a-f-]+)\] (?:succeeded|retry|raised|failed)", text))
+    ended = set(re.findall(rf"Task {re.escape(CHUNK)}\[([0-9a-f-]+)\] (?:succeeded|raised|failed)", text))
     return received, ended
 
 
@@ -148,10 +149,9 @@ def _redone(stack: Stack, job_id: str) -> int | None:
 
 
 def _stale_answer(log: Path, since: int, stale: set[str]) -> str:
+    """What became of the task the cut worker held: each outcome it logged, in order."""
     text = log.read_bytes()[since:].decode(errors="replace")
-    for task_id in stale:
-        m = re.search(rf"Task {re.escape(CHUNK)}\[{task_id}\] "
-                      r"(succeeded in [\d.]+s: \S+|retry: .{0,80}|raised .{0,80})", text)
-        if m:
-            return m.group(1)
-    return "no answer logged"
+    answers = [m.group(1) for task_id in stale for m in re.finditer(
+        rf"Task {re.escape(CHUNK)}\[{task_id}\] (succeeded in [\d.]+s: \S+|retry: .{{0,100}}|raised .{{0,100}})",
+        text)]
+    return " → ".join(answers) or "no answer logged"
