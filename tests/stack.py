@@ -196,11 +196,13 @@ def _commands(web_port: int, cpu_concurrency: int, data: str, gpu_workers: int =
 @contextmanager
 def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_proxy: bool = False,
                   private_postgres: bool = False, cpu_concurrency: int = 2, host: str = services.LOOPBACK,
-                  gpu_workers: int = 1, wrap: dict[str, list[str]] | None = None) -> Iterator[Stack]:
+                  gpu_workers: int = 1, wrap: dict[str, list[str]] | None = None,
+                  metrics: bool = True) -> Iterator[Stack]:
     """Start every service and process; stop and remove them all on exit.
 
     `host`: the address Redis, PostgreSQL (then a private server) and S3 listen on and every
-    process is given; `wrap`: a command prefix per process name (see `gpu_worker_names`).
+    process is given; `wrap`: a command prefix per process name (see `gpu_worker_names`);
+    `metrics=False`: no multiprocess metrics directories and no worker /metrics ports.
     """
     if host != services.LOOPBACK and (fault_proxy or not private_postgres):
         raise ValueError("a stack on another address needs private_postgres and no fault proxy")
@@ -244,7 +246,7 @@ def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_pro
                       proxy=proxy, postgres=postgres, host=host, s3_server=moto)
         cleanup.callback(lambda: services.stop(stack.redis[0]))
         stack.commands = _commands(web_port, cpu_concurrency, env["TINTYPE_DATA_DIR"], gpu_workers, wrap)
-        stack.process_env = _metrics_env(work / "metrics", stack.commands)
+        stack.process_env = _metrics_env(work / "metrics", stack.commands) if metrics else {}
         cleanup.callback(lambda: [services.stop(p) for p in stack.procs.values()])
         for name in stack.commands:
             stack.start(name)
