@@ -163,12 +163,12 @@ def build(weights: Weights | None, device: torch.device, _settings: Settings) ->
 
 
 WEIGHTS = Weights(
-    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-unet-v1.pt",
-    sha256="6b01c717d505941649ede08dc0150efa2bf718d2887e8347caa74a5f7a20018d",
+    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-unet-v2.pt",
+    sha256="21b5f463ec155685647d9e0a52379e0c3648ca0ec15eb2d44635b49f8da82d98",
     meta={
         "format": "torch state_dict, fp16, with the threshold under 'threshold'",
         "input": "grey (B,1,H,W) float in [0,1]",
         "output": "damage logits (B,1,H,W)",
-        "card": "damage-scratch-unet-v1.md",
+        "card": "damage-scratch-unet-v2.md",
     },
 )
