@@ -6,9 +6,9 @@
 #   sh requirements/install-torch.sh PYTHON          install
 #   sh requirements/install-torch.sh PYTHON --which  print the choice, install nothing
 #
-# TORCH_BUILD=cpu or TORCH_BUILD=cuda overrides the choice. A wheel that pip already
-# finds locally (its find-links folder) is used without touching the network; only when
-# there is none does pip ask the index named in the requirements file.
+# TORCH_BUILD=cpu or TORCH_BUILD=cuda overrides the choice. For the CPU build, a wheel
+# that pip already finds locally (its find-links folder) is used without asking PyTorch's
+# index; only when there is none is that index (TORCH_CPU_INDEX) added.
 set -eu
 PY=${1:?usage: install-torch.sh PYTHON [--which]}
 HERE=$(dirname "$0")
@@ -28,5 +28,13 @@ if [ "${2:-}" = --which ]; then
   exit 0
 fi
 echo "installing the $build build of PyTorch ($requirements)"
-"$PY" -m pip install -q --no-index -r "$requirements" 2>/dev/null \
-  || "$PY" -m pip install -q -r "$requirements"
+if [ "$build" = cuda ]; then
+  "$PY" -m pip install -q -r "$requirements"
+else
+  # pip's own indexes and find-links first (a local wheel, its dependencies from PyPI);
+  # PyPI has no `+cpu` wheel, so without a local one this fails at once and the CPU index
+  # is asked.
+  "$PY" -m pip install -q -r "$requirements" 2>/dev/null \
+    || "$PY" -m pip install -q --extra-index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}" \
+         -r "$requirements"
+fi
