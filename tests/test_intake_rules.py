@@ -178,8 +178,6 @@ def test_a_photograph_cut_short_is_refused_with_422_and_leaves_nothing(app, fmt)
         rows, objects = _rows(app), _objects(app)
         response = _post(app, out.getvalue()[:int(len(out.getvalue()) * fraction)], f"print.{fmt.lower()}",
                          colorize="yes")
-        if response.status_code == 415:  # a cut that took the header with it is not an image at all
-            continue
         assert "damaged or cut short" in _refused_cleanly(app, response, 422, "corrupt_media")
         assert (_rows(app), _objects(app)) == (rows, objects)
     _accepted(_post(app, out.getvalue(), f"print.{fmt.lower()}", colorize="yes"))

@@ -46,8 +46,13 @@ def sniff_image(path: Path, max_pixels: int) -> dict[str, Any] | None:
     except Image.DecompressionBombError as exc:  # at least twice Pillow's threshold, so over ours
         log.info("Pillow refused %s: %s", path, exc)
         raise MediaTooLarge(f"the image has more than {max_pixels:,} pixels, the limit") from exc
-    except (OSError, SyntaxError, ValueError):
-        return None
+    except (OSError, SyntaxError, ValueError) as exc:
+        kind = _image_signature(path)
+        if kind is None:
+            return None
+        log.info("Pillow cannot open %s: %s", path, exc)
+        raise CorruptMedia(f"the file is a {kind} image, but it cannot be decoded: the file is damaged or cut "
+                           "short") from exc
     if fmt not in IMAGE_FORMATS:
         raise UnsupportedMedia(f"image format {fmt} is not supported; use PNG, JPEG, TIFF, BMP or WebP")
     if w * h > max_pixels:
@@ -55,6 +60,20 @@ def sniff_image(path: Path, max_pixels: int) -> dict[str, Any] | None:
     if w < 1 or h < 1:
         raise CorruptMedia("the image has no pixels")
     return {"format": fmt, "mode": mode, "width": w, "height": h, "frames": frames}
+
+
+# (offset, magic, name): the first bytes of the image formats intake accepts
+_IMAGE_SIGNATURES = ((0, b"\x89PNG\r\n\x1a\n", "PNG"), (0, b"\xff\xd8\xff", "JPEG"), (8, b"WEBP", "WebP"),
+                     (0, b"II*\x00", "TIFF"), (0, b"MM\x00*", "TIFF"), (0, b"BM", "BMP"))
+
+
+def _image_signature(path: Path) -> str | None:
+    """The image format a file's first bytes announce, or None: a file Pillow cannot open
+    but that starts like an image is a damaged image, not something else."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return next((name for offset, magic, name in _IMAGE_SIGNATURES if head[offset:offset + len(magic)] == magic),
+                None)
 
 
 def check_image_decodes(path: Path) -> None:
