@@ -94,3 +94,14 @@ def test_the_file_name_changes_with_what_changes_the_graph(tmp_path):
 def test_model_cache_dir_setting(tmp_path, raw):
     assert load_settings({"TINTYPE_DATA_DIR": str(tmp_path), "MODEL_CACHE_DIR": raw}).model_cache_dir is None
     assert load_settings({"TINTYPE_DATA_DIR": str(tmp_path)}).model_cache_dir == tmp_path / "model-cache"
+
+
+def test_a_private_restore_keeps_its_traces_in_the_users_cache(tmp_path, monkeypatch):
+    """Without --data-dir the job's folder is removed afterwards; the traces must outlive it."""
+    from tintype.cli import _private_cache
+
+    monkeypatch.delenv("MODEL_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _private_cache() == {"MODEL_CACHE_DIR": str(tmp_path / "xdg" / "tintype" / "model-cache")}
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "mine"))
+    assert _private_cache() == {}  # the setting decides

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -43,6 +44,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tintype: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def entry() -> None:
+    """The `tintype` program: main(), then out at once.
+
+    Everything a command does is done when main() returns (results renamed into place,
+    workers killed, folders removed), yet the interpreter's teardown of the modules a
+    restore loads (SQLAlchemy, Celery, numpy, OpenCV) took another 0.5-1 s before the shell
+    got its prompt back. Streams and logs are flushed, then the process ends."""
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +218,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         args.masks = _zip_folder(args.masks)
     data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if shared is None else shared
     try:
-        return _restore_in(data_dir, args)
+        return _restore_in(data_dir, args, _private_cache() if private else {})
     finally:
         if private:
             with processes.sigint_ignored():
@@ -243,7 +261,7 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
             if args.keep_masks.resolve() == args.output.resolve():
                 raise PathRefused("-o and --keep-masks name the same file")
             check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
-        kind = input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds)
+        kind = input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
         if kind is not None:  # neither an image nor a video: intake refuses it in its words
             fmt = result_format(kind, args.input, args.output, args.output_format)
             args.output_format = fmt if kind == "image" else None
@@ -262,8 +280,17 @@ def _input_paths(args: argparse.Namespace) -> list[Path]:
     return [p for p in given if p is not None]
 
 
-def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
-    own_folder = {"TINTYPE_DATA_DIR": str(data_dir)}
+def _private_cache() -> dict[str, str]:
+    """A private folder is removed after the job, and the traced models with it: they are
+    kept in the user's cache instead (MODEL_CACHE_DIR, when set, decides)."""
+    if os.environ.get("MODEL_CACHE_DIR"):
+        return {}
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return {"MODEL_CACHE_DIR": str(base / "tintype" / "model-cache")}
+
+
+def _restore_in(data_dir: Path, args: argparse.Namespace, extra: dict[str, str]) -> int:
+    own_folder = {"TINTYPE_DATA_DIR": str(data_dir), **extra}
     settings = load_settings({**os.environ, **own_folder})
     running = _reusable(settings)
     if running is None:
@@ -451,4 +478,4 @@ def _zip_folder(folder: Path) -> Path:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
