@@ -212,11 +212,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if problem:
         print(f"tintype: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    shared = _served_folder() if args.data_dir is None else args.data_dir.resolve()
-    private = shared is None
+    kept = _served_folder() if args.data_dir is None else args.data_dir.resolve()
+    private = kept is None  # removed afterwards
     if args.masks is not None and args.masks.is_dir():
         args.masks = _zip_folder(args.masks)
-    data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if shared is None else shared
+    data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if kept is None else kept
     try:
         return _restore_in(data_dir, args, _private_cache() if private else {})
     finally:
