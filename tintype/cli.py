@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -11,9 +12,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from tintype import evaluate, keys_cli, processes, workers_cli
+from tintype import evaluate, instance, keys_cli, processes, workers_cli
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field
@@ -28,6 +29,7 @@ from tintype.storage.objects import ObjectStore, store_from_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
 EXIT_INTERRUPTED = 128 + 2  # what shells report for a command ended by Ctrl-C (SIGINT)
+FOLLOW_SECONDS = 0.1  # how often `restore` reads its job's row (a SQLite read: cheap)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +44,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tintype: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def entry() -> None:
+    """The `tintype` program: main(), then out at once.
+
+    Everything a command does is done when main() returns (results renamed into place,
+    workers killed, folders removed), yet the interpreter's teardown of the modules a
+    restore loads (SQLAlchemy, Celery, numpy, OpenCV) took another 0.5-1 s before the shell
+    got its prompt back. Streams and logs are flushed, then the process ends."""
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +164,11 @@ def cmd_run(_args: argparse.Namespace) -> int:
         print(f"tintype: cannot serve on {address}: {exc.strerror or exc}; stop what uses it or set WEB_PORT "
               "to another port", file=sys.stderr)
         return EXIT_BAD_INPUT
+    running = instance.find_running(settings.data_dir)
+    if running is not None:
+        print(f"tintype: a tintype run (pid {running.pid}) already serves {settings.data_dir} at {running.url}; "
+              "use it, or give this one another TINTYPE_DATA_DIR", file=sys.stderr)
+        return EXIT_BAD_INPUT
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     env = processes.child_env(settings)
@@ -165,6 +189,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        instance.remove_record(settings.data_dir)
         supervisor.stop()
 
 
@@ -175,6 +200,7 @@ def _serve(supervisor: processes.Supervisor, web: subprocess.Popen, settings: Se
     if not processes.wait_listening(web, settings.web_host, settings.web_port):
         print(f"tintype: the web server did not start on {address}; see {logs / 'web.log'}", file=sys.stderr)
         return 1
+    instance.write_record(settings, instance.web_url(settings.web_host, settings.web_port))  # for `restore`
     print(f"tintype is running: http://{address}/  (logs in {logs}; Ctrl-C stops)", flush=True)
     failed = supervisor.watch()
     print(f"a tintype process exited ({failed}); see {logs}", file=sys.stderr)
@@ -186,16 +212,27 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if problem:
         print(f"tintype: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    private = args.data_dir is None
+    kept = _served_folder() if args.data_dir is None else args.data_dir.resolve()
+    private = kept is None  # removed afterwards
     if args.masks is not None and args.masks.is_dir():
         args.masks = _zip_folder(args.masks)
-    data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if private else args.data_dir.resolve()
+    data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if kept is None else kept
     try:
-        return _restore_in(data_dir, args)
+        return _restore_in(data_dir, args, _private_cache() if private else {})
     finally:
         if private:
             with processes.sigint_ignored():
                 shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _served_folder() -> Path | None:
+    """Without --data-dir a restore keeps nothing, in a private folder, unless a `tintype
+    run` serves TINTYPE_DATA_DIR: then the job goes to it (and stays in its job list)."""
+    named = os.environ.get("TINTYPE_DATA_DIR")
+    if not named:
+        return None
+    folder = Path(named).resolve()
+    return folder if instance.find_running(folder) is not None else None
 
 
 def _check_inputs(args: argparse.Namespace) -> str | None:
@@ -224,7 +261,7 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
             if args.keep_masks.resolve() == args.output.resolve():
                 raise PathRefused("-o and --keep-masks name the same file")
             check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
-        kind = input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds)
+        kind = input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
         if kind is not None:  # neither an image nor a video: intake refuses it in its words
             fmt = result_format(kind, args.input, args.output, args.output_format)
             args.output_format = fmt if kind == "image" else None
@@ -243,27 +280,38 @@ def _input_paths(args: argparse.Namespace) -> list[Path]:
     return [p for p in given if p is not None]
 
 
-def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
-    own_folder = {"TINTYPE_DATA_DIR": str(data_dir)}
+def _private_cache() -> dict[str, str]:
+    """A private folder is removed after the job, and the traced models with it: they are
+    kept in the user's cache instead (MODEL_CACHE_DIR, when set, decides)."""
+    if os.environ.get("MODEL_CACHE_DIR"):
+        return {}
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return {"MODEL_CACHE_DIR": str(base / "tintype" / "model-cache")}
+
+
+def _restore_in(data_dir: Path, args: argparse.Namespace, extra: dict[str, str]) -> int:
+    own_folder = {"TINTYPE_DATA_DIR": str(data_dir), **extra}
     settings = load_settings({**os.environ, **own_folder})
-    upgrade(settings.database_url)
+    running = _reusable(settings)
+    if running is None:
+        upgrade(settings.database_url)
     form = restore_form(args)
-    env = processes.child_env(settings, own_folder)
-    logs = data_dir / "logs"
-    logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
     procs: list[subprocess.Popen] = []
     job_id = job = None
     processes.adopt_orphans()
     try:
-        for pool in ("cpu", "gpu"):
-            procs.append(processes.start(processes.worker_command(pool, settings, 1),
-                                         {**env, **processes.metrics_env(data_dir / "metrics" / pool)},
-                                         logs / f"{pool}-worker.log"))
+        if running is None:
+            procs = _start_workers(settings, own_folder)
+            gone = _workers_gone(procs, data_dir / "logs")
+        else:
+            print(f"tintype: using the running tintype (pid {running.pid}, {running.url}) of {data_dir}",
+                  file=sys.stderr)
+            gone = _instance_gone(running, data_dir / "logs")
         job_id = _submit(args, form, settings)
         if job_id is None:
             return EXIT_BAD_INPUT
-        job = _follow(job_id, settings, procs, logs)
+        job = _follow(job_id, settings, gone)
     finally:
         with processes.sigint_ignored():  # a second Ctrl-C must not leave a worker running
             processes.kill(procs)
@@ -272,10 +320,45 @@ def _restore_in(data_dir: Path, args: argparse.Namespace) -> int:
     return _deliver(job, settings, args)
 
 
+def _reusable(settings: Settings) -> instance.Instance | None:
+    """The `tintype run` serving this data folder with these services, if one is live.
+    One on other services (another DATABASE_URL, BROKER_URL or STORAGE_URL) would never
+    see the job: then this restore starts workers of its own, and says why."""
+    running = instance.find_running(settings.data_dir)
+    if running is not None and not running.same_services(settings):
+        print(f"tintype: the tintype run (pid {running.pid}) of {settings.data_dir} uses other services "
+              "(DATABASE_URL, BROKER_URL or STORAGE_URL); starting workers of this restore's own", file=sys.stderr)
+        return None
+    return running
+
+
+def _start_workers(settings: Settings, own_folder: dict[str, str]) -> list[subprocess.Popen]:
+    """One worker per pool, each in a process group of its own (killed with it at the end)."""
+    env = processes.child_env(settings, own_folder)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    return [processes.start(processes.worker_command(pool, settings, 1),
+                            {**env, **processes.metrics_env(settings.data_dir / "metrics" / pool)},
+                            logs / f"{pool}-worker.log")
+            for pool in ("cpu", "gpu")]
+
+
+def _workers_gone(procs: list[subprocess.Popen], logs: Path) -> Callable[[], str | None]:
+    """What to say when one of this restore's workers has exited, else None."""
+    return lambda: f"a worker exited; see {logs}" if any(p.poll() is not None for p in procs) else None
+
+
+def _instance_gone(running: instance.Instance, logs: Path) -> Callable[[], str | None]:
+    """What to say when the `tintype run` this restore uses has stopped, else None."""
+    said = f"the tintype run (pid {running.pid}) stopped; see {logs}"
+    return lambda: None if instance.pid_alive(running.pid) else said
+
+
 def _tidy(job_id: str, settings: Settings) -> None:
     """The workers were killed, not asked to stop (the CLI's own, with nothing left worth
     waiting 5-15 s for), so their clean-up is done here: a job left unfinished (Ctrl-C, a
-    dead worker) is cancelled, and no job keeps its work objects in a kept --data-dir."""
+    dead worker) is cancelled (a running `tintype run` then stops working on it), and no
+    job keeps its work objects in a kept --data-dir."""
     jobstate.cancel(settings.database_url, job_id)  # changes only a job still active
     cleanup_work(store_from_settings(settings), job_id)
 
@@ -330,8 +413,9 @@ def _submit(args: argparse.Namespace, form: dict, settings: Settings) -> str | N
         return None
 
 
-def _follow(job_id: str, settings: Settings, procs: list[subprocess.Popen], logs: Path) -> Job | None:
-    """The job once it has ended, with a progress bar meanwhile; None if a worker died."""
+def _follow(job_id: str, settings: Settings, gone: Callable[[], str | None]) -> Job | None:
+    """The job once it has ended, with a progress bar meanwhile; None if what runs it is
+    gone (`gone()` says what)."""
     from tqdm import tqdm
 
     shown = None
@@ -346,10 +430,11 @@ def _follow(job_id: str, settings: Settings, procs: list[subprocess.Popen], logs
                 shown = state
             if job.status in ("succeeded", "failed", "cancelled"):
                 return job
-            if any(p.poll() is not None for p in procs):
-                print(f"tintype: a worker exited; see {logs}", file=sys.stderr)
+            problem = gone()
+            if problem is not None:
+                print(f"tintype: {problem}", file=sys.stderr)
                 return None
-            time.sleep(0.5)
+            time.sleep(FOLLOW_SECONDS)
 
 
 def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> int:
@@ -393,4 +478,4 @@ def _zip_folder(folder: Path) -> Path:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from tintype.media.containers import container_signature
 from tintype.media.errors import MediaError, ToolFailed
 from tintype.media.ffmpeg import FFPROBE, input_options, run_tool
 from tintype.media.images import sniff_image
@@ -27,14 +28,21 @@ class PathRefused(Exception):
     """A destination tintype will not write to; the message says why and what to do."""
 
 
-def input_kind(path: Path, max_pixels: int, timeout: float) -> str | None:
+def input_kind(path: Path, max_pixels: int, timeout: float, output: Path | None = None) -> str | None:
     """"image" or "video" by content, as intake decides it, or None for neither (intake
-    then refuses the file in its own words). Cheap: nothing is decoded."""
+    then refuses the file in its own words). Cheap: nothing is decoded.
+
+    A video container asked for as an MP4 `output` is taken as a video without running
+    ffprobe: intake probes it anyway (the job's one probe) and refuses it if it is not.
+    ffprobe runs here only to word a refusal (an extension that does not fit) or for a
+    file whose first bytes name no container."""
     try:
         if sniff_image(path, max_pixels) is not None:
             return "image"
     except MediaError:
         return "image"  # an image intake will refuse (too large, unsupported): still an image
+    if output is not None and output.suffix.lower() in VIDEO_FORMATS and container_signature(str(path)):
+        return "video"
     args = [FFPROBE, "-v", "error", *input_options(str(path)), "-select_streams", "v", "-show_entries",
             "stream=codec_type", "-of", "csv=p=0", str(path)]
     try:

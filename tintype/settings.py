@@ -114,6 +114,8 @@ class Settings:
     gpu_worker_slots: int
     cpu_worker_slots: int
     log_format: str
+    broker_poll_seconds: float = 0.1
+    model_cache_dir: Path | None = None
     retention_days: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -220,6 +222,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # Finished jobs (their objects and rows) are removed this many days after they
         # ended, by the reconciler; 0 keeps every job until it is deleted (DELETE).
         retention_days=_not_negative("RETENTION_DAYS", env.int("RETENTION_DAYS", 0)),
+        # How often a consumer of the embedded folder broker lists its queue folder: each
+        # step of a job waits up to this long for the next (kombu's default is 1 s).
+        broker_poll_seconds=_positive("BROKER_POLL_SECONDS", env.float("BROKER_POLL_SECONDS", 0.1)),
+        # Where GPU workers keep traced (TorchScript) models between runs; "off" traces in
+        # every fresh worker. A folder that is missing or read-only only means tracing again.
+        model_cache_dir=_model_cache(env, data_dir),
     )
 
 
@@ -234,6 +242,17 @@ def _not_negative(name: str, value: int) -> int:
     if value < 0:
         raise ValueError(f"setting {name} must be 0 or more, got {value}")
     return value
+
+
+def _positive(name: str, value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"setting {name} must be more than 0, got {value}")
+    return value
+
+
+def _model_cache(env: _Environment, data_dir: Path) -> Path | None:
+    raw = env.text("MODEL_CACHE_DIR", str(data_dir / "model-cache")).strip()
+    return None if raw.lower() in ("off", "none", "0") else Path(raw).expanduser()
 
 
 def _default_rate_store(env: _Environment) -> str:

@@ -79,6 +79,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "processed_folder": str(queue_dir / "processed"),
             "control_folder": str(queue_dir / "control"),  # not ./control in the working directory
             "store_processed": False,
+            # kombu sleeps this long after finding the folder empty (its default 1 s made
+            # every step of a job wait 0-1 s); listing one folder costs microseconds.
+            "polling_interval": settings.broker_poll_seconds,
         }
         # A broker without broadcast: revoke cannot reach workers, so tasks also check
         # the job's status in the database before and during work.

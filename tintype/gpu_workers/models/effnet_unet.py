@@ -22,6 +22,7 @@ from torch import nn
 from tintype.gpu_workers.models.ab_bins import annealed_mean
 from tintype.gpu_workers.models.contracts import Colorizer
 from tintype.gpu_workers.models.inference import autocast, check_light
+from tintype.gpu_workers.models.trace_cache import TraceCache, code_fingerprint
 from tintype.gpu_workers.models.weight_files import SHIPPED_WEIGHTS_DIR, Weights
 from tintype.settings import Settings
 
@@ -408,9 +409,10 @@ class EffNetColorizer(Colorizer):
     # bound keeps memory flat when a worker sees videos of many sizes.
     TRACED_SHAPES = 4
 
-    def __init__(self, model: EffNetUNet, device: torch.device) -> None:
+    def __init__(self, model: EffNetUNet, device: torch.device, traces: TraceCache | None = None) -> None:
         self.model = model
         self.device = device
+        self.traces = traces or TraceCache(None, "effnet", "")
         self._traced: dict[tuple[int, ...], torch.jit.ScriptModule] = {}
         self._last_shape: tuple[int, ...] | None = None
         if device.type == "cuda":
@@ -443,7 +445,8 @@ class EffNetColorizer(Colorizer):
         per second than eager mode on a 2-core AVX2 CPU (9.2 -> 11.9 at 256x455). A trace
         fixes the padding and output size of the shape it saw, and costs a few seconds, so
         it is made when a shape comes twice in a row (a video's micro-batches), not for
-        each photo of a new size.
+        each photo of a new size. A trace saved by an earlier worker is loaded instead
+        (TraceCache), at the same moment, so a run gives the same numbers either way.
         """
         key = tuple(x.shape)
         net = self._traced.get(key)
@@ -453,18 +456,28 @@ class EffNetColorizer(Colorizer):
                 return self._net(x)
             if len(self._traced) >= self.TRACED_SHAPES:
                 self._traced.clear()
-            with warnings.catch_warnings():  # the shape checks it bakes in are the point
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                net = torch.jit.freeze(torch.jit.trace(self._net, x).eval())
+            net = self.traces.get(key, x.dtype, x.device, lambda: self._trace(x))
             self._traced[key] = net
         return net(x)
 
+    def _trace(self, x: torch.Tensor) -> torch.jit.ScriptModule:
+        with warnings.catch_warnings():  # the shape checks it bakes in are the point
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return torch.jit.freeze(torch.jit.trace(self._net, x).eval())
 
-def build(weights: Weights | None, device: torch.device, _settings: Settings) -> EffNetColorizer:
+
+def build(weights: Weights | None, device: torch.device, settings: Settings) -> EffNetColorizer:
     """Registry factory: the file has already been sha256-verified by the registry."""
     if weights is None:
         raise ValueError("effnet-lite0-unet needs a weight file")
-    return EffNetColorizer(load_model(weights.path, device), device)
+    return EffNetColorizer(load_model(weights.path, device), device, trace_cache(weights, settings))
+
+
+def trace_cache(weights: Weights, settings: Settings) -> TraceCache:
+    """Where this weight file's traces are kept: keyed by its sha256 and by the code
+    that turns it into a graph (this module and the ab decoding it calls)."""
+    code = code_fingerprint([Path(__file__), Path(annealed_mean.__code__.co_filename)])
+    return TraceCache(settings.model_cache_dir, "effnet-lite0-unet", f"{weights.sha256}:{code}")
 
 
 def _weights(version: str, sha256: str) -> Weights:
