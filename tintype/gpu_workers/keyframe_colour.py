@@ -21,12 +21,13 @@ import cv2
 import numpy as np
 import torch
 
-from tintype.gpu_workers.colorize import colorize_frames, render_lightness
+from tintype.gpu_workers.colorize import colorize_frames, half_lightness, render_lightness
 from tintype.gpu_workers.models.contracts import Colorizer
 from tintype.gpu_workers.reference_colour import transfer_reference
 from tintype.media import propagate as pg
 from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 from tintype.media.reference_fit import Fit, warped_chroma
+from tintype.media.yuv import Yuv420, chroma_planes, grey_lightness
 
 PLAN_SHORT_SIDE = 96  # the plan's low resolution: cheap flow, enough to carry colour to a border
 WORKING_SHORT_SIDE = 256  # a chunk's propagation resolution; refined to full size after
@@ -152,14 +153,36 @@ def colour_window(frames: Sequence[np.ndarray], window: ColourWindow,
     output's lightness is the input's. `fallback(light_small)` gives the model's chroma
     for what no key reaches (None: the keys' trusted colour is spread instead)."""
     lights = [rgb_to_lab(f)[..., 0] for f in frames]
+    small, carried = _carry_window(lights, window, fallback)
+    return [merge_lightness_chroma(light, pg.refine(ab, light, s))
+            for light, s, ab in zip(lights, small, carried)]
+
+
+def colour_window_yuv(frames: Sequence[Yuv420], window: ColourWindow,
+                      fallback: Callable[[np.ndarray], np.ndarray] | None = None) -> list[Yuv420]:
+    """`colour_window` for 4:2:0 frames: L read from the luma plane, the carried chroma
+    refined to chroma resolution along the lightness at that size and converted to Cb/Cr
+    there; each output's luma plane is its input's, the very array."""
+    lights = [grey_lightness(f.y) for f in frames]
+    visible = [light[:f.height, :f.width] for light, f in zip(lights, frames)]
+    small, carried = _carry_window(visible, window, fallback)
+    out = []
+    for frame, light, s, ab in zip(frames, lights, small, carried):
+        half = half_lightness(light)
+        out.append(frame.with_chroma(*chroma_planes(half, pg.refine(ab, half, s))))
+    return out
+
+
+def _carry_window(lights: Sequence[np.ndarray], window: ColourWindow,
+                  fallback: Callable[[np.ndarray], np.ndarray] | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The working-resolution lightness of each frame and the chroma carried onto it."""
     h, w = pg.working_size(*lights[0].shape, WORKING_SHORT_SIDE)
     small = [cv2.resize(light, (w, h), interpolation=cv2.INTER_AREA) for light in lights]
     local = {t - window.first: keyframe_ab(rgb) for t, rgb in window.keyframes.items()}
     borders = {t - window.first: ab for t, ab in window.borders.items()}
     model = (lambda t: fallback(small[t])) if fallback is not None else None
     carried = pg.propagate([pg.light_u8(s) for s in small], local, model, borders)
-    return [merge_lightness_chroma(light, pg.refine(ab, light, s))
-            for light, s, ab in zip(lights, small, carried.ab)]
+    return small, list(carried.ab)
 
 
 def model_fallback(model: Colorizer, render_size: int, saturation: float) -> Callable[[np.ndarray], np.ndarray]:
