@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.media_factory import encode_frames, grey_film, grey_video, painted_pan
 from tintype.gpu_workers import keyframe_colour as kc
+from tintype.gpu_workers.colorize import colorize_frames, colorize_yuv
 from tintype.gpu_workers.processing import apply_operations, works_in_yuv
 from tintype.jobs.options import parse_options
 from tintype.media.color import rgb_to_lab
@@ -118,3 +120,45 @@ def test_a_colorize_only_chunk_delivers_its_sources_luma_bit_for_bit(tmp_path):
             assert np.array_equal(frame.y[:facts.height, :facts.width], y)
         chroma = np.abs(np.stack([f.cb for f in back]).astype(int) - 128).mean()
         assert chroma > 1.0, (options.colour_mode, chroma)  # the grey film got colour
+
+
+class SlopeColorizer:
+    """A stand-in model: chroma that varies smoothly across the picture and with lightness."""
+
+    def predict_ab(self, light: torch.Tensor) -> torch.Tensor:
+        _, _, h, w = light.shape
+        x = torch.linspace(-1, 1, w).expand(h, w)
+        y = torch.linspace(-1, 1, h)[:, None].expand(h, w)
+        a = 30 * x + 0.2 * (light[:, 0] - 50)
+        return torch.stack([a, 25 * y.expand_as(a)], 1)
+
+
+@pytest.mark.parametrize("size", [(128, 96), (67, 37)])
+def test_colour_formed_at_chroma_resolution_is_the_rgb_paths_delivered_colour(size):
+    """The 4:2:0 path's chroma is the chroma the RGB path delivered (after its 4:2:0
+    conversion): within a level on average, a few levels at the sharpest colour edges; its luma is the input's."""
+    width, height = size
+    greys = grey_film(3, width, height)
+    model = SlopeColorizer()
+    old = [Yuv420.from_rgb(o) for o in colorize_frames(model, greys, 32)]
+    inputs = [Yuv420.from_rgb(g) for g in greys]
+    new = colorize_yuv(model, inputs, 32)
+    for o, n, i in zip(old, new, inputs):
+        assert n.y is i.y and (n.width, n.height) == size
+        for a, b in ((o.cb, n.cb), (o.cr, n.cr)):
+            assert np.abs(a.astype(int) - b).mean() < 1.0 and np.percentile(np.abs(a.astype(int) - b), 95) <= 3
+        assert np.abs(o.cr.astype(int) - 128).mean() > 5  # there was colour to compare
+
+
+def test_a_window_of_yuv_frames_takes_its_keyframes_colour():
+    truth = painted_pan(24, 96, 64, pan=1, seed=5)
+    grey = [Yuv420.from_rgb(np.repeat((rgb_to_lab(f)[..., :1] * 2.55).clip(0, 255).astype(np.uint8), 3, 2))
+            for f in truth]
+    window = kc.ColourWindow(first=16, keyframes={20: truth[20]})
+    out = kc.colour_window_yuv(grey[16:24], window)
+    assert all(o.y is g.y for o, g in zip(out, grey[16:24]))
+    error = [float(np.abs(rgb_to_lab(o.rgb())[..., 1:] - rgb_to_lab(Yuv420.from_rgb(t).rgb())[..., 1:]).mean())
+             for o, t in zip(out, truth[16:24])]
+    assert error[4] < 2.5 and max(error) < 6.0 and np.argmin(error) == 4
+    old = kc.colour_window([g.rgb() for g in grey[16:24]], window)
+    assert all(np.abs(Yuv420.from_rgb(o).cr.astype(int) - n.cr).mean() < 1.5 for o, n in zip(old, out))

@@ -24,7 +24,8 @@ from tintype.media.guided import fast_guided_upsample, upsample_ab
 from tintype.media.yuv import Yuv420, chroma_planes, grey_lightness
 
 __all__ = ["Colorizer", "chroma_level", "colorize_frames", "colorize_yuv", "fast_guided_upsample",
-           "half_lightness", "predict_ab", "render_lightness", "render_shape", "upsample_ab"]
+           "half_lightness", "predict_ab", "render_lightness", "render_lightness_of", "render_shape",
+           "upsample_ab"]
 
 
 def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
@@ -57,18 +58,27 @@ def colorize_frames(model: Colorizer, frames: Sequence[np.ndarray], render_size:
 def colorize_yuv(model: Colorizer, frames: Sequence[Yuv420], render_size: int,
                  saturation: float = 1.0, batch_size: int = 8) -> list[Yuv420]:
     """Colorize same-sized 4:2:0 frames; each output's luma plane is its input's, the very
-    array. The model sees the lightness the RGB path would give it for a grey frame."""
+    array. The model sees the lightness the RGB path gives a grey frame (averaged over 2×2
+    blocks first where the render size is that small anyway)."""
     out: list[Yuv420] = []
     for begin in range(0, len(frames), batch_size):
         batch = frames[begin:begin + batch_size]
-        lights = [grey_lightness(f.y) for f in batch]
-        small = np.stack([render_lightness(light[:f.height, :f.width], render_size)
-                          for light, f in zip(lights, batch)])
+        halves = [half_lightness(grey_lightness(f.y)) for f in batch]
+        small = np.stack([render_lightness_of(half, f, render_size) for half, f in zip(halves, batch)])
         ab = predict_ab(model, small, saturation)
-        for frame, light, light_small, ab_small in zip(batch, lights, small, ab):
-            half = half_lightness(light)
+        for frame, half, light_small, ab_small in zip(batch, halves, small, ab):
             out.append(frame.with_chroma(*chroma_planes(half, upsample_ab(ab_small, half, light_small))))
     return out
+
+
+def render_lightness_of(half: np.ndarray, frame: Yuv420, render_size: int) -> np.ndarray:
+    """What the model sees of a 4:2:0 frame: its lightness area-averaged to the render
+    size, from the chroma-resolution lightness `half` when that is at least as large (the
+    full-size one is then never resized), else from the full-size lightness."""
+    h, w = render_shape(frame.height, frame.width, render_size)
+    if half.shape[0] >= h and half.shape[1] >= w:
+        return cv2.resize(half, (w, h), interpolation=cv2.INTER_AREA)
+    return render_lightness(grey_lightness(frame.y)[:frame.height, :frame.width], render_size)
 
 
 def predict_ab(model: Colorizer, small: np.ndarray, saturation: float) -> np.ndarray:

@@ -153,7 +153,9 @@ def colour_window(frames: Sequence[np.ndarray], window: ColourWindow,
     output's lightness is the input's. `fallback(light_small)` gives the model's chroma
     for what no key reaches (None: the keys' trusted colour is spread instead)."""
     lights = [rgb_to_lab(f)[..., 0] for f in frames]
-    small, carried = _carry_window(lights, window, fallback)
+    h, w = pg.working_size(*lights[0].shape, WORKING_SHORT_SIDE)
+    small = [cv2.resize(light, (w, h), interpolation=cv2.INTER_AREA) for light in lights]
+    carried = _carry_window(small, window, fallback)
     return [merge_lightness_chroma(light, pg.refine(ab, light, s))
             for light, s, ab in zip(lights, small, carried)]
 
@@ -163,26 +165,30 @@ def colour_window_yuv(frames: Sequence[Yuv420], window: ColourWindow,
     """`colour_window` for 4:2:0 frames: L read from the luma plane, the carried chroma
     refined to chroma resolution along the lightness at that size and converted to Cb/Cr
     there; each output's luma plane is its input's, the very array."""
-    lights = [grey_lightness(f.y) for f in frames]
-    visible = [light[:f.height, :f.width] for light, f in zip(lights, frames)]
-    small, carried = _carry_window(visible, window, fallback)
-    out = []
-    for frame, light, s, ab in zip(frames, lights, small, carried):
-        half = half_lightness(light)
-        out.append(frame.with_chroma(*chroma_planes(half, pg.refine(ab, half, s))))
-    return out
+    h, w = pg.working_size(frames[0].height, frames[0].width, WORKING_SHORT_SIDE)
+    halves = [half_lightness(grey_lightness(f.y)) for f in frames]
+    small = [_working_lightness(half, f, (w, h)) for half, f in zip(halves, frames)]
+    carried = _carry_window(small, window, fallback)
+    return [f.with_chroma(*chroma_planes(half, pg.refine(ab, half, s)))
+            for f, half, s, ab in zip(frames, halves, small, carried)]
 
 
-def _carry_window(lights: Sequence[np.ndarray], window: ColourWindow,
-                  fallback: Callable[[np.ndarray], np.ndarray] | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The working-resolution lightness of each frame and the chroma carried onto it."""
-    h, w = pg.working_size(*lights[0].shape, WORKING_SHORT_SIDE)
-    small = [cv2.resize(light, (w, h), interpolation=cv2.INTER_AREA) for light in lights]
+def _working_lightness(half: np.ndarray, frame: Yuv420, size: tuple[int, int]) -> np.ndarray:
+    """A 4:2:0 frame's lightness at the working size (w, h), from the chroma-resolution
+    lightness when that is at least as large, else from the full-size one."""
+    if half.shape[0] >= size[1] and half.shape[1] >= size[0]:
+        return cv2.resize(half, size, interpolation=cv2.INTER_AREA)
+    light = grey_lightness(frame.y)[:frame.height, :frame.width]
+    return cv2.resize(light, size, interpolation=cv2.INTER_AREA)
+
+
+def _carry_window(small: Sequence[np.ndarray], window: ColourWindow,
+                  fallback: Callable[[np.ndarray], np.ndarray] | None) -> list[np.ndarray]:
+    """The chroma the window's keys and borders carry onto each working-resolution lightness."""
     local = {t - window.first: keyframe_ab(rgb) for t, rgb in window.keyframes.items()}
     borders = {t - window.first: ab for t, ab in window.borders.items()}
     model = (lambda t: fallback(small[t])) if fallback is not None else None
-    carried = pg.propagate([pg.light_u8(s) for s in small], local, model, borders)
-    return small, list(carried.ab)
+    return list(pg.propagate([pg.light_u8(s) for s in small], local, model, borders).ab)
 
 
 def model_fallback(model: Colorizer, render_size: int, saturation: float) -> Callable[[np.ndarray], np.ndarray]:

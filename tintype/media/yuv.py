@@ -159,17 +159,15 @@ def grey_lightness(y: np.ndarray) -> np.ndarray:
 def chroma_planes(light: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Cb, Cr) uint8 planes from L (h, w) and ab (h, w, 2) at chroma resolution.
 
-    Lab → RGB (out-of-gamut colours clipped, as the RGB path clips them), then the BT.601
-    limited-range chroma rows of `Yuv420.from_rgb`; only chroma-sized arrays are touched."""
+    Lab → RGB (out-of-gamut colours clipped, as the RGB path clips them), then the chroma
+    of `Yuv420.from_rgb`; only chroma-sized arrays are touched."""
     if light.shape != ab.shape[:2] or ab.ndim != 3 or ab.shape[2] != 2:
         raise ValueError(f"L {light.shape} and ab {ab.shape} must share height and width")
     ab = ab.astype(np.float32, copy=False)
     lab = cv2.merge([light.astype(np.float32, copy=False), ab[..., 0], ab[..., 1]])
-    rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
-    rows = np.hstack([_FORWARD[1:] * np.float32(255.0), _OFFSET[1:, None]]).astype(np.float32)
-    cb, cr = cv2.split(cv2.transform(rgb, rows))
-    return _to_u8(cb), _to_u8(cr)
-
-
-def _to_u8(plane: np.ndarray) -> np.ndarray:
-    return np.clip(plane + np.float32(0.5), 0, 255).astype(np.uint8)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    cv2.threshold(rgb, 1.0, 1.0, cv2.THRESH_TRUNC, dst=rgb)
+    cv2.threshold(rgb, 0.0, 0.0, cv2.THRESH_TOZERO, dst=rgb)
+    _, cr, cb = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb))
+    # In gamut, chroma lies in 16..240: the absolute value is the value, rounded and saturated.
+    return cv2.convertScaleAbs(cb, alpha=224.0, beta=16.0), cv2.convertScaleAbs(cr, alpha=224.0, beta=16.0)
