@@ -14,8 +14,10 @@ when decoding to rgb24 (measured here as `Yuv420.rgb`, a lower bound of ffmpeg's
 
 **Quality.** On the first `--frames` frames of each clip in `clips/`: the true frame's L as a
 grey 4:2:0 input, coloured both ways per frame, each result as delivered (4:2:0, shown as
-RGB); PSNR against the true frame, colourfulness as a fraction of the truth's, and the PSNR
-between the two deliveries.
+RGB); PSNR against the true frame, colourfulness as a fraction of the truth's, the PSNR
+between the two deliveries, and how far each moved the picture's CIE lightness from the
+input's (mean |ΔL|): the RGB path kept L and let luma follow the colour, the 4:2:0 path
+keeps luma, so a saturated colour reads a little darker in L than the grey it came from.
 
 Writes `results.json` and `results.md` under `--out`.
 """
@@ -37,6 +39,7 @@ from bench.metrics import colourfulness, psnr
 from tintype.gpu_workers import keyframe_colour as kc
 from tintype.gpu_workers.colorize import colorize_frames, colorize_yuv
 from tintype.gpu_workers.models.registry import ModelRegistry
+from tintype.media.color import lightness
 from tintype.media.yuv import Yuv420
 from tintype.settings import load_settings
 
@@ -117,24 +120,32 @@ def _scores(old: Sequence[np.ndarray], new: Sequence[np.ndarray], truths: Sequen
         "psnr_between": float(np.mean([psnr(n, o) for n, o in zip(new, old)])),
         "colourfulness_rgb_path": float(np.mean([colourfulness(o) for o in old])) / truth_colour,
         "colourfulness_yuv_path": float(np.mean([colourfulness(n) for n in new])) / truth_colour,
+        "lightness_shift_rgb_path": _lightness_shift(old, truths),
+        "lightness_shift_yuv_path": _lightness_shift(new, truths),
     }
+
+
+def _lightness_shift(results: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> float:
+    """Mean |L(result) - L(truth)| in Lab units: the input's L is the truth's."""
+    return float(np.mean([np.abs(lightness(r) - lightness(t)).mean() for r, t in zip(results, truths)]))
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = ["# Colour work: RGB path against 4:2:0 path", "", "## Seconds per frame outside the model's forward",
              "", "| size | path | RGB | 4:2:0 | ratio |", "|---|---|---|---|---|"]
-    for size, runs in result["speed"].items():
+    for size, runs in result.get("speed", {}).items():
         for mode in ("per-frame", "keyframes"):
             old, new = (runs[f"{mode} {p}"]["non_model_s_per_frame"] for p in ("rgb", "yuv"))
             lines.append(f"| {size} | {mode} | {old * 1000:.1f} ms | {new * 1000:.1f} ms | {new / old:.2f} |")
     if result.get("quality"):
         lines += ["", "## Delivered 4:2:0 against the true colours (per-frame colour)", "",
-                  "| clip | size | PSNR RGB path | PSNR 4:2:0 path | PSNR between | colourfulness RGB | 4:2:0 |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| clip | size | PSNR RGB path | PSNR 4:2:0 path | PSNR between | colourfulness RGB | 4:2:0 "
+                  "| \u0394L RGB | \u0394L 4:2:0 |", "|---|---|---|---|---|---|---|---|---|"]
         for r in result["quality"]:
             lines.append(f"| {r['clip']} | {r['size']} | {r['psnr_rgb_path']:.2f} | {r['psnr_yuv_path']:.2f} | "
                          f"{r['psnr_between']:.1f} | {r['colourfulness_rgb_path']:.3f} | "
-                         f"{r['colourfulness_yuv_path']:.3f} |")
+                         f"{r['colourfulness_yuv_path']:.3f} | {r['lightness_shift_rgb_path']:.2f} | "
+                         f"{r['lightness_shift_yuv_path']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -147,14 +158,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="854x480,1920x1080")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args(argv)
     settings = load_settings()
     model = TimedModel(ModelRegistry(settings).colorizer(settings.colorize_model))
     render = settings.render_size
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    result: dict[str, Any] = {"model": settings.colorize_model, "render_size": render, "chunk": args.chunk,
-                              "speed": {f"{w}x{h}": measure_speed(model, (w, h), args.chunk, render, args.repeats)
-                                        for w, h in sizes}}
+    result: dict[str, Any] = {"model": settings.colorize_model, "render_size": render, "chunk": args.chunk}
+    if not args.skip_speed:
+        result["speed"] = {f"{w}x{h}": measure_speed(model, (w, h), args.chunk, render, args.repeats)
+                           for w, h in sizes}
     if not args.skip_quality:
         result["quality"] = measure_quality(model, args.data / "clips", args.frames, render)
     args.out.mkdir(parents=True, exist_ok=True)
