@@ -21,12 +21,13 @@ import cv2
 import numpy as np
 import torch
 
-from tintype.gpu_workers.colorize import colorize_frames, render_lightness
+from tintype.gpu_workers.colorize import colorize_frames, half_lightness, render_lightness
 from tintype.gpu_workers.models.contracts import Colorizer
 from tintype.gpu_workers.reference_colour import transfer_reference
 from tintype.media import propagate as pg
 from tintype.media.color import merge_lightness_chroma, rgb_to_lab
 from tintype.media.reference_fit import Fit, warped_chroma
+from tintype.media.yuv import Yuv420, chroma_planes, grey_lightness
 
 PLAN_SHORT_SIDE = 96  # the plan's low resolution: cheap flow, enough to carry colour to a border
 WORKING_SHORT_SIDE = 256  # a chunk's propagation resolution; refined to full size after
@@ -154,12 +155,40 @@ def colour_window(frames: Sequence[np.ndarray], window: ColourWindow,
     lights = [rgb_to_lab(f)[..., 0] for f in frames]
     h, w = pg.working_size(*lights[0].shape, WORKING_SHORT_SIDE)
     small = [cv2.resize(light, (w, h), interpolation=cv2.INTER_AREA) for light in lights]
+    carried = _carry_window(small, window, fallback)
+    return [merge_lightness_chroma(light, pg.refine(ab, light, s))
+            for light, s, ab in zip(lights, small, carried)]
+
+
+def colour_window_yuv(frames: Sequence[Yuv420], window: ColourWindow,
+                      fallback: Callable[[np.ndarray], np.ndarray] | None = None) -> list[Yuv420]:
+    """`colour_window` for 4:2:0 frames: L read from the luma plane, the carried chroma
+    refined to chroma resolution along the lightness at that size and converted to Cb/Cr
+    there; each output's luma plane is its input's, the very array."""
+    h, w = pg.working_size(frames[0].height, frames[0].width, WORKING_SHORT_SIDE)
+    halves = [half_lightness(grey_lightness(f.y)) for f in frames]
+    small = [_working_lightness(half, f, (w, h)) for half, f in zip(halves, frames)]
+    carried = _carry_window(small, window, fallback)
+    return [f.with_chroma(*chroma_planes(half, pg.refine(ab, half, s)))
+            for f, half, s, ab in zip(frames, halves, small, carried)]
+
+
+def _working_lightness(half: np.ndarray, frame: Yuv420, size: tuple[int, int]) -> np.ndarray:
+    """A 4:2:0 frame's lightness at the working size (w, h), from the chroma-resolution
+    lightness when that is at least as large, else from the full-size one."""
+    if half.shape[0] >= size[1] and half.shape[1] >= size[0]:
+        return cv2.resize(half, size, interpolation=cv2.INTER_AREA)
+    light = grey_lightness(frame.y)[:frame.height, :frame.width]
+    return cv2.resize(light, size, interpolation=cv2.INTER_AREA)
+
+
+def _carry_window(small: Sequence[np.ndarray], window: ColourWindow,
+                  fallback: Callable[[np.ndarray], np.ndarray] | None) -> list[np.ndarray]:
+    """The chroma the window's keys and borders carry onto each working-resolution lightness."""
     local = {t - window.first: keyframe_ab(rgb) for t, rgb in window.keyframes.items()}
     borders = {t - window.first: ab for t, ab in window.borders.items()}
     model = (lambda t: fallback(small[t])) if fallback is not None else None
-    carried = pg.propagate([pg.light_u8(s) for s in small], local, model, borders)
-    return [merge_lightness_chroma(light, pg.refine(ab, light, s))
-            for light, s, ab in zip(lights, small, carried.ab)]
+    return list(pg.propagate([pg.light_u8(s) for s in small], local, model, borders).ab)
 
 
 def model_fallback(model: Colorizer, render_size: int, saturation: float) -> Callable[[np.ndarray], np.ndarray]:

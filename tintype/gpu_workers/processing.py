@@ -1,4 +1,10 @@
-"""The operations a job asks for, applied to a list of frames: inpaint first, then colorize."""
+"""The operations a job asks for, applied to a list of frames: inpaint first, then colorize.
+
+Frames are uint8 RGB, or 4:2:0 planes (`media.yuv.Yuv420`) when the chunk only colorizes
+(`works_in_yuv`): then the source's luma plane is delivered as it was decoded and no
+full-size frame is converted between colour spaces. Inpainting changes pixels and works
+in RGB, as do photographs.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +12,59 @@ from typing import Sequence
 
 import numpy as np
 
-from tintype.gpu_workers.colorize import colorize_frames
-from tintype.gpu_workers.keyframe_colour import ColourWindow, colour_window, model_fallback
+from tintype.gpu_workers.colorize import colorize_frames, colorize_yuv
+from tintype.gpu_workers.keyframe_colour import ColourWindow, colour_window, colour_window_yuv, model_fallback
 from tintype.gpu_workers.models.contracts import VideoInpainter
 from tintype.gpu_workers.models.registry import models
 from tintype.gpu_workers.reference_colour import transfer_reference
 from tintype.jobs.options import JobOptions
+from tintype.media.yuv import Yuv420
+
+Frame = np.ndarray | Yuv420
 
 
-def apply_operations(frames: Sequence[np.ndarray], options: JobOptions, masks: Sequence[np.ndarray] | None,
+def works_in_yuv(options: JobOptions, has_reference: bool) -> bool:
+    """Whether a chunk's frames can stay 4:2:0 from decode to intermediate: nothing is
+    inpainted, and no colour reference is applied frame by frame (its transfer works on
+    RGB; with keyframe colour it was applied to the keyframes by the plan instead)."""
+    return not options.inpaint and (not options.colorize or options.keyframe_colour or not has_reference)
+
+
+def apply_operations(frames: Sequence[Frame], options: JobOptions, masks: Sequence[np.ndarray] | None,
                      reference: np.ndarray | None = None, keep: slice = slice(None),
-                     window: ColourWindow | None = None) -> list[np.ndarray]:
+                     window: ColourWindow | None = None) -> list[Frame]:
     """`frames` may include context frames on either side: inpainting uses them as
     sources, and only the `keep` frames are colorized and returned. With a `window`
     (a film coloured from keyframes) the kept frames take their colour from its keyframes
     and borders, the model filling only what no keyframe reaches; the colour reference
-    was already applied to the keyframes."""
+    was already applied to the keyframes. 4:2:0 frames come back as 4:2:0 with their own
+    luma planes; should an operation need RGB, they are converted once first."""
     result = list(frames)
+    needs_rgb = options.inpaint or (options.colorize and window is None and reference is not None)
+    if needs_rgb and any(isinstance(f, Yuv420) for f in result):
+        result = [f.rgb() if isinstance(f, Yuv420) else f for f in result]
     if options.inpaint:
         if masks is None or len(masks) != len(result):
             raise ValueError("inpainting needs one mask per frame")
         result = inpaint_frames(result, masks, options.inpaint_model)
     result = result[keep]
     if options.colorize:
-        colorizer = models().colorizer(options.colorize_model)
-        if window is not None:
-            fallback = model_fallback(colorizer, options.render_size, options.saturation)
-            return colour_window(result, window, fallback)
-        result = colorize_frames(colorizer, result, options.render_size, options.saturation)
-        if reference is not None:
-            result = transfer_reference(result, reference)
+        return _colorize(result, options, reference, window)
+    return result
+
+
+def _colorize(frames: list[Frame], options: JobOptions, reference: np.ndarray | None,
+              window: ColourWindow | None) -> list[Frame]:
+    colorizer = models().colorizer(options.colorize_model)
+    yuv = bool(frames) and isinstance(frames[0], Yuv420)
+    if window is not None:
+        fallback = model_fallback(colorizer, options.render_size, options.saturation)
+        return (colour_window_yuv if yuv else colour_window)(frames, window, fallback)
+    if yuv:
+        return colorize_yuv(colorizer, frames, options.render_size, options.saturation)
+    result = colorize_frames(colorizer, frames, options.render_size, options.saturation)
+    if reference is not None:
+        result = transfer_reference(result, reference)
     return result
 
 

@@ -22,13 +22,13 @@ from tintype.gpu_workers.colorize import chroma_level
 from tintype.gpu_workers.keyframe_colour import ColourWindow
 from tintype.gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
 from tintype.gpu_workers.plan_colour import load_borders
-from tintype.gpu_workers.processing import apply_operations
+from tintype.gpu_workers.processing import apply_operations, works_in_yuv
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import JobOptions
 from tintype.media.images import load_image, save_image
 from tintype.media.maskvideo import MaskVideoWriter
 from tintype.media.overlay import mask_overlay
-from tintype.media.video import LosslessWriter, read_frames
+from tintype.media.video import LosslessWriter, read_frames, read_yuv_frames
 from tintype.queue.messages import CHUNK, IMAGE, send_finalize
 from tintype.queue.task import JobTask
 from tintype.storage import keys
@@ -108,8 +108,10 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
     job = jobstate.get_job(db_url, job_id)
     options = JobOptions.of(job, settings)
     width, height = job.input_facts["width"], job.input_facts["height"]
-    frames = read_frames(store.read_url(keys.input_key(job_id)), width, height,
-                         chunk.seek_time, chunk.decode_count, settings.chunk_time_limit)
+    # A chunk that only colorizes stays 4:2:0 from decode to intermediate, its luma untouched.
+    decode = read_yuv_frames if works_in_yuv(options, job.has_reference) else read_frames
+    frames = decode(store.read_url(keys.input_key(job_id)), width, height,
+                    chunk.seek_time, chunk.decode_count, settings.chunk_time_limit)
     with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
         tmp = Path(tmpdir)
         fixed, reference = _job_images(store, job, tmp)

@@ -55,11 +55,15 @@ def upsample_ab(ab_small: np.ndarray, light: np.ndarray,
 
     `light_small` is the lightness the model saw (h, w); it is derived from `light` when
     not given. The guided filter's window spans about 2 output pixels per unit of
-    upscaling (radius 2 at the model's resolution, at least 1).
+    upscaling (radius 2 at the model's resolution, at least 1). A target no larger than
+    the chroma (4:2:0 chroma of a small frame, below the render size) has no finer edges
+    to follow: the chroma is area-averaged to it.
     """
     height, width = light.shape
     if (height, width) == ab_small.shape[:2]:
         return ab_small.astype(np.float32)
+    if height <= ab_small.shape[0] and width <= ab_small.shape[1]:
+        return cv2.resize(ab_small.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_AREA)
     h, w = ab_small.shape[:2]
     if light_small is None or light_small.shape != (h, w):
         light_small = cv2.resize(light.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)

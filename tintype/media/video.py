@@ -54,6 +54,31 @@ def read_frames(source: str, width: int, height: int, seek: float | None, count:
 def iter_frames(source: str, width: int, height: int, seek: float | None, count: int | None = None,
                 timeout: float = 600, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
     """Frames one at a time, as `read_frames` selects them; `size` (w, h) scales them."""
+    if size is not None:
+        width, height = size
+    args = _decode_args(source, seek, count, size, "rgb24")
+    for raw in _raw_frames(args, width * height * 3, timeout):
+        yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+
+
+def read_yuv_frames(source: str, width: int, height: int, seek: float | None, count: int,
+                    timeout: float = 600) -> list[Yuv420]:
+    """The frames `read_frames` selects, as BT.601 limited-range 4:2:0 planes: what a chunk
+    that only colorizes works on. A limited-range 4:2:0 source arrives as its own samples
+    (no conversion at all, so its luma can be delivered bit for bit); other formats and
+    full-range sources are converted to limited-range yuv420p by ffmpeg."""
+    if count <= 0:
+        raise ValueError(f"frame count must be positive, got {count}")
+    args = _decode_args(source, seek, count, None, "yuv420p")
+    frame_bytes = width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
+    frames = [Yuv420.from_decoded(raw, width, height) for raw in _raw_frames(args, frame_bytes, timeout)]
+    if len(frames) != count:
+        raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
+    return frames
+
+
+def _decode_args(source: str, seek: float | None, count: int | None, size: tuple[int, int] | None,
+                 pix_fmt: str) -> list[str]:
     args = [FFMPEG, "-v", "error", "-nostdin"]
     if seek is not None:
         # Jump to a keyframe well before the range, keep the source's own timestamps,
@@ -63,17 +88,20 @@ def iter_frames(source: str, width: int, height: int, seek: float | None, count:
     filters = [f"select=gte(t\\,{seek:.6f})"] if seek is not None else []
     if size is not None:
         filters.append(f"scale={size[0]}:{size[1]}:flags=area")
-        width, height = size
+    if pix_fmt == "yuv420p":
+        filters.append("scale=out_range=tv")  # full-range sources to the delivery's range
     if filters:
         args += ["-vf", ",".join(filters)]
     if count is not None:
         args += ["-frames:v", str(count)]
-    args += ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    return args + ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+
+
+def _raw_frames(args: list[str], frame_bytes: int, timeout: float) -> Iterator[bytes]:
     proc = start_tool(args, stdout=True)
-    frame_bytes = width * height * 3
     try:
         while len(raw := _read_exact(proc.stdout, frame_bytes)) == frame_bytes:
-            yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+            yield raw
     finally:
         proc.stdout.close()
         finish_tool(proc, "ffmpeg decode", timeout)
