@@ -141,15 +141,21 @@ def compare_size(size: str, clip: Path, args: argparse.Namespace, work: Path) ->
         order = ("naive", "tintype") if i % 2 == 0 else ("tintype", "naive")
         pair: dict[str, Any] = {}
         for name in order:
-            log(f"{size} pair {i + 1}/{args.pairs}: {name} (load {os.getloadavg()[0]:.2f})")
+            load = round(os.getloadavg()[0], 2)
+            log(f"{size} pair {i + 1}/{args.pairs}: {name} (load {load})")
             folder = work / f"{size}-{i}-{name}"
             pair[name] = (naive_run(clip, folder, args.render_size, args.model) if name == "naive"
                           else tintype_run(clip, folder, flags))
+            pair[name]["load_1min_before"] = load
             log(f"  {name}: {pair[name]['wall_s']} s wall, {pair[name]['cores_busy']} cores busy")
-        pairs.append({"order": list(order), "load_1min": round(os.getloadavg()[0], 2), **pair})
+        pairs.append({"order": list(order), **pair})
     ratios = stats.paired_ratios([p["tintype"]["wall_s"] for p in pairs], [p["naive"]["wall_s"] for p in pairs])
+    # CPU seconds are steadier than wall time when others load the machine: a pipeline of
+    # several processes then takes a larger share of the cores than a single-process script.
+    cpu_ratios = stats.paired_ratios([p["tintype"]["cpu_s"] for p in pairs], [p["naive"]["cpu_s"] for p in pairs])
     return {"size": size, "frames": args.frames, "pairs": pairs, "ratios": [round(r, 3) for r in ratios],
-            "median_ratio": _r(stats.median_ratio(ratios), 3),
+            "median_ratio": _r(stats.median_ratio(ratios), 3), "cpu_ratios": [round(r, 3) for r in cpu_ratios],
+            "median_cpu_ratio": _r(stats.median_ratio(cpu_ratios), 3),
             "median": {name: _medians([p[name] for p in pairs]) for name in ("naive", "tintype")}}
 
 
@@ -247,13 +253,14 @@ def _rss_line(run: dict[str, Any]) -> str:
 
 
 def _comparison(report: dict[str, Any]) -> list[str]:
-    lines = ["| size | median tintype / naive wall | ratios | naive wall | tintype wall | outside forward "
-             "(naive / tintype) | forward ms/frame (naive / tintype) | cores busy (naive / tintype) | "
-             "submit → first chunk done | submit → playable |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | median tintype / naive wall | ratios | median tintype / naive CPU s | naive wall | "
+             "tintype wall | outside forward (naive / tintype) | forward ms/frame (naive / tintype) | "
+             "cores busy (naive / tintype) | submit → first chunk done | submit → playable |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for size in report["sizes"]:
         n, t = size["median"]["naive"], size["median"]["tintype"]
         lines.append(f"| {size['size']} | **{_fmt(size['median_ratio'])}** | {size['ratios']} | "
+                     f"{_fmt(size['median_cpu_ratio'])} | "
                      f"{_fmt(n['wall_s'], ' s')} | {_fmt(t['wall_s'], ' s')} | "
                      f"{_fmt(n.get('outside_forward_share'), pct=True)} / "
                      f"{_fmt(t.get('outside_forward_share'), pct=True)} | {_fmt(n.get('forward_ms_per_frame'))} / "

@@ -78,4 +78,4 @@ def timeline(runs: list[tuple[str, dict[str, Any]]], path: Path) -> None:
         xt = LEFT + k * step * scale
         draw.line([(xt, y), (xt, y + 5)], fill="black")
         draw.text((xt, y + 8), f"{k * step} s", fill="black", font=font(12), anchor="ma")
-    img.save(path)
+    img.crop((0, 0, WIDTH, min(height, int(y) + 30))).save(path)

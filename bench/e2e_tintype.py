@@ -31,10 +31,13 @@ ROOT = HOOK_DIR.parent.parent
 
 
 def bench_env(forward_log: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a measured run: JSON logs, the forward timer first on the path."""
+    """The environment of a measured run, the naive script's and tintype's alike: JSON
+    logs, the forward timer first on the path, and OpenMP threads that sleep while they
+    wait, as tintype sets for its workers (tintype.processes.child_env): spinning threads
+    collapse a process's throughput on a busy machine, which would handicap the script."""
     paths = [str(HOOK_DIR), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), FORWARD_ENV: str(forward_log),
-            "LOG_FORMAT": "json", **(extra or {})}
+    return {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": os.pathsep.join(paths),
+            FORWARD_ENV: str(forward_log), "LOG_FORMAT": "json", **(extra or {})}
 
 
 def _epoch(text: str | None) -> float | None:

@@ -80,8 +80,11 @@ def label(pid: int) -> str:
     except OSError:
         return "?"
     words = [a.decode(errors="replace") for a in args if a]
-    if not words:
-        return "?"
+    if not words:  # exiting (a zombie has no command line): its short name then
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip() or "?"
+        except OSError:
+            return "?"
     name = Path(words[0]).name
     if "-m" in words:
         module = words[words.index("-m") + 1] if words.index("-m") + 1 < len(words) else ""
