@@ -55,6 +55,9 @@ from tests.media_factory import grey_photo, grey_video
 from tintype.settings import load_settings
 
 RATE = "30000/1001"
+PHASES = ("start → submitted", "submitted → probe starts", "probe", "probe → first chunk starts",
+          "chunks (first start → last end)", "forward in chunks", "last chunk → finalize starts", "finalize",
+          "finalize → job ended", "job ended → exit")
 TARGETS = {"ratio": 0.5, "outside_share_1080p": 0.25, "cli_overhead_s": 3.0}
 
 
@@ -122,6 +125,8 @@ def tintype_figures(run: TintypeRun) -> dict[str, Any]:
             "job_end_to_exit_s": _since(tree.exited, job["finished"]),
             "peak_work_bytes": store.peak_bytes, "peak_work_objects": store.peak_objects,
             "peak_chunk_files": store.peak_chunks,
+            "phases_s": stats.phases(run.spans, [(a, b) for _, a, b, _ in run.forwards], tree.launched, created,
+                                     job["finished"], tree.exited),
             "_plot": {"t0": tree.launched, "t_end": tree.exited, "spans": run.spans,
                       "forwards": [(a, b) for _, a, b, _ in run.forwards],
                       "marks": {"submitted": created, "first chunk done": first_chunk,
@@ -267,6 +272,12 @@ def _comparison(report: dict[str, Any]) -> list[str]:
                      f"{_fmt(t.get('forward_ms_per_frame'))} | {_fmt(n['cores_busy'])} / {_fmt(t['cores_busy'])} | "
                      f"{_fmt(t.get('submit_to_first_chunk_done_s'), ' s')} | "
                      f"{_fmt(t.get('submit_to_playable_s'), ' s')} |")
+    lines += ["", "Where tintype's wall went (seconds, the first pair; phases run from one landmark to the "
+              "next, negative where stages overlap):", "",
+              "| size | " + " | ".join(PHASES) + " |", "|---|" + "---|" * len(PHASES)]
+    for size in report["sizes"]:
+        got = size["pairs"][0]["tintype"]["phases_s"]
+        lines.append(f"| {size['size']} | " + " | ".join(_fmt(got.get(name)) for name in PHASES) + " |")
     lines += ["", "Peak RSS per kind of process (MiB, the first pair):", ""]
     for size in report["sizes"]:
         first = size["pairs"][0]

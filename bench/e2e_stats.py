@@ -6,7 +6,7 @@ storage grows with the film's length.
 from __future__ import annotations
 
 import statistics
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 Interval = tuple[float, float]
 TWO_HOURS_S = 7200.0
@@ -75,3 +75,29 @@ def storage_bounded(short_peak_chunks: int, long_peak_chunks: int, long_chunks: 
 def frames_in(seconds: float, fps: float) -> int:
     """Frames of a film of `seconds` at `fps` (for the two-hour projection)."""
     return int(round(seconds * fps))
+
+
+def phases(spans: list[dict], forwards: list[Interval], launched: float, submitted: float,
+           ended: float, exited: float) -> dict[str, float]:
+    """Where one tintype run's wall went, in seconds, from its task spans ({stage, start,
+    end}) and the job's times: each phase runs from one landmark to the next, so they add
+    up to the wall. A phase is negative where stages overlap (a reduce that starts before
+    the last chunk ends). `forward in chunks` is the part of the chunk phase during which
+    a model forward ran; the rest of it is decoding, colour conversion and writing."""
+    def first(stage: str, key: str, pick: Callable[..., float]) -> float | None:
+        times = [s[key] for s in spans if s["stage"] == stage]
+        return pick(times) if times else None
+
+    chunk_start, chunk_end = first("process_chunk", "start", min), first("process_chunk", "end", max)
+    final_start, final_end = first("finalize", "start", min), first("finalize", "end", max)
+    probe_start, probe_end = first("probe", "start", min), first("probe", "end", max)
+    marks = [("start → submitted", launched), ("submitted → probe starts", submitted),
+             ("probe", probe_start), ("probe → first chunk starts", probe_end),
+             ("chunks (first start → last end)", chunk_start), ("last chunk → finalize starts", chunk_end),
+             ("finalize", final_start), ("finalize → job ended", final_end), ("job ended → exit", ended),
+             ("", exited)]
+    known = [(name, t) for name, t in marks if t is not None]
+    out = {name: round(nxt - t, 2) for (name, t), (_, nxt) in zip(known, known[1:])}
+    if chunk_start is not None and chunk_end is not None:
+        out["forward in chunks"] = round(covered_seconds(forwards, chunk_start, chunk_end), 2)
+    return out

@@ -98,3 +98,19 @@ def test_forward_timer_logs_each_call_once(tmp_path: Path) -> None:
     pid, start, end, frames = rows[0]
     assert frames == 3 and end >= start > 0 and pid > 0
     assert read_forward_log(tmp_path / "none.log") == []
+
+
+def test_phases_add_up_to_the_wall() -> None:
+    spans = [{"stage": "probe", "start": 3.0, "end": 4.0},
+             {"stage": "process_chunk", "start": 6.0, "end": 10.0},
+             {"stage": "process_chunk", "start": 10.0, "end": 14.0},
+             {"stage": "finalize", "start": 14.5, "end": 17.0}]
+    out = stats.phases(spans, [(7.0, 9.0), (11.0, 12.0)], launched=0.0, submitted=2.0, ended=17.2, exited=18.0)
+    assert out["start → submitted"] == 2.0
+    assert out["submitted → probe starts"] == 1.0
+    assert out["probe → first chunk starts"] == 2.0
+    assert out["chunks (first start → last end)"] == 8.0
+    assert out["last chunk → finalize starts"] == 0.5
+    assert out["job ended → exit"] == 0.8
+    assert out["forward in chunks"] == 3.0
+    assert sum(v for k, v in out.items() if k != "forward in chunks") == pytest.approx(18.0)
