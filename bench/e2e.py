@@ -78,7 +78,12 @@ def forward_figures(forwards: list[tuple[int, float, float, int]], tree: TreeRun
     spans = [(a, b) for _, a, b, _ in forwards]
     frames = sum(f for *_, f in forwards)
     seconds = sum(b - a for a, b in spans)
+    # A fresh process's first call pays for setting the model up for its input shape.
+    per_frame = [(b - a) / f for _, a, b, f in sorted(forwards, key=lambda row: row[1]) if f]
+    later = statistics.median(per_frame[1:]) if len(per_frame) > 1 else None
     return {"forward_calls": len(forwards), "forward_frames": frames, "forward_s": round(seconds, 2),
+            "first_call_ms_per_frame": _r(1000 * per_frame[0], 1) if per_frame else None,
+            "later_calls_median_ms_per_frame": _r(1000 * later, 1) if later is not None else None,
             "forward_ms_per_frame": _r(1000 * seconds / frames, 1) if frames else None,
             "forward_processes": len({pid for pid, *_ in forwards}),
             "outside_forward_share": _r(stats.outside_share(spans, tree.launched, tree.exited), 3)
