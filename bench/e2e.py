@@ -283,6 +283,13 @@ def _comparison(report: dict[str, Any]) -> list[str]:
     for size in report["sizes"]:
         got = size["pairs"][0]["tintype"]["phases_s"]
         lines.append(f"| {size['size']} | " + " | ".join(_fmt(got.get(name)) for name in PHASES) + " |")
+    lines += ["", "A fresh process's first forward call against the median of its later calls (ms per frame, "
+              "the first pair):", ""]
+    for size in report["sizes"]:
+        first = size["pairs"][0]
+        lines.append(f"* {size['size']}: " + ", ".join(
+            f"{name} {_fmt(first[name].get('first_call_ms_per_frame'))} then "
+            f"{_fmt(first[name].get('later_calls_median_ms_per_frame'))}" for name in ("naive", "tintype")))
     lines += ["", "Peak RSS per kind of process (MiB, the first pair):", ""]
     for size in report["sizes"]:
         first = size["pairs"][0]
