@@ -8,6 +8,7 @@ parent leaves behind are reparented here and reaped (counted) too; any still run
 once the command exits are waited for a while, then killed and reported. Peak memory is
 each process's own high-water mark (`VmHWM` in /proc/PID/status), sampled every
 `every` seconds, so it catches peaks between samples of processes that live that long.
+A sample reads /proc once (about 5 ms of CPU here): at 0.5 s, 1 % of one core.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def _reap_zombies() -> None:
             return
 
 
-def run_tree(cmd: list[str], env: dict[str, str], log: Path, every: float = 0.2,
+def run_tree(cmd: list[str], env: dict[str, str], log: Path, every: float = 0.5,
              extra: Callable[[], None] | None = None, timeout: float = 3600) -> TreeRun:
     """Run `cmd` (stdout and stderr to `log`) and measure its whole process tree; `extra`
     is called at each sample (e.g. to watch the object store)."""
