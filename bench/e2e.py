@@ -308,13 +308,13 @@ def _storage(s: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['minutes']:g} min | {r['frames']} | {r['chunks']} | "
                      f"{r['peak_work_bytes'] / 1e6:.1f} MB | {r['peak_work_objects']} | {r['peak_chunk_files']} | "
                      f"{r['wall_s']} s |")
-    verdict = (f"bounded (≤ {stats.STORAGE_BOUND_CHUNKS} chunk files, not growing): {s['bounded']}."
+    verdict = (f"Bounded (≤ {stats.STORAGE_BOUND_CHUNKS} chunk files, not growing): {s['bounded']}."
                if s["bounded"] is not None else
                f"The long run has only {s['runs'][1]['chunks']} chunks, too few to show a bound of "
                f"{stats.STORAGE_BOUND_CHUNKS}: raise --long-minutes or --long-fps.")
     lines += ["", f"Projected to two hours ({s['two_hour_frames']} frames at {s['project_fps']:g} fps): "
               f"**{s['projected_two_hour_bytes'] / 2**30:.1f} GiB** of intermediates at the peak "
-              f"({s['bytes_per_frame_at_peak'] / 1e6:.2f} MB per frame of the long run at its peak); {verdict}"]
+              f"({s['bytes_per_frame_at_peak'] / 1e6:.2f} MB per frame of the long run at its peak). {verdict}"]
     return lines
 
 
