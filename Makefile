@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
-	bench-keyframes bench-likeness bench-damage bench-scale
+	bench-keyframes bench-likeness bench-damage bench-scale bench-e2e
 
 $(STAMP): pyproject.toml requirements/cpu.txt requirements/gpu.txt requirements/install-torch.sh
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -71,6 +71,13 @@ bench-likeness: install
 # worker processes (TORCH_THREADS=1 each), efficiency, submit → first chunk; JSON + markdown.
 bench-scale: install
 	$(PY) -m bench.scale --out bench-results/scale
+
+# tintype restore against the naive script (ffmpeg → JPEG per frame → same model → ffmpeg) on
+# generated grey clips at 854x480 and 1920x1080, 3 alternating pairs: median wall ratio, share
+# outside the model's forward, cores busy, peak RSS, submit → first chunk / playable, peak
+# intermediate storage projected to two hours, CLI overhead; JSON, markdown, timeline.png.
+bench-e2e: install
+	$(PY) -m bench.e2e --out bench-results/e2e
 
 # Quality and speed of the colorizer on ../shared/data (held-out photos, video clips);
 # writes results.json, results.md and grid.png under bench-results/colorize (git-ignored).
