@@ -75,6 +75,8 @@ def test_each_pool_process_takes_its_own_gpu():
     assert pin_this_process(2, env) == "4"
     env = {"CUDA_VISIBLE_DEVICES": ""}
     assert pin_this_process(0, env) is None and env == {"CUDA_VISIBLE_DEVICES": ""}
+    env = {"CUDA_VISIBLE_DEVICES": "MIG-1f0c"}  # one device: left as the runtime named it
+    assert pin_this_process(3, env) == "MIG-1f0c" and env == {"CUDA_VISIBLE_DEVICES": "MIG-1f0c"}
 
 
 def test_the_worker_environment_carries_the_plan():

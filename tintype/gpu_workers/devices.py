@@ -98,9 +98,12 @@ def gpu_of(process_index: int, gpus: tuple[str, ...]) -> str | None:
 def pin_this_process(process_index: int, environ: dict[str, str] | None = None) -> str | None:
     """Make this pool process see one GPU only, before CUDA starts in it (torch reads
     CUDA_VISIBLE_DEVICES when it first touches CUDA, which the worker's main process never
-    does). Returns the GPU chosen, None on a host without one (nothing changes)."""
+    does). Returns the GPU it uses, None on a host without one. With a single GPU
+    nothing changes: CUDA's own choice is that GPU, whatever it is (a MIG slice, a
+    device the container runtime mounted)."""
     env = os.environ if environ is None else environ
-    gpu = gpu_of(process_index, visible_gpus(env))
-    if gpu is not None:
+    gpus = visible_gpus(env)
+    gpu = gpu_of(process_index, gpus)
+    if len(gpus) > 1:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     return gpu
