@@ -12,8 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.media_factory import encode_frames, grey_film, save_picture, tinted
+from tests.media_factory import encode_frames, grey_film, rect_mask, save_picture, tinted
 from tintype.gpu_workers import tasks
+from tintype.gpu_workers.masks import frame_masks, load_chunk_masks
 from tintype.gpu_workers.processing import STREAM_BATCH, apply_operations, streams
 from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts
@@ -50,8 +51,9 @@ def film(tmp_path) -> Path:
 
 def _job(settings, store, film: Path, tmp_path: Path, form: dict, reference: bool = False) -> str:
     ref = save_picture(tmp_path / "ref.png", tinted(grey_film(1, WIDTH, HEIGHT)[0])) if reference else None
+    mask = rect_mask(tmp_path / "mask.png", WIDTH, HEIGHT, (20, 10, 40, 30)) if form.get("inpaint") else None
     sub = Submission(film, film.name, film.stat().st_size, hashlib.sha256(film.read_bytes()).hexdigest(),
-                     parse_options(form, settings), reference_path=ref)
+                     parse_options(form, settings), mask_path=mask, reference_path=ref)
     job_id = create_job(sub, settings, store, settings.database_url, lambda job_id: "task-" + job_id)
     facts = load_facts(store, job_id, jobstate.get_job(settings.database_url, job_id).input_facts)
     jobstate.plan_chunks(settings.database_url, job_id, plan_chunks(facts, CHUNK_FRAMES, CONTEXT))
@@ -72,11 +74,13 @@ def _whole_chunk_path(worker: Worker, job_id: str, index: int, tmp_path: Path) -
     options = JobOptions.of(job, worker.settings)
     frames = read_frames(worker.store.read_url(keys.input_key(job_id)), WIDTH, HEIGHT, chunk.seek_time,
                          chunk.decode_count)
-    reference = None
-    if job.has_reference:
-        reference = tasks._load_png(worker.store, keys.reference_key(job_id), tmp_path, "RGB")
+    fixed, reference = tasks._job_images(worker.store, job, tmp_path)
+    masks = None
+    if options.inpaint:
+        sources = load_chunk_masks(worker.store, job, options, chunk.decode_start, chunk.decode_count, fixed, tmp_path)
+        masks = frame_masks(sources, frames)
     first = chunk.start - chunk.decode_start
-    processed = apply_operations(frames, options, None, reference, keep=slice(first, first + chunk.count))
+    processed = apply_operations(frames, options, masks, reference, keep=slice(first, first + chunk.count))
     path = tmp_path / f"whole-{index}.mkv"
     with LosslessWriter(path, WIDTH, HEIGHT) as writer:
         for frame in processed:
@@ -97,6 +101,7 @@ def _stored_samples(worker: Worker, job_id: str, index: int, tmp_path: Path) -> 
 @pytest.mark.parametrize("form, reference, streamed", [
     ({"colorize": "yes", "colour_mode": "per-frame"}, False, True),
     ({"colorize": "yes", "colour_mode": "per-frame"}, True, False),  # one grade for the whole chunk
+    ({"colorize": "yes", "colour_mode": "per-frame", "inpaint": "1"}, False, False),  # the whole window
 ])
 def test_an_overlapped_chunk_is_the_whole_chunk_path_to_the_byte(settings, store, film, tmp_path, form, reference,
                                                                  streamed):
@@ -105,6 +110,7 @@ def test_an_overlapped_chunk_is_the_whole_chunk_path_to_the_byte(settings, store
     job = jobstate.get_job(settings.database_url, job_id)
     options = JobOptions.of(job, settings)
     assert streams(options, object() if reference else None, None) is streamed
+    assert options.inpaint == ("inpaint" in form)
     assert _run_chunk(worker, job_id, 1) == "done"
     stored = _stored_samples(worker, job_id, 1, tmp_path)
     expected = _samples(_whole_chunk_path(worker, job_id, 1, tmp_path))

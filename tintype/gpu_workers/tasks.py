@@ -171,10 +171,12 @@ def _run_operations(store: ObjectStore, job, options: JobOptions, chunk, index: 
         for frame in apply_in_batches(frames, options, range(own.start, own.stop)):
             out(frame)
         return
+    sources = None
+    if options.inpaint:  # fetched while the decoder runs
+        sources = load_chunk_masks(store, job, options, chunk.decode_start, chunk.decode_count, fixed, tmp)
     frames = list(frames)
     masks = None
-    if options.inpaint:
-        sources = load_chunk_masks(store, job, options, chunk.decode_start, chunk.decode_count, fixed, tmp)
+    if sources is not None:
         masks = frame_masks(sources, frames)
         _store_used_masks(store, keys.used_mask_chunk_key(job.id, index), masks[own], job.input_facts["width"],
                           job.input_facts["height"], tmp)
