@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="start web server, CPU and GPU workers (embedded defaults)")
     worker = sub.add_parser("worker", help="start one worker pool")
     worker.add_argument("pool", choices=["cpu", "gpu"])
-    worker.add_argument("-c", "--concurrency", type=int, default=1)
+    worker.add_argument("-c", "--concurrency", type=int, default=None,
+                        help="pool processes (cpu: 1; gpu: GPU_PROCESSES, by default one per GPU or per core)")
     sub.add_parser("migrate", help="bring the database schema up to date")
     keys_cli.add_arguments(sub.add_parser("keys", help="create, list and revoke API keys"))
     evaluate.add_arguments(sub.add_parser("eval", help="quality measures of a result: a table and JSON"))
@@ -146,8 +147,12 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
-    cmd = processes.worker_command(args.pool, settings, args.concurrency, beat=args.pool == "cpu")
     env = processes.child_env(settings)
+    concurrency = args.concurrency or 1
+    if args.pool == "gpu":
+        plan = processes.gpu_plan(settings, args.concurrency)
+        concurrency, env = plan.processes, processes.gpu_env(plan, env)
+    cmd = processes.worker_command(args.pool, settings, concurrency, beat=args.pool == "cpu")
     if settings.metrics_dir is None:  # a directory of this process's own (its pid survives the exec)
         env.update(processes.metrics_env(settings.data_dir / "metrics" / f"{args.pool}-{os.getpid()}",
                                          settings.metrics_port))
@@ -171,7 +176,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
-    env = processes.child_env(settings)
+    plan = processes.gpu_plan(settings)
+    env = processes.gpu_env(plan, processes.child_env(settings))
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes.exit_on_sigterm()
@@ -181,7 +187,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
     try:
         supervisor.start("cpu-worker", processes.worker_command("cpu", settings, 2, beat=True), restart=True,
                          env={**env, **processes.metrics_env(metrics / "cpu", settings.web_port + 1)})
-        supervisor.start("gpu-worker", processes.worker_command("gpu", settings, 1), restart=True,
+        supervisor.start("gpu-worker", processes.worker_command("gpu", settings, plan.processes), restart=True,
                          env={**env, **processes.metrics_env(metrics / "gpu", settings.web_port + 2)})
         web = supervisor.start("web", processes.web_command(settings),
                                env={**env, **processes.metrics_env(metrics / "web")})
@@ -333,14 +339,16 @@ def _reusable(settings: Settings) -> instance.Instance | None:
 
 
 def _start_workers(settings: Settings, own_folder: dict[str, str]) -> list[subprocess.Popen]:
-    """One worker per pool, each in a process group of its own (killed with it at the end)."""
-    env = processes.child_env(settings, own_folder)
+    """One worker per pool, each in a process group of its own (killed with it at the end);
+    the GPU pool with as many model processes as the machine suits (processes.gpu_plan)."""
+    plan = processes.gpu_plan(settings)
+    env = processes.gpu_env(plan, processes.child_env(settings, own_folder))
     logs = settings.data_dir / "logs"
     logs.mkdir(exist_ok=True)
-    return [processes.start(processes.worker_command(pool, settings, 1),
+    return [processes.start(processes.worker_command(pool, settings, concurrency),
                             {**env, **processes.metrics_env(settings.data_dir / "metrics" / pool)},
                             logs / f"{pool}-worker.log")
-            for pool in ("cpu", "gpu")]
+            for pool, concurrency in (("cpu", 1), ("gpu", plan.processes))]
 
 
 def _workers_gone(procs: list[subprocess.Popen], logs: Path) -> Callable[[], str | None]:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from tintype.gpu_workers.devices import PoolPlan, plan_pool
 from tintype.settings import Settings
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
@@ -30,6 +31,24 @@ def worker_command(pool: str, settings: Settings, concurrency: int = 1, beat: bo
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # beat's schedule file lives there
         cmd += ["-B", "-s", str(settings.data_dir / "celerybeat-schedule")]
     return cmd
+
+
+def gpu_plan(settings: Settings, processes: int | None = None) -> PoolPlan:
+    """How many model processes the GPU-pool worker runs and with how many torch threads:
+    `processes` (`tintype worker gpu -c N`) or GPU_PROCESSES, and TORCH_THREADS, or else
+    one per GPU / one single-thread one per core."""
+    return plan_pool(settings.gpu_processes if processes is None else processes, settings.torch_threads)
+
+
+def gpu_env(plan: PoolPlan, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a GPU-pool worker run with `plan` (and of the processes beside
+    it, which report its task slots): its pool processes read TORCH_THREADS, share out
+    the GPUs listed in CUDA_VISIBLE_DEVICES, and the scaling signal counts its slots
+    (GPU_WORKER_SLOTS, unless set) as the processes it runs."""
+    extra = {"TORCH_THREADS": str(plan.threads), "GPU_WORKER_SLOTS": env.get("GPU_WORKER_SLOTS", str(plan.processes))}
+    if plan.gpus:
+        extra["CUDA_VISIBLE_DEVICES"] = ",".join(plan.gpus)
+    return {**env, **extra}
 
 
 def web_command(settings: Settings) -> list[str]:

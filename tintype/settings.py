@@ -98,6 +98,7 @@ class Settings:
     max_chunk_attempts: int
     ffmpeg_timeout_seconds: int
     torch_threads: int
+    gpu_processes: int
     secret_key: str
     web_host: str
     web_port: int
@@ -190,7 +191,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # A chunk whose worker dies this many times fails the job instead of looping.
         max_chunk_attempts=env.int("MAX_CHUNK_ATTEMPTS", 4),
         ffmpeg_timeout_seconds=env.int("FFMPEG_TIMEOUT_SECONDS", 120),
-        torch_threads=env.int("TORCH_THREADS", 0),
+        # Torch threads per GPU-pool process (0: the usable cores shared out among the
+        # processes; 1 each with one process per core).
+        torch_threads=_not_negative("TORCH_THREADS", env.int("TORCH_THREADS", 0)),
+        # Model processes of a GPU-pool worker that `tintype run`, `tintype restore` and
+        # `tintype worker gpu` start (0: one per GPU, one per usable core on a CPU-only host).
+        gpu_processes=_not_negative("GPU_PROCESSES", env.int("GPU_PROCESSES", 0)),
         secret_key=env.text("SECRET_KEY", DEFAULT_SECRET),
         web_host=env.text("WEB_HOST", "127.0.0.1"),
         web_port=env.int("WEB_PORT", 8000),

@@ -8,7 +8,7 @@ in RGB, as do photographs.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -21,6 +21,11 @@ from tintype.jobs.options import JobOptions
 from tintype.media.yuv import Yuv420
 
 Frame = np.ndarray | Yuv420
+
+# Frames the model takes at a time when a chunk streams through it: colorize_frames' own
+# batch, so a streamed chunk is cut into the same batches as a whole one, and its result
+# is the same to the byte (a batch's make-up may change a model's rounding).
+STREAM_BATCH = 8
 
 
 def works_in_yuv(options: JobOptions, has_reference: bool) -> bool:
@@ -66,6 +71,30 @@ def _colorize(frames: list[Frame], options: JobOptions, reference: np.ndarray | 
     if reference is not None:
         result = transfer_reference(result, reference)
     return result
+
+
+def streams(options: JobOptions, reference: np.ndarray | None, window: ColourWindow | None) -> bool:
+    """Whether these operations can work on a chunk's frames in batches as they arrive.
+    Not when inpainting (a video inpainter sees the whole window, context included),
+    colouring from keyframes (carried both ways through the window) or grading towards a
+    reference (one grade for all the frames): those need every frame first."""
+    return not options.inpaint and window is None and reference is None
+
+
+def apply_in_batches(frames: Iterable[np.ndarray], options: JobOptions, keep: range,
+                     batch: int = STREAM_BATCH) -> Iterator[np.ndarray]:
+    """`apply_operations` for operations that `streams` allows, while the frames arrive:
+    frames at positions outside `keep` (context) are passed over, the kept ones processed
+    `batch` at a time and yielded in order. Holds at most one batch."""
+    pending: list[np.ndarray] = []
+    for position, frame in enumerate(frames):
+        if position in keep:
+            pending.append(frame)
+        if len(pending) == batch:
+            yield from apply_operations(pending, options, None)
+            pending = []
+    if pending:
+        yield from apply_operations(pending, options, None)
 
 
 def inpaint_frames(frames: list[np.ndarray], masks: Sequence[np.ndarray], model: str) -> list[np.ndarray]:

@@ -12,6 +12,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from celery import shared_task
@@ -22,13 +23,17 @@ from tintype.gpu_workers.colorize import chroma_level
 from tintype.gpu_workers.keyframe_colour import ColourWindow
 from tintype.gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
 from tintype.gpu_workers.plan_colour import load_borders
-from tintype.gpu_workers.processing import apply_operations, works_in_yuv
+from tintype.gpu_workers.processing import apply_in_batches, apply_operations, streams, works_in_yuv
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import JobOptions
+from tintype.media.delivery import Prefetch
+from tintype.media.ffmpeg import ToolFailed
 from tintype.media.images import load_image, save_image
 from tintype.media.maskvideo import MaskVideoWriter
+from tintype.media.overlap import WriteBehind
 from tintype.media.overlay import mask_overlay
-from tintype.media.video import LosslessWriter, read_frames, read_yuv_frames
+from tintype.media.video import LosslessWriter, iter_frames, iter_yuv_frames
+from tintype.media.yuv import Yuv420
 from tintype.queue.messages import CHUNK, IMAGE, send_finalize
 from tintype.queue.task import JobTask
 from tintype.storage import keys
@@ -36,6 +41,8 @@ from tintype.storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 COLOURED_INPUT = 6.0  # mean Lab chroma above which a scan is not greyscale or sepia
+DECODE_AHEAD = 8  # frames decoded before the model asks for them (memory: this many frames)
+WRITE_BEHIND = 8  # processed frames waiting for the lossless encoder, at most
 
 
 def _load_png(store: ObjectStore, key: str, tmp: Path, mode: str) -> np.ndarray:
@@ -108,33 +115,26 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
     job = jobstate.get_job(db_url, job_id)
     options = JobOptions.of(job, settings)
     width, height = job.input_facts["width"], job.input_facts["height"]
+    source = store.read_url(keys.input_key(job_id))
+    # Decoding, the model and the lossless write overlap: ffmpeg decodes ahead in a
+    # thread (while the job's images, masks and keyframes are fetched, then while the
+    # model works) and a second thread feeds the encoder (media.overlap).
     # A chunk that only colorizes stays 4:2:0 from decode to intermediate, its luma untouched.
-    decode = read_yuv_frames if works_in_yuv(options, job.has_reference) else read_frames
-    frames = decode(store.read_url(keys.input_key(job_id)), width, height,
-                    chunk.seek_time, chunk.decode_count, settings.chunk_time_limit)
-    with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
-        tmp = Path(tmpdir)
-        fixed, reference = _job_images(store, job, tmp)
-        # Context frames on either side are sources for inpainting; only this
-        # chunk's own frames are colorized and delivered.
-        first = chunk.start - chunk.decode_start
-        own = slice(first, first + chunk.count)
-        masks = None
-        if options.inpaint:
-            sources = load_chunk_masks(store, job, options, chunk.decode_start, chunk.decode_count, fixed, tmp)
-            masks = frame_masks(sources, frames)
-            _store_used_masks(store, keys.used_mask_chunk_key(job_id, index), masks[own], width, height, tmp)
-        window = _colour_window(store, job, chunk, tmp) if options.keyframe_colour else None
-        processed = apply_operations(frames, options, masks, reference, keep=own, window=window)
-        path = tmp / "chunk.mkv"
-        with LosslessWriter(path, width, height) as writer:
-            for frame in processed:
-                writer.write(frame)
-        if jobstate.chunk_superseded(db_url, job_id, index, attempt):
-            # This worker went silent (a partition, a stall) and the chunk was re-sent and
-            # taken, or done, elsewhere: that attempt's result is the one stored.
-            return "superseded"
-        store.put_file(key, path, "video/x-matroska")
+    yuv = works_in_yuv(options, job.has_reference)
+    decoded = Prefetch(lambda: _decode(source, width, height, chunk, settings.chunk_time_limit, yuv), DECODE_AHEAD)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
+            tmp = Path(tmpdir)
+            path = tmp / "chunk.mkv"
+            with LosslessWriter(path, width, height) as lossless, WriteBehind(lossless.write, WRITE_BEHIND) as out:
+                _run_operations(store, job, options, chunk, index, decoded, out.put, tmp)
+            if jobstate.chunk_superseded(db_url, job_id, index, attempt):
+                # This worker went silent (a partition, a stall) and the chunk was re-sent and
+                # taken, or done, elsewhere: that attempt's result is the one stored.
+                return "superseded"
+            store.put_file(key, path, "video/x-matroska")
+    finally:
+        decoded.stop()
     if not jobstate.is_active(db_url, job_id):
         store.delete(key)  # cancelled or failed meanwhile: leave nothing behind
         store.delete(keys.used_mask_chunk_key(job_id, index))
@@ -146,6 +146,48 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
     metrics.record_gpu()
     send_finalize(task.app, db_url, job_id)
     return "done"
+
+
+def _decode(source: str, width: int, height: int, chunk, timeout: float,
+            yuv: bool) -> Iterator[np.ndarray | Yuv420]:
+    """The chunk's decode range, as read_frames selects it, one frame at a time (as 4:2:0
+    planes when `yuv`); fewer frames than planned is an error, as read_frames makes it."""
+    decoded = 0
+    frames = (iter_yuv_frames if yuv else iter_frames)(source, width, height, chunk.seek_time,
+                                                       chunk.decode_count, timeout)
+    for frame in frames:
+        decoded += 1
+        yield frame
+    if decoded != chunk.decode_count:
+        raise ToolFailed(f"expected {chunk.decode_count} frames from t={chunk.seek_time}, decoded {decoded}")
+
+
+def _run_operations(store: ObjectStore, job, options: JobOptions, chunk, index: int, frames: Iterable[np.ndarray],
+                    out: Callable[[np.ndarray], None], tmp: Path) -> None:
+    """The chunk's own frames, processed, to `out` in order. Colorizing alone streams in
+    batches as frames arrive; inpainting, keyframe colour and a colour reference take the
+    whole decoded window first (gpu_workers.processing.streams)."""
+    fixed, reference = _job_images(store, job, tmp)
+    # Context frames on either side are sources for inpainting; only this
+    # chunk's own frames are colorized and delivered.
+    first = chunk.start - chunk.decode_start
+    own = slice(first, first + chunk.count)
+    window = _colour_window(store, job, chunk, tmp) if options.keyframe_colour else None
+    if streams(options, reference, window):
+        for frame in apply_in_batches(frames, options, range(own.start, own.stop)):
+            out(frame)
+        return
+    sources = None
+    if options.inpaint:  # fetched while the decoder runs
+        sources = load_chunk_masks(store, job, options, chunk.decode_start, chunk.decode_count, fixed, tmp)
+    frames = list(frames)
+    masks = None
+    if sources is not None:
+        masks = frame_masks(sources, frames)
+        _store_used_masks(store, keys.used_mask_chunk_key(job.id, index), masks[own], job.input_facts["width"],
+                          job.input_facts["height"], tmp)
+    for frame in apply_operations(frames, options, masks, reference, keep=own, window=window):
+        out(frame)
 
 
 def _colour_window(store: ObjectStore, job, chunk, tmp: Path) -> ColourWindow:

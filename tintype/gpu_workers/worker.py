@@ -1,7 +1,8 @@
 """Entry point of a GPU-pool worker: `celery -A tintype.gpu_workers.worker worker -Q gpu -c 1`.
 
 Builds the app from this process's settings with the model tasks, and loads the
-configured models once in each pool process, after the fork.
+configured models once in each pool process, after the fork; with several pool
+processes (`-c N`, see gpu_workers.devices) each takes its own GPU, where there are any.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import logging
 import os
 from typing import Any
 
+from billiard.process import current_process
 from celery.signals import worker_process_init
 
+from tintype.gpu_workers import devices
 from tintype.monitoring import worker as monitoring
 from tintype.queue import drain
 from tintype.queue.app import make_celery, settings_of
@@ -30,14 +33,21 @@ log = logging.getLogger(__name__)
 @worker_process_init.connect
 def _load_models(**_kwargs: Any) -> None:
     """Build this process's model registry from the settings, after the fork, and load
-    the default models into it so the first chunk does not pay for loading them."""
+    the default models into it so the first chunk does not pay for loading them.
+    The GPU is chosen first: CUDA reads CUDA_VISIBLE_DEVICES when torch first uses it."""
+    index = int(getattr(current_process(), "index", 0) or 0)  # billiard numbers pool processes 0..N-1
+    gpu = devices.pin_this_process(index)
+
     import torch
 
     from tintype.gpu_workers.masks import SCRATCH_MODEL
     from tintype.gpu_workers.models.registry import ModelError, configure
 
     settings = settings_of(app)
-    torch.set_num_threads(settings.torch_threads or max(1, os.cpu_count() or 1))
+    threads = settings.torch_threads or devices.usable_cores()
+    torch.set_num_threads(threads)
+    log.info("pool process %d (pid %d): %s, %d torch thread(s)", index, os.getpid(),
+             f"GPU {gpu}" if gpu is not None else "no GPU", threads)
     registry = configure(settings)
     for name in (settings.colorize_model, settings.inpaint_model, SCRATCH_MODEL):
         try:

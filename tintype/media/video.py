@@ -64,17 +64,24 @@ def iter_frames(source: str, width: int, height: int, seek: float | None, count:
 def read_yuv_frames(source: str, width: int, height: int, seek: float | None, count: int,
                     timeout: float = 600) -> list[Yuv420]:
     """The frames `read_frames` selects, as BT.601 limited-range 4:2:0 planes: what a chunk
-    that only colorizes works on. A limited-range 4:2:0 source arrives as its own samples
-    (no conversion at all, so its luma can be delivered bit for bit); other formats and
-    full-range sources are converted to limited-range yuv420p by ffmpeg."""
+    that only colorizes works on (see iter_yuv_frames)."""
     if count <= 0:
         raise ValueError(f"frame count must be positive, got {count}")
-    args = _decode_args(source, seek, count, None, "yuv420p")
-    frame_bytes = width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
-    frames = [Yuv420.from_decoded(raw, width, height) for raw in _raw_frames(args, frame_bytes, timeout)]
+    frames = list(iter_yuv_frames(source, width, height, seek, count, timeout))
     if len(frames) != count:
         raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
     return frames
+
+
+def iter_yuv_frames(source: str, width: int, height: int, seek: float | None, count: int | None = None,
+                    timeout: float = 600) -> Iterator[Yuv420]:
+    """`iter_frames` as 4:2:0 planes. A limited-range 4:2:0 source arrives as its own
+    samples (no conversion at all, so its luma can be delivered bit for bit); other formats
+    and full-range sources are converted to limited-range yuv420p by ffmpeg."""
+    args = _decode_args(source, seek, count, None, "yuv420p")
+    frame_bytes = width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
+    for raw in _raw_frames(args, frame_bytes, timeout):
+        yield Yuv420.from_decoded(raw, width, height)
 
 
 def _decode_args(source: str, seek: float | None, count: int | None, size: tuple[int, int] | None,
