@@ -155,7 +155,10 @@ def cmd_run(_args: argparse.Namespace) -> int:
     metrics = settings.metrics_dir or settings.data_dir / "metrics"
     supervisor = processes.Supervisor(env, logs)  # a worker that exits is started again
     try:
-        supervisor.start("cpu-worker", processes.worker_command("cpu", settings, 2, beat=True), restart=True,
+        # CPU_WORKER_SLOTS processes: a streaming finalize holds one for its whole job, and
+        # probes of other jobs and the reconciler need the others.
+        supervisor.start("cpu-worker", processes.worker_command("cpu", settings, settings.cpu_worker_slots,
+                                                                beat=True), restart=True,
                          env={**env, **processes.metrics_env(metrics / "cpu", settings.web_port + 1)})
         supervisor.start("gpu-worker", processes.worker_command("gpu", settings, 1), restart=True,
                          env={**env, **processes.metrics_env(metrics / "gpu", settings.web_port + 2)})
