@@ -133,14 +133,14 @@ def test_chunks_beyond_the_window_are_held_and_released_once_each(db_url):
     assert _statuses(db_url, job_id) == ["pending", "pending", "pending", "pending", "held"]
 
 
-def test_chunk_ready_says_done_and_none_once_the_job_ended(db_url):
+def test_chunk_status_is_none_once_the_job_ended(db_url):
     job_id = _job(db_url, chunks=2)
     jobstate.mark_running(db_url, job_id, "finalizing")
-    assert jobstate.chunk_ready(db_url, job_id, 0) is False
+    assert jobstate.chunk_status(db_url, job_id, 0) == "pending"
     jobstate.chunk_done(db_url, job_id, 0, 0.1)
-    assert jobstate.chunk_ready(db_url, job_id, 0) is True
+    assert jobstate.chunk_status(db_url, job_id, 0) == "done"
     jobstate.cancel(db_url, job_id)
-    assert jobstate.chunk_ready(db_url, job_id, 1) is None
+    assert jobstate.chunk_status(db_url, job_id, 1) is None
 
 
 def test_chunks_a_dead_finalize_assembled_are_rewound_to_be_computed_again(db_url):

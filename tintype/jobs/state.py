@@ -241,14 +241,13 @@ def release_chunks(url: str, job_id: str, upto: int) -> list[int]:
     return sorted(index for (index,) in rows)
 
 
-def chunk_ready(url: str, job_id: str, index: int) -> bool | None:
-    """Whether a chunk is done; None once the job has ended (finalize stops waiting)."""
+def chunk_status(url: str, job_id: str, index: int) -> str | None:
+    """A chunk's status while its job is active; None once the job has ended (finalize
+    stops waiting)."""
     with session_scope(url) as s:
         row = s.execute(select(Job.status, Chunk.status).join(Chunk, Chunk.job_id == Job.id)
                         .where(Job.id == job_id, Chunk.index == index)).one_or_none()
-    if row is None or row[0] not in ACTIVE:
-        return None
-    return row[1] == DONE
+    return row[1] if row is not None and row[0] in ACTIVE else None
 
 
 def done_chunks(url: str, job_id: str) -> list[int]:
@@ -413,7 +412,7 @@ def finished_before(url: str, moment: datetime, limit: int) -> list[str]:
 
 __all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded",
            "mark_running", "update_job", "add_timing", "add_note", "add_keyframes", "plan_chunks", "get_chunk",
-           "chunk_attempt", "chunk_given_back", "hold_chunks", "release_chunks", "chunk_ready",
+           "chunk_attempt", "chunk_given_back", "hold_chunks", "release_chunks", "chunk_status",
            "done_chunks", "rewind_chunks", "HELD", "PENDING", "DONE", "CHUNK_STAGES",
            "chunk_superseded", "chunk_done", "chunk_seconds", "succeed",
            "merged_keyframes",

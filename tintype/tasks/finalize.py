@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from celery import shared_task
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from tintype import telemetry as metrics
 from tintype.jobs import state as jobstate
@@ -142,18 +143,20 @@ def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[
 def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None:
     """Wait until chunk `index` is done and download its intermediate. Stops when the job
     ends; fails it ("stalled") only if this one chunk keeps it waiting FINALIZE_TIME_LIMIT,
-    so the wait is bounded by progress, not by the film's length. A done chunk whose object
-    is gone (deleted by an earlier finalize that lost its lease but kept running) is
-    computed again."""
+    so the wait is bounded by progress, not by the film's length. A chunk still held (a
+    release lost to an error) is released here; a done chunk whose object is gone (deleted
+    by an earlier finalize that lost its lease but kept running) is computed again."""
     settings = task.settings
     began = time.monotonic()
-    while (ready := jobstate.chunk_ready(task.db_url, job_id, index)) is not None:
-        if ready:
+    while (status := jobstate.chunk_status(task.db_url, job_id, index)) is not None:
+        if status == jobstate.DONE:
             try:
                 task.store.get_file(keys.chunk_key(job_id, index), part)
                 return
             except ObjectNotFound:
                 _recompute(task, job_id, [index], index)
+        elif status == jobstate.HELD:
+            _release(task, job_id, index)
         elif time.monotonic() - began > settings.finalize_time_limit:
             task.fail_job(job_id, "stalled", f"chunk {index} was not done after {settings.finalize_time_limit} s "
                           f"(FINALIZE_TIME_LIMIT); the GPU pool may be down or overloaded")
@@ -182,9 +185,14 @@ def _recompute(task: JobTask, job_id: str, indices: list[int], position: int) ->
 
 
 def _release(task: JobTask, job_id: str, position: int) -> None:
-    """Send the held chunks within CHUNK_WINDOW of the chunk assembled next."""
+    """Send the held chunks within CHUNK_WINDOW of the chunk assembled next. A broker that
+    does not answer is not worth restarting the stream for: the released chunks are
+    pending, and the reconciler sends pending chunks the broker lacks."""
     window = task.settings.chunk_window
-    release(task.app, task.db_url, job_id, position + window if window > 0 else 1 << 30)
+    try:
+        release(task.app, task.db_url, job_id, position + window if window > 0 else 1 << 30)
+    except KombuOperationalError:
+        log.warning("job %s: could not send released chunks; the reconciler will", job_id, exc_info=True)
 
 
 def _verify_and_keep(task: JobTask, job, facts: VideoFacts, key: str,
