@@ -200,13 +200,20 @@ def test_postgres_restart_gives_503_then_recovers(chaos_stack, clip, reliability
 
 
 def test_cpu_worker_killed_mid_finalize_publishes_once(chaos_stack, clip, reliability):
-    reliability.injected("SIGKILL of the CPU worker (with its embedded beat) while finalize encodes and uploads")
-    stack = chaos_stack()
+    reliability.injected("SIGKILL of the CPU worker (with its embedded beat) while finalize streams: chunk 0 "
+                         "already assembled and its intermediate deleted, later chunks still to come")
+    stack = chaos_stack(env={"CHUNK_WINDOW": "2"})
     calm = stack.wait(stack.submit(clip, operations="colorize").json()["id"])
     reference = _output_sha(stack, calm["id"])
     job_id = stack.submit(clip, operations="colorize").json()["id"]
-    _wait_for("finalize to run", lambda: stack.db("SELECT stage FROM jobs WHERE id = :j", j=job_id)[0][0]
-              == "finalizing", every=0.02)
+
+    def assembled_first() -> bool:
+        stage, done, total = stack.db("SELECT stage, chunks_done, chunks_total FROM jobs WHERE id = :j", j=job_id)[0]
+        first = stack.db("SELECT status FROM chunks WHERE job_id = :j AND index = 0", j=job_id)
+        return (stage == "finalizing" and done < total and bool(first) and first[0][0] == "done"
+                and not any(k.endswith("work/chunk-000000.mkv") for k in stack.objects(job_id)))
+
+    _wait_for("finalize to assemble chunk 0 while later chunks run", assembled_first, every=0.02)
     stack.kill("cpu-worker")
     killed_at = time.monotonic()
     assert _status(stack, job_id) == "running"  # the kill interrupted finalize, it did not follow it
@@ -214,8 +221,11 @@ def test_cpu_worker_killed_mid_finalize_publishes_once(chaos_stack, clip, reliab
     job = stack.wait(job_id, timeout=180)
     checked = assert_nothing_lost(stack, job_id, job)
     assert _output_sha(stack, job_id) == reference
-    reliability.saw(f"finalize's lease expired and the reconciler re-sent it; any unfinished upload of the dead "
-                    f"run was aborted; the job succeeded {time.monotonic() - killed_at:.1f} s after the kill")
+    assert any("computed again" in note for note in job["notes"]), job["notes"]
+    reliability.saw(f"finalize's lease expired and the reconciler re-sent it; the new finalize found the chunks "
+                    f"the dead one had assembled gone, had them computed again and streamed from chunk 0; any "
+                    f"unfinished upload of the dead run was aborted; the job succeeded "
+                    f"{time.monotonic() - killed_at:.1f} s after the kill")
     reliability.check("output SHA-256 identical to an undisturbed run; " + checked[0])
 
 

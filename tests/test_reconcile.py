@@ -38,7 +38,18 @@ def test_only_missing_chunks_are_resent():
               OpenChunk(2, "pending", OLD),  # still queued behind other jobs
               OpenChunk(3, "pending", OLD)]  # lost with the broker's data
     held = {(CHUNK, ("j1", 2)), (CHUNK, ("j1", 1))}
-    assert _plan(_job(chunks=chunks, total=5, done=1), held) == [(CHUNK, ("j1", 1)), (CHUNK, ("j1", 3))]
+    assert _plan(_job(chunks=chunks, total=5), held) == [(CHUNK, ("j1", 1)), (CHUNK, ("j1", 3))]
+
+
+def test_chunks_are_judged_while_finalize_streams_but_held_ones_never_sent():
+    chunks = [OpenChunk(3, "running", OLD),  # worker died while finalize waits for it
+              OpenChunk(4, "pending", OLD),  # lost with the broker's data
+              OpenChunk(9, "held", OLD)]  # outside the dispatch window: finalize releases it
+    alive = _job("finalizing", updated=FRESH, chunks=chunks, total=12, done=3)
+    assert _plan(alive, {(FINALIZE, ("j1",))}) == [(CHUNK, ("j1", 3)), (CHUNK, ("j1", 4))]
+    dead = _job("finalizing", chunks=chunks, total=12, done=3)
+    assert _plan(dead, {(FINALIZE, ("j1",))}) == [(FINALIZE, ("j1",)), (CHUNK, ("j1", 3)), (CHUNK, ("j1", 4))]
+    assert _plan(_job("finalize_queued", chunks=chunks[2:], total=12, done=3), {(FINALIZE, ("j1",))}) == []
 
 
 def test_without_a_broker_view_only_silent_heartbeats_count():
@@ -46,9 +57,11 @@ def test_without_a_broker_view_only_silent_heartbeats_count():
     assert _plan(_job(chunks=chunks), held=None) == [(CHUNK, ("j1", 1))]
 
 
-def test_finalize_is_sent_when_the_last_chunk_died_before_sending_it():
+def test_finalize_is_sent_when_the_first_chunk_done_died_before_sending_it():
     assert _plan(_job(done=3, total=3)) == [(FINALIZE, ("j1",))]
-    assert _plan(_job(done=3, total=3, updated=FRESH)) == []
+    assert _plan(_job(done=1, total=3)) == [(FINALIZE, ("j1",))]  # finalize streams from the first chunk
+    assert _plan(_job(done=1, total=3, updated=FRESH)) == []
+    assert _plan(_job(done=0, total=3)) == []
 
 
 def test_started_work_that_went_silent_is_resent_even_if_its_message_is_unacknowledged():

@@ -185,7 +185,10 @@ def cmd_run(_args: argparse.Namespace) -> int:
     metrics = settings.metrics_dir or settings.data_dir / "metrics"
     supervisor = processes.Supervisor(env, logs)  # a worker that exits is started again
     try:
-        supervisor.start("cpu-worker", processes.worker_command("cpu", settings, 2, beat=True), restart=True,
+        # CPU_WORKER_SLOTS processes: a streaming finalize holds one for its whole job, and
+        # probes of other jobs and the reconciler need the others.
+        supervisor.start("cpu-worker", processes.worker_command("cpu", settings, settings.cpu_worker_slots,
+                                                                beat=True), restart=True,
                          env={**env, **processes.metrics_env(metrics / "cpu", settings.web_port + 1)})
         supervisor.start("gpu-worker", processes.worker_command("gpu", settings, plan.processes), restart=True,
                          env={**env, **processes.metrics_env(metrics / "gpu", settings.web_port + 2)})
@@ -340,7 +343,9 @@ def _reusable(settings: Settings) -> instance.Instance | None:
 
 def _start_workers(settings: Settings, own_folder: dict[str, str]) -> list[subprocess.Popen]:
     """One worker per pool, each in a process group of its own (killed with it at the end);
-    the GPU pool with as many model processes as the machine suits (processes.gpu_plan)."""
+    the GPU pool with as many model processes as the machine suits (processes.gpu_plan),
+    the CPU pool with two: the job's streaming finalize holds one while the job runs, and
+    the reconciler must still be able to run beside it."""
     plan = processes.gpu_plan(settings)
     env = processes.gpu_env(plan, processes.child_env(settings, own_folder))
     logs = settings.data_dir / "logs"
@@ -348,7 +353,7 @@ def _start_workers(settings: Settings, own_folder: dict[str, str]) -> list[subpr
     return [processes.start(processes.worker_command(pool, settings, concurrency),
                             {**env, **processes.metrics_env(settings.data_dir / "metrics" / pool)},
                             logs / f"{pool}-worker.log")
-            for pool, concurrency in (("cpu", 1), ("gpu", plan.processes))]
+            for pool, concurrency in (("cpu", 2), ("gpu", plan.processes))]
 
 
 def _workers_gone(procs: list[subprocess.Popen], logs: Path) -> Callable[[], str | None]:

@@ -91,6 +91,8 @@ class Settings:
     chunk_soft_time_limit: int
     chunk_time_limit: int
     finalize_time_limit: int
+    chunk_window: int
+    stream_poll_seconds: float
     heartbeat_seconds: float
     lease_seconds: float
     reconcile_seconds: float
@@ -179,7 +181,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         temporal_radius=env.int("TEMPORAL_RADIUS", 2),
         chunk_soft_time_limit=env.int("CHUNK_SOFT_TIME_LIMIT", 1800),
         chunk_time_limit=env.int("CHUNK_TIME_LIMIT", 1900),
+        # Finalize streams: it starts with the first finished chunk and waits for each next
+        # one, so it fails a job ("stalled") only when one chunk keeps it waiting this long.
         finalize_time_limit=env.int("FINALIZE_TIME_LIMIT", 6 * 3600),
+        # Chunks sent ahead of the one finalize assembles: intermediates in storage stay
+        # below about twice this, whatever the film's length (0: send every chunk at once).
+        chunk_window=_not_negative("CHUNK_WINDOW", env.int("CHUNK_WINDOW", 8)),
+        # How often a waiting finalize asks the database whether its next chunk is done.
+        stream_poll_seconds=env.float("STREAM_POLL_SECONDS", 0.2),
         # Running work beats every HEARTBEAT_SECONDS; work silent for LEASE_SECONDS is
         # re-sent by the reconciler, which beat runs every RECONCILE_SECONDS.
         heartbeat_seconds=env.float("HEARTBEAT_SECONDS", 10.0),

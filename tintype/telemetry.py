@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram  # noqa: E402 - after th
 
 FAILURE_REASONS = frozenset({
     "bad_media", "not_media", "unsupported_media", "corrupt_media", "media_too_large", "model_error", "timeout",
-    "processing_failed", "service_unavailable", "internal_error", "chunk_crashed", "incomplete"})
+    "processing_failed", "service_unavailable", "internal_error", "chunk_crashed", "stalled"})
 UPLOAD_PARTS = frozenset({"upload", "mask", "masks", "reference", "keyframe"})
 MINUTES = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 HOURS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400)

@@ -67,7 +67,7 @@ def _plan(task: JobTask, job_id: str) -> str:
     if not jobstate.is_active(task.db_url, job_id):
         raise _Ended()
     jobstate.add_timing(task.db_url, job_id, "colour plan", time.monotonic() - began)
-    fan_out(task.app, task.db_url, job_id, job.chunks_total)
+    fan_out(task.app, task.db_url, job_id, job.chunks_total, task.settings.chunk_window)
     return "sent"
 
 

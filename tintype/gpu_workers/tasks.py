@@ -77,7 +77,7 @@ def process_chunk(self: JobTask, job_id: str, index: int) -> str:
             return "inactive"
         chunk = jobstate.get_chunk(db_url, job_id, index)
         key = keys.chunk_key(job_id, index)
-        if chunk.status == "done" and self.store.exists(key):
+        if chunk.status == "done":  # its intermediate may be assembled and gone: finalize re-holds what it needs
             send_finalize(self.app, db_url, job_id)  # in case the first run died before sending it
             return "already done"
         attempt = jobstate.chunk_attempt(db_url, job_id, index)

@@ -18,6 +18,12 @@ from tintype.storage.models import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from tintype.telemetry import job_ended
 
 ACTIVE = (QUEUED, RUNNING)
+# Chunk rows: planned but outside the dispatch window (not sent yet; see release_chunks),
+# sent and waiting, running, done. A done chunk whose intermediate is gone was assembled.
+HELD, PENDING, DONE = "held", "pending", "done"
+# Stages in which a video's chunks run: from the fan-out until finalize has assembled them
+# all, since finalize starts with the first finished chunk and streams the rest as they come.
+CHUNK_STAGES = ("processing", "finalize_queued", "finalizing")
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,61 @@ def chunks_sent(url: str, job_id: str, indices: Iterable[int]) -> None:
                   .values(status="pending", updated_at=utcnow()))
 
 
+def hold_chunks(url: str, job_id: str, first: int) -> None:
+    """pending → held for the chunks from `first` on: planned, but outside the dispatch
+    window, so nothing sends them and the reconciler leaves them alone until finalize
+    releases them (`release_chunks`)."""
+    with session_scope(url) as s:
+        s.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.index >= first, Chunk.status == PENDING)
+                  .values(status=HELD, updated_at=utcnow()))
+
+
+def release_chunks(url: str, job_id: str, upto: int) -> list[int]:
+    """held → pending for the chunks before `upto`; returns the ones this caller released,
+    which it must send (a compare-and-set, so two callers never both send one; one that
+    dies before sending leaves a pending chunk the broker lacks, which the reconciler sends)."""
+    with session_scope(url) as s:
+        rows = s.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.index < upto, Chunk.status == HELD)
+                         .values(status=PENDING, updated_at=utcnow()).returning(Chunk.index)).all()
+    return sorted(index for (index,) in rows)
+
+
+def chunk_status(url: str, job_id: str, index: int) -> str | None:
+    """A chunk's status while its job is active; None once the job has ended (finalize
+    stops waiting)."""
+    with session_scope(url) as s:
+        row = s.execute(select(Job.status, Chunk.status).join(Chunk, Chunk.job_id == Job.id)
+                        .where(Job.id == job_id, Chunk.index == index)).one_or_none()
+    return row[1] if row is not None and row[0] in ACTIVE else None
+
+
+def done_chunks(url: str, job_id: str) -> list[int]:
+    """Indices of the chunks counted done, in order."""
+    with session_scope(url) as s:
+        return list(s.scalars(select(Chunk.index).where(Chunk.job_id == job_id, Chunk.status == DONE)
+                              .order_by(Chunk.index)))
+
+
+def rewind_chunks(url: str, job_id: str, indices: Iterable[int]) -> int:
+    """done → held, and progress back by as many, for done chunks whose intermediate is
+    gone: a finalize that died had assembled and deleted them, so the next finalize, which
+    streams from chunk 0 again, has them computed again (deterministically, so the output
+    is the same bytes). The attempt counter restarts: recomputing is not a crash. Returns
+    how many were rewound."""
+    indices = list(indices)
+    if not indices:
+        return 0
+    with session_scope(url) as s:
+        result = s.execute(update(Chunk).where(Chunk.job_id == job_id, Chunk.index.in_(indices),
+                                               Chunk.status == DONE)
+                           .values(status=HELD, attempts=0, seconds=None, updated_at=utcnow()))
+        rewound = int(result.rowcount)
+        if rewound:
+            s.execute(update(Job).where(Job.id == job_id)
+                      .values(chunks_done=Job.chunks_done - rewound, updated_at=utcnow()))
+        return rewound
+
+
 def chunk_given_back(url: str, job_id: str, index: int) -> None:
     """A draining worker stopped this chunk and handed its message back: running →
     pending, and the attempt is not counted (the worker did not die on it)."""
@@ -226,11 +287,12 @@ def chunk_given_back(url: str, job_id: str, index: int) -> None:
 
 
 def claim_finalize(url: str, job_id: str) -> bool:
-    """processing → finalize_queued once every chunk is done; True for exactly one caller,
-    which then sends the finalize task (no chord counter to lose)."""
+    """processing → finalize_queued once a chunk is done; True for exactly one caller,
+    which then sends the finalize task (no chord counter to lose). Finalize starts this
+    early because it streams: it assembles chunk 0, 1, … as each is done."""
     with session_scope(url) as s:
         result = s.execute(update(Job).where(Job.id == job_id, Job.status == RUNNING, Job.stage == "processing",
-                                             Job.chunks_total > 0, Job.chunks_done == Job.chunks_total)
+                                             Job.chunks_total > 0, Job.chunks_done > 0)
                            .values(stage="finalize_queued", updated_at=utcnow()))
         return result.rowcount == 1
 
@@ -255,11 +317,12 @@ def active_jobs(url: str) -> list[ActiveJob]:
     with session_scope(url) as s:
         jobs = s.execute(select(Job.id, Job.kind, Job.status, Job.stage, Job.updated_at, Job.celery_id,
                                 Job.chunks_total, Job.chunks_done).where(Job.status.in_(ACTIVE))).all()
-        ids = [j.id for j in jobs if j.stage == "processing"]
+        ids = [j.id for j in jobs if j.kind == "video" and j.stage in CHUNK_STAGES]
         chunks: dict[str, list[OpenChunk]] = {}
         if ids:
             rows = s.execute(select(Chunk.job_id, Chunk.index, Chunk.status, Chunk.updated_at)
-                             .where(Chunk.job_id.in_(ids), Chunk.status != "done").order_by(Chunk.index))
+                             .where(Chunk.job_id.in_(ids), Chunk.status.notin_([DONE, HELD]))
+                             .order_by(Chunk.index))
             for row in rows:
                 chunks.setdefault(row.job_id, []).append(OpenChunk(row.index, row.status, as_utc(row.updated_at)))
     return [ActiveJob(j.id, j.kind, j.status, j.stage, as_utc(j.updated_at), j.celery_id, j.chunks_total or 0,
@@ -267,7 +330,7 @@ def active_jobs(url: str) -> list[ActiveJob]:
 
 
 def requeue_finalize(url: str, job_id: str, lease_seconds: float) -> bool:
-    """The reconciler's claim before it re-sends finalize: every chunk done but finalize
+    """The reconciler's claim before it re-sends finalize: a chunk done but finalize
     never claimed, a finalize message lost, or a finalize runner silent for
     `lease_seconds` → finalize_queued, so the re-sent task can take the lease at once."""
     from datetime import timedelta
@@ -277,7 +340,7 @@ def requeue_finalize(url: str, job_id: str, lease_seconds: float) -> bool:
     with session_scope(url) as s:
         result = s.execute(update(Job).where(
             Job.id == job_id, Job.status == RUNNING,
-            ((Job.stage == "processing") & (Job.chunks_total > 0) & (Job.chunks_done == Job.chunks_total))
+            ((Job.stage == "processing") & (Job.chunks_total > 0) & (Job.chunks_done > 0))
             | (Job.stage == "finalize_queued")
             | ((Job.stage == "finalizing") & (Job.updated_at < expired)))
             .values(stage="finalize_queued", updated_at=now))
@@ -349,7 +412,9 @@ def finished_before(url: str, moment: datetime, limit: int) -> list[str]:
 
 __all__ = ["ActiveJob", "OpenChunk", "active_jobs", "ChunkPlan", "get_job", "is_active", "has_succeeded",
            "mark_running", "update_job", "add_timing", "add_note", "add_keyframes", "plan_chunks", "get_chunk",
-           "chunk_attempt", "chunk_given_back", "chunk_superseded", "chunk_done", "chunk_seconds", "succeed",
+           "chunk_attempt", "chunk_given_back", "hold_chunks", "release_chunks", "chunk_status",
+           "done_chunks", "rewind_chunks", "HELD", "PENDING", "DONE", "CHUNK_STAGES",
+           "chunk_superseded", "chunk_done", "chunk_seconds", "succeed",
            "merged_keyframes",
            "fail", "cancel", "touch_chunk", "touch_job", "chunks_sent", "claim_finalize",
            "start_finalize", "release_finalize", "requeue_finalize", "delete_finished", "finished_before",

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from tintype.jobs.state import ACTIVE
+from tintype.jobs.state import ACTIVE, CHUNK_STAGES, DONE, HELD
 from tintype.storage.db import session_scope
 from tintype.storage.models import RUNNING, Chunk, Job
 
@@ -46,7 +46,8 @@ def measure(url: str, now: datetime, lease_seconds: float) -> Workload:
             _count_stage(work, kind, stage, bool(alive), int(count))
         chunks = s.execute(select(Chunk.status, Chunk.updated_at >= expired, func.count())
                            .join(Job, Job.id == Chunk.job_id)
-                           .where(Job.status == RUNNING, Job.stage == "processing", Chunk.status != "done")
+                           .where(Job.status == RUNNING, Job.kind == "video", Job.stage.in_(CHUNK_STAGES),
+                                  Chunk.status.notin_([DONE, HELD]))
                            .group_by(Chunk.status, Chunk.updated_at >= expired))
         for status, alive, count in chunks:
             _count_chunks(work, status, bool(alive), int(count))

@@ -34,7 +34,9 @@ def time_limits(settings: Settings) -> dict[str, dict[str, int]]:
     return {
         messages.PROBE: {"soft_time_limit": PROBE_TIME_LIMIT, "time_limit": PROBE_TIME_LIMIT + 60},
         messages.TRACK: long_task,
-        messages.FINALIZE: long_task,
+        # Finalize streams while the chunks run, so it lasts as long as the job: it bounds
+        # its own wait for each next chunk by FINALIZE_TIME_LIMIT (tintype.tasks.finalize).
+        messages.FINALIZE: {},
         messages.CHUNK: chunk,
         messages.IMAGE: chunk,
         messages.PLAN_COLOUR: long_task,

@@ -1,9 +1,17 @@
-"""The last task of a video job: stream the chunk intermediates through temporal
-smoothing and the delivery encoder into the store, check the result and publish it.
+"""The reduce task of a video job: stream the chunk intermediates through temporal
+smoothing and the delivery encoder into the store as the chunks finish, check the result
+and publish it.
+
+It starts when the first chunk is done and assembles chunk 0, 1, … in order, waiting for
+each (the chunk row is the truth); once a chunk's frames are read it deletes the
+intermediate and releases the chunk `CHUNK_WINDOW` places ahead to the GPU pool, so the
+intermediates in storage stay bounded whatever the film's length. A finalize that dies
+loses the chunks it had assembled: the next one (re-sent by the reconciler) has them
+computed again and streams from chunk 0, which gives the same bytes.
 
 The frame loop itself is tintype.media.delivery; this module adds what only the pipeline
-has: the lease that makes one delivery run at a time, the chunk objects, cancellation
-checks between chunks, and publishing (or discarding) the result.
+has: the lease that makes one delivery run at a time, the chunk objects, waiting and
+cancellation checks between chunks, and publishing (or discarding) the result.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from celery import shared_task
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from tintype import telemetry as metrics
 from tintype.jobs import state as jobstate
@@ -25,18 +34,18 @@ from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import iter_lossless
 from tintype.media.yuv import Yuv420
-from tintype.queue.messages import FINALIZE
+from tintype.queue.messages import FINALIZE, release
 from tintype.queue.task import JobTask, ended_answer
 from tintype.settings import Settings
 from tintype.storage import keys
-from tintype.storage.objects import ObjectStore
+from tintype.storage.objects import ObjectNotFound, ObjectStore
 from tintype.tasks.keep import store_compare, store_used_masks
 
 log = logging.getLogger(__name__)
 
 
 class _Cancelled(Exception):
-    """The job ended while its chunks were being read."""
+    """The job ended while its chunks were being read (cancelled, or failed elsewhere)."""
 
 
 @shared_task(name=FINALIZE, base=JobTask, bind=True)
@@ -56,13 +65,12 @@ def finalize(self: JobTask, job_id: str) -> str:
 def _finalize(task: JobTask, job_id: str) -> str:
     began = time.monotonic()
     job = jobstate.get_job(task.db_url, job_id)
-    if job.chunks_done != job.chunks_total:
-        task.fail_job(job_id, "incomplete", f"only {job.chunks_done} of {job.chunks_total} chunks finished")
-        return "failed"
     facts = load_facts(task.store, job_id, job.input_facts)
     key = keys.output_key(job_id, "mp4")
     if task.store.abort_uploads(key):  # a finalize killed mid-upload left its parts behind
         log.warning("job %s: aborted the unfinished upload of an earlier finalize", job_id)
+    _recompute_assembled(task, job_id)
+    _release(task, job_id, 0)
     with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
         try:
             size, delivery = _encode_chunks(task, job, facts, key, Path(tmpdir))
@@ -119,14 +127,72 @@ def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, tmp: Path) -
 
 
 def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[Yuv420]:
-    """The frames of all chunk intermediates in order, one intermediate on disk at a time."""
+    """The frames of all chunk intermediates in order, each as soon as its chunk is done,
+    one intermediate on disk at a time. Once a chunk's frames are read its object is
+    deleted: were this finalize to die with them still in the smoother or the encoder, the
+    next one recomputes the chunk anyway (`_recompute_assembled`), so no copy is needed."""
     for index in range(job.chunks_total):
-        if not jobstate.is_active(task.db_url, job.id):
-            raise _Cancelled()
         part = tmp / f"chunk-{index}.mkv"
-        task.store.get_file(keys.chunk_key(job.id, index), part)
+        _fetch_when_done(task, job.id, index, part)
         yield from iter_lossless(part, facts.width, facts.height)
+        task.store.delete(keys.chunk_key(job.id, index))
         part.unlink()
+        _release(task, job.id, index + 1)
+
+
+def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None:
+    """Wait until chunk `index` is done and download its intermediate. Stops when the job
+    ends; fails it ("stalled") only if this one chunk keeps it waiting FINALIZE_TIME_LIMIT,
+    so the wait is bounded by progress, not by the film's length. A chunk still held (a
+    release lost to an error) is released here; a done chunk whose object is gone (deleted
+    by an earlier finalize that lost its lease but kept running) is computed again."""
+    settings = task.settings
+    began = time.monotonic()
+    while (status := jobstate.chunk_status(task.db_url, job_id, index)) is not None:
+        if status == jobstate.DONE:
+            try:
+                task.store.get_file(keys.chunk_key(job_id, index), part)
+                return
+            except ObjectNotFound:
+                _recompute(task, job_id, [index], index)
+        elif status == jobstate.HELD:
+            _release(task, job_id, index)
+        elif time.monotonic() - began > settings.finalize_time_limit:
+            task.fail_job(job_id, "stalled", f"chunk {index} was not done after {settings.finalize_time_limit} s "
+                          f"(FINALIZE_TIME_LIMIT); the GPU pool may be down or overloaded")
+            break
+        time.sleep(settings.stream_poll_seconds)
+    raise _Cancelled()
+
+
+def _recompute_assembled(task: JobTask, job_id: str) -> None:
+    """Chunks counted done whose intermediate is gone were assembled by a finalize that
+    died: put them back (jobstate.rewind_chunks) so the window sends them again."""
+    stored = set(task.store.list(keys.work_prefix(job_id)))
+    gone = [i for i in jobstate.done_chunks(task.db_url, job_id) if keys.chunk_key(job_id, i) not in stored]
+    if gone:
+        _recompute(task, job_id, gone, 0)
+
+
+def _recompute(task: JobTask, job_id: str, indices: list[int], position: int) -> None:
+    rewound = jobstate.rewind_chunks(task.db_url, job_id, indices)
+    if rewound:
+        log.warning("job %s: %d chunk(s) from %d on had been assembled by an earlier finalize; computing them "
+                    "again", job_id, rewound, indices[0])
+        jobstate.add_note(task.db_url, job_id, f"recovered: {rewound} chunk(s) assembled by a finalize that "
+                                               "stopped were computed again")
+    _release(task, job_id, position)
+
+
+def _release(task: JobTask, job_id: str, position: int) -> None:
+    """Send the held chunks within CHUNK_WINDOW of the chunk assembled next. A broker that
+    does not answer is not worth restarting the stream for: the released chunks are
+    pending, and the reconciler sends pending chunks the broker lacks."""
+    window = task.settings.chunk_window
+    try:
+        release(task.app, task.db_url, job_id, position + window if window > 0 else 1 << 30)
+    except KombuOperationalError:
+        log.warning("job %s: could not send released chunks; the reconciler will", job_id, exc_info=True)
 
 
 def _verify_and_keep(task: JobTask, job, facts: VideoFacts, key: str,

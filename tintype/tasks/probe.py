@@ -73,7 +73,8 @@ def probe(self: JobTask, job_id: str) -> str:
         jobstate.add_timing(self.db_url, job_id, "probe", time.monotonic() - began)
         if options.track_boxes:
             raise self.replace(self.app.signature(TRACK, args=(job_id,)))
-        start_processing(self.app, self.db_url, job_id, len(plans), options.keyframe_colour)
+        start_processing(self.app, self.db_url, job_id, len(plans), options.keyframe_colour,
+                         settings.chunk_window)
         return "sent"
 
 

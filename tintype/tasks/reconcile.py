@@ -3,9 +3,9 @@
 Run by beat every RECONCILE_SECONDS. For each job that has not ended it checks that
 the next piece of work is either held by the broker (waiting or delivered) or has a
 live heartbeat, and re-sends exactly what is missing: a probe lost with a broker's
-data, the chunks of a worker that died, the finalize of a chunk that finished but
-died before sending it. Every task is idempotent, so a needless re-send costs time,
-never correctness. It also applies RETENTION_DAYS (tintype.jobs.removal).
+data, the chunks of a worker that died (never a chunk held back by the dispatch window),
+the finalize of a chunk that finished but died before sending it. Every task is
+idempotent, so a needless re-send costs time, never correctness. It also applies RETENTION_DAYS (tintype.jobs.removal).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from celery import shared_task
 from tintype import telemetry as metrics
 from tintype.jobs import state as jobstate
 from tintype.jobs.removal import remove_expired
-from tintype.jobs.state import ActiveJob
+from tintype.jobs.state import CHUNK_STAGES, ActiveJob
 from tintype.queue.broker_scan import Message, held_messages
 from tintype.queue.messages import CHUNK, FINALIZE, IMAGE, PLAN_COLOUR, PROBE, RECONCILE, TRACK, send
 from tintype.queue.task import JobTask
@@ -66,6 +66,15 @@ def _job_resends(job: ActiveJob, held: set[Message] | None, silent_since: dateti
         if quiet and (job.celery_id is None or _lost(probe, held)):
             return [Resend(PROBE, probe[1], "the job was accepted but its first task is not in the broker")]
         return []
+    # Finalize streams while chunks still run, so a video's chunks are judged in every
+    # stage from the fan-out to the last chunk, beside the stage's own task.
+    chunks = job.kind == "video" and job.stage in CHUNK_STAGES
+    opened = [r for chunk in job.open_chunks if (r := _chunk_resend(job.id, chunk, held, silent_since))] \
+        if chunks else []
+    return _stage_resends(job, held, quiet) + opened
+
+
+def _stage_resends(job: ActiveJob, held: set[Message] | None, quiet: bool) -> list[Resend]:
     started = IMAGE if job.kind == "image" and job.stage == "processing" else STARTED.get(job.stage)
     if started is not None:
         # The running task set this stage and beats; silence means its worker died, even
@@ -77,18 +86,15 @@ def _job_resends(job: ActiveJob, held: set[Message] | None, silent_since: dateti
         if quiet and (held is None or (waiting, (job.id,)) not in held):
             return [Resend(waiting, (job.id,), f"the {job.stage.replace('_', ' ')} task is not in the broker")]
         return []
-    if job.stage == "processing":
-        if job.chunks_total and job.chunks_done >= job.chunks_total:
-            # The last chunk claims finalize itself; a quiet job means it died first.
-            return [] if not quiet else [Resend(FINALIZE, (job.id,), "every chunk is done but finalize was "
-                                                                     "never sent")]
-        return [r for chunk in job.open_chunks if (r := _chunk_resend(job.id, chunk, held, silent_since))]
+    if job.stage == "processing" and job.chunks_done > 0 and quiet:
+        # The first chunk to finish claims finalize itself; a quiet job means it died first.
+        return [Resend(FINALIZE, (job.id,), "a chunk is done but finalize was never sent")]
     return []
 
 
 def _chunk_resend(job_id: str, chunk, held: set[Message] | None, silent_since: datetime) -> Resend | None:
-    if chunk.updated_at >= silent_since:
-        return None
+    if chunk.updated_at >= silent_since or chunk.status not in ("pending", "running"):
+        return None  # alive, or held back by the dispatch window (finalize releases it)
     message = (CHUNK, (job_id, chunk.index))
     if chunk.status == "running":
         return Resend(CHUNK, message[1], f"chunk {chunk.index}'s worker stopped its heartbeat")

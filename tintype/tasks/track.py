@@ -112,5 +112,5 @@ def track(self: JobTask, job_id: str) -> str:
                             list(JobOptions.of(job, self.settings).boxes), self.settings.ffmpeg_timeout_seconds)
         jobstate.add_timing(self.db_url, job_id, "track", time.monotonic() - began)
         start_processing(self.app, self.db_url, job_id, job.chunks_total,
-                         JobOptions.of(job, self.settings).keyframe_colour)
+                         JobOptions.of(job, self.settings).keyframe_colour, self.settings.chunk_window)
         return "sent"
