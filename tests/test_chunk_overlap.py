@@ -15,14 +15,14 @@ import pytest
 from tests.media_factory import encode_frames, grey_film, rect_mask, save_picture, tinted
 from tintype.gpu_workers import tasks
 from tintype.gpu_workers.masks import frame_masks, load_chunk_masks
-from tintype.gpu_workers.processing import STREAM_BATCH, apply_operations, streams
+from tintype.gpu_workers.processing import STREAM_BATCH, apply_operations, streams, works_in_yuv
 from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts
 from tintype.jobs.intake import Submission, create_job, parse_options
 from tintype.jobs.options import JobOptions
 from tintype.media.ffmpeg import ToolFailed
 from tintype.media.overlap import WriteBehind
-from tintype.media.video import LosslessWriter, iter_lossless, read_frames
+from tintype.media.video import LosslessWriter, iter_lossless, read_frames, read_yuv_frames
 from tintype.queue.app import make_celery
 from tintype.queue.task import ended_answer
 from tintype.storage import keys
@@ -67,13 +67,14 @@ def _run_chunk(worker: Worker, job_id: str, index: int) -> str:
 
 
 def _whole_chunk_path(worker: Worker, job_id: str, index: int, tmp_path: Path) -> Path:
-    """The chunk as tintype made it before the stages overlapped: decode every frame,
-    process them all, then write them."""
+    """The chunk as tintype made it before the stages overlapped: decode every frame (as
+    4:2:0 planes when the chunk only colorizes), process them all, then write them."""
     job = jobstate.get_job(worker.db_url, job_id)
     chunk = jobstate.get_chunk(worker.db_url, job_id, index)
     options = JobOptions.of(job, worker.settings)
-    frames = read_frames(worker.store.read_url(keys.input_key(job_id)), WIDTH, HEIGHT, chunk.seek_time,
-                         chunk.decode_count)
+    decode = read_yuv_frames if works_in_yuv(options, job.has_reference) else read_frames
+    frames = decode(worker.store.read_url(keys.input_key(job_id)), WIDTH, HEIGHT, chunk.seek_time,
+                    chunk.decode_count)
     fixed, reference = tasks._job_images(worker.store, job, tmp_path)
     masks = None
     if options.inpaint:
