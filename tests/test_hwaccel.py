@@ -92,3 +92,15 @@ def test_without_a_gpu_the_delivery_is_todays_libx264(monkeypatch) -> None:
     start = args.index("-c:v")
     assert args[start:start + len(LIBX264)] == LIBX264 and "h264_nvenc" not in args
     assert out[4:8] == b"ftyp"  # a real MP4 came out
+
+
+def test_a_listed_nvenc_that_does_not_work_falls_back_to_libx264(monkeypatch) -> None:
+    # This machine's ffmpeg lists h264_nvenc and cuda; CUDA_VISIBLE_DEVICES claims a GPU
+    # that is not there, so the facts say yes and only the one-frame trials can say no.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    facts = decide("auto", hwaccel._ffmpeg_lists("-encoders"), hwaccel._ffmpeg_lists("-hwaccels"), 1)
+    if not facts.nvenc:
+        pytest.skip("this ffmpeg build lists no h264_nvenc")
+    assert detect("auto") == HwAccel(nvenc=False, nvdec=False)
+    with pytest.raises(HwAccelUnavailable, match="one-frame NVENC encode fails"):
+        detect("cuda")

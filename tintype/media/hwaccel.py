@@ -16,6 +16,7 @@ across x264 builds). Set FFMPEG_HWACCEL=off where bytes must match across machin
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ from tintype.media.ffmpeg import FFMPEG
 MODES = ("auto", "off", "cuda")
 NVENC = "h264_nvenc"
 PROBE_TIMEOUT = 10.0  # seconds; a driver that hangs must not hang a worker
+
+log = logging.getLogger(__name__)
 
 
 class HwAccelUnavailable(RuntimeError):
@@ -69,15 +72,44 @@ def decide(mode: str, encoders: str, hwaccels: str, gpus: int) -> HwAccel:
     return HwAccel(nvenc=gpus > 0 and has_nvenc, nvdec=gpus > 0 and has_cuda)
 
 
+# One tiny job each, run once per process when the lists say yes: a build can list NVENC
+# on a host whose driver lacks the video engines (a container without the `video` driver
+# capability), and a failed encode would fail the delivery, not just slow it down.
+TRIAL_ENCODE = ["-f", "lavfi", "-i", "color=c=gray:s=256x256:d=0.04", "-frames:v", "1",
+                "-c:v", NVENC, "-f", "null", "-"]
+TRIAL_DECODE = ["-init_hw_device", "cuda=gpu", "-f", "lavfi", "-i", "color=c=gray:s=64x64:d=0.04",
+                "-frames:v", "1", "-f", "null", "-"]
+
+
 @functools.lru_cache(maxsize=None)
 def detect(mode: str) -> HwAccel:
-    """`decide` with this host's facts, asked once per process and mode; off asks nothing."""
+    """`decide` with this host's facts, then a one-frame trial of what it chose; asked
+    once per process and mode, and off asks nothing. With auto, a trial that fails means
+    software (logged); with cuda it is an error that quotes ffmpeg."""
     if mode == "off":
         return NONE
     gpus = len(visible_gpus())
     if gpus == 0 and mode == "auto":
         return NONE  # no GPU: ffmpeg need not be asked
-    return decide(mode, _ffmpeg_lists("-encoders"), _ffmpeg_lists("-hwaccels"), gpus)
+    chosen = decide(mode, _ffmpeg_lists("-encoders"), _ffmpeg_lists("-hwaccels"), gpus)
+    nvenc = chosen.nvenc and _trial(mode, "NVENC encode", TRIAL_ENCODE)
+    nvdec = chosen.nvdec and _trial(mode, "CUDA decode", TRIAL_DECODE)
+    return HwAccel(nvenc=nvenc, nvdec=nvdec)
+
+
+def _trial(mode: str, what: str, args: list[str]) -> bool:
+    try:
+        done = subprocess.run([FFMPEG, "-v", "error", "-nostdin", *args], capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT)
+        failure = "" if done.returncode == 0 else " | ".join(done.stderr.strip().splitlines()[-3:])
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        failure = str(exc)
+    if not failure:
+        return True
+    if mode == "cuda":
+        raise HwAccelUnavailable(f"FFMPEG_HWACCEL=cuda but a one-frame {what} fails here: {failure}")
+    log.warning("ffmpeg lists %s support but a one-frame trial fails (%s); using software", what, failure)
+    return False
 
 
 def _ffmpeg_lists(flag: str) -> str:
