@@ -455,7 +455,8 @@ class EffNetColorizer(Colorizer):
         """
         if self.dtype != torch.float32:
             # bf16/fp16 on a CPU: eager under autocast (a frozen trace would bake one
-            # format's kernels in); only worth it on CPUs with AMX, see bench.precision.
+            # format's kernels in); only worth it on CPUs with AVX512-BF16 or AMX
+            # (bench.precision: 1.6x fp32 on this AMD EPYC, 47 dB from fp32).
             with autocast(self.device, self.dtype):
                 return self._net(x).float()
         key = tuple(x.shape)
