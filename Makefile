@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
-	bench-keyframes bench-likeness bench-damage bench-scale bench-e2e
+	bench-keyframes bench-likeness bench-damage bench-scale bench-e2e bench-precision
 
 $(STAMP): pyproject.toml requirements/cpu.txt requirements/gpu.txt requirements/install-torch.sh
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -78,6 +78,11 @@ bench-scale: install
 # intermediate storage projected to two hours, CLI overhead; JSON, markdown, timeline.png.
 bench-e2e: install
 	$(PY) -m bench.e2e --out bench-results/e2e
+
+# MODEL_PRECISION: fp16/bf16 against fp32 (PSNR, colourfulness, ms/frame) on
+# ../shared/data/historical/photos; fp16 and bf16 on a GPU host, bf16 on a CPU.
+bench-precision: install
+	$(PY) -m bench.precision --out bench-results/precision
 
 # Quality and speed of the colorizer on ../shared/data (held-out photos, video clips);
 # writes results.json, results.md and grid.png under bench-results/colorize (git-ignored).

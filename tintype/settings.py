@@ -51,6 +51,8 @@ class _Environment:
 
 
 DEFAULT_SECRET = "embedded-default-not-secret"
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")  # MODEL_PRECISION
+HWACCEL_MODES = ("auto", "off", "cuda")  # FFMPEG_HWACCEL
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class Settings:
     log_format: str
     broker_poll_seconds: float = 0.1
     model_cache_dir: Path | None = None
+    model_precision: str = "auto"
+    ffmpeg_hwaccel: str = "auto"
     retention_days: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -243,6 +247,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # Where GPU workers keep traced (TorchScript) models between runs; "off" traces in
         # every fresh worker. A folder that is missing or read-only only means tracing again.
         model_cache_dir=_model_cache(env, data_dir),
+        # Number format of the colorizer's forward pass: auto is fp16 on CUDA, fp32 on the
+        # CPU (bf16 on the CPU is correct but only fast with AMX; measure with bench.precision).
+        model_precision=_choice(env, "MODEL_PRECISION", "auto", PRECISIONS),
+        # NVENC delivery encode and NVDEC chunk decode: auto uses them when ffmpeg has them
+        # and a GPU answers nvidia-smi; off is libx264 and software decode everywhere.
+        ffmpeg_hwaccel=_choice(env, "FFMPEG_HWACCEL", "auto", HWACCEL_MODES),
     )
 
 

@@ -12,12 +12,12 @@ override the choice.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
-from typing import Mapping
 
-NVIDIA_SMI_TIMEOUT = 10.0  # seconds; a driver that hangs must not hang `tintype run`
+# How GPUs are counted is shared with ffmpeg's NVDEC/NVENC choice (media.hwaccel).
+from tintype.media.hwaccel import visible_gpus
+
+__all__ = ["PoolPlan", "gpu_of", "pin_this_process", "plan_pool", "usable_cores", "visible_gpus"]
 
 
 @dataclass(frozen=True)
@@ -40,36 +40,6 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-def visible_gpus(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The NVIDIA GPUs this process may use, as CUDA_VISIBLE_DEVICES would name them.
-
-    A CUDA_VISIBLE_DEVICES that is set decides (empty or -1: none, as CUDA reads it);
-    otherwise `nvidia-smi -L` counts them, and a host without it has none."""
-    env = os.environ if environ is None else environ
-    if "CUDA_VISIBLE_DEVICES" in env:
-        names = [n.strip() for n in env["CUDA_VISIBLE_DEVICES"].split(",")]
-        chosen = []
-        for name in names:
-            if not name or name.startswith("-"):
-                break  # CUDA ignores this entry and every one after it
-            chosen.append(name)
-        return tuple(chosen)
-    return tuple(str(i) for i in range(_nvidia_smi_count()))
-
-
-def _nvidia_smi_count() -> int:
-    tool = shutil.which("nvidia-smi")
-    if tool is None:
-        return 0
-    try:
-        done = subprocess.run([tool, "-L"], capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    if done.returncode != 0:
-        return 0
-    return sum(1 for line in done.stdout.splitlines() if line.startswith("GPU "))
 
 
 def plan_pool(processes: int = 0, threads: int = 0, gpus: tuple[str, ...] | None = None,

@@ -28,6 +28,7 @@ from tintype.jobs import state as jobstate
 from tintype.jobs.options import JobOptions
 from tintype.media.delivery import Prefetch
 from tintype.media.ffmpeg import ToolFailed
+from tintype.media.hwaccel import detect as detect_hwaccel
 from tintype.media.images import load_image, save_image
 from tintype.media.maskvideo import MaskVideoWriter
 from tintype.media.overlap import WriteBehind
@@ -121,7 +122,9 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
     # model works) and a second thread feeds the encoder (media.overlap).
     # A chunk that only colorizes stays 4:2:0 from decode to intermediate, its luma untouched.
     yuv = works_in_yuv(options, job.has_reference)
-    decoded = Prefetch(lambda: _decode(source, width, height, chunk, settings.chunk_time_limit, yuv), DECODE_AHEAD)
+    nvdec = detect_hwaccel(settings.ffmpeg_hwaccel).nvdec
+    decoded = Prefetch(lambda: _decode(source, width, height, chunk, settings.chunk_time_limit, yuv, nvdec),
+                       DECODE_AHEAD)
     try:
         with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
             tmp = Path(tmpdir)
@@ -149,12 +152,13 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
 
 
 def _decode(source: str, width: int, height: int, chunk, timeout: float,
-            yuv: bool) -> Iterator[np.ndarray | Yuv420]:
+            yuv: bool, nvdec: bool = False) -> Iterator[np.ndarray | Yuv420]:
     """The chunk's decode range, as read_frames selects it, one frame at a time (as 4:2:0
-    planes when `yuv`); fewer frames than planned is an error, as read_frames makes it."""
+    planes when `yuv`, on NVDEC when `nvdec`); fewer frames than planned is an error, as
+    read_frames makes it."""
     decoded = 0
     frames = (iter_yuv_frames if yuv else iter_frames)(source, width, height, chunk.seek_time,
-                                                       chunk.decode_count, timeout)
+                                                       chunk.decode_count, timeout, nvdec=nvdec)
     for frame in frames:
         decoded += 1
         yield frame

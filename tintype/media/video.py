@@ -52,11 +52,13 @@ def read_frames(source: str, width: int, height: int, seek: float | None, count:
 
 
 def iter_frames(source: str, width: int, height: int, seek: float | None, count: int | None = None,
-                timeout: float = 600, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
-    """Frames one at a time, as `read_frames` selects them; `size` (w, h) scales them."""
+                timeout: float = 600, size: tuple[int, int] | None = None,
+                nvdec: bool = False) -> Iterator[np.ndarray]:
+    """Frames one at a time, as `read_frames` selects them; `size` (w, h) scales them;
+    `nvdec` decodes on the GPU (media.hwaccel decides when it may)."""
     if size is not None:
         width, height = size
-    args = _decode_args(source, seek, count, size, "rgb24")
+    args = _decode_args(source, seek, count, size, "rgb24", nvdec)
     for raw in _raw_frames(args, width * height * 3, timeout):
         yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
 
@@ -74,19 +76,24 @@ def read_yuv_frames(source: str, width: int, height: int, seek: float | None, co
 
 
 def iter_yuv_frames(source: str, width: int, height: int, seek: float | None, count: int | None = None,
-                    timeout: float = 600) -> Iterator[Yuv420]:
+                    timeout: float = 600, nvdec: bool = False) -> Iterator[Yuv420]:
     """`iter_frames` as 4:2:0 planes. A limited-range 4:2:0 source arrives as its own
     samples (no conversion at all, so its luma can be delivered bit for bit); other formats
     and full-range sources are converted to limited-range yuv420p by ffmpeg."""
-    args = _decode_args(source, seek, count, None, "yuv420p")
+    args = _decode_args(source, seek, count, None, "yuv420p", nvdec)
     frame_bytes = width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
     for raw in _raw_frames(args, frame_bytes, timeout):
         yield Yuv420.from_decoded(raw, width, height)
 
 
 def _decode_args(source: str, seek: float | None, count: int | None, size: tuple[int, int] | None,
-                 pix_fmt: str) -> list[str]:
+                 pix_fmt: str, nvdec: bool = False) -> list[str]:
     args = [FFMPEG, "-v", "error", "-nostdin"]
+    if nvdec:
+        # NVDEC decodes, the frames come back to system memory (no -hwaccel_output_format),
+        # so the filters and the pipe format below are the same as a software decode;
+        # a codec NVDEC lacks falls back to software inside ffmpeg.
+        args += ["-hwaccel", "cuda"]
     if seek is not None:
         # Jump to a keyframe well before the range, keep the source's own timestamps,
         # and drop frames by timestamp: exact for every demuxer, unlike -ss trimming.
@@ -193,6 +200,23 @@ def iter_lossless(path: Path, width: int, height: int, timeout: float = 600) -> 
 class DeliveryOptions:
     crf: int = 18
     preset: str = "superfast"  # same size as veryfast at CRF 18 here, 27% less CPU
+    nvenc: bool = False  # h264_nvenc on the GPU instead of libx264 (media.hwaccel decides)
+
+
+# NVENC's counterpart of libx264 CRF 18: constant quality (VBR, no bitrate cap) at CQ 19
+# with a high-quality preset. Unmeasured until a GPU is lent: bench/precision.py's
+# operator notes (docs/operations.md) say how to compare sizes and PSNR on one.
+NVENC_PRESET = "p5"
+NVENC_CQ_OFFSET = 1
+
+
+def video_codec_args(options: DeliveryOptions) -> list[str]:
+    """The H.264 encoder and its quality settings: libx264 at the options' CRF and preset,
+    or h264_nvenc at the matching constant quality."""
+    if options.nvenc:
+        return ["-c:v", "h264_nvenc", "-preset", NVENC_PRESET, "-tune", "hq", "-rc", "vbr",
+                "-cq", str(options.crf + NVENC_CQ_OFFSET), "-b:v", "0"]
+    return ["-c:v", "libx264", "-preset", options.preset, "-crf", str(options.crf)]
 
 
 def _audio_args(facts: VideoFacts, audio_input: int) -> list[str]:
@@ -232,8 +256,8 @@ class DeliveryEncoder:
         args = [FFMPEG, "-v", "error", "-nostdin", "-y"] + self._input_args()
         if audio:
             args += [*input_options(audio), "-i", audio]
-        args += ["-map", "0:v:0", "-c:v", "libx264", "-preset", options.preset, "-crf",
-                 str(options.crf), "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
+        args += ["-map", "0:v:0", *video_codec_args(options), "-pix_fmt", "yuv420p",
+                 "-fps_mode", "passthrough"]
         if audio:
             args += _audio_args(facts, 1)
         if sink is not None:

@@ -30,9 +30,10 @@ from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts
 from tintype.jobs.options import JobOptions
 from tintype.media.delivery import Delivery, deliver
+from tintype.media.hwaccel import detect as detect_hwaccel
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother
-from tintype.media.video import iter_lossless
+from tintype.media.video import DeliveryOptions, iter_lossless
 from tintype.media.yuv import Yuv420
 from tintype.queue.messages import FINALIZE, release
 from tintype.queue.task import JobTask, ended_answer
@@ -110,6 +111,12 @@ def smoother_for(job, settings: Settings) -> ChromaSmoother:
                           radius=settings.temporal_radius)
 
 
+def delivery_options(settings: Settings) -> DeliveryOptions:
+    """The delivery encode's options: h264_nvenc where FFMPEG_HWACCEL and this host allow
+    it (media.hwaccel), libx264 otherwise."""
+    return DeliveryOptions(nvenc=detect_hwaccel(settings.ffmpeg_hwaccel).nvenc)
+
+
 def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, tmp: Path) -> tuple[int, Delivery]:
     """Stream the chunk intermediates in order through tintype.media.delivery into a
     multipart upload. One intermediate is on local disk at a time, so neither memory nor
@@ -119,7 +126,7 @@ def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, tmp: Path) -
     try:
         delivery = deliver(lambda: _chunk_frames(task, job, facts, tmp), facts,
                            store.read_url(keys.input_key(job.id)), writer.write, smoother_for(job, task.settings),
-                           timeout=task.settings.finalize_time_limit)
+                           options=delivery_options(task.settings), timeout=task.settings.finalize_time_limit)
     except BaseException:
         writer.abort()
         raise

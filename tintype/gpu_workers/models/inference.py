@@ -1,4 +1,5 @@
-"""Pieces every colorizer backend's forward pass shares."""
+"""Pieces every colorizer backend's forward pass shares: the input check, the number
+format of the forward pass (MODEL_PRECISION) and the host-to-GPU copy."""
 
 from __future__ import annotations
 
@@ -7,12 +8,40 @@ from typing import Any
 
 import torch
 
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """fp16 autocast on CUDA for speed; the CPU stays float32 (CPU fp16 is slow)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype MODEL_PRECISION=`precision` runs the forward pass in on `device`.
+
+    auto is fp16 on CUDA (tensor cores; the ab it predicts is a low-frequency signal that
+    half precision keeps, bench.precision measures by how much) and fp32 elsewhere: fp16
+    on a CPU is slow and bf16 is fast only with AMX, so a CPU uses them only when asked."""
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision not in PRECISIONS:
+        raise ValueError(f"MODEL_PRECISION must be auto, {', '.join(PRECISIONS)}; got {precision!r}")
+    return PRECISIONS[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None = None) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to `dtype` on `device` (None: fp16 on CUDA, float32 on the CPU); float32
+    is no autocast at all, so the fp32 path is exactly the plain forward pass."""
+    if dtype is None:
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`x` as float32 on `device`. Host-to-GPU copies go from pinned memory without
+    blocking, so the copy of a batch overlaps what the GPU still has queued; on the CPU
+    nothing is copied that need not be."""
+    x = x.to(dtype=torch.float32)
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
 
 
 def check_light(light: torch.Tensor) -> None:
