@@ -43,9 +43,15 @@ def read_frames(source: str, width: int, height: int, seek: float | None, count:
                 timeout: float = 600) -> list[np.ndarray]:
     """Decode `count` frames as uint8 RGB (H, W, 3), rotation applied, starting with the
     first frame whose timestamp is at or after the absolute time `seek` (None: the first)."""
+    return _exactly(iter_frames, source, width, height, seek, count, timeout)
+
+
+def _exactly(decode: Callable[..., Iterator], source: str, width: int, height: int, seek: float | None,
+             count: int, timeout: float) -> list:
+    """All `count` frames `decode` gives from `seek`; fewer is an error (a cut or damaged file)."""
     if count <= 0:
         raise ValueError(f"frame count must be positive, got {count}")
-    frames = list(iter_frames(source, width, height, seek, count, timeout))
+    frames = list(decode(source, width, height, seek, count, timeout))
     if len(frames) != count:
         raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
     return frames
@@ -67,12 +73,7 @@ def read_yuv_frames(source: str, width: int, height: int, seek: float | None, co
                     timeout: float = 600) -> list[Yuv420]:
     """The frames `read_frames` selects, as BT.601 limited-range 4:2:0 planes: what a chunk
     that only colorizes works on (see iter_yuv_frames)."""
-    if count <= 0:
-        raise ValueError(f"frame count must be positive, got {count}")
-    frames = list(iter_yuv_frames(source, width, height, seek, count, timeout))
-    if len(frames) != count:
-        raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
-    return frames
+    return _exactly(iter_yuv_frames, source, width, height, seek, count, timeout)
 
 
 def iter_yuv_frames(source: str, width: int, height: int, seek: float | None, count: int | None = None,
