@@ -65,10 +65,12 @@ def _chunk_writes(stack: Stack, job_id: str) -> dict[int, list[str]]:
 
 def _task_ends(log: Path, since: int) -> tuple[set[str], set[str]]:
     """Chunk task ids received, and those that ended for good (not a retry: the retry runs
-    again under the same id), in a worker log from byte `since`."""
+    again under the same id; a reject without requeue is an end: the message is dropped and
+    the reconciler's re-send is the chunk's next run), in a worker log from byte `since`."""
     text = log.read_bytes()[since:].decode(errors="replace")
     received = set(re.findall(rf"Task {re.escape(CHUNK)}\[([0-9a-f-]+)\] received", text))
-    ended = set(re.findall(rf"Task {re.escape(CHUNK)}\[([0-9a-f-]+)\] (?:succeeded|raised|failed)", text))
+    ends = "succeeded|raised|failed|reject requeue=False"
+    ended = set(re.findall(rf"Task {re.escape(CHUNK)}\[([0-9a-f-]+)\] (?:{ends})", text))
     return received, ended
 
 
@@ -179,6 +181,7 @@ def _stale_answer(log: Path, since: int, stale: set[str]) -> str:
     """What became of the task the cut worker held: each outcome it logged, in order."""
     text = log.read_bytes()[since:].decode(errors="replace")
     answers = [m.group(1) for task_id in stale for m in re.finditer(
-        rf"Task {re.escape(CHUNK)}\[{task_id}\] (succeeded in [\d.]+s: \S+|retry: .{{0,100}}|raised .{{0,100}})",
+        rf"Task {re.escape(CHUNK)}\[{task_id}\] (succeeded in [\d.]+s: \S+|retry: .{{0,100}}|raised .{{0,100}}"
+        rf"|reject requeue=\w+: .{{0,100}})",
         text)]
     return " → ".join(answers) or "no answer logged"
