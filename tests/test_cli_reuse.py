@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from tests.media_factory import grey_photo
+from tests.services import free_port
 from tintype import instance
 from tintype.settings import load_settings
 
@@ -30,16 +31,10 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture()
 def running(tmp_path):
     """`tintype run` on a free port, once its record says it serves."""
-    data, port = tmp_path / "data", _free_port()
+    data, port = tmp_path / "data", free_port()
     run = subprocess.Popen([sys.executable, "-m", "tintype.cli", "run"], env=_env(data, WEB_PORT=str(port)),
                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -83,7 +78,7 @@ def test_restore_submits_to_a_running_tintype_and_starts_no_workers(tmp_path, ru
     with sqlite3.connect(data / "tintype.db") as db:  # the job ran in the running deployment
         assert db.execute("select status from jobs").fetchall() == [("succeeded",)]
     assert run.poll() is None and instance.find_running(data) is not None  # and it still serves
-    second = subprocess.run([sys.executable, "-m", "tintype.cli", "run"], env=_env(data, WEB_PORT=str(_free_port())),
+    second = subprocess.run([sys.executable, "-m", "tintype.cli", "run"], env=_env(data, WEB_PORT=str(free_port())),
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert second.returncode == 2 and "already serves" in second.stderr and str(run.pid) in second.stderr
 
@@ -115,7 +110,7 @@ def test_a_record_whose_process_is_gone_is_stale(tmp_path):
 
 
 def test_a_record_whose_web_does_not_answer_is_stale(tmp_path):
-    path = _record(tmp_path, os.getpid(), f"http://127.0.0.1:{_free_port()}")  # a live pid, nothing listens
+    path = _record(tmp_path, os.getpid(), f"http://127.0.0.1:{free_port()}")  # a live pid, nothing listens
     assert instance.read_record(path).pid == os.getpid()
     assert instance.find_running(tmp_path) is None
 
