@@ -36,6 +36,11 @@ def output_key(job_id: str, extension: str) -> str:
     return f"jobs/{job_id}/output.{extension}"
 
 
+def extra_output_key(job_id: str, name: str, extension: str) -> str:
+    """A file made beside the result (tintype.jobs.outputs), e.g. the archival master."""
+    return f"jobs/{job_id}/{name}.{extension}"
+
+
 def compare_key(job_id: str) -> str:
     return f"jobs/{job_id}/compare.jpg"
 

@@ -60,6 +60,8 @@ class Job(Base):
     compare_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     used_masks_key: Mapped[str | None] = mapped_column(String(255), nullable=True)  # inpainting: what was filled
     mask_poster_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Files made beside the result, by name (tintype.jobs.outputs): {"master": {"key", ...}}
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     quality: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, request, send_file, url_for
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from tintype.jobs import outputs as job_outputs
 from tintype.jobs import queries
 from tintype.jobs import state as jobstate
 from tintype.jobs.fingerprint import check_same_request
@@ -63,6 +64,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "preview_url": url_for("api.job_preview", job_id=job.id, _external=True) if job.preview_key else None,
         "compare_url": url_for("api.job_compare", job_id=job.id, _external=True) if job.compare_key else None,
         "masks": _masks_json(job),
+        "outputs": _outputs_json(job),
         "keyframes": [{"frame": k["frame"], "source": k["source"]} for k in job.keyframes or []],
         "recolour_of": job.recolour_of,
         "quality": job.quality,
@@ -86,6 +88,15 @@ def _masks_json(job: Job) -> dict[str, Any] | None:
             "content_type": "image/png" if job.used_masks_key.endswith(".png") else "video/x-matroska",
             "poster_url": url_for("api.job_mask_poster", job_id=job.id, _external=True)
             if job.mask_poster_key else None}
+
+
+def _outputs_json(job: Job) -> dict[str, Any]:
+    """Files made beside the result (an archival master, a manifest, ...), by name."""
+    if job.status != "succeeded":
+        return {}
+    return {name: {"url": url_for("api.job_output", job_id=job.id, name=name, _external=True),
+                   "content_type": out.content_type, "bytes": out.bytes, "label": out.label}
+            for name, out in job_outputs.of(job).items()}
 
 
 def _iso(value) -> str | None:
@@ -301,6 +312,18 @@ def job_result(job_id: str):
     stem = Path(job.input_name).stem or "result"
     ext = job.output_key.rsplit(".", 1)[-1]
     return _serve(job.output_key, job.output_content_type, f"{stem}-tintype.{ext}",
+                  request.args.get("download") == "1")
+
+
+@api.get("/jobs/<job_id>/outputs/<name>")
+def job_output(job_id: str, name: str):
+    """A file made beside the result, named in the job's `outputs`."""
+    job = _job_or_404(job_id)
+    found = job_outputs.of(job).get(name) if job.status == "succeeded" else None
+    if found is None:
+        made = ", ".join(job_outputs.of(job)) or "none"
+        return json_error(404, "not_found", f"job {job.id} has no output {name!r} (its outputs: {made})")
+    return _serve(found.key, found.content_type, f"{Path(job.input_name).stem or 'job'}-{found.suffix}",
                   request.args.get("download") == "1")
 
 

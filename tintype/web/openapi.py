@@ -103,6 +103,13 @@ JOB = {
             "required": ["url", "content_type", "poster_url"],
             "properties": {"url": {"type": "string"}, "content_type": {"type": "string"},
                            "poster_url": NULLABLE_STR}}]},
+        "outputs": {"type": "object", "description": "files made beside the result, by name (e.g. an archival "
+                    "master), once the job has succeeded; each is downloaded from its url",
+                    "additionalProperties": {"type": "object", "required": ["url", "content_type", "bytes", "label"],
+                                             "properties": {"url": {"type": "string"},
+                                                            "content_type": {"type": "string"},
+                                                            "bytes": {"type": "integer"},
+                                                            "label": {"type": "string"}}}},
         "quality": {"oneOf": [{"type": "null"}, {
             "type": "object", "description": "no-reference measures of a finished video (media.metrics)",
             "required": ["frames", "scene_cuts", "warping_error", "chroma_warping_error", "colourfulness"],
@@ -333,6 +340,12 @@ def _document(settings: Settings | None) -> dict[str, Any]:
             "/api/v1/jobs/{job_id}/masks": {
                 "parameters": [JOB_ID, DOWNLOAD],
                 "get": {"summary": "The masks an inpainting job filled (lossless MKV for video, PNG for images)",
+                        "responses": FILE_RESPONSES},
+            },
+            "/api/v1/jobs/{job_id}/outputs/{name}": {
+                "parameters": [JOB_ID, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                                        "description": "a name from the job's outputs"}, DOWNLOAD],
+                "get": {"summary": "A file made beside the result (named in the job's outputs)",
                         "responses": FILE_RESPONSES},
             },
             "/api/v1/jobs/{job_id}/masks/poster": {

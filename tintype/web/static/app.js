@@ -244,7 +244,25 @@ const tintype = (() => {
     view.replaceChildren(mediaElement(job.kind, job.result.url));
     const link = document.getElementById("download-link");
     link.href = job.result.url + "?download=1"; link.hidden = false;
+    showOutputs(job.outputs || {});
     view.dataset.shown = "1";
+  }
+
+  // Files made beside the result (an archival master, a manifest): one download link each.
+  function showOutputs(outputs) {
+    const list = document.getElementById("outputs-list");
+    const names = Object.keys(outputs);
+    if (!list || !names.length) return;
+    list.replaceChildren(...names.map((name) => {
+      const item = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = `${outputs[name].url}?download=1`;
+      a.dataset.output = name;
+      text(a, `Download ${outputs[name].label}`);
+      item.append(a, ` (${Math.ceil(outputs[name].bytes / 1024)} KiB)`);
+      return item;
+    }));
+    list.hidden = false;
   }
 
   // The result area of a job that ended without a result says how it ended.
