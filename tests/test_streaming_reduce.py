@@ -9,6 +9,7 @@ what S3 really held, not computed from the code's intent.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from tests.media_factory import grey_video
 from tests.stack import BUCKET, Stack, running_stack
+from tintype.queue.messages import PROBE
 
 pytestmark = pytest.mark.integration
 WINDOW = 2
@@ -81,23 +83,36 @@ def _wait_for(what: str, condition: Callable[[], bool], timeout: float = 180) ->
         time.sleep(0.1)
 
 
+def _probes_done(stack: Stack) -> int:
+    """Probe tasks the CPU worker has finished. The stage says "processing" a moment before
+    the probe sends the window's chunk messages (the row is the outbox), so a test that
+    kills the CPU worker must wait for the task to return: with the worker (and the
+    reconciler it hosts) gone, nothing would send them."""
+    log = (stack.logs / "cpu-worker.log").read_text(errors="replace")
+    return len(re.findall(rf"Task {re.escape(PROBE)}\[[^\]]+\] succeeded in", log))
+
+
 def _chunk_objects(stack: Stack, job_id: str) -> list[str]:
     return [k for k in stack.objects(job_id) if "/work/chunk-" in k]
 
 
 def test_intermediates_stay_within_the_window_and_finalize_streams(stream_stack, film):
+    probes = _probes_done(stream_stack)
     job_id = stream_stack.submit(film, operations="colorize").json()["id"]
     with StoreWatch(stream_stack, job_id) as watch:
         # No reducer at all (the CPU worker is down): the GPU pool makes the window's
         # chunks and then waits, however long the film; intermediates do not pile up.
-        _wait_for("the fan-out", lambda: stream_stack.job(job_id)["stage"] == "processing")
+        _wait_for("the fan-out", lambda: stream_stack.job(job_id)["stage"] == "processing"
+                  and _probes_done(stream_stack) > probes)
         stream_stack.kill("cpu-worker")
-        _wait_for("the window's chunks", lambda: stream_stack.job(job_id)["progress"]["done"] >= WINDOW)
-        time.sleep(4)  # time for several more chunks, were any sent
-        assert len(_chunk_objects(stream_stack, job_id)) == WINDOW
-        assert stream_stack.db("SELECT count(*) FROM chunks WHERE job_id = :j AND status IN ('pending', 'running')",
-                               j=job_id)[0][0] == 0  # the GPU pool has nothing to do: the rest is held
-        stream_stack.start("cpu-worker")
+        try:
+            _wait_for("the window's chunks", lambda: stream_stack.job(job_id)["progress"]["done"] >= WINDOW)
+            time.sleep(4)  # time for several more chunks, were any sent
+            assert len(_chunk_objects(stream_stack, job_id)) == WINDOW
+            assert stream_stack.db("SELECT count(*) FROM chunks WHERE job_id = :j AND status IN "
+                                   "('pending', 'running')", j=job_id)[0][0] == 0  # nothing to do: the rest is held
+        finally:
+            stream_stack.start("cpu-worker")  # the next test needs it, whatever happened here
         job = stream_stack.wait(job_id, timeout=300)
     assert job["status"] == "succeeded", stream_stack.tail()
     assert job["progress"]["total"] == 12 and job["progress"]["done"] == 12
