@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
-	bench-keyframes bench-likeness bench-damage bench-scale bench-e2e bench-precision
+	bench-keyframes bench-likeness bench-damage bench-scale bench-e2e bench-precision bench-archival
 
 $(STAMP): pyproject.toml requirements/cpu.txt requirements/gpu.txt requirements/install-torch.sh
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -78,6 +78,12 @@ bench-scale: install
 # intermediate storage projected to two hours, CLI overhead; JSON, markdown, timeline.png.
 bench-e2e: install
 	$(PY) -m bench.e2e --out bench-results/e2e
+
+# Archive-grade in and out, one section per part (bench/archival_<part>.py): copied audio
+# bit-exact, timecode, master luma error at the input's depth, interlace detection, grain
+# noise power spectrum kept, provenance, a folder of photos against one call per photo.
+bench-archival: install
+	$(PY) -m bench.archival --out bench-results/archival
 
 # MODEL_PRECISION: fp16/bf16 against fp32 (PSNR, colourfulness, ms/frame) on
 # ../shared/data/historical/photos; fp16 and bf16 on a GPU host, bf16 on a CPU.
