@@ -18,7 +18,7 @@ from tintype.jobs.options import OptionError, parse_options
 from tintype.media.deinterlace import Deinterlace, field_times, reweave_args, reweave_filters, working_facts
 from tintype.media.interlace import IdetCounts, decide, detect_interlacing, sample_starts
 from tintype.media.probe import probe_video
-from tintype.media.video import iter_yuv_frames
+from tintype.media.video import iter_yuv_frames, read_range
 from tintype.settings import load_settings
 from tintype.tasks.probe import plan_chunks
 
@@ -134,6 +134,19 @@ def test_chunks_decode_the_same_bytes_as_one_whole_decode(clips, mode):
         part = [f.tobytes() for f in iter_yuv_frames(source, facts.width, facts.height, chunk.seek_time,
                                                      chunk.decode_count, filters=plan.filters(chunk.decode_start))]
         assert part == whole[chunk.decode_start:chunk.decode_start + chunk.decode_count], chunk
+
+
+def test_reads_of_a_deinterlaced_job_give_its_working_frames(clips):
+    """Poster, keyframe checks, tracking, the colour plan and the compare poster read a
+    job's frames through media.video.frame_start: frame i is working frame i."""
+    source = str(clips["tt"])
+    facts = interlace_facts(source, probe_video(source), _options(deinterlace="field"), 60)
+    whole = read_range(source, facts, 0, facts.frames)
+    assert len(whole) == 60
+    for index, count in ((0, 1), (1, 1), (9, 3), (59, 1)):
+        part = read_range(source, facts, index, count)
+        assert all(np.array_equal(a, b) for a, b in zip(part, whole[index:index + count], strict=True)), index
+    assert not np.array_equal(whole[8], whole[9])  # the two fields of a frame are two pictures
 
 
 def _gray(path: Path, filters: list[str]) -> np.ndarray:

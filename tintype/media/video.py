@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from tintype.media.deinterlace import Deinterlace
 from tintype.media.errors import MediaError
 from tintype.media.ffmpeg import FFMPEG, ToolFailed, finish_tool, input_options, kill_tool, start_tool
 from tintype.media.mkvraw import RawMatroskaWriter
@@ -124,14 +125,32 @@ def _raw_frames(args: list[str], frame_bytes: int, timeout: float) -> Iterator[b
         finish_tool(proc, "ffmpeg decode", timeout)
 
 
+def frame_start(facts: VideoFacts, index: int) -> tuple[float | None, list[str]]:
+    """Where a decode that starts at frame `index` of a job's facts seeks (absolute; None:
+    from the start) and the filters it runs: a deinterlaced job's frames are bwdif's
+    (media.deinterlace), counted as its facts count them."""
+    plan = Deinterlace.of_facts({"interlaced": facts.interlaced})
+    if plan is not None:
+        seek = plan.start(facts, index)
+        return (None if seek is None else seek + facts.start_time), plan.filters(index)
+    if index <= 0:
+        return None, []
+    if facts.timestamps:
+        return seek_time(facts, index) + facts.start_time, []
+    return facts.start_time + (index - 0.5) * facts.fps_den / facts.fps_num, []  # constant rate, times not kept
+
+
 def read_range(source: str, facts: VideoFacts, start: int, count: int,
                timeout: float = 600) -> list[np.ndarray]:
-    """Decode frames [start, start+count) of a probed video."""
+    """Decode frames [start, start+count) of a probed video (or of a job's facts: see
+    frame_start)."""
     if start < 0 or start + count > facts.frames:
         raise ValueError(f"frame range {start}+{count} is outside 0..{facts.frames}")
-    seek = seek_time(facts, start)
-    absolute = None if seek is None else seek + facts.start_time
-    return read_frames(source, facts.width, facts.height, absolute, count, timeout)
+    seek, filters = frame_start(facts, start)
+    frames = list(iter_frames(source, facts.width, facts.height, seek, count, timeout, filters=filters))
+    if len(frames) != count:
+        raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
+    return frames
 
 
 def even_size(width: int, height: int) -> tuple[int, int]:

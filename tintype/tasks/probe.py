@@ -20,7 +20,7 @@ from tintype.jobs.options import JobOptions
 from tintype.media.deinterlace import Deinterlace
 from tintype.media.images import save_image
 from tintype.media.probe import VideoFacts, probe_video
-from tintype.media.video import iter_frames, seek_time
+from tintype.media.video import read_range, seek_time
 from tintype.queue.messages import IMAGE, PROBE, TRACK, start_processing
 from tintype.queue.task import JobTask
 from tintype.storage import keys
@@ -45,9 +45,7 @@ def plan_chunks(facts: VideoFacts, chunk_frames: int, context: int,
 
 def store_poster(store: ObjectStore, job_id: str, source: str, facts: VideoFacts) -> str:
     """The first frame (deinterlaced as the job is) as the job page's preview."""
-    deinterlace = Deinterlace.of_facts({"interlaced": facts.interlaced})
-    filters = deinterlace.filters(0) if deinterlace else ()
-    frame = next(iter_frames(source, facts.width, facts.height, None, 1, filters=filters))
+    frame = read_range(source, facts, 0, 1)[0]
     with tempfile.TemporaryDirectory(prefix="tintype-poster-") as tmp:
         path = Path(tmp) / "poster.jpg"
         save_image(path, frame, None, "jpeg")
