@@ -33,8 +33,10 @@ def choose(options: JobOptions, found: Interlacing) -> Deinterlace | None:
         return None
     parity = options.field_order if options.field_order != AUTO else found.field_order
     if parity is None:
-        raise IntakeError(f"the video's field order cannot be told ({found.basis}); give field_order=tff or "
-                          "field_order=bff, or deinterlace=off", "field_order_unknown")
+        why = "its field order cannot be told" if found.interlaced else "it was not found to be interlaced"
+        raise IntakeError(f"deinterlacing needs to know which field comes first, and for this video {why} "
+                          f"({found.basis}); give field_order=tff or field_order=bff, or deinterlace=off",
+                          "field_order_unknown")
     return Deinterlace(mode, parity)
 
 
