@@ -210,3 +210,44 @@ def cracked_print(width: int = 256, height: int = 192, seed: int = 0) -> tuple[n
     cracked = clean.copy()
     cracked[crack] = (238, 236, 228)
     return clean, cracked, crack
+
+
+def interlaced_video(path: Path, parity: str = "tff", frames: int = 24, size: str = "160x120",
+                     flag: str | None = None, audio: bool = False) -> Path:
+    """Black-and-white interlaced video: a moving test pattern shot at 50 pictures a second
+    (drawn at 4x and scaled down, so its own lines do not look like combing), woven two
+    pictures to a frame with `parity` first, and coded as interlaced H.264 flagged `flag`
+    (ffprobe's field_order; tt or bb after the parity by default). flag "progressive"
+    codes the woven frames as progressive pictures: interlaced content a flag hides."""
+    width, height = (int(n) for n in size.split("x"))
+    weave = "interleave_top" if parity == "tff" else "interleave_bottom"
+    flag = flag or ("tt" if parity == "tff" else "bb")
+    coding: tuple[str, ...] = ("-field_order", "progressive")
+    if flag != "progressive":  # x264 codes the order itself; -field_order alone does not set it
+        first = "bff=1" if flag in ("bb", "tb") else "tff=1"
+        coding = ("-x264-params", first, "-flags", "+ilme+ildct", "-field_order", flag)
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={width * 4}x{height * 4}:rate=50"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+    args += ["-vf", f"scale={width}:{height}:flags=area,hue=s=0,tinterlace=mode={weave},format=yuv420p",
+             "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-g", "12",
+             *coding]
+    if audio:
+        args += ["-c:a", "aac", "-shortest"]
+    ffmpeg(*args, str(path))
+    return path
+
+
+def progressive_video(path: Path, frames: int = 24, size: str = "160x120", rate: str = "25",
+                      audio: bool = False) -> Path:
+    """The pattern of `interlaced_video`, progressive (one picture per frame), flagged so."""
+    width, height = (int(n) for n in size.split("x"))
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={width * 4}x{height * 4}:rate={rate}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+    args += ["-vf", f"scale={width}:{height}:flags=area,hue=s=0,format=yuv420p", "-frames:v", str(frames),
+             "-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-g", "12"]
+    if audio:
+        args += ["-c:a", "aac", "-shortest"]
+    ffmpeg(*args, str(path))
+    return path

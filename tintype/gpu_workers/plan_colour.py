@@ -31,7 +31,7 @@ from tintype.jobs.options import JobOptions
 from tintype.media import propagate as pg
 from tintype.media.probe import VideoFacts
 from tintype.media.reference_fit import MATCH_SHORT_SIDE, ReferenceMatcher
-from tintype.media.video import iter_frames, read_range
+from tintype.media.video import frame_start, iter_frames, read_range
 from tintype.queue.messages import PLAN_COLOUR, fan_out
 from tintype.queue.task import JobTask
 from tintype.settings import Settings
@@ -75,7 +75,9 @@ def _low_res(store: ObjectStore, job_id: str, facts: VideoFacts, timeout: float)
     """The film's 8-bit lightness at the plan's resolution, one frame at a time."""
     size = kc.plan_size(facts.width, facts.height)
     source = store.read_url(keys.input_key(job_id))
-    for frame in iter_frames(source, facts.width, facts.height, None, facts.frames, timeout, size=size):
+    filters = frame_start(facts, 0)[1]  # a deinterlaced job's frames
+    for frame in iter_frames(source, facts.width, facts.height, None, facts.frames, timeout, size=size,
+                             filters=filters):
         yield kc.plan_lightness(frame)
 
 
@@ -132,7 +134,8 @@ class _Colourist:
         facts, size = self.facts, kc.plan_size(self.facts.width, self.facts.height)
         h, w = pg.working_size(facts.height, facts.width, MATCH_SHORT_SIDE)
         for t, frame in enumerate(iter_frames(self.source, facts.width, facts.height, None, facts.frames,
-                                              timeout, size=(w - w % 2, h - h % 2))):
+                                              timeout, size=(w - w % 2, h - h % 2),
+                                              filters=frame_start(facts, 0)[1])):
             fit = self.matcher.fit(frame) if t % kc.REFERENCE_STRIDE == 0 else None
             if fit is not None:
                 fits[t] = fit.score

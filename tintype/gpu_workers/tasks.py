@@ -12,7 +12,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from celery import shared_task
@@ -26,6 +26,7 @@ from tintype.gpu_workers.plan_colour import load_borders
 from tintype.gpu_workers.processing import apply_in_batches, apply_operations, streams, works_in_yuv
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import JobOptions
+from tintype.media.deinterlace import Deinterlace
 from tintype.media.delivery import Prefetch
 from tintype.media.ffmpeg import ToolFailed
 from tintype.media.hwaccel import detect as detect_hwaccel
@@ -123,8 +124,10 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
     # A chunk that only colorizes stays 4:2:0 from decode to intermediate, its luma untouched.
     yuv = works_in_yuv(options, job.has_reference)
     nvdec = detect_hwaccel(settings.ffmpeg_hwaccel).nvdec
-    decoded = Prefetch(lambda: _decode(source, width, height, chunk, settings.chunk_time_limit, yuv, nvdec),
-                       DECODE_AHEAD)
+    deinterlace = Deinterlace.of_facts(job.input_facts)
+    filters = deinterlace.filters(chunk.decode_start) if deinterlace else ()
+    decoded = Prefetch(lambda: _decode(source, width, height, chunk, settings.chunk_time_limit, yuv, nvdec,
+                                       filters), DECODE_AHEAD)
     try:
         with tempfile.TemporaryDirectory(prefix="tintype-chunk-") as tmpdir:
             tmp = Path(tmpdir)
@@ -151,14 +154,14 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
     return "done"
 
 
-def _decode(source: str, width: int, height: int, chunk, timeout: float,
-            yuv: bool, nvdec: bool = False) -> Iterator[np.ndarray | Yuv420]:
+def _decode(source: str, width: int, height: int, chunk, timeout: float, yuv: bool, nvdec: bool = False,
+            filters: Sequence[str] = ()) -> Iterator[np.ndarray | Yuv420]:
     """The chunk's decode range, as read_frames selects it, one frame at a time (as 4:2:0
-    planes when `yuv`, on NVDEC when `nvdec`); fewer frames than planned is an error, as
-    read_frames makes it."""
+    planes when `yuv`, on NVDEC when `nvdec`, through a deinterlacer's `filters`); fewer
+    frames than planned is an error, as read_frames makes it."""
     decoded = 0
     frames = (iter_yuv_frames if yuv else iter_frames)(source, width, height, chunk.seek_time,
-                                                       chunk.decode_count, timeout, nvdec=nvdec)
+                                                       chunk.decode_count, timeout, nvdec=nvdec, filters=filters)
     for frame in frames:
         decoded += 1
         yield frame

@@ -17,7 +17,7 @@ from tintype.jobs.errors import IntakeError
 from tintype.jobs.options import JobOptions
 from tintype.media.probe import VideoFacts
 from tintype.media.tone import Tone, measure_frames, measure_image
-from tintype.media.video import iter_frames, seek_time
+from tintype.media.video import frame_start, iter_frames
 
 SAMPLED_FRAMES = 5  # a film's tone is the median of this many frames, spread over it
 SAMPLE_SIDE = 160  # pixels: the sampled frames are decoded this small
@@ -60,9 +60,8 @@ def _film_tone(path: Path, video: VideoFacts, timeout: float) -> Tone:
     frames = []
     for k in range(count):
         index = (2 * k + 1) * video.frames // (2 * count)
-        seek = seek_time(video, index)
-        at = None if seek is None else seek + video.start_time
-        frames += list(iter_frames(str(path), video.width, video.height, at, 1, timeout, size))
+        at, filters = frame_start(video, index)
+        frames += list(iter_frames(str(path), video.width, video.height, at, 1, timeout, size, filters=filters))
     return measure_frames(frames)
 
 

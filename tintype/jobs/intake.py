@@ -25,6 +25,7 @@ from tintype.jobs.colour_input import decide
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import needs_timestamps, save_timestamps
 from tintype.jobs.fingerprint import request_fingerprint
+from tintype.jobs.interlace import interlace_facts, interlace_note
 from tintype.jobs.keyframes import CheckedKeyframes, KeyframePart, check_keyframes, put_keyframe
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
@@ -120,6 +121,8 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         if image is not None:
             check_image_decodes(sub.path)
         video = None if image is not None else _validate_video(sub.path, settings)
+        if video is not None:  # from here on, the facts of the frames the pipeline works on
+            video = interlace_facts(str(sub.path), video, sub.options, settings.ffmpeg_timeout_seconds)
         kind, facts = ("image", image) if video is None else ("video", video.to_json())
         decided = decide(sub.options, sub.path, video, bool(sub.reference_path or sub.keyframes),
                          settings.ffmpeg_timeout_seconds)
@@ -133,7 +136,7 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         raise IntakeError.from_media(exc) from exc
     keyframes = check_keyframes(sub.keyframes, kind, sub.options, video, str(sub.path), settings, scratch)
     timestamps = video.timestamps if video is not None and needs_timestamps(video) else None
-    notes = [decided.note] if decided.note else []
+    notes = [n for n in (decided.note, interlace_note(video) if video is not None else None) if n]
     return Validated(kind, facts, mask_png, reference_png, masks_video, timestamps, keyframes, decided.options,
                      notes + keyframes.notes)
 

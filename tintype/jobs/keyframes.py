@@ -28,13 +28,12 @@ import numpy as np
 from PIL import Image
 
 from tintype.jobs.errors import IntakeError
-from tintype.jobs.facts import frame_seek
 from tintype.jobs.options import JobOptions
 from tintype.media.errors import MediaError, NotMedia, ToolFailed
 from tintype.media.images import load_image
 from tintype.media.likeness import fit_to_frame, mean_chroma, structure_score
 from tintype.media.probe import VideoFacts
-from tintype.media.video import read_frames
+from tintype.media.video import read_range
 from tintype.settings import Settings
 from tintype.storage import keys
 from tintype.storage.objects import ObjectStore
@@ -213,8 +212,7 @@ def _colour_picture(frame: int, path: Path, settings: Settings) -> np.ndarray:
 
 def _film_frame(frame: int, facts: VideoFacts, source: str, settings: Settings) -> np.ndarray:
     try:
-        return read_frames(source, facts.width, facts.height, frame_seek(facts, frame), 1,
-                           settings.ffmpeg_timeout_seconds)[0]
+        return read_range(source, facts, frame, 1, settings.ffmpeg_timeout_seconds)[0]
     except (ToolFailed, MediaError) as exc:
         log.info("decoding frame %d to check its keyframe failed: %s", frame, exc)
         raise IntakeError(f"frame {frame} of the video cannot be decoded to check keyframe {frame}: the video "

@@ -102,6 +102,19 @@ FIELDS: tuple[Field, ...] = (
           choice_labels={"": "no", "dust,lines": "film: dust and line scratches", "dust": "film: dust and dirt",
                          "lines": "film: vertical line scratches", "scratches": "photograph: scratches and creases"},
           group="remove"),
+    Field("deinterlace", "choice", "interlaced video: auto deinterlaces a video detected as interlaced "
+          "(stream flag checked with idet) at its frame rate, off never does, frame and field always do "
+          "(bwdif), field giving one frame per field at twice the rate", "Deinterlace", default=AUTO,
+          choices=(AUTO, "off", "frame", "field"),
+          choice_labels={AUTO: "if interlaced, at frame rate", "off": "no", "frame": "yes, at frame rate",
+                         "field": "yes, one frame per field (twice the rate)"}),
+    Field("field_order", "choice", "which field comes first when deinterlacing: auto takes the detected "
+          "order (a video whose order cannot be told is refused until you give tff or bff)",
+          "Field order", default=AUTO, choices=(AUTO, "tff", "bff"),
+          choice_labels={AUTO: "as detected", "tff": "top field first", "bff": "bottom field first"}),
+    Field("master_interlaced", "flag", "keep the archival master interlaced: the field-rate frames are "
+          "woven back into the input's frames and field order (needs field-rate deinterlacing, which auto "
+          "then chooses)", "Keep the master interlaced", default=False),
     Field("mask_dilation", "int", "grow every mask by this many pixels, so a fill does not keep the "
           "halo around a scratch", "Grow masks by (pixels)", setting="mask_dilation", low=0, high=64, step=1,
           group="remove"),
@@ -125,6 +138,9 @@ class JobOptions:
     track_boxes: bool = False
     detect_damage: tuple[str, ...] = ()
     colorize_choice: str = YES  # what was asked (`colorize`); `operations` holds what was decided
+    deinterlace: str = AUTO
+    field_order: str = AUTO
+    master_interlaced: bool = False
 
     @property
     def colorize_undecided(self) -> bool:

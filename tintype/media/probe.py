@@ -70,6 +70,9 @@ class VideoFacts:
     bytes: int | None
     audio: list[AudioStream] = field(default_factory=list)
     timestamps: list[float] = field(default_factory=list, repr=False)
+    field_order: str = "unknown"  # the stream's flag: tt, bb, tb, bt, progressive or unknown
+    # Set at intake (tintype.jobs.interlace): what detection found and how the job deinterlaces.
+    interlaced: dict[str, Any] | None = None
 
     @property
     def fps(self) -> Fraction:
@@ -234,8 +237,14 @@ def probe_video(source: str, timeout: float = 120, max_frames: int | None = None
         fps_num=rate.numerator, fps_den=rate.denominator, constant_rate=constant,
         duration=float(fmt.get("duration") or frame_span), start_time=start, bytes=size,
         audio=[_audio(s) for s in streams if s.get("codec_type") == "audio"],
-        timestamps=stamps,
+        timestamps=stamps, field_order=_field_order(video),
     )
+
+
+def _field_order(stream: dict[str, Any]) -> str:
+    """ffprobe's field_order, or unknown when it gives none or an unexpected word."""
+    order = str(stream.get("field_order") or "unknown")
+    return order if order in ("tt", "bb", "tb", "bt", "progressive") else "unknown"
 
 
 def _audio(stream: dict[str, Any]) -> AudioStream:

@@ -10,10 +10,11 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from tintype.media.deinterlace import Deinterlace
 from tintype.media.errors import MediaError
 from tintype.media.ffmpeg import FFMPEG, ToolFailed, finish_tool, input_options, kill_tool, start_tool
 from tintype.media.mkvraw import RawMatroskaWriter
@@ -59,12 +60,13 @@ def _exactly(decode: Callable[..., Iterator], source: str, width: int, height: i
 
 def iter_frames(source: str, width: int, height: int, seek: float | None, count: int | None = None,
                 timeout: float = 600, size: tuple[int, int] | None = None,
-                nvdec: bool = False) -> Iterator[np.ndarray]:
+                nvdec: bool = False, filters: Sequence[str] = ()) -> Iterator[np.ndarray]:
     """Frames one at a time, as `read_frames` selects them; `size` (w, h) scales them;
-    `nvdec` decodes on the GPU (media.hwaccel decides when it may)."""
+    `nvdec` decodes on the GPU (media.hwaccel decides when it may); `filters` run on the
+    selected frames first (a deinterlacer: media.deinterlace)."""
     if size is not None:
         width, height = size
-    args = _decode_args(source, seek, count, size, "rgb24", nvdec)
+    args = _decode_args(source, seek, count, size, "rgb24", nvdec, filters)
     for raw in _raw_frames(args, width * height * 3, timeout):
         yield np.frombuffer(raw, np.uint8).reshape(height, width, 3)
 
@@ -77,18 +79,18 @@ def read_yuv_frames(source: str, width: int, height: int, seek: float | None, co
 
 
 def iter_yuv_frames(source: str, width: int, height: int, seek: float | None, count: int | None = None,
-                    timeout: float = 600, nvdec: bool = False) -> Iterator[Yuv420]:
+                    timeout: float = 600, nvdec: bool = False, filters: Sequence[str] = ()) -> Iterator[Yuv420]:
     """`iter_frames` as 4:2:0 planes. A limited-range 4:2:0 source arrives as its own
     samples (no conversion at all, so its luma can be delivered bit for bit); other formats
     and full-range sources are converted to limited-range yuv420p by ffmpeg."""
-    args = _decode_args(source, seek, count, None, "yuv420p", nvdec)
+    args = _decode_args(source, seek, count, None, "yuv420p", nvdec, filters)
     frame_bytes = width * height + 2 * ((width + 1) // 2) * ((height + 1) // 2)
     for raw in _raw_frames(args, frame_bytes, timeout):
         yield Yuv420.from_decoded(raw, width, height)
 
 
 def _decode_args(source: str, seek: float | None, count: int | None, size: tuple[int, int] | None,
-                 pix_fmt: str, nvdec: bool = False) -> list[str]:
+                 pix_fmt: str, nvdec: bool = False, extra: Sequence[str] = ()) -> list[str]:
     args = [FFMPEG, "-v", "error", "-nostdin"]
     if nvdec:
         # NVDEC decodes, the frames come back to system memory (no -hwaccel_output_format),
@@ -101,6 +103,7 @@ def _decode_args(source: str, seek: float | None, count: int | None, size: tuple
         args += ["-noaccurate_seek", "-ss", f"{max(0.0, seek - 1.0):.6f}", "-copyts"]
     args += [*input_options(source), "-i", source, "-map", "0:v:0"]
     filters = [f"select=gte(t\\,{seek:.6f})"] if seek is not None else []
+    filters += extra
     if size is not None:
         filters.append(f"scale={size[0]}:{size[1]}:flags=area")
     if pix_fmt == "yuv420p":
@@ -122,14 +125,32 @@ def _raw_frames(args: list[str], frame_bytes: int, timeout: float) -> Iterator[b
         finish_tool(proc, "ffmpeg decode", timeout)
 
 
+def frame_start(facts: VideoFacts, index: int) -> tuple[float | None, list[str]]:
+    """Where a decode that starts at frame `index` of a job's facts seeks (absolute; None:
+    from the start) and the filters it runs: a deinterlaced job's frames are bwdif's
+    (media.deinterlace), counted as its facts count them."""
+    plan = Deinterlace.of_facts({"interlaced": facts.interlaced})
+    if plan is not None:
+        seek = plan.start(facts, index)
+        return (None if seek is None else seek + facts.start_time), plan.filters(index)
+    if index <= 0:
+        return None, []
+    if facts.timestamps:
+        return seek_time(facts, index) + facts.start_time, []
+    return facts.start_time + (index - 0.5) * facts.fps_den / facts.fps_num, []  # constant rate, times not kept
+
+
 def read_range(source: str, facts: VideoFacts, start: int, count: int,
                timeout: float = 600) -> list[np.ndarray]:
-    """Decode frames [start, start+count) of a probed video."""
+    """Decode frames [start, start+count) of a probed video (or of a job's facts: see
+    frame_start)."""
     if start < 0 or start + count > facts.frames:
         raise ValueError(f"frame range {start}+{count} is outside 0..{facts.frames}")
-    seek = seek_time(facts, start)
-    absolute = None if seek is None else seek + facts.start_time
-    return read_frames(source, facts.width, facts.height, absolute, count, timeout)
+    seek, filters = frame_start(facts, start)
+    frames = list(iter_frames(source, facts.width, facts.height, seek, count, timeout, filters=filters))
+    if len(frames) != count:
+        raise ToolFailed(f"expected {count} frames from t={seek}, decoded {len(frames)}")
+    return frames
 
 
 def even_size(width: int, height: int) -> tuple[int, int]:

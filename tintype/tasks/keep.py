@@ -13,7 +13,7 @@ from tintype.media.images import save_image
 from tintype.media.maskvideo import concat_masks, iter_masks
 from tintype.media.overlay import mask_overlay
 from tintype.media.probe import VideoFacts
-from tintype.media.video import read_frames, seek_time
+from tintype.media.video import read_range
 from tintype.media.yuv import Yuv420
 from tintype.storage import keys
 from tintype.storage.objects import ObjectStore
@@ -22,13 +22,8 @@ COMPARE_WIDTH = 1600  # pixels: the side-by-side poster is for a web page
 
 
 def input_frame(store: ObjectStore, job_id: str, facts: VideoFacts, index: int) -> np.ndarray:
-    """Frame `index` of the job's input, as RGB."""
-    if facts.constant_rate or not facts.timestamps:
-        seek = None if index == 0 else facts.start_time + (index - 0.5) * facts.fps_den / facts.fps_num
-    else:
-        seek = seek_time(facts, index)
-        seek = None if seek is None else seek + facts.start_time
-    return read_frames(store.read_url(keys.input_key(job_id)), facts.width, facts.height, seek, 1)[0]
+    """Frame `index` of the job's input, as RGB (deinterlaced as the job was)."""
+    return read_range(store.read_url(keys.input_key(job_id)), facts, index, 1)[0]
 
 
 def store_compare(store: ObjectStore, job_id: str, facts: VideoFacts, index: int, result: Yuv420) -> str:

@@ -17,31 +17,35 @@ from celery import shared_task
 from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts, needs_timestamps, save_timestamps
 from tintype.jobs.options import JobOptions
+from tintype.media.deinterlace import Deinterlace
 from tintype.media.images import save_image
 from tintype.media.probe import VideoFacts, probe_video
-from tintype.media.video import read_frames, seek_time
+from tintype.media.video import read_range, seek_time
 from tintype.queue.messages import IMAGE, PROBE, TRACK, start_processing
 from tintype.queue.task import JobTask
 from tintype.storage import keys
 from tintype.storage.objects import ObjectNotFound, ObjectStore
 
 
-def plan_chunks(facts: VideoFacts, chunk_frames: int, context: int) -> list[jobstate.ChunkPlan]:
-    """Split the frames into chunks, each decoding `context` extra frames on either side."""
+def plan_chunks(facts: VideoFacts, chunk_frames: int, context: int,
+                deinterlace: Deinterlace | None = None) -> list[jobstate.ChunkPlan]:
+    """Split the frames into chunks, each decoding `context` extra frames on either side.
+    A deinterlaced job's chunks seek to the input frame before their first (bwdif's
+    context, media.deinterlace)."""
     plans = []
     for index, start in enumerate(range(0, facts.frames, max(1, chunk_frames))):
         count = min(chunk_frames, facts.frames - start)
         decode_start = max(0, start - context)
         decode_end = min(facts.frames, start + count + context)
-        seek = seek_time(facts, decode_start)
+        seek = seek_time(facts, decode_start) if deinterlace is None else deinterlace.start(facts, decode_start)
         plans.append(jobstate.ChunkPlan(index, start, count, decode_start, decode_end - decode_start,
                                         None if seek is None else seek + facts.start_time))
     return plans
 
 
 def store_poster(store: ObjectStore, job_id: str, source: str, facts: VideoFacts) -> str:
-    """The first frame as the job page's preview."""
-    frame = read_frames(source, facts.width, facts.height, None, 1)[0]
+    """The first frame (deinterlaced as the job is) as the job page's preview."""
+    frame = read_range(source, facts, 0, 1)[0]
     with tempfile.TemporaryDirectory(prefix="tintype-poster-") as tmp:
         path = Path(tmp) / "poster.jpg"
         save_image(path, frame, None, "jpeg")
@@ -64,7 +68,7 @@ def probe(self: JobTask, job_id: str) -> str:
         settings = self.settings
         # Inpainting borrows pixels from neighbouring frames, across chunk borders too.
         context = settings.inpaint_context_frames if "inpaint" in job.operations else settings.context_frames
-        plans = plan_chunks(facts, settings.chunk_frames, context)
+        plans = plan_chunks(facts, settings.chunk_frames, context, Deinterlace.of_facts(job.input_facts))
         jobstate.plan_chunks(self.db_url, job_id, plans)
         preview = store_poster(self.store, job_id, source, facts)
         options = JobOptions.of(job, settings)

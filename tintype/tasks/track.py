@@ -22,7 +22,7 @@ from tintype.jobs.facts import load_facts
 from tintype.jobs.options import JobOptions
 from tintype.media.inpaint.tracking import track_boxes
 from tintype.media.probe import VideoFacts
-from tintype.media.video import iter_frames, seek_time
+from tintype.media.video import frame_start, iter_frames
 from tintype.queue.messages import TRACK, start_processing
 from tintype.queue.task import JobTask
 from tintype.storage import keys
@@ -64,10 +64,9 @@ def tracked_boxes(source: str, facts: VideoFacts, boxes: list[dict[str, int]],
     notes = []
     for n, box in enumerate(boxes):
         first, last = box.get("first", 0), box.get("last", facts.frames - 1)
-        seek = seek_time(facts, first)
-        stream = _Stream(iter_frames(source, facts.width, facts.height,
-                                     None if seek is None else seek + facts.start_time, last - first + 1,
-                                     timeout, size), last - first + 1)
+        seek, filters = frame_start(facts, first)
+        stream = _Stream(iter_frames(source, facts.width, facts.height, seek, last - first + 1, timeout, size,
+                                     filters=filters), last - first + 1)
         small = tuple(int(round(v * scale)) for v in (box["x"], box["y"], box["w"], box["h"]))
         result = track_boxes(stream, (small[0], small[1], max(2, small[2]), max(2, small[3])))
         stream.drain()
