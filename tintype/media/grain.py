@@ -1,11 +1,13 @@
 """Film grain: taken off the picture before restoration, put back after it.
 
-Grain is random from frame to frame while the picture mostly is not, so a short
-temporal average separates them (`separate`): each neighbour within `RADIUS` frames is
-weighted by how well its *smoothed* self matches the frame's (smoothing first removes
-the grain, so the weight measures motion, not grain), then a small edge-keeping spatial
-filter takes the grain that the few averaged frames leave (and all of it where
-everything moves). The grain layer is the frame minus that clean picture, in luma.
+Grain is random from frame to frame while the picture is not, so a short temporal
+average separates them (`separate`): each neighbour within `RADIUS` frames is brought
+onto the frame along the optical flow (DIS, computed on blurred frames so that grain
+does not steer it) and weighted by how well its *smoothed* self then matches the
+frame's (smoothing removes the grain, so the weight measures what the flow missed, not
+grain); then a small edge-keeping spatial filter takes the grain that the few averaged
+frames leave (and all of it where the flow failed). The grain layer is the frame minus
+that clean picture, in luma.
 
 Restoration (inpainting, colorization) runs on the clean picture; afterwards the
 original grain goes back where the picture is the source's, and inside filled holes,
@@ -24,6 +26,8 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+
+from tintype.media.flow import flow, warp
 
 RADIUS = 2  # frames either side of a frame that its clean picture is averaged from
 MOTION_SIGMA = 1.5  # Gaussian blur (px) that removes grain before frames are compared
@@ -53,21 +57,26 @@ def separate(lumas: Sequence[np.ndarray], radius: int = RADIUS) -> list[np.ndarr
     filtered spatially."""
     frames = [np.asarray(f, np.float32) for f in lumas]
     smooth = [cv2.GaussianBlur(f, (0, 0), MOTION_SIGMA) for f in frames]
-    # Differences of neighbouring frames: of the raw ones, grain (twice its variance) and
-    # motion; of the smoothed ones, the grain left after blurring and motion. Medians
-    # read the grain where most of the picture holds still.
-    raw = [_spread(frames[t + 1] - frames[t]) / np.sqrt(2.0) for t in range(len(frames) - 1)]
-    blurred = [_spread(smooth[t + 1] - smooth[t]) for t in range(len(frames) - 1)]
+    guides = [np.clip(s + 0.5, 0, 255).astype(np.uint8) for s in smooth]
     out = []
     for t in range(len(frames)):
-        pairs = range(max(0, t - radius), min(len(frames) - 1, t + radius))
-        if not pairs:
+        neighbours = [s for s in range(max(0, t - radius), min(len(frames), t + radius + 1)) if s != t]
+        if not neighbours:
             out.append(_spatial(frames[t], max(1.0, grain_strength(frames[t]))))
             continue
-        sigma = max(1.0, float(np.median([raw[p] for p in pairs])))
-        guard = 3.0 * float(np.median([blurred[p] for p in pairs])) + 1.0
-        out.append(_spatial(_temporal(frames, smooth, t, radius, guard), sigma))
+        aligned = [_aligned(frames[s], smooth[s], flow(guides[t], guides[s])) for s in neighbours]
+        # Differences to the aligned neighbours: of the raw frames, grain (about twice its
+        # variance) and what the flow missed; of the smoothed ones, the grain left after
+        # blurring and what the flow missed. Medians read the grain where the flow holds.
+        sigma = max(1.0, float(np.median([_spread(frames[t] - raw) for raw, _ in aligned])) / np.sqrt(2.0))
+        guard = 3.0 * float(np.median([_spread(smooth[t] - sm) for _, sm in aligned])) + 1.0
+        out.append(_spatial(_temporal(frames[t], smooth[t], aligned, guard), sigma))
     return out
+
+
+def _aligned(frame: np.ndarray, smooth: np.ndarray, field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A neighbour and its smoothed self brought onto the frame's grid along the flow."""
+    return warp(frame, field), warp(smooth, field)
 
 
 def _spread(difference: np.ndarray) -> float:
@@ -75,15 +84,16 @@ def _spread(difference: np.ndarray) -> float:
     return float(np.median(np.abs(difference)) / 0.6745)
 
 
-def _temporal(frames: list[np.ndarray], smooth: list[np.ndarray], t: int, radius: int,
+def _temporal(frame: np.ndarray, smooth: np.ndarray, aligned: list[tuple[np.ndarray, np.ndarray]],
               guard: float) -> np.ndarray:
-    total = frames[t].copy()
+    """The frame averaged with its aligned neighbours, each weighted down where its
+    smoothed self differs from the frame's by more than the guard (the flow missed:
+    occlusion, new picture)."""
+    total = frame.copy()
     weight = np.ones_like(total)
-    for s in range(max(0, t - radius), min(len(frames), t + radius + 1)):
-        if s == t:
-            continue
-        w = np.exp(-0.5 * np.square((smooth[s] - smooth[t]) / guard))
-        total += w * frames[s]
+    for raw, smoothed in aligned:
+        w = np.exp(-0.5 * np.square((smoothed - smooth) / guard))
+        total += w * raw
         weight += w
     return total / weight
 
