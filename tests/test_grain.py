@@ -163,3 +163,18 @@ def test_the_option_is_checked():
     assert parse_options({"operations": "inpaint", "grain": "keep"}, settings).keeps_grain
     with pytest.raises(OptionError, match="grain must be one of off, keep"):
         parse_options({"operations": "inpaint", "grain": "remove"}, settings)
+
+
+def test_a_photographs_hole_gets_grain_from_its_spatial_separation():
+    """One frame, no neighbours: the grain comes from the spatial filter alone."""
+    settings = load_settings()
+    options = parse_options({"operations": "inpaint", "inpaint_model": "telea", "grain": "keep"}, settings)
+    [photo], [mask] = rgb_clip()[:1], box_masks(1)
+    [out] = apply_operations([photo], options, [mask], seed=(3, 0))
+    hole, ring = mask > 0, np.zeros((H, W), bool)
+    ring[14:66, 106:158] = True
+    ring &= ~hole
+    detail = [f[..., 0].astype(np.float32) - cv2.GaussianBlur(f[..., 0].astype(np.float32), (0, 0), 2)
+              for f in (out, photo)]
+    assert np.array_equal(out[~hole], photo[~hole])
+    assert 0.7 < detail[0][hole].std() / detail[1][ring].std() < 1.3

@@ -36,17 +36,6 @@ RING = (3, 12)  # px: the ring around a hole where its grain strength is measure
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def grain_strength(luma: np.ndarray) -> float:
-    """Robust standard deviation of a picture's fine noise: the median absolute value
-    of a second difference, scaled so white Gaussian noise of std s reads s (Immerkaer's
-    estimator). Picture edges are few, so the median ignores them."""
-    luma = np.asarray(luma, np.float32)
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    response = cv2.filter2D(luma, -1, kernel, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
-    # The kernel's gain on white noise is sqrt(36) = 6; median |N(0,1)| = 0.6745.
-    return float(np.median(np.abs(response)) / (6 * 0.6745))
-
-
 def separate(lumas: Sequence[np.ndarray], radius: int = RADIUS) -> list[np.ndarray]:
     """(H, W) float32 clean pictures of same-sized luma frames, one per frame.
 
@@ -62,7 +51,7 @@ def separate(lumas: Sequence[np.ndarray], radius: int = RADIUS) -> list[np.ndarr
     for t in range(len(frames)):
         neighbours = [s for s in range(max(0, t - radius), min(len(frames), t + radius + 1)) if s != t]
         if not neighbours:
-            out.append(_spatial(frames[t], max(1.0, grain_strength(frames[t]))))
+            out.append(_alone(frames[t]))
             continue
         aligned = [_aligned(frames[s], smooth[s], flow(guides[t], guides[s])) for s in neighbours]
         # Differences to the aligned neighbours: of the raw frames, grain (about twice its
@@ -96,6 +85,13 @@ def _temporal(frame: np.ndarray, smooth: np.ndarray, aligned: list[tuple[np.ndar
         total += w * raw
         weight += w
     return total / weight
+
+
+def _alone(frame: np.ndarray) -> np.ndarray:
+    """A frame without neighbours (a photograph): a wider edge-keeping filter, its range
+    set by what a 2 px blur takes off (grain clumps, which the finest differences miss)."""
+    sigma = max(1.0, _spread(frame - cv2.GaussianBlur(frame, (0, 0), 2.0)))
+    return cv2.bilateralFilter(frame, 9, 2.5 * sigma, 2.5)
 
 
 def _spatial(picture: np.ndarray, sigma: float) -> np.ndarray:
