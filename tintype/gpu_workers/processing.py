@@ -13,6 +13,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from tintype.gpu_workers.colorize import colorize_frames, colorize_yuv
+from tintype.gpu_workers.grain_pass import take_off
 from tintype.gpu_workers.keyframe_colour import ColourWindow, colour_window, colour_window_yuv, model_fallback
 from tintype.gpu_workers.models.contracts import VideoInpainter
 from tintype.gpu_workers.models.registry import models
@@ -37,17 +38,29 @@ def works_in_yuv(options: JobOptions, has_reference: bool) -> bool:
 
 def apply_operations(frames: Sequence[Frame], options: JobOptions, masks: Sequence[np.ndarray] | None,
                      reference: np.ndarray | None = None, keep: slice = slice(None),
-                     window: ColourWindow | None = None) -> list[Frame]:
+                     window: ColourWindow | None = None, seed: tuple[int, int] = (0, 0)) -> list[Frame]:
     """`frames` may include context frames on either side: inpainting uses them as
     sources, and only the `keep` frames are colorized and returned. With a `window`
     (a film coloured from keyframes) the kept frames take their colour from its keyframes
     and borders, the model filling only what no keyframe reaches; the colour reference
     was already applied to the keyframes. 4:2:0 frames come back as 4:2:0 with their own
-    luma planes; should an operation need RGB, they are converted once first."""
+    luma planes; should an operation need RGB, they are converted once first.
+    With `grain=keep` the operations run on the frames with their grain taken off (the
+    context frames serve the temporal denoise too) and the grain goes back on the results;
+    `seed` is (the job's grain seed, the film index of `frames[0]`)."""
     result = list(frames)
     needs_rgb = options.inpaint or (options.colorize and window is None and reference is not None)
     if needs_rgb and any(isinstance(f, Yuv420) for f in result):
         result = [f.rgb() if isinstance(f, Yuv420) else f for f in result]
+    if not options.keeps_grain:
+        return _restore(result, options, masks, reference, keep, window)
+    clean, grain = take_off(result, *seed)
+    restored = _restore(clean, options, masks, reference, keep, window)
+    return grain.put_back(restored, keep, None if masks is None else list(masks)[keep], options.colorize)
+
+
+def _restore(result: list[Frame], options: JobOptions, masks: Sequence[np.ndarray] | None,
+             reference: np.ndarray | None, keep: slice, window: ColourWindow | None) -> list[Frame]:
     if options.inpaint:
         if masks is None or len(masks) != len(result):
             raise ValueError("inpainting needs one mask per frame")
@@ -77,8 +90,9 @@ def streams(options: JobOptions, reference: np.ndarray | None, window: ColourWin
     """Whether these operations can work on a chunk's frames in batches as they arrive.
     Not when inpainting (a video inpainter sees the whole window, context included),
     colouring from keyframes (carried both ways through the window) or grading towards a
-    reference (one grade for all the frames): those need every frame first."""
-    return not options.inpaint and window is None and reference is None
+    reference (one grade for all the frames) or keeping the grain (its denoise is temporal):
+    those need every frame first."""
+    return not options.inpaint and window is None and reference is None and not options.keeps_grain
 
 
 def apply_in_batches(frames: Iterable[np.ndarray], options: JobOptions, keep: range,

@@ -20,6 +20,7 @@ from PIL import Image
 
 from tintype import telemetry as metrics
 from tintype.gpu_workers.colorize import chroma_level
+from tintype.gpu_workers.grain_pass import job_seed
 from tintype.gpu_workers.keyframe_colour import ColourWindow
 from tintype.gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
 from tintype.gpu_workers.plan_colour import load_borders
@@ -193,7 +194,8 @@ def _run_operations(store: ObjectStore, job, options: JobOptions, chunk, index: 
         masks = frame_masks(sources, frames)
         _store_used_masks(store, keys.used_mask_chunk_key(job.id, index), masks[own], job.input_facts["width"],
                           job.input_facts["height"], tmp)
-    for frame in apply_operations(frames, options, masks, reference, keep=own, window=window):
+    for frame in apply_operations(frames, options, masks, reference, keep=own, window=window,
+                                  seed=(job_seed(job.id), chunk.decode_start)):
         out(frame)
 
 
@@ -240,7 +242,7 @@ def _process_image(task: JobTask, job_id: str) -> str:
                               "colorized from its lightness alone")
         fixed, reference = _job_images(store, job, tmp)
         masks = frame_masks(image_masks(options, fixed), [loaded.rgb]) if options.inpaint else None
-        result = apply_operations([loaded.rgb], options, masks, reference)[0]
+        result = apply_operations([loaded.rgb], options, masks, reference, seed=(job_seed(job_id), 0))[0]
         out = tmp / f"output.{fmt}"
         save_image(out, result, loaded.alpha, fmt)
         key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")

@@ -20,6 +20,7 @@ from tintype.settings import Settings
 OPERATIONS = ("inpaint", "colorize")  # in the order they run
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "on", "yes"), ("0", "false", "off", "no", "")
 AUTO, YES, NO = "auto", "yes", "no"  # colorize: decided from the input's colour, or as asked
+GRAIN_OFF, GRAIN_KEEP = "off", "keep"  # grain: restored as it is, or taken off and put back (media.grain)
 
 
 class OptionError(ValueError):
@@ -115,6 +116,11 @@ FIELDS: tuple[Field, ...] = (
     Field("master_interlaced", "flag", "keep the archival master interlaced: the field-rate frames are "
           "woven back into the input's frames and field order (needs field-rate deinterlacing, which auto "
           "then chooses)", "Keep the master interlaced", default=False),
+    Field("grain", "choice", "film grain: keep takes it off the picture before restoring (a short temporal "
+          "denoise), restores the clean picture and puts the original grain back, with matching grain "
+          "synthesised inside filled holes; off restores the grainy picture as it is",
+          "Film grain", default=GRAIN_OFF, choices=(GRAIN_OFF, GRAIN_KEEP),
+          choice_labels={GRAIN_OFF: "restore as it is", GRAIN_KEEP: "keep: restore under it, put it back"}),
     Field("mask_dilation", "int", "grow every mask by this many pixels, so a fill does not keep the "
           "halo around a scratch", "Grow masks by (pixels)", setting="mask_dilation", low=0, high=64, step=1,
           group="remove"),
@@ -141,6 +147,12 @@ class JobOptions:
     deinterlace: str = AUTO
     field_order: str = AUTO
     master_interlaced: bool = False
+    grain: str = GRAIN_OFF
+
+    @property
+    def keeps_grain(self) -> bool:
+        """Restoration runs under the film's grain, which is put back afterwards."""
+        return self.grain == GRAIN_KEEP
 
     @property
     def colorize_undecided(self) -> bool:

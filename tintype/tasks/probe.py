@@ -18,6 +18,7 @@ from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts, needs_timestamps, save_timestamps
 from tintype.jobs.options import JobOptions
 from tintype.media.deinterlace import Deinterlace
+from tintype.media.grain import RADIUS as GRAIN_RADIUS
 from tintype.media.images import save_image
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.video import read_range, seek_time
@@ -66,12 +67,15 @@ def probe(self: JobTask, job_id: str) -> str:
         source = self.store.read_url(keys.input_key(job_id))
         facts = _job_facts(self, job_id, job.input_facts, source)
         settings = self.settings
-        # Inpainting borrows pixels from neighbouring frames, across chunk borders too.
+        options = JobOptions.of(job, settings)
+        # Inpainting borrows pixels from neighbouring frames, across chunk borders too;
+        # so does the grain's temporal denoise.
         context = settings.inpaint_context_frames if "inpaint" in job.operations else settings.context_frames
+        if options.keeps_grain:
+            context = max(context, GRAIN_RADIUS)
         plans = plan_chunks(facts, settings.chunk_frames, context, Deinterlace.of_facts(job.input_facts))
         jobstate.plan_chunks(self.db_url, job_id, plans)
         preview = store_poster(self.store, job_id, source, facts)
-        options = JobOptions.of(job, settings)
         jobstate.update_job(self.db_url, job_id, preview_key=preview,
                             stage="track_queued" if options.track_boxes else "probing")
         jobstate.add_timing(self.db_url, job_id, "probe", time.monotonic() - began)
