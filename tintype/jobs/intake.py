@@ -128,6 +128,7 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         mask_png = _validate_mask(sub, facts, settings, scratch)
         masks_video = _validate_frame_masks(sub, kind, facts, settings, scratch)
         _validate_mask_options(sub, kind, facts)
+        _validate_master(sub, kind)
         reference_png = _validate_reference(sub, settings, scratch)
     except MediaError as exc:
         raise IntakeError.from_media(exc) from exc
@@ -192,6 +193,12 @@ def _validate_mask_options(sub: Submission, kind: str, facts: dict[str, Any]) ->
     if sub.options.boxes:
         width, height = _upright_size(sub.path, facts)
         check_boxes(list(sub.options.boxes), width, height, facts.get("frames", 1))
+
+
+def _validate_master(sub: Submission, kind: str) -> None:
+    if kind != "image" and sub.options.photo_master != "none":
+        raise IntakeError("photo_master is for photographs; a video's result is an MP4 video",
+                          "photo_master_for_video")
 
 
 REFERENCE_SIDE = 1024

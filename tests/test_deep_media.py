@@ -1,0 +1,130 @@
+"""Input at full depth: image sequences checked and wrapped losslessly, and the 16-bit
+master of a photograph (tintype.media.sequence, tintype.media.master16)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.media_factory import ffmpeg
+from tintype.media.master16 import LUMA, DeepImage, build_master, read_deep, write_master
+from tintype.media.sequence import SequenceError, find_sequence, is_sequence, wrap_sequence
+
+
+def dpx_sequence(folder: Path, frames: int = 6, size: str = "160x120", pix_fmt: str = "gray16le",
+                 name: str = "scan_%06d.dpx", start: int = 1) -> Path:
+    """A short DPX reel as a scanner writes one: one file per frame, numbered from `start`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=24", "-frames:v", str(frames), "-pix_fmt", pix_fmt,
+           "-c:v", "dpx", "-start_number", str(start), str(folder / name))
+    return folder
+
+
+def raw16(source: str, pix_fmt: str, *before: str) -> bytes:
+    """Every frame decoded to `pix_fmt`, as bytes: what 'the same at its own depth' compares."""
+    return subprocess.run(["ffmpeg", "-v", "error", *before, "-i", source, "-f", "rawvideo", "-pix_fmt", pix_fmt,
+                           "-"], capture_output=True, check=True).stdout
+
+
+def test_a_dpx_folder_is_wrapped_losslessly_at_its_own_depth(tmp_path):
+    folder = dpx_sequence(tmp_path / "reel")
+    assert is_sequence(folder) and is_sequence(folder / "scan_%06d.dpx")
+    found = find_sequence(folder)
+    assert (found.first, len(found.files), found.width, found.height) == (1, 6, 160, 120)
+    assert found.layout == "DPX 16-bit luma" and found.name == "scan"
+    assert find_sequence(folder / "scan_%06d.dpx").files == found.files  # the pattern names the same frames
+    out = wrap_sequence(found, 24.0, tmp_path / "reel.mkv", 60)
+    stream = json.loads(subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
+                                        str(out)], capture_output=True, check=True).stdout)["streams"][0]
+    assert (stream["codec_name"], stream["pix_fmt"], stream["nb_read_frames"]) == ("ffv1", "gray16le", "6")
+    scans = raw16(str(folder / "scan_%06d.dpx"), "gray16le", "-start_number", "1")
+    assert len(scans) == 6 * 160 * 120 * 2 and raw16(str(out), "gray16le") == scans  # bit for bit, 16 bits
+
+
+def test_a_sequence_with_a_gap_is_refused_naming_the_missing_number(tmp_path):
+    folder = dpx_sequence(tmp_path / "reel", frames=5)
+    (folder / "scan_000003.dpx").unlink()
+    with pytest.raises(SequenceError, match=r"frame number 3 is missing \(scan_000003.dpx\)") as err:
+        find_sequence(folder)
+    assert err.value.code == "sequence_gap"
+
+
+def test_a_frame_of_another_size_or_depth_is_refused_naming_it(tmp_path):
+    folder = dpx_sequence(tmp_path / "reel", frames=3)
+    dpx_sequence(tmp_path / "odd", frames=1, size="80x60", start=4)
+    (tmp_path / "odd" / "scan_000004.dpx").rename(folder / "scan_000004.dpx")
+    with pytest.raises(SequenceError, match=r"scan_000004.dpx is 80x60 DPX 16-bit luma but the first frame "
+                                            r"scan_000001.dpx is 160x120"):
+        find_sequence(folder)
+    (folder / "scan_000004.dpx").unlink()
+    dpx_sequence(tmp_path / "rgb", frames=1, pix_fmt="rgb48le", start=4)
+    (tmp_path / "rgb" / "scan_000004.dpx").rename(folder / "scan_000004.dpx")
+    with pytest.raises(SequenceError, match="scan_000004.dpx is 160x120 DPX 16-bit RGB") as err:
+        find_sequence(folder)
+    assert err.value.code == "sequence_mismatch"
+
+
+def test_an_empty_folder_or_two_runs_are_refused(tmp_path):
+    with pytest.raises(SequenceError, match="no numbered frames"):
+        find_sequence(tmp_path)
+    for name in ("a_0001.png", "a_0002.png", "b_0001.png"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 8), np.uint16))
+    with pytest.raises(SequenceError, match="more than one numbered sequence"):
+        find_sequence(tmp_path)
+    found = find_sequence(tmp_path / "a_%04d.png")
+    assert len(found.files) == 2 and found.layout == "PNG 16-bit grey"
+
+
+def _grey16(width: int = 64, height: int = 48) -> np.ndarray:
+    """A smooth 16-bit ramp over the whole range, with steps no 8-bit image has."""
+    ramp = np.linspace(0, 65535, width * height).reshape(height, width)
+    return np.rint(ramp).astype(np.uint16)
+
+
+def _colour_result(grey16: np.ndarray) -> np.ndarray:
+    """What a colorizer might return: the 8-bit lightness with a strong brown cast."""
+    light = (grey16 // 257).astype(np.int16)
+    cast = np.dstack([light + 40, light, light - 40])
+    return np.clip(cast, 0, 255).astype(np.uint8)
+
+
+def test_a_colorized_master_keeps_the_16_bit_lightness_of_a_grey_input():
+    grey = _grey16()
+    deep = DeepImage(np.repeat(grey[:, :, None], 3, axis=2), None, 16)
+    result = _colour_result(grey)
+    master = build_master(deep, result, None, colorized=True)
+    assert master.dtype == np.uint16
+    luma = master.astype(np.float64) @ LUMA.astype(np.float64)
+    # The master's 601 luma is the input's grey, to within the rounding of three channels to 16 bits...
+    assert np.abs(luma - grey).max() <= 1.0
+    # ...and it has the result's colour: red above blue where the lightness leaves room for it.
+    middle = (grey > 16384) & (grey < 49152)
+    assert (master[..., 0].astype(int) - master[..., 2])[middle].min() > 40 * 257
+
+
+def test_an_inpaint_only_master_keeps_unmasked_pixels_bit_identical():
+    rng = np.random.default_rng(0)
+    rgb16 = rng.integers(0, 65536, (48, 64, 3), dtype=np.uint16)
+    result = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:20, 30:40] = 255
+    master = build_master(DeepImage(rgb16, None, 16), result, mask, colorized=False)
+    assert np.array_equal(master[mask == 0], rgb16[mask == 0])
+    assert np.array_equal(master[mask > 0], result[mask > 0].astype(np.uint16) * 257)
+
+
+def test_a_16_bit_png_is_read_at_its_depth_and_written_back(tmp_path):
+    grey = _grey16()
+    cv2.imwrite(str(tmp_path / "scan.png"), grey)
+    deep = read_deep(tmp_path / "scan.png", np.zeros((48, 64, 3), np.uint8), None, 1)
+    assert deep.bits == 16 and np.array_equal(deep.rgb[..., 1], grey)
+    write_master(tmp_path / "m.tif", deep.rgb, None)
+    back = cv2.imread(str(tmp_path / "m.tif"), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16 and np.array_equal(back[..., 0], grey)
+    eight = read_deep(tmp_path / "none.png", np.full((4, 4, 3), 255, np.uint8), None, 1)
+    assert eight.bits == 8 and int(eight.rgb.max()) == 65535  # an 8-bit input is spread, not padded
