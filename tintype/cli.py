@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tintype import evaluate, instance, keys_cli, processes, workers_cli
+from tintype.jobs import outputs as job_outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field
+from tintype.media.errors import MediaError, ToolFailed
+from tintype.media.master16 import FORMATS as MASTER_FORMATS
+from tintype.media.sequence import ImageSequence, find_sequence, is_sequence, wrap_sequence
 from tintype.queue.app import make_celery
 from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
@@ -29,6 +33,7 @@ from tintype.storage.objects import ObjectStore, store_from_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
 EXIT_INTERRUPTED = 128 + 2  # what shells report for a command ended by Ctrl-C (SIGINT)
+SEQUENCE_FPS = 24.0  # a scanned reel's rate when --sequence-fps does not say: sound film's
 FOLLOW_SECONDS = 0.1  # how often `restore` reads its job's row (a SQLite read: cheap)
 
 
@@ -67,9 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tintype", description="Restore historical photographs and film.")
     sub = parser.add_subparsers(dest="command", required=True)
     restore = sub.add_parser("restore", help="colorize and/or inpaint one image or video")
-    restore.add_argument("input", type=Path)
+    restore.add_argument("input", type=Path, help="a photograph, a video, or an image sequence: a folder of "
+                         "numbered frames or a pattern such as scans/reel_%%06d.dpx (DPX, TIFF, PNG)")
     restore.add_argument("-o", "--output", type=Path, required=True,
-                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video")
+                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video or a sequence; "
+                              "files made beside it (a --photo-master) go next to it as NAME-master.png ...")
+    restore.add_argument("--sequence-fps", type=float, default=SEQUENCE_FPS, metavar="FPS",
+                         help=f"frame rate of an image sequence (1..240; default {SEQUENCE_FPS:g})")
     restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
                          "the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
@@ -225,13 +234,35 @@ def cmd_restore(args: argparse.Namespace) -> int:
     private = kept is None  # removed afterwards
     if args.masks is not None and args.masks.is_dir():
         args.masks = _zip_folder(args.masks)
+    wrapped = Path(tempfile.mkdtemp(prefix="tintype-sequence-")) if args.sequence is not None else None
     data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if kept is None else kept
     try:
+        if wrapped is not None:
+            problem = _wrap(args, wrapped, load_settings())
+            if problem:
+                print(f"tintype: {problem}", file=sys.stderr)
+                return EXIT_BAD_INPUT
         return _restore_in(data_dir, args, _private_cache() if private else {})
     finally:
-        if private:
-            with processes.sigint_ignored():
+        with processes.sigint_ignored():
+            if private:
                 shutil.rmtree(data_dir, ignore_errors=True)
+            if wrapped is not None:
+                shutil.rmtree(wrapped, ignore_errors=True)
+
+
+def _wrap(args: argparse.Namespace, folder: Path, settings: Settings) -> str | None:
+    """An image sequence becomes the job's input: one lossless video at its own depth
+    (tintype.media.sequence), named after the sequence; what went wrong, if anything."""
+    sequence: ImageSequence = args.sequence
+    try:
+        args.input = wrap_sequence(sequence, args.sequence_fps, folder / f"{sequence.name}.mkv",
+                                   settings.ffmpeg_timeout_seconds)
+    except ToolFailed as exc:
+        return f"{sequence.pattern.name}: ffmpeg could not read the sequence: {exc}"
+    print(f"tintype: {len(sequence.files)} frames of {sequence.pattern.name} ({sequence.width}x{sequence.height} "
+          f"{sequence.layout}) at {args.sequence_fps:g} fps", file=sys.stderr)
+    return None
 
 
 def _served_folder() -> Path | None:
@@ -245,8 +276,17 @@ def _served_folder() -> Path | None:
 
 
 def _check_inputs(args: argparse.Namespace) -> str | None:
-    """What is wrong with the files the job reads, if anything; sets `args.keyframe_parts`."""
-    if not args.input.is_file():
+    """What is wrong with the files the job reads, if anything; sets `args.keyframe_parts`
+    and `args.sequence` (the checked image sequence the input names, or None)."""
+    args.sequence = None
+    if is_sequence(args.input):
+        if not 1 <= args.sequence_fps <= 240:
+            return f"--sequence-fps must be between 1 and 240, got {args.sequence_fps:g}"
+        try:
+            args.sequence = find_sequence(args.input)
+        except MediaError as exc:
+            return f"{args.input}: {exc}"
+    elif not args.input.is_file():
         return f"input {args.input} does not exist"
     for label, path in (("mask", args.inpaint_mask), ("reference", args.reference)):
         if path is not None and not path.is_file():
@@ -270,7 +310,10 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
             if args.keep_masks.resolve() == args.output.resolve():
                 raise PathRefused("-o and --keep-masks name the same file")
             check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
-        kind = input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
+        for path in _made_beside(args):
+            check_destination(path, inputs, args.force, "--photo-master")
+        kind = "video" if args.sequence is not None else \
+            input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
         if kind is not None:  # neither an image nor a video: intake refuses it in its words
             fmt = result_format(kind, args.input, args.output, args.output_format)
             args.output_format = fmt if kind == "image" else None
@@ -283,6 +326,8 @@ def _input_paths(args: argparse.Namespace) -> list[Path]:
     """Every file the job reads: none of them may be an output."""
     given = [args.input, args.inpaint_mask, args.reference, args.masks, args.keyframes]
     given += [part.path for part in args.keyframe_parts]
+    if args.sequence is not None:
+        given += list(args.sequence.files)
     for folder in (args.masks, args.keyframes):
         if folder is not None and folder.is_dir():
             given += [p for p in folder.iterdir() if p.is_file()]
@@ -459,6 +504,8 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         return EXIT_JOB_FAILED
     store = store_from_settings(settings)
     _write(store, job.output_key, args.output)
+    for name, path in _write_outputs(store, job, args.output).items():
+        print(f"wrote the {name} to {path}")
     if args.keep_masks is not None and job.used_masks_key:
         _write(store, job.used_masks_key, args.keep_masks)
         print(f"wrote the masks used to {args.keep_masks}")
@@ -466,6 +513,27 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         print(f"note: {note}")
     print(f"wrote {args.output} ({job.output_bytes} bytes)")
     return 0
+
+
+def output_path(result: Path, suffix: str) -> Path:
+    """Where a file made beside the result goes: next to it, `<result stem>-<suffix>`."""
+    return result.with_name(f"{result.stem}-{suffix}")
+
+
+def _made_beside(args: argparse.Namespace) -> list[Path]:
+    """The files this restore will write next to -o, known before the job runs."""
+    master = MASTER_FORMATS.get(getattr(args, "photo_master", None) or "none")
+    return [output_path(args.output, f"master.{master[0]}")] if master else []
+
+
+def _write_outputs(store: ObjectStore, job: Job, result: Path) -> dict[str, Path]:
+    """Every output a job recorded beside its result (tintype.jobs.outputs), written next
+    to the result; where each went, by name."""
+    written = {}
+    for name, made in job_outputs.of(job).items():
+        written[name] = output_path(result, made.suffix)
+        _write(store, made.key, written[name])
+    return written
 
 
 def _write(store: ObjectStore, key: str, path: Path) -> None:
