@@ -4,16 +4,21 @@ master of a photograph (tintype.media.sequence, tintype.media.master16)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.media_factory import ffmpeg
+from tests.media_factory import ffmpeg, grey_video
 from tintype.media.master16 import LUMA, DeepImage, build_master, read_deep, write_master
 from tintype.media.sequence import SequenceError, find_sequence, is_sequence, wrap_sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_KEYS = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND", "STORAGE_URL", "S3_ENDPOINT_URL")
 
 
 def dpx_sequence(folder: Path, frames: int = 6, size: str = "160x120", pix_fmt: str = "gray16le",
@@ -128,3 +133,64 @@ def test_a_16_bit_png_is_read_at_its_depth_and_written_back(tmp_path):
     assert back.dtype == np.uint16 and np.array_equal(back[..., 0], grey)
     eight = read_deep(tmp_path / "none.png", np.full((4, 4, 3), 255, np.uint8), None, 1)
     assert eight.bits == 8 and int(eight.rgb.max()) == 65535  # an 8-bit input is spread, not padded
+
+
+def test_a_master_for_a_video_or_a_bad_choice_is_refused_leaving_nothing(tmp_path):
+    """Through REST v1 on the embedded defaults: 400 with the option named, no row, no object."""
+    from tests.test_intake_rules import _objects, _post, _refused_cleanly, _rows
+    from tintype.settings import load_settings
+    from tintype.web.app import create_app
+
+    environ = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    app = create_app(load_settings({**environ, "TINTYPE_DATA_DIR": str(tmp_path / "data")}))
+    film = grey_video(tmp_path / "film.mp4", size="64x48", frames=6, rate="24", audio=False)
+    response = _post(app, film.read_bytes(), "film.mp4", operations="colorize", photo_master="png16")
+    assert "photo_master is for photographs" in _refused_cleanly(app, response, 400, "photo_master_for_video")
+    bad = _post(app, film.read_bytes(), "film.mp4", operations="colorize", photo_master="jpeg16")
+    assert "photo_master must be one of none, png16, tiff16" in _refused_cleanly(app, bad, 400, "bad_option")
+    assert _rows(app) == 0 and _objects(app) == []
+
+
+def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    env.update(TINTYPE_DATA_DIR=str(data_dir), TORCH_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "tintype.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=240)
+
+
+@pytest.mark.slow
+def test_restore_writes_a_16_bit_master_beside_a_photograph(tmp_path):
+    """A 16-bit grey scan, colorized by real workers: the JPEG result, and next to it a 16-bit
+    TIFF master whose 601 luma is the scan's own to within one step in 65535."""
+    grey = _grey16(160, 120)
+    cv2.imwrite(str(tmp_path / "scan.png"), grey)
+    done = _cli("restore", str(tmp_path / "scan.png"), "-o", str(tmp_path / "out.jpg"), "--colorize",
+                "--photo-master", "tiff16", data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"wrote the master to {tmp_path / 'out-master.tif'}" in done.stdout
+    master = cv2.imread(str(tmp_path / "out-master.tif"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert master.dtype == np.uint16 and master.shape == (120, 160, 3)
+    assert np.abs(master.astype(np.float64) @ LUMA.astype(np.float64) - grey).max() <= 1.0
+    assert len(np.unique(master[..., 1])) > 256  # steps an 8-bit result cannot hold
+    (tmp_path / "two-master.png").write_bytes(b"kept")
+    again = _cli("restore", str(tmp_path / "scan.png"), "-o", str(tmp_path / "two.png"), "--photo-master",
+                 "png16", data_dir=tmp_path / "data")
+    assert again.returncode == 2 and "two-master.png already exists" in again.stderr  # refused before any work
+    assert not (tmp_path / "two.png").exists() and (tmp_path / "two-master.png").read_bytes() == b"kept"
+
+
+@pytest.mark.slow
+def test_restore_takes_a_dpx_sequence_and_refuses_one_with_a_gap(tmp_path):
+    folder = dpx_sequence(tmp_path / "reel", frames=12)
+    done = _cli("restore", str(folder), "-o", str(tmp_path / "reel.mp4"), "--sequence-fps", "12",
+                data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "12 frames of scan_%06d.dpx (160x120 DPX 16-bit luma) at 12 fps" in done.stderr
+    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
+                                       str(tmp_path / "reel.mp4")], capture_output=True, check=True).stdout)
+    stream = probe["streams"][0]
+    assert (stream["nb_read_frames"], stream["avg_frame_rate"], stream["width"]) == ("12", "12/1", 160)
+    (folder / "scan_000007.dpx").unlink()
+    gap = _cli("restore", str(folder / "scan_%06d.dpx"), "-o", str(tmp_path / "gap.mp4"), data_dir=tmp_path / "d2")
+    assert gap.returncode == 2 and "frame number 7 is missing (scan_000007.dpx)" in gap.stderr
+    assert not (tmp_path / "gap.mp4").exists() and not (tmp_path / "d2" / "objects").exists()
