@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.media_factory import ffmpeg, grey_video
+from tests.test_intake_rules import _objects, _post, _refused_cleanly, _rows
 from tintype.media.master16 import LUMA, DeepImage, build_master, read_deep, write_master
 from tintype.media.sequence import SequenceError, find_sequence, is_sequence, wrap_sequence
 
@@ -135,20 +137,54 @@ def test_a_16_bit_png_is_read_at_its_depth_and_written_back(tmp_path):
     assert eight.bits == 8 and int(eight.rgb.max()) == 65535  # an 8-bit input is spread, not padded
 
 
-def test_a_master_for_a_video_or_a_bad_choice_is_refused_leaving_nothing(tmp_path):
-    """Through REST v1 on the embedded defaults: 400 with the option named, no row, no object."""
-    from tests.test_intake_rules import _objects, _post, _refused_cleanly, _rows
+@pytest.fixture(scope="module")
+def front_door(tmp_path_factory):
+    """REST v1 on the embedded defaults with no workers: intake's answers only."""
     from tintype.settings import load_settings
     from tintype.web.app import create_app
 
     environ = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
-    app = create_app(load_settings({**environ, "TINTYPE_DATA_DIR": str(tmp_path / "data")}))
+    environ["TINTYPE_DATA_DIR"] = str(tmp_path_factory.mktemp("deep-intake"))
+    return create_app(load_settings(environ))
+
+
+def test_a_master_for_a_video_or_a_bad_choice_is_refused_leaving_nothing(front_door, tmp_path):
+    """400 with the option named, no row, no object."""
+    app = front_door
+    rows, objects = _rows(app), _objects(app)
     film = grey_video(tmp_path / "film.mp4", size="64x48", frames=6, rate="24", audio=False)
     response = _post(app, film.read_bytes(), "film.mp4", operations="colorize", photo_master="png16")
     assert "photo_master is for photographs" in _refused_cleanly(app, response, 400, "photo_master_for_video")
     bad = _post(app, film.read_bytes(), "film.mp4", operations="colorize", photo_master="jpeg16")
     assert "photo_master must be one of none, png16, tiff16" in _refused_cleanly(app, bad, 400, "bad_option")
-    assert _rows(app) == 0 and _objects(app) == []
+    assert _rows(app) == rows and _objects(app) == objects
+
+
+def _zip_of(folder: Path, path: Path) -> bytes:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for frame in sorted(folder.iterdir()):
+            archive.write(frame, f"reel/{frame.name}")
+    return path.read_bytes()
+
+
+def test_a_zip_of_dpx_frames_is_taken_as_a_lossless_video_and_one_with_a_gap_refused(front_door, tmp_path):
+    app = front_door
+    folder = dpx_sequence(tmp_path / "reel", frames=8)
+    job = _post(app, _zip_of(folder, tmp_path / "reel.zip"), "reel.zip", operations="colorize", sequence_fps="12")
+    assert job.status_code == 202, job.get_data(as_text=True)
+    body = job.get_json()
+    assert body["kind"] == "video" and body["input"]["name"] == "reel.mkv"
+    facts = body["input"]["facts"]
+    assert (facts["frames"], facts["width"], facts["height"], facts["fps"]) == (8, 160, 120, "12/1")
+    stored = app.test_client().get(f"/api/v1/jobs/{body['id']}/input")
+    kept = tmp_path / "kept.mkv"
+    kept.write_bytes(stored.get_data())
+    assert raw16(str(kept), "gray16le") == raw16(str(folder / "scan_%06d.dpx"), "gray16le", "-start_number", "1")
+    rows, objects = _rows(app), _objects(app)
+    (folder / "scan_000005.dpx").unlink()
+    gap = _post(app, _zip_of(folder, tmp_path / "gap.zip"), "gap.zip", operations="colorize")
+    assert "frame number 5 is missing (scan_000005.dpx)" in _refused_cleanly(app, gap, 422, "sequence_gap")
+    assert _rows(app) == rows and _objects(app) == objects
 
 
 def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
@@ -181,16 +217,16 @@ def test_restore_writes_a_16_bit_master_beside_a_photograph(tmp_path):
 
 @pytest.mark.slow
 def test_restore_takes_a_dpx_sequence_and_refuses_one_with_a_gap(tmp_path):
-    folder = dpx_sequence(tmp_path / "reel", frames=12)
+    folder = dpx_sequence(tmp_path / "reel", frames=6)
     done = _cli("restore", str(folder), "-o", str(tmp_path / "reel.mp4"), "--sequence-fps", "12",
                 data_dir=tmp_path / "data")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "12 frames of scan_%06d.dpx (160x120 DPX 16-bit luma) at 12 fps" in done.stderr
+    assert "6 frames of scan_%06d.dpx (160x120 DPX 16-bit luma) at 12 fps" in done.stderr
     probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
                                        str(tmp_path / "reel.mp4")], capture_output=True, check=True).stdout)
     stream = probe["streams"][0]
-    assert (stream["nb_read_frames"], stream["avg_frame_rate"], stream["width"]) == ("12", "12/1", 160)
-    (folder / "scan_000007.dpx").unlink()
+    assert (stream["nb_read_frames"], stream["avg_frame_rate"], stream["width"]) == ("6", "12/1", 160)
+    (folder / "scan_000004.dpx").unlink()
     gap = _cli("restore", str(folder / "scan_%06d.dpx"), "-o", str(tmp_path / "gap.mp4"), data_dir=tmp_path / "d2")
-    assert gap.returncode == 2 and "frame number 7 is missing (scan_000007.dpx)" in gap.stderr
+    assert gap.returncode == 2 and "frame number 4 is missing (scan_000004.dpx)" in gap.stderr
     assert not (tmp_path / "gap.mp4").exists() and not (tmp_path / "d2" / "objects").exists()

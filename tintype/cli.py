@@ -18,7 +18,7 @@ from tintype import evaluate, instance, keys_cli, processes, workers_cli
 from tintype.jobs import outputs as job_outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
-from tintype.jobs.options import FIELDS, Field
+from tintype.jobs.options import FIELDS, Field, OptionError, parse_value
 from tintype.media.errors import MediaError, ToolFailed
 from tintype.media.master16 import FORMATS as MASTER_FORMATS
 from tintype.media.sequence import ImageSequence, find_sequence, is_sequence, wrap_sequence
@@ -32,8 +32,8 @@ from tintype.storage.models import Job
 from tintype.storage.objects import ObjectStore, store_from_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
+FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
 EXIT_INTERRUPTED = 128 + 2  # what shells report for a command ended by Ctrl-C (SIGINT)
-SEQUENCE_FPS = 24.0  # a scanned reel's rate when --sequence-fps does not say: sound film's
 FOLLOW_SECONDS = 0.1  # how often `restore` reads its job's row (a SQLite read: cheap)
 
 
@@ -77,8 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("-o", "--output", type=Path, required=True,
                          help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video or a sequence; "
                               "files made beside it (a --photo-master) go next to it as NAME-master.png ...")
-    restore.add_argument("--sequence-fps", type=float, default=SEQUENCE_FPS, metavar="FPS",
-                         help=f"frame rate of an image sequence (1..240; default {SEQUENCE_FPS:g})")
     restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
                          "the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
@@ -280,10 +278,12 @@ def _check_inputs(args: argparse.Namespace) -> str | None:
     and `args.sequence` (the checked image sequence the input names, or None)."""
     args.sequence = None
     if is_sequence(args.input):
-        if not 1 <= args.sequence_fps <= 240:
-            return f"--sequence-fps must be between 1 and 240, got {args.sequence_fps:g}"
         try:
+            args.sequence_fps = parse_value(FIELD_BY_NAME["sequence_fps"], args.sequence_fps) \
+                if args.sequence_fps is not None else FIELD_BY_NAME["sequence_fps"].default
             args.sequence = find_sequence(args.input)
+        except OptionError as exc:
+            return str(exc)
         except MediaError as exc:
             return f"{args.input}: {exc}"
     elif not args.input.is_file():

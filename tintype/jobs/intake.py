@@ -28,6 +28,7 @@ from tintype.jobs.fingerprint import request_fingerprint
 from tintype.jobs.keyframes import CheckedKeyframes, KeyframePart, check_keyframes, put_keyframe
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
+from tintype.jobs.sequence_intake import unpack_sequence
 from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
 from tintype.media.images import IMAGE_TYPES, check_image_decodes, load_image, load_mask, sniff_image
 from tintype.media.probe import VideoFacts, check_decodes, probe_video, video_content_type
@@ -245,6 +246,7 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
     With `limits`, the owner's quotas are checked inside the transaction that inserts it."""
     check_filename(sub.filename)
     with tempfile.TemporaryDirectory(prefix="tintype-intake-") as tmp:
+        sub = unpack_sequence(sub, settings, Path(tmp))  # a ZIP of frames: its wrapped video
         checked = validate(sub, settings, Path(tmp))
         job_id = uuid.uuid4().hex
         try:
