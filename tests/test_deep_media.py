@@ -216,16 +216,21 @@ def test_restore_writes_a_16_bit_master_beside_a_photograph(tmp_path):
 
 
 @pytest.mark.slow
-def test_restore_takes_a_dpx_sequence_and_refuses_one_with_a_gap(tmp_path):
+def test_restore_takes_a_dpx_sequence_writes_it_back_as_frames_and_refuses_a_gap(tmp_path):
+    """A DPX reel through real workers with -o naming a folder: the result comes back as
+    DPX frames numbered like the input's, 16-bit RGB; a reel with a gap is refused first."""
     folder = dpx_sequence(tmp_path / "reel", frames=6)
-    done = _cli("restore", str(folder), "-o", str(tmp_path / "reel.mp4"), "--sequence-fps", "12",
+    (tmp_path / "out").mkdir()
+    done = _cli("restore", str(folder), "-o", str(tmp_path / "out"), "--sequence-fps", "12",
                 data_dir=tmp_path / "data")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "6 frames of scan_%06d.dpx (160x120 DPX 16-bit luma) at 12 fps" in done.stderr
-    probe = json.loads(subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json",
-                                       str(tmp_path / "reel.mp4")], capture_output=True, check=True).stdout)
-    stream = probe["streams"][0]
-    assert (stream["nb_read_frames"], stream["avg_frame_rate"], stream["width"]) == ("6", "12/1", 160)
+    assert f"wrote 6 frames to {tmp_path / 'out' / 'scan_%06d.dpx'}" in done.stdout
+    written = find_sequence(tmp_path / "out")
+    assert [p.name for p in written.files] == [p.name for p in find_sequence(folder).files]
+    assert (written.width, written.height, written.layout) == (160, 120, "DPX 16-bit RGB")
+    again = _cli("restore", str(folder), "-o", str(tmp_path / "out"), data_dir=tmp_path / "data")
+    assert again.returncode == 2 and "scan_000001.dpx already exists" in again.stderr
     (folder / "scan_000004.dpx").unlink()
     gap = _cli("restore", str(folder / "scan_%06d.dpx"), "-o", str(tmp_path / "gap.mp4"), data_dir=tmp_path / "d2")
     assert gap.returncode == 2 and "frame number 4 is missing (scan_000004.dpx)" in gap.stderr

@@ -21,11 +21,18 @@ from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_jo
 from tintype.jobs.options import FIELDS, Field, OptionError, parse_value
 from tintype.media.errors import MediaError, ToolFailed
 from tintype.media.master16 import FORMATS as MASTER_FORMATS
-from tintype.media.sequence import ImageSequence, find_sequence, is_sequence, wrap_sequence
+from tintype.media.sequence import FRAME_WRITERS, ImageSequence, find_sequence, is_sequence, unwrap_video, wrap_sequence
 from tintype.queue.app import make_celery
 from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
-from tintype.restore_paths import PHOTO_FORMATS, PathRefused, check_destination, input_kind, result_format
+from tintype.restore_paths import (
+    PHOTO_FORMATS,
+    PathRefused,
+    check_destination,
+    check_folder,
+    input_kind,
+    result_format,
+)
 from tintype.settings import Settings, load_settings
 from tintype.storage.db import upgrade
 from tintype.storage.models import Job
@@ -75,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("input", type=Path, help="a photograph, a video, or an image sequence: a folder of "
                          "numbered frames or a pattern such as scans/reel_%%06d.dpx (DPX, TIFF, PNG)")
     restore.add_argument("-o", "--output", type=Path, required=True,
-                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video or a sequence; "
-                              "files made beside it (a --photo-master) go next to it as NAME-master.png ...")
+                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video or a sequence "
+                              "(or, for a sequence, an existing folder: frames named like the input's); files "
+                              "made beside it (a --photo-master) go next to it as NAME-master.png ...")
     restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
                          "the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
@@ -240,13 +248,44 @@ def cmd_restore(args: argparse.Namespace) -> int:
             if problem:
                 print(f"tintype: {problem}", file=sys.stderr)
                 return EXIT_BAD_INPUT
-        return _restore_in(data_dir, args, _private_cache() if private else {})
+        if args.frames_out is not None:
+            args.output = wrapped / "result.mp4"
+        code = _restore_in(data_dir, args, _private_cache() if private else {})
+        return _unwrap(args, load_settings()) if code == 0 and args.frames_out is not None else code
     finally:
         with processes.sigint_ignored():
             if private:
                 shutil.rmtree(data_dir, ignore_errors=True)
             if wrapped is not None:
                 shutil.rmtree(wrapped, ignore_errors=True)
+
+
+def _unwrap(args: argparse.Namespace, settings: Settings) -> int:
+    """A sequence's result written back as frames in the folder -o named."""
+    sequence: ImageSequence = args.sequence
+    try:
+        made = unwrap_video(args.output, sequence, args.frames_out, settings.ffmpeg_timeout_seconds)
+    except (MediaError, ToolFailed) as exc:
+        print(f"tintype: writing the frames failed: {exc}", file=sys.stderr)
+        return EXIT_JOB_FAILED
+    print(f"wrote {len(made)} frames to {args.frames_out / sequence.pattern.name}")
+    return 0
+
+
+def _frames_destination(args: argparse.Namespace) -> None:
+    """-o names a folder for a sequence's frames: not the input's own, and no frame there
+    already unless --force (checked before any work)."""
+    sequence: ImageSequence = args.sequence
+    folder = args.output
+    if folder.resolve() == sequence.files[0].parent.resolve():
+        raise PathRefused(f"-o {folder} is the input's folder; tintype never writes over its input: choose another")
+    taken = next((folder / f.name for f in sequence.files if (folder / f.name).exists()), None)
+    if taken is not None and not args.force:
+        raise PathRefused(f"-o {taken} already exists; choose another folder, or add --force to replace it")
+    if sequence.pattern.suffix.lower() not in FRAME_WRITERS:
+        raise PathRefused(f"a result cannot be written as {sequence.pattern.suffix} frames; name an MP4 with -o")
+    check_folder(folder, "-o")
+    args.frames_out = folder
 
 
 def _wrap(args: argparse.Namespace, folder: Path, settings: Settings) -> str | None:
@@ -304,7 +343,11 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
     """What is wrong with where the results go, found before any work (see
     tintype.restore_paths); sets `args.output_format` to what the extension names."""
     inputs = _input_paths(args)
+    args.frames_out = None
     try:
+        if args.sequence is not None and args.output.is_dir():
+            _frames_destination(args)
+            return None
         check_destination(args.output, inputs, args.force)
         if args.keep_masks is not None:
             if args.keep_masks.resolve() == args.output.resolve():

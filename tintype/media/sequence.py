@@ -10,19 +10,25 @@ a wrapped reel with a frame missing or scaled would look whole and be wrong.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import struct
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from tintype.media.errors import CorruptMedia, MediaError, NotMedia
-from tintype.media.ffmpeg import FFMPEG, run_tool
+from tintype.media.ffmpeg import FFMPEG, ToolFailed, run_tool
 
 NUMBERED = re.compile(r"^(?P<stem>.*?)(?P<digits>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
 PRINTF = re.compile(r"%(0(?P<width>\d+))?d")
 FRAME_EXTENSIONS = {".dpx", ".tif", ".tiff", ".png", ".exr"}
+# Writing a result back as frames: the encoder and its 16-bit RGB sample format, by extension.
+FRAME_WRITERS = {".dpx": ("dpx", "rgb48le"), ".tif": ("tiff", "rgb48le"), ".tiff": ("tiff", "rgb48le"),
+                 ".png": ("png", "rgb48be")}
 
 
 class SequenceError(MediaError):
@@ -196,4 +202,31 @@ def wrap_sequence(sequence: ImageSequence, fps: float, out: Path, timeout: float
     return out
 
 
-__all__ = ["ImageSequence", "SequenceError", "find_sequence", "frame_header", "is_sequence", "wrap_sequence"]
+def unwrap_video(video: Path, sequence: ImageSequence, folder: Path, timeout: float) -> list[Path]:
+    """A result video written into `folder` as frames named and numbered like `sequence`'s,
+    in its file format, 16-bit RGB when its frames are deeper than 8 bits. Frames are made
+    in a hidden folder there and moved into place only once ffmpeg has made all of them."""
+    writer = FRAME_WRITERS.get(sequence.pattern.suffix.lower())
+    if writer is None:
+        raise SequenceError(f"a result cannot be written as {sequence.pattern.suffix} frames; name an MP4 "
+                            "with -o", "unsupported_frames")
+    codec, deep = writer
+    depth = re.search(r"(\d+)(?:/\d+)*-bit", sequence.layout)
+    sample = deep if depth is None or int(depth[1]) > 8 else "rgb24"
+    part = Path(tempfile.mkdtemp(dir=folder, prefix=".tintype-frames-"))
+    try:
+        run_tool([FFMPEG, "-v", "error", "-nostdin", "-y", "-i", str(video), "-map", "0:v:0", "-c:v", codec,
+                  "-pix_fmt", sample, "-start_number", str(sequence.first), str(part / sequence.pattern.name)],
+                 timeout)
+        made = sorted(part.iterdir())
+        if sorted(p.name for p in made) != sorted(p.name for p in sequence.files):
+            raise ToolFailed(f"ffmpeg wrote {len(made)} frames of the result for {len(sequence.files)} in the input")
+        for frame in made:
+            os.replace(frame, folder / frame.name)
+        return [folder / frame.name for frame in made]
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+
+
+__all__ = ["ImageSequence", "SequenceError", "find_sequence", "frame_header", "is_sequence", "unwrap_video",
+           "wrap_sequence"]
