@@ -184,6 +184,11 @@ def test_a_zip_of_dpx_frames_is_taken_as_a_lossless_video_and_one_with_a_gap_ref
     (folder / "scan_000005.dpx").unlink()
     gap = _post(app, _zip_of(folder, tmp_path / "gap.zip"), "gap.zip", operations="colorize")
     assert "frame number 5 is missing (scan_000005.dpx)" in _refused_cleanly(app, gap, 422, "sequence_gap")
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as archive:
+        archive.writestr("notes.txt", "no frames here")
+    empty = _post(app, (tmp_path / "notes.zip").read_bytes(), "notes.zip", operations="colorize")
+    message = _refused_cleanly(app, empty, 422, "empty_sequence")
+    assert message.startswith("the ZIP's frames: no numbered frames") and str(tmp_path.anchor + "tmp") not in message
     assert _rows(app) == rows and _objects(app) == objects
 
 

@@ -292,6 +292,8 @@ def _wrap(args: argparse.Namespace, folder: Path, settings: Settings) -> str | N
     """An image sequence becomes the job's input: one lossless video at its own depth
     (tintype.media.sequence), named after the sequence; what went wrong, if anything."""
     sequence: ImageSequence = args.sequence
+    if len(sequence.files) > settings.max_video_frames:
+        return f"{sequence.pattern.name}: {len(sequence.files)} frames; the limit is {settings.max_video_frames}"
     try:
         args.input = wrap_sequence(sequence, args.sequence_fps, folder / f"{sequence.name}.mkv",
                                    settings.ffmpeg_timeout_seconds)

@@ -21,6 +21,7 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, what P
 FORMATS = {"png16": ("png", "image/png", "16-bit master (PNG)"),
            "tiff16": ("tif", "image/tiff", "16-bit master (TIFF)")}  # photo_master -> extension, type, label
 EIGHT_TO_SIXTEEN = 257  # 255 * 257 = 65535: 8-bit values spread over the whole 16-bit range
+BAND_ROWS = 256  # rows worked on at a time: a large scan's float copies stay small
 
 
 @dataclass
@@ -70,11 +71,15 @@ def build_master(deep: DeepImage, result: np.ndarray, mask: np.ndarray | None, c
     job's 8-bit RGB result, `mask` (uint8, 255 = filled) what inpainting replaced."""
     if result.shape != deep.rgb.shape:
         raise ValueError(f"the result is {result.shape}, the input {deep.rgb.shape}; they must match")
-    filled = result.astype(np.uint16) * EIGHT_TO_SIXTEEN
-    kept = _own_lightness(deep.rgb, result) if colorized else deep.rgb
-    if mask is None:
-        return kept
-    return np.where(mask[:, :, None] > 0, filled, kept)
+    master = deep.rgb.copy()
+    for top in range(0, master.shape[0], BAND_ROWS):
+        rows = slice(top, top + BAND_ROWS)
+        if colorized:
+            master[rows] = _own_lightness(deep.rgb[rows], result[rows])
+        if mask is not None:
+            filled = mask[rows] > 0
+            master[rows][filled] = result[rows][filled].astype(np.uint16) * EIGHT_TO_SIXTEEN
+    return master
 
 
 def _own_lightness(source: np.ndarray, result: np.ndarray) -> np.ndarray:

@@ -62,7 +62,8 @@ def find_sequence(given: Path) -> ImageSequence:
     what is wrong (no frames, a gap, a frame of another size or depth)."""
     pattern, numbered = _pattern_files(given) if given.is_dir() else _matching(given)
     if not numbered:
-        raise SequenceError(f"no numbered frames match {given}", "empty_sequence")
+        raise SequenceError(f"no numbered frames (DPX, TIFF or PNG named like reel_000001.dpx) in {given.name}",
+                            "empty_sequence")
     numbers = sorted(numbered)
     missing = next((n for n in range(numbers[0], numbers[-1] + 1) if n not in numbered), None)
     if missing is not None:
@@ -88,10 +89,9 @@ def _pattern_files(folder: Path) -> tuple[Path, dict[int, Path]]:
         runs.setdefault((found["stem"], found["ext"], width), {})[int(digits)] = path
     runs = _merge_unpadded(runs)
     if len(runs) > 1:
-        names = ", ".join(sorted(_printf(stem + ("%0{}d".format(w) if w else "%d") + ext, 0)
-                                 for stem, ext, w in runs))
-        raise SequenceError(f"the folder {folder.name} holds more than one numbered sequence ({names}); "
-                            "name one with a pattern such as reel_%06d.dpx", "mixed_sequences")
+        names = ", ".join(sorted(f"{stem}%{'0' + str(w) if w else ''}d{ext}" for stem, ext, w in runs))
+        raise SequenceError(f"there is more than one numbered sequence ({names}); give one at a time",
+                            "mixed_sequences")
     if not runs:
         return folder / "frame_%d.dpx", {}
     (stem, ext, width), numbered = next(iter(runs.items()))
@@ -111,7 +111,8 @@ def _merge_unpadded(runs: dict[tuple[str, str, int], dict[int, Path]]) -> dict[t
 def _matching(pattern: Path) -> tuple[Path, dict[int, Path]]:
     """The files a printf pattern (reel_%06d.dpx) names, by number."""
     spec = PRINTF.search(pattern.name)
-    assert spec is not None  # is_sequence said so
+    if spec is None:
+        raise SequenceError(f"{pattern.name} is not a pattern: write the number as %d or %06d", "empty_sequence")
     digits = rf"(\d{{{int(spec['width'])},}})" if spec["width"] else r"([1-9]\d*|0)"
     shape = re.compile(re.escape(pattern.name[:spec.start()]) + digits + re.escape(pattern.name[spec.end():]) + "$")
     folder = pattern.parent if str(pattern.parent) else Path(".")
