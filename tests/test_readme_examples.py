@@ -123,18 +123,6 @@ def _painted_folder(path: Path) -> None:
         _paint(frame, path / f"{frame:06d}{suffix}", path.parent)
 
 
-def _scan16(path: Path) -> None:
-    """A 16-bit greyscale scan (TIFF)."""
-    Image.fromarray(grey_photo(160, 120).astype(np.uint16) * 257).save(path)
-
-
-def _dpx_folder(path: Path) -> None:
-    """A reel scanned to numbered 16-bit DPX frames, one second at 24 fps."""
-    path.mkdir()
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24", "-frames:v", "24",
-                    "-vf", "hue=s=0", "-pix_fmt", "gray16le", "-c:v", "dpx", str(path / "reel_%06d.dpx")], check=True)
-
-
 # Every file the README's examples read, made small: videos of two seconds, pictures of
 # 160x120 (masks and keyframes to fit them); news.mp4 and walk.mp4 are wide for their boxes.
 KIT: dict[str, Callable[[Path], None]] = {
@@ -144,7 +132,7 @@ KIT: dict[str, Callable[[Path], None]] = {
     **{name: _photo for name in ("scan.tif", "photo.jpg", "print.jpg")},
     **{name: (lambda path: rect_mask(path, 160, 120, (40, 30, 70, 50))) for name in ("scratches.png", "mask.png")},
     "uniform.jpg": lambda path: save_picture(path, tinted(np.repeat(grey_photo(160, 120)[..., None], 3, 2))),
-    "sepia.jpg": _sepia, "scan16.tif": _scan16, "scans": _dpx_folder,
+    "sepia.jpg": _sepia,
     "masks": _masks_folder, "masks.zip": _masks_zip, "painted": _painted_folder, "keyframes.zip": _keyframes_zip,
     "frame12.png": _keyframe(12), "f36.jpg": _keyframe(36), "12.png": _keyframe(12), "000036.jpg": _keyframe(36),
     **{name: _colour_clip for name in ("parade-colour.mp4", "result.mp4", "true-colour.mp4")},
@@ -170,7 +158,7 @@ def _env() -> dict[str, str]:
 
 def _inputs(argv: list[str]) -> list[str]:
     """The files a CLI example reads: its positional input and every flag's file."""
-    names = [argv[2].rstrip("/")]
+    names = [argv[2]]
     for previous, word in zip(argv[2:], argv[3:]):
         if previous in OUTPUT_FLAGS or not previous.startswith("-"):
             continue
