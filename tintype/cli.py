@@ -39,9 +39,9 @@ from tintype.storage.models import Job
 from tintype.storage.objects import ObjectStore, store_from_settings
 
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
-FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
 EXIT_INTERRUPTED = 128 + 2  # what shells report for a command ended by Ctrl-C (SIGINT)
 FOLLOW_SECONDS = 0.1  # how often `restore` reads its job's row (a SQLite read: cheap)
+FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -556,7 +556,8 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         print(f"wrote the masks used to {args.keep_masks}")
     for note in job.notes or []:
         print(f"note: {note}")
-    print(f"wrote {args.output} ({job.output_bytes} bytes)")
+    if getattr(args, "frames_out", None) is None:  # else the frames are written from it next (_unwrap)
+        print(f"wrote {args.output} ({job.output_bytes} bytes)")
     return 0
 
 
