@@ -16,7 +16,7 @@ import pytest
 
 from tests.media_factory import ffmpeg, grey_video
 from tests.test_intake_rules import _objects, _post, _refused_cleanly, _rows
-from tintype.media.master16 import LUMA, DeepImage, build_master, read_deep, write_master
+from tintype.media.master16 import LUMA, DeepImage, build_master, read_deep, upright, write_master
 from tintype.media.sequence import SequenceError, find_sequence, is_sequence, wrap_sequence
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,3 +240,25 @@ def test_restore_takes_a_dpx_sequence_writes_it_back_as_frames_and_refuses_a_gap
     gap = _cli("restore", str(folder / "scan_%06d.dpx"), "-o", str(tmp_path / "gap.mp4"), data_dir=tmp_path / "d2")
     assert gap.returncode == 2 and "frame number 4 is missing (scan_000004.dpx)" in gap.stderr
     assert not (tmp_path / "gap.mp4").exists() and not (tmp_path / "d2" / "objects").exists()
+
+
+def test_a_16_bit_rgba_png_keeps_its_channel_order_and_alpha(tmp_path):
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 65536, (30, 40, 4), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba[..., [2, 1, 0, 3]])  # OpenCV writes BGRA
+    deep = read_deep(tmp_path / "rgba.png", np.zeros((30, 40, 3), np.uint8), None, 1)
+    assert deep.bits == 16 and np.array_equal(deep.rgb, rgba[..., :3]) and np.array_equal(deep.alpha, rgba[..., 3])
+    write_master(tmp_path / "m.png", deep.rgb, deep.alpha)
+    assert np.array_equal(cv2.imread(str(tmp_path / "m.png"), cv2.IMREAD_UNCHANGED), rgba[..., [2, 1, 0, 3]])
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_deep_read_is_turned_upright_as_pillow_turns_the_8_bit_one(orientation):
+    from PIL import Image
+
+    turns = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+             5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+             8: Image.Transpose.ROTATE_90}  # what ImageOps.exif_transpose applies for each EXIF orientation
+    picture = (np.arange(7 * 12 * 3) % 251).astype(np.uint8).reshape(7, 12, 3)
+    expected = np.asarray(Image.fromarray(picture).transpose(turns[orientation])) if orientation > 1 else picture
+    assert np.array_equal(upright(picture, orientation), expected)
