@@ -15,13 +15,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tintype import evaluate, instance, keys_cli, processes, workers_cli
+from tintype.jobs import outputs as job_outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
-from tintype.jobs.options import FIELDS, Field
+from tintype.jobs.options import FIELDS, Field, OptionError, parse_value
+from tintype.media.errors import MediaError, ToolFailed
+from tintype.media.master16 import FORMATS as MASTER_FORMATS
+from tintype.media.sequence import FRAME_WRITERS, ImageSequence, find_sequence, is_sequence, unwrap_video, wrap_sequence
 from tintype.queue.app import make_celery
 from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
-from tintype.restore_paths import PHOTO_FORMATS, PathRefused, check_destination, input_kind, result_format
+from tintype.restore_paths import (
+    PHOTO_FORMATS,
+    PathRefused,
+    check_destination,
+    check_folder,
+    input_kind,
+    result_format,
+)
 from tintype.settings import Settings, load_settings
 from tintype.storage.db import upgrade
 from tintype.storage.models import Job
@@ -30,6 +41,7 @@ from tintype.storage.objects import ObjectStore, store_from_settings
 EXIT_BAD_INPUT, EXIT_JOB_FAILED = 2, 1
 EXIT_INTERRUPTED = 128 + 2  # what shells report for a command ended by Ctrl-C (SIGINT)
 FOLLOW_SECONDS = 0.1  # how often `restore` reads its job's row (a SQLite read: cheap)
+FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,9 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tintype", description="Restore historical photographs and film.")
     sub = parser.add_subparsers(dest="command", required=True)
     restore = sub.add_parser("restore", help="colorize and/or inpaint one image or video")
-    restore.add_argument("input", type=Path)
+    restore.add_argument("input", type=Path, help="a photograph, a video, or an image sequence: a folder of "
+                         "numbered frames or a pattern such as scans/reel_%%06d.dpx (DPX, TIFF, PNG)")
     restore.add_argument("-o", "--output", type=Path, required=True,
-                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video")
+                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video or a sequence "
+                              "(or, for a sequence, an existing folder: frames named like the input's); files "
+                              "made beside it (a --photo-master) go next to it as NAME-master.png ...")
     restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
                          "the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
@@ -225,13 +240,68 @@ def cmd_restore(args: argparse.Namespace) -> int:
     private = kept is None  # removed afterwards
     if args.masks is not None and args.masks.is_dir():
         args.masks = _zip_folder(args.masks)
+    wrapped = Path(tempfile.mkdtemp(prefix="tintype-sequence-")) if args.sequence is not None else None
     data_dir = Path(tempfile.mkdtemp(prefix="tintype-cli-")) if kept is None else kept
     try:
-        return _restore_in(data_dir, args, _private_cache() if private else {})
+        if wrapped is not None:
+            problem = _wrap(args, wrapped, load_settings())
+            if problem:
+                print(f"tintype: {problem}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+        if args.frames_out is not None:
+            args.output = wrapped / "result.mp4"
+        code = _restore_in(data_dir, args, _private_cache() if private else {})
+        return _unwrap(args, load_settings()) if code == 0 and args.frames_out is not None else code
     finally:
-        if private:
-            with processes.sigint_ignored():
+        with processes.sigint_ignored():
+            if private:
                 shutil.rmtree(data_dir, ignore_errors=True)
+            if wrapped is not None:
+                shutil.rmtree(wrapped, ignore_errors=True)
+
+
+def _unwrap(args: argparse.Namespace, settings: Settings) -> int:
+    """A sequence's result written back as frames in the folder -o named."""
+    sequence: ImageSequence = args.sequence
+    try:
+        made = unwrap_video(args.output, sequence, args.frames_out, settings.ffmpeg_timeout_seconds)
+    except (MediaError, ToolFailed) as exc:
+        print(f"tintype: writing the frames failed: {exc}", file=sys.stderr)
+        return EXIT_JOB_FAILED
+    print(f"wrote {len(made)} frames to {args.frames_out / sequence.pattern.name}")
+    return 0
+
+
+def _frames_destination(args: argparse.Namespace) -> None:
+    """-o names a folder for a sequence's frames: not the input's own, and no frame there
+    already unless --force (checked before any work)."""
+    sequence: ImageSequence = args.sequence
+    folder = args.output
+    if folder.resolve() == sequence.files[0].parent.resolve():
+        raise PathRefused(f"-o {folder} is the input's folder; tintype never writes over its input: choose another")
+    taken = next((folder / f.name for f in sequence.files if (folder / f.name).exists()), None)
+    if taken is not None and not args.force:
+        raise PathRefused(f"-o {taken} already exists; choose another folder, or add --force to replace it")
+    if sequence.pattern.suffix.lower() not in FRAME_WRITERS:
+        raise PathRefused(f"a result cannot be written as {sequence.pattern.suffix} frames; name an MP4 with -o")
+    check_folder(folder, "-o")
+    args.frames_out = folder
+
+
+def _wrap(args: argparse.Namespace, folder: Path, settings: Settings) -> str | None:
+    """An image sequence becomes the job's input: one lossless video at its own depth
+    (tintype.media.sequence), named after the sequence; what went wrong, if anything."""
+    sequence: ImageSequence = args.sequence
+    if len(sequence.files) > settings.max_video_frames:
+        return f"{sequence.pattern.name}: {len(sequence.files)} frames; the limit is {settings.max_video_frames}"
+    try:
+        args.input = wrap_sequence(sequence, args.sequence_fps, folder / f"{sequence.name}.mkv",
+                                   settings.ffmpeg_timeout_seconds)
+    except ToolFailed as exc:
+        return f"{sequence.pattern.name}: ffmpeg could not read the sequence: {exc}"
+    print(f"tintype: {len(sequence.files)} frames of {sequence.pattern.name} ({sequence.width}x{sequence.height} "
+          f"{sequence.layout}) at {args.sequence_fps:g} fps", file=sys.stderr)
+    return None
 
 
 def _served_folder() -> Path | None:
@@ -245,8 +315,19 @@ def _served_folder() -> Path | None:
 
 
 def _check_inputs(args: argparse.Namespace) -> str | None:
-    """What is wrong with the files the job reads, if anything; sets `args.keyframe_parts`."""
-    if not args.input.is_file():
+    """What is wrong with the files the job reads, if anything; sets `args.keyframe_parts`
+    and `args.sequence` (the checked image sequence the input names, or None)."""
+    args.sequence = None
+    if is_sequence(args.input):
+        try:
+            args.sequence_fps = parse_value(FIELD_BY_NAME["sequence_fps"], args.sequence_fps) \
+                if args.sequence_fps is not None else FIELD_BY_NAME["sequence_fps"].default
+            args.sequence = find_sequence(args.input)
+        except OptionError as exc:
+            return str(exc)
+        except MediaError as exc:
+            return f"{args.input}: {exc}"
+    elif not args.input.is_file():
         return f"input {args.input} does not exist"
     for label, path in (("mask", args.inpaint_mask), ("reference", args.reference)):
         if path is not None and not path.is_file():
@@ -264,13 +345,20 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
     """What is wrong with where the results go, found before any work (see
     tintype.restore_paths); sets `args.output_format` to what the extension names."""
     inputs = _input_paths(args)
+    args.frames_out = None
     try:
+        if args.sequence is not None and args.output.is_dir():
+            _frames_destination(args)
+            return None
         check_destination(args.output, inputs, args.force)
         if args.keep_masks is not None:
             if args.keep_masks.resolve() == args.output.resolve():
                 raise PathRefused("-o and --keep-masks name the same file")
             check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
-        kind = input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
+        for path in _made_beside(args):
+            check_destination(path, inputs, args.force, "--photo-master")
+        kind = "video" if args.sequence is not None else \
+            input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
         if kind is not None:  # neither an image nor a video: intake refuses it in its words
             fmt = result_format(kind, args.input, args.output, args.output_format)
             args.output_format = fmt if kind == "image" else None
@@ -283,6 +371,8 @@ def _input_paths(args: argparse.Namespace) -> list[Path]:
     """Every file the job reads: none of them may be an output."""
     given = [args.input, args.inpaint_mask, args.reference, args.masks, args.keyframes]
     given += [part.path for part in args.keyframe_parts]
+    if args.sequence is not None:
+        given += list(args.sequence.files)
     for folder in (args.masks, args.keyframes):
         if folder is not None and folder.is_dir():
             given += [p for p in folder.iterdir() if p.is_file()]
@@ -459,13 +549,37 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         return EXIT_JOB_FAILED
     store = store_from_settings(settings)
     _write(store, job.output_key, args.output)
+    for name, path in _write_outputs(store, job, args.output).items():
+        print(f"wrote the {name} to {path}")
     if args.keep_masks is not None and job.used_masks_key:
         _write(store, job.used_masks_key, args.keep_masks)
         print(f"wrote the masks used to {args.keep_masks}")
     for note in job.notes or []:
         print(f"note: {note}")
-    print(f"wrote {args.output} ({job.output_bytes} bytes)")
+    if getattr(args, "frames_out", None) is None:  # else the frames are written from it next (_unwrap)
+        print(f"wrote {args.output} ({job.output_bytes} bytes)")
     return 0
+
+
+def output_path(result: Path, suffix: str) -> Path:
+    """Where a file made beside the result goes: next to it, `<result stem>-<suffix>`."""
+    return result.with_name(f"{result.stem}-{suffix}")
+
+
+def _made_beside(args: argparse.Namespace) -> list[Path]:
+    """The files this restore will write next to -o, known before the job runs."""
+    master = MASTER_FORMATS.get(getattr(args, "photo_master", None) or "none")
+    return [output_path(args.output, f"master.{master[0]}")] if master else []
+
+
+def _write_outputs(store: ObjectStore, job: Job, result: Path) -> dict[str, Path]:
+    """Every output a job recorded beside its result (tintype.jobs.outputs), written next
+    to the result; where each went, by name."""
+    written = {}
+    for name, made in job_outputs.of(job).items():
+        written[name] = output_path(result, made.suffix)
+        _write(store, made.key, written[name])
+    return written
 
 
 def _write(store: ObjectStore, key: str, path: Path) -> None:

@@ -23,8 +23,10 @@ from tintype.gpu_workers.colorize import chroma_level
 from tintype.gpu_workers.grain_pass import job_seed
 from tintype.gpu_workers.keyframe_colour import ColourWindow
 from tintype.gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
+from tintype.gpu_workers.photo_master import store_master
 from tintype.gpu_workers.plan_colour import load_borders
 from tintype.gpu_workers.processing import apply_in_batches, apply_operations, streams, works_in_yuv
+from tintype.jobs import outputs as job_outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import JobOptions
 from tintype.media.deinterlace import Deinterlace
@@ -250,13 +252,15 @@ def _process_image(task: JobTask, job_id: str) -> str:
         store.put_file(key, out, content_type)
         # Stored once the result is: a job that fails on the way keeps no masks.
         extra = _store_image_masks(store, job_id, loaded.rgb, masks[0], tmp) if masks is not None else {}
+        made = store_master(store, job_id, source, loaded, result, masks[0] if masks is not None else None, options,
+                            tmp)
         size = out.stat().st_size
     jobstate.add_timing(db_url, job_id, "process", time.monotonic() - began)
-    if not jobstate.succeed(db_url, job_id, output_key=key, output_bytes=size,
-                            output_content_type=content_type, chunks_done=1, **extra):
+    if not jobstate.succeed(db_url, job_id, output_key=key, output_bytes=size, output_content_type=content_type,
+                            chunks_done=1, outputs=job_outputs.record(made), **extra):
         if jobstate.has_succeeded(db_url, job_id):
             return "already done"  # a duplicate delivery published the same keys
-        for stored in (key, *extra.values()):
+        for stored in (key, *extra.values(), *job_outputs.keys_of(made)):
             store.delete(stored)
         return task.ended(job_id)
     metrics.FRAMES.inc()

@@ -29,6 +29,7 @@ from tintype.jobs.interlace import interlace_facts, interlace_note
 from tintype.jobs.keyframes import CheckedKeyframes, KeyframePart, check_keyframes, put_keyframe
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
+from tintype.jobs.sequence_intake import unpack_sequence
 from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
 from tintype.media.images import IMAGE_TYPES, check_image_decodes, load_image, load_mask, sniff_image
 from tintype.media.probe import VideoFacts, check_decodes, probe_video, video_content_type
@@ -131,6 +132,7 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         mask_png = _validate_mask(sub, facts, settings, scratch)
         masks_video = _validate_frame_masks(sub, kind, facts, settings, scratch)
         _validate_mask_options(sub, kind, facts)
+        _validate_master(sub, kind)
         reference_png = _validate_reference(sub, settings, scratch)
     except MediaError as exc:
         raise IntakeError.from_media(exc) from exc
@@ -197,6 +199,12 @@ def _validate_mask_options(sub: Submission, kind: str, facts: dict[str, Any]) ->
         check_boxes(list(sub.options.boxes), width, height, facts.get("frames", 1))
 
 
+def _validate_master(sub: Submission, kind: str) -> None:
+    if kind != "image" and sub.options.photo_master != "none":
+        raise IntakeError("photo_master is for photographs; a video's result is an MP4 video",
+                          "photo_master_for_video")
+
+
 REFERENCE_SIDE = 1024
 
 
@@ -241,6 +249,7 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
     With `limits`, the owner's quotas are checked inside the transaction that inserts it."""
     check_filename(sub.filename)
     with tempfile.TemporaryDirectory(prefix="tintype-intake-") as tmp:
+        sub = unpack_sequence(sub, settings, Path(tmp))  # a ZIP of frames: its wrapped video
         checked = validate(sub, settings, Path(tmp))
         job_id = uuid.uuid4().hex
         try:

@@ -87,6 +87,13 @@ FIELDS: tuple[Field, ...] = (
           choices=tuple(sorted(COLORIZE_MODELS))),
     Field("output_format", "choice", "file format of a photograph's result", "Image output", default="png",
           choices=("png", "jpeg"), choice_labels={"png": "PNG", "jpeg": "JPEG"}),
+    Field("photo_master", "choice", "also keep a 16-bit master of a photograph beside the result: the "
+          "input's own lightness at its own depth with the result's colour (png16 or tiff16; none = no master)",
+          "16-bit master of a photograph", default="none", choices=("none", "png16", "tiff16"),
+          choice_labels={"none": "none", "png16": "16-bit PNG", "tiff16": "16-bit TIFF"}),
+    Field("sequence_fps", "float", "frame rate of an image sequence (a ZIP of numbered frames, or a folder or "
+          "pattern given to tintype restore); a video keeps its own", "Frame rate of an image sequence",
+          default=24.0, low=1.0, high=240.0, step=1.0),
     Field("inpaint_model", "choice", "how masked pixels are filled: flow borrows them from other frames "
           "(PatchMatch for what no frame shows), the others fill each frame on its own",
           "Inpainting method", setting="inpaint_model", choices=tuple(sorted(INPAINT_MODELS)),
@@ -143,6 +150,8 @@ class JobOptions:
     boxes: tuple[dict[str, int], ...] = ()
     track_boxes: bool = False
     detect_damage: tuple[str, ...] = ()
+    sequence_fps: float = 24.0  # only read when the input is an image sequence (media.sequence)
+    photo_master: str = "none"  # none, png16 or tiff16 (tintype.media.master16)
     colorize_choice: str = YES  # what was asked (`colorize`); `operations` holds what was decided
     deinterlace: str = AUTO
     field_order: str = AUTO
