@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tintype import evaluate, instance, keys_cli, processes, workers_cli
+from tintype.jobs import outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field
+from tintype.media.master import FORMATS as MASTER_FORMATS
 from tintype.queue.app import make_celery
 from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
@@ -69,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="colorize and/or inpaint one image or video")
     restore.add_argument("input", type=Path)
     restore.add_argument("-o", "--output", type=Path, required=True,
-                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video")
+                         help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video (--master "
+                              "writes an archival master beside it)")
     restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
                          "the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
@@ -274,9 +277,22 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
         if kind is not None:  # neither an image nor a video: intake refuses it in its words
             fmt = result_format(kind, args.input, args.output, args.output_format)
             args.output_format = fmt if kind == "image" else None
+        args.master_path = _master_path(args, kind)
+        if args.master_path is not None:
+            check_destination(args.master_path, inputs, args.force, "--master")
     except PathRefused as exc:
         return str(exc)
     return None
+
+
+def _master_path(args: argparse.Namespace, kind: str | None) -> Path | None:
+    """Where `--master` writes: beside -o, `<stem>.master.mkv` (ffv1) or `.mov` (prores)."""
+    if args.master in (None, "none"):
+        return None
+    if kind == "image":
+        raise PathRefused(f"--master is for a video; {args.input.name} is a photograph (its PNG result is "
+                          "already lossless)")
+    return args.output.with_name(f"{args.output.stem}.master.{MASTER_FORMATS[args.master].extension}")
 
 
 def _input_paths(args: argparse.Namespace) -> list[Path]:
@@ -459,6 +475,8 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         return EXIT_JOB_FAILED
     store = store_from_settings(settings)
     _write(store, job.output_key, args.output)
+    if getattr(args, "master_path", None) is not None and write_output(store, job, "master", args.master_path):
+        print(f"wrote the archival master to {args.master_path}")
     if args.keep_masks is not None and job.used_masks_key:
         _write(store, job.used_masks_key, args.keep_masks)
         print(f"wrote the masks used to {args.keep_masks}")
@@ -466,6 +484,16 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         print(f"note: {note}")
     print(f"wrote {args.output} ({job.output_bytes} bytes)")
     return 0
+
+
+def write_output(store: ObjectStore, job: Job, name: str, path: Path) -> bool:
+    """Write the job's output `name` (tintype.jobs.outputs) to `path`; False when the job
+    made none by that name."""
+    made = outputs.of(job).get(name)
+    if made is None:
+        return False
+    _write(store, made.key, path)
+    return True
 
 
 def _write(store: ObjectStore, key: str, path: Path) -> None:

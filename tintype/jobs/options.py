@@ -86,6 +86,12 @@ FIELDS: tuple[Field, ...] = (
           choices=tuple(sorted(COLORIZE_MODELS))),
     Field("output_format", "choice", "file format of a photograph's result", "Image output", default="png",
           choices=("png", "jpeg"), choice_labels={"png": "PNG", "jpeg": "JPEG"}),
+    Field("master", "choice", "an archival master of a video beside the MP4, at the input's own bit depth "
+          "(its luminance untouched where the job changed none), with its audio copied as it is, its "
+          "timecode and colour tags: ffv1 (FFV1 in Matroska, 10 bits or the input's depth) or prores "
+          "(ProRes 422 HQ in QuickTime, 10-bit)", "Archival master (video)", default="none",
+          choices=("none", "ffv1", "prores"),
+          choice_labels={"none": "none", "ffv1": "FFV1, Matroska (.mkv)", "prores": "ProRes 422 HQ, QuickTime (.mov)"}),
     Field("inpaint_model", "choice", "how masked pixels are filled: flow borrows them from other frames "
           "(PatchMatch for what no frame shows), the others fill each frame on its own",
           "Inpainting method", setting="inpaint_model", choices=tuple(sorted(INPAINT_MODELS)),
@@ -121,6 +127,7 @@ class JobOptions:
     output_format: str
     inpaint_model: str
     mask_dilation: int
+    master: str = "none"
     boxes: tuple[dict[str, int], ...] = ()
     track_boxes: bool = False
     detect_damage: tuple[str, ...] = ()
