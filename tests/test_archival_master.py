@@ -20,6 +20,7 @@ from tintype.media.master import MasterUnfit, compose, plan_master
 from tintype.media.picture import chroma_of, depth_of
 from tintype.media.probe import probe_video
 from tintype.media.yuv import Yuv420
+from tintype.restore_paths import PathRefused, result_format
 
 
 def _luma10(path: Path, width: int = 160, height: int = 120) -> np.ndarray:
@@ -81,6 +82,12 @@ def test_compose_keeps_the_inputs_luma_except_where_the_job_changed_it(tmp_path)
         assert out.size == size * 2  # 4:2:2: two half-width chroma planes of full height
         assert np.array_equal(out[:size].reshape(120, 160), expect)
         assert (out[size:] == 400).all()  # 8-bit chroma 100 at 10 bits
+
+
+def test_a_video_output_named_like_a_master_points_to_the_master_flag(tmp_path):
+    for name, flag in (("x.mov", "--master prores"), ("x.mkv", "--master ffv1")):
+        with pytest.raises(PathRefused, match=f"name the output .mp4, not {name}.*{flag}.*x.master"):
+            result_format("video", tmp_path / "in.mov", tmp_path / name, None)
 
 
 def test_a_master_the_input_cannot_fill_is_refused_and_nothing_is_stored(app, tmp_path):  # noqa: F811

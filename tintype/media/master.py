@@ -117,10 +117,11 @@ def _samples(plane: np.ndarray, shift: int) -> np.ndarray:
 class MasterEncoder:
     """Raw planar frames of the master's format in, the master file out to `sink`, with
     the audio streams of `audio_source` copied, the timecode and the colour tags.
-    `filters` (e.g. a field order) run before the colour tags are set."""
+    `filters` (video filters) run before the colour tags are set; `field_order` (tt, bb,
+    tb, bt; None: progressive as ffmpeg infers) marks an interlaced master."""
 
     def __init__(self, plan: MasterPlan, facts: VideoFacts, audio_source: str | None, sink: Sink,
-                 filters: tuple[str, ...] = (), timeout: float = 6 * 3600) -> None:
+                 filters: tuple[str, ...] = (), timeout: float = 6 * 3600, field_order: str | None = None) -> None:
         self.plan, self.facts, self.sink, self.timeout = plan, facts, sink, timeout
         args = [FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", plan.pix_fmt,
                 "-s", f"{facts.width}x{facts.height}", "-framerate", f"{facts.fps_num}/{facts.fps_den}", "-i", "-"]
@@ -131,6 +132,8 @@ class MasterEncoder:
         chain = [*filters, *([tag_filter] if tag_filter else [])]
         args += (["-vf", ",".join(chain)] if chain else []) + tag_options
         args += [*plan.format.codec_args, "-pix_fmt", plan.pix_fmt, "-fps_mode", "passthrough"]
+        if field_order:
+            args += ["-field_order", field_order]
         if facts.timecode:
             args += ["-timecode", facts.timecode]
         args += [*plan.format.mux_args, "-f", plan.format.muxer, "pipe:1"]
@@ -232,10 +235,10 @@ class MasterWriter:
     with the input's frame of the same number and written to the master."""
 
     def __init__(self, plan: MasterPlan, facts: VideoFacts, source: str, sink: Sink, keep_all_luma: bool,
-                 filters: tuple[str, ...] = (), timeout: float = 6 * 3600) -> None:
+                 filters: tuple[str, ...] = (), timeout: float = 6 * 3600, field_order: str | None = None) -> None:
         self.plan, self.facts, self.keep_all_luma = plan, facts, keep_all_luma
         self.luma = native_luma(source, plan, facts, timeout)
-        self.encoder = MasterEncoder(plan, facts, source, sink, filters, timeout)
+        self.encoder = MasterEncoder(plan, facts, source, sink, filters, timeout, field_order)
         self.count, self.aborted = 0, False
 
     def write(self, frame: Yuv420) -> None:
