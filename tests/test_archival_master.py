@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tests.media_factory import archival_clip, deep_grey_frames
 from tests.test_cli import _cli
 from tests.test_intake_rules import _objects, _post, _refused_cleanly
 from tests.test_pages import app  # noqa: F401  (the app fixture)
-from tintype.media.master import MasterUnfit, compose, plan_master
+from tintype.media.master import FILL_MARGIN, MasterUnfit, compose, plan_master
 from tintype.media.picture import chroma_of, depth_of
 from tintype.media.probe import probe_video
 from tintype.media.yuv import Yuv420
@@ -24,9 +25,12 @@ from tintype.restore_paths import PathRefused, result_format
 
 
 def _luma10(path: Path, width: int = 160, height: int = 120) -> np.ndarray:
+    """The luma plane's own 10-bit samples (a 4:2:2 decode, which neither of these files
+    needs converting to; gray10le would stretch limited range to full)."""
     raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "rawvideo",
-                          "-pix_fmt", "gray10le", "-"], capture_output=True, check=True).stdout
-    return np.frombuffer(raw, "<u2").reshape(-1, height, width)
+                          "-pix_fmt", "yuv422p10le", "-"], capture_output=True, check=True).stdout
+    frames = np.frombuffer(raw, "<u2").reshape(-1, 2 * height * width)
+    return frames[:, :height * width].reshape(-1, height, width)
 
 
 def _pcm_sha256(path: Path) -> str:
@@ -67,18 +71,21 @@ def test_a_master_format_is_refused_for_what_it_cannot_hold(tmp_path):
     assert (eight.pix_fmt, eight.shift) == ("yuv420p10le", 2)
 
 
-def test_compose_keeps_the_inputs_luma_except_where_the_job_changed_it(tmp_path):
+def test_compose_keeps_the_inputs_luma_except_where_the_job_filled(tmp_path):
     facts = probe_video(str(archival_clip(tmp_path / "in.mov", deep_grey_frames(2))))
     plan = plan_master(facts, "prores")
     native = deep_grey_frames(1)[0]
-    processed_y = ((native.astype(np.int32) + 2) >> 2).astype(np.uint8)
-    processed_y[0, 0] += 1  # a dithered code: still "unchanged"
-    processed_y[10:20, 10:20] = 255  # a filled patch
+    processed_y = ((native.astype(np.int32) + 2) >> 2).astype(np.uint8) - 3  # an 8-bit path's drift
+    processed_y[10:20, 10:20] = 200  # a filled patch
+    filled = np.zeros((120, 160), bool)
+    filled[12:18, 12:18] = True  # its mask; FILL_MARGIN pixels around it take the fill too
+    grown = np.zeros_like(filled)
+    grown[12 - FILL_MARGIN:18 + FILL_MARGIN, 12 - FILL_MARGIN:18 + FILL_MARGIN] = True
     cb = np.full((60, 80), 100, np.uint8)
     frame = Yuv420(processed_y, cb, cb.copy(), 160, 120)
     size = 160 * 120
-    for keep_all, expect in ((True, native), (False, np.where(processed_y == 255, 255 << 2, native))):
-        out = np.frombuffer(compose(frame, native, plan, keep_all), "<u2")
+    for mask, expect in ((None, native), (filled, np.where(grown, 200 << 2, native))):
+        out = np.frombuffer(compose(frame, native, plan, mask), "<u2")
         assert out.size == size * 2  # 4:2:2: two half-width chroma planes of full height
         assert np.array_equal(out[:size].reshape(120, 160), expect)
         assert (out[size:] == 400).all()  # 8-bit chroma 100 at 10 bits
@@ -135,3 +142,32 @@ def test_restore_writes_a_master_at_the_inputs_depth(tmp_path, master):
     assert np.frombuffer(cb, "<u2").std() > 4  # the colorized chroma is in the master
     assert (delivery.video_codec, delivery.pix_fmt, delivery.frames) == ("h264", "yuv420p", 24)
     assert (delivery.color_primaries, delivery.color_transfer, delivery.color_space) == ("smpte170m",) * 3
+
+
+@pytest.mark.integration
+def test_an_inpainted_film_keeps_the_inputs_luma_outside_what_was_filled(stack, tmp_path):
+    """Through the API on S3: the master is listed and served as the job's output `master`,
+    its luma is the input's own (10 bits, FFV1) except inside the filled box."""
+    luma = deep_grey_frames(12)
+    luma[:, 40:70, 60:100] = 900  # a bright card the box removes
+    source = archival_clip(tmp_path / "card.mov", luma)
+    box = {"x": 56, "y": 36, "w": 48, "h": 38}
+    response = stack.submit(source, operations="inpaint", boxes=json.dumps([box]), master="ffv1")
+    assert response.status_code == 202, response.text
+    job = stack.wait(response.json()["id"])
+    assert job["status"] == "succeeded", job
+    listed = job["outputs"]["master"]
+    assert listed["content_type"] == "video/x-matroska" and "10-bit" in listed["label"]
+    assert job["input"]["facts"]["bit_depth"] == 10 and job["input"]["facts"]["timecode"] == "10:00:00:00"
+    master = tmp_path / "card.master.mkv"
+    served = stack.http.get(listed["url"], timeout=60)  # follows the presigned redirect
+    served.raise_for_status()
+    master.write_bytes(served.content)
+    assert len(served.content) == listed["bytes"]
+    before, after = _luma10(source), _luma10(master)
+    inside = np.zeros(before.shape[1:], bool)
+    inside[box["y"] - 12:box["y"] + box["h"] + 12, box["x"] - 12:box["x"] + box["w"] + 12] = True
+    assert np.array_equal(after[:, ~inside], before[:, ~inside])  # untouched: the input's ten bits
+    card = (slice(None), slice(42, 68), slice(62, 98))
+    assert np.abs(after[card].astype(int) - before[card]).mean() > 100  # the card was filled
+    assert f"jobs/{job['id']}/master.mkv" in stack.objects(job["id"])

@@ -27,9 +27,10 @@ from tintype.media.probe import VideoFacts
 from tintype.media.yuv import Yuv420
 
 Sink = Callable[[bytes], None]
-# A processed 8-bit luma within this many codes of the input's (rounded to 8 bits) is
-# "unchanged": ffmpeg's conversion to 8 bits may dither by one code.
-UNCHANGED_CODES = 1
+Masks = Iterator[np.ndarray]
+# Pixels around a filled mask that also take the processed luma: a fill may blend a little
+# past its mask's edge.
+FILL_MARGIN = 2
 
 
 class MasterUnfit(MediaError):
@@ -202,17 +203,15 @@ def _read_exact(stream, nbytes: int) -> bytes:
     return bytes(data)
 
 
-def compose(frame: Yuv420, native: np.ndarray, plan: MasterPlan, keep_all_luma: bool) -> bytes:
-    """One master frame: the input's luma (all of it with `keep_all_luma`, else where the
-    processed frame left it unchanged) and the processed chroma, at the master's layout."""
+def compose(frame: Yuv420, native: np.ndarray, plan: MasterPlan, changed: np.ndarray | None = None) -> bytes:
+    """One master frame: the input's luma, except where `changed` (a bool mask of the
+    pixels the job filled, grown by FILL_MARGIN for a fill's soft edge) takes the processed
+    luma scaled up; and the processed chroma, at the master's layout."""
     height, width = native.shape
     luma = _samples(native, plan.shift)
-    if not keep_all_luma:
-        processed = frame.y[:height, :width]
-        rounded = np.minimum((native.astype(np.int32) + ((1 << plan.source_depth - 8) >> 1))
-                             >> (plan.source_depth - 8), 255)
-        changed = np.abs(rounded - processed.astype(np.int32)) > UNCHANGED_CODES
-        luma = np.where(changed, _samples(processed, plan.depth - 8), luma)
+    if changed is not None and changed.any():
+        grown = cv2.dilate(changed.astype(np.uint8), np.ones((2 * FILL_MARGIN + 1,) * 2, np.uint8)) > 0
+        luma = np.where(grown, _samples(frame.y[:height, :width], plan.depth - 8), luma)
     cw, ch = _chroma_size(plan.pix_fmt, width, height)
     planes = [luma] + [_chroma(c, cw, ch, plan) for c in (frame.cb, frame.cr)]
     return b"".join(np.ascontiguousarray(p, dtype="<u2").tobytes() for p in planes)
@@ -232,11 +231,12 @@ def _chroma(plane: np.ndarray, width: int, height: int, plan: MasterPlan) -> np.
 
 class MasterWriter:
     """The delivery's second consumer: each processed frame, in output order, is paired
-    with the input's frame of the same number and written to the master."""
+    with the input's frame of the same number (and, for a job that filled pixels, the
+    frame's mask from `changed`, in the same order) and written to the master."""
 
-    def __init__(self, plan: MasterPlan, facts: VideoFacts, source: str, sink: Sink, keep_all_luma: bool,
+    def __init__(self, plan: MasterPlan, facts: VideoFacts, source: str, sink: Sink, changed: Masks | None = None,
                  filters: tuple[str, ...] = (), timeout: float = 6 * 3600, field_order: str | None = None) -> None:
-        self.plan, self.facts, self.keep_all_luma = plan, facts, keep_all_luma
+        self.plan, self.facts, self.changed = plan, facts, changed
         self.luma = native_luma(source, plan, facts, timeout)
         self.encoder = MasterEncoder(plan, facts, source, sink, filters, timeout, field_order)
         self.count, self.aborted = 0, False
@@ -245,7 +245,10 @@ class MasterWriter:
         native = next(self.luma, None)
         if native is None:
             raise MediaError(f"the input gave {self.count} frames for the master; the job has {self.facts.frames}")
-        self.encoder.write(compose(frame, native, self.plan, self.keep_all_luma))
+        mask = None if self.changed is None else next(self.changed, None)
+        if self.changed is not None and mask is None:
+            raise MediaError(f"the job's masks end at frame {self.count}; the film has {self.facts.frames}")
+        self.encoder.write(compose(frame, native, self.plan, mask))
         self.count += 1
 
     def close(self) -> None:

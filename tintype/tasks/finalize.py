@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from celery import shared_task
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -34,6 +35,7 @@ from tintype.jobs.options import JobOptions
 from tintype.jobs.outputs import Output
 from tintype.media.delivery import Delivery, deliver
 from tintype.media.hwaccel import detect as detect_hwaccel
+from tintype.media.maskvideo import iter_masks
 from tintype.media.master import MasterWriter, plan_master
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother
@@ -150,8 +152,9 @@ def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, master: Outp
         if master is not None:
             writers.append(store.open_writer(master.key, master.content_type))
             options = JobOptions.of(job, settings)
-            also = MasterWriter(plan_master(facts, options.master), facts, source, writers[1].write,
-                                keep_all_luma=not options.inpaint, timeout=settings.finalize_time_limit)
+            changed = _filled_masks(task, job, facts, tmp) if options.inpaint else None
+            also = MasterWriter(plan_master(facts, options.master), facts, source, writers[1].write, changed,
+                                timeout=settings.finalize_time_limit)
         delivery = deliver(lambda: _chunk_frames(task, job, facts, tmp), facts, source, writers[0].write,
                            smoother_for(job, settings), options=delivery_options(settings),
                            timeout=settings.finalize_time_limit, also=also)
@@ -177,6 +180,17 @@ def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[
         task.store.delete(keys.chunk_key(job.id, index))
         part.unlink()
         _release(task, job.id, index + 1)
+
+
+def _filled_masks(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[np.ndarray]:
+    """The masks the chunks filled, frame by frame in order, for the master (it keeps the
+    input's own luma elsewhere). A frame reaches the master only after its chunk was
+    fetched done, so its used-mask object is there; the objects stay for _verify_and_keep."""
+    for index in range(job.chunks_total):
+        part = tmp / f"filled-{index}.mkv"
+        task.store.get_file(keys.used_mask_chunk_key(job.id, index), part)
+        yield from iter_masks(str(part), facts.width, facts.height)
+        part.unlink()
 
 
 def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None:
