@@ -64,6 +64,10 @@ def test_a_master_format_is_refused_for_what_it_cannot_hold(tmp_path):
         plan_master(deep, "prores")
     with pytest.raises(MasterUnfit, match="4:4:4"):
         plan_master(dataclasses.replace(facts, pix_fmt="yuv444p10le", chroma="4:4:4"), "prores")
+    vorbis = [dataclasses.replace(facts.audio[0], codec="vorbis")]
+    with pytest.raises(MasterUnfit, match=r"audio \(vorbis\).*prores.*master=ffv1"):
+        plan_master(dataclasses.replace(facts, audio=vorbis), "prores")
+    assert plan_master(dataclasses.replace(facts, audio=vorbis), "ffv1").format.name == "ffv1"
     with pytest.raises(MasterUnfit, match="constant-frame-rate"):
         plan_master(dataclasses.replace(facts, constant_rate=False), "ffv1")
     assert (plan_master(deep, "ffv1").pix_fmt, plan_master(facts, "prores").pix_fmt) == ("yuv444p12le", "yuv422p10le")

@@ -54,6 +54,14 @@ class MasterFormat:
     max_depth: int
     min_depth: int = 10
     mux_args: tuple[str, ...] = ()
+    audio: frozenset[str] | None = None  # audio codecs it can take as they are (None: all but REFUSED_AUDIO)
+
+
+# Audio an input may carry that no master container takes without re-encoding it.
+REFUSED_AUDIO = frozenset({"pcm_bluray", "pcm_dvd"})
+MOV_AUDIO = frozenset({"pcm_u8", "pcm_s8", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le",
+                       "pcm_s32be", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be", "pcm_alaw", "pcm_mulaw",
+                       "aac", "mp3", "ac3", "eac3", "alac"})
 
 
 FORMATS = {
@@ -64,7 +72,7 @@ FORMATS = {
     "prores": MasterFormat("prores", "Archival master (ProRes 422 HQ, QuickTime)", "mov", "video/quicktime", "mov",
                            ("-c:v", "prores_ks", "-profile:v", "3", "-vendor", "apl0"), ("4:2:2",), 10,
                            mux_args=("-movflags", "+write_colr+frag_keyframe+empty_moov+default_base_moof",
-                                     "-frag_duration", "2000000")),
+                                     "-frag_duration", "2000000"), audio=MOV_AUDIO),
 }
 
 
@@ -99,10 +107,21 @@ def plan_master(facts: VideoFacts, name: str) -> MasterPlan:
     if chroma is None:
         raise MasterUnfit(f"the input's chroma is {facts.chroma}; a {fmt.name} master holds only "
                           f"{', '.join(fmt.chromas)}: choose master=ffv1")
+    _check_audio(facts, fmt)
     depth = max(fmt.min_depth, facts.bit_depth)
     full = facts.color_range == "pc"
     own = facts.pix_fmt if facts.pix_fmt.startswith("yuvj") else planar_format(source_chroma, facts.bit_depth)
     return MasterPlan(fmt, own, facts.bit_depth, planar_format(chroma, depth), depth, chroma, full)
+
+
+def _check_audio(facts: VideoFacts, fmt: MasterFormat) -> None:
+    """The master copies every audio stream as it is, so each must fit its container."""
+    refused = [a.codec for a in facts.audio
+               if a.codec in REFUSED_AUDIO or (fmt.audio is not None and a.codec not in fmt.audio)]
+    if refused:
+        other = " or choose master=ffv1" if fmt.name != "ffv1" and not set(refused) & REFUSED_AUDIO else ""
+        raise MasterUnfit(f"the input's audio ({', '.join(refused)}) cannot be copied as it is into a {fmt.name} "
+                          f"master; convert it to PCM first (ffmpeg -i in -c:v copy -c:a pcm_s24le out.mov){other}")
 
 
 def _fits(source: str, target: str) -> bool:
