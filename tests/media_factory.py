@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -250,4 +251,30 @@ def progressive_video(path: Path, frames: int = 24, size: str = "160x120", rate:
     if audio:
         args += ["-c:a", "aac", "-shortest"]
     ffmpeg(*args, str(path))
+    return path
+
+
+def deep_grey_frames(count: int, width: int = 160, height: int = 120, seed: int = 0) -> np.ndarray:
+    """(count, H, W) uint16 10-bit limited-range luma that uses all ten bits (a panning
+    gradient with fine noise): a path that went through 8 bits would lose the low two."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(64, 940, width)[None, :] + 60 * np.sin(np.arange(height) / 9.0)[:, None]
+    frames = [np.roll(x, 3 * i, axis=1) + rng.integers(-6, 7, (height, width)) for i in range(count)]
+    return np.clip(np.stack(frames), 64, 940).astype(np.uint16)
+
+
+def archival_clip(path: Path, luma: np.ndarray, rate: str = "24000/1001", codec: tuple[str, ...] = (
+        "-c:v", "prores_ks", "-profile:v", "3"), pix_fmt: str = "yuv422p10le", timecode: str = "10:00:00:00",
+        tags: str = "color_primaries=smpte170m:color_trc=smpte170m:colorspace=smpte170m:range=tv") -> Path:
+    """A grey film at `pix_fmt` (10-bit 4:2:2 ProRes 422 HQ by default) from 10-bit `luma`,
+    with a start timecode, BT.601 colour tags and a 24-bit PCM tone as long as the film."""
+    count, height, width = luma.shape
+    grey = np.full((count, height, width), 512, np.uint16)  # 10-bit neutral chroma, 4:4:4
+    planes = np.stack([luma, grey, grey], axis=1).astype("<u2")
+    seconds = float(count / Fraction(rate))
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "yuv444p10le",
+                    "-s", f"{width}x{height}", "-framerate", rate, "-i", "-", "-f", "lavfi", "-i",
+                    f"sine=frequency=330:sample_rate=48000:duration={seconds:.4f}", "-map", "0:v", "-map", "1:a",
+                    *codec, "-pix_fmt", pix_fmt, "-vf", f"setparams={tags}", "-timecode", timecode,
+                    "-c:a", "pcm_s24le", str(path)], input=planes.tobytes(), check=True)
     return path

@@ -208,7 +208,7 @@ def test_restore_writes_a_16_bit_master_beside_a_photograph(tmp_path):
     done = _cli("restore", str(tmp_path / "scan.png"), "-o", str(tmp_path / "out.jpg"), "--colorize",
                 "--photo-master", "tiff16", data_dir=tmp_path / "data")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"wrote the master to {tmp_path / 'out-master.tif'}" in done.stdout
+    assert f"wrote the 16-bit master (TIFF) to {tmp_path / 'out-master.tif'}" in done.stdout
     master = cv2.imread(str(tmp_path / "out-master.tif"), cv2.IMREAD_UNCHANGED)[..., ::-1]
     assert master.dtype == np.uint16 and master.shape == (120, 160, 3)
     assert np.abs(master.astype(np.float64) @ LUMA.astype(np.float64) - grey).max() <= 1.0

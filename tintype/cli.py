@@ -20,7 +20,8 @@ from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, KeyframePart, Submission, create_job, parse_options
 from tintype.jobs.options import FIELDS, Field, OptionError, parse_value
 from tintype.media.errors import MediaError, ToolFailed
-from tintype.media.master16 import FORMATS as MASTER_FORMATS
+from tintype.media.master import FORMATS as VIDEO_MASTERS
+from tintype.media.master16 import FORMATS as PHOTO_MASTERS
 from tintype.media.sequence import FRAME_WRITERS, ImageSequence, find_sequence, is_sequence, unwrap_video, wrap_sequence
 from tintype.queue.app import make_celery
 from tintype.queue.guard import cleanup_work
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("-o", "--output", type=Path, required=True,
                          help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video or a sequence "
                               "(or, for a sequence, an existing folder: frames named like the input's); files "
-                              "made beside it (a --photo-master) go next to it as NAME-master.png ...")
+                              "made beside it (a --master or --photo-master) go next to it as NAME-master.mkv ...")
     restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
                          "the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
@@ -355,13 +356,16 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
             if args.keep_masks.resolve() == args.output.resolve():
                 raise PathRefused("-o and --keep-masks name the same file")
             check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
-        for path in _made_beside(args):
-            check_destination(path, inputs, args.force, "--photo-master")
+        for flag, path in _made_beside(args):
+            check_destination(path, inputs, args.force, flag)
         kind = "video" if args.sequence is not None else \
             input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
         if kind is not None:  # neither an image nor a video: intake refuses it in its words
             fmt = result_format(kind, args.input, args.output, args.output_format)
             args.output_format = fmt if kind == "image" else None
+        if kind == "image" and args.master not in (None, "none"):
+            raise PathRefused(f"--master is for a video; {args.input.name} is a photograph (--photo-master keeps "
+                              "a 16-bit master of one)")
     except PathRefused as exc:
         return str(exc)
     return None
@@ -549,8 +553,8 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         return EXIT_JOB_FAILED
     store = store_from_settings(settings)
     _write(store, job.output_key, args.output)
-    for name, path in _write_outputs(store, job, args.output).items():
-        print(f"wrote the {name} to {path}")
+    for made, path in _write_outputs(store, job, args.output):
+        print(f"wrote the {made.label[:1].lower()}{made.label[1:]} to {path}")
     if args.keep_masks is not None and job.used_masks_key:
         _write(store, job.used_masks_key, args.keep_masks)
         print(f"wrote the masks used to {args.keep_masks}")
@@ -566,19 +570,24 @@ def output_path(result: Path, suffix: str) -> Path:
     return result.with_name(f"{result.stem}-{suffix}")
 
 
-def _made_beside(args: argparse.Namespace) -> list[Path]:
-    """The files this restore will write next to -o, known before the job runs."""
-    master = MASTER_FORMATS.get(getattr(args, "photo_master", None) or "none")
-    return [output_path(args.output, f"master.{master[0]}")] if master else []
+def _made_beside(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The files this restore will write next to -o, known before the job runs, with the
+    flag that asks for each."""
+    made = []
+    if (photo := PHOTO_MASTERS.get(getattr(args, "photo_master", None) or "none")) is not None:
+        made.append(("--photo-master", output_path(args.output, f"master.{photo[0]}")))
+    if (video := VIDEO_MASTERS.get(getattr(args, "master", None) or "none")) is not None:
+        made.append(("--master", output_path(args.output, f"master.{video.extension}")))
+    return made
 
 
-def _write_outputs(store: ObjectStore, job: Job, result: Path) -> dict[str, Path]:
+def _write_outputs(store: ObjectStore, job: Job, result: Path) -> list[tuple[job_outputs.Output, Path]]:
     """Every output a job recorded beside its result (tintype.jobs.outputs), written next
-    to the result; where each went, by name."""
-    written = {}
-    for name, made in job_outputs.of(job).items():
-        written[name] = output_path(result, made.suffix)
-        _write(store, made.key, written[name])
+    to the result; each with where it went."""
+    written = []
+    for made in job_outputs.of(job).values():
+        written.append((made, output_path(result, made.suffix)))
+        _write(store, made.key, written[-1][1])
     return written
 
 

@@ -21,6 +21,8 @@ from tintype.media.images import sniff_image
 # The result's format by the output's extension: what the pipeline writes for each kind.
 PHOTO_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
 VIDEO_FORMATS = {".mp4": "mp4"}
+MASTER_EXTENSIONS = {".mov": "ProRes 422 HQ (.mov) use --master prores",
+                     ".mkv": "FFV1 (.mkv) use --master ffv1"}
 _KINDS = {"image": ("a photograph", "an image", PHOTO_FORMATS), "video": ("a video", "an MP4 video", VIDEO_FORMATS)}
 
 
@@ -59,8 +61,12 @@ def result_format(kind: str, source: Path, output: Path, asked: str | None) -> s
     if fmt is None:
         *most, last = formats
         names = f"{', '.join(most)} or {last}" if most else last
+        hint = ""
+        if kind == "video" and output.suffix.lower() in MASTER_EXTENSIONS:
+            hint = (f"; for an archival master in {MASTER_EXTENSIONS[output.suffix.lower()]}, written beside "
+                    f"the MP4 (-o {output.stem}.mp4 makes {output.stem}.master{output.suffix.lower()})")
         raise PathRefused(f"{source.name} is {what}, so its result is {result}: name the output {names}, "
-                          f"not {output.name}")
+                          f"not {output.name}{hint}")
     if asked is not None and kind == "video":
         raise PathRefused(f"--output-format is for photographs; a video's result is an MP4 video (-o {output.name})")
     if asked is not None and asked != fmt:

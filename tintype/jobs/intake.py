@@ -32,6 +32,7 @@ from tintype.jobs.options import JobOptions
 from tintype.jobs.sequence_intake import unpack_sequence
 from tintype.media.errors import MediaError, MediaTooLarge, NotMedia
 from tintype.media.images import IMAGE_TYPES, check_image_decodes, load_image, load_mask, sniff_image
+from tintype.media.master import plan_master
 from tintype.media.probe import VideoFacts, check_decodes, probe_video, video_content_type
 from tintype.settings import Settings
 from tintype.storage import keys
@@ -132,7 +133,8 @@ def validate(sub: Submission, settings: Settings, scratch: Path) -> Validated:
         mask_png = _validate_mask(sub, facts, settings, scratch)
         masks_video = _validate_frame_masks(sub, kind, facts, settings, scratch)
         _validate_mask_options(sub, kind, facts)
-        _validate_master(sub, kind)
+        _validate_photo_master(sub, kind)
+        _validate_master(sub.options.master, video)
         reference_png = _validate_reference(sub, settings, scratch)
     except MediaError as exc:
         raise IntakeError.from_media(exc) from exc
@@ -157,6 +159,17 @@ def _validate_video(path: Path, settings: Settings) -> VideoFacts:
         raise MediaTooLarge(f"the video is {facts.width}x{facts.height}; sides must be 2..{settings.max_video_side}")
     check_decodes(str(path), facts, settings.ffmpeg_timeout_seconds)
     return facts
+
+
+def _validate_master(master: str, video: VideoFacts | None) -> None:
+    """A master is made of a video, and only in a format that holds what the input has
+    (media.master.plan_master says why not, before anything is stored)."""
+    if master == "none":
+        return
+    if video is None:
+        raise IntakeError("an archival master (master) is made of a video; a photograph's result is already "
+                          "lossless with output_format=png", "master_for_image")
+    plan_master(video, master)
 
 
 def _require_mask_source(sub: Submission) -> None:
@@ -199,7 +212,7 @@ def _validate_mask_options(sub: Submission, kind: str, facts: dict[str, Any]) ->
         check_boxes(list(sub.options.boxes), width, height, facts.get("frames", 1))
 
 
-def _validate_master(sub: Submission, kind: str) -> None:
+def _validate_photo_master(sub: Submission, kind: str) -> None:
     if kind != "image" and sub.options.photo_master != "none":
         raise IntakeError("photo_master is for photographs; a video's result is an MP4 video",
                           "photo_master_for_video")

@@ -94,6 +94,12 @@ FIELDS: tuple[Field, ...] = (
     Field("sequence_fps", "float", "frame rate of an image sequence (a ZIP of numbered frames, or a folder or "
           "pattern given to tintype restore); a video keeps its own", "Frame rate of an image sequence",
           default=24.0, low=1.0, high=240.0, step=1.0),
+    Field("master", "choice", "an archival master of a video beside the MP4, at the input's own bit depth "
+          "(its luminance untouched where the job changed none), with its audio copied as it is, its "
+          "timecode and colour tags: ffv1 (FFV1 in Matroska, 10 bits or the input's depth) or prores "
+          "(ProRes 422 HQ in QuickTime, 10-bit)", "Archival master (video)", default="none",
+          choices=("none", "ffv1", "prores"),
+          choice_labels={"none": "none", "ffv1": "FFV1, Matroska (.mkv)", "prores": "ProRes 422 HQ, QuickTime (.mov)"}),
     Field("inpaint_model", "choice", "how masked pixels are filled: flow borrows them from other frames "
           "(PatchMatch for what no frame shows), the others fill each frame on its own",
           "Inpainting method", setting="inpaint_model", choices=tuple(sorted(INPAINT_MODELS)),
@@ -147,6 +153,7 @@ class JobOptions:
     output_format: str
     inpaint_model: str
     mask_dilation: int
+    master: str = "none"
     boxes: tuple[dict[str, int], ...] = ()
     track_boxes: bool = False
     detect_damage: tuple[str, ...] = ()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from tintype.media.probe import VideoFacts
 from tintype.media.temporal import ChromaSmoother
@@ -64,12 +64,23 @@ class Prefetch:
         self.thread.join(timeout=30)
 
 
-class Delivery:
-    """Frames in output order → the smoother → the encoder; keeps the middle output
-    frame for the before/after poster."""
+class FrameSink(Protocol):
+    """A second consumer of the output frames (the archival master, media.master)."""
 
-    def __init__(self, encoder: DeliveryEncoder, smoother: ChromaSmoother, frames: int) -> None:
-        self.encoder, self.smoother, self.middle = encoder, smoother, frames // 2
+    def write(self, frame: Yuv420) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Delivery:
+    """Frames in output order → the smoother → the encoder (and `also`, e.g. the
+    master); keeps the middle output frame for the before/after poster."""
+
+    def __init__(self, encoder: DeliveryEncoder, smoother: ChromaSmoother, frames: int,
+                 also: FrameSink | None = None) -> None:
+        self.encoder, self.smoother, self.middle, self.also = encoder, smoother, frames // 2, also
         self.written, self.poster = 0, None
 
     def push(self, frame: Yuv420) -> None:
@@ -78,23 +89,28 @@ class Delivery:
     def finish(self) -> None:
         self._write(self.smoother.flush())
         self.encoder.close()
+        if self.also is not None:
+            self.also.close()
 
     def _write(self, frames: list[Yuv420]) -> None:
         for frame in frames:
             if self.written == self.middle:
                 self.poster = frame
             self.encoder.write(frame)
+            if self.also is not None:
+                self.also.write(frame)
             self.written += 1
 
 
 def deliver(frames: FrameSource, facts: VideoFacts, audio_source: str | None, sink: Callable[[bytes], None],
             smoother: ChromaSmoother, options: DeliveryOptions = DEFAULT_DELIVERY,
-            timeout: float = 6 * 3600, depth: int = 8) -> Delivery:
+            timeout: float = 6 * 3600, depth: int = 8, also: FrameSink | None = None) -> Delivery:
     """Encode every frame of `frames` (read `depth` ahead) through `smoother` into an MP4
-    that flows to `sink`, with the audio of `audio_source`. On any error the reader and the
-    encoder are stopped before it re-raises; the caller discards what the sink got."""
+    that flows to `sink`, with the audio of `audio_source`, and hand each output frame to
+    `also` too. On any error the reader and the encoders are stopped before it re-raises;
+    the caller discards what the sinks got."""
     encoder = DeliveryEncoder(facts, audio_source, sink=sink, options=options, timeout=timeout)
-    delivery = Delivery(encoder, smoother, facts.frames)
+    delivery = Delivery(encoder, smoother, facts.frames, also)
     reader = Prefetch(frames, depth)
     try:
         for frame in reader:
@@ -103,8 +119,10 @@ def deliver(frames: FrameSource, facts: VideoFacts, audio_source: str | None, si
     except BaseException:
         reader.stop()
         encoder.abort()
+        if also is not None:
+            also.abort()
         raise
     return delivery
 
 
-__all__ = ["Delivery", "FrameSource", "Prefetch", "deliver"]
+__all__ = ["Delivery", "FrameSink", "FrameSource", "Prefetch", "deliver"]

@@ -27,6 +27,7 @@ from tintype.media.ffmpeg import (
     run_tool,
     start_tool,
 )
+from tintype.media.picture import picture_facts
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,16 @@ class VideoFacts:
     field_order: str = "unknown"  # the stream's flag: tt, bb, tb, bt, progressive or unknown
     # Set at intake (tintype.jobs.interlace): what detection found and how the job deinterlaces.
     interlaced: dict[str, Any] | None = None
+    # The picture's samples (media.picture): what an archival master must keep. Defaults
+    # are what facts stored before these were probed mean: 8-bit 4:2:0, untagged.
+    pix_fmt: str = ""
+    bit_depth: int = 8
+    chroma: str = "4:2:0"  # 4:2:0, 4:2:2, 4:4:4 or 4:0:0 (grey)
+    color_primaries: str = ""  # ffmpeg's names (bt709, smpte170m, ...); "" when untagged
+    color_transfer: str = ""
+    color_space: str = ""
+    color_range: str = ""  # tv (limited) or pc (full)
+    timecode: str = ""  # the first frame's SMPTE timecode, e.g. 10:00:00:00
 
     @property
     def fps(self) -> Fraction:
@@ -237,7 +248,7 @@ def probe_video(source: str, timeout: float = 120, max_frames: int | None = None
         fps_num=rate.numerator, fps_den=rate.denominator, constant_rate=constant,
         duration=float(fmt.get("duration") or frame_span), start_time=start, bytes=size,
         audio=[_audio(s) for s in streams if s.get("codec_type") == "audio"],
-        timestamps=stamps, field_order=_field_order(video),
+        timestamps=stamps, field_order=_field_order(video), **picture_facts(video, streams, fmt),
     )
 
 

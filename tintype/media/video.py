@@ -18,6 +18,7 @@ from tintype.media.deinterlace import Deinterlace
 from tintype.media.errors import MediaError
 from tintype.media.ffmpeg import FFMPEG, ToolFailed, finish_tool, input_options, kill_tool, start_tool
 from tintype.media.mkvraw import RawMatroskaWriter
+from tintype.media.picture import colour_tags
 from tintype.media.probe import MP4_AUDIO_CODECS, VideoFacts
 from tintype.media.yuv import Yuv420
 
@@ -278,8 +279,9 @@ class DeliveryEncoder:
         args = [FFMPEG, "-v", "error", "-nostdin", "-y"] + self._input_args()
         if audio:
             args += [*input_options(audio), "-i", audio]
-        args += ["-map", "0:v:0", *video_codec_args(options), "-pix_fmt", "yuv420p",
-                 "-fps_mode", "passthrough"]
+        tag_filter, tag_options = colour_tags(facts, full_range=False)  # the input's tags, carried on
+        args += ["-map", "0:v:0", *(["-vf", tag_filter] if tag_filter else []), *tag_options,
+                 *video_codec_args(options), "-pix_fmt", "yuv420p", "-fps_mode", "passthrough"]
         if audio:
             args += _audio_args(facts, 1)
         if sink is not None:

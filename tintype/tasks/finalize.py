@@ -19,18 +19,24 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from celery import shared_task
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from tintype import telemetry as metrics
+from tintype.jobs import outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts
 from tintype.jobs.options import JobOptions
+from tintype.jobs.outputs import Output
 from tintype.media.delivery import Delivery, deliver
 from tintype.media.hwaccel import detect as detect_hwaccel
+from tintype.media.maskvideo import iter_masks
+from tintype.media.master import MasterWriter, plan_master
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import DeliveryOptions, iter_lossless
@@ -70,22 +76,27 @@ def _finalize(task: JobTask, job_id: str) -> str:
     key = keys.output_key(job_id, "mp4")
     if task.store.abort_uploads(key):  # a finalize killed mid-upload left its parts behind
         log.warning("job %s: aborted the unfinished upload of an earlier finalize", job_id)
+    master = master_output(job, facts, task.settings)
+    if master is not None and task.store.abort_uploads(master.key):
+        log.warning("job %s: aborted the unfinished master upload of an earlier finalize", job_id)
     _recompute_assembled(task, job_id)
     _release(task, job_id, 0)
     with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
         try:
-            size, delivery = _encode_chunks(task, job, facts, key, Path(tmpdir))
+            size, delivery, master = _encode_chunks(task, job, facts, key, master, Path(tmpdir))
         except _Cancelled:
             task.cleanup_work(job_id)
             return ended_answer(task.db_url, job_id)
-    compare, kept = _verify_and_keep(task, job, facts, key, delivery)
+    extra = {"master": master} if master is not None else {}
+    compare, kept = _verify_and_keep(task, job, facts, key, delivery, extra)
     quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
                "measured_width": min(delivery.smoother.width, facts.width)}
     jobstate.add_timing(task.db_url, job_id, "process", jobstate.chunk_seconds(task.db_url, job_id))
     jobstate.add_timing(task.db_url, job_id, "finalize", time.monotonic() - began)
-    answer = publish(task.db_url, task.store, job_id, [key, compare, *kept.values()], output_key=key,
-                     output_bytes=size, output_content_type="video/mp4", quality=quality, compare_key=compare,
-                     **kept)
+    made = [key, compare, *kept.values(), *outputs.keys_of(extra)]
+    answer = publish(task.db_url, task.store, job_id, made, output_key=key, output_bytes=size,
+                     output_content_type="video/mp4", quality=quality, compare_key=compare, **kept,
+                     **({"outputs": outputs.record(extra)} if extra else {}))
     if answer == "succeeded":
         metrics.FINALIZE_DURATION.observe(time.monotonic() - began)
     task.cleanup_work(job_id)
@@ -117,20 +128,44 @@ def delivery_options(settings: Settings) -> DeliveryOptions:
     return DeliveryOptions(nvenc=detect_hwaccel(settings.ffmpeg_hwaccel).nvenc)
 
 
-def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, tmp: Path) -> tuple[int, Delivery]:
+def master_output(job, facts: VideoFacts, settings: Settings) -> Output | None:
+    """The master the job asked for (its size filled in once it is stored), or None."""
+    name = JobOptions.of(job, settings).master
+    if name == "none":
+        return None
+    plan = plan_master(facts, name)
+    label = plan.format.label.replace(" (", f" ({plan.depth}-bit {plan.chroma}, ", 1)
+    return Output(keys.extra_output_key(job.id, "master", plan.format.extension), plan.format.content_type, 0,
+                  f"master.{plan.format.extension}", label)
+
+
+def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, master: Output | None,
+                   tmp: Path) -> tuple[int, Delivery, Output | None]:
     """Stream the chunk intermediates in order through tintype.media.delivery into a
-    multipart upload. One intermediate is on local disk at a time, so neither memory nor
-    disk grows with the film. Returns the stored size and the delivery state."""
-    store = task.store
-    writer = store.open_writer(key, "video/mp4")
+    multipart upload, and the master (if asked) into another. One intermediate is on local
+    disk at a time, so neither memory nor disk grows with the film. Returns the stored
+    size, the delivery state and the stored master."""
+    store, settings = task.store, task.settings
+    source = store.read_url(keys.input_key(job.id))
+    writers, also = [store.open_writer(key, "video/mp4")], None
     try:
-        delivery = deliver(lambda: _chunk_frames(task, job, facts, tmp), facts,
-                           store.read_url(keys.input_key(job.id)), writer.write, smoother_for(job, task.settings),
-                           options=delivery_options(task.settings), timeout=task.settings.finalize_time_limit)
+        if master is not None:
+            writers.append(store.open_writer(master.key, master.content_type))
+            options = JobOptions.of(job, settings)
+            changed = _filled_masks(task, job, facts, tmp) if options.inpaint else None
+            also = MasterWriter(plan_master(facts, options.master), facts, source, writers[1].write, changed,
+                                timeout=settings.finalize_time_limit)
+        delivery = deliver(lambda: _chunk_frames(task, job, facts, tmp), facts, source, writers[0].write,
+                           smoother_for(job, settings), options=delivery_options(settings),
+                           timeout=settings.finalize_time_limit, also=also)
     except BaseException:
-        writer.abort()
+        if also is not None:
+            also.abort()  # (again, if deliver already did: that is harmless)
+        for writer in writers:
+            writer.abort()
         raise
-    return writer.commit(), delivery
+    sizes = [writer.commit() for writer in writers]
+    return sizes[0], delivery, None if master is None else replace(master, bytes=sizes[1])
 
 
 def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[Yuv420]:
@@ -145,6 +180,17 @@ def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[
         task.store.delete(keys.chunk_key(job.id, index))
         part.unlink()
         _release(task, job.id, index + 1)
+
+
+def _filled_masks(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[np.ndarray]:
+    """The masks the chunks filled, frame by frame in order, for the master (it keeps the
+    input's own luma elsewhere). A frame reaches the master only after its chunk was
+    fetched done, so its used-mask object is there; the objects stay for _verify_and_keep."""
+    for index in range(job.chunks_total):
+        part = tmp / f"filled-{index}.mkv"
+        task.store.get_file(keys.used_mask_chunk_key(job.id, index), part)
+        yield from iter_masks(str(part), facts.width, facts.height)
+        part.unlink()
 
 
 def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None:
@@ -202,18 +248,20 @@ def _release(task: JobTask, job_id: str, position: int) -> None:
         log.warning("job %s: could not send released chunks; the reconciler will", job_id, exc_info=True)
 
 
-def _verify_and_keep(task: JobTask, job, facts: VideoFacts, key: str,
-                     delivery: Delivery) -> tuple[str, dict[str, str]]:
-    """Check the stored output's frame count, then store the before/after poster and the
-    used masks; on any failure remove all of it, so a failed job keeps no half-made result."""
+def _verify_and_keep(task: JobTask, job, facts: VideoFacts, key: str, delivery: Delivery,
+                     extra: dict[str, Output]) -> tuple[str, dict[str, str]]:
+    """Check the stored output's (and master's) frame count, then store the before/after
+    poster and the used masks; on any failure remove all of it, so a failed job keeps no
+    half-made result."""
     store, timeout = task.store, task.settings.ffmpeg_timeout_seconds
-    made = [key, keys.compare_key(job.id)]
+    made = [key, keys.compare_key(job.id), *outputs.keys_of(extra)]
     if "inpaint" in job.operations:
         made += [keys.used_masks_key(job.id, "mkv"), keys.mask_poster_key(job.id)]
     try:
-        result = probe_video(store.read_url(key), timeout)
-        if result.frames != facts.frames:
-            raise RuntimeError(f"the output has {result.frames} frames but the input has {facts.frames}")
+        for name, stored in (("output", key), *((n, o.key) for n, o in extra.items())):
+            result = probe_video(store.read_url(stored), timeout)
+            if result.frames != facts.frames:
+                raise RuntimeError(f"the {name} has {result.frames} frames but the input has {facts.frames}")
         compare = store_compare(store, job.id, facts, delivery.middle, delivery.poster)
         kept: dict[str, str] = {}
         if "inpaint" in job.operations:
