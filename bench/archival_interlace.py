@@ -85,6 +85,12 @@ def _cases(out: Path) -> list[tuple[str, Path, str | None]]:
     return cases
 
 
+def _deinterlaced_by_default(truth: str | None, stream: str) -> bool:
+    """What detection should decide: interlaced content is deinterlaced unless its stream
+    says progressive (then only reported, with its field order: media.interlace)."""
+    return truth is not None and stream != "progressive"
+
+
 def _detection(out: Path) -> list[dict[str, Any]]:
     rows = []
     for name, path, truth in _cases(out):
@@ -94,7 +100,8 @@ def _detection(out: Path) -> list[dict[str, Any]]:
         seconds = time.perf_counter() - began
         rows.append({"clip": name, "frames": facts.frames, "stream": facts.field_order, **found.to_json(),
                      "truth": truth or "progressive", "seconds": round(seconds, 3),
-                     "correct": found.interlaced == (truth is not None) and found.field_order == truth})
+                     "correct": found.interlaced == _deinterlaced_by_default(truth, facts.field_order)
+                     and found.field_order == truth})
     return rows
 
 

@@ -128,7 +128,7 @@ def test_restore_writes_a_master_at_the_inputs_depth(tmp_path, master):
     assert done.returncode == 0, done.stderr[-3000:]
     extension = {"ffv1": "mkv", "prores": "mov"}[master]
     made = tmp_path / f"out-master.{extension}"
-    assert f"wrote the archival master (" in done.stdout and f" to {made}\n" in done.stdout
+    assert "wrote the archival master (" in done.stdout and f" to {made}\n" in done.stdout
     facts, delivery = probe_video(str(made)), probe_video(str(out))
     assert (facts.video_codec, facts.bit_depth, facts.chroma) == ({"ffv1": "ffv1", "prores": "prores"}[master], 10,
                                                                   "4:2:2")

@@ -38,7 +38,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name, stream, order", [("tt", "tt", "tff"), ("bb", "bb", "bff"),
-                                                 ("hidden", "progressive", "tff"), ("mislabelled", "bb", "tff")])
+                                                 ("mislabelled", "bb", "tff")])
 def test_interlaced_clips_are_detected_with_their_field_order(clips, name, stream, order):
     facts = probe_video(str(clips[name]))
     found = detect_interlacing(str(clips[name]), facts)
@@ -47,6 +47,16 @@ def test_interlaced_clips_are_detected_with_their_field_order(clips, name, strea
     woven = found.idet.tff if order == "tff" else found.idet.bff
     assert woven >= 0.8 * facts.frames, found.idet
     assert ("overrides" in found.basis) == (stream != order[0] * 2), found.basis
+
+
+def test_woven_fields_in_a_stream_flagged_progressive_are_reported_not_deinterlaced(clips):
+    facts = probe_video(str(clips["hidden"]))
+    found = detect_interlacing(str(clips["hidden"]), facts)
+    assert facts.field_order == "progressive" and found.idet.tff >= 0.8 * facts.frames, found.idet
+    assert not found.interlaced and found.field_order == "tff"  # offered for deinterlace=frame or field
+    assert "flagged progressive; idet sees tff fields" in found.basis
+    assert choose(_options(), found) is None
+    assert choose(_options(deinterlace="frame"), found).parity == "tff"
 
 
 def test_a_progressive_clip_is_not_flagged(clips):

@@ -1,12 +1,16 @@
 """Is a video interlaced, and which field comes first: the stream's flag, checked against
 what ffmpeg's `idet` filter sees in the pictures.
 
-The flag alone is not trusted: archive transfers are often flagged progressive while their
-content is woven fields, or flagged interlaced while holding progressive film frames, and
-some muxers write `tb`/`bt` where they mean `tt`/`bb`. `idet` is run on a bounded sample
-(at most `IDET_FRAMES` frames from a few places), so detecting costs the same for a long
-film as for a short one. Where idet gives a clear verdict it decides; where it cannot tell
-(still or flat pictures), the flag does.
+An interlaced flag is checked: transfers are often flagged interlaced while holding
+progressive film frames, and some muxers write `tb`/`bt` where they mean `tt`/`bb`. Where
+idet gives a clear verdict on such a stream it decides; where it cannot tell (still or
+flat pictures), the flag does. A stream flagged progressive stays progressive: idet calls
+fine detail (small test patterns, line-art, halftone scans) woven fields often enough
+that deinterlacing on its word would soften good progressive film; what it saw is
+reported, and its field order offered, for a user who asks for deinterlace=frame or
+field. A stream with no flag (unknown) is decided by idet. `idet` is run on a bounded
+sample (at most `IDET_FRAMES` frames from a few places), so detecting costs the same for
+a long film as for a short one.
 """
 
 from __future__ import annotations
@@ -74,6 +78,11 @@ def decide(stream: str, counts: IdetCounts) -> Interlacing:
     """The decision from the flag and idet's counts (see the module's docstring)."""
     flagged = STREAM_PARITY.get(stream)
     verdict = counts.verdict()
+    if stream == "progressive":
+        order = verdict if verdict in ("tff", "bff") else None
+        seen = f"; idet sees {verdict} fields (deinterlace=frame or field would use them)" if verdict not in (
+            None, "progressive") else ""
+        return Interlacing(stream, counts, False, order, f"the stream is flagged progressive{seen}")
     if verdict == "progressive":
         basis = "idet sees progressive frames" + (f" although the stream is flagged {stream}" if flagged else "")
         return Interlacing(stream, counts, False, None, basis)
