@@ -175,3 +175,29 @@ def test_an_inpainted_film_keeps_the_inputs_luma_outside_what_was_filled(stack, 
     card = (slice(None), slice(42, 68), slice(62, 98))
     assert np.abs(after[card].astype(int) - before[card]).mean() > 100  # the card was filled
     assert f"jobs/{job['id']}/master.mkv" in stack.objects(job["id"])
+
+
+def _field_order(path: Path) -> str:
+    shown = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=field_order", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    return shown.stdout.strip()
+
+
+@pytest.mark.slow
+def test_a_master_can_stay_interlaced_with_the_inputs_own_fields(tmp_path):
+    """Deinterlaced at field rate for the restoration, woven back for the master: bwdif keeps
+    each field's own lines, so the master's luma is the interlaced input's, all ten bits."""
+    luma = deep_grey_frames(12)
+    luma[:, 1::2] = np.roll(luma[:, 1::2], 5, axis=2)  # the second field moved: real interlaced content
+    source = archival_clip(tmp_path / "tape.mov", luma, rate="25",
+                           codec=("-c:v", "prores_ks", "-profile:v", "3", "-flags", "+ildct+ilme",
+                                  "-field_order", "tt"))
+    out = tmp_path / "out.mp4"
+    done = _cli("restore", str(source), "-o", str(out), "--colorize", "--master", "ffv1", "--deinterlace", "field",
+                "--field-order", "tff", "--master-interlaced", data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr[-3000:]
+    master, delivery = probe_video(str(tmp_path / "out-master.mkv")), probe_video(str(out))
+    assert (delivery.frames, delivery.fps_num) == (24, 50)  # one progressive frame per field
+    assert (master.frames, master.fps_num, master.bit_depth) == (12, 25, 10)
+    assert _field_order(tmp_path / "out-master.mkv") == "tt" and master.timecode == "10:00:00:00"
+    assert np.array_equal(_luma10(tmp_path / "out-master.mkv"), _luma10(source))

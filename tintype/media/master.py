@@ -152,8 +152,8 @@ class MasterEncoder:
         chain = [*filters, *([tag_filter] if tag_filter else [])]
         args += (["-vf", ",".join(chain)] if chain else []) + tag_options
         args += [*plan.format.codec_args, "-pix_fmt", plan.pix_fmt, "-fps_mode", "passthrough"]
-        if field_order:
-            args += ["-field_order", field_order]
+        if field_order:  # interlaced pictures: coded as fields where the codec can (ProRes)
+            args += ["-flags", "+ildct+ilme", "-field_order", field_order]
         if facts.timecode:
             args += ["-timecode", facts.timecode]
         args += [*plan.format.mux_args, "-f", plan.format.muxer, "pipe:1"]
@@ -188,10 +188,14 @@ class MasterEncoder:
         self.pump.join(timeout=30)
 
 
-def native_luma(source: str, plan: MasterPlan, facts: VideoFacts, timeout: float = 6 * 3600) -> Iterator[np.ndarray]:
+def native_luma(source: str, plan: MasterPlan, facts: VideoFacts, timeout: float = 6 * 3600,
+                filters: tuple[str, ...] = ()) -> Iterator[np.ndarray]:
     """The input's luma planes in frame order, exactly as stored (decoded to planar YUV of
-    its own subsampling and depth, which repacks but does not convert)."""
+    its own subsampling and depth, which repacks but does not convert). `filters` are the
+    job's own (a deinterlace: media.deinterlace), run at the input's depth, so frame i is
+    the frame the job worked on; bwdif keeps each field's own lines as they are."""
     args = [FFMPEG, "-v", "error", "-nostdin", *input_options(source), "-i", source, "-map", "0:v:0",
+            *(["-vf", ",".join(filters)] if filters else []),
             "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", plan.source_pix_fmt, "-"]
     wide = plan.source_depth > 8
     luma_bytes = facts.width * facts.height * (2 if wide else 1)
@@ -254,9 +258,10 @@ class MasterWriter:
     frame's mask from `changed`, in the same order) and written to the master."""
 
     def __init__(self, plan: MasterPlan, facts: VideoFacts, source: str, sink: Sink, changed: Masks | None = None,
-                 filters: tuple[str, ...] = (), timeout: float = 6 * 3600, field_order: str | None = None) -> None:
+                 filters: tuple[str, ...] = (), timeout: float = 6 * 3600, field_order: str | None = None,
+                 decode_filters: tuple[str, ...] = ()) -> None:
         self.plan, self.facts, self.changed = plan, facts, changed
-        self.luma = native_luma(source, plan, facts, timeout)
+        self.luma = native_luma(source, plan, facts, timeout, decode_filters)
         self.encoder = MasterEncoder(plan, facts, source, sink, filters, timeout, field_order)
         self.count, self.aborted = 0, False
 

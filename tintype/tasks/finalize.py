@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 from celery import shared_task
@@ -33,6 +33,7 @@ from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts
 from tintype.jobs.options import JobOptions
 from tintype.jobs.outputs import Output
+from tintype.media.deinterlace import Deinterlace, reweave_filters
 from tintype.media.delivery import Delivery, deliver
 from tintype.media.hwaccel import detect as detect_hwaccel
 from tintype.media.maskvideo import iter_masks
@@ -139,6 +140,27 @@ def master_output(job, facts: VideoFacts, settings: Settings) -> Output | None:
                   f"master.{plan.format.extension}", label)
 
 
+def master_fields(job, options: JobOptions) -> dict[str, Any]:
+    """How a deinterlaced job's master meets its frames: the input is decoded through the
+    job's own bwdif, and with master_interlaced the field-rate frames are woven back into
+    the input's interlaced frames and field order (media.deinterlace)."""
+    plan = Deinterlace.of_facts(job.input_facts)
+    if plan is None:
+        return {}
+    fields: dict[str, Any] = {"decode_filters": tuple(plan.filters(0))}
+    if options.master_interlaced:
+        fields.update(filters=tuple(reweave_filters(plan.parity)), field_order="tt" if plan.parity == "tff" else "bb")
+    return fields
+
+
+def master_frames(job, facts: VideoFacts, options: JobOptions) -> int:
+    """Frames the master holds: the job's, or the input's own when woven back into fields."""
+    plan = Deinterlace.of_facts(job.input_facts)
+    if options.master_interlaced and plan is not None and plan.mode == "field":
+        return int(job.input_facts["interlaced"]["source_frames"])
+    return facts.frames
+
+
 def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, master: Output | None,
                    tmp: Path) -> tuple[int, Delivery, Output | None]:
     """Stream the chunk intermediates in order through tintype.media.delivery into a
@@ -154,7 +176,7 @@ def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, master: Outp
             options = JobOptions.of(job, settings)
             changed = _filled_masks(task, job, facts, tmp) if options.inpaint else None
             also = MasterWriter(plan_master(facts, options.master), facts, source, writers[1].write, changed,
-                                timeout=settings.finalize_time_limit)
+                                timeout=settings.finalize_time_limit, **master_fields(job, options))
         delivery = deliver(lambda: _chunk_frames(task, job, facts, tmp), facts, source, writers[0].write,
                            smoother_for(job, settings), options=delivery_options(settings),
                            timeout=settings.finalize_time_limit, also=also)
@@ -260,8 +282,10 @@ def _verify_and_keep(task: JobTask, job, facts: VideoFacts, key: str, delivery: 
     try:
         for name, stored in (("output", key), *((n, o.key) for n, o in extra.items())):
             result = probe_video(store.read_url(stored), timeout)
-            if result.frames != facts.frames:
-                raise RuntimeError(f"the {name} has {result.frames} frames but the input has {facts.frames}")
+            expected = master_frames(job, facts, JobOptions.of(job, task.settings)) if name == "master" \
+                else facts.frames
+            if result.frames != expected:
+                raise RuntimeError(f"the {name} has {result.frames} frames but should have {expected}")
         compare = store_compare(store, job.id, facts, delivery.middle, delivery.poster)
         kept: dict[str, str] = {}
         if "inpaint" in job.operations:
