@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import time
 
+import jsonschema
 import pytest
 from PIL import Image
 
 from tests.media_factory import grey_photo, grey_video
 from tests.stack import BUCKET, PREFIX
+from tintype.web.openapi import openapi_document
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +41,8 @@ def test_a_batch_makes_one_job_per_file_and_counts_them(stack, tmp_path):
     assert [job["kind"] for job in jobs] == ["image", "image", "video"]
     assert jobs[0]["result"]["content_type"] == "image/jpeg"  # the batch's options apply to every item
     status = stack.http.get(batch["links"]["self"], timeout=30).json()
+    doc = openapi_document()
+    jsonschema.validate(status, {**doc["components"]["schemas"]["Batch"], "components": doc["components"]})
     assert status["finished"] is True and status["counts"]["succeeded"] == 3 and status["counts"]["queued"] == 0
     assert all(item["result_url"] for item in status["items"])
     stranger = stack.client(stack.new_key("someone-else"))
