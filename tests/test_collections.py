@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -62,23 +63,66 @@ def test_folder_is_restored_summarised_and_resumed(tmp_path):
     assert "1 succeeded, 2 skipped, 1 failed" in second.stdout
 
 
-def test_collection_mistakes_are_refused_before_any_work(tmp_path):
+def test_collection_mistakes_are_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    from tintype.cli import main
+
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "d"))
     source = tmp_path / "scans"
     source.mkdir()
     Image.fromarray(grey_photo(32, 24), "L").save(source / "a.png")
     (tmp_path / "afile").write_text("x")
+    (tmp_path / "empty").mkdir()
     cases = [
         (("restore", str(source), "-o", str(tmp_path / "afile")), "is a file"),
         (("restore", str(source), "-o", str(source)), "own folder"),
         (("restore", str(source), "-o", str(tmp_path / "o"), "--keep-masks", str(tmp_path / "m.png")), "one file"),
         (("restore", "--list", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "o")), "does not exist"),
-        (("restore", str(tmp_path / "o2"), "-o", str(tmp_path / "o3")), "does not exist"),
-        (("restore", str(source), "-o", str(tmp_path / "o"), "--inpaint-model", "nope"), "invalid choice"),
+        (("restore", str(tmp_path / "empty"), "-o", str(tmp_path / "o")), "no photographs or films"),
+        (("restore", str(source), "-o", str(tmp_path / "o"), "--saturation", "99"), "saturation"),
     ]
     for argv, said in cases:
-        done = _cli(*argv, data_dir=tmp_path / "d")
-        assert done.returncode == 2 and said in done.stderr, (argv, done.stderr[-500:])
-    assert not (tmp_path / "o" / "summary.csv").exists() and not (tmp_path / "d").exists()
+        assert main(list(argv)) == 2, argv
+        assert said in capsys.readouterr().err, argv
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_collection_with_a_true_ledger(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_cli import ROOT
+
+    source, out = tmp_path / "scans", tmp_path / "restored"
+    source.mkdir()
+    for n in range(8):
+        Image.fromarray(grey_photo(96, 72), "L").save(source / f"{n}.png")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL", "STORAGE_URL")}
+    env.update(TINTYPE_DATA_DIR=str(tmp_path / "d"), TORCH_THREADS="1")
+    cli = subprocess.Popen([sys.executable, "-m", "tintype.cli", "restore", str(source), "-o", str(out)], env=env,
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+            assert cli.poll() is None and time.monotonic() < deadline, "no result appeared"
+            time.sleep(0.1)
+        workers = subprocess.run(["pgrep", "-P", str(cli.pid)], capture_output=True, text=True).stdout.split()
+        cli.send_signal(signal.SIGINT)
+        code = cli.wait(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert code == 130
+    rows = _summary(out)
+    done = {name for name, row in rows.items() if row["status"] == "succeeded"}
+    assert len(rows) == 8 and 0 < len(done) < 8, rows
+    assert {row["status"] for name, row in rows.items() if name not in done} == {"not_done"}
+    ledger = Ledger(out)
+    assert set(ledger.entries) == done and all((out / name).is_file() for name in done)
+    time.sleep(0.5)
+    assert workers and not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
 
 def test_a_folder_holds_media_by_extension_and_mirrors_sub_folders(tmp_path):
