@@ -62,6 +62,10 @@ def test_folder_is_restored_summarised_and_resumed(tmp_path):
         assert img.size == (100, 80)  # the changed item was restored again
     assert "1 succeeded, 2 skipped, 1 failed" in second.stdout
 
+    (source / "broken.jpg").unlink()  # nothing left to do: exit 0, every item skipped, no workers needed
+    third = _cli("restore", str(source), "-o", str(out), data_dir=tmp_path / "unused")
+    assert third.returncode == 0 and {row["status"] for row in _summary(out).values()} == {"skipped"}
+
 
 def test_collection_mistakes_are_refused_before_any_work(tmp_path, monkeypatch, capsys):
     from tintype.cli import main

@@ -108,7 +108,9 @@ def _restore_in(data_dir: Path, args: argparse.Namespace, items: list[Item], out
                      args.force, _in_flight(settings), remove_jobs=private)
     runner = Runner(run, items, Ledger(outdir))
     try:
-        if running is None:
+        if not runner.needs_jobs():
+            gone = lambda: None  # noqa: E731 - every item is done: nothing to start or follow
+        elif running is None:
             procs = cli._start_workers(settings, own_folder)
             gone = cli._workers_gone(procs, data_dir / "logs")
         else:

@@ -108,6 +108,13 @@ class Runner:
             self._cancel_active()
         return self.ordered_rows()
 
+    def needs_jobs(self) -> bool:
+        """Whether any item is not yet done and unchanged: a resumed run with nothing left
+        to do starts no workers."""
+        return any(not item.source.is_file()
+                   or self.ledger.done(item.rel, item_key(item.source, self.run.options_digest), self.run.outdir)
+                   is None for item in self.items)
+
     def ordered_rows(self) -> list[Row]:
         return [self.rows[item.rel] for item in self.items if item.rel in self.rows]
 
