@@ -83,6 +83,7 @@ def test_collection_mistakes_are_refused_before_any_work(tmp_path, monkeypatch, 
         (("restore", "--list", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "o")), "does not exist"),
         (("restore", str(tmp_path / "empty"), "-o", str(tmp_path / "o")), "no photographs or films"),
         (("restore", str(source), "-o", str(tmp_path / "o"), "--saturation", "99"), "saturation"),
+        (("restore", "-o", str(tmp_path / "o")), "name the file (or folder)"),
     ]
     for argv, said in cases:
         assert main(list(argv)) == 2, argv

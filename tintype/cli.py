@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--list", type=Path, metavar="FILE",
                          help="a collection named by a file: one path per line (relative to the file's folder)")
     restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
-                         "the input is never replaced")
+                         "for a collection, results in OUTDIR that no earlier run made; the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
     restore.add_argument("--masks", type=Path,
                          help="one mask per frame: a mask video, a ZIP of images, or a folder of images")

@@ -135,6 +135,8 @@ class Runner:
         settings, outdir = self.run.settings, self.run.outdir
         if not item.source.is_file():
             return Row(item.rel, "", FAILED, f"{item.source} does not exist")
+        # As if asked for an MP4: a file with a video container's signature is taken as a film
+        # without running ffprobe (intake probes it anyway); a photograph is sniffed, not decoded.
         kind = input_kind(item.source, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, Path("x.mp4"))
         asked = self.run.form.get("output_format")
         output = result_rel(item, kind, asked if kind != "video" else None)
