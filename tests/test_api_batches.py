@@ -75,6 +75,8 @@ def test_an_operator_names_a_storage_prefix(stack):
     batch = response.json()
     assert batch["source"] == "prefix"
     assert [i["name"] for i in batch["items"]] == ["incoming/box1/a.png", "incoming/box1/deeper/b.png"]
+    reaching = operator.post(f"{stack.base}/api/v1/batches", data={"prefix": "j"}, timeout=30)  # jobs/ exist now
+    assert reaching.status_code == 400 and reaching.json()["error"]["code"] == "bad_prefix"
     for item in batch["items"]:  # the items are ordinary jobs: cancelled (or, if done already, deleted) one by one
         assert operator.delete(item["job_url"], timeout=30).status_code in (200, 204)
     status = operator.get(batch["links"]["self"], timeout=30).json()

@@ -25,7 +25,7 @@ from tintype.collection.runner import Collection, Runner
 from tintype.collection.summary import FAILED, NOT_DONE, SKIPPED, SUCCEEDED, Row, write_summary
 from tintype.jobs.intake import IntakeError, parse_options
 from tintype.restore_paths import PathRefused, check_folder
-from tintype.settings import load_settings
+from tintype.settings import Settings, load_settings
 from tintype.storage.db import upgrade
 
 SINGLE_ONLY = (("inpaint_mask", "--inpaint-mask"), ("masks", "--masks"), ("keep_masks", "--keep-masks"),
@@ -125,7 +125,7 @@ def _restore_in(data_dir: Path, args: argparse.Namespace, items: list[Item], out
     return cli.EXIT_JOB_FAILED if any(row.status == FAILED for row in rows) else 0
 
 
-def _in_flight(settings) -> int:
+def _in_flight(settings: Settings) -> int:
     return IN_FLIGHT_PER_GPU_PROCESS * processes.gpu_plan(settings).processes + IN_FLIGHT_EXTRA
 
 

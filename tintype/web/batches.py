@@ -79,6 +79,9 @@ def _from_prefix(store: ObjectStore, prefix: str, folder: Path, options: JobOpti
                           f"{', '.join(RESERVED)}", "bad_prefix", 400)
     found = []
     for key in store.list(clean):
+        if key.startswith(RESERVED):  # a short prefix ("j") that also reaches tintype's own objects
+            raise IntakeError(f"prefix {clean!r} reaches tintype's own objects ({', '.join(RESERVED)}); name a "
+                              "longer one", "bad_prefix", 400)
         found.append(key)
         if len(found) > MAX_ITEMS:
             break
