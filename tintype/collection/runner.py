@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import select
-
 from tintype.collection.items import Item, photo_format, result_rel
 from tintype.collection.ledger import Entry, Ledger, item_key
 from tintype.collection.summary import FAILED, NOT_DONE, SKIPPED, SUCCEEDED, Row
+from tintype.jobs import queries
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
 from tintype.jobs.options import JobOptions
@@ -32,7 +31,6 @@ from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
 from tintype.restore_paths import input_kind
 from tintype.settings import Settings
-from tintype.storage.db import session_scope
 from tintype.storage.models import TERMINAL, Job
 from tintype.storage.objects import store_from_settings
 
@@ -166,8 +164,7 @@ class Runner:
         """Write the results of the jobs that ended; show the frames of those running."""
         if not self.active:
             return
-        with session_scope(self.db) as s:
-            jobs = list(s.scalars(select(Job).where(Job.id.in_(list(self.active)))))
+        jobs = queries.jobs_by_id(self.db, list(self.active))
         running_done = running_total = 0
         for job in jobs:
             if job.status not in TERMINAL:
