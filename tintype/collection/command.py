@@ -24,7 +24,7 @@ from tintype.collection.ledger import Ledger, options_digest
 from tintype.collection.runner import Collection, Runner
 from tintype.collection.summary import FAILED, NOT_DONE, SKIPPED, SUCCEEDED, Row, write_summary
 from tintype.jobs.intake import IntakeError, parse_options
-from tintype.restore_paths import PathRefused, check_folder
+from tintype.restore_paths import VIDEO_FORMATS, PathRefused, check_folder
 from tintype.settings import Settings, load_settings
 from tintype.storage.db import upgrade
 
@@ -35,8 +35,11 @@ IN_FLIGHT_EXTRA = 2  # and some in the CPU pool's probe and finalize
 
 
 def is_collection(args: argparse.Namespace) -> bool:
-    """A folder, or a list file, is a collection; anything else is one file."""
-    return args.list is not None or (args.input is not None and args.input.is_dir())
+    """A list file, or a folder whose results go to a folder, is a collection; a folder
+    restored into one video (`-o reel.mp4`) is not: that names a film scanned as frames."""
+    if args.list is not None:
+        return True
+    return args.input is not None and args.input.is_dir() and args.output.suffix.lower() not in VIDEO_FORMATS
 
 
 def restore_collection(args: argparse.Namespace) -> int:
