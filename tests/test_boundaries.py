@@ -65,7 +65,7 @@ ALLOWED = {
     "web": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry"},
 }
 # the command line may use every part
-TOP = ("cli", "evaluate", "instance", "keys_cli", "processes", "restore_paths", "workers_cli")
+TOP = ("cli", "collection", "evaluate", "instance", "keys_cli", "processes", "restore_paths", "workers_cli")
 PACKAGE = Path(__file__).resolve().parent.parent / "tintype"
 
 

@@ -79,15 +79,23 @@ def entry() -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tintype", description="Restore historical photographs and film.")
     sub = parser.add_subparsers(dest="command", required=True)
-    restore = sub.add_parser("restore", help="colorize and/or inpaint one image or video")
-    restore.add_argument("input", type=Path, help="a photograph, a video, or an image sequence: a folder of "
-                         "numbered frames or a pattern such as scans/reel_%%06d.dpx (DPX, TIFF, PNG)")
+    restore = sub.add_parser("restore", help="colorize and/or inpaint an image, a video, an image sequence, "
+                             "or a whole folder of photographs and films")
+    restore.add_argument("input", type=Path, nargs="?",
+                         help="a photograph or a video; an image sequence: a pattern such as "
+                              "scans/reel_%%06d.dpx, or a folder of numbered frames (DPX, TIFF, PNG) restored into "
+                              "an .mp4 or into a folder of frames; or a folder of photographs and films (a "
+                              "collection, restored into a folder)")
     restore.add_argument("-o", "--output", type=Path, required=True,
                          help="the result: .png, .jpg or .jpeg for a photograph, .mp4 for a video or a sequence "
                               "(or, for a sequence, an existing folder: frames named like the input's); files "
-                              "made beside it (a --master or --photo-master) go next to it as NAME-master.mkv ...")
+                              "made beside it (a --master or --photo-master) go next to it as NAME-master.mkv ...; "
+                              "for a collection, the folder of results (mirroring the input's sub-folders, with "
+                              "summary.csv and the resume ledger)")
+    restore.add_argument("--list", type=Path, metavar="FILE",
+                         help="a collection named by a file: one path per line (relative to the file's folder)")
     restore.add_argument("--force", action="store_true", help="replace the output (and --keep-masks) if it exists; "
-                         "the input is never replaced")
+                         "for a collection, results in OUTDIR that no earlier run made; the input is never replaced")
     restore.add_argument("--inpaint-mask", type=Path, help="mask image for every frame, white = pixels to replace")
     restore.add_argument("--masks", type=Path,
                          help="one mask per frame: a mask video, a ZIP of images, or a folder of images")
@@ -233,6 +241,13 @@ def _serve(supervisor: processes.Supervisor, web: subprocess.Popen, settings: Se
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from tintype.collection import command as collection
+
+    if collection.is_collection(args):
+        return collection.restore_collection(args)
+    if args.input is None:
+        print("tintype: name the file (or folder) to restore, or give --list FILE", file=sys.stderr)
+        return EXIT_BAD_INPUT
     problem = _check_inputs(args) or _check_outputs(args, load_settings())
     if problem:
         print(f"tintype: {problem}", file=sys.stderr)

@@ -266,34 +266,46 @@ def create_job(sub: Submission, settings: Settings, store: ObjectStore, db_url: 
         checked = validate(sub, settings, Path(tmp))
         job_id = uuid.uuid4().hex
         try:
-            input_type = input_content_type(checked.kind, checked.facts, sub.filename)
-            store.put_file(keys.input_key(job_id), sub.path, input_type)
-            if checked.mask_png is not None:
-                store.put_file(keys.mask_key(job_id), checked.mask_png, "image/png")
-            if checked.masks_video is not None:
-                store.put_file(keys.frame_masks_key(job_id), checked.masks_video, "video/x-matroska")
-            if checked.reference_png is not None:
-                store.put_file(keys.reference_key(job_id), checked.reference_png, "image/png")
-            if checked.timestamps is not None:
-                save_timestamps(store, job_id, checked.timestamps)
-            for keyframe in checked.keyframes.items:
-                put_keyframe(store, job_id, keyframe.frame, keyframe.png, keyframe.thumbnail)
+            put_objects(store, job_id, sub, checked)
             with session_scope(db_url) as s:
                 if limits is not None:
                     quotas.admit(s, sub.owner, limits, settings, sub.size)
-                s.add(Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key,
-                          request_sha256=sub.fingerprint, kind=checked.kind,
-                          status=QUEUED, stage="queued", operations=list(checked.options.operations),
-                          options=checked.options.to_json(), input_name=sub.filename,
-                          input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
-                          has_mask=int(checked.mask_png is not None),
-                          has_reference=int(checked.reference_png is not None), chunks_total=0, chunks_done=0,
-                          keyframes=checked.keyframes.entries("user"), notes=checked.notes,
-                          timings={}))
+                s.add(job_row(job_id, sub, checked))
         except BaseException:
             store.delete_prefix(keys.job_prefix(job_id))
             raise
     return enqueue_job(job_id, store, db_url, enqueue)
+
+
+def put_objects(store: ObjectStore, job_id: str, sub: Submission, checked: Validated) -> None:
+    """Store a validated submission's files under the job's prefix (the caller removes the
+    prefix again if anything after fails)."""
+    input_type = input_content_type(checked.kind, checked.facts, sub.filename)
+    store.put_file(keys.input_key(job_id), sub.path, input_type)
+    if checked.mask_png is not None:
+        store.put_file(keys.mask_key(job_id), checked.mask_png, "image/png")
+    if checked.masks_video is not None:
+        store.put_file(keys.frame_masks_key(job_id), checked.masks_video, "video/x-matroska")
+    if checked.reference_png is not None:
+        store.put_file(keys.reference_key(job_id), checked.reference_png, "image/png")
+    if checked.timestamps is not None:
+        save_timestamps(store, job_id, checked.timestamps)
+    for keyframe in checked.keyframes.items:
+        put_keyframe(store, job_id, keyframe.frame, keyframe.png, keyframe.thumbnail)
+
+
+def job_row(job_id: str, sub: Submission, checked: Validated) -> Job:
+    """The queued job's row, as every front door records it."""
+    options = checked.options or sub.options
+    return Job(id=job_id, owner=sub.owner, idempotency_key=sub.idempotency_key,
+               request_sha256=sub.fingerprint, kind=checked.kind,
+               status=QUEUED, stage="queued", operations=list(options.operations),
+               options=options.to_json(), input_name=sub.filename,
+               input_bytes=sub.size, input_sha256=sub.sha256, input_facts=checked.facts,
+               has_mask=int(checked.mask_png is not None),
+               has_reference=int(checked.reference_png is not None), chunks_total=0, chunks_done=0,
+               keyframes=checked.keyframes.entries("user"), notes=checked.notes,
+               timings={})
 
 
 def enqueue_job(job_id: str, store: ObjectStore, db_url: str, enqueue: Callable[[str], str]) -> str:
@@ -317,4 +329,5 @@ def enqueue_job(job_id: str, store: ObjectStore, db_url: str, enqueue: Callable[
 
 
 __all__ = ["IntakeError", "KeyframePart", "RECOLOUR_FILES", "SUBMISSION_FILES", "Submission", "check_fields",
-           "check_filename", "parse_options", "create_job", "enqueue_job", "input_content_type", "validate"]
+           "check_filename", "parse_options", "create_job", "job_row", "put_objects", "enqueue_job",
+           "input_content_type", "validate"]

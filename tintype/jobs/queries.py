@@ -52,6 +52,14 @@ def find_submission(url: str, owner: str, idempotency_key: str) -> Job | None:
         return s.scalar(select(Job).where(Job.owner == owner, Job.idempotency_key == idempotency_key))
 
 
+def jobs_by_id(url: str, job_ids: Sequence[str]) -> list[Job]:
+    """The jobs that still exist among `job_ids`, in one query (a collection's jobs in flight)."""
+    if not job_ids:
+        return []
+    with session_scope(url) as s:
+        return list(s.scalars(select(Job).where(Job.id.in_(list(job_ids)))))
+
+
 def database_answers(url: str) -> None:
     """Raises the database's OperationalError when it is down (the health check)."""
     with session_scope(url) as s:

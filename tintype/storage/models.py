@@ -1,4 +1,4 @@
-"""Database tables: a job and the chunks of frames it was split into."""
+"""Database tables: a job and the chunks of frames it was split into; batches of jobs."""
 
 from __future__ import annotations
 
@@ -139,3 +139,36 @@ class Worker(Base):
     draining_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_workers_pool_seen", "pool", "seen_at"),)
+
+
+class Batch(Base):
+    """Many files submitted at once (REST /batches): one job per item, so each item runs,
+    fails and is fetched on its own; the batch only groups them and counts their statuses.
+    An item's job may later be deleted on its own: the batch then counts it as removed."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), default=LOCAL_OWNER)
+    source: Mapped[str] = mapped_column(String(16))  # "upload" or "prefix"
+    prefix: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # the storage prefix read
+    items: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    members: Mapped[list["BatchItem"]] = relationship(cascade="all, delete-orphan", order_by="BatchItem.position")
+
+    __table_args__ = (Index("ix_batches_owner_created", "owner", "created_at"),)
+
+
+class BatchItem(Base):
+    """One file of a batch and the job made of it (no foreign key to jobs: a job removed on
+    its own leaves the item, counted as removed)."""
+
+    __tablename__ = "batch_items"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(1024))
+    job_id: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_batch_items_job", "job_id"),)

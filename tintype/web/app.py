@@ -15,6 +15,7 @@ from tintype.storage.db import upgrade
 from tintype.storage.objects import store_from_settings
 from tintype.web import auth, csrf
 from tintype.web.api import api
+from tintype.web.batches import batches
 from tintype.web.limits import RateLimiter
 from tintype.web.pages import pages
 from tintype.web.probes import probes
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.context_processor(lambda: {"csrf_token": csrf.csrf_token, "auth_required": settings.auth_required,
                                    "principal": g.get("principal")})
     app.register_blueprint(api)
+    app.register_blueprint(batches)
     app.register_blueprint(probes)
     app.register_blueprint(pages)
     app.register_blueprint(auth.auth)

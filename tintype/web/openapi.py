@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tintype.jobs.batches import MAX_ITEMS as MAX_BATCH_ITEMS
 from tintype.jobs.keyframes import MAX_KEYFRAMES, SOURCES
 from tintype.jobs.options import FIELDS, Field
 from tintype.jobs.recolour import COLOUR_OPTIONS
@@ -209,6 +210,52 @@ KEYFRAME_PARTS = {
                    "that matches only loosely is accepted with a note on the job",
 }
 
+def batch_form(settings: Settings | None = None) -> dict[str, Any]:
+    """The multipart form of a batch: many files (or an operator's storage prefix) and the
+    option fields of a submission, applied to every item."""
+    return {"type": "object", "additionalProperties": False,
+            "description": "every item is checked as a single submission would be before anything is stored; "
+                           "one refused item refuses the batch (its name starts the message) and nothing is "
+                           "kept. Any other field is refused (400 unknown_field)",
+            "properties": {
+                "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                          "description": f"the images and videos, one part each (at most {MAX_BATCH_ITEMS})"},
+                "prefix": {"type": "string", "example": "incoming/box12/",
+                           "description": "operators only, instead of files: every object stored under this "
+                                          "prefix of the server's storage (not jobs/) becomes an item"},
+                "operations": SUBMISSION["properties"]["operations"],
+                "inpaint": SUBMISSION["properties"]["inpaint"],
+                **{spec.name: option_field(spec, settings) for spec in FIELDS}}}
+
+
+BATCH_ITEM = {
+    "type": "object", "required": ["name", "job_id", "status", "error", "result_url", "job_url"],
+    "properties": {"name": {"type": "string", "description": "the file's name, or its key under the prefix"},
+                   "job_id": {"type": "string"},
+                   "status": {"enum": ["queued", "running", "succeeded", "failed", "cancelled", "removed"],
+                              "description": "its job's status; removed: the job was deleted on its own"},
+                   "error": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["code", "message"],
+                             "properties": {"code": {"type": "string"}, "message": NULLABLE_STR}}]},
+                   "result_url": NULLABLE_STR, "job_url": NULLABLE_STR},
+}
+BATCH = {
+    "type": "object",
+    "required": ["id", "owner", "source", "prefix", "created_at", "total", "counts", "finished", "items", "links"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "owner": {"type": "string"},
+        "source": {"enum": ["upload", "prefix"]}, "prefix": NULLABLE_STR, "created_at": NULLABLE_STR,
+        "total": COUNT,
+        "counts": {"type": "object", "description": "items by their job's status, counted when asked",
+                   "required": ["queued", "running", "succeeded", "failed", "cancelled", "removed"],
+                   "additionalProperties": COUNT},
+        "finished": {"type": "boolean", "description": "every item's job has ended (or was removed)"},
+        "items": {"type": "array", "items": BATCH_ITEM},
+        "links": {"type": "object", "required": ["self"], "properties": {"self": {"type": "string"}}},
+    },
+}
+BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def recolour_form(settings: Settings | None = None) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "properties": {
         "keyframes": {"$ref": "#/components/schemas/KeyframeParts"},
@@ -398,6 +445,29 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                 "parameters": [JOB_ID],
                 "get": {"summary": "A poster frame of the input video", "responses": FILE_RESPONSES},
             },
+            "/api/v1/batches": {
+                "post": {
+                    "summary": "Submit many files (or an operator's storage prefix) as one batch, one job each",
+                    "requestBody": {"required": True,
+                                    "content": {"multipart/form-data": {"schema": batch_form(settings)}}},
+                    "responses": {"202": {"description": "accepted: the batch and its queued jobs (Location: "
+                                                         "its URL)", "content": {"application/json": {
+                                              "schema": {"$ref": "#/components/schemas/Batch"}}}},
+                                  "400": _error("no files, files and a prefix together, a bad or unknown field, "
+                                                "a reserved or empty prefix"),
+                                  "413": _error("an item over a limit, or more items than a batch takes"),
+                                  "415": _error("an item that is not media, or an unsupported format"),
+                                  "422": _error("a corrupt item"),
+                                  "503": _error("database or storage unavailable")},
+                },
+            },
+            "/api/v1/batches/{batch_id}": {
+                "parameters": [BATCH_ID],
+                "get": {"summary": "A batch: its items' jobs counted by status, and each item's job and result",
+                        "responses": {"200": {"description": "the batch", "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/Batch"}}}},
+                            "404": _error("no such batch")}},
+            },
             "/api/v1/pools": {
                 "get": {"summary": "Operators: work waiting and running per worker pool, and the workers needed",
                         "description": "The scaling signal (docs/metrics.md): waiting from the broker and the "
@@ -422,7 +492,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
         # An installation without keys (the embedded default) accepts requests without one.
         "security": [{"bearer": []}, {}],
         "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR, "KeyframeList": KEYFRAME_LIST,
-                                   "KeyframeParts": KEYFRAME_PARTS, "Pools": POOLS},
+                                   "KeyframeParts": KEYFRAME_PARTS, "Pools": POOLS, "Batch": BATCH},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "an API key from `tintype keys create`"}}},
     }

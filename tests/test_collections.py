@@ -1,0 +1,171 @@
+"""Whole collections: `tintype restore DIR -o OUTDIR` (CSV, resume, exit status) and its
+parts (items, ledger) on the embedded defaults."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.media_factory import grey_photo, grey_video
+from tests.test_cli import _cli
+from tintype.collection.items import Item, read_list, result_rel, scan_folder
+from tintype.collection.ledger import LEDGER_NAME, Entry, Ledger, item_key
+
+
+def _collection(folder: Path) -> None:
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(grey_photo(160, 120), "L").save(folder / "a.png")
+    Image.fromarray(grey_photo(120, 90), "L").save(folder / "sub" / "b.jpg", quality=90)
+    grey_video(folder / "sub" / "film.mov", size="160x120", frames=12, rate="24", audio=False)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"not a photograph" * 8)
+    (folder / "notes.txt").write_text("not part of the collection")
+
+
+def _summary(outdir: Path) -> dict[str, dict[str, str]]:
+    with (outdir / "summary.csv").open(newline="") as fh:
+        return {row["input"]: row for row in csv.DictReader(fh)}
+
+
+@pytest.mark.slow
+def test_folder_is_restored_summarised_and_resumed(tmp_path):
+    source, out = tmp_path / "scans", tmp_path / "restored"
+    _collection(source)
+    first = _cli("restore", str(source), "-o", str(out), data_dir=tmp_path / "unused")
+    assert first.returncode == 1, first.stderr[-3000:]  # the broken file failed; the rest went on
+    rows = _summary(out)
+    assert set(rows) == {"a.png", "broken.jpg", "sub/b.jpg", "sub/film.mov"}
+    assert rows["broken.jpg"]["status"] == "failed" and "cannot be decoded" in rows["broken.jpg"]["reason"]
+    for name, result in (("a.png", "a.png"), ("sub/b.jpg", "sub/b.jpg"), ("sub/film.mov", "sub/film.mp4")):
+        assert (rows[name]["status"], rows[name]["output"]) == ("succeeded", result), rows[name]
+    assert json.loads(rows["sub/film.mov"]["quality"])["frames"] == 12
+    with Image.open(out / "a.png") as img:
+        assert img.format == "PNG" and img.size == (160, 120)
+        rgb = np.asarray(img.convert("RGB")).astype(int)
+    assert np.abs(rgb[..., 0] - rgb[..., 2]).mean() > 1  # colorized, not the grey input
+    with Image.open(out / "sub" / "b.jpg") as img:
+        assert img.format == "JPEG"  # a photograph keeps its format
+    assert (out / "sub" / "film.mp4").stat().st_size > 0 and not (out / "notes.txt").exists()
+
+    Image.fromarray(grey_photo(100, 80), "L").save(source / "sub" / "b.jpg", quality=90)  # changed since
+    second = _cli("restore", str(source), "-o", str(out), data_dir=tmp_path / "unused")
+    assert second.returncode == 1, second.stderr[-3000:]
+    rows = _summary(out)
+    assert {name: row["status"] for name, row in rows.items()} == {
+        "a.png": "skipped", "sub/film.mov": "skipped", "sub/b.jpg": "succeeded", "broken.jpg": "failed"}
+    with Image.open(out / "sub" / "b.jpg") as img:
+        assert img.size == (100, 80)  # the changed item was restored again
+    assert "1 succeeded, 2 skipped, 1 failed" in second.stdout
+
+    (source / "broken.jpg").unlink()  # nothing left to do: exit 0, every item skipped, no workers needed
+    third = _cli("restore", str(source), "-o", str(out), data_dir=tmp_path / "unused")
+    assert third.returncode == 0 and {row["status"] for row in _summary(out).values()} == {"skipped"}
+
+
+def test_collection_mistakes_are_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    from tintype.cli import main
+
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "d"))
+    source = tmp_path / "scans"
+    source.mkdir()
+    Image.fromarray(grey_photo(32, 24), "L").save(source / "a.png")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (("restore", str(source), "-o", str(tmp_path / "afile")), "is a file"),
+        (("restore", str(source), "-o", str(source)), "own folder"),
+        (("restore", str(source), "-o", str(tmp_path / "o"), "--keep-masks", str(tmp_path / "m.png")), "one file"),
+        (("restore", "--list", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "o")), "does not exist"),
+        (("restore", str(tmp_path / "empty"), "-o", str(tmp_path / "o")), "no photographs or films"),
+        (("restore", str(source), "-o", str(tmp_path / "o"), "--saturation", "99"), "saturation"),
+        (("restore", "-o", str(tmp_path / "o")), "name the file (or folder)"),
+    ]
+    for argv, said in cases:
+        assert main(list(argv)) == 2, argv
+        assert said in capsys.readouterr().err, argv
+    assert not (tmp_path / "o").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_collection_with_a_true_ledger(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_cli import ROOT
+
+    source, out = tmp_path / "scans", tmp_path / "restored"
+    source.mkdir()
+    for n in range(8):
+        Image.fromarray(grey_photo(96, 72), "L").save(source / f"{n}.png")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL", "STORAGE_URL")}
+    env.update(TINTYPE_DATA_DIR=str(tmp_path / "d"), TORCH_THREADS="1")
+    cli = subprocess.Popen([sys.executable, "-m", "tintype.cli", "restore", str(source), "-o", str(out)], env=env,
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+            assert cli.poll() is None and time.monotonic() < deadline, "no result appeared"
+            time.sleep(0.1)
+        workers = subprocess.run(["pgrep", "-P", str(cli.pid)], capture_output=True, text=True).stdout.split()
+        cli.send_signal(signal.SIGINT)
+        code = cli.wait(timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert code == 130
+    rows = _summary(out)
+    done = {name for name, row in rows.items() if row["status"] == "succeeded"}
+    assert len(rows) == 8 and 0 < len(done) < 8, rows
+    assert {row["status"] for name, row in rows.items() if name not in done} == {"not_done"}
+    ledger = Ledger(out)
+    assert set(ledger.entries) == done and all((out / name).is_file() for name in done)
+    time.sleep(0.5)
+    assert workers and not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_folder_holds_media_by_extension_and_mirrors_sub_folders(tmp_path):
+    (tmp_path / "in" / "1950s").mkdir(parents=True)
+    (tmp_path / "in" / ".hidden").mkdir()
+    for name in ("1950s/x.TIF", "1950s/y.jpeg", "reel.mkv", "readme.md", ".hidden/z.png", ".dot.png"):
+        (tmp_path / "in" / name).write_bytes(b"x")
+    (tmp_path / "in" / "out").mkdir()
+    (tmp_path / "in" / "out" / "old.png").write_bytes(b"x")
+    items = scan_folder(tmp_path / "in", tmp_path / "in" / "out")
+    assert [i.rel for i in items] == ["reel.mkv", "1950s/x.TIF", "1950s/y.jpeg"]
+    assert [result_rel(i, k, None) for i, k in zip(items, ("video", "image", "image"))] == [
+        "reel.mp4", "1950s/x.png", "1950s/y.jpeg"]
+    assert result_rel(items[2], "image", "png") == "1950s/y.png"
+
+
+def test_a_list_is_read_from_its_own_folder(tmp_path):
+    (tmp_path / "box" / "a").mkdir(parents=True)
+    listing = tmp_path / "box" / "files.txt"
+    listing.write_text("# reel one\na/one.png\n\n" + str(tmp_path / "box" / "two.jpg") + "\n")
+    assert [(i.source, i.rel) for i in read_list(listing)] == [
+        (tmp_path / "box" / "a" / "one.png", "a/one.png"), (tmp_path / "box" / "two.jpg", "two.jpg")]
+
+
+def test_the_ledger_survives_a_torn_line_and_notices_changes(tmp_path):
+    photo = tmp_path / "p.png"
+    photo.write_bytes(b"1234")
+    (tmp_path / "p-out.png").write_bytes(b"r")
+    ledger = Ledger(tmp_path)
+    key = item_key(photo, "opts")
+    ledger.record(Entry("p.png", "p-out.png", key))
+    with (tmp_path / LEDGER_NAME).open("a") as fh:
+        fh.write('{"rel": "q.png", "outp')  # an interruption mid-line
+    again = Ledger(tmp_path)
+    assert again.done("p.png", key, tmp_path) is not None and again.made("p-out.png")
+    assert again.done("p.png", item_key(photo, "other options"), tmp_path) is None
+    photo.write_bytes(b"12345")
+    assert again.done("p.png", item_key(photo, "opts"), tmp_path) is None
+    (tmp_path / "p-out.png").unlink()
+    assert again.done("p.png", key, tmp_path) is None  # the result is gone: restore it again
+    assert Item(photo, "p.png").rel == "p.png"

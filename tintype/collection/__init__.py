@@ -1,0 +1,1 @@
+"""`tintype restore DIR -o OUTDIR`: a whole collection with one set of workers (see runner)."""
