@@ -105,6 +105,9 @@ FIELDS: tuple[Field, ...] = (
     Field("mask_dilation", "int", "grow every mask by this many pixels, so a fill does not keep the "
           "halo around a scratch", "Grow masks by (pixels)", setting="mask_dilation", low=0, high=64, step=1,
           group="remove"),
+    Field("visible_mark", "flag", "draw a small visible 'AI-coloured / restored by tintype' mark in the "
+          "bottom-left corner of the result (the C2PA manifest is there either way)",
+          "Visible mark on the result (AI-coloured / restored by tintype)", default=False),
 )
 
 
@@ -124,6 +127,7 @@ class JobOptions:
     boxes: tuple[dict[str, int], ...] = ()
     track_boxes: bool = False
     detect_damage: tuple[str, ...] = ()
+    visible_mark: bool = False
     colorize_choice: str = YES  # what was asked (`colorize`); `operations` holds what was decided
 
     @property

@@ -16,30 +16,36 @@ cancellation checks between chunks, and publishing (or discarding) the result.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from celery import shared_task
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from tintype import telemetry as metrics
+from tintype.jobs import outputs as job_outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts
 from tintype.jobs.options import JobOptions
+from tintype.jobs.outputs import Output
 from tintype.media.delivery import Delivery, deliver
 from tintype.media.hwaccel import detect as detect_hwaccel
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import DeliveryOptions, iter_lossless
 from tintype.media.yuv import Yuv420
+from tintype.provenance.mark import mark_text, mark_yuv
+from tintype.provenance.signing import SigningFailed, signing_configured
 from tintype.queue.messages import FINALIZE, release
 from tintype.queue.task import JobTask, ended_answer
 from tintype.settings import Settings
 from tintype.storage import keys
 from tintype.storage.objects import ObjectNotFound, ObjectStore
+from tintype.tasks import provenance
 from tintype.tasks.keep import store_compare, store_used_masks
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,7 @@ def _finalize(task: JobTask, job_id: str) -> str:
     began = time.monotonic()
     job = jobstate.get_job(task.db_url, job_id)
     facts = load_facts(task.store, job_id, job.input_facts)
+    options = JobOptions.of(job, task.settings)
     key = keys.output_key(job_id, "mp4")
     if task.store.abort_uploads(key):  # a finalize killed mid-upload left its parts behind
         log.warning("job %s: aborted the unfinished upload of an earlier finalize", job_id)
@@ -74,22 +81,52 @@ def _finalize(task: JobTask, job_id: str) -> str:
     _release(task, job_id, 0)
     with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
         try:
-            size, delivery = _encode_chunks(task, job, facts, key, Path(tmpdir))
+            size, delivery, made = _deliver_with_manifest(task, job, facts, options, key, Path(tmpdir))
         except _Cancelled:
             task.cleanup_work(job_id)
             return ended_answer(task.db_url, job_id)
+        except SigningFailed as exc:
+            task.fail_job(job_id, "signing_failed", str(exc))
+            return "failed"
     compare, kept = _verify_and_keep(task, job, facts, key, delivery)
     quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
                "measured_width": min(delivery.smoother.width, facts.width)}
     jobstate.add_timing(task.db_url, job_id, "process", jobstate.chunk_seconds(task.db_url, job_id))
     jobstate.add_timing(task.db_url, job_id, "finalize", time.monotonic() - began)
-    answer = publish(task.db_url, task.store, job_id, [key, compare, *kept.values()], output_key=key,
-                     output_bytes=size, output_content_type="video/mp4", quality=quality, compare_key=compare,
-                     **kept)
+    answer = publish(task.db_url, task.store, job_id, [key, compare, *kept.values(), *job_outputs.keys_of(made)],
+                     output_key=key, output_bytes=size, output_content_type="video/mp4", quality=quality,
+                     compare_key=compare, outputs=job_outputs.record(made), **kept)
     if answer == "succeeded":
         metrics.FINALIZE_DURATION.observe(time.monotonic() - began)
     task.cleanup_work(job_id)
     return answer
+
+
+def _deliver_with_manifest(task: JobTask, job, facts: VideoFacts, options: JobOptions, key: str,
+                           tmp: Path) -> tuple[int, Delivery, dict[str, Output]]:
+    """Encode the delivery and give it its C2PA manifest: signed, it is encoded to `tmp`
+    first (signing needs the whole file, tasks.provenance); unsigned, it streams into the
+    store and the sidecar is bound to the sha256 taken on the way."""
+    if signing_configured(task.settings):
+        encoded = tmp / "delivery.mp4"
+        with encoded.open("wb") as fh:
+            _, delivery = _encode_chunks(task, job, facts, options, tmp, fh.write)
+        size, made = provenance.sign_and_store(task, job, options, encoded, key, tmp)
+        return size, delivery, made
+    digest = hashlib.sha256()
+    writer = task.store.open_writer(key, "video/mp4")
+
+    def write(data: bytes) -> None:
+        digest.update(data)
+        writer.write(data)
+
+    try:
+        _, delivery = _encode_chunks(task, job, facts, options, tmp, write)
+    except BaseException:
+        writer.abort()
+        raise
+    size = writer.commit()
+    return size, delivery, provenance.store_sidecar(task, job, options, digest.hexdigest(), tmp)
 
 
 def publish(db_url: str, store: ObjectStore, job_id: str, made: list[str], **values: object) -> str:
@@ -117,20 +154,30 @@ def delivery_options(settings: Settings) -> DeliveryOptions:
     return DeliveryOptions(nvenc=detect_hwaccel(settings.ffmpeg_hwaccel).nvenc)
 
 
-def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, tmp: Path) -> tuple[int, Delivery]:
-    """Stream the chunk intermediates in order through tintype.media.delivery into a
-    multipart upload. One intermediate is on local disk at a time, so neither memory nor
-    disk grows with the film. Returns the stored size and the delivery state."""
-    store = task.store
-    writer = store.open_writer(key, "video/mp4")
-    try:
-        delivery = deliver(lambda: _chunk_frames(task, job, facts, tmp), facts,
-                           store.read_url(keys.input_key(job.id)), writer.write, smoother_for(job, task.settings),
-                           options=delivery_options(task.settings), timeout=task.settings.finalize_time_limit)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.commit(), delivery
+def _encode_chunks(task: JobTask, job, facts: VideoFacts, options: JobOptions, tmp: Path,
+                   write: Callable[[bytes], None]) -> tuple[int, Delivery]:
+    """Stream the chunk intermediates in order through tintype.media.delivery into
+    `write` (a multipart upload or a local file). One intermediate is on local disk at a
+    time, so neither memory nor disk grows with the film. Returns the bytes written and
+    the delivery state."""
+    written = 0
+
+    def counted(data: bytes) -> None:
+        nonlocal written
+        written += len(data)
+        write(data)
+
+    def frames() -> Iterator[Yuv420]:
+        chunks = _chunk_frames(task, job, facts, tmp)
+        if not options.visible_mark:
+            return chunks
+        text = mark_text(options.colorize, options.inpaint)
+        return (mark_yuv(frame, text) for frame in chunks)
+
+    delivery = deliver(frames, facts, task.store.read_url(keys.input_key(job.id)), counted,
+                       smoother_for(job, task.settings), options=delivery_options(task.settings),
+                       timeout=task.settings.finalize_time_limit)
+    return written, delivery
 
 
 def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[Yuv420]:
