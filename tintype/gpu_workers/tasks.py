@@ -150,6 +150,7 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
     if not jobstate.is_active(db_url, job_id):
         store.delete(key)  # cancelled or failed meanwhile: leave nothing behind
         store.delete(keys.used_mask_chunk_key(job_id, index))
+        store.delete(keys.models_used_key(job_id))
         return task.ended(job_id)
     seconds = time.monotonic() - began
     if jobstate.chunk_done(db_url, job_id, index, seconds):  # counted once, however often it ran
