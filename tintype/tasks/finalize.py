@@ -110,7 +110,7 @@ def _deliver_with_manifest(task: JobTask, job, facts: VideoFacts, options: JobOp
     if signing_configured(task.settings):
         encoded = tmp / "delivery.mp4"
         with encoded.open("wb") as fh:
-            _, delivery = _encode_chunks(task, job, facts, options, tmp, fh.write)
+            delivery = _encode_chunks(task, job, facts, options, tmp, fh.write)
         size, made = provenance.sign_and_store(task, job, options, encoded, key, tmp)
         return size, delivery, made
     digest = hashlib.sha256()
@@ -121,7 +121,7 @@ def _deliver_with_manifest(task: JobTask, job, facts: VideoFacts, options: JobOp
         writer.write(data)
 
     try:
-        _, delivery = _encode_chunks(task, job, facts, options, tmp, write)
+        delivery = _encode_chunks(task, job, facts, options, tmp, write)
     except BaseException:
         writer.abort()
         raise
@@ -155,17 +155,11 @@ def delivery_options(settings: Settings) -> DeliveryOptions:
 
 
 def _encode_chunks(task: JobTask, job, facts: VideoFacts, options: JobOptions, tmp: Path,
-                   write: Callable[[bytes], None]) -> tuple[int, Delivery]:
+                   write: Callable[[bytes], None]) -> Delivery:
     """Stream the chunk intermediates in order through tintype.media.delivery into
     `write` (a multipart upload or a local file). One intermediate is on local disk at a
-    time, so neither memory nor disk grows with the film. Returns the bytes written and
-    the delivery state."""
-    written = 0
-
-    def counted(data: bytes) -> None:
-        nonlocal written
-        written += len(data)
-        write(data)
+    time, so neither memory nor disk grows with the film. The visible mark, when asked
+    for, is drawn on each frame as it passes. Returns the delivery state."""
 
     def frames() -> Iterator[Yuv420]:
         chunks = _chunk_frames(task, job, facts, tmp)
@@ -174,10 +168,9 @@ def _encode_chunks(task: JobTask, job, facts: VideoFacts, options: JobOptions, t
         text = mark_text(options.colorize, options.inpaint)
         return (mark_yuv(frame, text) for frame in chunks)
 
-    delivery = deliver(frames, facts, task.store.read_url(keys.input_key(job.id)), counted,
-                       smoother_for(job, task.settings), options=delivery_options(task.settings),
-                       timeout=task.settings.finalize_time_limit)
-    return written, delivery
+    return deliver(frames, facts, task.store.read_url(keys.input_key(job.id)), write,
+                   smoother_for(job, task.settings), options=delivery_options(task.settings),
+                   timeout=task.settings.finalize_time_limit)
 
 
 def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[Yuv420]:
