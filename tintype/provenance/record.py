@@ -32,8 +32,8 @@ def store_manifest(store: ObjectStore, db_url: str, job_id: str, signed: bool, m
         raise
     writer.commit()
     if not signed:
-        jobstate.add_note(db_url, job_id, f"provenance: the result is not signed ({reason}); "
-                                          "its C2PA manifest is an unsigned sidecar JSON output")
+        jobstate.add_note(db_url, job_id, f"provenance: the result is not signed ({reason}); its C2PA "
+                                          f"manifest is the unsigned sidecar JSON in the output `{NAME}`")
     suffix = SIGNED_SUFFIX if signed else UNSIGNED_SUFFIX
     label = SIGNED_LABEL if signed else UNSIGNED_LABEL
     return {NAME: Output(key, "application/json", len(manifest), suffix, label)}

@@ -21,7 +21,7 @@ from tintype.provenance.definition import INPUT_LABEL
 from tintype.settings import Settings
 
 EMBEDDABLE = frozenset({"image/jpeg", "image/png", "video/mp4", "video/quicktime"})
-NO_KEY = "no C2PA signing key is configured (C2PA_SIGN_CERT, C2PA_SIGN_KEY)"
+NO_KEY = "no C2PA signing key is configured: the operator sets C2PA_SIGN_CERT and C2PA_SIGN_KEY"
 
 
 class SigningFailed(RuntimeError):
