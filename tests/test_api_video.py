@@ -74,7 +74,7 @@ def test_colorized_video_keeps_frames_rate_and_sound(stack, tmp_path):
     assert chunks == [("done", 1)] * 3
     keyframes = [f"keyframes/{t:06d}.{ext}" for t in auto for ext in ("jpg", "png")]
     assert stack.objects(job["id"]) == [f"jobs/{job['id']}/{name}"
-                                        for name in ("compare.jpg", "input", *keyframes, "output.mp4",
+                                        for name in ("compare.jpg", "input", *keyframes, "manifest.json", "output.mp4",
                                                      "preview.jpg", "timestamps.json")]
     quality = job["quality"]
     assert quality["frames"] == 48 and quality["scene_cuts"] == [] and quality["temporal_strength"] == 0.8

@@ -28,7 +28,7 @@ FAST_RECOVERY = {"HEARTBEAT_SECONDS": "1", "LEASE_SECONDS": "6", "RECONCILE_SECO
                  "CHUNK_SOFT_TIME_LIMIT": "100", "CHUNK_TIME_LIMIT": "120", "FINALIZE_TIME_LIMIT": "240",
                  "CHUNK_FRAMES": "12"}
 # what a finished colorized video keeps
-EXPECTED = {"input", "output.mp4", "preview.jpg", "compare.jpg", "timestamps.json"}
+EXPECTED = {"input", "output.mp4", "preview.jpg", "compare.jpg", "timestamps.json", "manifest.json"}
 
 
 @pytest.fixture(scope="module")

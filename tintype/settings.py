@@ -53,6 +53,7 @@ class _Environment:
 DEFAULT_SECRET = "embedded-default-not-secret"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")  # MODEL_PRECISION
 HWACCEL_MODES = ("auto", "off", "cuda")  # FFMPEG_HWACCEL
+SIGN_ALGS = ("es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519")  # C2PA_SIGN_ALG
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,10 @@ class Settings:
     model_precision: str = "auto"
     ffmpeg_hwaccel: str = "auto"
     retention_days: int = 0
+    c2pa_sign_cert: str = ""
+    c2pa_sign_key: str = ""
+    c2pa_sign_alg: str = "es256"
+    c2pa_tsa_url: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -134,6 +139,9 @@ class Settings:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings now from `environ` (the process environment by default)."""
     env = _Environment(os.environ if environ is None else environ)
+    if bool(env.get("C2PA_SIGN_CERT")) != bool(env.get("C2PA_SIGN_KEY")):
+        raise ValueError("settings C2PA_SIGN_CERT and C2PA_SIGN_KEY are set together (a signing certificate "
+                         "chain and its private key) or not at all")
     data_dir = Path(env.text("TINTYPE_DATA_DIR", str(Path.cwd() / "var"))).resolve()
     return Settings(
         data_dir=data_dir,
@@ -253,6 +261,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # NVENC delivery encode and NVDEC chunk decode: auto uses them when ffmpeg has them
         # and a GPU answers nvidia-smi; off is libx264 and software decode everywhere.
         ffmpeg_hwaccel=_choice(env, "FFMPEG_HWACCEL", "auto", HWACCEL_MODES),
+        # C2PA provenance: the operator's signing certificate chain (PEM, signer first) and
+        # private key (PEM). Both set: results carry a signed manifest; neither: an unsigned
+        # sidecar manifest is made instead (tintype.provenance). TSA empty: no timestamp.
+        c2pa_sign_cert=env.text("C2PA_SIGN_CERT", "").strip(),
+        c2pa_sign_key=env.text("C2PA_SIGN_KEY", "").strip(),
+        c2pa_sign_alg=_choice(env, "C2PA_SIGN_ALG", "es256", SIGN_ALGS),
+        c2pa_tsa_url=env.text("C2PA_TSA_URL", "").strip(),
     )
 
 

@@ -8,6 +8,7 @@ the rest of tintype: finalize is sent by name.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -26,6 +27,7 @@ from tintype.gpu_workers.masks import frame_masks, image_masks, load_chunk_masks
 from tintype.gpu_workers.photo_master import store_master
 from tintype.gpu_workers.plan_colour import load_borders
 from tintype.gpu_workers.processing import apply_in_batches, apply_operations, streams, works_in_yuv
+from tintype.gpu_workers.provenance_models import models_used
 from tintype.jobs import outputs as job_outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import JobOptions
@@ -39,6 +41,10 @@ from tintype.media.overlap import WriteBehind
 from tintype.media.overlay import mask_overlay
 from tintype.media.video import LosslessWriter, iter_frames, iter_yuv_frames
 from tintype.media.yuv import Yuv420
+from tintype.provenance import definition as manifest
+from tintype.provenance.mark import mark_rgb, mark_text
+from tintype.provenance.record import store_manifest
+from tintype.provenance.signing import Attached, SigningFailed, Source, attach
 from tintype.queue.messages import CHUNK, IMAGE, send_finalize
 from tintype.queue.task import JobTask
 from tintype.storage import keys
@@ -142,11 +148,14 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
                 # taken, or done, elsewhere: that attempt's result is the one stored.
                 return "superseded"
             store.put_file(key, path, "video/x-matroska")
+            if index == 0:  # one record per job, rewritten if chunk 0 runs again
+                _store_models_used(store, job_id, options, settings, tmp)
     finally:
         decoded.stop()
     if not jobstate.is_active(db_url, job_id):
         store.delete(key)  # cancelled or failed meanwhile: leave nothing behind
         store.delete(keys.used_mask_chunk_key(job_id, index))
+        store.delete(keys.models_used_key(job_id))
         return task.ended(job_id)
     seconds = time.monotonic() - began
     if jobstate.chunk_done(db_url, job_id, index, seconds):  # counted once, however often it ran
@@ -155,6 +164,13 @@ def _process_chunk(task: JobTask, job_id: str, index: int, chunk, key: str, atte
     metrics.record_gpu()
     send_finalize(task.app, db_url, job_id)
     return "done"
+
+
+def _store_models_used(store: ObjectStore, job_id: str, options: JobOptions, settings, tmp: Path) -> None:
+    """What finalize (a CPU task, no torch) names in the video's C2PA manifest."""
+    path = tmp / "models-used.json"
+    path.write_text(json.dumps(models_used(options, settings)))
+    store.put_file(keys.models_used_key(job_id), path, "application/json")
 
 
 def _decode(source: str, width: int, height: int, chunk, timeout: float, yuv: bool, nvdec: bool = False,
@@ -244,17 +260,24 @@ def _process_image(task: JobTask, job_id: str) -> str:
                               "colorized from its lightness alone")
         fixed, reference = _job_images(store, job, tmp)
         masks = frame_masks(image_masks(options, fixed), [loaded.rgb]) if options.inpaint else None
-        result = apply_operations([loaded.rgb], options, masks, reference, seed=(job_seed(job_id), 0))[0]
+        restored = apply_operations([loaded.rgb], options, masks, reference, seed=(job_seed(job_id), 0))[0]
+        result, alpha = _marked(restored, loaded.alpha, options) if options.visible_mark else (restored, loaded.alpha)
         out = tmp / f"output.{fmt}"
-        save_image(out, result, loaded.alpha, fmt)
+        save_image(out, result, alpha, fmt)
         key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")
         content_type = "image/jpeg" if fmt == "jpeg" else "image/png"
-        store.put_file(key, out, content_type)
+        try:
+            attached = _with_manifest(task, job, options, out, content_type, source)
+        except SigningFailed as exc:
+            task.fail_job(job_id, "signing_failed", str(exc))
+            return "failed"
+        store.put_file(key, attached.path, content_type)
+        made = store_manifest(store, db_url, job_id, attached.signed, attached.manifest, attached.reason)
         # Stored once the result is: a job that fails on the way keeps no masks.
         extra = _store_image_masks(store, job_id, loaded.rgb, masks[0], tmp) if masks is not None else {}
-        made = store_master(store, job_id, source, loaded, result, masks[0] if masks is not None else None, options,
-                            tmp)
-        size = out.stat().st_size
+        made |= store_master(store, job_id, source, loaded, restored, masks[0] if masks is not None else None,
+                             options, tmp)  # the archival master: unmarked
+        size = attached.path.stat().st_size
     jobstate.add_timing(db_url, job_id, "process", time.monotonic() - began)
     if not jobstate.succeed(db_url, job_id, output_key=key, output_bytes=size, output_content_type=content_type,
                             chunks_done=1, outputs=job_outputs.record(made), **extra):
@@ -266,3 +289,32 @@ def _process_image(task: JobTask, job_id: str) -> str:
     metrics.FRAMES.inc()
     metrics.record_gpu()
     return "succeeded"
+
+
+def _marked(rgb: np.ndarray, alpha: np.ndarray | None, options: JobOptions) -> tuple[np.ndarray, np.ndarray | None]:
+    """The visible mark drawn on the result, opaque where it is even if the picture is not."""
+    text = mark_text(options.colorize, options.inpaint)
+    marked = mark_rgb(rgb, text)
+    if alpha is not None:
+        alpha = alpha.copy()
+        alpha[np.any(marked != rgb, axis=2)] = 255
+    return marked, alpha
+
+
+def _with_manifest(task: JobTask, job, options: JobOptions, out: Path, content_type: str,
+                   source: Path) -> Attached:
+    """The result signed with its C2PA manifest (or the unsigned sidecar), the input as
+    the parent ingredient."""
+    facts = manifest.facts_of(job, options, models_used(options, task.settings))
+    definition = manifest.build(facts, f"{Path(job.input_name).stem or 'result'}.{out.suffix.lstrip('.')}")
+    return attach(out, content_type, definition, Source(source, job.input_name, _image_type(source)),
+                  task.settings)
+
+
+def _image_type(path: Path) -> str | None:
+    """The media type of an image file from its bytes (its name may say anything)."""
+    try:
+        with Image.open(path) as img:
+            return Image.MIME.get(img.format or "")
+    except OSError:
+        return None

@@ -137,6 +137,9 @@ FIELDS: tuple[Field, ...] = (
     Field("mask_dilation", "int", "grow every mask by this many pixels, so a fill does not keep the "
           "halo around a scratch", "Grow masks by (pixels)", setting="mask_dilation", low=0, high=64, step=1,
           group="remove"),
+    Field("visible_mark", "flag", "draw a small visible 'AI-coloured / restored by tintype' mark in the "
+          "bottom-left corner of the result (the C2PA manifest is there either way)",
+          "Visible mark on the result (AI-coloured / restored by tintype)", default=False),
 )
 
 
@@ -159,6 +162,7 @@ class JobOptions:
     detect_damage: tuple[str, ...] = ()
     sequence_fps: float = 24.0  # only read when the input is an image sequence (media.sequence)
     photo_master: str = "none"  # none, png16 or tiff16 (tintype.media.master16)
+    visible_mark: bool = False
     colorize_choice: str = YES  # what was asked (`colorize`); `operations` holds what was decided
     deinterlace: str = AUTO
     field_order: str = AUTO

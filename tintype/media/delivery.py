@@ -79,8 +79,9 @@ class Delivery:
     master); keeps the middle output frame for the before/after poster."""
 
     def __init__(self, encoder: DeliveryEncoder, smoother: ChromaSmoother, frames: int,
-                 also: FrameSink | None = None) -> None:
+                 also: FrameSink | None = None, mark: Callable[[Yuv420], Yuv420] | None = None) -> None:
         self.encoder, self.smoother, self.middle, self.also = encoder, smoother, frames // 2, also
+        self.mark = mark
         self.written, self.poster = 0, None
 
     def push(self, frame: Yuv420) -> None:
@@ -94,23 +95,26 @@ class Delivery:
 
     def _write(self, frames: list[Yuv420]) -> None:
         for frame in frames:
+            shown = frame if self.mark is None else self.mark(frame)
             if self.written == self.middle:
-                self.poster = frame
-            self.encoder.write(frame)
-            if self.also is not None:
+                self.poster = shown
+            self.encoder.write(shown)
+            if self.also is not None:  # the master: never marked
                 self.also.write(frame)
             self.written += 1
 
 
 def deliver(frames: FrameSource, facts: VideoFacts, audio_source: str | None, sink: Callable[[bytes], None],
             smoother: ChromaSmoother, options: DeliveryOptions = DEFAULT_DELIVERY,
-            timeout: float = 6 * 3600, depth: int = 8, also: FrameSink | None = None) -> Delivery:
+            timeout: float = 6 * 3600, depth: int = 8, also: FrameSink | None = None,
+            mark: Callable[[Yuv420], Yuv420] | None = None) -> Delivery:
     """Encode every frame of `frames` (read `depth` ahead) through `smoother` into an MP4
     that flows to `sink`, with the audio of `audio_source`, and hand each output frame to
-    `also` too. On any error the reader and the encoders are stopped before it re-raises;
-    the caller discards what the sinks got."""
+    `also` too. `mark` (a visible mark) is drawn on the delivery's frames only, after the
+    smoother, so its edges never bleed along the motion. On any error the reader and the
+    encoders are stopped before it re-raises; the caller discards what the sinks got."""
     encoder = DeliveryEncoder(facts, audio_source, sink=sink, options=options, timeout=timeout)
-    delivery = Delivery(encoder, smoother, facts.frames, also)
+    delivery = Delivery(encoder, smoother, facts.frames, also, mark)
     reader = Prefetch(frames, depth)
     try:
         for frame in reader:

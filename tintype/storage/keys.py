@@ -32,6 +32,11 @@ def colour_borders_key(job_id: str) -> str:
     return f"jobs/{job_id}/work/colour-borders.npz"
 
 
+def models_used_key(job_id: str) -> str:
+    """The models (and weight sha256) a video's chunks ran, for finalize's C2PA manifest."""
+    return f"jobs/{job_id}/work/models-used.json"
+
+
 def output_key(job_id: str, extension: str) -> str:
     return f"jobs/{job_id}/output.{extension}"
 

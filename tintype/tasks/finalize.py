@@ -16,38 +16,38 @@ cancellation checks between chunks, and publishing (or discarding) the result.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Callable, Iterator
 
-import numpy as np
 from celery import shared_task
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from tintype import telemetry as metrics
-from tintype.jobs import outputs
+from tintype.jobs import outputs as job_outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.facts import load_facts
 from tintype.jobs.options import JobOptions
 from tintype.jobs.outputs import Output
-from tintype.media.deinterlace import Deinterlace, reweave_filters
 from tintype.media.delivery import Delivery, deliver
 from tintype.media.hwaccel import detect as detect_hwaccel
-from tintype.media.maskvideo import iter_masks
-from tintype.media.master import MasterWriter, plan_master
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import DeliveryOptions, iter_lossless
 from tintype.media.yuv import Yuv420
+from tintype.provenance.mark import mark_text, mark_yuv
+from tintype.provenance.signing import SigningFailed, signing_configured
 from tintype.queue.messages import FINALIZE, release
 from tintype.queue.task import JobTask, ended_answer
 from tintype.settings import Settings
 from tintype.storage import keys
 from tintype.storage.objects import ObjectNotFound, ObjectStore
+from tintype.tasks import provenance
 from tintype.tasks.keep import store_compare, store_used_masks
+from tintype.tasks.master_out import OpenMaster, master_frames, master_output, open_master
 
 log = logging.getLogger(__name__)
 
@@ -74,34 +74,79 @@ def _finalize(task: JobTask, job_id: str) -> str:
     began = time.monotonic()
     job = jobstate.get_job(task.db_url, job_id)
     facts = load_facts(task.store, job_id, job.input_facts)
+    options = JobOptions.of(job, task.settings)
     key = keys.output_key(job_id, "mp4")
     if task.store.abort_uploads(key):  # a finalize killed mid-upload left its parts behind
         log.warning("job %s: aborted the unfinished upload of an earlier finalize", job_id)
-    master = master_output(job, facts, task.settings)
+    master = master_output(job, facts, options)
     if master is not None and task.store.abort_uploads(master.key):
         log.warning("job %s: aborted the unfinished master upload of an earlier finalize", job_id)
     _recompute_assembled(task, job_id)
     _release(task, job_id, 0)
     with tempfile.TemporaryDirectory(prefix="tintype-final-") as tmpdir:
         try:
-            size, delivery, master = _encode_chunks(task, job, facts, key, master, Path(tmpdir))
+            size, delivery, made = _deliver_with_manifest(task, job, facts, options, key, master, Path(tmpdir))
         except _Cancelled:
             task.cleanup_work(job_id)
             return ended_answer(task.db_url, job_id)
-    extra = {"master": master} if master is not None else {}
-    compare, kept = _verify_and_keep(task, job, facts, key, delivery, extra)
+        except SigningFailed as exc:
+            task.fail_job(job_id, "signing_failed", str(exc))
+            return "failed"
+    compare, kept = _verify_and_keep(task, job, facts, options, key, delivery, made)
     quality = {**delivery.smoother.stats.summary(), "temporal_strength": delivery.smoother.strength,
                "measured_width": min(delivery.smoother.width, facts.width)}
     jobstate.add_timing(task.db_url, job_id, "process", jobstate.chunk_seconds(task.db_url, job_id))
     jobstate.add_timing(task.db_url, job_id, "finalize", time.monotonic() - began)
-    made = [key, compare, *kept.values(), *outputs.keys_of(extra)]
-    answer = publish(task.db_url, task.store, job_id, made, output_key=key, output_bytes=size,
-                     output_content_type="video/mp4", quality=quality, compare_key=compare, **kept,
-                     **({"outputs": outputs.record(extra)} if extra else {}))
+    answer = publish(task.db_url, task.store, job_id, [key, compare, *kept.values(), *job_outputs.keys_of(made)],
+                     output_key=key, output_bytes=size, output_content_type="video/mp4", quality=quality,
+                     compare_key=compare, outputs=job_outputs.record(made), **kept)
     if answer == "succeeded":
         metrics.FINALIZE_DURATION.observe(time.monotonic() - began)
     task.cleanup_work(job_id)
     return answer
+
+
+def _deliver_with_manifest(task: JobTask, job, facts: VideoFacts, options: JobOptions, key: str,
+                           master: Output | None, tmp: Path) -> tuple[int, Delivery, dict[str, Output]]:
+    """Encode the delivery (and the master, if asked) and give the delivery its C2PA
+    manifest. Returns its stored size, the delivery state and the outputs made beside it."""
+    opened = open_master(task, job, facts, options, master, tmp)
+    try:
+        size, delivery, made = _deliver_signed_or_not(task, job, facts, options, key, tmp, opened)
+    except BaseException:
+        if opened is not None:
+            opened.abort()
+        raise
+    if opened is not None:
+        made["master"] = opened.commit()
+    return size, delivery, made
+
+
+def _deliver_signed_or_not(task: JobTask, job, facts: VideoFacts, options: JobOptions, key: str, tmp: Path,
+                           master: OpenMaster | None) -> tuple[int, Delivery, dict[str, Output]]:
+    """Signed, the delivery is encoded to `tmp` first (signing needs the whole file,
+    tasks.provenance); unsigned, it streams into the store and the sidecar is bound to the
+    sha256 taken on the way."""
+    if signing_configured(task.settings):
+        encoded = tmp / "delivery.mp4"
+        with encoded.open("wb") as fh:
+            delivery = _encode_chunks(task, job, facts, options, tmp, fh.write, master)
+        size, made = provenance.sign_and_store(task, job, options, encoded, key, tmp)
+        return size, delivery, made
+    digest = hashlib.sha256()
+    writer = task.store.open_writer(key, "video/mp4")
+
+    def write(data: bytes) -> None:
+        digest.update(data)
+        writer.write(data)
+
+    try:
+        delivery = _encode_chunks(task, job, facts, options, tmp, write, master)
+    except BaseException:
+        writer.abort()
+        raise
+    size = writer.commit()
+    return size, delivery, provenance.store_sidecar(task, job, options, digest.hexdigest(), tmp)
 
 
 def publish(db_url: str, store: ObjectStore, job_id: str, made: list[str], **values: object) -> str:
@@ -129,65 +174,24 @@ def delivery_options(settings: Settings) -> DeliveryOptions:
     return DeliveryOptions(nvenc=detect_hwaccel(settings.ffmpeg_hwaccel).nvenc)
 
 
-def master_output(job, facts: VideoFacts, settings: Settings) -> Output | None:
-    """The master the job asked for (its size filled in once it is stored), or None."""
-    name = JobOptions.of(job, settings).master
-    if name == "none":
-        return None
-    plan = plan_master(facts, name)
-    label = plan.format.label.replace(" (", f" ({plan.depth}-bit {plan.chroma}, ", 1)
-    return Output(keys.extra_output_key(job.id, "master", plan.format.extension), plan.format.content_type, 0,
-                  f"master.{plan.format.extension}", label)
+def _encode_chunks(task: JobTask, job, facts: VideoFacts, options: JobOptions, tmp: Path,
+                   write: Callable[[bytes], None], master: OpenMaster | None) -> Delivery:
+    """Stream the chunk intermediates in order through tintype.media.delivery into
+    `write` (a multipart upload or a local file), and the master (if asked) into its own.
+    One intermediate is on local disk at a time, so neither memory nor disk grows with the
+    film. The visible mark, when asked for, is drawn on the delivery's frames only.
+    Returns the delivery state."""
+    mark = None
+    if options.visible_mark:
+        text = mark_text(options.colorize, options.inpaint)
 
+        def mark(frame: Yuv420) -> Yuv420:
+            return mark_yuv(frame, text)
 
-def master_fields(job, options: JobOptions) -> dict[str, Any]:
-    """How a deinterlaced job's master meets its frames: the input is decoded through the
-    job's own bwdif, and with master_interlaced the field-rate frames are woven back into
-    the input's interlaced frames and field order (media.deinterlace)."""
-    plan = Deinterlace.of_facts(job.input_facts)
-    if plan is None:
-        return {}
-    fields: dict[str, Any] = {"decode_filters": tuple(plan.filters(0))}
-    if options.master_interlaced:
-        fields.update(filters=tuple(reweave_filters(plan.parity)), field_order="tt" if plan.parity == "tff" else "bb")
-    return fields
-
-
-def master_frames(job, facts: VideoFacts, options: JobOptions) -> int:
-    """Frames the master holds: the job's, or the input's own when woven back into fields."""
-    plan = Deinterlace.of_facts(job.input_facts)
-    if options.master_interlaced and plan is not None and plan.mode == "field":
-        return int(job.input_facts["interlaced"]["source_frames"])
-    return facts.frames
-
-
-def _encode_chunks(task: JobTask, job, facts: VideoFacts, key: str, master: Output | None,
-                   tmp: Path) -> tuple[int, Delivery, Output | None]:
-    """Stream the chunk intermediates in order through tintype.media.delivery into a
-    multipart upload, and the master (if asked) into another. One intermediate is on local
-    disk at a time, so neither memory nor disk grows with the film. Returns the stored
-    size, the delivery state and the stored master."""
-    store, settings = task.store, task.settings
-    source = store.read_url(keys.input_key(job.id))
-    writers, also = [store.open_writer(key, "video/mp4")], None
-    try:
-        if master is not None:
-            writers.append(store.open_writer(master.key, master.content_type))
-            options = JobOptions.of(job, settings)
-            changed = _filled_masks(task, job, facts, tmp) if options.inpaint else None
-            also = MasterWriter(plan_master(facts, options.master), facts, source, writers[1].write, changed,
-                                timeout=settings.finalize_time_limit, **master_fields(job, options))
-        delivery = deliver(lambda: _chunk_frames(task, job, facts, tmp), facts, source, writers[0].write,
-                           smoother_for(job, settings), options=delivery_options(settings),
-                           timeout=settings.finalize_time_limit, also=also)
-    except BaseException:
-        if also is not None:
-            also.abort()  # (again, if deliver already did: that is harmless)
-        for writer in writers:
-            writer.abort()
-        raise
-    sizes = [writer.commit() for writer in writers]
-    return sizes[0], delivery, None if master is None else replace(master, bytes=sizes[1])
+    return deliver(lambda: _chunk_frames(task, job, facts, tmp), facts, task.store.read_url(keys.input_key(job.id)),
+                   write, smoother_for(job, task.settings), options=delivery_options(task.settings),
+                   timeout=task.settings.finalize_time_limit, also=master.frames if master is not None else None,
+                   mark=mark)
 
 
 def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[Yuv420]:
@@ -202,17 +206,6 @@ def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[
         task.store.delete(keys.chunk_key(job.id, index))
         part.unlink()
         _release(task, job.id, index + 1)
-
-
-def _filled_masks(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[np.ndarray]:
-    """The masks the chunks filled, frame by frame in order, for the master (it keeps the
-    input's own luma elsewhere). A frame reaches the master only after its chunk was
-    fetched done, so its used-mask object is there; the objects stay for _verify_and_keep."""
-    for index in range(job.chunks_total):
-        part = tmp / f"filled-{index}.mkv"
-        task.store.get_file(keys.used_mask_chunk_key(job.id, index), part)
-        yield from iter_masks(str(part), facts.width, facts.height)
-        part.unlink()
 
 
 def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None:
@@ -270,20 +263,21 @@ def _release(task: JobTask, job_id: str, position: int) -> None:
         log.warning("job %s: could not send released chunks; the reconciler will", job_id, exc_info=True)
 
 
-def _verify_and_keep(task: JobTask, job, facts: VideoFacts, key: str, delivery: Delivery,
+def _verify_and_keep(task: JobTask, job, facts: VideoFacts, options: JobOptions, key: str, delivery: Delivery,
                      extra: dict[str, Output]) -> tuple[str, dict[str, str]]:
     """Check the stored output's (and master's) frame count, then store the before/after
-    poster and the used masks; on any failure remove all of it, so a failed job keeps no
-    half-made result."""
+    poster and the used masks; on any failure remove all of it (and the outputs made
+    beside it), so a failed job keeps no half-made result."""
     store, timeout = task.store, task.settings.ffmpeg_timeout_seconds
-    made = [key, keys.compare_key(job.id), *outputs.keys_of(extra)]
+    made = [key, keys.compare_key(job.id), *job_outputs.keys_of(extra)]
     if "inpaint" in job.operations:
         made += [keys.used_masks_key(job.id, "mkv"), keys.mask_poster_key(job.id)]
+    films = [("output", key, facts.frames)]
+    if "master" in extra:
+        films.append(("master", extra["master"].key, master_frames(job, facts, options)))
     try:
-        for name, stored in (("output", key), *((n, o.key) for n, o in extra.items())):
+        for name, stored, expected in films:
             result = probe_video(store.read_url(stored), timeout)
-            expected = master_frames(job, facts, JobOptions.of(job, task.settings)) if name == "master" \
-                else facts.frames
             if result.frames != expected:
                 raise RuntimeError(f"the {name} has {result.frames} frames but should have {expected}")
         compare = store_compare(store, job.id, facts, delivery.middle, delivery.poster)

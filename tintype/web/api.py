@@ -26,10 +26,13 @@ from tintype.jobs.intake import (
     input_content_type,
     parse_options,
 )
+from tintype.jobs.options import JobOptions
 from tintype.jobs.quotas import check_quota
 from tintype.jobs.recolour import Recolour, create_recolour, recolour_fingerprint, recolour_options
 from tintype.jobs.removal import remove_finished
 from tintype.monitoring.pools import snapshot
+from tintype.provenance import definition as manifest
+from tintype.provenance import record as provenance
 from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
 from tintype.storage.models import KINDS, STATUSES, Job
@@ -65,6 +68,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "compare_url": url_for("api.job_compare", job_id=job.id, _external=True) if job.compare_key else None,
         "masks": _masks_json(job),
         "outputs": _outputs_json(job),
+        "provenance": _provenance_json(job),
         "keyframes": [{"frame": k["frame"], "source": k["source"]} for k in job.keyframes or []],
         "recolour_of": job.recolour_of,
         "quality": job.quality,
@@ -97,6 +101,17 @@ def _outputs_json(job: Job) -> dict[str, Any]:
     return {name: {"url": url_for("api.job_output", job_id=job.id, name=name, _external=True),
                    "content_type": out.content_type, "bytes": out.bytes, "label": out.label}
             for name, out in job_outputs.of(job).items()}
+
+
+def _provenance_json(job: Job) -> dict[str, Any] | None:
+    """What the result's C2PA manifest says was done, and whether it is signed."""
+    found = job_outputs.of(job).get(provenance.NAME) if job.status == "succeeded" else None
+    if found is None:
+        return None
+    options = JobOptions.of(job, get_app_settings())
+    return {"signed": provenance.is_signed(found),
+            "actions": manifest.summary(job.kind, options, bool(job.has_mask)),
+            "manifest_url": url_for("api.job_output", job_id=job.id, name=provenance.NAME, _external=True)}
 
 
 def _iso(value) -> str | None:

@@ -111,6 +111,16 @@ JOB = {
                                                             "content_type": {"type": "string"},
                                                             "bytes": {"type": "integer"},
                                                             "label": {"type": "string"}}}},
+        "provenance": {"oneOf": [{"type": "null"}, {
+            "type": "object", "description": "the result's C2PA manifest once the job has succeeded: signed and "
+            "embedded (C2PA_SIGN_CERT/C2PA_SIGN_KEY set) or an unsigned sidecar, what it says was done, and "
+            "where to download its JSON (also the output `manifest`)",
+            "required": ["signed", "actions", "manifest_url"],
+            "properties": {"signed": {"type": "boolean"}, "manifest_url": {"type": "string"},
+                           "actions": {"type": "array", "items": {
+                               "type": "object", "required": ["action", "description"],
+                               "properties": {"action": {"type": "string"},
+                                              "description": {"type": "string"}}}}}}]},
         "quality": {"oneOf": [{"type": "null"}, {
             "type": "object", "description": "no-reference measures of a finished video (media.metrics)",
             "required": ["frames", "scene_cuts", "warping_error", "chroma_warping_error", "colourfulness"],

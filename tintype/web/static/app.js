@@ -245,6 +245,7 @@ const tintype = (() => {
     const link = document.getElementById("download-link");
     link.href = job.result.url + "?download=1"; link.hidden = false;
     showOutputs(job.outputs || {});
+    showProvenance(job.provenance);
     view.dataset.shown = "1";
   }
 
@@ -263,6 +264,16 @@ const tintype = (() => {
       return item;
     }));
     list.hidden = false;
+  }
+
+  // What the result's C2PA manifest says, and whether it is signed (the manifest is an output).
+  function showProvenance(provenance) {
+    const line = document.getElementById("provenance");
+    if (!line || !provenance) return;
+    const steps = provenance.actions.filter((a) => a.action !== "c2pa.opened").map((a) => a.description);
+    text(line, `Provenance: ${provenance.signed ? "signed C2PA manifest embedded in the result"
+      : "unsigned C2PA manifest (sidecar; no signing key configured)"}: ${steps.join("; ")}.`);
+    line.hidden = false;
   }
 
   // The result area of a job that ended without a result says how it ended.

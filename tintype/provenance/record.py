@@ -1,0 +1,39 @@
+"""Keep a result's manifest as the job's `manifest` output, and say on the job when the
+result is not signed (the note is what a user reads; the output is what an archive keeps)."""
+
+from __future__ import annotations
+
+from tintype.jobs import state as jobstate
+from tintype.jobs.outputs import Output
+from tintype.storage import keys
+from tintype.storage.objects import ObjectStore
+
+NAME = "manifest"  # the output's name: /jobs/<id>/outputs/manifest
+SIGNED_LABEL = "C2PA manifest (signed, embedded in the result)"
+UNSIGNED_LABEL = "C2PA manifest (unsigned sidecar)"
+SIGNED_SUFFIX, UNSIGNED_SUFFIX = "c2pa.json", "c2pa-unsigned.json"
+
+
+def is_signed(output: Output) -> bool:
+    """Whether a recorded `manifest` output is embedded and signed (not a sidecar)."""
+    return output.suffix == SIGNED_SUFFIX
+
+
+def store_manifest(store: ObjectStore, db_url: str, job_id: str, signed: bool, manifest: bytes,
+                   reason: str | None = None) -> dict[str, Output]:
+    """Store the manifest JSON beside the result and note an unsigned one (and `reason`)
+    on the job."""
+    key = keys.extra_output_key(job_id, NAME, "json")
+    writer = store.open_writer(key, "application/json")
+    try:
+        writer.write(manifest)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+    if not signed:
+        jobstate.add_note(db_url, job_id, f"provenance: the result is not signed ({reason}); its C2PA "
+                                          f"manifest is the unsigned sidecar JSON in the output `{NAME}`")
+    suffix = SIGNED_SUFFIX if signed else UNSIGNED_SUFFIX
+    label = SIGNED_LABEL if signed else UNSIGNED_LABEL
+    return {NAME: Output(key, "application/json", len(manifest), suffix, label)}

@@ -1,0 +1,66 @@
+"""The C2PA manifest of a video delivery, made by finalize once the MP4 is encoded.
+
+Signing needs the whole file, so with a key configured finalize encodes the delivery
+to its temporary folder instead of streaming it into the store; this module then fetches
+the input (the parent ingredient, whose own manifest is kept), signs a copy and uploads
+it. The CPU worker's disk holds the input, the delivery and its signed copy for a moment
+(a few GB for a two-hour film). Without a key the delivery streams as before and an
+unsigned sidecar, bound to it by the sha256 taken while it streamed, is stored instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tintype.jobs.options import JobOptions
+from tintype.jobs.outputs import Output
+from tintype.provenance import definition as manifest
+from tintype.provenance.record import store_manifest
+from tintype.provenance.signing import NO_KEY, Source, attach, unsigned_sidecar, video_type
+from tintype.queue.task import JobTask
+from tintype.storage import keys
+from tintype.storage.objects import ObjectNotFound, ObjectStore
+
+CONTENT_TYPE = "video/mp4"
+
+
+def models_used(store: ObjectStore, job_id: str, tmp: Path) -> list[dict[str, Any]]:
+    """What the GPU chunks recorded; an empty list if the record is gone (a manifest
+    that names no model, rather than one that guesses)."""
+    path = tmp / "models-used.json"
+    try:
+        store.get_file(keys.models_used_key(job_id), path)
+    except ObjectNotFound:
+        return []
+    return json.loads(path.read_text())
+
+
+def _definition(task: JobTask, job: Any, options: JobOptions, tmp: Path) -> dict[str, Any]:
+    facts = manifest.facts_of(job, options, models_used(task.store, job.id, tmp))
+    return manifest.build(facts, f"{Path(job.input_name).stem or 'result'}.mp4")
+
+
+def sign_and_store(task: JobTask, job: Any, options: JobOptions, encoded: Path, key: str,
+                   tmp: Path) -> tuple[int, dict[str, Output]]:
+    """Sign the encoded delivery, store it at `key` and its manifest as an output.
+    Returns the stored size and the outputs; SigningFailed when the key cannot sign."""
+    source = tmp / "input"
+    task.store.get_file(keys.input_key(job.id), source)
+    attached = attach(encoded, CONTENT_TYPE, _definition(task, job, options, tmp),
+                      Source(source, job.input_name, video_type(source)), task.settings)
+    source.unlink()
+    task.store.put_file(key, attached.path, CONTENT_TYPE)
+    size = attached.path.stat().st_size
+    made = store_manifest(task.store, task.db_url, job.id, attached.signed, attached.manifest, attached.reason)
+    return size, made
+
+
+def store_sidecar(task: JobTask, job: Any, options: JobOptions, result_sha256: str,
+                  tmp: Path) -> dict[str, Output]:
+    """The unsigned sidecar of a streamed delivery (no key configured). The input is not
+    fetched for it, so a manifest the input carries is not read here."""
+    sidecar = unsigned_sidecar(result_sha256, _definition(task, job, options, tmp),
+                               Source(None, job.input_name, None), NO_KEY)
+    return store_manifest(task.store, task.db_url, job.id, False, sidecar, NO_KEY)
