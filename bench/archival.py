@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.report import write_results
 
-PARTS = ("master", "photos", "interlace", "grain", "provenance", "collection")
+PARTS = ("master", "photos", "interlace", "grain", "collection")
 
 
 def _run_part(name: str, out: Path) -> tuple[dict[str, Any], str]:
