@@ -18,7 +18,7 @@ from tests.test_cli import _cli
 from tests.test_intake_rules import _objects, _post, _refused_cleanly
 from tests.test_pages import app  # noqa: F401  (the app fixture)
 from tintype.media.master import FILL_MARGIN, MasterUnfit, compose, plan_master
-from tintype.media.picture import chroma_of, depth_of
+from tintype.media.picture import chroma_of, colour_tags, depth_of
 from tintype.media.probe import probe_video
 from tintype.media.yuv import Yuv420
 from tintype.restore_paths import PathRefused, result_format
@@ -201,3 +201,13 @@ def test_a_master_can_stay_interlaced_with_the_inputs_own_fields(tmp_path):
     assert (master.frames, master.fps_num, master.bit_depth) == (12, 25, 10)
     assert _field_order(tmp_path / "out-master.mkv") == "tt" and master.timecode == "10:00:00:00"
     assert np.array_equal(_luma10(tmp_path / "out-master.mkv"), _luma10(source))
+
+
+def test_an_rgb_input_is_tagged_with_the_matrix_its_yuv_was_made_with(tmp_path):
+    """An RGB sequence (matrix "gbr") reaches the encoders as swscale's BT.601 YUV: tagging
+    it "gbr" made libx264 refuse to start."""
+    facts = dataclasses.replace(probe_video(str(archival_clip(tmp_path / "in.mov", deep_grey_frames(2)))),
+                                color_space="gbr", color_primaries="bt709", color_transfer="iec61966-2-1")
+    chain, options = colour_tags(facts)
+    assert "colorspace=smpte170m" in chain and options[options.index("-colorspace") + 1] == "smpte170m"
+    assert "color_primaries=bt709" in chain  # the rest is the input's own

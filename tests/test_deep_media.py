@@ -53,6 +53,22 @@ def test_a_dpx_folder_is_wrapped_losslessly_at_its_own_depth(tmp_path):
     assert len(scans) == 6 * 160 * 120 * 2 and raw16(str(out), "gray16le") == scans  # bit for bit, 16 bits
 
 
+def test_an_exr_folder_is_read_from_its_header_and_wrapped_as_16_bit_rgb(tmp_path):
+    """OpenEXR's float samples take one conversion (the sRGB transfer into 16-bit RGB, what
+    ffmpeg's decoder gives with apply_trc); from there the wrap is lossless."""
+    folder = tmp_path / "comp"
+    folder.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=24", "-frames:v", "4",
+                    "-vf", "format=gbrpf32le", "-c:v", "exr", str(folder / "comp_%04d.exr")], check=True)
+    found = find_sequence(folder)
+    assert (len(found.files), found.width, found.height, found.layout) == (4, 96, 64, "EXR float BGR")
+    out = wrap_sequence(found, 24.0, tmp_path / "comp.mkv", 60)
+    converted = raw16(str(folder / "comp_%04d.exr"), "gbrp16le", "-apply_trc", "iec61966_2_1",
+                      "-start_number", "1")
+    assert len(converted) == 4 * 96 * 64 * 3 * 2 and raw16(str(out), "gbrp16le") == converted
+    assert len(set(converted[1::2])) > 1  # the high bytes vary: a picture, not a flat frame
+
+
 def test_a_sequence_with_a_gap_is_refused_naming_the_missing_number(tmp_path):
     folder = dpx_sequence(tmp_path / "reel", frames=5)
     (folder / "scan_000003.dpx").unlink()

@@ -79,12 +79,17 @@ def picture_facts(video: Mapping[str, Any], streams: list[Mapping[str, Any]],
             "chroma": chroma_of(pix_fmt), "timecode": timecode_of(video, streams, fmt), **tags}
 
 
+RGB_TO_YUV_MATRIX = "smpte170m"  # what swscale converts RGB to YUV with unless told otherwise
+
+
 def colour_tags(facts: Any, full_range: bool | None = None) -> tuple[str | None, list[str]]:
     """The input's colour tags as a `setparams` filter (ffmpeg 5 takes a frame's own tags
     over the encoder options, and raw frames on a pipe have none) and as encoder options.
-    `full_range` overrides the range (the delivery is always limited range)."""
-    values = {"color_primaries": facts.color_primaries, "color_trc": facts.color_transfer,
-              "colorspace": facts.color_space}
+    `full_range` overrides the range (the delivery is always limited range). An RGB input
+    (matrix "gbr": DPX, TIFF and EXR sequences) reaches the encoders as YUV made with
+    swscale's default matrix, BT.601, so that is the matrix they are tagged with."""
+    space = RGB_TO_YUV_MATRIX if facts.color_space == "gbr" else facts.color_space
+    values = {"color_primaries": facts.color_primaries, "color_trc": facts.color_transfer, "colorspace": space}
     values = {key: value for key, value in values.items() if value}
     rng = facts.color_range if full_range is None else ("pc" if full_range else "tv")
     params = [f"{key}={value}" for key, value in values.items()] + ([f"range={rng}"] if rng else [])

@@ -31,6 +31,12 @@ FRAME_WRITERS = {".dpx": ("dpx", "rgb48le"), ".tif": ("tiff", "rgb48le"), ".tiff
                  ".png": ("png", "rgb48be")}
 
 
+EXR_MAGIC = b"v/1\x01"
+EXR_HEADER_BYTES = 64 * 1024  # an EXR header is a list of attributes; DPX and PNG need 1 KiB
+EXR_SAMPLES = {0: "uint", 1: "half", 2: "float"}
+EXR_DECODE = ("-apply_trc", "iec61966_2_1")  # the decoder's own linear -> sRGB, before 16-bit integers
+
+
 class SequenceError(MediaError):
     code = "bad_sequence"
     status = 422
@@ -153,10 +159,12 @@ def frame_header(path: Path) -> tuple[int, int, str]:
     """(width, height, layout) of one frame, from its first bytes: DPX and PNG headers are
     read directly (Pillow reports a 16-bit RGB frame as 8-bit RGB), TIFF by its tags."""
     with open(path, "rb") as fh:
-        head = fh.read(1024)
+        head = fh.read(EXR_HEADER_BYTES)
     try:
         if head[:4] in (b"SDPX", b"XPDS"):
             return _dpx(head)
+        if head[:4] == EXR_MAGIC:
+            return _exr(head)
         if head[:8] == b"\x89PNG\r\n\x1a\n":
             width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
             return width, height, f"PNG {depth}-bit {_PNG_COLOURS.get(colour, colour)}"
@@ -177,6 +185,37 @@ def _dpx(head: bytes) -> tuple[int, int, str]:
     return width, height, f"DPX {bits}-bit {_DPX_ELEMENTS.get(descriptor, descriptor)}"
 
 
+def _exr(head: bytes) -> tuple[int, int, str]:
+    """OpenEXR's header: attributes (name, type, size, value) until an empty name; the size
+    is the data window's, the layout its channels and their sample type."""
+    pos, size, channels = 8, None, ""
+    while head[pos] != 0:
+        name_end = head.index(b"\0", pos)
+        type_end = head.index(b"\0", name_end + 1)
+        (length,) = struct.unpack("<i", head[type_end + 1:type_end + 5])
+        value = head[type_end + 5:type_end + 5 + length]
+        if head[pos:name_end] == b"dataWindow":
+            x0, y0, x1, y1 = struct.unpack("<4i", value[:16])
+            size = (x1 - x0 + 1, y1 - y0 + 1)
+        elif head[pos:name_end] == b"channels":
+            channels = _exr_channels(value)
+        pos = type_end + 5 + length
+    if size is None:
+        raise CorruptMedia("an OpenEXR header without a data window", "corrupt_frame")
+    return size[0], size[1], f"EXR {channels}"
+
+
+def _exr_channels(value: bytes) -> str:
+    """"half RGB", "float BGR"...: each channel's name and sample type (uint, half, float)."""
+    names, kinds, pos = [], set(), 0
+    while value[pos] != 0:
+        end = value.index(b"\0", pos)
+        names.append(value[pos:end].decode("latin-1"))
+        kinds.add(EXR_SAMPLES.get(struct.unpack("<i", value[end + 1:end + 5])[0], "?"))
+        pos = end + 17  # name, then pixel type, pLinear + 3 reserved, x and y sampling
+    return f"{'/'.join(sorted(kinds))} {''.join(names)}"
+
+
 def _pillow(path: Path) -> tuple[int, int, str]:
     try:
         with Image.open(path) as img:
@@ -190,17 +229,25 @@ def _pillow(path: Path) -> tuple[int, int, str]:
 
 def wrap_sequence(sequence: ImageSequence, fps: float, out: Path, timeout: float) -> Path:
     """The sequence as FFV1 (every frame a keyframe) in Matroska at `fps`, in the sample
-    format ffmpeg decodes it to (16-bit grey, 10-bit or 16-bit RGB planes...): lossless."""
+    format ffmpeg decodes it to (16-bit grey, 10-bit or 16-bit RGB planes...): lossless.
+    OpenEXR's float samples are scene-linear and FFV1 holds integers: they are encoded with
+    the sRGB transfer into 16-bit RGB (values above 1.0 clip), the one conversion made."""
+    exr = sequence.pattern.suffix.lower() == ".exr"
     args = [FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "image2", "-framerate", f"{fps:g}",
-            "-start_number", str(sequence.first), "-i", str(sequence.pattern), "-frames:v",
-            str(len(sequence.files)), "-map", "0:v:0", "-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1",
-            str(out)]
+            *(EXR_DECODE if exr else ()), "-start_number", str(sequence.first), "-i", str(sequence.pattern),
+            "-frames:v", str(len(sequence.files)), "-map", "0:v:0", "-c:v", "ffv1", "-level", "3", "-g", "1",
+            "-slicecrc", "1", *(_exr_samples(sequence.layout) if exr else ()), str(out)]
     try:
         run_tool(args, timeout)
     except BaseException:
         out.unlink(missing_ok=True)
         raise
     return out
+
+
+def _exr_samples(layout: str) -> tuple[str, ...]:
+    channels = layout.split()[-1]
+    return ("-pix_fmt", "gbrap16le" if "A" in channels else "gray16le" if channels == "Y" else "gbrp16le")
 
 
 def unwrap_video(video: Path, sequence: ImageSequence, folder: Path, timeout: float) -> list[Path]:
