@@ -168,6 +168,8 @@ def test_an_inpainted_film_keeps_the_inputs_luma_outside_what_was_filled(stack, 
     served.raise_for_status()
     master.write_bytes(served.content)
     assert len(served.content) == listed["bytes"]
+    sidecar = stack.http.get(job["outputs"]["master-manifest"]["url"], timeout=30).json()  # no key: unsigned
+    assert sidecar["signed"] is False and sidecar["result_sha256"] == hashlib.sha256(served.content).hexdigest()
     before, after = _luma10(source), _luma10(master)
     inside = np.zeros(before.shape[1:], bool)
     inside[box["y"] - 12:box["y"] + box["h"] + 12, box["x"] - 12:box["x"] + box["w"] + 12] = True

@@ -144,8 +144,14 @@ def test_signed_photos_keep_the_input_manifest_and_show_it(signed_stack, carried
 def test_a_signed_video_names_models_and_its_input_and_burns_the_mark(signed_stack, tmp_path):
     source = grey_video(tmp_path / "reel.mp4", size="160x120", frames=24, audio=False)
     job, out = _run(signed_stack, source, tmp_path, operations="colorize", colour_mode="per-frame",
-                    visible_mark="1")
+                    visible_mark="1", master="prores")
     active, actions, details = _active(_read(out, "video/mp4"))
+    # The ProRes master (QuickTime) is signed too, with its own manifest output.
+    master = tmp_path / "master.mov"
+    master.write_bytes(signed_stack.http.get(job["outputs"]["master"]["url"], timeout=60).content)
+    assert master.stat().st_size == job["outputs"]["master"]["bytes"]
+    assert _active(_read(master, "video/quicktime"))[1][:2] == ["c2pa.opened", "c2pa.color_adjustments"]
+    assert job["outputs"]["master-manifest"]["label"].startswith("C2PA manifest of the master (signed")
     assert actions == ["c2pa.opened", "c2pa.color_adjustments", "c2pa.transcoded", "c2pa.edited"], actions
     assert active["ingredients"][0]["title"] == "reel.mp4"
     assert [m["name"] for m in details["models"]] == [job["options"]["colorize_model"]]

@@ -23,6 +23,8 @@ from tintype.media.errors import MediaError, ToolFailed
 from tintype.media.master import FORMATS as VIDEO_MASTERS
 from tintype.media.master16 import FORMATS as PHOTO_MASTERS
 from tintype.media.sequence import FRAME_WRITERS, ImageSequence, find_sequence, is_sequence, unwrap_video, wrap_sequence
+from tintype.provenance.record import SIGNED_SUFFIX, UNSIGNED_SUFFIX
+from tintype.provenance.signing import signing_configured
 from tintype.queue.app import make_celery
 from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
@@ -371,7 +373,7 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
             if args.keep_masks.resolve() == args.output.resolve():
                 raise PathRefused("-o and --keep-masks name the same file")
             check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
-        for flag, path in _made_beside(args):
+        for flag, path in _made_beside(args, signing_configured(settings)):
             check_destination(path, inputs, args.force, flag)
         kind = "video" if args.sequence is not None else \
             input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
@@ -585,14 +587,17 @@ def output_path(result: Path, suffix: str) -> Path:
     return result.with_name(f"{result.stem}-{suffix}")
 
 
-def _made_beside(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """The files this restore will write next to -o, known before the job runs, with the
-    flag that asks for each."""
-    made = []
+def _made_beside(args: argparse.Namespace, signed: bool) -> list[tuple[str, Path]]:
+    """The files this restore will write next to -o, known before the job runs, with what
+    asks for each: the masters asked for, and every result's C2PA manifest (tintype.provenance)."""
+    manifest = SIGNED_SUFFIX if signed else UNSIGNED_SUFFIX
+    made = [("its C2PA manifest", output_path(args.output, manifest))]
     if (photo := PHOTO_MASTERS.get(getattr(args, "photo_master", None) or "none")) is not None:
         made.append(("--photo-master", output_path(args.output, f"master.{photo[0]}")))
     if (video := VIDEO_MASTERS.get(getattr(args, "master", None) or "none")) is not None:
         made.append(("--master", output_path(args.output, f"master.{video.extension}")))
+    if photo is not None or video is not None:
+        made.append(("the master's C2PA manifest", output_path(args.output, f"master-{manifest}")))
     return made
 
 

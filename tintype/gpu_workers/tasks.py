@@ -12,6 +12,7 @@ import json
 import logging
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -31,6 +32,7 @@ from tintype.gpu_workers.provenance_models import models_used
 from tintype.jobs import outputs as job_outputs
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import JobOptions
+from tintype.jobs.outputs import Output
 from tintype.media.deinterlace import Deinterlace
 from tintype.media.delivery import Prefetch
 from tintype.media.ffmpeg import ToolFailed
@@ -275,8 +277,9 @@ def _process_image(task: JobTask, job_id: str) -> str:
         made = store_manifest(store, db_url, job_id, attached.signed, attached.manifest, attached.reason)
         # Stored once the result is: a job that fails on the way keeps no masks.
         extra = _store_image_masks(store, job_id, loaded.rgb, masks[0], tmp) if masks is not None else {}
-        made |= store_master(store, job_id, source, loaded, restored, masks[0] if masks is not None else None,
-                             options, tmp)  # the archival master: unmarked
+        master = store_master(store, job_id, source, loaded, restored, masks[0] if masks is not None else None,
+                              options, tmp)  # the archival master: unmarked
+        made |= _master_with_manifest(task, job, options, master, source, tmp)
         size = attached.path.stat().st_size
     jobstate.add_timing(db_url, job_id, "process", time.monotonic() - began)
     if not jobstate.succeed(db_url, job_id, output_key=key, output_bytes=size, output_content_type=content_type,
@@ -309,6 +312,22 @@ def _with_manifest(task: JobTask, job, options: JobOptions, out: Path, content_t
     definition = manifest.build(facts, f"{Path(job.input_name).stem or 'result'}.{out.suffix.lstrip('.')}")
     return attach(out, content_type, definition, Source(source, job.input_name, _image_type(source)),
                   task.settings)
+
+
+def _master_with_manifest(task: JobTask, job, options: JobOptions, made: dict[str, Output], source: Path,
+                          tmp: Path) -> dict[str, Output]:
+    """A photograph's 16-bit master is a result too: signed in place where C2PA embeds in
+    it and a key is set, else an unsigned sidecar; its manifest is `master-manifest`."""
+    if "master" not in made:
+        return {}
+    master = made["master"]
+    attached = _with_manifest(task, job, options, tmp / master.suffix, master.content_type, source)
+    if attached.signed:
+        task.store.put_file(master.key, attached.path, master.content_type)
+        master = replace(master, bytes=attached.path.stat().st_size)
+    manifests = store_manifest(task.store, task.db_url, job.id, attached.signed, attached.manifest, attached.reason,
+                               of_master=True)
+    return {"master": master, **manifests}
 
 
 def _image_type(path: Path) -> str | None:

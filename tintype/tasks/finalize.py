@@ -119,6 +119,7 @@ def _deliver_with_manifest(task: JobTask, job, facts: VideoFacts, options: JobOp
         raise
     if opened is not None:
         made["master"] = opened.commit()
+        made |= provenance.master_manifest(task, job, options, made["master"], opened.digest.hexdigest(), tmp)
     return size, delivery, made
 
 

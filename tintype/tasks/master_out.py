@@ -8,6 +8,7 @@ memory than the delivery does.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -63,6 +64,7 @@ class OpenMaster:
     output: Output
     frames: MasterWriter
     upload: ObjectWriter
+    digest: "hashlib._Hash"  # of the bytes stored, for its manifest (tasks.provenance)
 
     def commit(self) -> Output:
         return replace(self.output, bytes=self.upload.commit())
@@ -77,16 +79,20 @@ def open_master(task: JobTask, job, facts: VideoFacts, options: JobOptions, mast
     """Start the master's upload and encoder (None when the job asked for no master)."""
     if master is None:
         return None
-    upload = task.store.open_writer(master.key, master.content_type)
+    upload, digest = task.store.open_writer(master.key, master.content_type), hashlib.sha256()
+
+    def write(data: bytes) -> None:
+        digest.update(data)
+        upload.write(data)
+
     try:
         changed = _filled_masks(task, job, facts, tmp) if options.inpaint else None
         frames = MasterWriter(plan_master(facts, options.master), facts, task.store.read_url(keys.input_key(job.id)),
-                              upload.write, changed, timeout=task.settings.finalize_time_limit,
-                              **master_fields(job, options))
+                              write, changed, timeout=task.settings.finalize_time_limit, **master_fields(job, options))
     except BaseException:
         upload.abort()
         raise
-    return OpenMaster(master, frames, upload)
+    return OpenMaster(master, frames, upload, digest)
 
 
 def _filled_masks(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[np.ndarray]:

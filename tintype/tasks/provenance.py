@@ -11,6 +11,7 @@ unsigned sidecar, bound to it by the sha256 taken while it streamed, is stored i
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,15 @@ from tintype.jobs.options import JobOptions
 from tintype.jobs.outputs import Output
 from tintype.provenance import definition as manifest
 from tintype.provenance.record import store_manifest
-from tintype.provenance.signing import NO_KEY, Source, attach, unsigned_sidecar, video_type
+from tintype.provenance.signing import (
+    EMBEDDABLE,
+    NO_KEY,
+    Source,
+    attach,
+    signing_configured,
+    unsigned_sidecar,
+    video_type,
+)
 from tintype.queue.task import JobTask
 from tintype.storage import keys
 from tintype.storage.objects import ObjectNotFound, ObjectStore
@@ -37,9 +46,9 @@ def models_used(store: ObjectStore, job_id: str, tmp: Path) -> list[dict[str, An
     return json.loads(path.read_text())
 
 
-def _definition(task: JobTask, job: Any, options: JobOptions, tmp: Path) -> dict[str, Any]:
+def _definition(task: JobTask, job: Any, options: JobOptions, tmp: Path, title: str | None = None) -> dict[str, Any]:
     facts = manifest.facts_of(job, options, models_used(task.store, job.id, tmp))
-    return manifest.build(facts, f"{Path(job.input_name).stem or 'result'}.mp4")
+    return manifest.build(facts, title or f"{Path(job.input_name).stem or 'result'}.mp4")
 
 
 def sign_and_store(task: JobTask, job: Any, options: JobOptions, encoded: Path, key: str,
@@ -64,3 +73,28 @@ def store_sidecar(task: JobTask, job: Any, options: JobOptions, result_sha256: s
     sidecar = unsigned_sidecar(result_sha256, _definition(task, job, options, tmp),
                                Source(None, job.input_name, None), NO_KEY)
     return store_manifest(task.store, task.db_url, job.id, False, sidecar, NO_KEY)
+
+
+def master_manifest(task: JobTask, job: Any, options: JobOptions, master: Output, master_sha256: str,
+                    tmp: Path) -> dict[str, Output]:
+    """The archival master is a result too. With a key and a container C2PA embeds in
+    (ProRes in QuickTime), it is signed in place and its outputs `master` (the new size)
+    and `master-manifest` returned; otherwise (no key, or FFV1 in Matroska) an unsigned
+    sidecar bound to the master's sha256 (taken while it streamed) is the manifest."""
+    definition = _definition(task, job, options, tmp, f"{Path(job.input_name).stem or 'result'}-{master.suffix}")
+    if not signing_configured(task.settings) or master.content_type not in EMBEDDABLE:
+        reason = NO_KEY if not signing_configured(task.settings) else \
+            f"C2PA cannot embed a manifest in {master.content_type}"
+        sidecar = unsigned_sidecar(master_sha256, definition, Source(None, job.input_name, None), reason)
+        return store_manifest(task.store, task.db_url, job.id, False, sidecar, reason, of_master=True)
+    local, source = tmp / master.suffix, tmp / "input"
+    task.store.get_file(master.key, local)
+    task.store.get_file(keys.input_key(job.id), source)
+    attached = attach(local, master.content_type, definition, Source(source, job.input_name, video_type(source)),
+                      task.settings)
+    task.store.put_file(master.key, attached.path, master.content_type)
+    signed = replace(master, bytes=attached.path.stat().st_size)
+    for path in {local, source, attached.path}:
+        path.unlink(missing_ok=True)
+    made = store_manifest(task.store, task.db_url, job.id, True, attached.manifest, of_master=True)
+    return {"master": signed, **made}
