@@ -114,6 +114,20 @@ def test_without_a_key_the_result_has_an_unsigned_sidecar_and_a_note(stack, tmp_
         assert c2pa.Reader.try_create("image/png", fh) is None  # nothing embedded
 
 
+def test_an_unsigned_video_sidecar_keeps_the_manifest_its_input_carried(stack, signing_env, tmp_path):
+    """No key on the workers; the film was signed earlier (a camera's, an archive's own):
+    its manifest is read from the input (fetched from S3 here) into the sidecar."""
+    plain = grey_video(tmp_path / "plain.mp4", size="96x64", frames=12, audio=False)
+    settings = load_settings({"TINTYPE_DATA_DIR": str(tmp_path), **signing_env})
+    facts = definition.Facts("video", parse_options({"operations": "inpaint"}, settings), "raw.mp4", "0" * 64)
+    carried = attach(plain, "video/mp4", definition.build(facts, "scan.mp4"), Source(None, "raw.mp4", None), settings)
+    job, _ = _run(stack, carried.path, tmp_path, operations="colorize", colour_mode="per-frame")
+    assert job["provenance"]["signed"] is False
+    parent = stack.http.get(job["provenance"]["manifest_url"], timeout=30).json()["parent_ingredient"]
+    assert parent["read"] is True
+    assert parent["manifest_store"]["active_manifest"] == json.loads(carried.manifest)["active_manifest"]
+
+
 def test_signed_photos_keep_the_input_manifest_and_show_it(signed_stack, carried_input, tmp_path):
     source, carried = carried_input
     marked, png = _run(signed_stack, source, tmp_path, operations="colorize", output_format="png",

@@ -5,15 +5,18 @@ to its temporary folder instead of streaming it into the store; this module then
 the input (the parent ingredient, whose own manifest is kept), signs a copy and uploads
 it. The CPU worker's disk holds the input, the delivery and its signed copy for a moment
 (a few GB for a two-hour film). Without a key the delivery streams as before and an
-unsigned sidecar, bound to it by the sha256 taken while it streamed, is stored instead.
+unsigned sidecar, bound to it by the sha256 taken while it streamed, is stored instead;
+the input is read for it too (from the store's own file, or fetched from S3), so a
+manifest the film already carried is kept in the sidecar as well.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tintype.jobs.options import JobOptions
 from tintype.jobs.outputs import Output
@@ -51,15 +54,28 @@ def _definition(task: JobTask, job: Any, options: JobOptions, tmp: Path, title: 
     return manifest.build(facts, title or f"{Path(job.input_name).stem or 'result'}.mp4")
 
 
+@contextmanager
+def _input(task: JobTask, job: Any, tmp: Path) -> Iterator[Source]:
+    """The input as c2pa's parent ingredient: the store's own file where it has one (the
+    embedded store), else a copy fetched into `tmp` for as long as it is needed."""
+    path = task.store.local_path(keys.input_key(job.id))
+    fetched = path is None
+    if fetched:
+        path = tmp / "input"
+        task.store.get_file(keys.input_key(job.id), path)
+    try:
+        yield Source(path, job.input_name, video_type(path))
+    finally:
+        if fetched:
+            path.unlink(missing_ok=True)
+
+
 def sign_and_store(task: JobTask, job: Any, options: JobOptions, encoded: Path, key: str,
                    tmp: Path) -> tuple[int, dict[str, Output]]:
     """Sign the encoded delivery, store it at `key` and its manifest as an output.
     Returns the stored size and the outputs; SigningFailed when the key cannot sign."""
-    source = tmp / "input"
-    task.store.get_file(keys.input_key(job.id), source)
-    attached = attach(encoded, CONTENT_TYPE, _definition(task, job, options, tmp),
-                      Source(source, job.input_name, video_type(source)), task.settings)
-    source.unlink()
+    with _input(task, job, tmp) as source:
+        attached = attach(encoded, CONTENT_TYPE, _definition(task, job, options, tmp), source, task.settings)
     task.store.put_file(key, attached.path, CONTENT_TYPE)
     size = attached.path.stat().st_size
     made = store_manifest(task.store, task.db_url, job.id, attached.signed, attached.manifest, attached.reason)
@@ -68,10 +84,10 @@ def sign_and_store(task: JobTask, job: Any, options: JobOptions, encoded: Path, 
 
 def store_sidecar(task: JobTask, job: Any, options: JobOptions, result_sha256: str,
                   tmp: Path) -> dict[str, Output]:
-    """The unsigned sidecar of a streamed delivery (no key configured). The input is not
-    fetched for it, so a manifest the input carries is not read here."""
-    sidecar = unsigned_sidecar(result_sha256, _definition(task, job, options, tmp),
-                               Source(None, job.input_name, None), NO_KEY)
+    """The unsigned sidecar of a streamed delivery (no key configured), bound to it by
+    the sha256 taken while it streamed, with the manifest the input carried, if any."""
+    with _input(task, job, tmp) as source:
+        sidecar = unsigned_sidecar(result_sha256, _definition(task, job, options, tmp), source, NO_KEY)
     return store_manifest(task.store, task.db_url, job.id, False, sidecar, NO_KEY)
 
 
@@ -85,16 +101,16 @@ def master_manifest(task: JobTask, job: Any, options: JobOptions, master: Output
     if not signing_configured(task.settings) or master.content_type not in EMBEDDABLE:
         reason = NO_KEY if not signing_configured(task.settings) else \
             f"C2PA cannot embed a manifest in {master.content_type}"
-        sidecar = unsigned_sidecar(master_sha256, definition, Source(None, job.input_name, None), reason)
+        with _input(task, job, tmp) as source:
+            sidecar = unsigned_sidecar(master_sha256, definition, source, reason)
         return store_manifest(task.store, task.db_url, job.id, False, sidecar, reason, of_master=True)
-    local, source = tmp / master.suffix, tmp / "input"
+    local = tmp / master.suffix
     task.store.get_file(master.key, local)
-    task.store.get_file(keys.input_key(job.id), source)
-    attached = attach(local, master.content_type, definition, Source(source, job.input_name, video_type(source)),
-                      task.settings)
+    with _input(task, job, tmp) as source:
+        attached = attach(local, master.content_type, definition, source, task.settings)
     task.store.put_file(master.key, attached.path, master.content_type)
     signed = replace(master, bytes=attached.path.stat().st_size)
-    for path in {local, source, attached.path}:
+    for path in {local, attached.path}:
         path.unlink(missing_ok=True)
     made = store_manifest(task.store, task.db_url, job.id, True, attached.manifest, of_master=True)
     return {"master": signed, **made}
