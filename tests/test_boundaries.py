@@ -59,10 +59,12 @@ ALLOWED = {
     "jobs": {"storage", "media", "settings", "telemetry"},
     "queue": {"jobs", "storage", "media", "settings", "telemetry"},
     "monitoring": {"queue", "jobs", "storage", "media", "settings", "telemetry"},
-    "tasks": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry"},
-    "gpu_workers": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry"},
+    # C2PA manifests: made from the job's facts, stored beside its results; no torch, no tasks
+    "provenance": {"jobs", "storage", "media", "settings"},
+    "tasks": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry", "provenance"},
+    "gpu_workers": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry", "provenance"},
     "training": {"gpu_workers", "media", "settings"},
-    "web": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry"},
+    "web": {"monitoring", "queue", "jobs", "storage", "media", "settings", "telemetry", "provenance"},
 }
 # the command line may use every part
 TOP = ("cli", "collection", "evaluate", "instance", "keys_cli", "processes", "restore_paths", "workers_cli")
