@@ -203,8 +203,8 @@ def test_a_zip_of_dpx_frames_is_taken_as_a_lossless_video_and_one_with_a_gap_ref
     with zipfile.ZipFile(tmp_path / "notes.zip", "w") as archive:
         archive.writestr("notes.txt", "no frames here")
     empty = _post(app, (tmp_path / "notes.zip").read_bytes(), "notes.zip", operations="colorize")
-    message = _refused_cleanly(app, empty, 422, "empty_sequence")
-    assert message.startswith("the ZIP's frames: no numbered frames") and str(tmp_path.anchor + "tmp") not in message
+    message = _refused_cleanly(app, empty, 415, "not_media")  # a ZIP of no frames is no media tintype reads
+    assert "holds no numbered frames" in message and str(tmp_path.anchor + "tmp") not in message
     assert _rows(app) == rows and _objects(app) == objects
 
 

@@ -45,6 +45,9 @@ def unpack_sequence(sub: "Submission", settings: Settings, scratch: Path) -> "Su
     try:
         sequence = find_sequence(folder)
     except MediaError as exc:
+        if exc.code == "empty_sequence":  # a ZIP of anything else is no media tintype reads
+            raise IntakeError("a ZIP is taken as an image sequence, and this one holds no numbered frames (DPX, "
+                              "TIFF, PNG or EXR named like reel_000001.dpx)", "not_media", 415) from exc
         raise IntakeError.from_media(exc, "the ZIP's frames: ") from exc
     name = f"{Path(sub.filename).stem or sequence.name}.mkv"
     try:
