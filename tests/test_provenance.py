@@ -106,6 +106,27 @@ def test_an_input_c2pa_cannot_read_is_declared_by_name(tmp_path, signing):
     assert store["manifests"][store["active_manifest"]]["ingredients"][0]["title"] == "reel.mkv"
 
 
+@pytest.mark.parametrize("key", [False, True])
+def test_a_bmp_input_or_one_with_broken_c2pa_data_is_declared_by_name(tmp_path, signing, key):
+    """Intake takes BMP, which c2pa does not read; a JPEG's C2PA data may be damaged. The
+    input's own problem must not cost the job: it is named, not read."""
+    settings = signing if key else load_settings({})
+    broken = tmp_path / "damaged.jpg"
+    raw = _picture(tmp_path / "plain.jpg", "JPEG").read_bytes()
+    broken.write_bytes(raw[:2] + b"\xff\xeb\x00\x10JP\x00\x01\x00\x00\x00\x01jumb" + raw[2:])  # a cut JUMBF box
+    for source in (Source(_picture(tmp_path / "scan.bmp", "BMP"), "scan.bmp", "image/bmp"),
+                   Source(broken, "damaged.jpg", "image/jpeg")):
+        result = _picture(tmp_path / "out.png", "PNG")
+        attached = attach(result, "image/png", definition.build(_facts(_options(operations="colorize")), "out.png"),
+                          source, settings)
+        assert attached.signed is key
+        if key:
+            store = read_manifest(attached.path, "image/png")
+            assert store["manifests"][store["active_manifest"]]["ingredients"][0]["title"] == source.name
+        else:
+            assert json.loads(attached.manifest)["parent_ingredient"]["manifest_store"] is None
+
+
 def test_a_container_c2pa_cannot_carry_gets_the_sidecar_even_with_a_key(tmp_path, signing):
     master = tmp_path / "master.mkv"
     master.write_bytes(b"\x1a\x45\xdf\xa3 not really a film")

@@ -12,6 +12,7 @@ import hashlib
 import json
 import mimetypes
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ class Source:
 
     @property
     def readable(self) -> bool:
-        return self.path is not None and self.content_type is not None
+        """Fetched, and of a type c2pa reads (not BMP, say, which intake takes)."""
+        return self.path is not None and self.content_type in _c2pa_types()
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,15 @@ def signing_configured(settings: Settings) -> bool:
     return bool(settings.c2pa_sign_cert and settings.c2pa_sign_key)
 
 
+@lru_cache(maxsize=1)
+def _c2pa_types() -> frozenset[str]:
+    return frozenset(c2pa.Reader.get_supported_mime_types())
+
+
 def source_type(name: str) -> str | None:
     """The media type c2pa reads an input named `name` as, or None when it cannot."""
     guessed = mimetypes.guess_type(name)[0]
-    return guessed if guessed and guessed in c2pa.Reader.get_supported_mime_types() else None
+    return guessed if guessed and guessed in _c2pa_types() else None
 
 
 def attach(result: Path, content_type: str, definition: dict[str, Any], source: Source,
@@ -72,14 +79,8 @@ def attach(result: Path, content_type: str, definition: dict[str, Any], source: 
     if content_type not in EMBEDDABLE:
         return _unsigned(result, definition, source, f"C2PA cannot embed a manifest in {content_type}")
     signed = result.with_name(f"signed-{result.name}")
-    if not source.readable:
-        declared = {"title": source.name, "format": source.content_type or "application/octet-stream",
-                    "relationship": "parentOf", "label": INPUT_LABEL}
-        definition = {**definition, "ingredients": [declared]}
-    builder = c2pa.Builder(definition)
+    builder = _builder(definition, source)
     try:
-        if source.path is not None and source.content_type is not None:
-            _add_input(builder, source.path, source.name, source.content_type)
         with _signer(settings) as signer, result.open("rb") as src, signed.open("w+b") as dst:
             builder.sign(signer, content_type, src, dst)
         manifest = read_manifest(signed, content_type)
@@ -108,11 +109,33 @@ def _signer(settings: Settings) -> c2pa.Signer:
     return c2pa.Signer.from_info(info)
 
 
-def _add_input(builder: c2pa.Builder, path: Path, name: str, content_type: str) -> None:
-    """The input as parent ingredient from its bytes: a manifest it carries is kept."""
-    ingredient = {"title": name, "relationship": "parentOf", "label": INPUT_LABEL}
-    with path.open("rb") as fh:
-        builder.add_ingredient(ingredient, content_type, fh)
+def _builder(definition: dict[str, Any], source: Source) -> c2pa.Builder:
+    """The manifest builder with the input as its parent ingredient: from its bytes where
+    c2pa reads them (so a manifest it carries is kept), else declared by name. An input
+    whose own C2PA data c2pa cannot parse is declared by name: its damage is not the
+    result's, and must not cost the job."""
+    if source.readable:
+        builder = c2pa.Builder(definition)
+        try:
+            with source.path.open("rb") as fh:
+                builder.add_ingredient({"title": source.name, "relationship": "parentOf", "label": INPUT_LABEL},
+                                       source.content_type, fh)
+            return builder
+        except c2pa.C2paError:
+            builder.close()
+    declared = {"title": source.name, "format": source.content_type or "application/octet-stream",
+                "relationship": "parentOf", "label": INPUT_LABEL}
+    return c2pa.Builder({**definition, "ingredients": [declared]})
+
+
+def _carried(source: Source) -> dict[str, Any] | None:
+    """The manifest store the input carries, or None (none, unreadable, or not fetched)."""
+    if not source.readable:
+        return None
+    try:
+        return read_manifest(source.path, source.content_type)
+    except c2pa.C2paError:
+        return None
 
 
 def _unsigned(result: Path, definition: dict[str, Any], source: Source, reason: str) -> Attached:
@@ -122,9 +145,7 @@ def _unsigned(result: Path, definition: dict[str, Any], source: Source, reason: 
 def unsigned_sidecar(result_sha256: str, definition: dict[str, Any], source: Source, reason: str) -> bytes:
     """The sidecar: the definition that would have been signed, bound to the result by its
     sha256, with the manifest the input carried (if read) inside its parent ingredient."""
-    carried = None
-    if source.path is not None and source.content_type is not None:
-        carried = read_manifest(source.path, source.content_type)
+    carried = _carried(source)
     sidecar = {"signed": False, "reason": reason, "result_sha256": result_sha256, "manifest": definition,
                "parent_ingredient": {"title": source.name, "read": source.path is not None,
                                      "manifest_store": carried}}
