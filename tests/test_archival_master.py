@@ -95,6 +95,21 @@ def test_compose_keeps_the_inputs_luma_except_where_the_job_filled(tmp_path):
         assert (out[size:] == 400).all()  # 8-bit chroma 100 at 10 bits
 
 
+def test_a_full_range_masters_filled_pixels_take_its_range(tmp_path):
+    """The processed frames are limited range; a full-range master's fill spreads them over
+    all its codes, as the input's own luma around the fill is (else the patch looks grey)."""
+    facts = probe_video(str(archival_clip(tmp_path / "in.mov", deep_grey_frames(2))))
+    plan = dataclasses.replace(plan_master(facts, "ffv1"), full_range=True)
+    native = np.full((120, 160), 700, np.uint16)
+    processed_y = np.full((120, 160), 16, np.uint8)
+    processed_y[:, 80:] = 235
+    cb = np.full((60, 80), 128, np.uint8)
+    out = np.frombuffer(compose(Yuv420(processed_y, cb, cb.copy(), 160, 120), native, plan,
+                                np.ones((120, 160), bool)), "<u2")[:160 * 120].reshape(120, 160)
+    top = (1 << plan.depth) - 1
+    assert (out[:, :80] == 0).all() and (out[:, 80:] == top).all()
+
+
 def test_a_video_output_named_like_a_master_points_to_the_master_flag(tmp_path):
     for name, flag in (("x.mov", "--master prores"), ("x.mkv", "--master ffv1")):
         with pytest.raises(PathRefused, match=f"name the output .mp4, not {name}.*{flag}.*x.master"):

@@ -37,7 +37,7 @@ from tintype.media.deinterlace import Deinterlace
 from tintype.media.delivery import Prefetch
 from tintype.media.ffmpeg import ToolFailed
 from tintype.media.hwaccel import detect as detect_hwaccel
-from tintype.media.images import load_image, save_image
+from tintype.media.images import LoadedImage, load_image, save_image
 from tintype.media.maskvideo import MaskVideoWriter
 from tintype.media.overlap import WriteBehind
 from tintype.media.overlay import mask_overlay
@@ -45,6 +45,7 @@ from tintype.media.video import LosslessWriter, iter_frames, iter_yuv_frames
 from tintype.media.yuv import Yuv420
 from tintype.provenance import definition as manifest
 from tintype.provenance.mark import mark_rgb, mark_text
+from tintype.provenance.record import MASTER_NAME as MASTER_MANIFEST
 from tintype.provenance.record import store_manifest
 from tintype.provenance.signing import Attached, SigningFailed, Source, attach
 from tintype.queue.messages import CHUNK, IMAGE, send_finalize
@@ -269,18 +270,11 @@ def _process_image(task: JobTask, job_id: str) -> str:
         key = keys.output_key(job_id, "jpg" if fmt == "jpeg" else "png")
         content_type = "image/jpeg" if fmt == "jpeg" else "image/png"
         try:
-            attached = _with_manifest(task, job, options, out, content_type, source)
+            size, made, extra = _store_image(task, job, options, (out, key, content_type), loaded, restored,
+                                             masks[0] if masks is not None else None, source, tmp)
         except SigningFailed as exc:
             task.fail_job(job_id, "signing_failed", str(exc))
             return "failed"
-        store.put_file(key, attached.path, content_type)
-        made = store_manifest(store, db_url, job_id, attached.signed, attached.manifest, attached.reason)
-        # Stored once the result is: a job that fails on the way keeps no masks.
-        extra = _store_image_masks(store, job_id, loaded.rgb, masks[0], tmp) if masks is not None else {}
-        master = store_master(store, job_id, source, loaded, restored, masks[0] if masks is not None else None,
-                              options, tmp)  # the archival master: unmarked
-        made |= _master_with_manifest(task, job, options, master, source, tmp)
-        size = attached.path.stat().st_size
     jobstate.add_timing(db_url, job_id, "process", time.monotonic() - began)
     if not jobstate.succeed(db_url, job_id, output_key=key, output_bytes=size, output_content_type=content_type,
                             chunks_done=1, outputs=job_outputs.record(made), **extra):
@@ -294,6 +288,32 @@ def _process_image(task: JobTask, job_id: str) -> str:
     return "succeeded"
 
 
+def _store_image(task: JobTask, job, options: JobOptions, result: tuple[Path, str, str], loaded: LoadedImage,
+                 restored: np.ndarray, mask: np.ndarray | None, source: Path,
+                 tmp: Path) -> tuple[int, dict[str, Output], dict[str, str]]:
+    """Store the result (signed, or with its sidecar), the masks it filled and the master
+    asked for (with its own manifest); on any failure remove what was stored, so a failed
+    job keeps no half of it. Returns the result's size, its outputs and the mask keys."""
+    out, key, content_type = result
+    store, written = task.store, [key]
+    try:
+        attached = _with_manifest(task, job, options, out, content_type, source)
+        store.put_file(key, attached.path, content_type)
+        made = store_manifest(store, task.db_url, job.id, attached.signed, attached.manifest, attached.reason)
+        written += job_outputs.keys_of(made)
+        # Stored once the result is: a job that fails on the way keeps no masks.
+        extra = _store_image_masks(store, job.id, loaded.rgb, mask, tmp) if mask is not None else {}
+        written += extra.values()
+        master = store_master(store, job.id, source, loaded, restored, mask, options, tmp)  # unmarked
+        written += job_outputs.keys_of(master)
+        made |= _master_with_manifest(task, job, options, master, source, tmp)
+    except BaseException:
+        for stored in {*written, keys.extra_output_key(job.id, MASTER_MANIFEST, "json")}:
+            store.delete(stored)
+        raise
+    return attached.path.stat().st_size, made, extra
+
+
 def _marked(rgb: np.ndarray, alpha: np.ndarray | None, options: JobOptions) -> tuple[np.ndarray, np.ndarray | None]:
     """The visible mark drawn on the result, opaque where it is even if the picture is not."""
     text = mark_text(options.colorize, options.inpaint)
@@ -305,11 +325,11 @@ def _marked(rgb: np.ndarray, alpha: np.ndarray | None, options: JobOptions) -> t
 
 
 def _with_manifest(task: JobTask, job, options: JobOptions, out: Path, content_type: str,
-                   source: Path) -> Attached:
-    """The result signed with its C2PA manifest (or the unsigned sidecar), the input as
-    the parent ingredient."""
+                   source: Path, master: str | None = None) -> Attached:
+    """The result (or the master `master` describes) signed with its C2PA manifest (or the
+    unsigned sidecar), the input as the parent ingredient."""
     facts = manifest.facts_of(job, options, models_used(options, task.settings))
-    definition = manifest.build(facts, f"{Path(job.input_name).stem or 'result'}.{out.suffix.lstrip('.')}")
+    definition = manifest.build(facts, f"{Path(job.input_name).stem or 'result'}.{out.suffix.lstrip('.')}", master)
     return attach(out, content_type, definition, Source(source, job.input_name, _image_type(source)),
                   task.settings)
 
@@ -321,7 +341,7 @@ def _master_with_manifest(task: JobTask, job, options: JobOptions, made: dict[st
     if "master" not in made:
         return {}
     master = made["master"]
-    attached = _with_manifest(task, job, options, tmp / master.suffix, master.content_type, source)
+    attached = _with_manifest(task, job, options, tmp / master.suffix, master.content_type, source, master.label)
     if attached.signed:
         task.store.put_file(master.key, attached.path, master.content_type)
         master = replace(master, bytes=attached.path.stat().st_size)

@@ -69,9 +69,10 @@ FORMATS = {
                          ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1"),
                          ("4:2:0", "4:2:2", "4:4:4"), 16),
     # Fragmented (index first, 2 s fragments) so it streams to the store like the delivery.
+    # Not frag_keyframe: every ProRes frame is a keyframe, which would make a fragment each.
     "prores": MasterFormat("prores", "Archival master (ProRes 422 HQ, QuickTime)", "mov", "video/quicktime", "mov",
                            ("-c:v", "prores_ks", "-profile:v", "3", "-vendor", "apl0"), ("4:2:2",), 10,
-                           mux_args=("-movflags", "+write_colr+frag_keyframe+empty_moov+default_base_moof",
+                           mux_args=("-movflags", "+write_colr+empty_moov+default_base_moof",
                                      "-frag_duration", "2000000"), audio=MOV_AUDIO),
 }
 
@@ -206,9 +207,11 @@ def native_luma(source: str, plan: MasterPlan, facts: VideoFacts, timeout: float
         while len(raw := _read_exact(proc.stdout, frame_bytes)) == frame_bytes:
             plane = np.frombuffer(raw, "<u2" if wide else np.uint8, count=facts.width * facts.height)
             yield plane.reshape(facts.height, facts.width)
-    finally:
-        proc.stdout.close()
-        finish_tool(proc, "ffmpeg master decode", timeout)
+    except BaseException:  # abandoned (an abort) or failed: stop the decoder now, never wait on it
+        kill_tool(proc)
+        raise
+    proc.stdout.close()
+    finish_tool(proc, "ffmpeg master decode", timeout)
 
 
 def _chroma_size(pix_fmt: str, width: int, height: int) -> tuple[int, int]:
@@ -234,10 +237,20 @@ def compose(frame: Yuv420, native: np.ndarray, plan: MasterPlan, changed: np.nda
     luma = _samples(native, plan.shift)
     if changed is not None and changed.any():
         grown = cv2.dilate(changed.astype(np.uint8), np.ones((2 * FILL_MARGIN + 1,) * 2, np.uint8)) > 0
-        luma = np.where(grown, _samples(frame.y[:height, :width], plan.depth - 8), luma)
+        luma = np.where(grown, _filled_luma(frame.y[:height, :width], plan), luma)
     cw, ch = _chroma_size(plan.pix_fmt, width, height)
     planes = [luma] + [_chroma(c, cw, ch, plan) for c in (frame.cb, frame.cr)]
     return b"".join(np.ascontiguousarray(p, dtype="<u2").tobytes() for p in planes)
+
+
+def _filled_luma(plane: np.ndarray, plan: MasterPlan) -> np.ndarray:
+    """Processed (8-bit limited-range) luma at the master's depth and range: a full-range
+    master spreads 16..235 over the whole code range, as the input's own luma around it is."""
+    if not plan.full_range:
+        return _samples(plane, plan.depth - 8)
+    top = float((1 << plan.depth) - 1)
+    values = (plane.astype(np.float32) - 16.0) * (top / 219.0)
+    return np.clip(values + 0.5, 0, top).astype(np.uint16)
 
 
 def _chroma(plane: np.ndarray, width: int, height: int, plan: MasterPlan) -> np.ndarray:

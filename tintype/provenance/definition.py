@@ -61,8 +61,10 @@ def mask_sources(options: JobOptions, has_mask: bool) -> list[dict[str, Any]]:
     return kinds
 
 
-def actions(kind: str, options: JobOptions, has_mask: bool) -> list[dict[str, Any]]:
-    """The C2PA actions of a result, in the order they happened (without the agent)."""
+def actions(kind: str, options: JobOptions, has_mask: bool, master: str | None = None) -> list[dict[str, Any]]:
+    """The C2PA actions of a result, in the order they happened (without the agent). For
+    an archival master (`master` says what it is) the last step is its own encoding; it
+    never carries the visible mark."""
     done: list[dict[str, Any]] = [{"action": "c2pa.opened", "parameters": {"ingredientIds": [INPUT_LABEL]}}]
     if options.inpaint:
         source = TRAINED_COMPOSITE if options.inpaint_model in TRAINED_INPAINTERS else ALGORITHMIC
@@ -72,6 +74,8 @@ def actions(kind: str, options: JobOptions, has_mask: bool) -> list[dict[str, An
     if options.colorize:
         done.append({"action": "c2pa.color_adjustments", "digitalSourceType": TRAINED_COMPOSITE,
                      "description": f"colorized: colour predicted from the lightness by {options.colorize_model}"})
+    if master is not None:
+        return done + [{"action": "c2pa.transcoded", "description": f"kept as an archival master: {master}"}]
     if kind == "video":
         done.append({"action": "c2pa.transcoded", "description": "delivered as H.264 MP4"})
     if options.visible_mark:
@@ -85,11 +89,12 @@ def summary(kind: str, options: JobOptions, has_mask: bool) -> list[dict[str, st
             for a in actions(kind, options, has_mask)]
 
 
-def build(facts: Facts, title: str) -> dict[str, Any]:
-    """The manifest definition (c2pa Builder JSON) of the result named `title`."""
+def build(facts: Facts, title: str, master: str | None = None) -> dict[str, Any]:
+    """The manifest definition (c2pa Builder JSON) of the result named `title` (or of the
+    archival master `master` describes)."""
     version = tintype_version()
     agent = {"name": "tintype", "version": version}
-    steps = [{**a, "softwareAgent": agent} for a in actions(facts.kind, facts.options, facts.has_mask)]
+    steps = [{**a, "softwareAgent": agent} for a in actions(facts.kind, facts.options, facts.has_mask, master)]
     details = {"tintype_version": version, "operations": list(facts.options.operations),
                "options": facts.options.to_json(), "models": facts.models,
                "masks": mask_sources(facts.options, facts.has_mask) if facts.options.inpaint else [],

@@ -39,6 +39,7 @@ from tintype.media.temporal import ChromaSmoother
 from tintype.media.video import DeliveryOptions, iter_lossless
 from tintype.media.yuv import Yuv420
 from tintype.provenance.mark import mark_text, mark_yuv
+from tintype.provenance.record import MASTER_NAME as MASTER_MANIFEST
 from tintype.provenance.signing import SigningFailed, signing_configured
 from tintype.queue.messages import FINALIZE, release
 from tintype.queue.task import JobTask, ended_answer
@@ -117,9 +118,17 @@ def _deliver_with_manifest(task: JobTask, job, facts: VideoFacts, options: JobOp
         if opened is not None:
             opened.abort()
         raise
-    if opened is not None:
+    if opened is None:
+        return size, delivery, made
+    try:
         made["master"] = opened.commit()
         made |= provenance.master_manifest(task, job, options, made["master"], opened.digest.hexdigest(), tmp)
+    except BaseException:  # the delivery is stored already: a failed job keeps none of it
+        task.store.abort_uploads(opened.output.key)
+        for stored in {key, opened.output.key, keys.extra_output_key(job.id, MASTER_MANIFEST, "json"),
+                       *job_outputs.keys_of(made)}:
+            task.store.delete(stored)
+        raise
     return size, delivery, made
 
 

@@ -49,9 +49,13 @@ def models_used(store: ObjectStore, job_id: str, tmp: Path) -> list[dict[str, An
     return json.loads(path.read_text())
 
 
-def _definition(task: JobTask, job: Any, options: JobOptions, tmp: Path, title: str | None = None) -> dict[str, Any]:
+def _definition(task: JobTask, job: Any, options: JobOptions, tmp: Path,
+                master: Output | None = None) -> dict[str, Any]:
     facts = manifest.facts_of(job, options, models_used(task.store, job.id, tmp))
-    return manifest.build(facts, title or f"{Path(job.input_name).stem or 'result'}.mp4")
+    stem = Path(job.input_name).stem or "result"
+    if master is None:
+        return manifest.build(facts, f"{stem}.mp4")
+    return manifest.build(facts, f"{stem}-{master.suffix}", master.label)
 
 
 @contextmanager
@@ -97,7 +101,7 @@ def master_manifest(task: JobTask, job: Any, options: JobOptions, master: Output
     (ProRes in QuickTime), it is signed in place and its outputs `master` (the new size)
     and `master-manifest` returned; otherwise (no key, or FFV1 in Matroska) an unsigned
     sidecar bound to the master's sha256 (taken while it streamed) is the manifest."""
-    definition = _definition(task, job, options, tmp, f"{Path(job.input_name).stem or 'result'}-{master.suffix}")
+    definition = _definition(task, job, options, tmp, master)
     if not signing_configured(task.settings) or master.content_type not in EMBEDDABLE:
         reason = NO_KEY if not signing_configured(task.settings) else \
             f"C2PA cannot embed a manifest in {master.content_type}"
