@@ -51,6 +51,8 @@ def test_folder_is_restored_summarised_and_resumed(tmp_path):
     with Image.open(out / "sub" / "b.jpg") as img:
         assert img.format == "JPEG"  # a photograph keeps its format
     assert (out / "sub" / "film.mp4").stat().st_size > 0 and not (out / "notes.txt").exists()
+    for stem in ("a", "sub/b", "sub/film"):  # each result's provenance manifest beside it
+        assert [json.loads(p.read_text()) for p in out.glob(f"{stem}-c2pa*.json")], stem
 
     Image.fromarray(grey_photo(100, 80), "L").save(source / "sub" / "b.jpg", quality=90)  # changed since
     second = _cli("restore", str(source), "-o", str(out), data_dir=tmp_path / "unused")
