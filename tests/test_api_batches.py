@@ -65,18 +65,21 @@ def test_a_bad_batch_is_refused_with_nothing_stored(stack):
 
 
 def test_an_operator_names_a_storage_prefix(stack):
-    for name in ("a.png", "deeper/b.png"):
-        stack.s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/incoming/box1/{name}", Body=_png())
+    for name in ("box1/a.png", "box1/deeper/b.png", "box12/c.png"):
+        stack.s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/incoming/{name}", Body=_png())
+    stack.s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/incoming/box1/", Body=b"")  # a console's folder marker
     operator = stack.client(stack.new_key("ops", "--operator"))
     reserved = operator.post(f"{stack.base}/api/v1/batches", data={"prefix": "jobs/"}, timeout=30)
     assert reserved.status_code == 400 and reserved.json()["error"]["code"] == "bad_prefix"
-    response = operator.post(f"{stack.base}/api/v1/batches", data={"prefix": "incoming/box1/"}, timeout=120)
+    response = operator.post(f"{stack.base}/api/v1/batches", data={"prefix": "incoming/box1"}, timeout=120)
     assert response.status_code == 202, response.text
     batch = response.json()
-    assert batch["source"] == "prefix"
+    assert batch["source"] == "prefix"  # a folder: not box12/, and not the marker
     assert [i["name"] for i in batch["items"]] == ["incoming/box1/a.png", "incoming/box1/deeper/b.png"]
-    reaching = operator.post(f"{stack.base}/api/v1/batches", data={"prefix": "j"}, timeout=30)  # jobs/ exist now
+    reaching = operator.post(f"{stack.base}/api/v1/batches", data={"prefix": "jobs"}, timeout=30)  # jobs/ exist now
     assert reaching.status_code == 400 and reaching.json()["error"]["code"] == "bad_prefix"
+    short = operator.post(f"{stack.base}/api/v1/batches", data={"prefix": "j"}, timeout=30)  # a folder j/: none
+    assert short.status_code == 400 and short.json()["error"]["code"] == "empty_batch"
     for item in batch["items"]:  # the items are ordinary jobs: cancelled (or, if done already, deleted) one by one
         assert operator.delete(item["job_url"], timeout=30).status_code in (200, 204)
     status = operator.get(batch["links"]["self"], timeout=30).json()

@@ -51,6 +51,8 @@ def test_folder_is_restored_summarised_and_resumed(tmp_path):
     with Image.open(out / "sub" / "b.jpg") as img:
         assert img.format == "JPEG"  # a photograph keeps its format
     assert (out / "sub" / "film.mp4").stat().st_size > 0 and not (out / "notes.txt").exists()
+    for stem in ("a", "sub/b", "sub/film"):  # each result's provenance manifest beside it
+        assert [json.loads(p.read_text()) for p in out.glob(f"{stem}-c2pa*.json")], stem
 
     Image.fromarray(grey_photo(100, 80), "L").save(source / "sub" / "b.jpg", quality=90)  # changed since
     second = _cli("restore", str(source), "-o", str(out), data_dir=tmp_path / "unused")
@@ -84,6 +86,9 @@ def test_collection_mistakes_are_refused_before_any_work(tmp_path, monkeypatch, 
         (("restore", str(tmp_path / "empty"), "-o", str(tmp_path / "o")), "no photographs or films"),
         (("restore", str(source), "-o", str(tmp_path / "o"), "--saturation", "99"), "saturation"),
         (("restore", "-o", str(tmp_path / "o")), "name the file (or folder)"),
+        (("restore", str(source), "-o", str(tmp_path / "o"), "--master", "ffv1"), "one file at a time"),
+        (("restore", str(source), "-o", str(tmp_path / "o"), "--photo-master", "tiff16"), "one file at a time"),
+        (("restore", str(source), "-o", str(tmp_path / "afile" / "o")), "cannot be made"),
     ]
     for argv, said in cases:
         assert main(list(argv)) == 2, argv
@@ -150,6 +155,83 @@ def test_a_list_is_read_from_its_own_folder(tmp_path):
     listing.write_text("# reel one\na/one.png\n\n" + str(tmp_path / "box" / "two.jpg") + "\n")
     assert [(i.source, i.rel) for i in read_list(listing)] == [
         (tmp_path / "box" / "a" / "one.png", "a/one.png"), (tmp_path / "box" / "two.jpg", "two.jpg")]
+
+
+def test_a_list_never_places_a_result_outside_outdir(tmp_path):
+    (tmp_path / "box").mkdir()
+    listing = tmp_path / "box" / "files.txt"
+    listing.write_text("a/one.png\n../elsewhere/two.png\nsub/../three.png\n")
+    items = read_list(listing)
+    assert [(i.source, i.rel) for i in items] == [
+        (tmp_path / "box" / "a" / "one.png", "box/a/one.png"),
+        (tmp_path / "elsewhere" / "two.png", "elsewhere/two.png"),
+        (tmp_path / "box" / "three.png", "box/three.png")]
+
+
+class _Bar:
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        pass
+
+
+def _runner(tmp_path: Path, names: list[str]):
+    """A Runner on its own embedded data folder, with no workers: jobs are made by intake
+    and then ended (or deleted) in the database, as workers or the API would."""
+    from tintype.collection.runner import Collection, Runner
+    from tintype.settings import load_settings
+    from tintype.storage.db import upgrade
+
+    settings = load_settings({"TINTYPE_DATA_DIR": str(tmp_path / "data")})
+    upgrade(settings.database_url)
+    (tmp_path / "in").mkdir()
+    for name in names:
+        Image.fromarray(grey_photo(32, 24), "L").save(tmp_path / "in" / name)
+    run = Collection(settings, tmp_path / "out", {}, "opts", remove_jobs=True)
+    (tmp_path / "out").mkdir()
+    return Runner(run, scan_folder(tmp_path / "in"), Ledger(tmp_path / "out"))
+
+
+def test_each_job_ends_as_a_row_with_its_manifest_beside_its_result(tmp_path):
+    from tintype.jobs.outputs import Output, record
+    from tintype.storage import keys
+    from tintype.storage.db import session_scope
+    from tintype.storage.models import Job
+
+    runner, bar = _runner(tmp_path, ["a.png", "b.png", "c.png"]), _Bar()
+    for item in runner.items:
+        runner._start(item, bar)
+    jobs = {plan.item.rel: job_id for job_id, plan in runner.active.items()}
+    assert set(jobs) == {"a.png", "b.png", "c.png"}
+    manifest = keys.extra_output_key(jobs["a.png"], "manifest", "json")
+    (tmp_path / "m.json").write_text('{"claim": 1}')
+    runner.store.put_file(manifest, tmp_path / "m.json")
+    with session_scope(runner.db) as s:
+        a, b = s.get(Job, jobs["a.png"]), s.get(Job, jobs["b.png"])
+        a.status, a.output_key = "succeeded", keys.input_key(jobs["a.png"])
+        a.outputs = record({"manifest": Output(manifest, "application/json", 12, "c2pa-unsigned.json", "Manifest")})
+        b.status, b.output_key = "succeeded", "jobs/nothing-there.png"  # its result cannot be fetched
+        s.delete(s.get(Job, jobs["c.png"]))  # deleted through the API while in flight
+    runner._collect(bar)
+    assert not runner.active  # nothing left to wait for: the run ends
+    rows = {row.input: row for row in runner.ordered_rows()}
+    assert rows["a.png"].status == "succeeded" and (tmp_path / "out" / "a.png").is_file()
+    assert (tmp_path / "out" / "a-c2pa-unsigned.json").read_text() == '{"claim": 1}'
+    assert rows["b.png"].status == "failed" and "could not be written" in rows["b.png"].reason
+    assert rows["c.png"].status == "failed" and rows["c.png"].reason == "the job was removed"
+
+
+def test_an_item_that_cannot_be_stored_is_a_failed_row(tmp_path):
+    from tintype.storage.objects import LocalStore
+
+    runner, bar = _runner(tmp_path, ["a.png"]), _Bar()
+    runner.store = LocalStore(tmp_path / "store")
+    (tmp_path / "store").rmdir()
+    (tmp_path / "store").write_text("a file where the store's folder was (a lost mount, a full disk)")
+    runner._start(runner.items[0], bar)
+    [row] = runner.ordered_rows()
+    assert row.status == "failed" and row.reason and not runner.active
 
 
 def test_the_ledger_survives_a_torn_line_and_notices_changes(tmp_path):

@@ -30,6 +30,9 @@ from tintype.storage.db import upgrade
 
 SINGLE_ONLY = (("inpaint_mask", "--inpaint-mask"), ("masks", "--masks"), ("keep_masks", "--keep-masks"),
                ("keyframes", "--keyframes"), ("keyframe", "--keyframe"))
+# Masters are refused too: a collection delivers each result and its manifest, and a
+# film's --master would fail every photograph beside it.
+MASTERS = (("master", "--master"), ("photo_master", "--photo-master"))
 FILM_FRAME_FORMATS = (".dpx", ".exr")  # only ever frames of a film scan
 IN_FLIGHT_PER_GPU_PROCESS = 2  # one running, one waiting behind it, per model process
 IN_FLIGHT_EXTRA = 2  # and some in the CPU pool's probe and finalize
@@ -77,6 +80,10 @@ def _check(args: argparse.Namespace) -> tuple[list[Item], Path]:
     for name, flag in SINGLE_ONLY:
         if getattr(args, name):
             raise CollectionError(f"{flag} is for one file; a collection takes only options every item shares")
+    for name, flag in MASTERS:
+        if getattr(args, name, None) not in (None, "none"):
+            raise CollectionError(f"{flag}: masters are made one file at a time (tintype restore FILE -o OUT "
+                                  f"{flag} ...), not for a collection")
     if args.reference is not None and not args.reference.is_file():
         raise CollectionError(f"reference {args.reference} does not exist")
     outdir = args.output
@@ -94,7 +101,10 @@ def _check(args: argparse.Namespace) -> tuple[list[Item], Path]:
     if not items:
         raise CollectionError("the collection holds no photographs or films")
     parse_options(_form(args, "png"), load_settings())  # a bad option: refused before any work
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PathRefused(f"-o {outdir}: the folder cannot be made ({exc.strerror or exc})") from None
     check_folder(outdir, "-o")
     return items, outdir
 

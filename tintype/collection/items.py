@@ -28,7 +28,8 @@ class Item:
 
 
 class CollectionError(Exception):
-    """The collection cannot be read at all (no folder, no list, nothing in it)."""
+    """The collection cannot be read at all (no folder, no list, nothing in it), or names
+    an item whose result would leave OUTDIR."""
 
 
 def scan_folder(folder: Path, skip: Path | None = None) -> list[Item]:
@@ -54,12 +55,22 @@ def read_list(list_file: Path) -> list[Item]:
         lines = list_file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise CollectionError(f"cannot read the list {list_file}: {exc}") from None
-    paths = [(list_file.parent / line.strip()).absolute() for line in lines
+    # Normalised before their common folder is taken: `a/../../b.png` must not place a
+    # result above OUTDIR (commonpath compares `..` as if it were a folder's name).
+    paths = [Path(os.path.abspath(list_file.parent / line.strip())) for line in lines
              if line.strip() and not line.strip().startswith("#")]
     if not paths:
         return []
     base = Path(os.path.commonpath([p.parent for p in paths]))
-    return [Item(p, PurePosixPath(os.path.normpath(p.relative_to(base))).as_posix()) for p in paths]
+    return [Item(p, _inside(p.relative_to(base).as_posix(), p)) for p in paths]
+
+
+def _inside(rel: str, source: Path) -> str:
+    """`rel`, when it stays below OUTDIR; raises CollectionError when it would leave it."""
+    parts = PurePosixPath(rel).parts
+    if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or rel == ".":
+        raise CollectionError(f"{source}: its result would be written outside the output folder")
+    return rel
 
 
 def result_rel(item: Item, kind: str | None, fmt: str | None) -> str:

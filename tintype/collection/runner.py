@@ -4,7 +4,9 @@ each result written as it finishes, one progress bar over the items.
 Jobs are submitted through the same intake as a single `tintype restore`, at most
 `in_flight` at a time: enough that the GPU pool always has the next item waiting, few
 enough that thousands of items never sit in the queue or the database at once (and a
-Ctrl-C has little to cancel). A file intake refuses is a failed row, and the run goes on.
+Ctrl-C has little to cancel). A file intake refuses, one that cannot be read, a job that
+fails or is removed, a result that cannot be written: each is a failed row, and the run
+goes on.
 """
 
 from __future__ import annotations
@@ -18,23 +20,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tintype.cli import _write as write_object
+from tintype.cli import output_path
 from tintype.collection.items import Item, photo_format, result_rel
 from tintype.collection.ledger import Entry, Ledger, item_key
 from tintype.collection.summary import FAILED, NOT_DONE, SKIPPED, SUCCEEDED, Row
+from tintype.jobs import outputs as job_outputs
 from tintype.jobs import queries
 from tintype.jobs import state as jobstate
 from tintype.jobs.intake import IntakeError, Submission, create_job, parse_options
 from tintype.jobs.options import JobOptions
 from tintype.jobs.removal import remove_finished
+from tintype.media.errors import MediaError
+from tintype.provenance.record import SIGNED_SUFFIX, UNSIGNED_SUFFIX
 from tintype.queue.app import make_celery
 from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
 from tintype.restore_paths import input_kind
 from tintype.settings import Settings
 from tintype.storage.models import TERMINAL, Job
-from tintype.storage.objects import store_from_settings
+from tintype.storage.objects import StorageError, store_from_settings
 
 POLL_SECONDS = 0.1  # how often the jobs in flight are read (one query for all of them)
+# What one item can raise without the others being affected: a file intake refuses, one that
+# cannot be read or stored, a result that cannot be written. Each becomes the item's failed row.
+ITEM_ERRORS = (IntakeError, MediaError, StorageError, OSError)
 
 
 @dataclass
@@ -117,14 +127,14 @@ class Runner:
         return [self.rows[item.rel] for item in self.items if item.rel in self.rows]
 
     def _start(self, item: Item, bar: Any) -> None:
-        outcome = self._plan(item)
-        if isinstance(outcome, Row):
-            self._finish(item, outcome, bar)
-            return
         try:
+            outcome = self._plan(item)
+            if isinstance(outcome, Row):
+                self._finish(item, outcome, bar)
+                return
             outcome.job_id = self._submit(outcome)
-        except IntakeError as exc:
-            self._finish(item, Row(item.rel, "", FAILED, str(exc)), bar)
+        except ITEM_ERRORS as exc:
+            self._finish(item, Row(item.rel, "", FAILED, _reason(exc)), bar)
             return
         self.active[outcome.job_id] = outcome
 
@@ -141,9 +151,10 @@ class Runner:
         key = item_key(item.source, self.run.options_digest)
         if (done := self.ledger.done(item.rel, key, outdir)) is not None and done.output == output:
             return Row(item.rel, output, SKIPPED, "done and unchanged since an earlier run", done.quality)
-        owner = self._claimed.setdefault(output, item.rel)
-        if owner != item.rel:
-            return Row(item.rel, output, FAILED, f"{owner} has the same result name; rename one of them")
+        for claim in (output, *_beside(output)):
+            owner = self._claimed.setdefault(claim, item.rel)
+            if owner != item.rel:
+                return Row(item.rel, output, FAILED, f"{owner} has the same result name; rename one of them")
         target = outdir / output
         if target.exists() and _same_file(target, item.source):
             return Row(item.rel, output, FAILED, "the result would replace its input; choose another OUTDIR")
@@ -165,13 +176,20 @@ class Runner:
         if not self.active:
             return
         jobs = queries.jobs_by_id(self.db, list(self.active))
+        for job_id in set(self.active) - {job.id for job in jobs}:  # deleted (through the API) in flight
+            plan = self.active.pop(job_id)
+            self._finish(plan.item, Row(plan.item.rel, plan.output, FAILED, "the job was removed"), bar)
         running_done = running_total = 0
         for job in jobs:
             if job.status not in TERMINAL:
                 running_done, running_total = running_done + job.chunks_done, running_total + job.chunks_total
                 continue
             plan = self.active.pop(job.id)
-            self._finish(plan.item, self._deliver(plan, job), bar)
+            try:
+                row = self._deliver(plan, job)
+            except (StorageError, OSError) as exc:
+                row = Row(plan.item.rel, plan.output, FAILED, f"the result could not be written: {_reason(exc)}")
+            self._finish(plan.item, row, bar)
             self._forget(job.id)
         bar.set_postfix_str(f"chunks {running_done}/{running_total}, failed {self._count(FAILED)}", refresh=False)
 
@@ -180,12 +198,9 @@ class Runner:
             return Row(plan.item.rel, plan.output, FAILED, f"job {job.status}: {job.error or ''}".strip())
         target = self.run.outdir / plan.output
         target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{target.name}.part")
-        try:
-            self.store.get_file(job.output_key, part)
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
+        for made in job_outputs.of(job).values():  # its provenance manifest, before the job is removed
+            write_object(self.store, made.key, output_path(target, made.suffix))
+        write_object(self.store, job.output_key, target)
         quality = json.dumps(job.quality, sort_keys=True, separators=(",", ":")) if job.quality else ""
         self.ledger.record(Entry(plan.item.rel, plan.output, plan.key, quality))
         return Row(plan.item.rel, plan.output, SUCCEEDED, "", quality)
@@ -219,6 +234,17 @@ class Runner:
             jobstate.cancel(self.db, job_id)
             cleanup_work(self.store, job_id)
         self.active.clear()
+
+
+def _beside(output: str) -> list[str]:
+    """The manifests an item's result may have beside it: claimed with the result, so two
+    results of one stem (`a.png`, `a.jpg`) never write the same manifest."""
+    return [output_path(Path(output), suffix).as_posix() for suffix in (SIGNED_SUFFIX, UNSIGNED_SUFFIX)]
+
+
+def _reason(exc: BaseException) -> str:
+    """An error's words for the summary (an OSError's own words name the file)."""
+    return str(exc) or type(exc).__name__
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -71,17 +71,17 @@ def submit_batch():
 
 def _from_prefix(store: ObjectStore, prefix: str, folder: Path, options: JobOptions,
                  owner: str) -> tuple[list[Submission], list[str]]:
-    """Every object under `prefix` (sorted), copied here; refused when it names tintype's
-    own objects, holds nothing, or holds more than a batch takes."""
-    clean = prefix.lstrip("/")
-    if ".." in PurePosixPath(clean).parts or clean.startswith(RESERVED) or not clean:
+    """Every object under the folder `prefix` (sorted), copied here; refused when it names
+    tintype's own objects, holds nothing, or holds more than a batch takes. The prefix is a
+    folder: `box1` never reaches `box12/`, and S3's empty folder markers (`box1/`) are no items."""
+    clean = prefix.strip("/") + "/"
+    if ".." in PurePosixPath(clean).parts or clean.startswith(RESERVED) or clean == "/":
         raise IntakeError(f"prefix {prefix[:80]!r} is not allowed: name a folder of the storage outside "
                           f"{', '.join(RESERVED)}", "bad_prefix", 400)
     found = []
     for key in store.list(clean):
-        if key.startswith(RESERVED):  # a short prefix ("j") that also reaches tintype's own objects
-            raise IntakeError(f"prefix {clean!r} reaches tintype's own objects ({', '.join(RESERVED)}); name a "
-                              "longer one", "bad_prefix", 400)
+        if key.endswith("/"):  # a folder marker (zero bytes), not a file
+            continue
         found.append(key)
         if len(found) > MAX_ITEMS:
             break
