@@ -250,6 +250,8 @@ def test_restore_takes_a_dpx_sequence_writes_it_back_as_frames_and_refuses_a_gap
     written = find_sequence(tmp_path / "out")
     assert [p.name for p in written.files] == [p.name for p in find_sequence(folder).files]
     assert (written.width, written.height, written.layout) == (160, 120, "DPX 16-bit RGB")
+    manifests = sorted(p.name for p in (tmp_path / "out").glob("scan-c2pa*.json"))  # kept, not lost in a temp
+    assert len(manifests) == 1 and f"to {tmp_path / 'out' / manifests[0]}" in done.stdout
     again = _cli("restore", str(folder), "-o", str(tmp_path / "out"), data_dir=tmp_path / "data")
     assert again.returncode == 2 and "scan_000001.dpx already exists" in again.stderr
     (folder / "scan_000004.dpx").unlink()

@@ -24,7 +24,6 @@ from tintype.media.master import FORMATS as VIDEO_MASTERS
 from tintype.media.master16 import FORMATS as PHOTO_MASTERS
 from tintype.media.sequence import FRAME_WRITERS, ImageSequence, find_sequence, is_sequence, unwrap_video, wrap_sequence
 from tintype.provenance.record import SIGNED_SUFFIX, UNSIGNED_SUFFIX
-from tintype.provenance.signing import signing_configured
 from tintype.queue.app import make_celery
 from tintype.queue.guard import cleanup_work
 from tintype.queue.messages import PROBE, send
@@ -297,6 +296,10 @@ def _frames_destination(args: argparse.Namespace) -> None:
     folder = args.output
     if folder.resolve() == sequence.files[0].parent.resolve():
         raise PathRefused(f"-o {folder} is the input's folder; tintype never writes over its input: choose another")
+    for flag in ("master", "photo_master"):
+        if getattr(args, flag, None) not in (None, "none"):
+            raise PathRefused(f"--{flag.replace('_', '-')} is written beside an MP4 result: frames written into "
+                              f"the folder {folder} have no master; name an .mp4 with -o to keep one")
     taken = next((folder / f.name for f in sequence.files if (folder / f.name).exists()), None)
     if taken is not None and not args.force:
         raise PathRefused(f"-o {taken} already exists; choose another folder, or add --force to replace it")
@@ -304,6 +307,7 @@ def _frames_destination(args: argparse.Namespace) -> None:
         raise PathRefused(f"a result cannot be written as {sequence.pattern.suffix} frames; name an MP4 with -o")
     check_folder(folder, "-o")
     args.frames_out = folder
+    args.beside = folder / f"{sequence.name}.mp4"  # the manifest: <folder>/<sequence name>-c2pa.json
 
 
 def _wrap(args: argparse.Namespace, folder: Path, settings: Settings) -> str | None:
@@ -364,17 +368,14 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
     tintype.restore_paths); sets `args.output_format` to what the extension names."""
     inputs = _input_paths(args)
     args.frames_out = None
+    args.beside = args.output  # what files made beside the result are named after (output_path)
     try:
         if args.sequence is not None and args.output.is_dir():
             _frames_destination(args)
+            _check_beside(args, inputs, [args.frames_out / f.name for f in args.sequence.files])
             return None
         check_destination(args.output, inputs, args.force)
-        if args.keep_masks is not None:
-            if args.keep_masks.resolve() == args.output.resolve():
-                raise PathRefused("-o and --keep-masks name the same file")
-            check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
-        for flag, path in _made_beside(args, signing_configured(settings)):
-            check_destination(path, inputs, args.force, flag)
+        _check_beside(args, inputs, [args.output])
         kind = "video" if args.sequence is not None else \
             input_kind(args.input, settings.max_image_pixels, settings.ffmpeg_timeout_seconds, args.output)
         if kind is not None:  # neither an image nor a video: intake refuses it in its words
@@ -386,6 +387,18 @@ def _check_outputs(args: argparse.Namespace, settings: Settings) -> str | None:
     except PathRefused as exc:
         return str(exc)
     return None
+
+
+def _check_beside(args: argparse.Namespace, inputs: list[Path], results: list[Path]) -> None:
+    """--keep-masks and every file made beside the result (`results`: the result file, or
+    the frames a sequence is written back as): none an input, a result, or an existing
+    file without --force."""
+    if args.keep_masks is not None:
+        if any(args.keep_masks.resolve() == r.resolve() for r in results):
+            raise PathRefused(f"--keep-masks {args.keep_masks} is one of the results; choose another name")
+        check_destination(args.keep_masks, inputs, args.force, "--keep-masks")
+    for flag, path in _made_beside(args):
+        check_destination(path, inputs, args.force, flag)
 
 
 def _input_paths(args: argparse.Namespace) -> list[Path]:
@@ -570,7 +583,7 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         return EXIT_JOB_FAILED
     store = store_from_settings(settings)
     _write(store, job.output_key, args.output)
-    for made, path in _write_outputs(store, job, args.output):
+    for made, path in _write_outputs(store, job, getattr(args, "beside", None) or args.output):
         print(f"wrote the {made.label[:1].lower()}{made.label[1:]} to {path}")
     if args.keep_masks is not None and job.used_masks_key:
         _write(store, job.used_masks_key, args.keep_masks)
@@ -587,17 +600,21 @@ def output_path(result: Path, suffix: str) -> Path:
     return result.with_name(f"{result.stem}-{suffix}")
 
 
-def _made_beside(args: argparse.Namespace, signed: bool) -> list[tuple[str, Path]]:
-    """The files this restore will write next to -o, known before the job runs, with what
-    asks for each: the masters asked for, and every result's C2PA manifest (tintype.provenance)."""
-    manifest = SIGNED_SUFFIX if signed else UNSIGNED_SUFFIX
-    made = [("its C2PA manifest", output_path(args.output, manifest))]
+def _made_beside(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The files this restore may write next to the result (`args.beside`), known before
+    the job runs, with what asks for each: the masters asked for, and the C2PA manifests
+    (tintype.provenance). A manifest's name, signed or unsigned, is decided by the workers'
+    settings (a `tintype run`'s, not this command's) and by the master's format (an FFV1 or
+    TIFF master gets an unsigned sidecar even with a key), so both names are checked."""
+    base = getattr(args, "beside", None) or args.output
+    made = [("its C2PA manifest", output_path(base, m)) for m in (SIGNED_SUFFIX, UNSIGNED_SUFFIX)]
     if (photo := PHOTO_MASTERS.get(getattr(args, "photo_master", None) or "none")) is not None:
-        made.append(("--photo-master", output_path(args.output, f"master.{photo[0]}")))
+        made.append(("--photo-master", output_path(base, f"master.{photo[0]}")))
     if (video := VIDEO_MASTERS.get(getattr(args, "master", None) or "none")) is not None:
-        made.append(("--master", output_path(args.output, f"master.{video.extension}")))
+        made.append(("--master", output_path(base, f"master.{video.extension}")))
     if photo is not None or video is not None:
-        made.append(("the master's C2PA manifest", output_path(args.output, f"master-{manifest}")))
+        made += [("the master's C2PA manifest", output_path(base, f"master-{m}"))
+                 for m in (SIGNED_SUFFIX, UNSIGNED_SUFFIX)]
     return made
 
 

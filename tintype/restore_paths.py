@@ -64,7 +64,7 @@ def result_format(kind: str, source: Path, output: Path, asked: str | None) -> s
         hint = ""
         if kind == "video" and output.suffix.lower() in MASTER_EXTENSIONS:
             hint = (f"; for an archival master in {MASTER_EXTENSIONS[output.suffix.lower()]}, written beside "
-                    f"the MP4 (-o {output.stem}.mp4 makes {output.stem}.master{output.suffix.lower()})")
+                    f"the MP4 (-o {output.stem}.mp4 makes {output.stem}-master{output.suffix.lower()})")
         raise PathRefused(f"{source.name} is {what}, so its result is {result}: name the output {names}, "
                           f"not {output.name}{hint}")
     if asked is not None and kind == "video":

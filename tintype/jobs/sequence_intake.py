@@ -72,6 +72,17 @@ def _unpack(path: Path, folder: Path, settings: Settings) -> None:
                 budget -= _extract(archive, info, folder / PurePosixPath(info.filename).name, budget)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise IntakeError("the ZIP cannot be read: it is damaged or cut short", "corrupt_media", 422) from exc
+    except (RuntimeError, NotImplementedError) as exc:
+        raise unsupported_zip(exc) from exc
+
+
+def unsupported_zip(exc: Exception) -> IntakeError:
+    """zipfile's RuntimeError (an encrypted entry: no password is asked for) and
+    NotImplementedError (a method it lacks, such as Deflate64) are the ZIP's fault, not the
+    server's: a 422 saying to pack the frames again."""
+    what = "an encrypted entry" if isinstance(exc, RuntimeError) else "a compression method tintype cannot read"
+    return IntakeError(f"the ZIP holds {what} ({exc}); pack the frames again without a password, stored or "
+                       "deflated", "unsupported_zip", 422)
 
 
 def _is_frame_entry(info: zipfile.ZipInfo) -> bool:

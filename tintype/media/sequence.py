@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tintype.media.errors import CorruptMedia, MediaError, NotMedia
+from tintype.media.errors import CorruptMedia, MediaError, MediaTooLarge, NotMedia
 from tintype.media.ffmpeg import FFMPEG, ToolFailed, run_tool
 
 NUMBERED = re.compile(r"^(?P<stem>.*?)(?P<digits>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
@@ -59,8 +59,9 @@ class ImageSequence:
 
 
 def is_sequence(given: Path) -> bool:
-    """Whether a restore input names a sequence: a folder, or a printf pattern."""
-    return given.is_dir() or PRINTF.search(given.name) is not None
+    """Whether a restore input names a sequence: a folder, or a printf pattern. An existing
+    file is never a pattern, whatever its name (100%done.jpg)."""
+    return given.is_dir() or (not given.is_file() and PRINTF.search(given.name) is not None)
 
 
 def find_sequence(given: Path) -> ImageSequence:
@@ -187,33 +188,47 @@ def _dpx(head: bytes) -> tuple[int, int, str]:
 
 def _exr(head: bytes) -> tuple[int, int, str]:
     """OpenEXR's header: attributes (name, type, size, value) until an empty name; the size
-    is the data window's, the layout its channels and their sample type."""
+    is the data window's, the layout its channels and their sample type. Every size is
+    checked against the bytes read: a crafted negative one would otherwise loop for ever."""
     pos, size, channels = 8, None, ""
     while head[pos] != 0:
-        name_end = head.index(b"\0", pos)
-        type_end = head.index(b"\0", name_end + 1)
+        name_end = _nul(head, pos)
+        type_end = _nul(head, name_end + 1)
         (length,) = struct.unpack("<i", head[type_end + 1:type_end + 5])
-        value = head[type_end + 5:type_end + 5 + length]
+        end = type_end + 5 + length
+        if length < 0 or end > len(head):
+            raise CorruptMedia(f"an OpenEXR attribute of {length} bytes does not fit the header", "corrupt_frame")
+        value = head[type_end + 5:end]
         if head[pos:name_end] == b"dataWindow":
             x0, y0, x1, y1 = struct.unpack("<4i", value[:16])
             size = (x1 - x0 + 1, y1 - y0 + 1)
         elif head[pos:name_end] == b"channels":
             channels = _exr_channels(value)
-        pos = type_end + 5 + length
+        pos = end  # past the name and type: always forward
     if size is None:
         raise CorruptMedia("an OpenEXR header without a data window", "corrupt_frame")
     return size[0], size[1], f"EXR {channels}"
 
 
 def _exr_channels(value: bytes) -> str:
-    """"half RGB", "float BGR"...: each channel's name and sample type (uint, half, float)."""
+    """"half RGB", "float BGR"...: each channel's name and sample type (uint, half, float);
+    each entry moves 17 bytes or more forward, and a list without its end is cut short."""
     names, kinds, pos = [], set(), 0
     while value[pos] != 0:
-        end = value.index(b"\0", pos)
+        end = _nul(value, pos)
         names.append(value[pos:end].decode("latin-1"))
         kinds.add(EXR_SAMPLES.get(struct.unpack("<i", value[end + 1:end + 5])[0], "?"))
         pos = end + 17  # name, then pixel type, pLinear + 3 reserved, x and y sampling
     return f"{'/'.join(sorted(kinds))} {''.join(names)}"
+
+
+def _nul(data: bytes, start: int) -> int:
+    """Where the NUL ending a string that starts at `start` is; a string without one is a
+    header cut short (bytes.index's ValueError would pass for a bad value)."""
+    end = data.find(b"\0", start)
+    if end < 0:
+        raise IndexError("no NUL")
+    return end
 
 
 def _pillow(path: Path) -> tuple[int, int, str]:
@@ -222,6 +237,8 @@ def _pillow(path: Path) -> tuple[int, int, str]:
             bits = img.tag_v2.get(258) if hasattr(img, "tag_v2") else None
             depth = "/".join(str(b) for b in bits) + "-bit " if isinstance(bits, tuple) else ""
             return img.width, img.height, f"{img.format} {depth}{img.mode}"
+    except Image.DecompressionBombError as exc:  # a frame this large would be refused when decoded
+        raise MediaTooLarge(f"{path.name}: {exc}", "media_too_large") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise NotMedia(f"{path.name}: not an image tintype can read as a frame (DPX, TIFF or PNG)",
                        "bad_frame") from exc
