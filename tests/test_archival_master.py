@@ -144,6 +144,8 @@ def test_restore_writes_a_master_at_the_inputs_depth(tmp_path, master):
     extension = {"ffv1": "mkv", "prores": "mov"}[master]
     made = tmp_path / f"out-master.{extension}"
     assert "wrote the archival master (" in done.stdout and f" to {made}\n" in done.stdout
+    beside = tmp_path / "out-c2pa-unsigned.json"  # no key: the delivery's sidecar, written next to it
+    assert f"wrote the C2PA manifest (unsigned sidecar) to {beside}\n" in done.stdout and beside.is_file()
     facts, delivery = probe_video(str(made)), probe_video(str(out))
     assert (facts.video_codec, facts.bit_depth, facts.chroma) == ({"ffv1": "ffv1", "prores": "prores"}[master], 10,
                                                                   "4:2:2")

@@ -584,7 +584,7 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
     store = store_from_settings(settings)
     _write(store, job.output_key, args.output)
     for made, path in _write_outputs(store, job, getattr(args, "beside", None) or args.output):
-        print(f"wrote the {made.label[:1].lower()}{made.label[1:]} to {path}")
+        print(f"wrote the {_in_a_sentence(made.label)} to {path}")
     if args.keep_masks is not None and job.used_masks_key:
         _write(store, job.used_masks_key, args.keep_masks)
         print(f"wrote the masks used to {args.keep_masks}")
@@ -593,6 +593,11 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
     if getattr(args, "frames_out", None) is None:  # else the frames are written from it next (_unwrap)
         print(f"wrote {args.output} ({job.output_bytes} bytes)")
     return 0
+
+
+def _in_a_sentence(label: str) -> str:
+    """"Archival master (...)" → "archival master (...)"; "C2PA manifest" stays as it is."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 def output_path(result: Path, suffix: str) -> Path:
