@@ -582,11 +582,11 @@ def _deliver(job: Job | None, settings: Settings, args: argparse.Namespace) -> i
         print(f"tintype: job {job.status}: {job.error or ''}", file=sys.stderr)
         return EXIT_JOB_FAILED
     store = store_from_settings(settings)
-    _write(store, job.output_key, args.output)
+    write_object(store, job.output_key, args.output)
     for made, path in _write_outputs(store, job, getattr(args, "beside", None) or args.output):
         print(f"wrote the {_in_a_sentence(made.label)} to {path}")
     if args.keep_masks is not None and job.used_masks_key:
-        _write(store, job.used_masks_key, args.keep_masks)
+        write_object(store, job.used_masks_key, args.keep_masks)
         print(f"wrote the masks used to {args.keep_masks}")
     for note in job.notes or []:
         print(f"note: {note}")
@@ -629,11 +629,11 @@ def _write_outputs(store: ObjectStore, job: Job, result: Path) -> list[tuple[job
     written = []
     for made in job_outputs.of(job).values():
         written.append((made, output_path(result, made.suffix)))
-        _write(store, made.key, written[-1][1])
+        write_object(store, made.key, written[-1][1])
     return written
 
 
-def _write(store: ObjectStore, key: str, path: Path) -> None:
+def write_object(store: ObjectStore, key: str, path: Path) -> None:
     """Copy through a hidden file renamed into place: an interrupted copy leaves no half
     file under the user's name, and --force replaces a link instead of writing through it."""
     part = path.with_name(f".{path.name}.part")

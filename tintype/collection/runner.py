@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from tintype.cli import _write as write_object
-from tintype.cli import output_path
+from tintype.cli import output_path, write_object
 from tintype.collection.items import Item, photo_format, result_rel
 from tintype.collection.ledger import Entry, Ledger, item_key
 from tintype.collection.summary import FAILED, NOT_DONE, SKIPPED, SUCCEEDED, Row

@@ -10,7 +10,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
-from typing import Sequence
+from typing import Callable, Sequence
 
 from tintype.media.errors import SourceUnreachable, ToolFailed
 
@@ -120,3 +120,16 @@ def kill_tool(proc: subprocess.Popen) -> None:
     error_file = getattr(proc, "error_file", None)
     if error_file is not None:
         error_file.close()
+
+
+def pump_stdout(proc: subprocess.Popen, sink: Callable[[bytes], None],
+                failed: Callable[[BaseException], None]) -> None:
+    """Copy a streaming encoder's output to `sink` until it ends (run in a thread). An
+    error is handed to `failed` before the encoder is killed, so a writer that then finds
+    the pipe closed can report the cause rather than the broken pipe."""
+    try:
+        while block := proc.stdout.read(1 << 20):
+            sink(block)
+    except BaseException as exc:
+        failed(exc)
+        proc.kill()

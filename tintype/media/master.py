@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from tintype.media.errors import MediaError, ToolFailed
-from tintype.media.ffmpeg import FFMPEG, finish_tool, input_options, kill_tool, start_tool
+from tintype.media.ffmpeg import FFMPEG, finish_tool, input_options, kill_tool, pump_stdout, start_tool
 from tintype.media.picture import colour_tags, planar_format
 from tintype.media.probe import VideoFacts
 from tintype.media.yuv import Yuv420
@@ -164,12 +164,10 @@ class MasterEncoder:
         self.pump.start()
 
     def _pump(self) -> None:
-        try:
-            while block := self.proc.stdout.read(1 << 20):
-                self.sink(block)
-        except BaseException as exc:  # reported by close()
-            self.pump_error = exc
-            self.proc.kill()
+        pump_stdout(self.proc, self.sink, self._pump_failed)
+
+    def _pump_failed(self, exc: BaseException) -> None:
+        self.pump_error = exc  # reported by write() and close()
 
     def write(self, data: bytes) -> None:
         try:

@@ -16,7 +16,7 @@ import numpy as np
 
 from tintype.media.deinterlace import Deinterlace
 from tintype.media.errors import MediaError
-from tintype.media.ffmpeg import FFMPEG, ToolFailed, finish_tool, input_options, kill_tool, start_tool
+from tintype.media.ffmpeg import FFMPEG, ToolFailed, finish_tool, input_options, kill_tool, pump_stdout, start_tool
 from tintype.media.mkvraw import RawMatroskaWriter
 from tintype.media.picture import colour_tags
 from tintype.media.probe import MP4_AUDIO_CODECS, VideoFacts
@@ -309,12 +309,10 @@ class DeliveryEncoder:
                 "-framerate", f"{self.facts.fps_num}/{self.facts.fps_den}", "-i", "-"]
 
     def _pump(self) -> None:
-        try:
-            while block := self.proc.stdout.read(1 << 20):
-                self.sink(block)
-        except BaseException as exc:  # reported by close()
-            self.pump_error = exc
-            self.proc.kill()
+        pump_stdout(self.proc, self.sink, self._pump_failed)
+
+    def _pump_failed(self, exc: BaseException) -> None:
+        self.pump_error = exc  # reported by write() and close()
 
     def write(self, frame: Yuv420 | np.ndarray) -> None:
         if self.count >= self.facts.frames:
