@@ -210,7 +210,7 @@ def test_run_on_a_busy_port_fails_at_once_naming_it(tmp_path):
 def test_a_result_is_never_half_written_under_the_users_name(tmp_path):
     """The copy goes through a hidden part file renamed into place (and a forced replace
     of a link replaces the link, not the file it points at)."""
-    from tintype.cli import _write
+    from tintype.cli import write_object
     from tintype.storage.objects import LocalStore
 
     store = LocalStore(tmp_path / "objects")
@@ -220,7 +220,7 @@ def test_a_result_is_never_half_written_under_the_users_name(tmp_path):
     elsewhere = tmp_path / "elsewhere.png"
     elsewhere.write_bytes(b"keep me")
     (tmp_path / "out.png").symlink_to(elsewhere)
-    _write(store, "jobs/x/output.png", tmp_path / "out.png")
+    write_object(store, "jobs/x/output.png", tmp_path / "out.png")
     assert elsewhere.read_bytes() == b"keep me" and not (tmp_path / "out.png").is_symlink()
     assert (tmp_path / "out.png").read_bytes() == source.read_bytes()
     assert not (tmp_path / ".out.png.part").exists()
