@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
+.PHONY: run test test-browser test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
 	bench-keyframes bench-likeness bench-damage bench-scale bench-e2e bench-precision bench-archival
 
 $(STAMP): pyproject.toml requirements/cpu.txt requirements/gpu.txt requirements/install-torch.sh
@@ -30,7 +30,12 @@ run: install
 	$(VENV)/bin/tintype run
 
 test: install lint
-	$(PY) -m pytest -q -rs -m "not chaos"
+	$(PY) -m pytest -q -rs -m "not chaos and not browser"
+
+# The pages in headless Chromium (Playwright; Debian's chromium package, which .ci/run
+# installs): upload, paint, compare, languages, a phone-sized screen; writes docs/screenshots.
+test-browser: install
+	$(PY) -m pytest -q -rs -m browser
 
 # ruff: pyflakes, pycodestyle, import order and bugbear (settings in pyproject.toml).
 lint: install

@@ -13,7 +13,7 @@ from tintype.queue.app import make_celery
 from tintype.settings import DEFAULT_SECRET, Settings, load_settings
 from tintype.storage.db import upgrade
 from tintype.storage.objects import store_from_settings
-from tintype.web import auth, csrf
+from tintype.web import auth, csrf, i18n
 from tintype.web.api import api
 from tintype.web.batches import batches
 from tintype.web.limits import RateLimiter
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
     app.before_request(_rate_limit)
     app.context_processor(lambda: {"csrf_token": csrf.csrf_token, "auth_required": settings.auth_required,
                                    "principal": g.get("principal")})
+    i18n.init_app(app)
     app.register_blueprint(api)
     app.register_blueprint(batches)
     app.register_blueprint(probes)

@@ -18,7 +18,7 @@ from tintype.web.resources import get_app_settings, json_error
 # /metrics holds aggregate numbers only (no job ids, no owners) and Prometheus scrapes it
 # without a key; keep it off the public ingress.
 OPEN_PATHS = ("/api/v1/openapi.json", "/api/v1/health", "/healthz", "/readyz", "/static/", "/login", "/logout",
-              "/metrics")
+              "/lang/", "/metrics")
 auth = Blueprint("auth", __name__)
 
 

@@ -3,6 +3,17 @@
 const tintype = (() => {
   function text(el, value) { if (el) el.textContent = value == null ? "" : String(value); }
 
+  // The page's message catalogue (tintype/web/i18n.py): t("Frame {n}", {n: 3}) in the
+  // visitor's language; a string not in the catalogue stays as written (English).
+  const messages = (() => {
+    const el = document.getElementById("tintype-messages");
+    try { return el ? JSON.parse(el.textContent) : {}; } catch (e) { return {}; }
+  })();
+  function t(message, params) {
+    const found = messages[message] || message;
+    return params ? found.replace(/\{(\w+)\}/g, (all, name) => (name in params ? String(params[name]) : all)) : found;
+  }
+
   function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
@@ -400,5 +411,5 @@ const tintype = (() => {
     setInterval(load, 5000);
   }
 
-  return { bindUploadForm, watchJob, listJobs, appendKeyframes, measureTone, colourPlan, lab };
+  return { bindUploadForm, watchJob, listJobs, appendKeyframes, measureTone, colourPlan, lab, t, text, csrfToken };
 })();
