@@ -342,6 +342,7 @@ const tintype = (() => {
     showKeyframes(job);
     const recolour = document.getElementById("recolour-form");
     if (recolour) recolour.hidden = job.status !== "succeeded";
+    root.dispatchEvent(new CustomEvent("tintype:job", { detail: job, bubbles: true }));  // compare.js, ...
   }
 
   function watchJob(root) {
