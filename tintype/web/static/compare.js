@@ -148,8 +148,12 @@ tintype.compare = (() => {
     const play = el("cmp-play");
     seek.max = String(frames - 1);
     const frameOf = (time) => Math.min(frames - 1, Math.max(0, Math.floor(time * fps + 1e-3)));
+    // One seek at a time: a follower still seeking is left to land before it is moved again.
     const keepUp = () => {
-      if (Math.abs(follower.currentTime - lead.currentTime) > 0.5 / fps) follower.currentTime = lead.currentTime;
+      if (!follower.seeking && Math.abs(follower.currentTime - lead.currentTime) > 0.5 / fps) {
+        follower.currentTime = lead.currentTime;
+      }
+      if (!lead.paused && follower.paused && !follower.ended) follower.play().catch(() => null);
     };
     const show = () => {
       const frame = frameOf(lead.currentTime);
@@ -157,7 +161,6 @@ tintype.compare = (() => {
       seek.setAttribute("aria-valuetext", t("Frame {n} of {total}", { n: frame + 1, total: frames }));
       tintype.text(el("cmp-frame"), t("Frame {n} of {total}", { n: frame + 1, total: frames }));
       tintype.text(play, lead.paused ? t("Play") : t("Pause"));
-      play.setAttribute("aria-pressed", String(!lead.paused));
       el("cmp-stage").dataset.frame = String(frame);
       showMasksHere(frame);
     };
@@ -173,6 +176,7 @@ tintype.compare = (() => {
       if (!lead.paused && !lead.ended) requestAnimationFrame(loop);
     };
     const start = async () => {
+      if (lead.ended) lead.currentTime = 0;
       follower.currentTime = lead.currentTime;
       try { await Promise.all([lead.play(), follower.play().catch(() => null)]); } catch (_) { show(); return; }
       requestAnimationFrame(loop);
