@@ -155,7 +155,7 @@ def _overflow(page) -> list[str]:
 def test_the_page_fits_a_phone_and_a_finger_drags_the_divider(browser, stack, browser_key, jobs):
     page = signed_in_page(browser, stack, browser_key, PHONE)
     try:
-        for kind in ("film", "photo"):
+        for kind in ("photo", "film"):
             _open(page, jobs[kind])
             page.locator("#compare-img").wait_for(state="visible") if jobs[kind]["compare_url"] else None
             page.wait_for_function("[...document.images].every((i) => i.complete)")
