@@ -256,7 +256,7 @@ const tintype = (() => {
     view.hidden = false;
   }
 
-  function mediaElement(kind, url, poster) {
+  function mediaElement(kind, url, poster, alt) {
     if (kind === "video") {
       const v = document.createElement("video");
       v.controls = true; v.preload = "metadata"; v.src = url;
@@ -264,7 +264,7 @@ const tintype = (() => {
       return v;
     }
     const img = document.createElement("img");
-    img.src = url; img.alt = "";
+    img.src = url; img.alt = alt || "";
     return img;
   }
 
@@ -273,12 +273,12 @@ const tintype = (() => {
     if (view.dataset.shown) return;
     if (job.kind === "video") {
       if (!job.preview_url) return;  // poster frame appears once the video is probed
-      const img = mediaElement("image", job.preview_url);
+      const img = mediaElement("image", job.preview_url, null, t("the input's first frame"));
       const link = document.createElement("a");
       link.href = job.input.url + "?download=1"; link.textContent = t("original file");
       view.append(img, link);
     } else {
-      view.append(mediaElement("image", job.input.url));
+      view.append(mediaElement("image", job.input.url, null, t("the input")));
     }
     view.dataset.shown = "1";
   }
@@ -286,7 +286,7 @@ const tintype = (() => {
   function showResult(job) {
     const view = document.getElementById("result-view");
     if (view.dataset.shown || !job.result) return;
-    view.replaceChildren(mediaElement(job.kind, job.result.url));
+    view.replaceChildren(mediaElement(job.kind, job.result.url, null, t("the result")));
     const link = document.getElementById("download-link");
     link.href = job.result.url + "?download=1"; link.hidden = false;
     showOutputs(job.outputs || {});
