@@ -14,9 +14,12 @@ const tintype = (() => {
     return params ? found.replace(/\{(\w+)\}/g, (all, name) => (name in params ? String(params[name]) : all)) : found;
   }
 
-  // Numbers and dates in the page's language (<html lang>), as Intl writes them there.
+  // Numbers and dates in the page's language (<html lang>), as Intl writes them there; in the
+  // browser's own regional form of it when it has one (en-GB: 3 Dec 2026, not Dec 3).
   function lang() {
-    return (typeof document !== "undefined" && document.documentElement.lang) || "en";
+    const page = (typeof document !== "undefined" && document.documentElement.lang) || "en";
+    const own = typeof navigator !== "undefined" ? navigator.language || "" : "";
+    return own.split("-")[0] === page ? own : page;
   }
   function number(value, digits) {
     const fixed = digits == null ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
@@ -361,6 +364,7 @@ const tintype = (() => {
     text(document.getElementById("job-status"), word(job.status));
     document.getElementById("job-status").dataset.status = job.status;
     text(document.getElementById("job-stage"), word(job.stage));
+    document.getElementById("job-stage").dataset.stage = job.stage;  // the API's word, for scripts and tests
     text(document.getElementById("job-ops"), job.operations.map(word).join(" + "));
     const bar = document.getElementById("job-progress");
     bar.value = job.status === "succeeded" ? 1 : job.progress.fraction;
