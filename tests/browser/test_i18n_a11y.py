@@ -68,6 +68,13 @@ def test_every_page_speaks_chinese_once_chosen_by_keyboard(browser, stack, brows
         assert page.get_by_role("button", name="上传并开始").is_visible()
         assert page.get_by_role("navigation", name="语言").is_visible()
         shot(page, "upload-zh")
+        page.locator("input[name=file]").set_input_files(
+            {"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture at all"})
+        page.get_by_role("button", name="上传并开始").click()
+        error = page.locator("#submit-error")
+        error.filter(has_text="(").wait_for()
+        said = error.inner_text()  # the API's code in Chinese words, then its English detail
+        assert said.startswith(("这不是图片、影片或帧的 ZIP 压缩包。", "无法读取该文件：文件可能已损坏。")), said
 
         page.goto("/jobs")  # remembered: no ?lang any more
         assert page.get_by_role("heading", level=1).inner_text() == "任务"

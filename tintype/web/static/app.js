@@ -44,6 +44,43 @@ const tintype = (() => {
   };
   function word(value) { return Object.prototype.hasOwnProperty.call(WORDS, value) ? WORDS[value] : value; }
 
+  // The API's error messages are English (clients parse them). A page in another language
+  // says what went wrong in its own words, from the error's code, with the API's detail after.
+  const ERRORS = {
+    upload_too_large: t("The file is larger than this server accepts."),
+    media_too_large: t("The picture or film is too large to restore here."),
+    corrupt_media: t("The file could not be read: it may be damaged."),
+    not_media: t("This is not a picture, a film or a ZIP of frames."),
+    missing_file: t("Choose a file to restore."), empty_file: t("The file is empty."),
+    no_operation: t("There is nothing to do: choose Colorize or Inpaint."),
+    bad_option: t("One of the options is not valid."), unknown_field: t("The form sent a field the server does not know."),
+    bad_boxes: t("The boxes are not valid."), bad_mask: t("The mask is not a picture."),
+    empty_mask: t("The mask marks nothing: paint white where something should be removed."),
+    mask_size_mismatch: t("The mask is not the same size as the picture."),
+    mask_count_mismatch: t("There are not as many masks as frames."),
+    mask_covers_frame: t("The mask covers the whole frame: nothing would be left to fill from."),
+    mask_too_large: t("The mask file is too large."),
+    unsupported_zip: t("This ZIP holds no frames tintype can read."), bad_sequence: t("The frames in the ZIP are not a sequence."),
+    keyframe_out_of_range: t("A keyframe's frame number is past the end of the film."),
+    keyframe_not_image: t("A keyframe is not a picture."), keyframe_greyscale: t("A keyframe has no colour."),
+    keyframe_mismatch: t("A keyframe does not look like its frame."),
+    bad_keyframes_zip: t("The ZIP of keyframes could not be read."),
+    quota_bytes_per_day: t("You have uploaded as much as you may today."),
+    quota_jobs_in_flight: t("You have as many jobs running as you may: wait for one to finish."),
+    rate_limited: t("Too many requests: wait a minute and try again."),
+    unauthorized: t("Sign in again."), csrf_failed: t("The page is out of date: reload it and try again."),
+    parent_not_succeeded: t("Only a job that succeeded can be coloured again."),
+    storage_unavailable: t("The server cannot store files just now: try again later."),
+    database_unavailable: t("The server is not ready just now: try again later."),
+    service_unavailable: t("The server is not ready just now: try again later."),
+  };
+  function apiError(body, fallback) {
+    const error = body && body.error;
+    if (!error) return fallback;
+    const translated = Object.keys(messages).length > 0 && ERRORS[error.code];
+    return translated ? `${translated} (${error.message})` : error.message || fallback;
+  }
+
   function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
@@ -208,7 +245,7 @@ const tintype = (() => {
         try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
         if (xhr.status === 202) { window.location = body.links.page; return; }
         bar.hidden = true;
-        text(error, (body.error && body.error.message) || t("upload failed: HTTP {status}", { status: xhr.status }));
+        text(error, apiError(body, t("upload failed: HTTP {status}", { status: xhr.status })));
       };
       xhr.onerror = () => { bar.hidden = true; text(error, t("the upload was interrupted")); };
       xhr.send(data);
@@ -230,7 +267,7 @@ const tintype = (() => {
       let body = {};
       try { body = await response.json(); } catch (_) { /* not JSON */ }
       if (response.status === 202) { window.location = body.links.page; return; }
-      text(error, (body.error && body.error.message) || t("recolour failed: HTTP {status}", { status: response.status }));
+      text(error, apiError(body, t("recolour failed: HTTP {status}", { status: response.status })));
     });
   }
 
@@ -469,5 +506,5 @@ const tintype = (() => {
   }
 
   return { bindUploadForm, watchJob, listJobs, appendKeyframes, measureTone, colourPlan, lab, t, text, csrfToken,
-    number, percent, date, word, localTimes };
+    number, percent, date, word, localTimes, apiError };
 })();
