@@ -155,18 +155,30 @@ def test_the_keyboard_alone_skips_to_the_form_tabs_to_submit_and_starts_the_job(
     assert page.evaluate("document.activeElement.id") == "main"
     photo = save_picture(tmp_path / "keyboard.png", grey_photo())
     page.locator("input[name=file]").set_input_files(str(photo))  # the one thing a file dialog does
-    seen = []
+    active = "() => document.activeElement.className"
+    seen, keyframe_row_tried = [], False
     for _ in range(60):
         page.keyboard.press("Tab")
         focused = page.evaluate("""() => { const el = document.activeElement;
-            return { tag: el.tagName, name: el.name || '', type: el.type || '',
+            return { tag: el.tagName, name: el.name || '', type: el.type || '', cls: el.className,
                      ring: getComputedStyle(el).outlineStyle }; }""")
         seen.append(focused)
+        if focused["cls"] == "add-keyframe" and not keyframe_row_tried:  # add a row and take it away again
+            keyframe_row_tried = True
+            page.keyboard.press("Enter")
+            assert page.evaluate(active) == "keyframe-frame", "a new row takes the focus"
+            page.keyboard.press("Tab")
+            page.keyboard.press("Tab")
+            assert page.evaluate(active) == "remove-keyframe"
+            page.keyboard.press("Enter")
+            assert page.evaluate(active) == "add-keyframe", "focus returns to Add keyframe"
+            assert page.locator(".keyframe-rows .keyframe-row").count() == 0
         if focused["type"] == "submit":
             break
     names = [f["name"] for f in seen]
     assert seen[-1]["type"] == "submit", f"Tab never reached the submit button: {names}"
     assert "file" in names and "colorize" in names and "inpaint" in names and "mask" in names, names
+    assert keyframe_row_tried, "Tab reached Add keyframe"
     assert all(f["ring"] != "none" for f in seen), "every focused control shows a focus ring"
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/jobs/\w+$"))

@@ -94,9 +94,11 @@ const tintype = (() => {
   function bindKeyframeRows(form) {
     const rows = form.querySelector(".keyframe-rows");
     const template = form.querySelector("template.keyframe-row");
-    form.querySelector(".add-keyframe").addEventListener("click", () => {
+    const add = form.querySelector(".add-keyframe");
+    add.addEventListener("click", () => {
       const row = template.content.firstElementChild.cloneNode(true);
-      row.querySelector(".remove-keyframe").addEventListener("click", () => row.remove());
+      // Keyboard focus goes back to "Add keyframe", not to the top of the page.
+      row.querySelector(".remove-keyframe").addEventListener("click", () => { row.remove(); add.focus(); });
       rows.append(row);
       row.querySelector(".keyframe-frame").focus();
     });
