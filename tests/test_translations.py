@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from tests.test_pages import _job
 from tintype.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +27,7 @@ TRANSLATIONS = ROOT / "tintype" / "web" / "translations"
 LANGUAGES = ["zh"]
 PLACEHOLDER = re.compile(r"\{\w+\}|%\(\w+\)s")
 CJK = re.compile(r"[\u4e00-\u9fff]")
+ENGLISH_PHRASE = re.compile(r"[A-Za-z]{2,}(?: [A-Za-z]{2,})+")  # two English words or more
 
 
 def extracted() -> dict[str, str]:
@@ -94,3 +97,47 @@ def test_pages_speak_chinese_and_the_api_stays_english(settings):
     api = client.get("/api/v1/openapi.json?lang=zh", headers={"Accept-Language": "zh"})
     assert api.status_code == 200 and not CJK.search(api.get_data(as_text=True))
     assert "Restore a photograph or a film" in client.get("/?lang=en").get_data(as_text=True)
+
+
+class VisibleText(HTMLParser):
+    """What a reader sees or hears of a page: its text and the attributes that are read out
+    (not scripts, styles, or code shown as code)."""
+
+    HIDDEN, READ = {"script", "style", "code", "pre"}, {"placeholder", "aria-label", "alt", "title"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth, self.parts = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.depth += tag in self.HIDDEN
+        self.parts += [value for name, value in attrs if name in self.READ and value]
+
+    def handle_endtag(self, tag):
+        self.depth -= tag in self.HIDDEN
+
+    def handle_data(self, data):
+        if not self.depth and data.strip():
+            self.parts.append(data.strip())
+
+
+def test_no_english_is_left_on_the_chinese_pages(settings, tmp_path):
+    """A string someone forgot to wrap in _() shows up here, before anyone reads the page."""
+    app = create_app(settings)
+    job_id = _job(app, tmp_path)
+    client = app.test_client()
+    for path in ("/", "/jobs", f"/jobs/{job_id}", "/no/such/page"):
+        reader = VisibleText()
+        reader.feed(client.get(path + "?lang=zh").get_data(as_text=True))
+        english = [phrase for part in reader.parts for phrase in ENGLISH_PHRASE.findall(part)]
+        assert not english, f"{path} in Chinese still says {english}"
+
+
+def test_scripts_give_t_a_plain_string():
+    """The extractor reads `t("...")` and `t('...')`; a template literal would never reach the
+    catalogue (put the values in `{name}` placeholders instead)."""
+    static = ROOT / "tintype" / "web" / "static"
+    literal = re.compile(r"\bt\(\s*`")
+    found = [f"{js.name}:{n}" for js in sorted(static.glob("*.js"))
+             for n, line in enumerate(js.read_text(encoding="utf-8").splitlines(), 1) if literal.search(line)]
+    assert not found, f"tintype.t() with a template literal: {found}"
