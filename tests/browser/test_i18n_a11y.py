@@ -131,7 +131,7 @@ def test_a_phone_shows_every_page_without_sideways_scrolling(browser, stack, bro
         page.context.close()
 
 
-def test_every_control_has_an_accessible_name_and_the_landmarks_are_there(page, job_id):
+def test_every_control_has_an_accessible_name_and_the_landmarks_are_there(page, job_id, browser, stack):
     for path in ("/", "/jobs", f"/jobs/{job_id}"):
         page.goto(path)
         if path == "/":
@@ -144,6 +144,15 @@ def test_every_control_has_an_accessible_name_and_the_landmarks_are_there(page, 
         assert page.get_by_role("navigation", name="Language").count() == 1
     assert page.locator("#job-progress-text").get_attribute("aria-live") == "polite"
     assert page.locator("#job-status").locator("xpath=..").get_attribute("aria-live") == "polite"
+    signed_out = browser.new_context(base_url=stack.base)
+    try:
+        login = signed_out.new_page()
+        login.goto("/jobs")  # sends a stranger to sign in
+        login.wait_for_url("**/login**")
+        assert login.evaluate(NAMELESS, CONTROLS) == [], "controls without a name on the sign-in page"
+        assert login.get_by_label("API key").get_attribute("type") == "password"
+    finally:
+        signed_out.close()
 
 
 def test_the_keyboard_alone_skips_to_the_form_tabs_to_submit_and_starts_the_job(page, stack, browser_key, tmp_path):
