@@ -3,7 +3,9 @@
 A restorer paints sparse strokes (an RGBA picture whose alpha marks them) on a keyframe
 or a photograph; each stroke's chroma (Lab a, b) spreads over the region it was painted
 in and stops where the picture's lightness has a strong edge. The picture's lightness is
-kept (only a and b change) and whatever no stroke reaches is left exactly as it was.
+kept (only a and b change) and whatever no stroke reaches is left exactly as it was. A
+stroke's colour too saturated for the picture's lightness there is made less saturated
+(its hue kept), never darker or lighter.
 
 How, and why this way: a geodesic spread (Yatziv & Sapiro 2006, "fast image and video
 colorization using chrominance blending"). Every pixel gets the edge-aware distance to
@@ -104,6 +106,21 @@ def _strokes_at(strokes_rgba: np.ndarray, width: int, height: int) -> tuple[np.n
     return seeds, rgb_to_lab(np.ascontiguousarray(strokes_rgba[..., :3]))[..., 1:]
 
 
+def _within_gamut(lab: np.ndarray, rounds: int = 12) -> np.ndarray:
+    """Lab (1, N, 3) whose chroma is reduced (hue and lightness kept) until it is an sRGB
+    colour: clipping RGB instead would change the lightness (a saturated blue painted on
+    a light sky would darken it)."""
+    lab = lab.astype(np.float32, copy=True)
+    for _ in range(rounds):
+        # OpenCV clips RGB to [0, 1]: a colour outside the gamut does not come back.
+        back = cv2.cvtColor(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), cv2.COLOR_RGB2Lab)
+        outside = np.abs(back - lab).max(axis=2) > 0.5
+        if not outside.any():
+            break
+        lab[..., 1:][outside] *= np.float32(0.85)
+    return lab
+
+
 def apply_hints(rgb: np.ndarray, strokes_rgba: np.ndarray, params: HintParams = HintParams()) -> np.ndarray:
     """The picture recoloured by the strokes: uint8 RGB (H, W, 3) in, uint8 RGB out.
 
@@ -137,6 +154,7 @@ def apply_hints(rgb: np.ndarray, strokes_rgba: np.ndarray, params: HintParams = 
     if not touched.any():
         return rgb
     lab[..., 1:] += change
+    lab[touched] = _within_gamut(lab[touched][None])[0]
     out = lab_to_rgb(lab)
     out[~touched] = rgb[~touched]  # far from every stroke: the picture as it was, exactly
     return out
