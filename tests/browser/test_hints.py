@@ -94,3 +94,40 @@ def test_paint_a_keyframe_preview_and_recolour(page, stack, browser_key, tmp_pat
     assert _hue_share(edited, painted, BLUE) > 0.9, "the stroke's colour is not in the new job's keyframe"
     assert _hue_share(keyframe, painted, BLUE) < 0.1
     assert np.abs(rgb_to_lab(edited)[..., 0] - rgb_to_lab(keyframe)[..., 0]).max() < 1.5  # lightness kept
+
+
+def test_paint_a_photo_with_the_keyboard_and_download_it(page, stack, browser_key, tmp_path):
+    client = stack.client(browser_key)
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(_png(FILM[0]))
+    response = client.post(f"{stack.base}/api/v1/jobs", files={"file": ("photo.png", photo.read_bytes())},
+                           data={"operations": "colorize"}, timeout=120)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    page.goto(f"/jobs/{job_id}")
+    page.get_by_role("button", name="Paint colour hints on the result").click()  # offered once it succeeds
+    page.wait_for_function("document.getElementById('hint-canvas').width === 96")
+    page.get_by_label("Colour", exact=True).fill(BLUE)
+    canvas = page.get_by_label("Picture to paint on", exact=False)
+    canvas.focus()  # the brush starts in the middle (48, 32): Space puts it down, arrows paint
+    page.keyboard.press("Space")
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Space")
+    assert page.locator("#hint-status").inner_text() == "Strokes: 1"
+    page.keyboard.press("Control+z")
+    assert page.locator("#hint-status").inner_text() == "Strokes: 0"
+    page.keyboard.press("Space")
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Space")
+    page.get_by_role("button", name="Preview").click()
+    download = page.get_by_role("link", name="Download the hinted photo")
+    download.wait_for(state="visible")
+    with page.expect_download() as started:
+        download.click()
+    hinted = np.asarray(Image.open(started.value.path()).convert("RGB"))
+    result = client.get(f"{stack.base}/api/v1/jobs/{job_id}/result", timeout=30)
+    before = np.asarray(Image.open(io.BytesIO(result.content)).convert("RGB"))
+    painted = (slice(30, 35), slice(35, 47))
+    assert _hue_share(hinted, painted, BLUE) > 0.9 and _hue_share(before, painted, BLUE) < 0.1

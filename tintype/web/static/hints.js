@@ -142,7 +142,7 @@
   }
   function changed() {
     redraw();
-    say(t("{n} strokes", { n: state.strokes.length }));
+    say(t("Strokes: {n}", { n: state.strokes.length }));
   }
 
   canvas.addEventListener("pointerdown", (event) => {
