@@ -25,7 +25,8 @@ def _png(array: np.ndarray) -> bytes:
 
 def _film_job(stack, client, tmp_path) -> dict:
     film = encode_frames(tmp_path / "film.mp4", FILM, lossless=False)
-    files = [("file", (film.name, film.read_bytes())), ("keyframes", ("5.png", _png(tinted(FILM[5]))))]
+    files = [("file", (film.name, film.read_bytes())), ("keyframes", ("5.png", _png(tinted(FILM[5])))),
+             ("keyframes", ("12.png", _png(tinted(FILM[12]))))]
     response = client.post(f"{stack.base}/api/v1/jobs", files=files, data={"operations": "colorize"}, timeout=120)
     assert response.status_code == 202, response.text
     job, deadline = response.json(), time.monotonic() + 240
@@ -83,11 +84,23 @@ def test_paint_a_keyframe_preview_and_recolour(page, stack, browser_key, tmp_pat
     page.wait_for_function("document.getElementById('hint-preview-img').naturalWidth === 96")
     shot(page, "keyframe-hints")
 
+    # Another keyframe replaced by a colour photo of its frame (its colours swapped round).
+    page.get_by_role("button", name="Paint colour hints on keyframe 12").click()
+    page.wait_for_function("document.getElementById('hint-title').textContent === 'Keyframe of frame 12'")
+    page.wait_for_function("document.getElementById('hint-canvas').width === 96")
+    swapped = np.ascontiguousarray(tinted(FILM[12])[..., ::-1])
+    page.get_by_label("Or choose a colour photo of this frame").set_input_files(
+        files=[{"name": "photo.png", "mimeType": "image/png", "buffer": _png(swapped)}])
+    page.wait_for_function("document.getElementById('hint-status').textContent.includes('replaces keyframe 12')")
+
     page.get_by_role("button", name="Re-colour").click()
     page.wait_for_url(lambda url: parent["id"] not in url and "/jobs/" in url)
     child_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     child = client.get(f"{stack.base}/api/v1/jobs/{child_id}", timeout=30).json()
-    assert child["recolour_of"] == parent["id"] and child["keyframes"] == [{"frame": 5, "source": "user"}]
+    assert child["recolour_of"] == parent["id"]
+    assert child["keyframes"] == [{"frame": 5, "source": "user"}, {"frame": 12, "source": "user"}]
+    dropped = client.get(f"{stack.base}/api/v1/jobs/{child_id}/keyframes/12", timeout=30)
+    assert np.abs(np.asarray(Image.open(io.BytesIO(dropped.content)).convert("RGB")).astype(int) - swapped).mean() < 3
     stored = client.get(f"{stack.base}/api/v1/jobs/{child_id}/keyframes/5", timeout=30)
     edited = np.asarray(Image.open(io.BytesIO(stored.content)).convert("RGB"))
     painted = (slice(30, 35), slice(26, 48))

@@ -260,6 +260,7 @@
       if (!state.edits.size) { fail(t("Paint a stroke first.")); return; }
       const data = new FormData();
       for (const [frame, blob] of state.edits) data.append("keyframes", blob, `${frame}.png`);
+      data.append("colour_mode", "keyframes");  // keyframes are carried only in this mode
       recolour.disabled = true;
       say(t("Starting the recolour…"));
       const response = await fetch(`${api}/recolour`, { method: "POST", body: data,
