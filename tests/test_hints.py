@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from tintype.media.color import rgb_to_lab
+from tintype.jobs import hints as job_hints
+from tintype.jobs.errors import IntakeError
+from tintype.media.color import lab_to_rgb, rgb_to_lab
 from tintype.media.hints import apply_hints, geodesic_spread
+from tintype.storage.objects import LocalStore
 
 BLUE = (40, 80, 200)
 
@@ -59,7 +64,6 @@ def test_far_areas_keep_their_own_colour_and_strokes_of_any_size_fit():
     width, height = 400, 40  # one long flat region: colour fades with distance along it
     lab = np.zeros((height, width, 3), np.float32)
     lab[..., 0], lab[..., 1], lab[..., 2] = 60, 30, 10  # a coloured keyframe (reddish)
-    from tintype.media.color import lab_to_rgb
     picture = lab_to_rgb(lab)
     strokes = _strokes(height // 2, width // 2, (0, 5, 5, 15))  # half size: scaled to the picture
     out = apply_hints(picture, strokes)
@@ -89,3 +93,20 @@ def test_geodesic_spread_refuses_mismatched_shapes_and_is_quick():
     started = time.perf_counter()
     apply_hints(picture, strokes)
     assert time.perf_counter() - started < 1.5  # measured 0.16-0.2 s on the 2-core CI machine
+
+
+def test_a_preview_refuses_pictures_too_large_and_strokes_of_another_shape(tmp_path, monkeypatch):
+    store = LocalStore(tmp_path / "store")
+    Image.fromarray(_two_halves(40, 30)).save(tmp_path / "picture.png")
+    store.put_file("jobs/x/output.png", tmp_path / "picture.png", "image/png")
+    Image.fromarray(_strokes(15, 20, (2, 2, 8, 8))).save(tmp_path / "strokes.png")
+    hinted = job_hints.hinted_png(store, "jobs/x/output.png", tmp_path / "strokes.png", 10**8)
+    assert Image.open(io.BytesIO(hinted)).size == (40, 30)
+    Image.fromarray(_strokes(30, 30, (2, 2, 8, 8))).save(tmp_path / "square.png")
+    with pytest.raises(IntakeError, match="not of the picture's shape") as refused:
+        job_hints.hinted_png(store, "jobs/x/output.png", tmp_path / "square.png", 10**8)
+    assert refused.value.status == 422
+    monkeypatch.setattr(job_hints, "MAX_HINT_PIXELS", 1000)
+    with pytest.raises(IntakeError, match="40x30, larger than") as refused:
+        job_hints.hinted_png(store, "jobs/x/output.png", tmp_path / "strokes.png", 10**8)
+    assert refused.value.status == 413

@@ -25,6 +25,9 @@ from tintype.storage.objects import ObjectNotFound, ObjectStore
 # Strokes may be drawn at another size than the picture (a canvas scaled to the screen),
 # but of its shape: within this relative difference of its aspect ratio.
 ASPECT_TOLERANCE = 0.03
+# A preview is made in the web process, in memory (about 40 bytes a pixel at its peak):
+# 24 MP (6000x4000) is about a second of work and 1 GB; larger photographs are refused.
+MAX_HINT_PIXELS = 24_000_000
 
 
 def load_strokes(path: Path, width: int, height: int, max_pixels: int) -> np.ndarray:
@@ -46,6 +49,19 @@ def load_strokes(path: Path, width: int, height: int, max_pixels: int) -> np.nda
     return np.dstack([loaded.rgb, loaded.alpha])
 
 
+def _check_size(path: Path) -> None:
+    """Refuse a picture too large to preview, from its header (nothing decoded)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, SyntaxError, ValueError):
+        return  # load_image says what is wrong with it
+    if width * height > MAX_HINT_PIXELS:
+        raise IntakeError(f"the picture is {width}x{height}, larger than the {MAX_HINT_PIXELS // 1_000_000} MP a "
+                          "hints preview works on; download it and paint the colour elsewhere",
+                          "picture_too_large_for_hints", 413)
+
+
 def hinted_png(store: ObjectStore, key: str, strokes: Path, max_pixels: int) -> bytes:
     """The stored picture at `key` recoloured by the strokes, as PNG bytes."""
     with tempfile.TemporaryDirectory(prefix="tintype-hints-") as tmp:
@@ -54,6 +70,7 @@ def hinted_png(store: ObjectStore, key: str, strokes: Path, max_pixels: int) -> 
             store.get_file(key, picture_path)
         except ObjectNotFound:
             raise IntakeError("the picture is no longer stored", "not_found", 404) from None
+        _check_size(picture_path)
         try:
             rgb = load_image(picture_path, max_pixels).rgb
         except MediaError as exc:
@@ -64,4 +81,4 @@ def hinted_png(store: ObjectStore, key: str, strokes: Path, max_pixels: int) -> 
     return out.getvalue()
 
 
-__all__ = ["ASPECT_TOLERANCE", "STROKE_ALPHA", "hinted_png", "load_strokes"]
+__all__ = ["ASPECT_TOLERANCE", "MAX_HINT_PIXELS", "STROKE_ALPHA", "hinted_png", "load_strokes"]

@@ -303,7 +303,7 @@ def _hints_operation(summary: str, missing: str, extra: dict[str, Any] | None = 
                                   "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
                           "400": _error("no `strokes` part, or an unknown field"),
                           "404": _error(missing),
-                          "413": _error("the strokes over the upload limit"),
+                          "413": _error("the strokes over the upload limit, or a picture too large to preview"),
                           "415": _error("strokes that are not an image"),
                           "422": _error("strokes without alpha, or not of the picture's shape"),
                           "503": _error("database or storage unavailable"),
