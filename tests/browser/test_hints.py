@@ -92,6 +92,8 @@ def test_paint_a_keyframe_preview_and_recolour(page, stack, browser_key, tmp_pat
     page.get_by_label("Or choose a colour photo of this frame").set_input_files(
         files=[{"name": "photo.png", "mimeType": "image/png", "buffer": _png(swapped)}])
     page.wait_for_function("document.getElementById('hint-status').textContent.includes('replaces keyframe 12')")
+    page.get_by_role("button", name="Paint colour hints on keyframe 5").click()  # its strokes are kept
+    page.wait_for_function("document.getElementById('hint-status').textContent === 'Strokes: 1'")
 
     page.get_by_role("button", name="Re-colour").click()
     page.wait_for_url(lambda url: parent["id"] not in url and "/jobs/" in url)

@@ -24,6 +24,7 @@
     penDown: false,
     edits: new Map(),   // frame -> Blob sent as keyframe <frame>.png (hinted, or a dropped photo)
     dropped: false,     // the picture is a dropped photo: it is sent as it is
+    kept: new Map(),    // frame (or "photo") -> {strokes, base, dropped}: what reopening shows again
   };
 
   function say(message) { tintype.text($("hint-status"), message); }
@@ -272,15 +273,22 @@
     });
   }
 
+  const keyOf = (target) => (target.frame === null ? "photo" : target.frame);
+
   async function open(target, pictureUrl, title) {
-    state.target = target; state.strokes = []; state.current = null; state.dropped = false;
+    if (state.target && state.base) {
+      state.kept.set(keyOf(state.target), { strokes: state.strokes, base: state.base, dropped: state.dropped });
+    }
+    const kept = state.kept.get(keyOf(target));
+    state.target = target; state.current = null;
+    state.strokes = kept ? kept.strokes : []; state.dropped = kept ? kept.dropped : false;
     previewView.hidden = true; fail(""); say(t("Loading…"));
     editor.hidden = false;
     tintype.text($("hint-title"), title);
     $("hint-title").focus();
     try {
-      setBase(await loadPicture(pictureUrl, target.hintsUrl));
-      say("");
+      setBase(kept ? kept.base : await loadPicture(pictureUrl, target.hintsUrl));
+      say(state.strokes.length ? t("Strokes: {n}", { n: state.strokes.length }) : "");
     } catch (e) {
       fail(t("The picture could not be loaded: {why}", { why: e.message || e }));
     }
