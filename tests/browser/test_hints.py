@@ -7,9 +7,10 @@ import io
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from tests.browser.conftest import shot
+from tests.browser.conftest import PHONE, shot, signed_in_page
 from tests.media_factory import encode_frames, grey_film, tinted
 from tintype.media.color import rgb_to_lab
 
@@ -111,7 +112,15 @@ def test_paint_a_keyframe_preview_and_recolour(page, stack, browser_key, tmp_pat
     assert np.abs(rgb_to_lab(edited)[..., 0] - rgb_to_lab(keyframe)[..., 0]).max() < 1.5  # lightness kept
 
 
-def test_paint_a_photo_with_the_keyboard_and_download_it(page, stack, browser_key, tmp_path):
+@pytest.fixture()
+def phone_page(browser, stack, browser_key):
+    opened = signed_in_page(browser, stack, browser_key, PHONE)
+    yield opened
+    opened.context.close()
+
+
+def test_paint_a_photo_on_a_phone_by_touch_and_keyboard_and_download_it(phone_page, stack, browser_key, tmp_path):
+    page = phone_page
     client = stack.client(browser_key)
     photo = tmp_path / "photo.png"
     photo.write_bytes(_png(FILM[0]))
@@ -124,6 +133,13 @@ def test_paint_a_photo_with_the_keyboard_and_download_it(page, stack, browser_ke
     page.wait_for_function("document.getElementById('hint-canvas').width === 96")
     page.get_by_label("Colour", exact=True).fill(BLUE)
     canvas = page.get_by_label("Picture to paint on", exact=False)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], "the picture is wider than the phone"
+    page.touchscreen.tap(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)  # a dab by finger
+    assert page.locator("#hint-status").inner_text() == "Strokes: 1"
+    page.get_by_role("button", name="Undo").click()
+    assert page.locator("#hint-status").inner_text() == "Strokes: 0"
     canvas.focus()  # the brush starts in the middle (48, 32): Space puts it down, arrows paint
     page.keyboard.press("Space")
     for _ in range(3):
@@ -146,3 +162,4 @@ def test_paint_a_photo_with_the_keyboard_and_download_it(page, stack, browser_ke
     before = np.asarray(Image.open(io.BytesIO(result.content)).convert("RGB"))
     painted = (slice(30, 35), slice(35, 47))
     assert _hue_share(hinted, painted, BLUE) > 0.9 and _hue_share(before, painted, BLUE) < 0.1
+    shot(page, "photo-hints-phone")
