@@ -288,11 +288,17 @@ const tintype = (() => {
       const figure = document.createElement("figure");
       const img = document.createElement("img");
       img.src = k.thumbnail_url; img.alt = t("keyframe of frame {n}", { n: k.frame }); img.loading = "lazy";
+      // Opens the colour-hint painter (hints.js) on this keyframe.
+      const opener = document.createElement("button");
+      opener.type = "button"; opener.className = "keyframe-open";
+      opener.dataset.frame = String(k.frame); opener.dataset.url = k.url;
+      opener.setAttribute("aria-label", t("Paint colour hints on keyframe {n}", { n: k.frame }));
+      opener.append(img);
       const caption = document.createElement("figcaption");
       const link = document.createElement("a");
       link.href = `${k.url}?download=1`; link.textContent = "PNG";
       caption.append(t("frame {n}", { n: k.frame }) + ` · ${k.source} · `, link);
-      figure.append(img, caption); li.append(figure);
+      figure.append(opener, caption); li.append(figure);
       return li;
     }));
     view.hidden = false;
