@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-browser test-chaos test-unit install system-deps clean lint bench-colorize weights bench-temporal bench-inpaint \
+.PHONY: run test test-browser test-chaos test-unit install system-deps clean lint translations bench-colorize weights bench-temporal bench-inpaint \
 	bench-keyframes bench-likeness bench-damage bench-scale bench-e2e bench-precision bench-archival
 
 $(STAMP): pyproject.toml requirements/cpu.txt requirements/gpu.txt requirements/install-torch.sh
@@ -45,6 +45,15 @@ lint: install
 # misbehaving mid-job) plus the hostile-input and access tests; writes docs/reliability.md.
 test-chaos: install
 	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest -q -rs -m "chaos or reliability"
+
+# The pages' message catalogues: extract every string (babel.cfg) into build/messages.pot,
+# merge it into each language's messages.po (translate the new entries there), compile the .mo
+# the server reads. tests/test_translations.py fails while a string is untranslated or a .mo stale.
+translations: install
+	mkdir -p build
+	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --sort-output --project tintype -o build/messages.pot .
+	$(VENV)/bin/pybabel update -i build/messages.pot -d tintype/web/translations --no-fuzzy-matching --ignore-obsolete
+	$(VENV)/bin/pybabel compile -d tintype/web/translations
 
 test-unit: install
 	$(PY) -m pytest -q -rs -m "not integration"

@@ -15,7 +15,9 @@ from tintype.jobs import outputs as job_outputs
 from tintype.jobs import queries
 from tintype.jobs import state as jobstate
 from tintype.jobs.fingerprint import check_same_request
+from tintype.jobs.hints import hinted_png
 from tintype.jobs.intake import (
+    PAGE_FIELDS,
     RECOLOUR_FILES,
     SUBMISSION_FILES,
     IntakeError,
@@ -414,6 +416,42 @@ def job_keyframe(job_id: str, frame: int):
 def job_keyframe_thumbnail(job_id: str, frame: int):
     job = _keyframe_of(job_id, frame)
     return _serve(keys.keyframe_thumbnail_key(job.id, frame), "image/jpeg", f"keyframe-{frame:06d}.jpg", False)
+
+
+@api.post("/jobs/<job_id>/keyframes/<int:frame>/hints")
+def keyframe_hints(job_id: str, frame: int):
+    """A preview: the keyframe recoloured by the `strokes` part (RGBA PNG); nothing stored."""
+    job = _keyframe_of(job_id, frame)
+    return _hinted(keys.keyframe_key(job.id, frame))
+
+
+@api.post("/jobs/<job_id>/result/hints")
+def result_hints(job_id: str):
+    """A preview: a photograph's result recoloured by the `strokes` part; nothing stored."""
+    job = _job_or_404(job_id)
+    if job.kind != "image":
+        raise IntakeError("hints on a film go on its keyframes: POST them to /keyframes/<frame>/hints",
+                          "hints_for_video")
+    if job.status != "succeeded" or not job.output_key:
+        return json_error(409, "not_ready", f"the job is {job.status}; hints go on its result once it has succeeded")
+    return _hinted(job.output_key)
+
+
+def _hinted(key: str) -> Response:
+    settings = get_app_settings()
+    unknown = sorted({*request.form.keys(), *request.files.keys()} - {"strokes", *PAGE_FIELDS})
+    if unknown:
+        raise IntakeError(f"unknown field(s): {', '.join(unknown)}; a hints preview takes only 'strokes'",
+                          "unknown_field")
+    part = request.files.get("strokes")
+    if part is None or not part.filename:
+        raise IntakeError("send the strokes as the multipart field 'strokes' (an RGBA PNG)", "missing_strokes")
+    with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
+        strokes = save_upload(part, Path(tmp), settings.max_upload_bytes, "strokes").path
+        png = hinted_png(get_store(), key, strokes, settings.max_image_pixels)
+    response = Response(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @api.delete("/jobs/<job_id>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, g, render_template, request
+from flask_babel import lazy_gettext
 from werkzeug.exceptions import HTTPException
 
 from tintype.jobs.keyframes import MAX_KEYFRAMES
@@ -90,15 +91,18 @@ def _http_error(exc: HTTPException):
     return _error_page(exc)
 
 
-PAGE_MESSAGES = {404: "There is no page here. A job that was deleted, or that belongs to someone else, "
-                      "is not found either."}
+PAGE_MESSAGES = {404: lazy_gettext("There is no page here. A job that was deleted, or that belongs to someone "
+                                   "else, is not found either.")}
+PAGE_TITLES = {400: lazy_gettext("Bad request"), 403: lazy_gettext("Forbidden"), 404: lazy_gettext("Not found"),
+               405: lazy_gettext("Method not allowed"), 413: lazy_gettext("Too large"),
+               500: lazy_gettext("Something went wrong")}
 
 
 def _error_page(exc: HTTPException):
     """Browsers get errors in the site's layout, not the framework's bare page."""
     code = exc.code or 500
     message = PAGE_MESSAGES.get(code, exc.description or exc.name)
-    page = render_template("error.html", title=f"{exc.name} ({code})", message=message)
+    page = render_template("error.html", title=f"{PAGE_TITLES.get(code, exc.name)} ({code})", message=message)
     headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
     return page, code, headers
 

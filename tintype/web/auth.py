@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 
 from tintype.storage import apikeys
 from tintype.storage.models import LOCAL_OWNER, OPERATOR, ApiKey, Job
@@ -91,7 +92,7 @@ def login():
             session.clear()
             session["key_id"] = key.id
             return redirect(_local_target(request.args.get("next", "")))
-        error = "that key is not valid or has been revoked"
+        error = gettext("that key is not valid or has been revoked")
     return render_template("login.html", error=error), 401 if error else 200
 
 

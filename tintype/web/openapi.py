@@ -285,6 +285,31 @@ def _job_response(description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}
 
 
+HINTS_FORM = {"type": "object", "required": ["strokes"], "additionalProperties": False, "properties": {
+    "strokes": {"type": "string", "format": "binary",
+                "description": "an RGBA PNG of the picture's shape (any size): transparent except where painted; "
+                               "each stroke's colour (its hue and chroma, not its lightness) spreads over the "
+                               "region it was painted in, stopping at the picture's edges"}}}
+
+
+def _hints_operation(summary: str, missing: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A hints preview: strokes in, the recoloured picture (PNG) out; nothing is stored."""
+    return {"summary": summary,
+            "description": "The picture's lightness is kept; only its colour changes, where the strokes reach "
+                           "(areas far from every stroke are returned as they were). Nothing is stored: send "
+                           "the result as a keyframe of a recolour, or keep it.",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": HINTS_FORM}}},
+            "responses": {"200": {"description": "the recoloured picture",
+                                  "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                          "400": _error("no `strokes` part, or an unknown field"),
+                          "404": _error(missing),
+                          "413": _error("the strokes over the upload limit, or a picture too large to preview"),
+                          "415": _error("strokes that are not an image"),
+                          "422": _error("strokes without alpha, or not of the picture's shape"),
+                          "503": _error("database or storage unavailable"),
+                          **(extra or {})}}
+
+
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 FRAME = {"name": "frame", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
          "description": "a frame the job has a keyframe for"}
@@ -423,6 +448,19 @@ def _document(settings: Settings | None) -> dict[str, Any]:
             "/api/v1/jobs/{job_id}/keyframes/{frame}/thumbnail": {
                 "parameters": [JOB_ID, FRAME],
                 "get": {"summary": "One keyframe's JPEG thumbnail", "responses": FILE_RESPONSES},
+            },
+            "/api/v1/jobs/{job_id}/keyframes/{frame}/hints": {
+                "parameters": [JOB_ID, FRAME],
+                "post": _hints_operation("The keyframe recoloured by a few colour strokes (a preview)",
+                                         "no such job, or no keyframe at that frame"),
+            },
+            "/api/v1/jobs/{job_id}/result/hints": {
+                "parameters": [JOB_ID],
+                "post": _hints_operation("A photograph's result recoloured by a few colour strokes (a preview)",
+                                         "no such job", {
+                                             "400": _error("a film (its hints go on its keyframes), no "
+                                                           "`strokes` part, or an unknown field"),
+                                             "409": _error("the job has not succeeded")}),
             },
             "/api/v1/jobs/{job_id}/recolour": {
                 "parameters": [JOB_ID],

@@ -7,6 +7,7 @@ browser sees exactly what API clients see.
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
+from flask_babel import lazy_gettext
 
 from tintype.jobs import state as jobstate
 from tintype.jobs.options import FIELDS
@@ -47,10 +48,12 @@ def job_page(job_id: str):
         abort(404)
     colour_fields = [spec for spec in FIELDS if spec.name in COLOUR_OPTIONS]  # what a recolour may change
     return render_template("job.html", job=job, colour_fields=colour_fields,
-                           offered=offered_choices(get_app_settings()), outcome=OUTCOME)
+                           offered=offered_choices(get_app_settings()),
+                           outcome={key: str(words) for key, words in OUTCOME.items()})
 
 
 # What the result area says before there is a result (static/app.js says the same as the status changes).
-OUTCOME = {"waiting": "Not ready yet.",
-           "cancelled": "Cancelled: the job was stopped before it finished, so there is no result.",
-           "failed": "Failed:", "no_reason": "no reason was recorded."}
+# In the page's language: lazy, so each request says them in its visitor's.
+OUTCOME = {"waiting": lazy_gettext("Not ready yet."),
+           "cancelled": lazy_gettext("Cancelled: the job was stopped before it finished, so there is no result."),
+           "failed": lazy_gettext("Failed:"), "no_reason": lazy_gettext("no reason was recorded.")}

@@ -6,12 +6,79 @@ const tintype = (() => {
   // The page's message catalogue (tintype/web/i18n.py): t("Frame {n}", {n: 3}) in the
   // visitor's language; a string not in the catalogue stays as written (English).
   const messages = (() => {
-    const el = document.getElementById("tintype-messages");
+    const el = typeof document !== "undefined" ? document.getElementById("tintype-messages") : null;
     try { return el ? JSON.parse(el.textContent) : {}; } catch (e) { return {}; }
   })();
   function t(message, params) {
     const found = messages[message] || message;
     return params ? found.replace(/\{(\w+)\}/g, (all, name) => (name in params ? String(params[name]) : all)) : found;
+  }
+
+  // Numbers and dates in the page's language (<html lang>), as Intl writes them there; in the
+  // browser's own regional form of it when it has one (en-GB: 3 Dec 2026, not Dec 3).
+  function lang() {
+    const page = (typeof document !== "undefined" && document.documentElement.lang) || "en";
+    const own = typeof navigator !== "undefined" ? navigator.language || "" : "";
+    return own.split("-")[0] === page ? own : page;
+  }
+  function number(value, digits) {
+    const fixed = digits == null ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+    return new Intl.NumberFormat(lang(), fixed).format(value);
+  }
+  function percent(fraction) {
+    return new Intl.NumberFormat(lang(), { style: "percent", maximumFractionDigits: 0 }).format(fraction);
+  }
+  function date(iso) {
+    const when = iso ? new Date(iso) : null;
+    if (!when || Number.isNaN(when.getTime())) return iso || "";
+    return new Intl.DateTimeFormat(lang(), { dateStyle: "medium", timeStyle: "short" }).format(when);
+  }
+
+  // The words the API says in English (statuses, stages, operations, kinds), for the page.
+  const WORDS = {
+    queued: t("queued"), running: t("running"), succeeded: t("succeeded"), failed: t("failed"),
+    cancelled: t("cancelled"), image: t("image"), video: t("video"), inpaint: t("inpaint"), colorize: t("colorize"),
+    probing: t("probing"), image_queued: t("waiting for a worker"), track_queued: t("waiting to track"),
+    tracking: t("tracking"), planning_colour: t("planning the colour"), colour_queued: t("waiting to colour"),
+    processing: t("processing"), finalize_queued: t("waiting to finish"), finalizing: t("finishing"), done: t("done"),
+  };
+  function word(value) { return Object.prototype.hasOwnProperty.call(WORDS, value) ? WORDS[value] : value; }
+
+  // The API's error messages are English (clients parse them). A page in another language
+  // says what went wrong in its own words, from the error's code, with the API's detail after.
+  const ERRORS = {
+    upload_too_large: t("The file is larger than this server accepts."),
+    media_too_large: t("The picture or film is too large to restore here."),
+    corrupt_media: t("The file could not be read: it may be damaged."),
+    not_media: t("This is not a picture, a film or a ZIP of frames."),
+    missing_file: t("Choose a file to restore."), empty_file: t("The file is empty."),
+    no_operation: t("There is nothing to do: choose Colorize or Inpaint."),
+    bad_option: t("One of the options is not valid."), unknown_field: t("The form sent a field the server does not know."),
+    bad_boxes: t("The boxes are not valid."), bad_mask: t("The mask is not a picture."),
+    empty_mask: t("The mask marks nothing: paint white where something should be removed."),
+    mask_size_mismatch: t("The mask is not the same size as the picture."),
+    mask_count_mismatch: t("There are not as many masks as frames."),
+    mask_covers_frame: t("The mask covers the whole frame: nothing would be left to fill from."),
+    mask_too_large: t("The mask file is too large."),
+    unsupported_zip: t("This ZIP holds no frames tintype can read."), bad_sequence: t("The frames in the ZIP are not a sequence."),
+    keyframe_out_of_range: t("A keyframe's frame number is past the end of the film."),
+    keyframe_not_image: t("A keyframe is not a picture."), keyframe_greyscale: t("A keyframe has no colour."),
+    keyframe_mismatch: t("A keyframe does not look like its frame."),
+    bad_keyframes_zip: t("The ZIP of keyframes could not be read."),
+    quota_bytes_per_day: t("You have uploaded as much as you may today."),
+    quota_jobs_in_flight: t("You have as many jobs running as you may: wait for one to finish."),
+    rate_limited: t("Too many requests: wait a minute and try again."),
+    unauthorized: t("Sign in again."), csrf_failed: t("The page is out of date: reload it and try again."),
+    parent_not_succeeded: t("Only a job that succeeded can be coloured again."),
+    storage_unavailable: t("The server cannot store files just now: try again later."),
+    database_unavailable: t("The server is not ready just now: try again later."),
+    service_unavailable: t("The server is not ready just now: try again later."),
+  };
+  function apiError(body, fallback) {
+    const error = body && body.error;
+    if (!error) return fallback;
+    const translated = Object.keys(messages).length > 0 && ERRORS[error.code];
+    return translated ? `${translated} (${error.message})` : error.message || fallback;
   }
 
   function csrfToken() {
@@ -27,9 +94,11 @@ const tintype = (() => {
   function bindKeyframeRows(form) {
     const rows = form.querySelector(".keyframe-rows");
     const template = form.querySelector("template.keyframe-row");
-    form.querySelector(".add-keyframe").addEventListener("click", () => {
+    const add = form.querySelector(".add-keyframe");
+    add.addEventListener("click", () => {
       const row = template.content.firstElementChild.cloneNode(true);
-      row.querySelector(".remove-keyframe").addEventListener("click", () => row.remove());
+      // Keyboard focus goes back to "Add keyframe", not to the top of the page.
+      row.querySelector(".remove-keyframe").addEventListener("click", () => { row.remove(); add.focus(); });
       rows.append(row);
       row.querySelector(".keyframe-frame").focus();
     });
@@ -42,7 +111,7 @@ const tintype = (() => {
       const frame = row.querySelector(".keyframe-frame").value.trim();
       const file = row.querySelector(".keyframe-file").files[0];
       if (!frame && !file) continue;
-      if (!/^\d+$/.test(frame) || !file) return "each keyframe needs a frame number (0 or more) and a picture";
+      if (!/^\d+$/.test(frame) || !file) return t("each keyframe needs a frame number (0 or more) and a picture");
       const dot = file.name.lastIndexOf(".");
       const ext = dot > 0 ? file.name.slice(dot + 1).toLowerCase() : "png";
       data.append("keyframes", file, `${frame}.${ext}`);
@@ -115,15 +184,22 @@ const tintype = (() => {
 
   // What colorize will do with this picture, in the words of the job's note.
   function colourPlan(tone, limits, choice, guided, inpaint) {
-    if (choice === "no") return "It will not be colorized.";
-    if (!tone) return "Its colour is measured when it is uploaded: black and white is colorized, colour is kept.";
+    if (choice === "no") return t("It will not be colorized.");
+    if (!tone) return t("Its colour is measured when it is uploaded: black and white is colorized, colour is kept.");
     const colour = tone.chroma >= limits.hasColour;
-    const kind = !colour ? "black and white" : tone.coherence >= limits.toned ? "toned in one hue (like sepia)" : "in colour";
-    const measured = `This picture is ${kind} (mean colour ${tone.chroma.toFixed(1)}; below ${limits.hasColour} counts as black and white)`;
-    if (choice === "yes") return `${measured}: it will be colorized${colour ? ", its own colour replaced" : ""}.`;
-    if (!colour || guided) return `${measured}: it will be colorized${colour ? " (you chose a colour reference or keyframes)" : ""}.`;
-    const nothing = inpaint ? "" : " As it is, there is nothing to do: tick Inpaint with something to remove.";
-    return `${measured}: its colour will be kept (choose "yes" under Colorize to recolour it).${nothing}`;
+    const kind = !colour ? t("black and white") : tone.coherence >= limits.toned ? t("toned in one hue (like sepia)") : t("in colour");
+    const measured = t("This picture is {kind} (mean colour {chroma}; below {limit} counts as black and white)",
+      { kind, chroma: number(tone.chroma, 1), limit: number(limits.hasColour) });
+    if (choice === "yes") {
+      return colour ? t("{measured}: it will be colorized, its own colour replaced.", { measured })
+        : t("{measured}: it will be colorized.", { measured });
+    }
+    if (!colour || guided) {
+      return colour ? t("{measured}: it will be colorized (you chose a colour reference or keyframes).", { measured })
+        : t("{measured}: it will be colorized.", { measured });
+    }
+    const kept = t('{measured}: its colour will be kept (choose "yes" under Colorize to recolour it).', { measured });
+    return inpaint ? kept : kept + " " + t("As it is, there is nothing to do: tick Inpaint with something to remove.");
   }
 
   function bindColourHint(form) {
@@ -171,9 +247,9 @@ const tintype = (() => {
         try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
         if (xhr.status === 202) { window.location = body.links.page; return; }
         bar.hidden = true;
-        text(error, (body.error && body.error.message) || ("upload failed: HTTP " + xhr.status));
+        text(error, apiError(body, t("upload failed: HTTP {status}", { status: xhr.status })));
       };
-      xhr.onerror = () => { bar.hidden = true; text(error, "the upload was interrupted"); };
+      xhr.onerror = () => { bar.hidden = true; text(error, t("the upload was interrupted")); };
       xhr.send(data);
     });
   }
@@ -193,7 +269,7 @@ const tintype = (() => {
       let body = {};
       try { body = await response.json(); } catch (_) { /* not JSON */ }
       if (response.status === 202) { window.location = body.links.page; return; }
-      text(error, (body.error && body.error.message) || ("recolour failed: HTTP " + response.status));
+      text(error, apiError(body, t("recolour failed: HTTP {status}", { status: response.status })));
     });
   }
 
@@ -211,18 +287,24 @@ const tintype = (() => {
       const li = document.createElement("li");
       const figure = document.createElement("figure");
       const img = document.createElement("img");
-      img.src = k.thumbnail_url; img.alt = `keyframe of frame ${k.frame}`; img.loading = "lazy";
+      img.src = k.thumbnail_url; img.alt = t("keyframe of frame {n}", { n: k.frame }); img.loading = "lazy";
+      // Opens the colour-hint painter (hints.js) on this keyframe.
+      const opener = document.createElement("button");
+      opener.type = "button"; opener.className = "keyframe-open";
+      opener.dataset.frame = String(k.frame); opener.dataset.url = k.url;
+      opener.setAttribute("aria-label", t("Paint colour hints on keyframe {n}", { n: k.frame }));
+      opener.append(img);
       const caption = document.createElement("figcaption");
       const link = document.createElement("a");
       link.href = `${k.url}?download=1`; link.textContent = "PNG";
-      caption.append(`frame ${k.frame} · ${k.source} · `, link);
-      figure.append(img, caption); li.append(figure);
+      caption.append(t("frame {n}", { n: k.frame }) + ` · ${k.source} · `, link);
+      figure.append(opener, caption); li.append(figure);
       return li;
     }));
     view.hidden = false;
   }
 
-  function mediaElement(kind, url, poster) {
+  function mediaElement(kind, url, poster, alt) {
     if (kind === "video") {
       const v = document.createElement("video");
       v.controls = true; v.preload = "metadata"; v.src = url;
@@ -230,7 +312,7 @@ const tintype = (() => {
       return v;
     }
     const img = document.createElement("img");
-    img.src = url; img.alt = "";
+    img.src = url; img.alt = alt || "";
     return img;
   }
 
@@ -239,12 +321,12 @@ const tintype = (() => {
     if (view.dataset.shown) return;
     if (job.kind === "video") {
       if (!job.preview_url) return;  // poster frame appears once the video is probed
-      const img = mediaElement("image", job.preview_url);
+      const img = mediaElement("image", job.preview_url, null, t("the input's first frame"));
       const link = document.createElement("a");
-      link.href = job.input.url + "?download=1"; link.textContent = "original file";
+      link.href = job.input.url + "?download=1"; link.textContent = t("original file");
       view.append(img, link);
     } else {
-      view.append(mediaElement("image", job.input.url));
+      view.append(mediaElement("image", job.input.url, null, t("the input")));
     }
     view.dataset.shown = "1";
   }
@@ -252,7 +334,7 @@ const tintype = (() => {
   function showResult(job) {
     const view = document.getElementById("result-view");
     if (view.dataset.shown || !job.result) return;
-    view.replaceChildren(mediaElement(job.kind, job.result.url));
+    view.replaceChildren(mediaElement(job.kind, job.result.url, null, t("the result")));
     const link = document.getElementById("download-link");
     link.href = job.result.url + "?download=1"; link.hidden = false;
     showOutputs(job.outputs || {});
@@ -270,8 +352,8 @@ const tintype = (() => {
       const a = document.createElement("a");
       a.href = `${outputs[name].url}?download=1`;
       a.dataset.output = name;
-      text(a, `Download ${outputs[name].label}`);
-      item.append(a, ` (${Math.ceil(outputs[name].bytes / 1024)} KiB)`);
+      text(a, t("Download {what}", { what: outputs[name].label }));
+      item.append(a, ` (${number(Math.ceil(outputs[name].bytes / 1024))} KiB)`);
       return item;
     }));
     list.hidden = false;
@@ -282,8 +364,9 @@ const tintype = (() => {
     const line = document.getElementById("provenance");
     if (!line || !provenance) return;
     const steps = provenance.actions.filter((a) => a.action !== "c2pa.opened").map((a) => a.description);
-    text(line, `Provenance: ${provenance.signed ? "signed C2PA manifest embedded in the result"
-      : "unsigned C2PA manifest (sidecar; no signing key configured)"}: ${steps.join("; ")}.`);
+    const kind = provenance.signed ? t("signed C2PA manifest embedded in the result")
+      : t("unsigned C2PA manifest (sidecar; no signing key configured)");
+    text(line, t("Provenance: {kind}: {steps}.", { kind, steps: steps.join("; ") }));
     line.hidden = false;
   }
 
@@ -309,9 +392,10 @@ const tintype = (() => {
     }
     if (!job.quality) return;
     const q = job.quality;
-    const rows = [["Frames", q.frames], ["Scene cuts", q.scene_cuts.length ? q.scene_cuts.join(", ") : "none"],
-      ["Warping error", q.warping_error.toExponential(2)], ["Chroma warping error", q.chroma_warping_error.toExponential(2)],
-      ["Colourfulness", q.colourfulness.toFixed(1)], ["Smoothing strength", q.temporal_strength]];
+    const rows = [[t("Frames"), number(q.frames)],
+      [t("Scene cuts"), q.scene_cuts.length ? q.scene_cuts.map((n) => number(n)).join(", ") : t("none")],
+      [t("Warping error"), q.warping_error.toExponential(2)], [t("Chroma warping error"), q.chroma_warping_error.toExponential(2)],
+      [t("Colourfulness"), number(q.colourfulness, 1)], [t("Smoothing strength"), number(q.temporal_strength)]];
     document.getElementById("quality-body").replaceChildren(...rows.map(([k, v]) => {
       const tr = document.createElement("tr");
       const th = document.createElement("th"); th.textContent = k;
@@ -322,13 +406,15 @@ const tintype = (() => {
   }
 
   function render(root, job) {
-    text(document.getElementById("job-status"), job.status);
+    text(document.getElementById("job-status"), word(job.status));
     document.getElementById("job-status").dataset.status = job.status;
-    text(document.getElementById("job-stage"), job.stage);
+    text(document.getElementById("job-stage"), word(job.stage));
+    document.getElementById("job-stage").dataset.stage = job.stage;  // the API's word, for scripts and tests
+    text(document.getElementById("job-ops"), job.operations.map(word).join(" + "));
     const bar = document.getElementById("job-progress");
     bar.value = job.status === "succeeded" ? 1 : job.progress.fraction;
     text(document.getElementById("job-progress-text"),
-      job.progress.total ? `${job.progress.done} / ${job.progress.total} chunks` : "");
+      job.progress.total ? t("{done} / {total} chunks", { done: number(job.progress.done), total: number(job.progress.total) }) : "");
     text(document.getElementById("job-error"), job.error ? job.error.message : "");
     const notes = document.getElementById("job-notes");
     notes.replaceChildren(...job.notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
@@ -345,8 +431,16 @@ const tintype = (() => {
     root.dispatchEvent(new CustomEvent("tintype:job", { detail: job, bubbles: true }));  // compare.js, ...
   }
 
+  // <time data-local> written by the server (in UTC): in the visitor's own time zone.
+  function localTimes() {
+    for (const el of document.querySelectorAll("time[data-local]")) {
+      if (el.dateTime) el.textContent = date(el.dateTime);
+    }
+  }
+
   function watchJob(root) {
     const api = root.dataset.api;
+    localTimes();
     const tick = async () => {
       const response = await fetch(api, { headers: { Accept: "application/json" } });
       if (!response.ok) { setTimeout(tick, 3000); return; }
@@ -362,7 +456,7 @@ const tintype = (() => {
     });
     const remove = document.getElementById("delete-button");
     remove.addEventListener("click", async () => {
-      if (!window.confirm("Delete this job, its input and its results?")) return;
+      if (!window.confirm(t("Delete this job, its input and its results?"))) return;
       const response = await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
       if (response.status === 204) window.location = remove.dataset.after;
     });
@@ -377,12 +471,13 @@ const tintype = (() => {
     if (!src) return "";
     const img = document.createElement("img");
     img.src = src; img.loading = "lazy"; img.className = "thumb";
-    img.alt = job.compare_url ? "before | after" : "preview";
+    img.alt = job.compare_url ? t("before | after") : t("preview");
     return img;
   }
 
   function listJobs(api) {
     let page = 1;
+    const headings = [...document.querySelectorAll("table.jobs thead th")].map((th) => th.textContent);
     const load = async () => {
       const params = new URLSearchParams({ page, per_page: 20 });
       const status = document.getElementById("filter-status").value;
@@ -394,13 +489,20 @@ const tintype = (() => {
         const tr = document.createElement("tr");
         const link = document.createElement("a");
         link.href = job.links.page; link.textContent = job.input.name;
-        const cells = [thumbnail(job), link, job.kind, job.operations.join(" + "), job.status,
-          `${Math.round(100 * (job.status === "succeeded" ? 1 : job.progress.fraction))}%`, job.created_at];
-        for (const c of cells) { const td = document.createElement("td"); td.append(c); tr.append(td); }
+        const created = document.createElement("time");
+        created.dateTime = job.created_at || ""; created.textContent = date(job.created_at);
+        const cells = [thumbnail(job), link, word(job.kind), job.operations.map(word).join(" + "), word(job.status),
+          percent(job.status === "succeeded" ? 1 : job.progress.fraction), created];
+        // Each cell carries its column's heading: a phone shows the rows as cards (style.css).
+        cells.forEach((c, i) => {
+          const td = document.createElement("td");
+          td.dataset.label = headings[i] || ""; td.append(c); tr.append(td);
+        });
         return tr;
       });
       document.getElementById("jobs-body").replaceChildren(...rows);
-      text(document.getElementById("page-info"), `page ${body.page} of ${Math.max(1, Math.ceil(body.total / body.per_page))}`);
+      text(document.getElementById("page-info"), t("page {page} of {pages}",
+        { page: number(body.page), pages: number(Math.max(1, Math.ceil(body.total / body.per_page))) }));
       document.getElementById("prev-page").disabled = page <= 1;
       document.getElementById("next-page").disabled = page * body.per_page >= body.total;
     };
@@ -412,5 +514,6 @@ const tintype = (() => {
     setInterval(load, 5000);
   }
 
-  return { bindUploadForm, watchJob, listJobs, appendKeyframes, measureTone, colourPlan, lab, t, text, csrfToken };
+  return { bindUploadForm, watchJob, listJobs, appendKeyframes, measureTone, colourPlan, lab, t, text, csrfToken,
+    number, percent, date, word, localTimes, apiError };
 })();
