@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, shot, signed_in_page
 from tests.media_factory import grey_photo, grey_video, rect_mask
@@ -158,7 +159,7 @@ def test_the_page_fits_a_phone_and_a_finger_drags_the_divider(browser, stack, br
         for kind in ("photo", "film"):
             _open(page, jobs[kind])
             page.locator("#compare-img").wait_for(state="visible") if jobs[kind]["compare_url"] else None
-            page.wait_for_function("[...document.images].every((i) => i.complete)")
+            page.wait_for_function("[...document.images].every((i) => i.complete || i.loading === 'lazy')")
             assert _overflow(page) == [], f"the {kind} job's page is wider than a phone"
         start = _divider(page)
         touch = page.context.new_cdp_session(page)
@@ -195,11 +196,12 @@ def _times(page) -> dict[str, float]:
 def test_the_films_play_on_one_timeline_and_step_by_frames(page, jobs):
     job = jobs["film"]
     _open(page, job)
-    page.wait_for_function("[...document.querySelectorAll('#cmp-stage video')].every((v) => v.readyState >= 2)")
+    page.wait_for_function("[...document.querySelectorAll('#cmp-stage video')].every((v) => v.readyState >= 2)",
+                           timeout=60_000)
     assert page.locator("#cmp-before video").get_attribute("src") == job["input"]["url"]
     assert page.locator("#cmp-after video").get_attribute("src") == job["result"]["url"]
 
-    page.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Play", exact=True).click()
     # Sampled at every painted frame while both play: the input never more than a frame off,
     # and when it is knocked 8 frames ahead (as a stalled decoder would leave it), it is
     # brought back within a frame by the next painted frame or two.
@@ -220,7 +222,7 @@ def test_the_films_play_on_one_timeline_and_step_by_frames(page, jobs):
     assert max(s["t"] for s in drift) > 0.4, "the timeline moved on"
     worst = max(s["d"] for s in steady)
     assert worst < 1 / FPS, f"the input drifted from the result by {worst:.3f} s"
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Pause", exact=True).click()
     assert _times(page)["paused"]
 
     page.get_by_label("Position").focus()
@@ -232,10 +234,10 @@ def test_the_films_play_on_one_timeline_and_step_by_frames(page, jobs):
         at = _times(page)
         assert at["frame"] == frame and int(at["result"] * FPS) == frame, (key, at)
         assert abs(at["input"] - at["result"]) < 1 / FPS
-    page.get_by_role("button", name="Next frame").click()
+    page.get_by_role("button", name="Next frame", exact=True).click()
     assert _times(page)["frame"] == 3
-    page.get_by_role("button", name="Previous frame").click()
-    page.get_by_role("button", name="Previous frame").click()
+    page.get_by_role("button", name="Previous frame", exact=True).click()
+    page.get_by_role("button", name="Previous frame", exact=True).click()
     assert _times(page)["frame"] == 1
     page.get_by_label("Position").press("End")
     assert _times(page)["frame"] == FRAMES - 1
@@ -248,15 +250,15 @@ def test_the_films_play_on_one_timeline_and_step_by_frames(page, jobs):
     page.keyboard.press(".")
     assert not page.locator("#cmp-masks").is_visible(), "the poster is hidden on other frames"
 
-    full = page.get_by_role("button", name="Full screen")
+    full = page.get_by_role("button", name="Full screen", exact=True)
     full.click()
     page.wait_for_function("document.fullscreenElement?.id === 'compare-slider'"
                            " || document.getElementById('compare-slider').classList.contains('cmp-full')")
-    exit_full = page.get_by_role("button", name="Exit full screen")
-    assert exit_full.get_attribute("aria-pressed") == "true"
+    exit_full = page.get_by_role("button", name="Exit full screen", exact=True)
+    expect(exit_full).to_have_attribute("aria-pressed", "true")
     box = page.locator("#cmp-stage").bounding_box()
     assert box["width"] > 0.9 * DESKTOP["width"], "the compare box fills the screen"
     exit_full.click()
     page.wait_for_function("!document.fullscreenElement"
                            " && !document.getElementById('compare-slider').classList.contains('cmp-full')")
-    assert full.get_attribute("aria-pressed") == "false"
+    expect(full).to_have_attribute("aria-pressed", "false")
