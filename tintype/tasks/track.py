@@ -12,6 +12,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+
 from celery import shared_task
 
 from tintype.jobs import state as jobstate

@@ -18,6 +18,7 @@ from tintype.web.api import api
 from tintype.web.batches import batches
 from tintype.web.limits import RateLimiter
 from tintype.web.pages import pages
+from tintype.web.painter_api import painter_api
 from tintype.web.probes import probes
 from tintype.web.resources import get_app_settings, json_error
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
                                    "principal": g.get("principal")})
     i18n.init_app(app)
     app.register_blueprint(api)
+    app.register_blueprint(painter_api)
     app.register_blueprint(batches)
     app.register_blueprint(probes)
     app.register_blueprint(pages)
