@@ -19,6 +19,7 @@ from tintype.media.probe import VideoFacts
 from tintype.media.video import frame_start, iter_frames
 
 TRACK_WIDTH = 480  # pixels
+PREVIEW_SPAN = 48  # frames the painter's preview follows a box through, at most (a preview must be quick)
 
 
 class _Stream(Sequence[np.ndarray]):
@@ -80,4 +81,4 @@ def _full_size(x: int, y: int, w: int, h: int, scale: float, facts: VideoFacts) 
     return {"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}
 
 
-__all__ = ["TRACK_WIDTH", "tracked_boxes"]
+__all__ = ["PREVIEW_SPAN", "TRACK_WIDTH", "tracked_boxes"]

@@ -24,7 +24,7 @@ from tintype.jobs.facts import load_facts
 from tintype.jobs.mask_intake import MaskError, check_boxes, parse_boxes, parse_damage_kinds
 from tintype.jobs.remask import REMASK_FILES, create_remask
 from tintype.media import frame_at
-from tintype.media.box_tracks import tracked_boxes
+from tintype.media.box_tracks import PREVIEW_SPAN, tracked_boxes
 from tintype.media.errors import MediaError
 from tintype.media.inpaint import damage
 from tintype.queue.messages import PROBE, send
@@ -38,7 +38,6 @@ from tintype.web.uploads import save_upload
 
 painter_api = Blueprint("painter_api", __name__, url_prefix="/api/v1")
 
-PREVIEW_SPAN = 48  # frames a track preview follows each box through, at most
 PREVIEW_SHOWN = 4  # frames of that span it answers with
 
 
