@@ -309,8 +309,10 @@ TRACK_PREVIEW = {
     "type": "object", "required": ["frames", "notes"],
     "properties": {"frames": {"type": "array", "items": {
         "type": "object", "required": ["frame", "boxes"],
-        "properties": {"frame": COUNT, "boxes": {"type": "array", "items": {
-            "type": "object", "required": ["x", "y", "w", "h"], "additionalProperties": {"type": "integer"}}}}}},
+        "properties": {"frame": COUNT, "boxes": {
+            "type": "array", "description": "one per box sent, in order; null where the box is not on this frame",
+            "items": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["x", "y", "w", "h"],
+                                                   "additionalProperties": {"type": "integer"}}]}}}}},
         "notes": {"type": "array", "items": {"type": "string"}}},
 }
 BAD_FRAME = {"400": _error("a bad size, format or kinds"), "404": _error("no such job or upload"),

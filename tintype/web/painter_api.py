@@ -173,10 +173,15 @@ def track_preview(source: frame_at.Source, body: Any) -> dict[str, Any]:
     track_all = bool(body.get("track_all"))
     shortened = [{**b, "last": min(b.get("last", source.frames - 1), b.get("first", 0) + PREVIEW_SPAN - 1)}
                  for b in boxes]
-    per_frame, notes = tracked_boxes(source.readable, source.video, shortened,
-                                     get_app_settings().ffmpeg_timeout_seconds, track_all)
+    per_box, notes = [], []
+    for n, box in enumerate(shortened):  # one at a time, so each answer names its box
+        per_frame, lost = tracked_boxes(source.readable, source.video, [box],
+                                        get_app_settings().ffmpeg_timeout_seconds, track_all)
+        per_box.append(per_frame)
+        notes += [note.replace("box 0:", f"box {n}:", 1) for note in lost]
     shown = _preview_frames(shortened, track_all)
-    return {"frames": [{"frame": t, "boxes": per_frame[t]} for t in shown], "notes": notes}
+    return {"frames": [{"frame": t, "boxes": [found[t][0] if found[t] else None for found in per_box]}
+                       for t in shown], "notes": notes}
 
 
 def _preview_frames(boxes: list[dict[str, int]], track_all: bool) -> list[int]:
