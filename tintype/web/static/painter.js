@@ -113,7 +113,7 @@ tintype.painter = (() => {
         "aria-pressed": "false", title: `${label} (${key})`, onclick: () => this.setTool(name), text: label });
       this.toolButtons = [tool("brush", t("Brush"), "B"), tool("eraser", t("Eraser"), "E"),
         tool("rect", t("Box"), "R")];
-      this.sizeInput = el("input", { type: "range", min: MIN_SIZE, max: MAX_SIZE, value: this.size,
+      this.sizeInput = el("input", { type: "range", min: MIN_SIZE, max: MAX_SIZE, value: this.size, "aria-label": t("Brush size"),
         oninput: (e) => this.setSize(+e.target.value) });
       this.sizeText = el("output", { text: String(this.size) });
       this.undoButton = el("button", { type: "button", onclick: () => this.undo(), text: t("Undo"),
@@ -140,7 +140,7 @@ tintype.painter = (() => {
       this.root.replaceChildren(
         el("div", { class: "painter-bar", role: "toolbar", "aria-label": t("Painting tools") },
           ...this.toolButtons,
-          el("label", {}, t("Size") + " ", this.sizeInput, " ", this.sizeText),
+          this.sizeInput, " ", this.sizeText,
           this.undoButton, this.redoButton, this.damageButton, this.useDamage, this.trackButton),
         el("div", { class: "painter-stage" }, this.canvas), scrubber, this.status,
         el("p", { class: "hint", text: s.frames > 1
@@ -250,7 +250,6 @@ tintype.painter = (() => {
     setSize(size) {
       this.size = Math.max(MIN_SIZE, Math.min(MAX_SIZE, Math.round(size)));
       this.sizeInput.value = this.size; this.sizeText.value = String(this.size);
-      this.sizeInput.setAttribute("aria-label", t("Brush size"));
     }
 
     point(e) {
