@@ -140,7 +140,7 @@ tintype.painter = (() => {
       this.root.replaceChildren(
         el("div", { class: "painter-bar", role: "toolbar", "aria-label": t("Painting tools") },
           ...this.toolButtons,
-          this.sizeInput, " ", this.sizeText,
+          el("span", { "aria-hidden": "true", text: t("Size") }), this.sizeInput, " ", this.sizeText,
           this.undoButton, this.redoButton, this.damageButton, this.useDamage, this.trackButton),
         el("div", { class: "painter-stage" }, this.canvas), scrubber, this.status,
         el("p", { class: "hint", text: s.frames > 1
