@@ -13,6 +13,7 @@ from tintype.jobs.remask import MASK_OPTIONS
 from tintype.media.box_tracks import PREVIEW_SPAN
 from tintype.media.frame_at import DEFAULT_SIDE, FORMATS, MAX_SIDE, MIN_SIDE
 from tintype.settings import Settings
+from tintype.web.openapi_uploads import UPLOAD, UPLOAD_FIELD, UPLOAD_PATHS
 
 NULLABLE_STR = {"type": ["string", "null"]}
 FLAG_WORDS = ["1", "0", "true", "false", "on", "off", "yes", "no"]
@@ -194,9 +195,11 @@ def submission(settings: Settings | None = None) -> dict[str, Any]:
 
 
 SUBMISSION = {
-    "type": "object", "required": ["file"], "additionalProperties": False,
-    "description": "any other field is refused (400 unknown_field), so a misspelt option is never ignored",
+    "type": "object", "additionalProperties": False,
+    "description": "`file` or `upload` is required; any other field is refused (400 unknown_field), so a "
+                   "misspelt option is never ignored",
     "properties": {
+        "upload": UPLOAD_FIELD,
         "file": {"type": "string", "format": "binary", "description": "image or video; type decided by content"},
         "mask": {"type": "string", "format": "binary",
                  "description": "one mask image for every frame; white (255) = pixels to replace"},
@@ -431,6 +434,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                     "responses": {"202": _job_response("accepted and queued"),
                                   "200": _job_response("the job an earlier request with this Idempotency-Key made"),
                                   "400": _error("a missing, invalid or unknown field (unknown_field names it)"),
+                                  "404": _error("upload=<id> names no completed upload of the caller"),
                                   "413": _error("upload, image or video over a limit"),
                                   "415": _error("not media, or an unsupported format or codec"),
                                   "422": _error("corrupt media (including a video cut short), a mask that does "
@@ -586,6 +590,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                             "schema": {"$ref": "#/components/schemas/Batch"}}}},
                             "404": _error("no such batch")}},
             },
+            **UPLOAD_PATHS,
             "/api/v1/pools": {
                 "get": {"summary": "Operators: work waiting and running per worker pool, and the workers needed",
                         "description": "The scaling signal (docs/metrics.md): waiting from the broker and the "
@@ -610,7 +615,8 @@ def _document(settings: Settings | None) -> dict[str, Any]:
         # An installation without keys (the embedded default) accepts requests without one.
         "security": [{"bearer": []}, {}],
         "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR, "KeyframeList": KEYFRAME_LIST,
-                                   "KeyframeParts": KEYFRAME_PARTS, "Pools": POOLS, "Batch": BATCH},
+                                   "KeyframeParts": KEYFRAME_PARTS, "Pools": POOLS, "Batch": BATCH,
+                                   "Upload": UPLOAD},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "an API key from `tintype keys create`"}}},
     }
