@@ -188,3 +188,41 @@ def test_the_openapi_document_lists_the_painter_routes(client):
     paths = client.get("/api/v1/openapi.json").json["paths"]
     for path in ("/frames", "/frames/{n}", "/frames/{n}/damage", "/track-preview", "/inpaint"):
         assert f"/api/v1/jobs/{{job_id}}{path}" in paths
+    for path in ("/frames", "/frames/{n}", "/frames/{n}/damage", "/track-preview"):
+        assert f"/api/v1/uploads/{{upload_id}}{path}" in paths
+
+
+def _staged(client, data: bytes, filename: str, content_type: str) -> str:
+    """A completed staged upload of `data` (POST /uploads, its parts, complete)."""
+    created = client.post("/api/v1/uploads", json={"filename": filename, "size": len(data),
+                                                  "content_type": content_type})
+    assert created.status_code == 201, created.json
+    for part in created.json["part_urls"]:
+        start = (part["number"] - 1) * created.json["part_size"]
+        assert client.put(part["url"], data=data[start:start + part["size"]]).status_code == 204
+    done = client.post(f"/api/v1/uploads/{created.json['id']}/complete")
+    assert done.status_code == 200, done.json
+    return created.json["id"]
+
+
+def test_a_staged_video_upload_is_painted_on_before_any_job(client, film):
+    upload = _staged(client, film[0].read_bytes(), "square.mp4", "video/mp4")
+    space = client.get(f"/api/v1/uploads/{upload}/frames").json
+    assert (space["kind"], space["width"], space["height"], space["frames"]) == ("video", W, H, N)
+    served = client.get(space["frame_url"].replace("{n}", "9") + "?format=png")
+    assert served.status_code == 200
+    rgb = np.asarray(Image.open(io.BytesIO(served.data)).convert("RGB")).astype(int)
+    assert np.abs(rgb - film[2][9].astype(int)).mean() < 2
+    assert client.get(f"/api/v1/uploads/{upload}/frames/{N}").status_code == 422
+    assert client.get(f"/api/v1/uploads/{upload}/frames/3/damage").status_code == 200
+    x, y, w, h = film[1][0]
+    preview = client.post(f"/api/v1/uploads/{upload}/track-preview",
+                          json={"boxes": [{"x": x, "y": y, "w": w, "h": h, "track": True}]})
+    assert preview.status_code == 200 and abs(preview.json["frames"][-1]["boxes"][0]["x"] - film[1][-1][0]) <= 3
+
+
+def test_an_unknown_or_open_upload_has_no_frames(client):
+    assert client.get("/api/v1/uploads/0123456789abcdef0123456789abcdef/frames").status_code == 404
+    opened = client.post("/api/v1/uploads", json={"filename": "a.mp4", "size": 10, "content_type": "video/mp4"})
+    response = client.get(f"/api/v1/uploads/{opened.json['id']}/frames/0")
+    assert response.status_code == 404 and response.json["error"]["code"] == "upload_not_found"

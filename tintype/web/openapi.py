@@ -13,7 +13,7 @@ from tintype.jobs.remask import MASK_OPTIONS
 from tintype.media.box_tracks import PREVIEW_SPAN
 from tintype.media.frame_at import DEFAULT_SIDE, FORMATS, MAX_SIDE, MIN_SIDE
 from tintype.settings import Settings
-from tintype.web.openapi_uploads import UPLOAD, UPLOAD_FIELD, UPLOAD_PATHS
+from tintype.web.openapi_uploads import UPLOAD, UPLOAD_FIELD, UPLOAD_ID, UPLOAD_PATHS
 
 NULLABLE_STR = {"type": ["string", "null"]}
 FLAG_WORDS = ["1", "0", "true", "false", "on", "off", "yes", "no"]
@@ -542,6 +542,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                 },
             },
             **painter_paths("/api/v1/jobs/{job_id}", [JOB_ID], "job", settings),
+            **painter_paths("/api/v1/uploads/{upload_id}", [UPLOAD_ID], "completed upload", settings),
             "/api/v1/jobs/{job_id}/inpaint": {
                 "parameters": [JOB_ID],
                 "post": {

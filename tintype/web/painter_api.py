@@ -1,5 +1,6 @@
-"""REST v1 for the mask painter: a job's frames, a preview of detected damage and of
-tracked boxes on them, and a new job inpainting the same input with the painted masks.
+"""REST v1 for the mask painter: a job's (or a completed staged upload's) frames, a
+preview of detected damage and of tracked boxes on them, and a new job inpainting a job's
+input again with the painted masks.
 
 The painter in the browser (static/painter.js) sees a film only through these: frames are
 decoded here on demand (media.frame_at), at a bounded size, so any frame of any film can
@@ -19,6 +20,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from PIL import Image
 
 from tintype.jobs import state as jobstate
+from tintype.jobs import uploads
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import load_facts
 from tintype.jobs.mask_intake import MaskError, check_boxes, parse_boxes, parse_damage_kinds
@@ -26,7 +28,9 @@ from tintype.jobs.remask import REMASK_FILES, create_remask
 from tintype.media import frame_at
 from tintype.media.box_tracks import PREVIEW_SPAN, tracked_boxes
 from tintype.media.errors import MediaError
+from tintype.media.images import sniff_image
 from tintype.media.inpaint import damage
+from tintype.media.probe import VideoFacts, probe_video
 from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
 from tintype.storage.models import Job
@@ -82,6 +86,44 @@ def job_frames(job: Job, store: ObjectStore) -> Iterator[frame_at.Source]:
             yield frame_at.Source(str(path), "image", width, height, 1)
     except ObjectNotFound:
         raise IntakeError(f"job {job.id} no longer has its input", "not_found", 404) from None
+
+
+_PROBED: dict[str, VideoFacts] = {}  # a completed upload never changes: probed once per process
+_PROBED_KEEP = 32
+
+
+def _probed(readable: str, key: str) -> VideoFacts:
+    if key not in _PROBED:
+        settings = get_app_settings()
+        if len(_PROBED) >= _PROBED_KEEP:
+            _PROBED.pop(next(iter(_PROBED)))
+        _PROBED[key] = probe_video(readable, settings.ffmpeg_timeout_seconds, settings.max_video_frames)
+    return _PROBED[key]
+
+
+@contextmanager
+def upload_frames(upload_id: str, store: ObjectStore) -> Iterator[frame_at.Source]:
+    """A completed staged upload's frames, before any job is made of it: a video is probed
+    (its frames as they are in the file: a job that deinterlaces to one frame per field
+    numbers them differently), a photograph read upright."""
+    settings = get_app_settings()
+    staged = uploads.completed(settings.database_url, principal().owner, upload_id)
+    try:
+        if not staged.content_type.startswith("image/"):
+            readable = store.read_url(staged.key)
+            facts = _probed(readable, staged.key)
+            yield frame_at.Source(readable, "video", facts.width, facts.height, facts.frames, facts)
+            return
+        with tempfile.TemporaryDirectory(prefix="tintype-frame-") as tmp:
+            path = Path(tmp) / "upload"
+            store.get_file(staged.key, path)
+            facts = sniff_image(path, settings.max_image_pixels)
+            if facts is None:
+                raise IntakeError(f"upload {upload_id} is not an image tintype can read", "not_media", 415)
+            width, height = _image_size(path, facts)
+            yield frame_at.Source(str(path), "image", width, height, 1)
+    except ObjectNotFound:
+        raise IntakeError(f"upload {upload_id} is no longer stored", "not_found", 404) from None
 
 
 def _side() -> int:
@@ -194,6 +236,31 @@ def _preview_frames(boxes: list[dict[str, int]], track_all: bool) -> list[int]:
             shown.update(range(first + step, last + 1, step))
             shown.add(last)
     return sorted(shown)[:4 * PREVIEW_SHOWN]
+
+
+@painter_api.get("/uploads/<upload_id>/frames")
+def upload_frame_space(upload_id: str):
+    with upload_frames(upload_id, get_store()) as source:
+        template = url_for("painter_api.upload_frame", upload_id=upload_id, frame=0).rsplit("/", 1)[0] + "/{n}"
+        return jsonify(frames_json(source, template))
+
+
+@painter_api.get("/uploads/<upload_id>/frames/<int:frame>")
+def upload_frame(upload_id: str, frame: int):
+    with upload_frames(upload_id, get_store()) as source:
+        return frame_response(source, frame)
+
+
+@painter_api.get("/uploads/<upload_id>/frames/<int:frame>/damage")
+def upload_frame_damage(upload_id: str, frame: int):
+    with upload_frames(upload_id, get_store()) as source:
+        return damage_response(source, frame)
+
+
+@painter_api.post("/uploads/<upload_id>/track-preview")
+def upload_track_preview(upload_id: str):
+    with upload_frames(upload_id, get_store()) as source:
+        return jsonify(track_preview(source, request.get_json(silent=True)))
 
 
 @painter_api.post("/jobs/<job_id>/inpaint")
