@@ -131,3 +131,27 @@ def test_a_photo_is_painted_on_the_upload_page_and_submitted(page, stack, browse
     assert mask[80, 14:46].all() and not mask[:70].any(), "the stroke, and only the stroke"
 
 
+
+
+def test_a_film_is_staged_painted_on_and_submitted_from_the_upload_page(page, stack, browser_key, tmp_path):
+    frames, _ = moving_square(textured_frames(8, W, H))
+    film = encode_frames(tmp_path / "reel.mp4", frames)
+    page.goto("/")
+    page.locator('input[name="file"]').set_input_files(str(film))
+    page.get_by_role("button", name="Upload now and paint on its frames").click()
+    canvas = page.locator("#upload-painter canvas.painter-canvas")
+    canvas.wait_for()
+    canvas.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("b")
+    drag(page, canvas, [(30, 10), (30, 50)])  # one painted frame: one mask for every frame
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_url(lambda url: "/jobs/" in url)
+    job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    job = stack.client(browser_key).get(f"{stack.base}/api/v1/jobs/{job_id}", timeout=30).json()
+    cancel(stack, browser_key, job_id)
+    assert job["input"]["name"] == "reel.mp4" and job["input"]["facts"]["frames"] == 8
+    assert "inpaint" in job["operations"] and job["input"]["has_mask"]
+    mask = np.asarray(Image.open(io.BytesIO(stored(stack, f"jobs/{job_id}/mask.png"))).convert("L")) > 127
+    assert mask[15:45, 30].all() and not mask[:, 40:].any()

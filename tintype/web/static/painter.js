@@ -561,26 +561,76 @@ tintype.painter = (() => {
     });
   }
 
-  // The upload page: a photograph is painted on in the browser; the painter's parts join
-  // the submission when its form data is built (the `formdata` event of new FormData(form)).
+  // A film sent as a staged upload (POST /api/v1/uploads, its parts, complete), so the server
+  // can decode its frames before any job is made of it; the job is then made with upload=<id>.
+  async function stageFile(file, onProgress) {
+    const headers = { "Content-Type": "application/json", "X-CSRF-Token": tintype.csrfToken(), Accept: "application/json" };
+    const up = await readJson(await fetch("/api/v1/uploads", { method: "POST", headers,
+      body: JSON.stringify({ filename: file.name, size: file.size, content_type: file.type || "application/octet-stream" }) }));
+    const etags = [];
+    let sent = 0;
+    for (const part of up.part_urls) {
+      const start = (part.number - 1) * up.part_size;
+      const direct = up.transport === "s3";
+      const response = await fetch(part.url, { method: "PUT", body: file.slice(start, start + part.size),
+        headers: direct ? {} : { "X-CSRF-Token": tintype.csrfToken() } });
+      if (!response.ok) throw new Error(t("Part {n} of the upload failed: HTTP {status}", { n: part.number, status: response.status }));
+      const etag = response.headers.get("ETag");
+      if (etag) etags.push({ number: part.number, etag });
+      sent += part.size;
+      if (onProgress) onProgress(sent / file.size);
+    }
+    await readJson(await fetch(up.links.complete, { method: "POST", headers,
+      body: etags.length ? JSON.stringify({ parts: etags }) : "" }));
+    return up.id;
+  }
+
+  // The upload page: a photograph is painted on in the browser; a film is first sent as a
+  // staged upload ("Upload now and paint on its frames"), then painted on its frames decoded by
+  // the server. The painter's parts join the submission when its form data is built (the
+  // `formdata` event of new FormData(form)), and a staged film is sent as upload=<id>.
   function bindUploadPainter(form, section) {
     const input = form.querySelector('input[type="file"][name="file"]');
     const holder = section.querySelector(".painter"), note = section.querySelector(".painter-note");
-    let painter = null;
+    const stage = section.querySelector(".painter-stage-film");
+    let painter = null, staged = null;
+    const say = (m) => { note.textContent = m; };
     input.addEventListener("change", async () => {
-      painter = null;
+      painter = null; staged = null;
       holder.replaceChildren();
       const file = input.files[0];
       section.hidden = !file;
+      stage.hidden = true;
       if (!file) return;
-      if (!file.type.startsWith("image/")) {
-        note.textContent = t("Films are painted on after upload: open the job's page and choose “Paint masks and inpaint again”.");
+      say("");
+      if (file.type.startsWith("image/")) {
+        try { painter = mount(holder, await photoSpace(file)); } catch (err) { say(err.message); }
         return;
       }
-      note.textContent = "";
-      try { painter = mount(holder, await photoSpace(file)); } catch (err) { note.textContent = err.message; }
+      stage.hidden = false;
+    });
+    stage.addEventListener("click", async () => {
+      const file = input.files[0];
+      if (!file) return;
+      stage.disabled = true;
+      try {
+        say(t("Uploading…"));
+        const id = await stageFile(file, (f) => say(t("Uploading… {p}%", { p: Math.round(100 * f) })));
+        painter = mount(holder, await serverSpace("/api/v1/uploads/" + id));
+        staged = { id, file };
+        stage.hidden = true;
+        say(t("Uploaded: paint on its frames, then start."));
+      } catch (err) {
+        say(err.message);
+      } finally {
+        stage.disabled = false;
+      }
     });
     form.addEventListener("formdata", (e) => {
+      if (staged && input.files[0] === staged.file) {
+        e.formData.delete("file");  // already stored: the job copies it inside the store
+        e.formData.set("upload", staged.id);
+      }
       if (!painter || painter.isEmpty()) return;
       painter.fill(e.formData);
       const inpaint = form.querySelector('input[name="inpaint"]');
@@ -588,5 +638,5 @@ tintype.painter = (() => {
     });
   }
 
-  return { mount, serverSpace, photoSpace, bindJobPainter, bindUploadPainter, zipStored, crc32 };
+  return { mount, serverSpace, photoSpace, stageFile, bindJobPainter, bindUploadPainter, zipStored, crc32 };
 })();
