@@ -14,7 +14,7 @@ import subprocess
 import numpy as np
 from PIL import Image
 
-from tests.browser.conftest import shot
+from tests.browser.conftest import PHONE, shot, signed_in_page
 from tests.media_factory import encode_frames, grey_photo, moving_square, save_picture, textured_frames
 from tests.stack import BUCKET, PREFIX
 
@@ -155,3 +155,59 @@ def test_a_film_is_staged_painted_on_and_submitted_from_the_upload_page(page, st
     assert "inpaint" in job["operations"] and job["input"]["has_mask"]
     mask = np.asarray(Image.open(io.BytesIO(stored(stack, f"jobs/{job_id}/mask.png"))).convert("L")) > 127
     assert mask[15:45, 30].all() and not mask[:, 40:].any()
+
+
+def test_detected_damage_is_previewed_and_used_as_the_mask(page, stack, browser_key, tmp_path):
+    frames = textured_frames(6, W, H)
+    for frame in frames:
+        frame[:, 61:63] = 250  # a bright line scratch down the whole film
+    film = encode_frames(tmp_path / "scratched.mp4", frames)
+    api = stack.client(browser_key)
+    parent = api.post(f"{stack.base}/api/v1/jobs", files={"file": ("scratched.mp4", film.read_bytes())},
+                      data={"operations": "colorize"}, timeout=60).json()["id"]
+    cancel(stack, browser_key, parent)
+    page.goto(f"/jobs/{parent}")
+    page.get_by_role("button", name="Paint masks and inpaint again").click()
+    page.get_by_role("button", name="Detect damage on this frame").click()
+    page.get_by_role("button", name="Use it").click()
+    page.get_by_role("button", name="Inpaint again, as a new job").click()
+    page.wait_for_url(lambda url: parent not in url and "/jobs/" in url)
+    job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    job = api.get(f"{stack.base}/api/v1/jobs/{job_id}", timeout=30).json()
+    cancel(stack, browser_key, job_id)
+    assert job["input"]["has_mask"] and not job["options"]["boxes"]
+    mask = np.asarray(Image.open(io.BytesIO(stored(stack, f"jobs/{job_id}/mask.png"))).convert("L")) > 127
+    assert mask[:, 60:64].mean() > 0.5 and mask[:, :55].mean() < 0.01, "the scratch the detector found"
+
+
+def test_a_finger_paints_on_a_phone(browser, stack, browser_key, tmp_path):
+    page = signed_in_page(browser, stack, browser_key, PHONE)
+    try:
+        photo = save_picture(tmp_path / "print.png", grey_photo(W, H))
+        page.goto("/")
+        page.locator('input[name="file"]').set_input_files(str(photo))
+        canvas = page.locator("#upload-painter canvas.painter-canvas")
+        canvas.wait_for()
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], "the frame fits the phone's width"
+        assert canvas.evaluate("c => getComputedStyle(c).touchAction") == "none"
+        touch = page.context.new_cdp_session(page)
+        y = box["y"] + 60 * box["height"] / H
+        xs = [box["x"] + x * box["width"] / W for x in range(20, 101, 10)]
+
+        def send(kind: str, x: float | None) -> None:
+            points = [] if x is None else [{"x": x, "y": y, "id": 1}]
+            touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+        send("touchStart", xs[0])
+        for x in xs[1:]:
+            send("touchMove", x)
+        send("touchEnd", None)
+        page.get_by_role("button", name="Upload and start").click()
+        page.wait_for_url(lambda url: "/jobs/" in url)
+        job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+        cancel(stack, browser_key, job_id)
+        mask = np.asarray(Image.open(io.BytesIO(stored(stack, f"jobs/{job_id}/mask.png"))).convert("L")) > 127
+        assert mask[60, 25:95].all() and not mask[:50].any(), "the finger's stroke"
+    finally:
+        page.context.close()

@@ -537,6 +537,7 @@ tintype.painter = (() => {
       try {
         painter = mount(panel.querySelector(".painter"), await serverSpace(section.dataset.base));
         panel.hidden = false;
+        open.hidden = true;
         painter.canvas.focus();
       } catch (err) {
         error.textContent = err.message; open.disabled = false;
