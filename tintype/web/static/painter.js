@@ -156,15 +156,22 @@ tintype.painter = (() => {
 
     // ------------------------------------------------------------ frames
 
-    async show(n) {
+    // Step to frame n. A frame not seen yet is asked for once the scrubber rests (each is a
+    // decode on the server), so dragging the slider asks only for where it stops.
+    show(n) {
       n = Math.max(0, Math.min(this.space.frames - 1, Number.isFinite(n) ? Math.round(n) : 0));
       this.frame = n;
       this.slider.value = n; this.number.value = n;
       this.damage = null; this.useDamage.hidden = true;
       this.render();
-      const image = await this.image(n);
-      if (this.frame === n) { this.picture = image; this.render(); }
-      this.say(t("Frame {n}", { n }));
+      clearTimeout(this.loading);
+      return new Promise((resolve) => {
+        this.loading = setTimeout(async () => {
+          const image = await this.image(n);
+          if (this.frame === n) { this.picture = image; this.render(); this.say(t("Frame {n}", { n })); }
+          resolve();
+        }, this.images.has(n) ? 0 : 120);
+      });
     }
 
     image(n) {
