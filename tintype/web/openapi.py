@@ -319,7 +319,8 @@ TRACK_PREVIEW = {
         "notes": {"type": "array", "items": {"type": "string"}}},
 }
 BAD_FRAME = {"400": _error("a bad size, format or kinds"), "404": _error("no such job or upload"),
-             "422": _error("a frame past the end")}
+             "422": _error("a frame past the end, or one ffmpeg could not decode"),
+             "503": _error("database or storage unavailable")}
 
 
 def painter_paths(base: str, parameters: list[dict[str, Any]], what: str,

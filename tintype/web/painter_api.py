@@ -11,6 +11,7 @@ what the job will do.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any, Iterator
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from PIL import Image
+from sqlalchemy.exc import OperationalError
 
 from tintype.jobs import state as jobstate
 from tintype.jobs import uploads
@@ -27,20 +29,21 @@ from tintype.jobs.mask_intake import MaskError, check_boxes, parse_boxes, parse_
 from tintype.jobs.remask import REMASK_FILES, create_remask
 from tintype.media import frame_at
 from tintype.media.box_tracks import PREVIEW_SPAN, tracked_boxes
-from tintype.media.errors import MediaError
+from tintype.media.errors import MediaError, ToolFailed
 from tintype.media.images import sniff_image
 from tintype.media.inpaint import damage
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
 from tintype.storage.models import Job
-from tintype.storage.objects import ObjectNotFound, ObjectStore
+from tintype.storage.objects import ObjectNotFound, ObjectStore, StorageError
 from tintype.web.api import job_json
 from tintype.web.auth import can_see, principal
 from tintype.web.resources import get_app_settings, get_celery, get_store, json_error
 from tintype.web.uploads import save_upload
 
 painter_api = Blueprint("painter_api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 PREVIEW_SHOWN = 4  # frames of that span it answers with
 
@@ -53,6 +56,25 @@ def _intake_error(exc: IntakeError):
 @painter_api.errorhandler(MediaError)
 def _media_error(exc: MediaError):
     return json_error(exc.status or 422, exc.code or "bad_media", str(exc))
+
+
+@painter_api.errorhandler(ToolFailed)
+def _decode_failed(exc: ToolFailed):
+    log.warning("painter: ffmpeg failed: %s", exc)  # the detail names paths and URLs: for logs
+    return json_error(422, "decode_failed", "ffmpeg could not decode that frame of the file")
+
+
+@painter_api.errorhandler(OperationalError)
+def _database_down(_exc: OperationalError):
+    return json_error(503, "database_unavailable", "the job database is not answering; retry shortly",
+                      {"Retry-After": "5"})
+
+
+@painter_api.errorhandler(StorageError)
+def _storage_down(exc: StorageError):
+    log.warning("object storage error: %s", exc)
+    return json_error(503, "storage_unavailable", "object storage is not answering; retry shortly",
+                      {"Retry-After": "5"})
 
 
 def _job(job_id: str) -> Job:
