@@ -93,6 +93,11 @@ def test_paint_erase_box_follow_undo_and_submit_on_a_video_job(page, stack, brow
     assert box["first"] == 5 and box["track"] == 1, box
     assert abs(box["x"] - 80) <= 2 and abs(box["y"] - 40) <= 2 and abs(box["w"] - 30) <= 3 and abs(box["h"] - 20) <= 3
 
+    page.get_by_role("button", name="Paint masks and inpaint again").click()  # a correction of the correction
+    page.locator(".painter-boxes li").wait_for()
+    assert page.locator(".painter-boxes li").count() == 1 and page.get_by_label("Follow it").is_checked(), \
+        "the painter starts from the job's own boxes"
+
     path = tmp_path / "masks.mkv"
     path.write_bytes(stored(stack, f"jobs/{job_id}/masks.mkv"))
     raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "gray", "-"],

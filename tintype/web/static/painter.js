@@ -208,7 +208,7 @@ tintype.painter = (() => {
       const line = Math.max(1, Math.round(Math.max(width, height) / 300));
       g.lineWidth = line;
       for (const [i, b] of this.boxes.entries()) {
-        if (b.first > this.frame) continue;
+        if (b.first > this.frame || (b.last != null && b.last < this.frame)) continue;
         const moved = this.preview && this.preview[this.frame] && b.track ? this.preview[this.frame][i] : null;
         g.strokeStyle = "#ff2020"; g.setLineDash([]);
         g.fillStyle = "rgba(255,32,32,0.25)";
@@ -462,6 +462,7 @@ tintype.painter = (() => {
       return this.boxes.map((b) => {
         const out = { x: b.x, y: b.y, w: b.w, h: b.h };
         if (b.first > 0) out.first = b.first;
+        if (b.last != null) out.last = b.last;
         if (b.track) out.track = true;
         return out;
       });
@@ -483,6 +484,14 @@ tintype.painter = (() => {
         files.push({ name: `mask-${String(n).padStart(6, "0")}.png`, bytes: layer ? pngBytes(maskCanvas(layer, width, height)) : blank });
       }
       return { masks: zipStored(files) };
+    }
+
+    // Start from a job's own boxes (a correction rarely starts over); undo does not take them away.
+    load(job) {
+      const options = job.options || {};
+      this.boxes = (options.boxes || []).map((b) => ({ x: b.x, y: b.y, w: b.w, h: b.h, first: b.first || 0,
+        last: b.last, track: Boolean(b.track || options.track_boxes) }));
+      this.changed();
     }
 
     isEmpty() { return !this.layers.size && !this.boxes.length; }
@@ -543,6 +552,7 @@ tintype.painter = (() => {
       open.disabled = true;
       try {
         painter = mount(panel.querySelector(".painter"), await serverSpace(section.dataset.base));
+        painter.load(await readJson(await fetch(section.dataset.base, { headers: { Accept: "application/json" } })));
         panel.hidden = false;
         open.hidden = true;
         painter.canvas.focus();
