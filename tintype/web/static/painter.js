@@ -605,24 +605,25 @@ tintype.painter = (() => {
 
   // The upload page: a photograph is painted on in the browser; a film is first sent as a
   // staged upload ("Upload now and paint on its frames"), then painted on its frames decoded by
-  // the server. The painter's parts join the submission when its form data is built (the
-  // `formdata` event of new FormData(form)), and a staged film is sent as upload=<id>.
+  // the server. The painter's parts join the submission whenever the form's data is built (the
+  // `formdata` event of new FormData(form), which the drop zone's submit builds too); a film
+  // staged here is submitted here, as upload=<id>, instead of being sent a second time.
   function bindUploadPainter(form, section) {
     const input = form.querySelector('input[type="file"][name="file"]');
     const holder = section.querySelector(".painter"), note = section.querySelector(".painter-note");
-    const stage = section.querySelector(".painter-stage-film");
+    const stage = section.querySelector(".painter-stage-film"), error = document.getElementById("submit-error");
     let painter = null, staged = null;
     const say = (m) => { note.textContent = m; };
     input.addEventListener("change", async () => {
       painter = null; staged = null;
       holder.replaceChildren();
-      const file = input.files[0];
-      section.hidden = !file;
+      const files = [...input.files];
+      section.hidden = !files.length;
       stage.hidden = true;
-      if (!file) return;
-      say("");
-      if (file.type.startsWith("image/")) {
-        try { painter = mount(holder, await photoSpace(file)); } catch (err) { say(err.message); }
+      say(files.length > 1 ? t("The painter works on one file at a time: choose a single file to paint on it.") : "");
+      if (files.length !== 1) return;
+      if (files[0].type.startsWith("image/")) {
+        try { painter = mount(holder, await photoSpace(files[0])); } catch (err) { say(err.message); }
         return;
       }
       stage.hidden = false;
@@ -635,7 +636,7 @@ tintype.painter = (() => {
         say(t("Uploading…"));
         const id = await stageFile(file, (f) => say(t("Uploading… {p}%", { p: Math.round(100 * f) })));
         painter = mount(holder, await serverSpace("/api/v1/uploads/" + id));
-        staged = { id, file };
+        staged = { id, file, key: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) };
         stage.hidden = true;
         say(t("Uploaded: paint on its frames, then start."));
       } catch (err) {
@@ -645,15 +646,31 @@ tintype.painter = (() => {
       }
     });
     form.addEventListener("formdata", (e) => {
-      if (staged && input.files[0] === staged.file) {
-        e.formData.delete("file");  // already stored: the job copies it inside the store
-        e.formData.set("upload", staged.id);
-      }
       if (!painter || painter.isEmpty()) return;
       painter.fill(e.formData);
       const inpaint = form.querySelector('input[name="inpaint"]');
       if (inpaint && !inpaint.checked) e.formData.set("inpaint", "1");  // painted masks ask to inpaint
     });
+    // Before the page's other submit handlers (capture on the document): a film already staged
+    // here becomes its job with upload=<id>.
+    document.addEventListener("submit", async (event) => {
+      if (event.target !== form || !staged || input.files.length !== 1 || input.files[0] !== staged.file) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      error.textContent = "";
+      const data = new FormData(form);
+      data.delete("file");
+      const problem = tintype.appendKeyframes(form, data);
+      if (problem) { error.textContent = problem; return; }
+      data.set("upload", staged.id);
+      try {
+        const job = await readJson(await fetch(form.action, { method: "POST", body: data,
+          headers: { "X-CSRF-Token": tintype.csrfToken(), "Idempotency-Key": staged.key, Accept: "application/json" } }));
+        window.location = job.links.page;
+      } catch (err) {
+        error.textContent = err.message;
+      }
+    }, true);
   }
 
   return { mount, serverSpace, photoSpace, stageFile, bindJobPainter, bindUploadPainter, zipStored, crc32 };
