@@ -548,10 +548,11 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                 "parameters": [JOB_ID],
                 "post": {
                     "summary": "Inpaint the job's stored input again, as a new job, with new masks or boxes",
-                    "description": "What the mask painter submits. The new job takes the parent's stored input "
-                                   "(nothing is uploaded again) and its options and operations, with inpainting "
-                                   "on and only the mask sources sent here (the parent's boxes and detection are "
-                                   "not kept). Everything is checked as for a new submission; quotas apply.",
+                    "description": "What the mask painter submits. The new job takes the parent's stored input, "
+                                   "facts and frame times (nothing is uploaded or probed again) and its options "
+                                   "and operations, with inpainting on and only the mask sources sent here (the "
+                                   "parent's boxes, detection and keyframes are not kept). The masks are checked "
+                                   "as for a new submission; quotas apply.",
                     "requestBody": {"required": True,
                                     "content": {"multipart/form-data": {"schema": remask_form(settings)}}},
                     "responses": {"202": _job_response("the new job, accepted and queued (Location: its URL)"),
