@@ -61,6 +61,11 @@ def test_paint_erase_box_follow_undo_and_submit_on_a_video_job(page, stack, brow
     assert page.locator(".painter-bar output").inner_text() == "10"
     page.keyboard.press("b")
     drag(page, canvas, [(20, 20), (100, 20)])  # frame 0: a line across the top
+    drag(page, canvas, [(20, 50), (100, 50)])  # and one across the middle, undone and redone
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+y")
+    drag(page, canvas, [(20, 80), (100, 80)])  # and one at the bottom, undone
+    page.keyboard.press("Control+z")
     for _ in range(5):
         page.keyboard.press("ArrowRight")
     assert page.get_by_label("Frame", exact=True).last.input_value() == "5"
@@ -104,7 +109,8 @@ def test_paint_erase_box_follow_undo_and_submit_on_a_video_job(page, stack, brow
                          check=True, capture_output=True).stdout
     masks = np.frombuffer(raw, np.uint8).reshape(-1, H, W) > 127
     assert masks.shape[0] == 12
-    assert masks[0, 20, 25:95].all() and not masks[0, 40:].any(), "frame 0: the top line only"
+    assert masks[0, 20, 25:95].all() and masks[0, 50, 25:95].all(), "frame 0: its line and the one redone"
+    assert not masks[0, 60:].any(), "the undone stroke is gone"
     assert not masks[1:5].any() and not masks[6:].any(), "frames painted on nothing are empty"
     assert masks[5, 70, 22:30].all() and masks[5, 70, 50:58].all(), "frame 5: both ends of its line"
     assert not masks[5, 70, 38:43].any(), "the eraser took the middle out"

@@ -274,8 +274,11 @@ tintype.painter = (() => {
         const p = this.point(e);
         if (this.tool === "rect") { this.drag = { start: p, box: { x: p.x, y: p.y, w: 0, h: 0 } }; return; }
         const layer = this.layer(this.frame, true);
-        const g = layer.getContext("2d");
-        this.drag = { layer, before: g.getImageData(0, 0, layer.width, layer.height), last: p };
+        // The layer as it was, copied on the GPU; only the part the stroke touched is kept for undo.
+        const before = document.createElement("canvas");
+        before.width = layer.width; before.height = layer.height;
+        before.getContext("2d").drawImage(layer, 0, 0);
+        this.drag = { layer, before, last: p, area: { x0: p.x, y0: p.y, x1: p.x, y1: p.y } };
         this.stroke(p, p);
       });
       c.addEventListener("pointermove", (e) => {
@@ -304,7 +307,9 @@ tintype.painter = (() => {
     }
 
     stroke(a, b) {
-      const g = this.drag.layer.getContext("2d");
+      const g = this.drag.layer.getContext("2d"), area = this.drag.area;
+      area.x0 = Math.min(area.x0, b.x); area.y0 = Math.min(area.y0, b.y);
+      area.x1 = Math.max(area.x1, b.x); area.y1 = Math.max(area.y1, b.y);
       g.globalCompositeOperation = this.tool === "eraser" ? "destination-out" : "source-over";
       g.strokeStyle = "#fff"; g.lineWidth = this.size; g.lineCap = "round"; g.lineJoin = "round";
       g.beginPath(); g.moveTo(a.x, a.y); g.lineTo(b.x, b.y); g.stroke();
@@ -313,17 +318,20 @@ tintype.painter = (() => {
     }
 
     finishStroke(drag) {
-      const frame = this.frame, layer = drag.layer;
-      const after = layer.getContext("2d").getImageData(0, 0, layer.width, layer.height);
-      const empty = !marks(layer);
-      this.remember({ undo: () => this.putLayer(frame, drag.before), redo: () => this.putLayer(frame, after) });
-      if (empty) this.layers.delete(frame);
+      const frame = this.frame, layer = drag.layer, a = drag.area, pad = this.size / 2 + 2;
+      const x = Math.max(0, Math.floor(a.x0 - pad)), y = Math.max(0, Math.floor(a.y0 - pad));
+      const w = Math.min(layer.width, Math.ceil(a.x1 + pad)) - x, h = Math.min(layer.height, Math.ceil(a.y1 + pad)) - y;
+      if (w <= 0 || h <= 0) return;  // the whole stroke fell outside the frame
+      const before = drag.before.getContext("2d").getImageData(x, y, w, h);
+      const after = layer.getContext("2d").getImageData(x, y, w, h);
+      this.remember({ undo: () => this.putLayer(frame, before, x, y), redo: () => this.putLayer(frame, after, x, y) });
+      if (!marks(layer)) this.layers.delete(frame);
       this.changed();
     }
 
-    putLayer(frame, data) {
+    putLayer(frame, data, x = 0, y = 0) {
       const layer = this.layer(frame, true);
-      layer.getContext("2d").putImageData(data, 0, 0);
+      layer.getContext("2d").putImageData(data, x, y);
       if (!marks(layer)) this.layers.delete(frame);
     }
 
