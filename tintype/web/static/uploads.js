@@ -164,6 +164,7 @@
       // Parts sent to the app carry the page's CSRF token; presigned S3 URLs need no header.
       const headers = upload.transport === "app" ? { "X-CSRF-Token": tintype.csrfToken() } : {};
       for (let attempt = 1; ; attempt += 1) {
+        if (this.cancelled) throw new DOMException("cancelled", "AbortError");
         try {
           const sent = await request("PUT", part.url, blob, {
             headers, track: this.inFlight,
