@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -17,6 +18,7 @@ from tintype.jobs.errors import IntakeError
 from tintype.settings import load_settings
 from tintype.storage.db import session_scope, upgrade
 from tintype.storage.models import Upload, utcnow
+from tintype.tasks import reconcile
 from tintype.web.app import create_app
 
 PART = 4096
@@ -121,3 +123,25 @@ def test_unfinished_uploads_expire(app):
     assert uploads.expire(settings.database_url, app.extensions["tintype.store"], utcnow()) == [old["id"]]
     assert client.get(f"/api/v1/uploads/{old['id']}").status_code == 404
     assert client.get(f"/api/v1/uploads/{fresh['id']}").status_code == 200 and _stored(app) == []
+
+
+def test_the_reconciler_aborts_expired_uploads(app):
+    client, data = app.test_client(), _photo()
+    settings, store = app.extensions["tintype.settings"], app.extensions["tintype.store"]
+    up = _create(client, data).json
+    _send(client, up, data, numbers={1})
+    with session_scope(settings.database_url) as s:
+        s.query(Upload).filter(Upload.id == up["id"]).update({"expires_at": utcnow() - timedelta(minutes=1)})
+    reconcile._expire_uploads(SimpleNamespace(db_url=settings.database_url, store=store))
+    assert client.get(f"/api/v1/uploads/{up['id']}").status_code == 404 and _stored(app) == []
+
+
+def test_uploads_count_against_the_daily_bytes_quota(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("QUOTA_BYTES_PER_DAY", "10000")
+    settings = load_settings()
+    upgrade(settings.database_url)
+    client, data = create_app(settings).test_client(), _photo()
+    refused = _create(client, data * 2)
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "quota_bytes_per_day"
+    assert refused.headers["Retry-After"]

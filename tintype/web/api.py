@@ -171,11 +171,12 @@ def submit_job():
     who = principal()
     idempotency = _idempotency_key()
     earlier = _earlier_submission(who.owner, idempotency)
+    if earlier is None:  # a retry gets its job back even at the quota
+        check_quota(settings.database_url, who.owner, who.limits, settings, request.content_length or 0)
     check_fields([*request.form.keys(), *request.files.keys()], (*SUBMISSION_FILES, "upload"))
     staged = _staged_upload(who.owner, earlier)
-    if earlier is None:  # a retry gets its job back even at the quota
-        incoming = staged.size if staged is not None else request.content_length or 0
-        check_quota(settings.database_url, who.owner, who.limits, settings, incoming)
+    if earlier is None and staged is not None:  # its bytes came before this small request
+        check_quota(settings.database_url, who.owner, who.limits, settings, staged.size)
     upload = request.files.get("file")
     if staged is None and (upload is None or not upload.filename):
         raise IntakeError("send the media as the multipart field 'file' (or a completed staged upload as "

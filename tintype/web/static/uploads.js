@@ -55,7 +55,8 @@
   const message = (response, fallback) => (response.json && response.json.error && response.json.error.message)
     || t(fallback, { status: response.status });
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  const mib = (bytes) => (bytes / 1048576).toFixed(1);
+  const sizeOf = (bytes) => (bytes < 1048576 ? t("{n} KiB", { n: Math.max(1, Math.round(bytes / 1024)) })
+    : t("{n} MiB", { n: (bytes / 1048576).toFixed(1) }));
 
   // -- One row of the list per file ------------------------------------------------------
   function fileRow(list, name, size) {
@@ -63,7 +64,7 @@
     li.className = "upload-row";
     const title = document.createElement("span");
     title.className = "upload-name";
-    title.textContent = `${name} (${mib(size)} MiB)`;
+    title.textContent = `${name} (${sizeOf(size)})`;
     const bar = document.createElement("progress");
     bar.max = 100; bar.value = 0;
     bar.setAttribute("aria-label", t("Upload progress of {name}", { name }));
@@ -163,6 +164,7 @@
       // Parts sent to the app carry the page's CSRF token; presigned S3 URLs need no header.
       const headers = upload.transport === "app" ? { "X-CSRF-Token": tintype.csrfToken() } : {};
       for (let attempt = 1; ; attempt += 1) {
+        if (this.cancelled) throw new DOMException("cancelled", "AbortError");
         try {
           const sent = await request("PUT", part.url, blob, {
             headers, track: this.inFlight,
