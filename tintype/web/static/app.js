@@ -365,7 +365,9 @@ const tintype = (() => {
       const response = await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
       if (response.status === 204) window.location = remove.dataset.after;
     });
-    tick();
+    // Pushed by the server (static/live.js) where the browser can; else polled.
+    const live = typeof tintypeLive !== "undefined" && tintypeLive.watchJob(root, (job) => render(root, job), tick);
+    if (!live) tick();
   }
 
   // The gallery picture of a job: before | after for video, the result for an image,
@@ -380,6 +382,17 @@ const tintype = (() => {
     return img;
   }
 
+  function row(job) {
+    const tr = document.createElement("tr");
+    tr.dataset.job = job.id;
+    const link = document.createElement("a");
+    link.href = job.links.page; link.textContent = job.input.name;
+    const cells = [thumbnail(job), link, job.kind, job.operations.join(" + "), job.status,
+      `${Math.round(100 * (job.status === "succeeded" ? 1 : job.progress.fraction))}%`, job.created_at];
+    for (const c of cells) { const td = document.createElement("td"); td.append(c); tr.append(td); }
+    return tr;
+  }
+
   function listJobs(api) {
     let page = 1;
     const load = async () => {
@@ -389,16 +402,7 @@ const tintype = (() => {
       if (status) params.set("status", status);
       if (kind) params.set("kind", kind);
       const body = await (await fetch(`${api}?${params}`)).json();
-      const rows = body.items.map((job) => {
-        const tr = document.createElement("tr");
-        const link = document.createElement("a");
-        link.href = job.links.page; link.textContent = job.input.name;
-        const cells = [thumbnail(job), link, job.kind, job.operations.join(" + "), job.status,
-          `${Math.round(100 * (job.status === "succeeded" ? 1 : job.progress.fraction))}%`, job.created_at];
-        for (const c of cells) { const td = document.createElement("td"); td.append(c); tr.append(td); }
-        return tr;
-      });
-      document.getElementById("jobs-body").replaceChildren(...rows);
+      document.getElementById("jobs-body").replaceChildren(...body.items.map(row));
       text(document.getElementById("page-info"), `page ${body.page} of ${Math.max(1, Math.ceil(body.total / body.per_page))}`);
       document.getElementById("prev-page").disabled = page <= 1;
       document.getElementById("next-page").disabled = page * body.per_page >= body.total;
@@ -408,7 +412,12 @@ const tintype = (() => {
     document.getElementById("filter-status").onchange = () => { page = 1; load(); };
     document.getElementById("filter-kind").onchange = () => { page = 1; load(); };
     load();
-    setInterval(load, 5000);
+    // Rows change as the server pushes (static/live.js) where the browser can; else polled.
+    const matches = (job) => [["filter-status", job.status], ["filter-kind", job.kind]]
+      .every(([id, value]) => !document.getElementById(id).value || document.getElementById(id).value === value);
+    const poll = () => setInterval(load, 5000);
+    const live = typeof tintypeLive !== "undefined" && tintypeLive.watchList(api, { row, matches, page: () => page, perPage: 20 }, poll);
+    if (!live) poll();
   }
 
   return { bindUploadForm, watchJob, listJobs, appendKeyframes, measureTone, colourPlan, lab, t, text, csrfToken };
