@@ -68,12 +68,7 @@ def test_the_jobs_list_gets_a_row_for_a_job_submitted_elsewhere(page, stack, bro
     page.wait_for_function("document.getElementById('page-info').textContent.length > 0")
     page.evaluate("window.notReloaded = true")
 
-    picture = io.BytesIO()
-    Image.fromarray(grey_photo(), "L").save(picture, "PNG")
-    response = stack.client(browser_key).post(f"{stack.base}/api/v1/jobs", timeout=60, data={"colorize": "yes"},
-                                              files={"file": ("live-list.png", picture.getvalue())})
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
+    job_id = _photo_job(stack, browser_key, "live-list.png")  # by the API, not the page
 
     row = page.locator(f'#jobs-body tr[data-job="{job_id}"]')
     row.wait_for(timeout=10_000)
@@ -87,3 +82,33 @@ def test_the_jobs_list_gets_a_row_for_a_job_submitted_elsewhere(page, stack, bro
     assert len(lists) == 1, f"the list was loaded once, then pushed to: {lists}"
     assert [url for _, url in requests if url.endswith("/api/v1/jobs/events")]
     shot(page, "jobs-live")
+
+
+def _photo_job(stack, key: str, name: str) -> str:
+    picture = io.BytesIO()
+    Image.fromarray(grey_photo(), "L").save(picture, "PNG")
+    response = stack.client(key).post(f"{stack.base}/api/v1/jobs", timeout=60, data={"colorize": "yes"},
+                                      files={"file": (name, picture.getvalue())})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def test_a_refused_stream_falls_back_to_polling(page, stack, browser_key):
+    job_id = _photo_job(stack, browser_key, "refused-stream.png")
+    page.route("**/events", lambda route: route.fulfill(status=503, body="down"))
+    requests = _requests(page)
+    page.goto(f"/jobs/{job_id}")
+    page.wait_for_function("document.getElementById('job-status').dataset.status === 'succeeded'", timeout=60_000)
+    assert page.locator("#job").get_attribute("data-live") == "polling"
+    assert [url for method, url in requests if method == "GET" and JOB_GET.search(url)], "it polled GET /jobs/<id>"
+
+
+def test_without_eventsource_the_job_page_polls_as_before(page, stack, browser_key):
+    job_id = _photo_job(stack, browser_key, "no-events.png")
+    page.add_init_script("delete window.EventSource")
+    requests = _requests(page)
+    page.goto(f"/jobs/{job_id}")
+    page.wait_for_function("document.getElementById('job-status').dataset.status === 'succeeded'", timeout=60_000)
+    assert not [url for _, url in requests if url.endswith("/events")]
+    assert [url for method, url in requests if method == "GET" and JOB_GET.search(url)], "it polled GET /jobs/<id>"
+    assert page.locator("#job").get_attribute("data-live") is None
