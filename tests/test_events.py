@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 import time
 
@@ -110,3 +111,19 @@ def test_the_list_stream_shows_a_new_job_and_resumes_from_its_cursor(app, tmp_pa
     later = time.time() * 1000 + 60_000  # a cursor past every change: nothing to send
     quiet, _, _ = read(app, "/api/v1/jobs/events", {"Last-Event-ID": str(int(later))})
     assert [e for e in quiet if e.get("event") == "job"] == []
+
+
+def test_a_closed_connection_is_seen_without_reading_or_waiting():
+    from tintype.web.events import _client_gone
+
+    server, client = socket.socketpair()
+    try:
+        assert not _client_gone(server), "an open, quiet connection"
+        client.sendall(b"x")
+        assert not _client_gone(server), "data waiting is not a close"
+        assert server.recv(1) == b"x"
+        client.close()
+        assert _client_gone(server)
+        assert not _client_gone(None), "no socket (not gunicorn): the heartbeat's write finds out"
+    finally:
+        server.close()

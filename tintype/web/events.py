@@ -8,7 +8,9 @@ while it is open. So every stream is short and cheap:
   Last-Event-ID, from which the next stream carries on without repeating anything;
 - it polls the database once per EVENTS_POLL_SECONDS with one small query (a job's
   version, or the owner's rows changed since a cursor), and loads more only on a change;
-- a comment line every HEARTBEAT_SECONDS keeps proxies from closing a quiet stream.
+- a comment line every HEARTBEAT_SECONDS keeps proxies from closing a quiet stream;
+- a client that closed its connection ends the stream at the next poll (gunicorn's
+  socket is peeked for EOF), so a closed page does not hold a thread until its bound.
 
 The workers write job state to the database, never to Redis, so the database is where
 changes are seen; pub/sub would need every state transition to publish as well.
@@ -19,6 +21,8 @@ Owner rules are the job routes': someone else's job is a 404, the list is the ca
 from __future__ import annotations
 
 import json
+import select
+import socket
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
@@ -62,10 +66,26 @@ def _stream(body: Iterator[str]) -> Response:
     return response
 
 
+def _client_gone(sock: socket.socket | None) -> bool:
+    """Whether the client has closed its connection, asked without waiting or reading: a
+    closed socket is readable and peeks as EOF. gunicorn hands the socket over in the
+    environ; elsewhere (or over TLS, which cannot peek) the next write finds out instead."""
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except ValueError:  # an SSL socket refuses flags: rely on the heartbeat's write
+        return False
+    except OSError:
+        return True
+
+
 class _Clock:
     """The stream's budget and heartbeat: `due()` says when a comment keeps it alive."""
 
     def __init__(self, seconds: float, sleep: Callable[[float], None] = time.sleep):
+        self.sock = request.environ.get("gunicorn.socket")
         self.start = time.monotonic()
         self.end = self.start + seconds
         self.written = self.start
@@ -78,7 +98,9 @@ class _Clock:
         return time.monotonic() - self.written >= HEARTBEAT_SECONDS
 
     def left(self) -> float:
-        return self.end - time.monotonic()
+        """Seconds this stream may still run; none once the client has gone, so a closed
+        page frees its thread within a poll, not at the next heartbeat."""
+        return 0.0 if _client_gone(self.sock) else self.end - time.monotonic()
 
 
 def job_event(job: Job, url: str) -> dict[str, Any]:
@@ -114,9 +136,10 @@ def job_events(job_id: str) -> Response:
             elif clock.heartbeat_due():
                 yield ": keep-alive\n\n"
                 clock.wrote()
-            if clock.left() <= 0:
+            left = clock.left()
+            if left <= 0:
                 return
-            clock.sleep(min(poll, max(clock.left(), 0.0)))
+            clock.sleep(min(poll, left))
 
     return _stream(body())
 
@@ -167,9 +190,10 @@ def list_events() -> Response:
             elif clock.heartbeat_due():
                 yield ": keep-alive\n\n"
                 clock.wrote()
-            if clock.left() <= 0:
+            left = clock.left()
+            if left <= 0:
                 return
-            clock.sleep(min(poll, max(clock.left(), 0.0)))
+            clock.sleep(min(poll, left))
 
     return _stream(body())
 
