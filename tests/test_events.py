@@ -127,3 +127,18 @@ def test_a_closed_connection_is_seen_without_reading_or_waiting():
         assert not _client_gone(None), "no socket (not gunicorn): the heartbeat's write finds out"
     finally:
         server.close()
+
+
+def test_a_database_outage_mid_stream_ends_it_quietly_for_a_reconnect(app, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from tintype.jobs import watch
+
+    job_id = _job(app, tmp_path)
+
+    def down(*_args, **_kwargs):
+        raise OperationalError("select", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(watch, "version", down)
+    events, took, _ = read(app, f"/api/v1/jobs/{job_id}/events")
+    assert events == [{"retry": "1000"}] and took < STREAM_SECONDS

@@ -21,6 +21,7 @@ Owner rules are the job routes': someone else's job is a 404, the list is the ca
 from __future__ import annotations
 
 import json
+import logging
 import select
 import socket
 import time
@@ -28,17 +29,20 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
 from flask import Blueprint, Response, request, stream_with_context
+from sqlalchemy.exc import OperationalError
 
 from tintype.jobs import state as jobstate
 from tintype.jobs import watch
 from tintype.jobs.errors import IntakeError
 from tintype.storage.models import TERMINAL, Job, as_utc
-from tintype.web.api import _intake_error, _job_or_404, job_json
+from tintype.web.api import _database_down, _intake_error, _job_or_404, job_json
 from tintype.web.auth import principal
 from tintype.web.resources import get_app_settings, json_error
 
 events = Blueprint("events", __name__, url_prefix="/api/v1")
 events.register_error_handler(IntakeError, _intake_error)
+events.register_error_handler(OperationalError, _database_down)
+log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
 RETRY_MS = 1000  # how soon EventSource reconnects after a stream ends
@@ -59,8 +63,17 @@ def sse(data: Any, event: str | None = None, event_id: str | None = None) -> str
     return "\n".join(lines) + "\n\n"
 
 
+def _until_database_fails(body: Iterator[str]) -> Iterator[str]:
+    """End a stream quietly when the database stops answering mid-way: EventSource
+    reconnects after its retry delay and is answered 503 until the database is back."""
+    try:
+        yield from body
+    except OperationalError as exc:
+        log.warning("event stream ended: the database is not answering (%s)", type(exc).__name__)
+
+
 def _stream(body: Iterator[str]) -> Response:
-    response = Response(stream_with_context(body), mimetype="text/event-stream")
+    response = Response(stream_with_context(_until_database_fails(body)), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
