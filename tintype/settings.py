@@ -132,6 +132,8 @@ class Settings:
     c2pa_sign_key: str = ""
     c2pa_sign_alg: str = "es256"
     c2pa_tsa_url: str = ""
+    events_stream_seconds: float = 30.0
+    events_poll_seconds: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -279,6 +281,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         c2pa_sign_key=env.text("C2PA_SIGN_KEY", "").strip(),
         c2pa_sign_alg=_choice(env, "C2PA_SIGN_ALG", "es256", SIGN_ALGS),
         c2pa_tsa_url=env.text("C2PA_TSA_URL", "").strip(),
+        # Live progress (Server-Sent Events): a stream holds a web thread, so each ends after
+        # EVENTS_STREAM_SECONDS and the browser reconnects; it asks the database once per
+        # EVENTS_POLL_SECONDS whether its job (or job list) changed.
+        events_stream_seconds=_positive("EVENTS_STREAM_SECONDS", env.float("EVENTS_STREAM_SECONDS", 30.0)),
+        events_poll_seconds=_positive("EVENTS_POLL_SECONDS", env.float("EVENTS_POLL_SECONDS", 1.0)),
     )
 
 

@@ -415,6 +415,37 @@ FILE_RESPONSES = {
 }
 
 
+LAST_EVENT_ID = {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "the id of the last event seen (EventSource sends it when it reconnects): the "
+                                "stream carries on from there instead of repeating it"}
+LIVE = {"type": "object", "required": ["frames_done", "frames_total", "fps", "eta_seconds"],
+        "description": "pace of a video job from its done chunks (tintype.jobs.pace); nulls until one is done",
+        "properties": {"frames_done": {"type": "integer", "minimum": 0},
+                       "frames_total": {"type": "integer", "minimum": 0},
+                       "fps": {"type": ["number", "null"], "description": "output frames per second"},
+                       "eta_seconds": {"type": ["number", "null"], "description": "estimated seconds left"}}}
+ENDED = {"type": "object", "required": ["id"],
+         "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
+
+
+def _event_stream(names: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    """An SSE response; the schema describes each event, its data a JSON document."""
+    event = {"type": "object", "required": ["data"],
+             "properties": {"event": {"enum": names}, "id": {"type": "string"}, "retry": {"type": "integer"},
+                            "data": {"type": "string", "contentMediaType": "application/json",
+                                     "contentSchema": data}}}
+    return {"description": "an event stream (text/event-stream), one event per change",
+            "content": {"text/event-stream": {"schema": event}}}
+
+
+JOB_EVENTS = _event_stream(["job", "end", "gone"], {"anyOf": [
+    {"allOf": [{"$ref": "#/components/schemas/Job"}, {"type": "object", "required": ["live"],
+                                                       "properties": {"live": LIVE}}]}, ENDED]})
+LIST_EVENTS = _event_stream(["job"], {"allOf": [{"$ref": "#/components/schemas/Job"}, {
+    "type": "object", "required": ["event"], "properties": {"event": {"enum": ["job", "end"]}}}]})
+STREAM_RULES = ("The stream starts with a `retry:` hint, sends a comment line as a heartbeat while quiet, "
+                "and ends after EVENTS_STREAM_SECONDS (30 s by default); EventSource then reconnects with "
+                "Last-Event-ID. A session cookie or an API key (Authorization: Bearer) both work.")
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "schema": {"type": "string", "maxLength": 128},
                "description": "makes a submission safe to retry: the job keeps a fingerprint of the request "
@@ -482,6 +513,30 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                     "responses": {"200": {"description": "a page of jobs", "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
                         "400": _error("bad filter or page")},
+                },
+            },
+            "/api/v1/jobs/events": {
+                "get": {
+                    "summary": "Server-Sent Events: the caller's jobs as they appear, change and end",
+                    "description": "Each `job` event's data is the job as GET /jobs/{job_id} shows it, plus "
+                                   "`event` (`job`, or `end` once it has ended); its id is a cursor "
+                                   "(milliseconds). " + STREAM_RULES,
+                    "parameters": [LAST_EVENT_ID,
+                                   {"name": "owner", "in": "query", "required": False,
+                                    "schema": {"type": "string"}, "description": "operators only: one owner's jobs"}],
+                    "responses": {"200": LIST_EVENTS},
+                },
+            },
+            "/api/v1/jobs/{job_id}/events": {
+                "parameters": [JOB_ID],
+                "get": {
+                    "summary": "Server-Sent Events: one job's status, stage, chunks, frames/s and time left",
+                    "description": "A `job` event (data: the job as GET /jobs/{job_id} shows it, plus `live`: "
+                                   "frames_done, frames_total, fps and eta_seconds, null until a chunk is done) "
+                                   "whenever the job changes; `end` after a finished job's last state, and "
+                                   "`gone` if it is deleted. " + STREAM_RULES,
+                    "parameters": [LAST_EVENT_ID],
+                    "responses": {"200": JOB_EVENTS, "404": _error("no such job")},
                 },
             },
             "/api/v1/jobs/{job_id}": {
