@@ -52,8 +52,8 @@
   }
   const api = (method, url, body, extra = {}) => request(method, url, body,
     { ...extra, headers: { "X-CSRF-Token": tintype.csrfToken(), ...(extra.headers || {}) } });
-  const message = (response, fallback) => (response.json && response.json.error && response.json.error.message)
-    || t(fallback, { status: response.status });
+  // The API's refusal in the page's language (tintype.apiError), else what went wrong in words.
+  const message = (response, fallback) => tintype.apiError(response.json, t(fallback, { status: response.status }));
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   const sizeOf = (bytes) => (bytes < 1048576 ? t("{n} KiB", { n: Math.max(1, Math.round(bytes / 1024)) })
     : t("{n} MiB", { n: (bytes / 1048576).toFixed(1) }));
@@ -247,6 +247,7 @@
       upload.row.clearButtons();
       upload.row.say(error.message);
       upload.row.li.classList.add("failed");
+      if (single) tintype.text(document.getElementById("submit-error"), error.message);  // an alert, read out
       if (upload.id) {
         upload.row.button(t("Resume"), () => { upload.row.li.classList.remove("failed"); runStaged(upload, single); },
                           t("Resume the upload of {name}", { name: upload.file.name }));
