@@ -231,6 +231,7 @@ def running_stack(work: Path, extra_env: dict[str, str] | None = None, fault_pro
             "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
             "CHUNK_FRAMES": "16", "RENDER_SIZE": "128", "TORCH_THREADS": "1",
             "MAX_UPLOAD_BYTES": str(8 * 1024**2), "MAX_IMAGE_PIXELS": str(4_000_000),
+            "UPLOAD_PART_BYTES": str(5 * 1024**2),  # S3's smallest: a film over 5 MiB goes in parts
             "PYTHONUNBUFFERED": "1",
             # Shared-server mode: every request needs an API key.
             "AUTH_REQUIRED": "1", "SECRET_KEY": "integration-tests-" + os.urandom(8).hex(),

@@ -32,6 +32,7 @@ def app(tmp_path_factory):
 
     environ = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
     environ["TINTYPE_DATA_DIR"] = str(tmp_path_factory.mktemp("fuzz-data"))
+    environ["EVENTS_STREAM_SECONDS"] = "0.2"  # each generated call to an event stream ends quickly
     return create_app(load_settings(environ))
 
 

@@ -125,10 +125,15 @@ class Settings:
     model_precision: str = "auto"
     ffmpeg_hwaccel: str = "auto"
     retention_days: int = 0
+    upload_part_bytes: int = 8 * 1024**2
+    upload_expiry_hours: float = 24.0
+    upload_direct: bool = True
     c2pa_sign_cert: str = ""
     c2pa_sign_key: str = ""
     c2pa_sign_alg: str = "es256"
     c2pa_tsa_url: str = ""
+    events_stream_seconds: float = 30.0
+    events_poll_seconds: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -249,6 +254,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # Finished jobs (their objects and rows) are removed this many days after they
         # ended, by the reconciler; 0 keeps every job until it is deleted (DELETE).
         retention_days=_not_negative("RETENTION_DAYS", env.int("RETENTION_DAYS", 0)),
+        # Staged uploads (tintype.jobs.uploads): the size of each part a client sends (at
+        # least 5 MiB when parts go straight to S3, which refuses smaller ones), how long an
+        # unfinished upload is kept before the reconciler aborts it, and whether an S3 store
+        # takes the parts itself through presigned URLs (the bucket then needs CORS, see
+        # docs/operations.md) or the web app receives them.
+        upload_part_bytes=int(_positive("UPLOAD_PART_BYTES", env.int("UPLOAD_PART_BYTES", 8 * 1024**2))),
+        upload_expiry_hours=_positive("UPLOAD_EXPIRY_HOURS", env.float("UPLOAD_EXPIRY_HOURS", 24.0)),
+        upload_direct=env.bool("UPLOAD_DIRECT", True),
         # How often a consumer of the embedded folder broker lists its queue folder: each
         # step of a job waits up to this long for the next (kombu's default is 1 s).
         broker_poll_seconds=_positive("BROKER_POLL_SECONDS", env.float("BROKER_POLL_SECONDS", 0.1)),
@@ -268,6 +281,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         c2pa_sign_key=env.text("C2PA_SIGN_KEY", "").strip(),
         c2pa_sign_alg=_choice(env, "C2PA_SIGN_ALG", "es256", SIGN_ALGS),
         c2pa_tsa_url=env.text("C2PA_TSA_URL", "").strip(),
+        # Live progress (Server-Sent Events): a stream holds a web thread, so each ends after
+        # EVENTS_STREAM_SECONDS and the browser reconnects; it asks the database once per
+        # EVENTS_POLL_SECONDS whether its job (or job list) changed.
+        events_stream_seconds=_positive("EVENTS_STREAM_SECONDS", env.float("EVENTS_STREAM_SECONDS", 30.0)),
+        events_poll_seconds=_positive("EVENTS_POLL_SECONDS", env.float("EVENTS_POLL_SECONDS", 1.0)),
     )
 
 

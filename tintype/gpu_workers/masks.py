@@ -60,7 +60,7 @@ def load_chunk_masks(store: ObjectStore, job, options: JobOptions, first: int, c
 
 def _boxes_for(store: ObjectStore, job, options: JobOptions, first: int, count: int,
                tmp: Path) -> list[list[dict[str, int]]]:
-    if options.track_boxes:
+    if options.tracks_boxes:
         path = tmp / "boxes-tracked.json"
         store.get_file(keys.tracked_boxes_key(job.id), path)
         tracked = json.loads(path.read_text())  # one list of boxes per video frame

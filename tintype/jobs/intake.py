@@ -59,6 +59,7 @@ class Submission:
     owner: str = LOCAL_OWNER
     idempotency_key: str | None = None  # a client's retry of the same submission gets the same job
     keyframes: list[KeyframePart] = field(default_factory=list)  # colour pictures of single frames (video)
+    stored_key: str | None = None  # a staged upload's object: the input is copied inside the store
 
     @cached_property
     def fingerprint(self) -> str:
@@ -281,7 +282,10 @@ def put_objects(store: ObjectStore, job_id: str, sub: Submission, checked: Valid
     """Store a validated submission's files under the job's prefix (the caller removes the
     prefix again if anything after fails)."""
     input_type = input_content_type(checked.kind, checked.facts, sub.filename)
-    store.put_file(keys.input_key(job_id), sub.path, input_type)
+    if sub.stored_key is not None:  # a staged upload (tintype.jobs.uploads): no second upload
+        store.copy(sub.stored_key, keys.input_key(job_id))
+    else:
+        store.put_file(keys.input_key(job_id), sub.path, input_type)
     if checked.mask_png is not None:
         store.put_file(keys.mask_key(job_id), checked.mask_png, "image/png")
     if checked.masks_video is not None:

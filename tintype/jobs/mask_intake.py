@@ -5,8 +5,9 @@ A job may combine several sources, and the GPU worker unions them per frame:
 * `mask` — one image for every frame (a fixed logo or scratch);
 * `masks` — one mask per frame: a mask video or a ZIP of images (sorted by name),
   normalised here into a lossless greyscale video;
-* `boxes` — JSON rectangles, each on a frame range, or with `track` followed by an
-  OpenCV tracker from the frame it is drawn on;
+* `boxes` — JSON rectangles, each on a frame range, or with `"track": true` (or the
+  job option track_boxes, for all of them) followed by an OpenCV tracker from the frame
+  it is drawn on;
 * `detect_damage` — automatic detection of dust, line scratches (film) and
   scratches/creases (photographs).
 
@@ -76,6 +77,11 @@ def _box(item: Any, n: int) -> dict[str, int]:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value != int(value):
                 raise MaskError(f"box {n}: {name} must be a whole number, got {value!r}", "bad_boxes")
             box[name] = int(value)
+    if "track" in item:  # follow this box with the tracker (the job's track_boxes follows them all)
+        if not isinstance(item["track"], (bool, int)) or item["track"] not in (0, 1):
+            raise MaskError(f"box {n}: track must be true or false, got {item['track']!r}", "bad_boxes")
+        if item["track"]:
+            box["track"] = 1
     if any(k not in box for k in "xywh") or box["w"] <= 0 or box["h"] <= 0 or box["x"] < 0 or box["y"] < 0:
         raise MaskError(f"box {n} needs x, y >= 0 and w, h > 0", "bad_boxes")
     return box

@@ -106,7 +106,8 @@ FIELDS: tuple[Field, ...] = (
           choice_labels={"flow": "Flow-guided (video) / PatchMatch (photo)", "patchmatch": "PatchMatch, frame by frame",
                          "telea": "Telea (fast)", "ns": "Navier-Stokes (fast)",
                          "torchscript": "TorchScript model (operator-installed)"}),
-    Field("boxes", "boxes", 'JSON list of boxes to remove, {"x","y","w","h"} with optional "first"/"last" frame',
+    Field("boxes", "boxes", 'JSON list of boxes to remove, {"x","y","w","h"} with optional "first"/"last" frame '
+          'and "track": true to follow that box with the tracker',
           'Boxes (JSON, e.g. [{"x": 10, "y": 20, "w": 64, "h": 32}]; optional "first"/"last" frame)',
           default=(), group="remove"),
     Field("track_boxes", "flag", "follow each box from its first frame with a tracker",
@@ -191,6 +192,11 @@ class JobOptions:
     def keyframe_colour(self) -> bool:
         """A video colorized from keyframes carried through each shot (gpu.plan_colour)."""
         return self.colorize and self.colour_mode == "keyframes"
+
+    @property
+    def tracks_boxes(self) -> bool:
+        """Some box is followed by the tracker: all with track_boxes, else those marked `track`."""
+        return bool(self.boxes) and (self.track_boxes or any(b.get("track") for b in self.boxes))
 
     @property
     def has_mask_options(self) -> bool:

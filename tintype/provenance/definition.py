@@ -55,7 +55,7 @@ def mask_sources(options: JobOptions, has_mask: bool) -> list[dict[str, Any]]:
     if has_mask:
         kinds.append({"kind": "uploaded mask"})
     if options.boxes:
-        kinds.append({"kind": "boxes", "count": len(options.boxes), "tracked": options.track_boxes})
+        kinds.append({"kind": "boxes", "count": len(options.boxes), "tracked": options.tracks_boxes})
     if options.detect_damage:
         kinds.append({"kind": "detected damage", "types": list(options.detect_damage)})
     return kinds

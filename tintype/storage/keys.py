@@ -89,3 +89,18 @@ def keyframe_key(job_id: str, frame: int) -> str:
 
 def keyframe_thumbnail_key(job_id: str, frame: int) -> str:
     return f"jobs/{job_id}/keyframes/{frame:06d}.jpg"
+
+
+def upload_prefix(upload_id: str) -> str:
+    """A staged upload's objects (tintype.jobs.uploads), outside every job's prefix."""
+    return f"uploads/{upload_id}/"
+
+
+def upload_object_key(upload_id: str) -> str:
+    """The assembled file of a staged upload (an S3 multipart upload completes here)."""
+    return f"uploads/{upload_id}/object"
+
+
+def upload_part_key(upload_id: str, number: int) -> str:
+    """One part of a staged upload received by the web app (not S3 directly)."""
+    return f"uploads/{upload_id}/parts/{number:05d}"

@@ -172,3 +172,31 @@ class BatchItem(Base):
     job_id: Mapped[str] = mapped_column(String(32))
 
     __table_args__ = (Index("ix_batch_items_job", "job_id"),)
+
+
+class Upload(Base):
+    """A staged upload (tintype.jobs.uploads): a file sent in parts, resumable, that a job
+    is made of once it is complete. `transport` says where the parts go: "s3" (presigned
+    part URLs of an S3 multipart upload, `s3_upload_id`) or "app" (PUT to the web app)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), default=LOCAL_OWNER)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(128))
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    parts: Mapped[int] = mapped_column(Integer)
+    transport: Mapped[str] = mapped_column(String(8))
+    s3_upload_id: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # "open", "completed", then "used" by a job
+    expected_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the client's, if sent
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # measured on completion
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the job that took the file
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_uploads_owner_status", "owner", "status"),
+                      Index("ix_uploads_expires", "expires_at"))

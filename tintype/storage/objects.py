@@ -164,6 +164,16 @@ class ObjectStore(ABC):
         returns how many. Stores whose writers cannot outlive their process have none."""
         return 0
 
+    @property
+    def takes_parts(self) -> bool:
+        """Whether clients can send a staged upload's parts to the store itself (presigned
+        multipart part URLs) instead of through the web app."""
+        return False
+
+    def multipart(self, key: str) -> "S3Multipart":
+        """The S3 multipart upload of `key`; only stores that take parts have one."""
+        raise StorageError("this store takes no parts; send them through the web app")
+
 
 class LocalStore(ObjectStore):
     """Objects as files under one directory: the embedded default."""
@@ -363,6 +373,74 @@ class S3Store(ObjectStore):
         except Exception as exc:
             raise self._translate(exc, key) from exc
         return len(pending)
+
+    @property
+    def takes_parts(self) -> bool:
+        return True
+
+    def multipart(self, key: str) -> S3Multipart:
+        return S3Multipart(self, key)
+
+
+class S3Multipart:
+    """A staged upload's S3 multipart upload, driven by the web app while the browser sends
+    the parts straight to S3 (tintype.jobs.uploads)."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self.store, self.key, self.full = store, key, store._key(key)
+
+    def start(self, content_type: str) -> str:
+        """A new multipart upload of the key; returns its upload id."""
+        try:
+            return self.store.client.create_multipart_upload(Bucket=self.store.bucket, Key=self.full,
+                                                             ContentType=content_type)["UploadId"]
+        except Exception as exc:
+            raise self.store._translate(exc, self.key) from exc
+
+    def part_url(self, upload_id: str, number: int, expires: int) -> str:
+        """A presigned PUT for one part, signed for the host browsers reach."""
+        params = {"Bucket": self.store.bucket, "Key": self.full, "UploadId": upload_id, "PartNumber": number}
+        try:
+            return self.store.public.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires)
+        except Exception as exc:
+            raise self.store._translate(exc, self.key) from exc
+
+    def parts(self, upload_id: str) -> dict[int, tuple[int, str]]:
+        """The parts S3 holds: number -> (size, ETag); ObjectNotFound once it is aborted."""
+        found: dict[int, tuple[int, str]] = {}
+        try:
+            pages = self.store.client.get_paginator("list_parts").paginate(
+                Bucket=self.store.bucket, Key=self.full, UploadId=upload_id)
+            for page in pages:
+                for part in page.get("Parts", []):
+                    found[int(part["PartNumber"])] = (int(part["Size"]), part["ETag"])
+        except Exception as exc:
+            raise self._missing(exc) from exc
+        return found
+
+    def complete(self, upload_id: str, etags: dict[int, str]) -> None:
+        parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+        try:
+            self.store.client.complete_multipart_upload(Bucket=self.store.bucket, Key=self.full, UploadId=upload_id,
+                                                        MultipartUpload={"Parts": parts})
+        except Exception as exc:
+            raise self._missing(exc) from exc
+
+    def abort(self, upload_id: str) -> None:
+        """Abandon the upload and the parts it holds; one already gone is no error."""
+        try:
+            self.store.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.full, UploadId=upload_id)
+        except Exception as exc:
+            error = self._missing(exc)
+            if not isinstance(error, ObjectNotFound):
+                raise error from exc
+
+    def _missing(self, exc: Exception) -> StorageError:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            return ObjectNotFound(self.key)
+        return self.store._translate(exc, self.key)
 
 
 def store_from_settings(settings: Settings) -> ObjectStore:

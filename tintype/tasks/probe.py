@@ -77,9 +77,9 @@ def probe(self: JobTask, job_id: str) -> str:
         jobstate.plan_chunks(self.db_url, job_id, plans)
         preview = store_poster(self.store, job_id, source, facts)
         jobstate.update_job(self.db_url, job_id, preview_key=preview,
-                            stage="track_queued" if options.track_boxes else "probing")
+                            stage="track_queued" if options.tracks_boxes else "probing")
         jobstate.add_timing(self.db_url, job_id, "probe", time.monotonic() - began)
-        if options.track_boxes:
+        if options.tracks_boxes:
             raise self.replace(self.app.signature(TRACK, args=(job_id,)))
         start_processing(self.app, self.db_url, job_id, len(plans), options.keyframe_colour,
                          settings.chunk_window)

@@ -5,7 +5,8 @@ the next piece of work is either held by the broker (waiting or delivered) or ha
 live heartbeat, and re-sends exactly what is missing: a probe lost with a broker's
 data, the chunks of a worker that died (never a chunk held back by the dispatch window),
 the finalize of a chunk that finished but died before sending it. Every task is
-idempotent, so a needless re-send costs time, never correctness. It also applies RETENTION_DAYS (tintype.jobs.removal).
+idempotent, so a needless re-send costs time, never correctness. It also applies RETENTION_DAYS
+(tintype.jobs.removal) and aborts staged uploads past UPLOAD_EXPIRY_HOURS (tintype.jobs.uploads).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tintype import telemetry as metrics
 from tintype.jobs import state as jobstate
 from tintype.jobs.removal import remove_expired
 from tintype.jobs.state import CHUNK_STAGES, ActiveJob
+from tintype.jobs.uploads import expire as expire_uploads
 from tintype.queue.broker_scan import Message, held_messages
 from tintype.queue.messages import CHUNK, FINALIZE, IMAGE, PLAN_COLOUR, PROBE, RECONCILE, TRACK, send
 from tintype.queue.task import JobTask
@@ -114,6 +116,7 @@ def reconcile(self: JobTask) -> list[dict[str, str]]:
         metrics.RESENDS.labels(plan.task).inc()
         log.warning("reconciler re-sent %s%s: %s", plan.task, plan.args, plan.reason)
     _retire(self)
+    _expire_uploads(self)
     return [{"task": p.task, "args": list(p.args), "reason": p.reason} for p in done]
 
 
@@ -123,6 +126,13 @@ def _retire(task: JobTask) -> None:
     if removed:
         log.info("retention removed %d finished job(s) older than %d days: %s", len(removed),
                  task.settings.retention_days, ", ".join(removed))
+
+
+def _expire_uploads(task: JobTask) -> None:
+    """UPLOAD_EXPIRY_HOURS: abort staged uploads nobody finished or used (a batch per run)."""
+    expired = expire_uploads(task.db_url, task.store, jobstate.utcnow())
+    if expired:
+        log.info("aborted %d expired staged upload(s): %s", len(expired), ", ".join(expired))
 
 
 def _resend(task: JobTask, plan: Resend) -> bool:

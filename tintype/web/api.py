@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from tintype.jobs import outputs as job_outputs
 from tintype.jobs import queries
 from tintype.jobs import state as jobstate
+from tintype.jobs import uploads as staged_uploads
 from tintype.jobs.fingerprint import check_same_request
 from tintype.jobs.hints import hinted_png
 from tintype.jobs.intake import (
@@ -42,7 +43,7 @@ from tintype.storage.objects import StorageError
 from tintype.web.auth import can_see, principal
 from tintype.web.openapi import openapi_document
 from tintype.web.resources import get_app_settings, get_celery, get_store, json_error
-from tintype.web.uploads import save_upload
+from tintype.web.uploads import SavedUpload, save_upload
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -172,28 +173,72 @@ def submit_job():
     earlier = _earlier_submission(who.owner, idempotency)
     if earlier is None:  # a retry gets its job back even at the quota
         check_quota(settings.database_url, who.owner, who.limits, settings, request.content_length or 0)
-    check_fields([*request.form.keys(), *request.files.keys()], SUBMISSION_FILES)
+    check_fields([*request.form.keys(), *request.files.keys()], (*SUBMISSION_FILES, "upload"))
+    staged = _staged_upload(who.owner, earlier)
+    if earlier is None and staged is not None:  # its bytes came before this small request
+        check_quota(settings.database_url, who.owner, who.limits, settings, staged.size)
     upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise IntakeError("send the media as the multipart field 'file'", "missing_file", 400)
-    options = parse_options(request.form.to_dict(), settings)
+    if staged is None and (upload is None or not upload.filename):
+        raise IntakeError("send the media as the multipart field 'file' (or a completed staged upload as "
+                          "upload=<id>)", "missing_file", 400)
+    if staged is not None and upload is not None and upload.filename:
+        raise IntakeError("send either the file or upload=<id>, not both", "file_and_upload", 400)
+    options = parse_options({k: v for k, v in request.form.to_dict().items() if k != "upload"}, settings)
     with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
-        saved = save_upload(upload, Path(tmp), settings.max_upload_bytes, "upload")
+        if staged is not None:
+            saved = _fetch_staged(staged, Path(tmp), download=earlier is None)
+        else:
+            saved = save_upload(upload, Path(tmp), settings.max_upload_bytes, "upload")
         mask = _optional_part("mask", Path(tmp), settings.max_upload_bytes)
         reference = _optional_part("reference", Path(tmp), settings.max_upload_bytes)
         masks = _optional_part("masks", Path(tmp), settings.max_upload_bytes)
         sub = Submission(saved.path, saved.filename, saved.size, saved.sha256, options, mask, reference,
                          masks, owner=who.owner, idempotency_key=idempotency,
-                         keyframes=_keyframe_parts(Path(tmp), settings.max_upload_bytes))
+                         keyframes=_keyframe_parts(Path(tmp), settings.max_upload_bytes),
+                         stored_key=staged.key if staged is not None else None)
         if earlier is not None:
             return _retried(earlier, idempotency, sub.fingerprint, sub.sha256)
         try:
-            job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
+            job_id = _create(sub, staged, settings, who)
         except IntegrityError:  # the same key raced in from a parallel retry
             if (earlier := _earlier_submission(who.owner, idempotency)) is not None:
                 return _retried(earlier, idempotency, sub.fingerprint, sub.sha256)
             raise
     return _job_response(jobstate.get_job(settings.database_url, job_id), 202)
+
+
+def _staged_upload(owner: str, earlier: Job | None) -> staged_uploads.Completed | None:
+    """The completed staged upload named by upload=<id>; a retry may name the one its
+    earlier request used."""
+    upload_id = request.form.get("upload", "").strip()
+    if not upload_id:
+        return None
+    statuses = (staged_uploads.COMPLETED, staged_uploads.USED) if earlier is not None else (staged_uploads.COMPLETED,)
+    return staged_uploads.staged_file(get_app_settings().database_url, owner, upload_id, statuses)
+
+
+def _fetch_staged(staged: staged_uploads.Completed, directory: Path, download: bool) -> SavedUpload:
+    """The staged file, fetched for intake to check (a retry needs only its digest)."""
+    path = directory / "staged-upload"
+    if download:
+        get_store().get_file(staged.key, path)
+    return SavedUpload(path, staged.size, staged.sha256, staged.filename)
+
+
+def _create(sub: Submission, staged: staged_uploads.Completed | None, settings, who) -> str:
+    """Make the job; a staged upload is claimed first (one job per upload) and given back
+    if the job is not made."""
+    if staged is None:
+        return create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
+    if not staged_uploads.claim(settings.database_url, staged.upload_id):
+        raise IntakeError(f"upload {staged.upload_id} was used by another job meanwhile", "upload_not_found", 404)
+    try:
+        job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
+    except BaseException:
+        staged_uploads.release(settings.database_url, staged.upload_id)
+        raise
+    staged_uploads.used(settings.database_url, get_store(), staged.upload_id, job_id)
+    return job_id
 
 
 def _retried(earlier: Job, key: str | None, fingerprint: str, fallback: str):

@@ -17,10 +17,13 @@ from tintype.storage.objects import store_from_settings
 from tintype.web import auth, csrf, i18n
 from tintype.web.api import api
 from tintype.web.batches import batches
+from tintype.web.events import events
 from tintype.web.limits import RateLimiter
 from tintype.web.pages import pages
+from tintype.web.painter_api import painter_api
 from tintype.web.probes import probes
 from tintype.web.resources import get_app_settings, json_error
+from tintype.web.staged import staged
 
 
 def create_app(settings: Settings | None = None, overrides: dict[str, Any] | None = None) -> Flask:
@@ -55,7 +58,10 @@ def create_app(settings: Settings | None = None, overrides: dict[str, Any] | Non
                                    "principal": g.get("principal")})
     i18n.init_app(app)
     app.register_blueprint(api)
+    app.register_blueprint(painter_api)
     app.register_blueprint(batches)
+    app.register_blueprint(staged)
+    app.register_blueprint(events)
     app.register_blueprint(probes)
     app.register_blueprint(pages)
     app.register_blueprint(auth.auth)

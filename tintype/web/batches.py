@@ -27,7 +27,7 @@ from tintype.web.uploads import save_upload
 
 batches = Blueprint("batches", __name__, url_prefix="/api/v1")
 BATCH_FIELDS = ("files", "prefix")  # beside the option fields
-RESERVED = ("jobs/",)  # tintype's own objects: never read as a batch's input
+RESERVED = ("jobs/", "uploads/")  # tintype's own objects: never read as a batch's input
 
 # The same JSON errors as /jobs: a refusal (4xx), database or storage down (503).
 batches.register_error_handler(IntakeError, _intake_error)

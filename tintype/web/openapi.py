@@ -9,7 +9,11 @@ from tintype.jobs.batches import MAX_ITEMS as MAX_BATCH_ITEMS
 from tintype.jobs.keyframes import MAX_KEYFRAMES, SOURCES
 from tintype.jobs.options import FIELDS, Field
 from tintype.jobs.recolour import COLOUR_OPTIONS
+from tintype.jobs.remask import MASK_OPTIONS
+from tintype.media.box_tracks import PREVIEW_SPAN
+from tintype.media.frame_at import DEFAULT_SIDE, FORMATS, MAX_SIDE, MIN_SIDE
 from tintype.settings import Settings
+from tintype.web.openapi_uploads import UPLOAD, UPLOAD_FIELD, UPLOAD_ID, UPLOAD_PATHS
 
 NULLABLE_STR = {"type": ["string", "null"]}
 FLAG_WORDS = ["1", "0", "true", "false", "on", "off", "yes", "no"]
@@ -191,9 +195,11 @@ def submission(settings: Settings | None = None) -> dict[str, Any]:
 
 
 SUBMISSION = {
-    "type": "object", "required": ["file"], "additionalProperties": False,
-    "description": "any other field is refused (400 unknown_field), so a misspelt option is never ignored",
+    "type": "object", "additionalProperties": False,
+    "description": "`file` or `upload` is required; any other field is refused (400 unknown_field), so a "
+                   "misspelt option is never ignored",
     "properties": {
+        "upload": UPLOAD_FIELD,
         "file": {"type": "string", "format": "binary", "description": "image or video; type decided by content"},
         "mask": {"type": "string", "format": "binary",
                  "description": "one mask image for every frame; white (255) = pixels to replace"},
@@ -310,6 +316,90 @@ def _hints_operation(summary: str, missing: str, extra: dict[str, Any] | None = 
                           **(extra or {})}}
 
 
+def remask_form(settings: Settings | None = None) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "properties": {
+        "mask": SUBMISSION["properties"]["mask"], "masks": SUBMISSION["properties"]["masks"],
+        **{spec.name: option_field(spec, settings) for spec in FIELDS if spec.name in MASK_OPTIONS}}}
+
+
+FRAME_N = {"name": "n", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
+           "description": "the frame, counting from 0 (a photograph has frame 0 only)"}
+SIZE = {"name": "size", "in": "query", "required": False,
+        "schema": {"type": "integer", "minimum": MIN_SIDE, "maximum": MAX_SIDE},
+        "description": f"the longer side in pixels, at most (never enlarged); default {DEFAULT_SIDE}"}
+FRAME_SPACE = {
+    "type": "object", "required": ["kind", "width", "height", "frames", "fps", "frame_url"],
+    "properties": {"kind": {"enum": ["image", "video"]}, "width": COUNT, "height": COUNT, "frames": COUNT,
+                   "fps": {"type": ["number", "null"]},
+                   "frame_url": {"type": "string", "description": "a frame's URL, {n} standing for its number"}},
+}
+TRACK_PREVIEW = {
+    "type": "object", "required": ["frames", "notes"],
+    "properties": {"frames": {"type": "array", "items": {
+        "type": "object", "required": ["frame", "boxes"],
+        "properties": {"frame": COUNT, "boxes": {
+            "type": "array", "description": "one per box sent, in order; null where the box is not on this frame",
+            "items": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["x", "y", "w", "h"],
+                                                   "additionalProperties": {"type": "integer"}}]}}}}},
+        "notes": {"type": "array", "items": {"type": "string"}}},
+}
+BAD_FRAME = {"400": _error("a bad size, format or kinds"), "404": _error("no such job or upload"),
+             "422": _error("a frame past the end, or one ffmpeg could not decode"),
+             "503": _error("database or storage unavailable")}
+
+
+def painter_paths(base: str, parameters: list[dict[str, Any]], what: str,
+                  settings: Settings | None = None) -> dict[str, Any]:
+    """The mask painter's routes under a job or a staged upload: its frames and the previews."""
+    return {
+        f"{base}/frames": {
+            "parameters": parameters,
+            "get": {"summary": f"The {what}'s frames: their full size (a mask's size), count and URL",
+                    "responses": {"200": {"description": "the frames", "content": {"application/json": {
+                        "schema": FRAME_SPACE}}}, "404": _error("no such job or upload")}},
+        },
+        f"{base}/frames/{{n}}": {
+            "parameters": [*parameters, FRAME_N, SIZE,
+                           {"name": "format", "in": "query", "required": False,
+                            "schema": {"enum": list(FORMATS)}, "description": "jpeg (default) or png"}],
+            "get": {"summary": f"One frame of the {what}'s input, decoded on demand and scaled down",
+                    "responses": {"200": {"description": "the frame", "content": {
+                        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                        "image/png": {"schema": {"type": "string", "format": "binary"}}}}, **BAD_FRAME}},
+        },
+        f"{base}/frames/{{n}}/damage": {
+            "parameters": [*parameters, FRAME_N, SIZE,
+                           {"name": "kinds", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "comma list of dust, lines, scratches; default dust,lines for a "
+                                           "video, scratches for a photograph"}],
+            "get": {"summary": "The damage automatic detection finds on one frame: a PNG mask at the served "
+                               "size, white = damage",
+                    "description": "The pipeline's detectors on this frame (dust compares it with its "
+                                   "neighbours). Scratches are found by the morphological filters here; the "
+                                   "GPU worker's scratch net, used by jobs when installed, finds more.",
+                    "responses": {"200": {"description": "the mask; X-Damage-Share: the share of pixels marked",
+                                          "content": {"image/png": {"schema": {"type": "string",
+                                                                               "format": "binary"}}}},
+                                  **BAD_FRAME}},
+        },
+        f"{base}/track-preview": {
+            "parameters": parameters,
+            "post": {"summary": "Where the tracker takes each box on a few frames after the one it is drawn on",
+                     "description": f"Boxes as the `boxes` option takes them; those with \"track\": true (or "
+                                    f"all, with track_all) are followed through at most {PREVIEW_SPAN} frames "
+                                    "from their first, by the same tracker a job runs.",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["boxes"],
+                         "properties": {"boxes": {"type": "array", "items": {"type": "object"}},
+                                        "track_all": {"type": "boolean"}}}}}},
+                     "responses": {"200": {"description": "the boxes on a few frames", "content": {
+                         "application/json": {"schema": TRACK_PREVIEW}}},
+                         "400": _error("not JSON, or bad boxes"), "404": _error("no such job or upload"),
+                         "422": _error("boxes outside the frames, or a photograph")}},
+        },
+    }
+
+
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 FRAME = {"name": "frame", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
          "description": "a frame the job has a keyframe for"}
@@ -325,6 +415,37 @@ FILE_RESPONSES = {
 }
 
 
+LAST_EVENT_ID = {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "the id of the last event seen (EventSource sends it when it reconnects): the "
+                                "stream carries on from there instead of repeating it"}
+LIVE = {"type": "object", "required": ["frames_done", "frames_total", "fps", "eta_seconds"],
+        "description": "pace of a video job from its done chunks (tintype.jobs.pace); nulls until one is done",
+        "properties": {"frames_done": {"type": "integer", "minimum": 0},
+                       "frames_total": {"type": "integer", "minimum": 0},
+                       "fps": {"type": ["number", "null"], "description": "output frames per second"},
+                       "eta_seconds": {"type": ["number", "null"], "description": "estimated seconds left"}}}
+ENDED = {"type": "object", "required": ["id"],
+         "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
+
+
+def _event_stream(names: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    """An SSE response; the schema describes each event, its data a JSON document."""
+    event = {"type": "object", "required": ["data"],
+             "properties": {"event": {"enum": names}, "id": {"type": "string"}, "retry": {"type": "integer"},
+                            "data": {"type": "string", "contentMediaType": "application/json",
+                                     "contentSchema": data}}}
+    return {"description": "an event stream (text/event-stream), one event per change",
+            "content": {"text/event-stream": {"schema": event}}}
+
+
+JOB_EVENTS = _event_stream(["job", "end", "gone"], {"anyOf": [
+    {"allOf": [{"$ref": "#/components/schemas/Job"}, {"type": "object", "required": ["live"],
+                                                       "properties": {"live": LIVE}}]}, ENDED]})
+LIST_EVENTS = _event_stream(["job"], {"allOf": [{"$ref": "#/components/schemas/Job"}, {
+    "type": "object", "required": ["event"], "properties": {"event": {"enum": ["job", "end"]}}}]})
+STREAM_RULES = ("The stream starts with a `retry:` hint, sends a comment line as a heartbeat while quiet, "
+                "and ends after EVENTS_STREAM_SECONDS (30 s by default); EventSource then reconnects with "
+                "Last-Event-ID. A session cookie or an API key (Authorization: Bearer) both work.")
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                "schema": {"type": "string", "maxLength": 128},
                "description": "makes a submission safe to retry: the job keeps a fingerprint of the request "
@@ -370,6 +491,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                     "responses": {"202": _job_response("accepted and queued"),
                                   "200": _job_response("the job an earlier request with this Idempotency-Key made"),
                                   "400": _error("a missing, invalid or unknown field (unknown_field names it)"),
+                                  "404": _error("upload=<id> names no completed upload of the caller"),
                                   "413": _error("upload, image or video over a limit"),
                                   "415": _error("not media, or an unsupported format or codec"),
                                   "422": _error("corrupt media (including a video cut short), a mask that does "
@@ -391,6 +513,30 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                     "responses": {"200": {"description": "a page of jobs", "content": {
                         "application/json": {"schema": {"$ref": "#/components/schemas/JobList"}}}},
                         "400": _error("bad filter or page")},
+                },
+            },
+            "/api/v1/jobs/events": {
+                "get": {
+                    "summary": "Server-Sent Events: the caller's jobs as they appear, change and end",
+                    "description": "Each `job` event's data is the job as GET /jobs/{job_id} shows it, plus "
+                                   "`event` (`job`, or `end` once it has ended); its id is a cursor "
+                                   "(milliseconds). " + STREAM_RULES,
+                    "parameters": [LAST_EVENT_ID,
+                                   {"name": "owner", "in": "query", "required": False,
+                                    "schema": {"type": "string"}, "description": "operators only: one owner's jobs"}],
+                    "responses": {"200": LIST_EVENTS},
+                },
+            },
+            "/api/v1/jobs/{job_id}/events": {
+                "parameters": [JOB_ID],
+                "get": {
+                    "summary": "Server-Sent Events: one job's status, stage, chunks, frames/s and time left",
+                    "description": "A `job` event (data: the job as GET /jobs/{job_id} shows it, plus `live`: "
+                                   "frames_done, frames_total, fps and eta_seconds, null until a chunk is done) "
+                                   "whenever the job changes; `end` after a finished job's last state, and "
+                                   "`gone` if it is deleted. " + STREAM_RULES,
+                    "parameters": [LAST_EVENT_ID],
+                    "responses": {"200": JOB_EVENTS, "404": _error("no such job")},
                 },
             },
             "/api/v1/jobs/{job_id}": {
@@ -489,6 +635,30 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                                   "503": _error("database or storage unavailable")},
                 },
             },
+            **painter_paths("/api/v1/jobs/{job_id}", [JOB_ID], "job", settings),
+            **painter_paths("/api/v1/uploads/{upload_id}", [UPLOAD_ID], "completed upload", settings),
+            "/api/v1/jobs/{job_id}/inpaint": {
+                "parameters": [JOB_ID],
+                "post": {
+                    "summary": "Inpaint the job's stored input again, as a new job, with new masks or boxes",
+                    "description": "What the mask painter submits. The new job takes the parent's stored input, "
+                                   "facts and frame times (nothing is uploaded or probed again) and its options "
+                                   "and operations, with inpainting on and only the mask sources sent here (the "
+                                   "parent's boxes, detection and keyframes are not kept). The masks are checked "
+                                   "as for a new submission; quotas apply.",
+                    "requestBody": {"required": True,
+                                    "content": {"multipart/form-data": {"schema": remask_form(settings)}}},
+                    "responses": {"202": _job_response("the new job, accepted and queued (Location: its URL)"),
+                                  "400": _error("no mask source, a bad or unknown field, or an option that is "
+                                                "not a mask option"),
+                                  "404": _error("no such job"),
+                                  "409": _error("the job's input is gone"),
+                                  "413": _error("a mask over a limit"),
+                                  "415": _error("a mask that is not an image, video or ZIP"),
+                                  "422": _error("masks that do not fit the frames (size, count), boxes outside "
+                                                "them, or a mask covering every pixel")},
+                },
+            },
             "/api/v1/jobs/{job_id}/preview": {
                 "parameters": [JOB_ID],
                 "get": {"summary": "A poster frame of the input video", "responses": FILE_RESPONSES},
@@ -516,6 +686,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                             "schema": {"$ref": "#/components/schemas/Batch"}}}},
                             "404": _error("no such batch")}},
             },
+            **UPLOAD_PATHS,
             "/api/v1/pools": {
                 "get": {"summary": "Operators: work waiting and running per worker pool, and the workers needed",
                         "description": "The scaling signal (docs/metrics.md): waiting from the broker and the "
@@ -540,7 +711,8 @@ def _document(settings: Settings | None) -> dict[str, Any]:
         # An installation without keys (the embedded default) accepts requests without one.
         "security": [{"bearer": []}, {}],
         "components": {"schemas": {"Job": JOB, "JobList": JOB_LIST, "Error": ERROR, "KeyframeList": KEYFRAME_LIST,
-                                   "KeyframeParts": KEYFRAME_PARTS, "Pools": POOLS, "Batch": BATCH},
+                                   "KeyframeParts": KEYFRAME_PARTS, "Pools": POOLS, "Batch": BATCH,
+                                   "Upload": UPLOAD},
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                       "description": "an API key from `tintype keys create`"}}},
     }

@@ -47,7 +47,8 @@ def job_page(job_id: str):
     if job is None or not can_see(job):
         abort(404)
     colour_fields = [spec for spec in FIELDS if spec.name in COLOUR_OPTIONS]  # what a recolour may change
-    return render_template("job.html", job=job, colour_fields=colour_fields,
+    mask_fields = [spec for spec in FIELDS if spec.name in ("detect_damage", "mask_dilation")]  # beside the painter
+    return render_template("job.html", job=job, colour_fields=colour_fields, mask_fields=mask_fields,
                            offered=offered_choices(get_app_settings()),
                            outcome={key: str(words) for key, words in OUTCOME.items()})
 

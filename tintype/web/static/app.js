@@ -460,7 +460,9 @@ const tintype = (() => {
       const response = await fetch(api, { method: "DELETE", headers: { "X-CSRF-Token": csrfToken() } });
       if (response.status === 204) window.location = remove.dataset.after;
     });
-    tick();
+    // Pushed by the server (static/live.js) where the browser can; else polled.
+    const live = typeof tintypeLive !== "undefined" && tintypeLive.watchJob(root, (job) => render(root, job), tick);
+    if (!live) tick();
   }
 
   // The gallery picture of a job: before | after for video, the result for an image,
@@ -475,9 +477,27 @@ const tintype = (() => {
     return img;
   }
 
+  // One row of the jobs list (also built by static/live.js as the server pushes changes).
+  function row(job) {
+    const headings = [...document.querySelectorAll("table.jobs thead th")].map((th) => th.textContent);
+    const tr = document.createElement("tr");
+    tr.dataset.job = job.id;
+    const link = document.createElement("a");
+    link.href = job.links.page; link.textContent = job.input.name;
+    const created = document.createElement("time");
+    created.dateTime = job.created_at || ""; created.textContent = date(job.created_at);
+    const cells = [thumbnail(job), link, word(job.kind), job.operations.map(word).join(" + "), word(job.status),
+      percent(job.status === "succeeded" ? 1 : job.progress.fraction), created];
+    // Each cell carries its column's heading: a phone shows the rows as cards (style.css).
+    cells.forEach((c, i) => {
+      const td = document.createElement("td");
+      td.dataset.label = headings[i] || ""; td.append(c); tr.append(td);
+    });
+    return tr;
+  }
+
   function listJobs(api) {
     let page = 1;
-    const headings = [...document.querySelectorAll("table.jobs thead th")].map((th) => th.textContent);
     const load = async () => {
       const params = new URLSearchParams({ page, per_page: 20 });
       const status = document.getElementById("filter-status").value;
@@ -485,22 +505,7 @@ const tintype = (() => {
       if (status) params.set("status", status);
       if (kind) params.set("kind", kind);
       const body = await (await fetch(`${api}?${params}`)).json();
-      const rows = body.items.map((job) => {
-        const tr = document.createElement("tr");
-        const link = document.createElement("a");
-        link.href = job.links.page; link.textContent = job.input.name;
-        const created = document.createElement("time");
-        created.dateTime = job.created_at || ""; created.textContent = date(job.created_at);
-        const cells = [thumbnail(job), link, word(job.kind), job.operations.map(word).join(" + "), word(job.status),
-          percent(job.status === "succeeded" ? 1 : job.progress.fraction), created];
-        // Each cell carries its column's heading: a phone shows the rows as cards (style.css).
-        cells.forEach((c, i) => {
-          const td = document.createElement("td");
-          td.dataset.label = headings[i] || ""; td.append(c); tr.append(td);
-        });
-        return tr;
-      });
-      document.getElementById("jobs-body").replaceChildren(...rows);
+      document.getElementById("jobs-body").replaceChildren(...body.items.map(row));
       text(document.getElementById("page-info"), t("page {page} of {pages}",
         { page: number(body.page), pages: number(Math.max(1, Math.ceil(body.total / body.per_page))) }));
       document.getElementById("prev-page").disabled = page <= 1;
@@ -511,7 +516,12 @@ const tintype = (() => {
     document.getElementById("filter-status").onchange = () => { page = 1; load(); };
     document.getElementById("filter-kind").onchange = () => { page = 1; load(); };
     load();
-    setInterval(load, 5000);
+    // Rows change as the server pushes (static/live.js) where the browser can; else polled.
+    const matches = (job) => [["filter-status", job.status], ["filter-kind", job.kind]]
+      .every(([id, value]) => !document.getElementById(id).value || document.getElementById(id).value === value);
+    const poll = () => setInterval(load, 5000);
+    const live = typeof tintypeLive !== "undefined" && tintypeLive.watchList(api, { row, matches, page: () => page, perPage: 20 }, poll);
+    if (!live) poll();
   }
 
   return { bindUploadForm, watchJob, listJobs, appendKeyframes, measureTone, colourPlan, lab, t, text, csrfToken,
