@@ -81,6 +81,18 @@ def test_per_frame_masks_remove_a_moving_object_and_are_kept(stack, tmp_path):
     assert f"jobs/{job['id']}/masks.mkv" in stack.objects(job["id"])
     assert not [k for k in stack.objects(job["id"]) if "/work/" in k]
 
+    # Any frame's mask as a PNG, decoded server-side for the compare view.
+    for t in (3, 20):  # the square has moved between them
+        response = stack.http.get(f"{job['links']['self']}/masks/frames/{t}", timeout=30)
+        assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+        assert "max-age" in response.headers["Cache-Control"]
+        assert ((np.asarray(Image.open(io.BytesIO(response.content)).convert("L")) > 127) == kept[t]).all(), t
+    small = stack.http.get(f"{job['links']['self']}/masks/frames/20?size=64", timeout=30)
+    assert Image.open(io.BytesIO(small.content)).size == (64, 48)
+    for query, status in (("24", 422), ("0?size=10", 400)):
+        refused = stack.http.get(f"{job['links']['self']}/masks/frames/{query}", timeout=30)
+        assert refused.status_code == status and refused.json()["error"], refused.text
+
 
 def test_a_tracked_box_follows_the_object_and_the_job_says_where_it_was_lost(stack, tmp_path):
     frames, boxes = moving_square(textured_frames(30, W, H, pan=0, seed=3), step=2, until=20)

@@ -85,6 +85,12 @@ def test_bad_frame_requests_are_refused_with_json(client, video_job, path, statu
     assert response.status_code == status and response.json["error"]["code"] == code, response.json
 
 
+def test_a_job_that_kept_no_masks_has_no_mask_frames(client, video_job):
+    response = client.get(f"/api/v1/jobs/{video_job}/masks/frames/0")
+    assert response.status_code == 404 and response.json["error"]["code"] == "not_found", response.json
+    assert "kept no masks" in response.json["error"]["message"]
+
+
 def test_an_unknown_job_has_no_frames(client):
     response = client.get("/api/v1/jobs/0123456789abcdef0123456789abcdef/frames/0")
     assert response.status_code == 404 and response.json["error"]["code"] == "not_found"

@@ -9,21 +9,25 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
 from tests.browser.conftest import DESKTOP, PHONE, shot, signed_in_page
-from tests.media_factory import grey_photo, grey_video, rect_mask
+from tests.media_factory import grey_photo, grey_video, mask_zip, rect_mask
 from tests.stack import Stack
 
 FPS = 24
 FRAMES = 48
-BOX = (40, 30, 100, 80)  # the filled rectangle in the 160 × 120 photo (twice it in the film)
+BOX = (40, 30, 100, 80)  # the filled rectangle in the 160 × 120 photo
+# The film's masks move: its first half fills a box on the left, its second one on the right.
+FILM_W, FILM_H = 256, 192
+LEFT, RIGHT = (16, 40, 96, 100), (160, 92, 240, 152)
 
 
-def _submit(stack: Stack, key: str, source: Path, mask: Path) -> str:
-    files = {"file": (source.name, source.read_bytes()), "mask": (mask.name, mask.read_bytes())}
+def _submit(stack: Stack, key: str, source: Path, mask: Path, part: str = "mask") -> str:
+    files = {"file": (source.name, source.read_bytes()), part: (mask.name, mask.read_bytes())}
     response = stack.client(key).post(f"{stack.base}/api/v1/jobs", files=files,
                                       data={"operations": "inpaint,colorize"}, timeout=120)
     assert response.status_code == 202, response.text
@@ -51,9 +55,17 @@ def jobs(stack: Stack, browser_key: str, tmp_path_factory) -> dict[str, dict[str
     # Wide enough that its before | after poster (512 px) is wider than a phone.
     film = grey_video(folder / "reel.mp4", size="256x192", rate=str(FPS), frames=FRAMES, audio=False)
     mask = rect_mask(folder / "mask.png", 160, 120, BOX)
-    film_mask = rect_mask(folder / "film-mask.png", 256, 192, tuple(2 * v for v in BOX))
-    ids = {"photo": _submit(stack, browser_key, photo, mask), "film": _submit(stack, browser_key, film, film_mask)}
+    film_masks = mask_zip(folder / "film-masks.zip", [_box_mask(LEFT if n < FRAMES // 2 else RIGHT)
+                                                       for n in range(FRAMES)])
+    ids = {"photo": _submit(stack, browser_key, photo, mask),
+           "film": _submit(stack, browser_key, film, film_masks, "masks")}
     return {kind: _finished(stack, browser_key, job_id) for kind, job_id in ids.items()}
+
+
+def _box_mask(box: tuple[int, int, int, int]) -> np.ndarray:
+    mask = np.zeros((FILM_H, FILM_W), bool)
+    mask[box[1]:box[3] + 1, box[0]:box[2] + 1] = True
+    return mask
 
 
 def _open(page, job: dict[str, Any]) -> None:
@@ -78,14 +90,14 @@ def _divider(page) -> dict[str, float]:
     }""")
 
 
-def _redness(page, job: dict[str, Any]) -> int:
-    """Red minus green at the middle of the filled box, as the page shows it."""
+def _redness(page, job: dict[str, Any], box: tuple[int, int, int, int] = BOX) -> int:
+    """Red minus green at the middle of a box, as the page shows it."""
     stage = page.locator("#cmp-stage")
     picture = Image.open(io.BytesIO(stage.screenshot())).convert("RGB")
     facts = job["input"]["facts"]
     # The stage has the picture's shape, so the box scales with it.
-    x = (BOX[0] + BOX[2]) / 2 / facts["width"] * picture.width
-    y = (BOX[1] + BOX[3]) / 2 / facts["height"] * picture.height
+    x = (box[0] + box[2]) / 2 / facts["width"] * picture.width
+    y = (box[1] + box[3]) / 2 / facts["height"] * picture.height
     r, g, _ = picture.getpixel((int(x), int(y)))
     return r - g
 
@@ -243,12 +255,27 @@ def test_the_films_play_on_one_timeline_and_step_by_frames(page, jobs):
     assert _times(page)["frame"] == FRAMES - 1
     assert page.locator("#cmp-frame").inner_text() == f"Frame {FRAMES} of {FRAMES}"
 
-    page.get_by_label("Show what was filled").check()
-    assert _times(page)["frame"] == FRAMES // 2, "the masks' poster frame is shown"
-    page.wait_for_function("document.querySelector('#cmp-masks img')?.naturalWidth > 0")
-    assert page.locator("#cmp-masks").is_visible()
-    page.keyboard.press(".")
-    assert not page.locator("#cmp-masks").is_visible(), "the poster is hidden on other frames"
+    # Every frame shows its own mask: the left box early in the film, the right one later.
+    toggle = page.get_by_label("Show what was filled")
+    for frame, filled, unfilled in ((10, LEFT, RIGHT), (30, RIGHT, LEFT)):
+        page.get_by_label("Position").fill(str(frame))
+        assert _times(page)["frame"] == frame
+        page.wait_for_function("[...document.querySelectorAll('#cmp-stage video')].every((v) => !v.seeking)")
+        plain = {box: _redness(page, job, box) for box in (LEFT, RIGHT)}
+        toggle.check()
+        page.wait_for_function("(n) => document.getElementById('cmp-masks').dataset.frame === String(n)"
+                               " && document.querySelector('#cmp-masks img').complete", arg=frame)
+        assert page.locator("#cmp-masks img").get_attribute("src").endswith(f"/masks/frames/{frame}")
+        assert _redness(page, job, filled) > plain[filled] + 60, f"frame {frame}'s mask is drawn in red"
+        assert abs(_redness(page, job, unfilled) - plain[unfilled]) < 20, f"only frame {frame}'s mask"
+        if frame == 10:
+            shot(page, "compare-film-masks")
+        toggle.uncheck()
+        assert not page.locator("#cmp-masks").is_visible()
+    toggle.check()
+    page.keyboard.press(",")  # stepping with the masks on brings the stepped-to frame's mask
+    page.wait_for_function("document.getElementById('cmp-masks').dataset.frame === '29'")
+    toggle.uncheck()
 
     full = page.get_by_role("button", name="Full screen", exact=True)
     full.click()

@@ -73,6 +73,12 @@ def frames_at(source: Source, first: int, count: int, side: int, timeout: float 
     return frames
 
 
+def mask_at(source: Source, index: int, side: int, timeout: float = 60) -> np.ndarray:
+    """One frame of a job's kept masks (a mask video, media.maskvideo, or a photo's PNG) as
+    bool at the served size: decoded like any frame, so a film's masks seek the same way."""
+    return frames_at(source, index, 1, side, timeout)[0].max(axis=2) > 127
+
+
 def _picture(path: Path, size: tuple[int, int]) -> np.ndarray:
     with Image.open(path) as img:
         upright = ImageOps.exif_transpose(img).convert("RGB")
@@ -100,4 +106,4 @@ def encode_mask(mask: np.ndarray) -> bytes:
 
 
 __all__ = ["DEFAULT_SIDE", "FORMATS", "FrameError", "Source", "check_index", "encode", "encode_mask", "frames_at",
-           "scaled_size"]
+           "mask_at", "scaled_size"]

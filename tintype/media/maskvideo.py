@@ -13,6 +13,9 @@ import numpy as np
 
 from tintype.media.errors import ToolFailed
 from tintype.media.ffmpeg import FFMPEG, finish_tool, input_options, kill_tool, start_tool
+from tintype.media.probe import VideoFacts
+
+MASK_FPS = 25  # the rate mask videos are written at: frame n starts at n / 25 s
 
 
 class MaskVideoWriter:
@@ -21,7 +24,7 @@ class MaskVideoWriter:
     def __init__(self, path: Path, width: int, height: int, timeout: float = 600) -> None:
         self.width, self.height, self.timeout, self.count = width, height, timeout, 0
         self.proc = start_tool([FFMPEG, "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "gray",
-                                "-s", f"{width}x{height}", "-framerate", "25", "-i", "-",
+                                "-s", f"{width}x{height}", "-framerate", str(MASK_FPS), "-i", "-",
                                 "-c:v", "ffv1", "-g", "1", "-pix_fmt", "gray", "-f", "matroska", str(path)],
                                stdin=True)
 
@@ -69,6 +72,15 @@ def iter_masks(source: str, width: int, height: int, start: int = 0, count: int 
         finish_tool(proc, "ffmpeg mask decode", timeout)
     if count is not None and got != count:
         raise ToolFailed(f"expected {count} masks from frame {start}, read {got}")
+
+
+def mask_video_facts(width: int, height: int, frames: int) -> VideoFacts:
+    """What a mask video written here is, without probing it: `frames` masks of width ×
+    height at MASK_FPS from time 0, so media.frame_at can seek to any one of them (every
+    frame is a keyframe) the way it seeks in a film."""
+    return VideoFacts(container="matroska", video_codec="ffv1", width=width, height=height, rotation=0,
+                      frames=frames, fps_num=MASK_FPS, fps_den=1, constant_rate=True,
+                      duration=frames / MASK_FPS, start_time=0.0, bytes=None, pix_fmt="gray", chroma="4:0:0")
 
 
 def concat_masks(parts: list[Path], out: Path, timeout: float = 600) -> None:

@@ -580,6 +580,19 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                 "parameters": [JOB_ID],
                 "get": {"summary": "The middle frame with the filled mask shown in red", "responses": FILE_RESPONSES},
             },
+            "/api/v1/jobs/{job_id}/masks/frames/{n}": {
+                "parameters": [JOB_ID, FRAME_N, SIZE],
+                "get": {"summary": "What inpainting filled on one frame: a PNG mask at the served size, white = filled",
+                        "description": "Decoded on demand from the kept masks (a film's lossless mask video, which "
+                                       "browsers cannot play; a photograph's PNG is frame 0), scaled like the "
+                                       "painter's frames. Cacheable: a finished job's masks never change.",
+                        "responses": {"200": {"description": "the mask", "content": {
+                            "image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                            "400": _error("a bad size"),
+                            "404": _error("no such job, or the job kept no masks"),
+                            "422": _error("a frame past the end, or one ffmpeg could not decode"),
+                            "503": _error("database or storage unavailable")}},
+            },
             "/api/v1/jobs/{job_id}/keyframes": {
                 "parameters": [JOB_ID],
                 "get": {"summary": "The job's keyframes: frame, source (user, auto, reference) and links",

@@ -32,6 +32,7 @@ from tintype.media.box_tracks import PREVIEW_SPAN, tracked_boxes
 from tintype.media.errors import MediaError, ToolFailed
 from tintype.media.images import sniff_image
 from tintype.media.inpaint import damage
+from tintype.media.maskvideo import mask_video_facts
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
@@ -148,6 +149,30 @@ def upload_frames(upload_id: str, store: ObjectStore) -> Iterator[frame_at.Sourc
         raise IntakeError(f"upload {upload_id} is no longer stored", "not_found", 404) from None
 
 
+@contextmanager
+def kept_masks(job: Job, store: ObjectStore) -> Iterator[frame_at.Source]:
+    """Where the masks an inpainting job kept are read from: a film's lossless mask video
+    (one mask per frame of the job, as its facts count them) streamed from the store, or a
+    photo's PNG."""
+    key = job.used_masks_key
+    if not key:
+        raise IntakeError("this job kept no masks (only inpainting jobs do, once they succeed)", "not_found", 404)
+    try:
+        if key.endswith(".png"):
+            with tempfile.TemporaryDirectory(prefix="tintype-masks-") as tmp:
+                path = Path(tmp) / "masks.png"
+                store.get_file(key, path)
+                with Image.open(path) as img:
+                    width, height = img.size
+                yield frame_at.Source(str(path), "image", width, height, 1)
+            return
+        facts = VideoFacts.from_json(job.input_facts or {})
+        yield frame_at.Source(store.read_url(key), "video", facts.width, facts.height, facts.frames,
+                              mask_video_facts(facts.width, facts.height, facts.frames))
+    except ObjectNotFound:
+        raise IntakeError(f"job {job.id} no longer has its masks", "not_found", 404) from None
+
+
 def _side() -> int:
     raw = request.args.get("size", str(frame_at.DEFAULT_SIDE))
     if not raw.isdigit():
@@ -187,6 +212,19 @@ def frame_response(source: frame_at.Source, frame: int) -> Response:
     data, content_type = frame_at.encode(rgb, fmt)
     response = Response(data, mimetype=content_type)
     response.headers["Cache-Control"] = "private, max-age=3600"  # a stored input never changes
+    return response
+
+
+@painter_api.get("/jobs/<job_id>/masks/frames/<int:frame>")
+def job_mask_frame(job_id: str, frame: int):
+    """What inpainting filled on one frame, as a PNG at the served size (white = filled).
+    The kept masks are a Matroska FFV1 video no browser decodes: the compare view asks
+    here for the frame it shows."""
+    job = _job(job_id)
+    with kept_masks(job, get_store()) as source:
+        mask = frame_at.mask_at(source, frame, _side(), get_app_settings().ffmpeg_timeout_seconds)
+    response = Response(frame_at.encode_mask(mask), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=3600"  # a finished job's masks never change
     return response
 
 

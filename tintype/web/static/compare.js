@@ -1,14 +1,16 @@
 // Compare on a job's page: the result over the input with a divider the user drags (pointer,
 // touch, pen or keyboard). A film's two players are locked to one timeline: one play button,
 // one seek bar, frame stepping; the input follows the result within a frame. A toggle shows
-// what inpainting filled; a button shows it all full screen.
+// what inpainting filled (on a film, the mask of the frame shown, fetched from the server);
+// a button shows it all full screen.
 // app.js announces each fetched job with a "tintype:job" event; nothing else couples them.
 "use strict";
 tintype.compare = (() => {
   const t = tintype.t;
   const STEP = 1, BIG_STEP = 10;  // divider keys: percent per arrow key, per Page key
   let built = false;
-  let film = null;  // a film's { toFrame, middle } once its players are built
+  let film = null;  // a film's { toFrame, frame, playing } once its players are built
+  let filmMasks = null;  // a film's mask fetcher (filmMaskLayer) once the toggle is bound
 
   // "30000/1001" (the job's input facts) → 29.97; a missing or odd rate gives 25.
   function frameRate(text) {
@@ -162,7 +164,7 @@ tintype.compare = (() => {
       tintype.text(el("cmp-frame"), t("Frame {n} of {total}", { n: frame + 1, total: frames }));
       tintype.text(play, lead.paused ? t("Play") : t("Pause"));
       el("cmp-stage").dataset.frame = String(frame);
-      showMasksHere(frame);
+      if (lead.paused || lead.ended) showMasksHere(frame);
     };
     // Frame n is shown from n/fps to (n+1)/fps: aim at its middle, clear of rounding.
     const toFrame = (frame) => {
@@ -185,6 +187,8 @@ tintype.compare = (() => {
     lead.addEventListener("pause", () => { follower.pause(); keepUp(); show(); });
     lead.addEventListener("ended", () => { follower.pause(); show(); });
     lead.addEventListener("seeked", () => { keepUp(); show(); });
+    // While playing, the masks follow at the media's own modest pace, not every painted frame.
+    lead.addEventListener("timeupdate", () => { if (!lead.paused) showMasksHere(frameOf(lead.currentTime)); });
     seek.addEventListener("input", () => toFrame(Number(seek.value)));
     el("cmp-prev").addEventListener("click", () => toFrame(frameOf(lead.currentTime) - 1));
     el("cmp-next").addEventListener("click", () => toFrame(frameOf(lead.currentTime) + 1));
@@ -196,7 +200,7 @@ tintype.compare = (() => {
       event.preventDefault();
     });
     el("cmp-film-controls").hidden = false;
-    film = { toFrame, middle: Math.floor(frames / 2) };
+    film = { toFrame, frame: () => frameOf(lead.currentTime), playing: () => !lead.paused && !lead.ended };
     show();
   }
 
@@ -207,32 +211,56 @@ tintype.compare = (() => {
     return Boolean(input) && !["range", "checkbox", "radio", "button", "submit"].includes(input.type);
   }
 
-  // "Show what was filled": a photo's mask is laid over the picture in red (an SVG filter
-  // turns its white into translucent red, its black into nothing). A film keeps one poster
-  // of its masks, on its middle frame: the toggle goes to that frame and shows the poster
-  // on the input's side.
+  // "Show what was filled": the mask is laid over the picture in red (an SVG filter turns
+  // its white into translucent red, its black into nothing). A photo's is its PNG; a film's
+  // is kept as a lossless video no browser decodes, so the server sends the shown frame's
+  // mask as a PNG (GET .../masks/frames/<n>).
   function showMasksHere(frame) {
     const layer = el("cmp-masks");
     const on = el("cmp-masks-toggle").checked;
-    layer.hidden = !on || (film !== null && frame !== film.middle);
+    layer.hidden = !on;
+    if (on && filmMasks) filmMasks.want(frame);
+  }
+
+  // One request at a time: frames asked for while one loads are skipped but the latest, and
+  // a paused film never shows a mask from another frame than its own (the layer's
+  // data-frame says which frame it shows).
+  function filmMaskLayer(url) {
+    const layer = el("cmp-masks");
+    let wanted = null, loading = null, shown = null;
+    const next = () => {
+      if (loading !== null || wanted === null || wanted === shown) return;
+      const frame = loading = wanted;
+      const img = picture(`${url}/frames/${frame}`, t("What was filled"));
+      const done = (ok) => {
+        loading = null;
+        if (ok && (frame === wanted || film.playing())) {
+          layer.replaceChildren(img);
+          layer.dataset.frame = String(frame);
+          shown = frame;
+        } else if (!ok && frame === wanted) {
+          layer.replaceChildren();
+          delete layer.dataset.frame;
+          shown = null; wanted = null;
+          tintype.text(el("cmp-note"), t("What was filled on frame {n} could not be shown.", { n: frame + 1 }));
+        }
+        next();
+      };
+      img.addEventListener("load", () => done(true));
+      img.addEventListener("error", () => done(false));
+    };
+    return { want: (frame) => { wanted = frame; next(); } };
   }
 
   function bindMasks(job) {
     const masks = job.masks;
-    if (!masks || !(job.kind === "video" ? masks.poster_url : masks.url)) return;
+    if (!masks || !masks.url) return;
     const layer = el("cmp-masks");
     const toggle = el("cmp-masks-toggle");
-    layer.classList.toggle("cmp-masks-poster", job.kind === "video");
+    if (film) filmMasks = filmMaskLayer(masks.url);
     toggle.addEventListener("change", () => {
-      if (!layer.firstChild) {
-        layer.append(picture(job.kind === "video" ? masks.poster_url : masks.url, t("What was filled")));
-      }
-      if (toggle.checked && film) {
-        film.toFrame(film.middle);
-        tintype.text(el("cmp-note"), t("The masks are shown on frame {n}, the frame their poster was made from.",
-          { n: film.middle + 1 }));
-      }
-      showMasksHere(film ? Number(el("cmp-stage").dataset.frame) : 0);
+      if (!film && !layer.firstChild) layer.append(picture(masks.url, t("What was filled")));
+      showMasksHere(film ? film.frame() : 0);
     });
     el("cmp-masks-control").hidden = false;
   }
