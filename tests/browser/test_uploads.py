@@ -151,11 +151,18 @@ def test_an_upload_is_cancelled(page, stack, tmp_path):
     assert page.evaluate(KEPT) == [], "the expired record was pruned"
 
 
+FULL_STORAGE = """IDBObjectStore.prototype.put = function () {
+  throw new DOMException("the quota has been exceeded", "QuotaExceededError");
+};"""
+
+
 def test_cancel_goes_once_the_upload_is_whole(page, stack):
-    """Cancel during "Checking the file…" would delete the upload the job is about to use."""
+    """Cancel during "Checking the file…" would delete the upload the job is about to use.
+    And a browser whose storage is full says the upload will not survive a reload."""
     allow_browsers(stack)
     picture = io.BytesIO()
     Image.fromarray(grey_photo(64, 48), "L").save(picture, "PNG")
+    page.add_init_script(FULL_STORAGE)
     page.goto("/")
     held = []
     page.route(re.compile(r".*/api/v1/uploads/[^/]+/complete$"), lambda route: held.append(route))
@@ -163,6 +170,7 @@ def test_cancel_goes_once_the_upload_is_whole(page, stack):
     page.get_by_role("button", name="Upload and start").click()
     page.get_by_text("Checking the file…").wait_for()
     assert page.get_by_role("button", name="Cancel the upload of plate.png").count() == 0
+    assert "could not keep the file" in page.locator(".upload-row .upload-detail").inner_text()
     held[0].continue_()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"), timeout=30_000)
 
