@@ -1,5 +1,6 @@
 """The palette in static/style.css is readable: WCAG AA contrast for every text colour on
-the background it is shown on (4.5:1 for text, 3:1 for the focus ring, a non-text part)."""
+the background it is shown on (4.5:1 for text, 3:1 for the focus ring, a non-text part).
+Every stylesheet under static/ is read (compare.css, painter.css, ...), not style.css alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-CSS = Path(__file__).resolve().parent.parent / "tintype" / "web" / "static" / "style.css"
+STATIC = Path(__file__).resolve().parent.parent / "tintype" / "web" / "static"
+CSS = STATIC / "style.css"
+SHEETS = sorted(STATIC.glob("*.css"))
+NOT_A_COLOUR = {"none", "transparent", "inherit", "currentcolor", "initial", "unset"}
 NAMED = {"white": "#ffffff", "black": "#000000"}
 TEXT, NON_TEXT = 4.5, 3.0
 
@@ -35,13 +39,24 @@ def variables(css: str) -> dict[str, str]:
 
 def resolve(value: str, palette: dict[str, str]) -> str:
     value = value.strip().lower()
-    var = re.fullmatch(r"var\((--[\w-]+)\)", value)
-    value = palette[var.group(1)] if var else palette.get(value, value)
+    var = re.fullmatch(r"var\((--[\w-]+)\s*(?:,\s*([^)]+))?\)", value)
+    value = palette.get(var.group(1), var.group(2) or "") if var else palette.get(value, value)
     value = NAMED.get(value, value)
     if re.fullmatch(r"#[0-9a-f]{3}", value):
         value = "#" + "".join(c * 2 for c in value[1:])
     assert re.fullmatch(r"#[0-9a-f]{6}", value), f"not a colour this test reads: {value!r}"
     return value
+
+
+def backdrops(value: str, palette: dict[str, str]) -> list[str]:
+    """A background as the opaque colours it can look like: a translucent rgba() is laid
+    over white and over black (what lies under it is not known: a picture, a video)."""
+    rgba = re.fullmatch(r"rgba?\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(?:,\s*([\d.]+)\s*)?\)", value.strip().lower())
+    if not rgba:
+        return [resolve(value, palette)]
+    alpha = float(rgba.group(4)) if rgba.group(4) else 1.0
+    channels = [int(rgba.group(i)) for i in (1, 2, 3)]
+    return ["#" + "".join(f"{round(c * alpha + under * (1 - alpha)):02x}" for c in channels) for under in (255, 0)]
 
 
 def luminance(hex_colour: str) -> float:
@@ -68,17 +83,56 @@ def test_inherited_pairs_are_readable(what, fg, bg, least):
     assert ratio >= least, f"{what}: {fg} on {bg} is {ratio:.2f}:1, needs {least}:1"
 
 
-def test_every_rule_that_sets_both_colours_is_readable():
-    """A rule with a text colour and a background (buttons, the current language, the skip link)."""
-    css = CSS.read_text()
-    palette = variables(css)
-    checked = 0
-    for selector, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+def rules_with_both_colours(css: str) -> list[tuple[str, str, str]]:
+    """(selector, text colour, background) for each rule that declares both."""
+    found = []
+    for selector, body in re.findall(r"([^{}]+)\{([^{}]*)\}", re.sub(r"/\*.*?\*/", "", css, flags=re.S)):
         declared = dict(re.findall(r"(?:^|;)\s*(color|background(?:-color)?)\s*:\s*([^;]+)", body))
         background = declared.get("background") or declared.get("background-color")
-        if "color" not in declared or background is None:
+        if "color" not in declared or background is None or background.strip().lower() in NOT_A_COLOUR:
             continue
-        ratio = contrast(resolve(declared["color"], palette), resolve(background, palette))
-        assert ratio >= TEXT, f"{selector.strip()}: {ratio:.2f}:1"
-        checked += 1
-    assert checked >= 3  # button, the current language, the skip link
+        found.append((selector.strip(), declared["color"], background.split()[0] if background.strip().startswith("#")
+                      else background))
+    return found
+
+
+@pytest.mark.parametrize("sheet", SHEETS, ids=[s.name for s in SHEETS])
+def test_every_rule_that_sets_both_colours_is_readable(sheet):
+    """A rule with a text colour and a background (buttons, the current language, the skip
+    link, the full-screen compare view), in every stylesheet, with style.css's palette."""
+    palette = variables(CSS.read_text())
+    failures = []
+    for selector, colour, background in rules_with_both_colours(sheet.read_text()):
+        for under in backdrops(background, palette):
+            ratio = contrast(resolve(colour, palette), under)
+            if ratio < TEXT:
+                failures.append(f"{sheet.name} {selector}: {colour} on {background} ({under}) is {ratio:.2f}:1")
+    assert not failures, failures
+
+
+def test_the_stylesheets_are_all_read():
+    assert {"style.css", "compare.css"} <= {s.name for s in SHEETS}
+    assert len(rules_with_both_colours(CSS.read_text())) >= 3  # button, the current language, the skip link
+
+
+def full_screen_background() -> str:
+    """The compare view's background in full screen (compare.css), which its hint note and
+    its focus rings are then shown on."""
+    css = (STATIC / "compare.css").read_text()
+    rule = re.search(r"\.cmp:fullscreen[^{]*\{([^}]*)\}", css)
+    assert rule, "compare.css styles the full-screen compare view"
+    return resolve(re.search(r"background\s*:\s*([^;]+)", rule.group(1)).group(1), {})
+
+
+# What the full-screen compare view shows on its dark background without a rule of its own.
+FULL_SCREEN = [("the compare note (.hint in .cmp)", "--muted", TEXT),
+               ("focus ring in full screen", "--focus", NON_TEXT)]
+
+
+@pytest.mark.xfail(strict=True, reason="compare.css: in full screen #cmp-note.hint (--muted #6f665c) on #111 is "
+                   "3.35:1 and the focus ring (--focus #0b57d0) on #111 is 2.96:1; compare.css needs its own colours")
+@pytest.mark.parametrize(("what", "fg", "least"), FULL_SCREEN, ids=[p[0] for p in FULL_SCREEN])
+def test_the_full_screen_compare_view_is_readable(what, fg, least):
+    palette = variables(CSS.read_text())
+    ratio = contrast(resolve(palette[fg], palette), full_screen_background())
+    assert ratio >= least, f"{what}: {fg} on {full_screen_background()} is {ratio:.2f}:1, needs {least}:1"

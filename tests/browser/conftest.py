@@ -2,7 +2,9 @@
 
 Every test here is marked `browser` (and `integration`): `make test-browser` runs them and
 `.ci/run` installs Chromium first. Without a Chromium the tests are skipped with the reason
-printed. `shot()` writes the screenshots README.md shows into docs/screenshots/.
+printed, unless TINTYPE_REQUIRE_BROWSER=1 (CI sets it): then they fail, so a CI run without
+a browser cannot pass by skipping every browser test. `shot()` writes the screenshots
+README.md shows into docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -39,11 +41,18 @@ def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def browser_required() -> bool:
+    """True where a missing Chromium must fail the run rather than skip it."""
+    return os.environ.get("TINTYPE_REQUIRE_BROWSER", "").strip().lower() in {"1", "true", "yes"}
+
+
 @pytest.fixture(scope="session")
 def browser():
     executable = chromium_path()
     if executable is None:
         reason = "no Chromium on this machine (apt-get install chromium; .ci/run installs it)"
+        if browser_required():
+            pytest.fail(f"TINTYPE_REQUIRE_BROWSER=1 and {reason}", pytrace=False)
         print(f"skipped: {reason}")
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright

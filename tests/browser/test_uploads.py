@@ -1,6 +1,7 @@
 """The upload page as a person uses it: files dropped onto the drop zone, a film sent in parts
-straight to S3, a reload in the middle and the upload resumed from the missing part, an
-upload cancelled, three photographs dropped at once made one batch."""
+straight to S3, a reload in the middle and the upload resumed from the missing part (not
+offered in a second tab while the first still sends it), an upload cancelled, no Cancel once
+the upload is whole, three photographs dropped at once made one batch."""
 
 from __future__ import annotations
 
@@ -78,8 +79,16 @@ def test_a_film_goes_up_in_parts_and_resumes_after_a_reload(page, stack, tmp_pat
         assert time.monotonic() < deadline, "part 1 never reached S3"
         page.wait_for_timeout(200)
     assert held and page.locator(".upload-row progress").evaluate("e => e.value") < 100  # still uploading
+    other = page.context.new_page()  # a second tab while this one still sends the film
+    other.goto("/")
+    other.wait_for_selector("#upload-list[data-restored]", state="attached")
+    assert other.get_by_text("Being sent from another tab").is_visible()
+    assert other.get_by_role("button", name="Resume the upload of reel.mp4").count() == 0
+    other.close()
     page.reload()  # mid-upload: part 2 is still on its way
     page.get_by_text("Interrupted by a reload").wait_for()
+    # The options the job will be made with, shown on the row (they are not in the form now).
+    assert re.search(r"^Saved options: [a-z_]+: \S", page.locator(".upload-row .upload-detail").inner_text())
     page.unroute(PART_2)
     assert page.evaluate(FETCH, ["GET", status])["body"]["missing"] == [2]
     shot(page, "upload-resume")
@@ -97,7 +106,28 @@ def test_a_film_goes_up_in_parts_and_resumes_after_a_reload(page, stack, tmp_pat
     assert page.evaluate(FETCH, ["DELETE", f"/api/v1/jobs/{job_id}"])["status"] == 200  # spare the workers
 
 
+EXPIRED = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open("tintype-uploads", 1);
+  open.onupgradeneeded = () => open.result.createObjectStore("pending", { keyPath: "id" });
+  open.onsuccess = () => {
+    const tx = open.result.transaction("pending", "readwrite");
+    tx.objectStore("pending").put({ id: "expired-upload", file: new File(["x"], "old.mp4"), entries: [],
+                                    key: "k", saved: 0, expires: "2000-01-01T00:00:00Z" });
+    tx.oncomplete = () => { open.result.close(); resolve(); };
+    tx.onerror = () => reject(tx.error);
+  };
+})"""
+KEPT = """() => new Promise((resolve) => {
+  const open = indexedDB.open("tintype-uploads", 1);
+  open.onsuccess = () => {
+    const request = open.result.transaction("pending").objectStore("pending").getAllKeys();
+    request.onsuccess = () => { open.result.close(); resolve(request.result); };
+  };
+})"""
+
+
 def test_an_upload_is_cancelled(page, stack, tmp_path):
+    allow_browsers(stack)  # part 1 goes to S3 as in use; only part 2 is held
     film = _film(tmp_path)
     page.goto("/")
     page.route(PART_2, lambda route: None)  # part 2 hangs: the upload is cancelled mid-flight
@@ -105,22 +135,57 @@ def test_an_upload_is_cancelled(page, stack, tmp_path):
     with page.expect_response(lambda r: r.url.endswith("/api/v1/uploads") and r.request.method == "POST") as made:
         page.get_by_role("button", name="Upload and start").click()
     upload_id = made.value.json()["id"]
+    deadline = time.monotonic() + 30
+    while page.evaluate(FETCH, ["GET", f"/api/v1/uploads/{upload_id}"])["body"]["received"] != [1]:
+        assert time.monotonic() < deadline, "part 1 never reached S3"
+        page.wait_for_timeout(200)
+    page.evaluate(EXPIRED)  # a record from long ago, past the server's expiry
     page.get_by_role("button", name="Cancel the upload of reel.mp4").click()
     page.get_by_text("Cancelled", exact=True).wait_for()
     assert page.evaluate(FETCH, ["GET", f"/api/v1/uploads/{upload_id}"])["status"] == 404
     pending = stack.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
     assert not [u for u in pending if upload_id in u["Key"]]  # the multipart upload was aborted
     page.reload()
-    assert page.get_by_text("Interrupted by a reload").count() == 0  # forgotten by the browser too
+    page.wait_for_selector("#upload-list[data-restored]", state="attached")  # IndexedDB has been read
+    assert page.locator(".upload-row").count() == 0  # forgotten by the browser too
+    assert page.evaluate(KEPT) == [], "the expired record was pruned"
+
+
+FULL_STORAGE = """IDBObjectStore.prototype.put = function () {
+  throw new DOMException("the quota has been exceeded", "QuotaExceededError");
+};"""
+
+
+def test_cancel_goes_once_the_upload_is_whole(page, stack):
+    """Cancel during "Checking the file…" would delete the upload the job is about to use.
+    And a browser whose storage is full says the upload will not survive a reload."""
+    allow_browsers(stack)
+    picture = io.BytesIO()
+    Image.fromarray(grey_photo(64, 48), "L").save(picture, "PNG")
+    page.add_init_script(FULL_STORAGE)
+    page.goto("/")
+    held = []
+    page.route(re.compile(r".*/api/v1/uploads/[^/]+/complete$"), lambda route: held.append(route))
+    _drop(page, [("plate.png", "image/png", picture.getvalue())])
+    page.get_by_role("button", name="Upload and start").click()
+    page.get_by_text("Checking the file…").wait_for()
+    assert page.get_by_role("button", name="Cancel the upload of plate.png").count() == 0
+    assert "could not keep the file" in page.locator(".upload-row .upload-detail").inner_text()
+    held[0].continue_()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]{32}$"), timeout=30_000)
 
 
 def test_three_photos_dropped_at_once_make_a_batch(page, stack):
+    # The drop zone is no control of its own around the file input: one tab stop, the input.
+    zone = page.locator("#drop-zone")
     photos = []
     for n, (width, height) in enumerate([(64, 48), (48, 40), (56, 56)]):
         out = io.BytesIO()
         Image.fromarray(grey_photo(width, height), "L").save(out, "PNG")
         photos.append((f"plate-{n}.png", "image/png", out.getvalue()))
     page.goto("/")
+    assert zone.evaluate("e => [e.tabIndex, e.getAttribute('role')]") == [-1, None]
+    assert zone.locator("input[type=file]").evaluate("e => e.tabIndex") == 0
     _drop(page, photos)
     with page.expect_response(lambda r: r.url.endswith("/api/v1/batches")) as answered:
         page.get_by_role("button", name="Upload and start").click()

@@ -42,6 +42,8 @@ const tintype = (() => {
     tracking: t("tracking"), planning_colour: t("planning the colour"), colour_queued: t("waiting to colour"),
     processing: t("processing"), finalize_queued: t("waiting to finish"), finalizing: t("finishing"), done: t("done"),
   };
+  // Where a keyframe came from (GET /jobs/<id>/keyframes "source").
+  const SOURCES = { user: t("given by you"), auto: t("chosen automatically"), reference: t("from the reference") };
   function word(value) { return Object.prototype.hasOwnProperty.call(WORDS, value) ? WORDS[value] : value; }
 
   // The API's error messages are English (clients parse them). A page in another language
@@ -297,7 +299,8 @@ const tintype = (() => {
       const caption = document.createElement("figcaption");
       const link = document.createElement("a");
       link.href = `${k.url}?download=1`; link.textContent = "PNG";
-      caption.append(t("frame {n}", { n: k.frame }) + ` · ${k.source} · `, link);
+      const source = Object.prototype.hasOwnProperty.call(SOURCES, k.source) ? SOURCES[k.source] : k.source;
+      caption.append(t("frame {n}", { n: k.frame }) + ` · ${source} · `, link);
       figure.append(opener, caption); li.append(figure);
       return li;
     }));
@@ -376,7 +379,7 @@ const tintype = (() => {
     if (!note || !["cancelled", "failed"].includes(job.status)) return;
     const words = JSON.parse(root.dataset.outcome);
     note.className = job.status === "failed" ? "error" : "hint";
-    text(note, job.status === "failed" ? `${words.failed} ${job.error ? job.error.message : words.no_reason}`
+    text(note, job.status === "failed" ? `${words.failed} ${jobError(job) || words.no_reason}`
       : words.cancelled);
   }
 
@@ -405,6 +408,27 @@ const tintype = (() => {
     document.getElementById("quality").hidden = false;
   }
 
+  // A job's error ({code, message}) in the page's language, as tintype.apiError says it.
+  function jobError(job) {
+    if (!job.error) return "";
+    return typeof job.error === "object" ? apiError({ error: job.error }, job.error.message || "") : String(job.error);
+  }
+
+  // Screen readers hear the status and stage when they change and the progress every 10 %,
+  // from one quiet live region; the visible texts, rewritten every second, are not live.
+  let announced = null;
+  function announce(job) {
+    const el = document.getElementById("job-announce");
+    if (!el) return;
+    const fraction = job.status === "succeeded" ? 1 : job.progress.fraction || 0;
+    const now = { status: job.status, stage: job.stage, tenth: Math.floor(fraction * 10) };
+    if (announced && announced.status === now.status && announced.stage === now.stage && announced.tenth === now.tenth) return;
+    const first = announced === null;
+    announced = now;
+    if (first) return;  // the page already shows it; nothing has changed yet
+    text(el, [word(job.status), word(job.stage), percent(fraction)].join(" · "));
+  }
+
   function render(root, job) {
     text(document.getElementById("job-status"), word(job.status));
     document.getElementById("job-status").dataset.status = job.status;
@@ -415,7 +439,8 @@ const tintype = (() => {
     bar.value = job.status === "succeeded" ? 1 : job.progress.fraction;
     text(document.getElementById("job-progress-text"),
       job.progress.total ? t("{done} / {total} chunks", { done: number(job.progress.done), total: number(job.progress.total) }) : "");
-    text(document.getElementById("job-error"), job.error ? job.error.message : "");
+    text(document.getElementById("job-error"), jobError(job));
+    announce(job);
     const notes = document.getElementById("job-notes");
     notes.replaceChildren(...job.notes.map((n) => { const li = document.createElement("li"); li.textContent = n; return li; }));
     document.getElementById("cancel-button").hidden = !["queued", "running"].includes(job.status);
@@ -477,6 +502,8 @@ const tintype = (() => {
     return img;
   }
 
+  const PER_PAGE = 20;
+
   // One row of the jobs list (also built by static/live.js as the server pushes changes).
   function row(job) {
     const headings = [...document.querySelectorAll("table.jobs thead th")].map((th) => th.textContent);
@@ -497,19 +524,27 @@ const tintype = (() => {
   }
 
   function listJobs(api) {
-    let page = 1;
+    let page = 1, total = 0, perPage = PER_PAGE, newest = null;
+    // "page 2 of 3" and Newer/Older from the total the server last said, kept up to date
+    // as pushed jobs join or leave the filtered list (static/live.js).
+    const pager = () => {
+      text(document.getElementById("page-info"), t("page {page} of {pages}",
+        { page: number(page), pages: number(Math.max(1, Math.ceil(total / perPage))) }));
+      document.getElementById("page-info").dataset.total = String(total);  // for scripts and tests
+      document.getElementById("prev-page").disabled = page <= 1;
+      document.getElementById("next-page").disabled = page * perPage >= total;
+    };
     const load = async () => {
-      const params = new URLSearchParams({ page, per_page: 20 });
+      const params = new URLSearchParams({ page, per_page: PER_PAGE });
       const status = document.getElementById("filter-status").value;
       const kind = document.getElementById("filter-kind").value;
       if (status) params.set("status", status);
       if (kind) params.set("kind", kind);
       const body = await (await fetch(`${api}?${params}`)).json();
       document.getElementById("jobs-body").replaceChildren(...body.items.map(row));
-      text(document.getElementById("page-info"), t("page {page} of {pages}",
-        { page: number(body.page), pages: number(Math.max(1, Math.ceil(body.total / body.per_page))) }));
-      document.getElementById("prev-page").disabled = page <= 1;
-      document.getElementById("next-page").disabled = page * body.per_page >= body.total;
+      total = body.total; perPage = body.per_page || PER_PAGE;
+      newest = page === 1 && body.items.length ? body.items[0].created_at : new Date().toISOString();
+      pager();
     };
     document.getElementById("prev-page").onclick = () => { page -= 1; load(); };
     document.getElementById("next-page").onclick = () => { page += 1; load(); };
@@ -520,7 +555,11 @@ const tintype = (() => {
     const matches = (job) => [["filter-status", job.status], ["filter-kind", job.kind]]
       .every(([id, value]) => !document.getElementById(id).value || document.getElementById(id).value === value);
     const poll = () => setInterval(load, 5000);
-    const live = typeof tintypeLive !== "undefined" && tintypeLive.watchList(api, { row, matches, page: () => page, perPage: 20 }, poll);
+    const live = typeof tintypeLive !== "undefined" && tintypeLive.watchList(api, {
+      row, matches, page: () => page, perPage: () => perPage,
+      listed: (job) => newest !== null && Date.parse(job.created_at) <= Date.parse(newest),  // counted by the last load
+      counted: (change) => { total = Math.max(0, total + change); pager(); },
+    }, poll);
     if (!live) poll();
   }
 

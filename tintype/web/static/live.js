@@ -14,25 +14,42 @@ const tintypeLive = (() => {
   // Returns false where the browser has no EventSource.
   function subscribe(url, handlers, fallback) {
     if (typeof window.EventSource !== "function") return false;
-    const source = new EventSource(url);
-    let failures = 0, given_up = false;
+    let source = null, failures = 0, given_up = false, closedByPagehide = false;
     const giveUp = () => { if (given_up) return; given_up = true; source.close(); fallback(); };
-    source.onopen = () => { failures = 0; };
-    for (const [name, handle] of Object.entries(handlers)) {
-      source.addEventListener(name, (event) => {
-        let data;
-        try { data = JSON.parse(event.data); } catch (_) { return; }
-        handle(data, source);
-      });
-    }
-    // Fired when a stream ends (then EventSource reconnects) and when a connection fails;
-    // CLOSED means the server refused it (401, 404) and EventSource will not retry.
-    source.onerror = () => {
-      failures += 1;
-      if (source.readyState === EventSource.CLOSED || failures >= FAILURES_BEFORE_POLLING) giveUp();
+    const open = () => {
+      const opened = new EventSource(url);
+      source = opened;
+      opened.onopen = () => { failures = 0; };
+      for (const [name, handle] of Object.entries(handlers)) {
+        opened.addEventListener(name, (event) => {
+          let data;
+          try { data = JSON.parse(event.data); } catch (_) { return; }
+          handle(data, opened);
+        });
+      }
+      // Fired when a stream ends (then EventSource reconnects) and when a connection fails;
+      // CLOSED means the server refused it (401, 404) and EventSource will not retry.
+      opened.onerror = () => {
+        if (opened !== source) return;
+        failures += 1;
+        if (opened.readyState === EventSource.CLOSED || failures >= FAILURES_BEFORE_POLLING) giveUp();
+      };
     };
-    window.addEventListener("pagehide", () => source.close());
-    return source;
+    open();
+    // Leaving the page closes the stream; coming Back to it from the back/forward cache
+    // (pageshow with persisted) opens it again, unless it had been closed on purpose
+    // (the job ended) before the page was left.
+    window.addEventListener("pagehide", () => {
+      closedByPagehide = !given_up && source.readyState !== EventSource.CLOSED;
+      source.close();
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (!event.persisted || !closedByPagehide) return;
+      closedByPagehide = false;
+      failures = 0;
+      open();
+    });
+    return true;
   }
 
   function duration(seconds) {
@@ -90,19 +107,34 @@ const tintypeLive = (() => {
 
   // The jobs list: a changed job's row is redrawn in place, a new job that belongs on
   // the page shown is added at the top. `view` is app.js's list: row(job), page(),
-  // matches(job), perPage; poll() if the stream cannot be kept.
+  // matches(job), perPage(), counted(change) (the total and the pager follow a job that
+  // joins or leaves the filtered list); poll() if the stream cannot be kept.
   function watchList(api, view, poll) {
     const body = document.getElementById("jobs-body");
+    const known = new Set();  // jobs this stream has seen match the filters
     const onJob = (job) => {
       const existing = body.querySelector(`tr[data-job="${CSS.escape(job.id)}"]`);
-      if (!view.matches(job)) { if (existing) existing.remove(); return; }
+      if (!view.matches(job)) {
+        if (existing || known.has(job.id)) view.counted(-1);
+        known.delete(job.id);
+        if (existing) existing.remove();
+        return;
+      }
       const row = view.row(job);
-      if (existing) { existing.replaceWith(row); return; }
+      if (existing) { known.add(job.id); existing.replaceWith(row); return; }
+      if (!known.has(job.id) && !view.listed(job)) view.counted(+1);  // new to the filtered list
+      known.add(job.id);
       if (view.page() !== 1) return;  // newer jobs go on page 1
       body.prepend(row);
-      while (body.rows.length > view.perPage) body.rows[body.rows.length - 1].remove();
+      while (body.rows.length > view.perPage()) body.rows[body.rows.length - 1].remove();
     };
-    return Boolean(subscribe(`${api}/events`, { job: onJob }, () => { body.dataset.live = "polling"; poll(); }));
+    const onGone = (data) => {
+      const existing = body.querySelector(`tr[data-job="${CSS.escape(data.id)}"]`);
+      if (existing || known.has(data.id)) view.counted(-1);
+      known.delete(data.id);
+      if (existing) existing.remove();
+    };
+    return subscribe(`${api}/events`, { job: onJob, gone: onGone }, () => { body.dataset.live = "polling"; poll(); });
   }
 
   return { subscribe, watchJob, watchList, duration };

@@ -28,9 +28,43 @@
       tx.onerror = () => { db.close(); reject(tx.error); };
     });
   }
-  const remember = (record) => dbDo("readwrite", (s) => s.put(record)).catch(() => null);
+  // False where the browser would not keep the record (storage quota, private mode).
+  const remember = (record) => dbDo("readwrite", (s) => s.put(record)).then(() => true, () => false);
   const forget = (id) => dbDo("readwrite", (s) => s.delete(id)).catch(() => null);
-  const remembered = () => dbDo("readonly", (s) => s.getAll()).catch(() => []);
+  // The server removes an unfinished upload at its expires_at: a record kept past then
+  // could never resume, so it is dropped (and its File's space given back).
+  const DAY_MS = 24 * 3600 * 1000;
+  const expired = (record) => (record.expires ? Date.parse(record.expires) : (record.saved || 0) + DAY_MS) < Date.now();
+  async function remembered() {
+    const records = await dbDo("readonly", (s) => s.getAll()).catch(() => []);
+    for (const record of records.filter(expired)) await forget(record.id);
+    return records.filter((record) => !expired(record));
+  }
+
+  // Web Locks: the tab sending an upload holds its lock, so another tab neither offers nor
+  // starts a Resume of it. hold() resolves to a release function, or null if another tab
+  // holds it; where the browser has no Web Locks every upload counts as free.
+  const lockName = (id) => `tintype-upload-${id}`;
+  function hold(id) {
+    if (!navigator.locks) return Promise.resolve(() => {});
+    return new Promise((resolve) => {
+      navigator.locks.request(lockName(id), { ifAvailable: true }, (lock) => {
+        if (!lock) { resolve(null); return null; }
+        return new Promise((release) => resolve(release));
+      }).catch(() => resolve(() => {}));
+    });
+  }
+  async function heldElsewhere() {
+    if (!navigator.locks || !navigator.locks.query) return new Set();
+    const state = await navigator.locks.query().catch(() => ({ held: [] }));
+    return new Set((state.held || []).map((lock) => lock.name));
+  }
+
+  // What the saved job options say, for the row of an interrupted upload (files by name).
+  function optionsSummary(entries) {
+    return entries.filter(([name, value]) => name !== "upload" && value !== "")
+      .map(([name, value]) => `${name}: ${value instanceof Blob ? value.name || "…" : value}`).join(", ");
+  }
 
   // -- HTTP ----------------------------------------------------------------------------
   function request(method, url, body, { headers = {}, onprogress = null, track = null } = {}) {
@@ -72,11 +106,14 @@
     state.className = "upload-state";
     const actions = document.createElement("span");
     actions.className = "upload-actions";
-    li.append(title, bar, state, actions);
+    const detail = document.createElement("span");
+    detail.className = "upload-detail hint";
+    li.append(title, bar, state, actions, detail);
     list.append(li);
     const row = {
       li, bar,
       say(text) { state.textContent = text; },
+      detail(text) { detail.textContent = text; },
       progress(fraction) { bar.value = Math.round(1000 * fraction) / 10; },
       button(label, onclick, aria) {
         const b = document.createElement("button");
@@ -118,11 +155,16 @@
         { headers: { "Content-Type": "application/json" } });
       if (created.status !== 201) throw new Error(message(created, "the upload was refused: HTTP {status}"));
       this.id = created.json.id;
-      await remember({ id: this.id, file: this.file, entries: this.entries, key: this.key, saved: Date.now() });
+      this.release = await hold(this.id);
+      const kept = await remember({ id: this.id, file: this.file, entries: this.entries, key: this.key,
+                                    saved: Date.now(), expires: created.json.expires_at });
+      if (!kept) this.row.detail(t("This browser could not keep the file (storage full?): a reload will not resume this upload."));
       return this.send(created.json);
     }
 
     async resume() {
+      this.release = await hold(this.id);
+      if (!this.release) throw new Error(t("this upload is being sent from another tab"));
       this.row.say(t("Resuming…"));
       const found = await api("GET", `/api/v1/uploads/${this.id}`);
       if (found.status === 404) { await forget(this.id); throw new Error(t("the server no longer has this upload (it expired or was cancelled); drop the file again")); }
@@ -148,6 +190,9 @@
       };
       await Promise.all(Array.from({ length: Math.min(PARALLEL, queue.length) }, worker));
       if (this.cancelled) throw new DOMException("cancelled", "AbortError");
+      // From here the upload is whole: completing it and starting the job are quick and
+      // cannot be undone halfway, so Cancel goes (a cancel now would delete what the job needs).
+      this.row.clearButtons();
       if (upload.status !== "completed") {
         this.row.say(t("Checking the file…"));
         const parts = Object.entries(etags).map(([number, etag]) => ({ number: Number(number), etag }));
@@ -188,6 +233,7 @@
     }
 
     async submit() {
+      if (this.cancelled) throw new DOMException("cancelled", "AbortError");
       this.row.say(t("Starting the job…"));
       const data = new FormData();
       for (const [name, value] of this.entries) data.append(name, value);
@@ -244,6 +290,7 @@
       return job;
     } catch (error) {
       if (error.name === "AbortError" || upload.cancelled) return null;
+      if (upload.release === null) { upload.row.say(error.message); return null; }  // another tab sends it
       upload.row.clearButtons();
       upload.row.say(error.message);
       upload.row.li.classList.add("failed");
@@ -254,6 +301,8 @@
         upload.row.button(t("Cancel"), () => upload.cancel(), t("Cancel the upload of {name}", { name: upload.file.name }));
       }
       return null;
+    } finally {
+      if (upload.release) { upload.release(); upload.release = undefined; }
     }
   }
 
@@ -290,9 +339,6 @@
     note.id = "batch-note"; note.setAttribute("role", "status");
     list.after(note);
 
-    zone.addEventListener("keydown", (e) => {
-      if ((e.key === "Enter" || e.key === " ") && e.target === zone) { e.preventDefault(); input.click(); }
-    });
     for (const type of ["dragenter", "dragover"]) {
       zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add("dragging"); });
     }
@@ -330,14 +376,17 @@
       }
     }, true);
 
-    offerInterrupted(list);
+    offerInterrupted(list).finally(() => { list.dataset.restored = "true"; });  // tests wait on it
   }
 
   // Uploads a reload interrupted: offer to resume each from its missing parts, or discard it.
   async function offerInterrupted(list) {
+    const busy = await heldElsewhere();
     for (const record of await remembered()) {
       const row = fileRow(list, record.file.name, record.file.size);
       row.li.classList.add("interrupted");
+      row.detail(t("Saved options: {options}", { options: optionsSummary(record.entries) || t("none") }));
+      if (busy.has(lockName(record.id))) { row.say(t("Being sent from another tab")); continue; }
       row.say(t("Interrupted by a reload"));
       const upload = new StagedUpload(row, record.file, record.entries, record.key, record.id);
       row.button(t("Resume"), () => runStaged(upload, true), t("Resume the upload of {name}", { name: record.file.name }));
