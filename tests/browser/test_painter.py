@@ -322,3 +322,28 @@ def test_enter_in_the_photo_painter_does_not_submit_and_a_replaced_painter_stops
     canvas.focus()
     page.keyboard.press("Control+z")  # nothing to undo here; the first painter must not hear it
     assert page.evaluate("window.changes") == 0
+
+
+def test_a_large_photo_is_painted_at_2048_pixels_and_sent_at_its_own_size(page, stack, browser_key, tmp_path):
+    allow_browsers(stack)
+    photo = save_picture(tmp_path / "scan.png", grey_photo(3072, 1280))  # under the stack's 4 MP limit
+    page.goto("/")
+    page.locator('input[name="file"]').set_input_files(str(photo))
+    canvas = page.locator("#upload-painter canvas.painter-canvas")
+    canvas.wait_for()
+    assert canvas.evaluate("c => [c.width, c.height]") == [2048, 853], "the painter works at most 2048 pixels long"
+    canvas.focus()
+    page.keyboard.press("b")
+    drag(page, canvas, [(200, 200), (1000, 200)], 2048, 853)  # the painter's pixels: 2/3 of the scan's
+    page.keyboard.press("r")
+    drag(page, canvas, [(1200, 100), (1600, 300)], 2048, 853)
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_url(lambda url: "/jobs/" in url, timeout=60_000)
+    job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    job = stack.client(browser_key).get(f"{stack.base}/api/v1/jobs/{job_id}", timeout=30).json()
+    cancel(stack, browser_key, job_id)
+    [box] = job["options"]["boxes"]
+    assert all(abs(box[k] - v) <= 6 for k, v in {"x": 1800, "y": 150, "w": 600, "h": 300}.items()), box
+    mask = np.asarray(Image.open(io.BytesIO(stored(stack, f"jobs/{job_id}/mask.png"))).convert("L")) > 127
+    assert mask.shape == (1280, 3072), "the mask is sent at the scan's own size"
+    assert mask[300, 350:1450].all() and not mask[400:].any() and not mask[:, 1600:].any()
