@@ -15,8 +15,10 @@ import numpy as np
 from PIL import Image
 
 from tests.browser.conftest import PHONE, shot, signed_in_page
+from tests.browser.test_i18n_a11y import CONTROLS, NAMELESS
 from tests.media_factory import encode_frames, grey_photo, moving_square, save_picture, textured_frames
 from tests.stack import BUCKET, PREFIX
+from tests.test_api_uploads import allow_browsers
 
 W, H = 128, 96
 
@@ -67,9 +69,10 @@ def test_paint_erase_box_follow_undo_and_submit_on_a_video_job(page, stack, brow
     drag(page, canvas, [(20, 80), (100, 80)])  # and one at the bottom, undone
     page.keyboard.press("Control+z")
     for _ in range(5):
-        page.keyboard.press("ArrowRight")
+        page.keyboard.press(".")  # next frame (arrows move the keyboard's cursor)
     assert page.get_by_label("Frame", exact=True).last.input_value() == "5"
-    drag(page, canvas, [(20, 70), (60, 70)])  # frame 5: a shorter line lower down
+    drag(page, canvas, [(20, 70), (60, 70)])  # frame 5: a shorter line lower down, on frame 0's mask it showed
+    assert page.locator(".painter-status").inner_text().startswith("Frame 5 now has its own mask, copied from")
     page.keyboard.press("e")
     drag(page, canvas, [(40, 55), (40, 85)])  # erase across it: two pieces remain
     page.keyboard.press("r")
@@ -114,7 +117,8 @@ def test_paint_erase_box_follow_undo_and_submit_on_a_video_job(page, stack, brow
     assert not masks[1:5].any() and not masks[6:].any(), "frames painted on nothing are empty"
     assert masks[5, 70, 22:30].all() and masks[5, 70, 50:58].all(), "frame 5: both ends of its line"
     assert not masks[5, 70, 38:43].any(), "the eraser took the middle out"
-    assert not masks[5, :40].any(), "nothing else on frame 5"
+    assert masks[5, 20, 25:95].all() and masks[5, 47, 25:95].all(), "frame 5 started from the mask it showed"
+    assert not masks[5, 27:43].any() and not masks[5, 78:].any(), "nothing else on frame 5"
 
 
 def test_a_photo_is_painted_on_the_upload_page_and_submitted(page, stack, browser_key, tmp_path):
@@ -153,8 +157,8 @@ def test_a_film_is_staged_painted_on_and_submitted_from_the_upload_page(page, st
     canvas = page.locator("#upload-painter canvas.painter-canvas")
     canvas.wait_for()
     canvas.focus()
-    page.keyboard.press("ArrowRight")
-    page.keyboard.press("ArrowRight")
+    page.keyboard.press(".")
+    page.keyboard.press(".")
     page.keyboard.press("b")
     drag(page, canvas, [(30, 10), (30, 50)])  # one painted frame: one mask for every frame
     page.get_by_role("button", name="Upload and start").click()
@@ -222,3 +226,124 @@ def test_a_finger_paints_on_a_phone(browser, stack, browser_key, tmp_path):
         assert mask[60, 25:95].all() and not mask[:50].any(), "the finger's stroke"
     finally:
         page.context.close()
+
+
+SUBMITS = "window.submits = 0; window.addEventListener('submit', () => { window.submits += 1; }, true)"
+PENDING_UPLOADS = """() => new Promise((resolve) => {
+  const open = indexedDB.open("tintype-uploads", 1);
+  open.onupgradeneeded = () => open.result.createObjectStore("pending", { keyPath: "id" });
+  open.onsuccess = () => {
+    const all = open.result.transaction("pending").objectStore("pending").getAll();
+    all.onsuccess = () => { resolve(all.result.length); open.result.close(); };
+  };
+})"""
+
+
+def press(page, key: str, times: int = 1) -> None:
+    for _ in range(times):
+        page.keyboard.press(key)
+
+
+def test_a_film_staged_on_the_upload_page_is_painted_and_boxed_by_keyboard_alone(page, stack, browser_key, tmp_path):
+    allow_browsers(stack)  # the drop zone's staged upload may PUT its parts straight to S3
+    frames, _ = moving_square(textured_frames(8, W, H))
+    film = encode_frames(tmp_path / "keys.mp4", frames)
+    page.goto("/")
+    page.evaluate(SUBMITS)
+    page.locator('input[name="file"]').set_input_files(str(film))
+    page.get_by_role("button", name="Upload now and paint on its frames").click()
+    row = page.locator("#upload-list .painter-staging")
+    row.locator(".upload-state", has_text="Uploaded").wait_for()  # sent as the drop zone sends, with its bar
+    assert row.locator("progress").evaluate("p => p.value") == 100
+    canvas = page.locator("#upload-painter canvas.painter-canvas")
+    canvas.wait_for()
+    page.wait_for_function("document.querySelector('.painter-status').textContent === 'Frame 0'")
+    number = page.locator("#upload-painter .painter-frame")
+    number.fill("3")
+    number.press("Enter")  # inside the upload form: shows frame 3, submits nothing
+    page.wait_for_function("document.querySelector('.painter-status').textContent === 'Frame 3'")
+    assert page.evaluate("window.submits") == 0 and "/jobs/" not in page.url
+
+    canvas.focus()
+    page.keyboard.press("b")
+    # The cursor starts in the middle (64, 48); an arrow moves it 1 pixel, Shift+arrow 10.
+    press(page, "Shift+ArrowUp", 3)
+    press(page, "Shift+ArrowLeft", 3)  # (34, 18)
+    page.keyboard.press("Space")  # the pen goes down
+    press(page, "Shift+ArrowRight", 4)  # painting to (74, 18)
+    page.keyboard.press("Space")  # and up
+    assert page.locator(".painter-status").inner_text() == "Brush lifted"
+    page.keyboard.press("r")
+    press(page, "ArrowRight", 6)
+    press(page, "Shift+ArrowDown", 4)  # (80, 58)
+    page.keyboard.press("Space")  # a box starts at the cursor
+    press(page, "Shift+ArrowRight", 2)
+    press(page, "Shift+ArrowDown", 2)
+    page.keyboard.press("Enter")  # kept: 20×20 at 80,58
+    assert page.locator(".painter-boxes li").count() == 1
+    assert page.locator(".painter-status").inner_text().startswith("Box 1 kept: 20×20 at 80,58")
+    assert page.evaluate("window.submits") == 0
+    assert page.evaluate(NAMELESS, "#upload-painter " + CONTROLS.replace(", ", ", #upload-painter ")) == [], \
+        "every painter control has a name"
+
+    page.get_by_role("button", name="Upload and start").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/jobs/" in url)
+    job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    assert page.evaluate(PENDING_UPLOADS) == 0, "the staged upload is no longer offered for resuming"
+    job = stack.client(browser_key).get(f"{stack.base}/api/v1/jobs/{job_id}", timeout=30).json()
+    cancel(stack, browser_key, job_id)
+    assert job["input"]["name"] == "keys.mp4" and job["input"]["has_mask"]
+    [box] = job["options"]["boxes"]
+    assert (box["x"], box["y"], box["w"], box["h"], box["first"]) == (80, 58, 20, 20, 3), box
+    mask = np.asarray(Image.open(io.BytesIO(stored(stack, f"jobs/{job_id}/mask.png"))).convert("L")) > 127
+    assert mask[18, 36:73].all(), "the stroke the keyboard painted"
+    assert not mask[:15].any() and not mask[22:].any() and not mask[:, :30].any() and not mask[:, 80:].any()
+
+
+def test_enter_in_the_photo_painter_does_not_submit_and_a_replaced_painter_stops_listening(page, tmp_path):
+    first = save_picture(tmp_path / "first.png", grey_photo(W, H))
+    second = save_picture(tmp_path / "second.png", grey_photo(W, H))
+    page.goto("/")
+    page.evaluate(SUBMITS)
+    page.locator('input[name="file"]').set_input_files(str(first))
+    canvas = page.locator("#upload-painter canvas.painter-canvas")
+    canvas.wait_for()
+    assert page.evaluate(NAMELESS, "#upload-painter " + CONTROLS.replace(", ", ", #upload-painter ")) == []
+    page.get_by_label("Brush size").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("window.submits") == 0, "Enter in the brush size submitted the upload form"
+    drag(page, canvas, [(10, 10), (60, 10)])
+    page.locator('input[name="file"]').set_input_files(str(second))  # a new painter, nothing painted yet
+    page.wait_for_function("document.querySelectorAll('#upload-painter canvas').length === 1 && "
+                           "!document.querySelector('#upload-painter .painter-boxes li')")
+    page.evaluate("window.changes = 0; document.querySelector('#upload-painter .painter')"
+                  ".addEventListener('painter-change', () => { window.changes += 1; })")
+    canvas.focus()
+    page.keyboard.press("Control+z")  # nothing to undo here; the first painter must not hear it
+    assert page.evaluate("window.changes") == 0
+
+
+def test_a_large_photo_is_painted_at_2048_pixels_and_sent_at_its_own_size(page, stack, browser_key, tmp_path):
+    allow_browsers(stack)
+    photo = save_picture(tmp_path / "scan.png", grey_photo(3072, 1280))  # under the stack's 4 MP limit
+    page.goto("/")
+    page.locator('input[name="file"]').set_input_files(str(photo))
+    canvas = page.locator("#upload-painter canvas.painter-canvas")
+    canvas.wait_for()
+    assert canvas.evaluate("c => [c.width, c.height]") == [2048, 853], "the painter works at most 2048 pixels long"
+    canvas.focus()
+    page.keyboard.press("b")
+    drag(page, canvas, [(200, 200), (1000, 200)], 2048, 853)  # the painter's pixels: 2/3 of the scan's
+    page.keyboard.press("r")
+    drag(page, canvas, [(1200, 100), (1600, 300)], 2048, 853)
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_url(lambda url: "/jobs/" in url, timeout=60_000)
+    job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    job = stack.client(browser_key).get(f"{stack.base}/api/v1/jobs/{job_id}", timeout=30).json()
+    cancel(stack, browser_key, job_id)
+    [box] = job["options"]["boxes"]
+    assert all(abs(box[k] - v) <= 6 for k, v in {"x": 1800, "y": 150, "w": 600, "h": 300}.items()), box
+    mask = np.asarray(Image.open(io.BytesIO(stored(stack, f"jobs/{job_id}/mask.png"))).convert("L")) > 127
+    assert mask.shape == (1280, 3072), "the mask is sent at the scan's own size"
+    assert mask[300, 350:1450].all() and not mask[400:].any() and not mask[:, 1600:].any()

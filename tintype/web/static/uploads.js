@@ -395,4 +395,5 @@
   }
 
   tintype.bindDropUploads = bindDropUploads;
+  tintype.uploads = { StagedUpload, fileRow, forget };  // painter.js stages a film to paint on with these
 })();
