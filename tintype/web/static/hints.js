@@ -24,14 +24,20 @@
     penDown: false,
     edits: new Map(),   // frame -> Blob sent as keyframe <frame>.png (hinted, or a dropped photo)
     dropped: false,     // the picture is a dropped photo: it is sent as it is
-    kept: new Map(),    // frame (or "photo") -> {strokes, base, dropped}: what reopening shows again
+    kept: new Map(),    // frame (or "photo") -> {target, strokes, base, dropped}: what reopening shows again
+    dirty: new Set(),   // keyframes whose strokes changed since their edit was last previewed
+    revision: 0,        // counts stroke changes: a preview answered after a change is not the edit's last word
+    opening: 0,         // counts open() calls: a picture that loads after a newer open is dropped
+    loading: Promise.resolve(),  // settles once the picture last opened is shown (or failed)
+    opener: null,       // the button that opened the editor: Close gives it the focus back
   };
 
   function say(message) { tintype.text($("hint-status"), message); }
   function fail(message) { tintype.text($("hint-error"), message); }
 
+  // The API's refusal in the page's language where the code is known (tintype.apiError).
   function errorOf(body, status) {
-    return (body && body.error && body.error.message) || t("The request failed: HTTP {status}", { status });
+    return tintype.apiError(body, t("The request failed: HTTP {status}", { status }));
   }
 
   // The picture as same-origin pixels: fetched directly, or (when the store answers with a
@@ -107,11 +113,13 @@
   }
 
   // The strokes alone, opaque where painted, transparent elsewhere: what the endpoint takes.
-  function strokesBlob() {
+  // Drawn at the size of the picture they were painted on (`base`), which need not be the one
+  // on the canvas now: Re-colour renders the strokes of every kept keyframe.
+  function strokesBlob(strokes = state.strokes, base = state.base) {
     const layer = document.createElement("canvas");
-    layer.width = canvas.width; layer.height = canvas.height;
+    layer.width = base.width; layer.height = base.height;
     const context = layer.getContext("2d");
-    for (const stroke of state.strokes) paintStroke(context, stroke);
+    for (const stroke of strokes) paintStroke(context, stroke);
     return toBlob(layer);
   }
 
@@ -141,7 +149,15 @@
     state.strokes.push(state.current); state.current = null;
     changed();
   }
+  // Any change of a keyframe's strokes makes its edit stale (previewed again by Re-colour);
+  // with no strokes left it is no edit at all. A dropped photo stays the edit, strokes or not.
   function changed() {
+    state.revision += 1;
+    const frame = state.target && state.target.frame;
+    if (frame !== null && frame !== undefined && !state.dropped) {
+      if (state.strokes.length) state.dirty.add(frame);
+      else { state.dirty.delete(frame); unmarkEdited(frame); }
+    }
     redraw();
     say(t("Strokes: {n}", { n: state.strokes.length }));
   }
@@ -197,22 +213,42 @@
   $("hint-clear").addEventListener("click", () => { state.strokes = []; changed(); });
   dropper.addEventListener("click", () => setDropper(!picking()));
 
+  // The picture recoloured by `strokes` (POST .../hints): a Blob, or null with the reason shown.
+  // A network failure is a message too, never an unhandled rejection.
+  async function hinted(hintsUrl, strokes, base) {
+    let response;
+    try {
+      response = await postStrokes(hintsUrl, await strokesBlob(strokes, base));
+      if (response.ok) return await response.blob();
+    } catch (_) {
+      fail(t("The request failed: the server could not be reached.")); return null;
+    }
+    fail(errorOf(await response.json().catch(() => null), response.status));
+    return null;
+  }
+
   // Preview: the picture recoloured by the strokes; for a keyframe it becomes the edit.
   async function preview() {
     fail("");
+    if (!state.base) return false;  // still loading
     if (state.dropped) {
       if (state.strokes.length) fail(t("Strokes apply to the stored keyframe; a dropped photo is sent as it is."));
       return true;
     }
     if (!state.strokes.length) { fail(t("Paint a stroke first.")); return false; }
     say(t("Working…"));
-    const response = await postStrokes(state.target.hintsUrl, await strokesBlob());
-    if (!response.ok) { fail(errorOf(await response.json().catch(() => null), response.status)); say(""); return false; }
-    const blob = await response.blob();
+    const target = state.target, revision = state.revision;
+    const blob = await hinted(target.hintsUrl, state.strokes, state.base);
+    if (!blob) { say(""); return false; }
+    // Strokes changed while it was asked for: not the edit (the frame is dirty, Re-colour asks again).
+    if (target.frame !== null && revision === state.revision) {
+      markEdited(target.frame, blob);
+      state.dirty.delete(target.frame);
+    }
+    if (target !== state.target) return true;  // another picture was opened meanwhile
     if (previewImg.src.startsWith("blob:")) URL.revokeObjectURL(previewImg.src);
     previewImg.src = URL.createObjectURL(blob);
     previewView.hidden = false;
-    if (state.target.frame !== null) markEdited(state.target.frame, blob);
     const download = $("hint-download");
     if (download) { download.href = previewImg.src; download.download = "hinted.png"; download.hidden = false; }
     say(t("Preview ready"));
@@ -225,20 +261,29 @@
     const opener = document.querySelector(`.keyframe-open[data-frame="${frame}"]`);
     if (opener) opener.classList.add("edited");
   }
+  function unmarkEdited(frame) {
+    state.edits.delete(frame);
+    const opener = document.querySelector(`.keyframe-open[data-frame="${frame}"]`);
+    if (opener) opener.classList.remove("edited");
+  }
 
   // A colour photo dropped on the picture (or chosen) replaces the keyframe as it is.
   async function usePhoto(file) {
-    if (state.target.frame === null || !file || !file.type.startsWith("image/")) return;
+    const target = state.target;
+    if (!target || target.frame === null || !file || !file.type.startsWith("image/")) return;
     fail("");
+    await state.loading;  // its size is the keyframe's, known once it has loaded
+    if (target !== state.target || !state.base) return;
     try {
       const bitmap = await createImageBitmap(file);
+      if (target !== state.target) return;  // another keyframe was opened meanwhile
       const fitted = document.createElement("canvas");  // at the keyframe's size
       fitted.width = canvas.width; fitted.height = canvas.height;
       fitted.getContext("2d").drawImage(bitmap, 0, 0, fitted.width, fitted.height);
-      state.strokes = []; state.dropped = true;
+      state.strokes = []; state.dropped = true; state.dirty.delete(target.frame);
       setBase(fitted);
-      markEdited(state.target.frame, await toBlob(fitted));
-      say(t("The photo replaces keyframe {frame}", { frame: state.target.frame }));
+      markEdited(target.frame, await toBlob(fitted));
+      say(t("The photo replaces keyframe {frame}", { frame: target.frame }));
     } catch (_) {
       fail(t("That file cannot be read as a picture."));
     }
@@ -252,48 +297,106 @@
   const photo = $("hint-photo");
   if (photo) photo.addEventListener("change", () => usePhoto(photo.files[0]));
 
+  // Every keyframe painted in this visit, the open one included: {target, strokes, base, dropped}.
+  function paintedKeyframes() {
+    const all = new Map(state.kept);
+    if (state.target && state.base) all.set(keyOf(state.target), current());
+    return [...all.values()].filter((entry) => entry.target.frame !== null);
+  }
+
+  // Whatever strokes changed since their preview (on any keyframe, open or not) is previewed
+  // again first, so the job gets exactly what is painted now.
+  async function refreshEdits() {
+    for (const entry of paintedKeyframes()) {
+      const frame = entry.target.frame;
+      if (entry.dropped || !state.dirty.has(frame) || !entry.strokes.length) continue;
+      if (entry.target === state.target) { if (!(await preview())) return false; continue; }
+      say(t("Working…"));
+      const revision = state.revision;
+      const blob = await hinted(entry.target.hintsUrl, entry.strokes, entry.base);
+      if (!blob) { say(""); return false; }
+      if (revision === state.revision) { markEdited(frame, blob); state.dirty.delete(frame); }
+    }
+    if (paintedKeyframes().some((entry) => !entry.dropped && state.dirty.has(entry.target.frame))) {
+      say(""); fail(t("The strokes changed meanwhile: press Re-colour again.")); return false;
+    }
+    return true;
+  }
+
   // Re-colour: every edited keyframe as a `keyframes` part <frame>.png, then the new job.
   const recolour = $("hint-recolour");
   if (recolour) {
     recolour.addEventListener("click", async () => {
       fail("");
-      if (state.strokes.length && !state.dropped && !state.edits.has(state.target.frame) && !(await preview())) return;
-      if (!state.edits.size) { fail(t("Paint a stroke first.")); return; }
-      const data = new FormData();
-      for (const [frame, blob] of state.edits) data.append("keyframes", blob, `${frame}.png`);
-      data.append("colour_mode", "keyframes");  // keyframes are carried only in this mode
       recolour.disabled = true;
-      say(t("Starting the recolour…"));
-      const response = await fetch(`${api}/recolour`, { method: "POST", body: data,
-        headers: { "X-CSRF-Token": tintype.csrfToken(), Accept: "application/json" } });
-      const body = await response.json().catch(() => null);
-      if (response.status === 202) { window.location = body.links.page; return; }
-      recolour.disabled = false; say("");
-      fail(errorOf(body, response.status));
+      try {
+        if (!(await refreshEdits())) return;
+        if (!state.edits.size) { fail(t("Paint a stroke first.")); return; }
+        const data = new FormData();
+        for (const [frame, blob] of state.edits) data.append("keyframes", blob, `${frame}.png`);
+        data.append("colour_mode", "keyframes");  // keyframes are carried only in this mode
+        say(t("Starting the recolour…"));
+        const response = await fetch(`${api}/recolour`, { method: "POST", body: data,
+          headers: { "X-CSRF-Token": tintype.csrfToken(), Accept: "application/json" } });
+        const body = await response.json().catch(() => null);
+        if (response.status === 202) { window.location = body.links.page; return; }
+        say("");
+        fail(errorOf(body, response.status));
+      } catch (_) {
+        say(""); fail(t("The request failed: the server could not be reached."));
+      } finally {
+        recolour.disabled = false;
+      }
     });
   }
 
   const keyOf = (target) => (target.frame === null ? "photo" : target.frame);
 
-  async function open(target, pictureUrl, title) {
-    if (state.target && state.base) {
-      state.kept.set(keyOf(state.target), { strokes: state.strokes, base: state.base, dropped: state.dropped });
-    }
+  const current = () => ({ target: state.target, strokes: state.strokes, base: state.base, dropped: state.dropped });
+
+  // Opening another picture keeps this one's strokes. Until the new picture has loaded there is
+  // no base, so nothing can be painted and nothing is kept under the new target; a picture that
+  // loads after a newer open() (two keyframes clicked quickly) is dropped.
+  async function open(target, pictureUrl, title, opener) {
+    if (state.target && state.base) state.kept.set(keyOf(state.target), current());
+    const token = ++state.opening;
     const kept = state.kept.get(keyOf(target));
-    state.target = target; state.current = null;
+    state.target = target; state.current = null; state.penDown = false;
+    state.base = null; view.clearRect(0, 0, canvas.width, canvas.height);
     state.strokes = kept ? kept.strokes : []; state.dropped = kept ? kept.dropped : false;
+    state.opener = opener || null;
     previewView.hidden = true; fail(""); say(t("Loading…"));
     editor.hidden = false;
     tintype.text($("hint-title"), title);
     $("hint-title").focus();
-    try {
-      setBase(kept ? kept.base : await loadPicture(pictureUrl, target.hintsUrl));
-      say(state.strokes.length ? t("Strokes: {n}", { n: state.strokes.length }) : "");
-    } catch (e) {
-      fail(t("The picture could not be loaded: {why}", { why: e.message || e }));
-    }
+    editor.setAttribute("aria-busy", "true");
+    state.loading = (async () => {
+      try {
+        const base = kept ? kept.base : await loadPicture(pictureUrl, target.hintsUrl);
+        if (token !== state.opening) return;
+        setBase(base);
+        say(state.strokes.length ? t("Strokes: {n}", { n: state.strokes.length }) : "");
+      } catch (e) {
+        if (token === state.opening) fail(t("The picture could not be loaded: {why}", { why: e.message || e }));
+      } finally {
+        if (token === state.opening) editor.removeAttribute("aria-busy");
+      }
+    })();
+    await state.loading;
   }
-  $("hint-close").addEventListener("click", () => { editor.hidden = true; });
+
+  // Close gives the focus back to what opened the editor (the strip may have been drawn
+  // again meanwhile: then its button for the same keyframe).
+  $("hint-close").addEventListener("click", () => {
+    editor.hidden = true;
+    const frame = state.target && state.target.frame;
+    let back = state.opener;
+    if (!back || !back.isConnected) {
+      back = frame === null || frame === undefined ? $("hint-open-photo")
+        : document.querySelector(`.keyframe-open[data-frame="${frame}"]`);
+    }
+    if (back) back.focus();
+  });
 
   // The keyframe strip (app.js showKeyframes) puts a button on each keyframe.
   const strip = document.getElementById("keyframes-strip");
@@ -303,7 +406,7 @@
       if (!button) return;
       const frame = Number(button.dataset.frame);
       open({ frame, hintsUrl: `${api}/keyframes/${frame}/hints` }, button.dataset.url,
-        t("Keyframe of frame {n}", { n: frame }));
+        t("Keyframe of frame {n}", { n: frame }), button);
     });
   }
 
@@ -315,6 +418,6 @@
     new MutationObserver(offer).observe(status, { attributes: true, attributeFilter: ["data-status"] });
     offer();
     openPhoto.addEventListener("click", () => open({ frame: null, hintsUrl: `${api}/result/hints` },
-      `${api}/result`, t("Colour hints on the result")));
+      `${api}/result`, t("Colour hints on the result"), openPhoto));
   }
 })();
