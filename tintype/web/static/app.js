@@ -6,7 +6,8 @@ const tintype = (() => {
   // The page's message catalogue (tintype/web/i18n.py): t("Frame {n}", {n: 3}) in the
   // visitor's language; a string not in the catalogue stays as written (English).
   const messages = (() => {
-    const el = typeof document !== "undefined" ? document.getElementById("tintype-messages") : null;
+    // Pages always have a document; the node checks of this file (tests) pass a bare one.
+    const el = typeof document !== "undefined" && document.getElementById ? document.getElementById("tintype-messages") : null;
     try { return el ? JSON.parse(el.textContent) : {}; } catch (e) { return {}; }
   })();
   function t(message, params) {
