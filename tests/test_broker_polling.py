@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -42,15 +43,18 @@ def _hop(app, delay: float) -> float:
     """Seconds from a message's publication to its delivery to a consumer that started
     waiting on the empty queue `delay` seconds earlier (so it has polled and is asleep)."""
     sent: list[float] = []
+    # A queue of its own: kombu keeps the virtual transports' exchange bindings per process,
+    # and an app made by an earlier test in this process may have bound "cpu" elsewhere.
+    name = f"hop-{uuid.uuid4().hex}"
 
     def publish() -> None:
         time.sleep(delay)
         with app.connection_for_write() as conn:
-            conn.SimpleQueue("cpu").put({"hop": 1})
+            conn.SimpleQueue(name).put({"hop": 1})
             sent.append(time.monotonic())
 
     with app.connection_for_read() as conn:
-        queue = conn.SimpleQueue("cpu")
+        queue = conn.SimpleQueue(name)
         thread = threading.Thread(target=publish)
         thread.start()
         message = queue.get(timeout=10)
