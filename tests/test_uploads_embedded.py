@@ -118,11 +118,13 @@ def test_unfinished_uploads_expire(app):
     settings = app.extensions["tintype.settings"]
     old, fresh = _create(client, data).json, _create(client, data).json
     _send(client, old, data, numbers={1})
+    _send(client, fresh, data, numbers={2})
     with session_scope(settings.database_url) as s:
         s.query(Upload).filter(Upload.id == old["id"]).update({"expires_at": utcnow() - timedelta(minutes=1)})
     assert uploads.expire(settings.database_url, app.extensions["tintype.store"], utcnow()) == [old["id"]]
     assert client.get(f"/api/v1/uploads/{old['id']}").status_code == 404
-    assert client.get(f"/api/v1/uploads/{fresh['id']}").status_code == 200 and _stored(app) == []
+    assert client.get(f"/api/v1/uploads/{fresh['id']}").status_code == 200
+    assert _stored(app) == [f"uploads/{fresh['id']}/parts/00002"]  # the fresh upload's part stays
 
 
 def test_the_reconciler_aborts_expired_uploads(app):

@@ -89,8 +89,9 @@ def put_part(upload_id: str, number: int):
 def complete_upload(upload_id: str):
     """200: the assembled file's size and SHA-256; optional body {"parts": [{"number", "etag"}]}."""
     upload = _upload_or_404(upload_id)
-    etags = _etags(request.get_json(silent=True) if request.content_length else None)
-    done = uploads.complete(get_app_settings().database_url, get_store(), upload, etags)
+    etags = _etags(_json_body() if request.content_length else None)
+    settings = get_app_settings()
+    done = uploads.complete(settings.database_url, get_store(), upload, etags, settings)
     return jsonify(upload_json(done, uploads.part_state(get_store(), done)))
 
 
