@@ -142,3 +142,22 @@ def test_a_database_outage_mid_stream_ends_it_quietly_for_a_reconnect(app, tmp_p
     monkeypatch.setattr(watch, "version", down)
     events, took, _ = read(app, f"/api/v1/jobs/{job_id}/events")
     assert events == [{"retry": "1000"}] and took < STREAM_SECONDS
+
+
+def test_streams_beyond_the_limit_are_answered_503_and_a_closed_one_frees_its_slot(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EVENTS_MAX_STREAMS", "1")
+    settings = load_settings()
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    client, job_id = app.test_client(), _job(app, tmp_path)
+    first = client.get(f"/api/v1/jobs/{job_id}/events", buffered=False)
+    assert first.status_code == 200
+    for url in (f"/api/v1/jobs/{job_id}/events", "/api/v1/jobs/events"):
+        busy = client.get(url)
+        assert busy.status_code == 503 and busy.json["error"]["code"] == "streams_busy" and busy.headers["Retry-After"]
+    assert client.get("/api/v1/jobs/no-such-job/events").status_code == 404  # refused before taking a slot
+    first.close()
+    again = client.get("/api/v1/jobs/events", buffered=False)
+    assert again.status_code == 200
+    again.close()

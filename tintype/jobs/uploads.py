@@ -43,7 +43,6 @@ STALE_COMPLETING = timedelta(minutes=15)
 USED_GRACE = timedelta(hours=1)
 MAX_PARTS = 10_000  # S3's limit; a bigger file gets bigger parts
 S3_MIN_PART = 5 * 1024**2  # S3 refuses smaller parts (but the last)
-MAX_OPEN = 20  # unfinished or unused uploads one owner may hold at once
 MAX_URL_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL lives
 BLOCK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -136,9 +135,10 @@ def create(db_url: str, store: ObjectStore, settings: Settings, owner: str, fiel
                  expires_at=now + timedelta(hours=settings.upload_expiry_hours))
     with session_scope(db_url) as s:
         held = s.scalar(select(func.count()).select_from(Upload)
-                        .where(Upload.owner == owner, Upload.status.in_((OPEN, COMPLETED))))
-        if held >= MAX_OPEN:
-            raise IntakeError(f"{owner} already holds {held} unfinished or unused uploads (the limit is {MAX_OPEN}); "
+                        .where(Upload.owner == owner, Upload.status.in_((OPEN, COMPLETING, COMPLETED))))
+        if held >= settings.uploads_max_open:
+            raise IntakeError(f"{owner} already holds {held} unfinished or unused uploads (the limit is "
+                              f"{settings.uploads_max_open}); "
                               "finish, use or cancel some first", "too_many_uploads", 429)
     if via == "s3":
         row.s3_upload_id = store.multipart(keys.upload_object_key(row.id)).start(content_type)

@@ -8,7 +8,10 @@ while it is open. So every stream is short and cheap:
   Last-Event-ID, from which the next stream carries on without repeating anything;
 - it polls the database once per EVENTS_POLL_SECONDS with one small query (a job's
   version, or the owner's rows changed since a cursor), and loads more only on a change;
-- a comment line every HEARTBEAT_SECONDS keeps proxies from closing a quiet stream;
+- a comment line every EVENTS_HEARTBEAT_SECONDS keeps proxies from closing a quiet stream;
+- one web process holds at most EVENTS_MAX_STREAMS streams at once (fewer than its
+  threads, so streams never take every thread); more are answered 503 with Retry-After,
+  and the page polls instead;
 - a client that closed its connection ends the stream at the next poll (gunicorn's
   socket is peeked for EOF), so a closed page does not hold a thread until its bound.
 
@@ -24,11 +27,12 @@ import json
 import logging
 import select
 import socket
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlalchemy.exc import OperationalError
 
 from tintype.jobs import state as jobstate
@@ -44,7 +48,7 @@ events.register_error_handler(IntakeError, _intake_error)
 events.register_error_handler(OperationalError, _database_down)
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 10.0  # the default of EVENTS_HEARTBEAT_SECONDS
 RETRY_MS = 1000  # how soon EventSource reconnects after a stream ends
 # Without Last-Event-ID the list stream starts this far back, covering the moment between
 # the page's first GET /jobs and its stream opening (the page merges rows by id).
@@ -72,10 +76,45 @@ def _until_database_fails(body: Iterator[str]) -> Iterator[str]:
         log.warning("event stream ended: the database is not answering (%s)", type(exc).__name__)
 
 
+_SLOTS_LOCK = threading.Lock()
+
+
+def _slots() -> threading.BoundedSemaphore:
+    """This process's stream slots (one set per app, made on first use)."""
+    with _SLOTS_LOCK:
+        slots = current_app.extensions.get("tintype.event_slots")
+        if slots is None:
+            slots = current_app.extensions["tintype.event_slots"] = threading.BoundedSemaphore(
+                get_app_settings().events_max_streams)
+        return slots
+
+
+def _busy() -> Response:
+    return json_error(503, "streams_busy", "too many live streams are open on this server; poll "
+                      "GET /api/v1/jobs instead, or retry shortly", {"Retry-After": "5"})
+
+
 def _stream(body: Iterator[str]) -> Response:
-    response = Response(stream_with_context(_until_database_fails(body)), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    """The stream, holding one of this process's slots until it is closed (however it
+    ends); 503 when every slot is taken (the body is then never started)."""
+    slots = _slots()
+    if not slots.acquire(blocking=False):
+        return _busy()
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            slots.release()
+
+    try:
+        response = Response(stream_with_context(_until_database_fails(body)), mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        response.call_on_close(release)
+    except BaseException:
+        release()
+        raise
     return response
 
 
@@ -103,12 +142,13 @@ class _Clock:
         self.end = self.start + seconds
         self.written = self.start
         self.sleep = sleep
+        self.heartbeat = get_app_settings().events_heartbeat_seconds
 
     def wrote(self) -> None:
         self.written = time.monotonic()
 
     def heartbeat_due(self) -> bool:
-        return time.monotonic() - self.written >= HEARTBEAT_SECONDS
+        return time.monotonic() - self.written >= self.heartbeat
 
     def left(self) -> float:
         """Seconds this stream may still run; none once the client has gone, so a closed
