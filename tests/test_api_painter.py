@@ -76,6 +76,7 @@ def test_the_frames_of_a_video_job_are_described_and_served_at_a_bounded_size(cl
     ("frames/16", 422, "frame_out_of_range"),
     ("frames/0?size=10", 400, "bad_query"),
     ("frames/0?size=big", 400, "bad_query"),
+    ("frames/0?size=%C2%B2", 400, "bad_query"),  # "²" is a digit to str.isdigit, not to int()
     ("frames/0?format=gif", 400, "bad_query"),
     ("frames/0/damage?kinds=mould", 400, "bad_query"),
     ("frames/99/damage", 422, "frame_out_of_range"),
@@ -226,3 +227,37 @@ def test_an_unknown_or_open_upload_has_no_frames(client):
     opened = client.post("/api/v1/uploads", json={"filename": "a.mp4", "size": 10, "content_type": "video/mp4"})
     response = client.get(f"/api/v1/uploads/{opened.json['id']}/frames/0")
     assert response.status_code == 404 and response.json["error"]["code"] == "upload_not_found"
+
+
+def test_inpaint_again_over_the_quota_is_refused_before_the_film_is_copied(client, video_job, monkeypatch):
+    import dataclasses
+
+    app = client.application
+    settings = app.extensions["tintype.settings"]
+    monkeypatch.setitem(app.extensions, "tintype.settings", dataclasses.replace(settings, quota_bytes_per_day=1))
+    store, copied = app.extensions["tintype.store"], []
+    monkeypatch.setattr(store, "copy", lambda *args: copied.append(args))
+    response = client.post(f"/api/v1/jobs/{video_job}/inpaint", data={"boxes": "[[1,1,4,4]]"})
+    assert response.status_code == 429 and response.json["error"]["code"] == "quota_bytes_per_day"
+    assert response.headers["Retry-After"] and copied == []
+
+
+def test_the_probe_cache_survives_another_thread_evicting_a_film(monkeypatch):
+    from tintype.web import painter_api
+
+    class EvictedAfterEachLookup(dict):
+        """Another request's thread evicts the entry right after this one looked it up."""
+
+        def __contains__(self, key):
+            found = super().__contains__(key)
+            super().pop(key, None)
+            return found
+
+        def get(self, key, default=None):
+            found = super().get(key, default)
+            super().pop(key, None)
+            return found
+
+    facts = object()
+    monkeypatch.setattr(painter_api, "_PROBED", EvictedAfterEachLookup({"uploads/a/object": facts}))
+    assert painter_api._probed("unused", "uploads/a/object") is facts

@@ -493,7 +493,7 @@ def _hinted(key: str) -> Response:
         raise IntakeError("send the strokes as the multipart field 'strokes' (an RGBA PNG)", "missing_strokes")
     with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
         strokes = save_upload(part, Path(tmp), settings.max_upload_bytes, "strokes").path
-        png = hinted_png(get_store(), key, strokes, settings.max_image_pixels)
+        png = hinted_png(get_store(), key, strokes, settings.max_image_pixels, settings.max_hint_pixels)
     response = Response(png, mimetype="image/png")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +27,7 @@ from tintype.jobs import uploads
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import load_facts
 from tintype.jobs.mask_intake import MaskError, check_boxes, parse_boxes, parse_damage_kinds
+from tintype.jobs.quotas import check_quota
 from tintype.jobs.remask import REMASK_FILES, create_remask
 from tintype.media import frame_at
 from tintype.media.box_tracks import PREVIEW_SPAN, tracked_boxes
@@ -37,8 +39,8 @@ from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
 from tintype.storage.models import Job
 from tintype.storage.objects import ObjectNotFound, ObjectStore, StorageError
-from tintype.web.api import job_json
-from tintype.web.auth import can_see, principal
+from tintype.web.api import _database_down, _intake_error, _job_or_404, _storage_down, job_json
+from tintype.web.auth import principal
 from tintype.web.resources import get_app_settings, get_celery, get_store, json_error
 from tintype.web.uploads import save_upload
 
@@ -48,9 +50,10 @@ log = logging.getLogger(__name__)
 PREVIEW_SHOWN = 4  # frames of that span it answers with
 
 
-@painter_api.errorhandler(IntakeError)
-def _intake_error(exc: IntakeError):
-    return json_error(exc.status, exc.code, str(exc))
+# The job routes' own handlers: a quota's 429 keeps its Retry-After, outages answer 503.
+painter_api.register_error_handler(IntakeError, _intake_error)
+painter_api.register_error_handler(OperationalError, _database_down)
+painter_api.register_error_handler(StorageError, _storage_down)
 
 
 @painter_api.errorhandler(MediaError)
@@ -64,25 +67,7 @@ def _decode_failed(exc: ToolFailed):
     return json_error(422, "decode_failed", "ffmpeg could not decode that frame of the file")
 
 
-@painter_api.errorhandler(OperationalError)
-def _database_down(_exc: OperationalError):
-    return json_error(503, "database_unavailable", "the job database is not answering; retry shortly",
-                      {"Retry-After": "5"})
-
-
-@painter_api.errorhandler(StorageError)
-def _storage_down(exc: StorageError):
-    log.warning("object storage error: %s", exc)
-    return json_error(503, "storage_unavailable", "object storage is not answering; retry shortly",
-                      {"Retry-After": "5"})
-
-
-def _job(job_id: str) -> Job:
-    """The job, if the caller may see it; anyone else's is answered as missing."""
-    job = jobstate.get_job(get_app_settings().database_url, job_id) if len(job_id) <= 32 else None
-    if job is None or not can_see(job):
-        raise IntakeError(f"no job {job_id}", "not_found", 404)
-    return job
+_job = _job_or_404
 
 
 def _image_size(path: Path, facts: dict[str, Any]) -> tuple[int, int]:
@@ -112,15 +97,21 @@ def job_frames(job: Job, store: ObjectStore) -> Iterator[frame_at.Source]:
 
 _PROBED: dict[str, VideoFacts] = {}  # a completed upload never changes: probed once per process
 _PROBED_KEEP = 32
+_PROBED_LOCK = threading.Lock()  # gunicorn's threads share the cache
 
 
 def _probed(readable: str, key: str) -> VideoFacts:
-    if key not in _PROBED:
-        settings = get_app_settings()
-        if len(_PROBED) >= _PROBED_KEEP:
-            _PROBED.pop(next(iter(_PROBED)))
-        _PROBED[key] = probe_video(readable, settings.ffmpeg_timeout_seconds, settings.max_video_frames)
-    return _PROBED[key]
+    with _PROBED_LOCK:
+        known = _PROBED.get(key)
+    if known is not None:
+        return known
+    settings = get_app_settings()  # probed outside the lock: a slow probe holds up no other film
+    facts = probe_video(readable, settings.ffmpeg_timeout_seconds, settings.max_video_frames)
+    with _PROBED_LOCK:
+        while len(_PROBED) >= _PROBED_KEEP:
+            _PROBED.pop(next(iter(_PROBED)), None)
+        _PROBED[key] = facts
+    return facts
 
 
 @contextmanager
@@ -150,7 +141,7 @@ def upload_frames(upload_id: str, store: ObjectStore) -> Iterator[frame_at.Sourc
 
 def _side() -> int:
     raw = request.args.get("size", str(frame_at.DEFAULT_SIDE))
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise IntakeError(f"size must be a whole number of pixels, got {raw!r}", "bad_query")
     return int(raw)
 
@@ -291,6 +282,8 @@ def inpaint_again(job_id: str):
     settings = get_app_settings()
     who = principal()
     parent = _job(job_id)
+    # Refused before the film is copied; create_remask checks again as it records the job.
+    check_quota(settings.database_url, who.owner, who.limits, settings, parent.input_bytes or 0)
     unknown = sorted(set(request.files) - set(REMASK_FILES))
     if unknown:
         raise IntakeError(f"unknown file part {', '.join(unknown)}; send mask and/or masks", "unknown_field")
