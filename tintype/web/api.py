@@ -175,8 +175,8 @@ def submit_job():
         check_quota(settings.database_url, who.owner, who.limits, settings, request.content_length or 0)
     check_fields([*request.form.keys(), *request.files.keys()], (*SUBMISSION_FILES, "upload"))
     staged = _staged_upload(who.owner, earlier)
-    if earlier is None and staged is not None:  # its bytes came before this small request
-        check_quota(settings.database_url, who.owner, who.limits, settings, staged.size)
+    if earlier is None and staged is not None:  # its bytes came before (and were counted when it was made)
+        check_quota(settings.database_url, who.owner, who.limits, settings, 0)
     upload = request.files.get("file")
     if staged is None and (upload is None or not upload.filename):
         raise IntakeError("send the media as the multipart field 'file' (or a completed staged upload as "

@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from tintype.jobs import uploads
 from tintype.jobs.intake import IntakeError
-from tintype.jobs.quotas import check_quota
+from tintype.jobs.quotas import check_bytes
 from tintype.storage.models import Upload
 from tintype.storage.objects import StorageError
 from tintype.web.api import _database_down, _intake_error, _storage_down
@@ -62,7 +62,7 @@ def create_upload():
     settings, who = get_app_settings(), principal()
     body = _json_body()
     size = body.get("size")
-    check_quota(settings.database_url, who.owner, who.limits, settings, size if isinstance(size, int) else 0)
+    check_bytes(settings.database_url, who.owner, who.limits, settings, size if isinstance(size, int) else 0)
     upload = uploads.create(settings.database_url, get_store(), settings, who.owner, body)
     response = jsonify(upload_json(upload, uploads.part_state(get_store(), upload)))
     response.status_code = 201
