@@ -54,6 +54,11 @@ RETRY_MS = 1000  # how soon EventSource reconnects after a stream ends
 # the page's first GET /jobs and its stream opening (the page merges rows by id).
 LIST_LOOKBACK = timedelta(seconds=5)
 LIST_BATCH = 50
+# A row's updated_at is taken before its transaction commits, so a change can appear after
+# the cursor has passed its time: each poll also looks this far behind the cursor (at most
+# LIST_LATE rows), and `seen` keeps what was already sent from being sent again.
+LIST_SLACK = timedelta(seconds=5)
+LIST_LATE = 200
 
 
 def sse(data: Any, event: str | None = None, event_id: str | None = None) -> str:
@@ -224,13 +229,15 @@ def list_events() -> Response:
     since = _cursor(request.headers.get("Last-Event-ID")) or datetime.now(timezone.utc) - LIST_LOOKBACK
 
     def body() -> Iterator[str]:
-        cursor = since
+        cursor, after_id = since, ""  # the last row sent, as (updated_at, id): "" is before every id
         seen: dict[str, str] = {}  # job id → the version last sent on this stream
         yield f"retry: {RETRY_MS}\n\n"
         while True:
             sent_any = False
-            for job in watch.changed_since(url, scope, cursor, LIST_BATCH):
-                cursor = max(cursor, as_utc(job.updated_at))
+            late = watch.changed_since(url, scope, cursor - LIST_SLACK, LIST_LATE)
+            for job in late + watch.changed_since(url, scope, cursor, LIST_BATCH, after_id):
+                if (as_utc(job.updated_at), job.id) > (cursor, after_id):
+                    cursor, after_id = as_utc(job.updated_at), job.id
                 stamp = f"{_millis(job.updated_at)}.{job.status}.{job.stage}.{job.chunks_done}"
                 if seen.get(job.id) == stamp:
                     continue  # the cursor is inclusive: the row at the cursor comes back once
