@@ -140,3 +140,36 @@ def test_language_switch_and_login_go_only_to_this_site(app):  # noqa: F811
         answer = client.get(f"/lang/zh?next={target}")
         assert answer.status_code == 302 and answer.headers["Location"] == "/", target
     assert client.get("/lang/zh?next=/jobs%3Fpage%3D2").headers["Location"] == "/jobs?page=2"
+
+
+def test_operators_see_any_upload_and_owners_may_name_themselves(tmp_path, monkeypatch):
+    from tintype.settings import load_settings
+    from tintype.storage import apikeys
+    from tintype.storage.db import upgrade
+    from tintype.web.app import create_app
+
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AUTH_REQUIRED", "true")
+    monkeypatch.setenv("SECRET_KEY", "a-test-secret-that-is-long-enough-0123456789")
+    monkeypatch.setenv("UPLOAD_PART_BYTES", "4096")
+    monkeypatch.setenv("EVENTS_STREAM_SECONDS", "0.2")
+    settings = load_settings()
+    upgrade(settings.database_url)
+    secured = create_app(settings)
+    client, data = secured.test_client(), _photo()
+
+    def bearer(owner: str, operator: bool = False) -> dict:
+        token = apikeys.create_key(settings.database_url, owner, operator)
+        return {"Authorization": f"Bearer {token[1]}"}
+
+    alice, operator, bob = bearer("alice"), bearer("ops", True), bearer("bob")
+    up = client.post("/api/v1/uploads", json={"filename": "photo.bmp", "size": len(data), "content_type": "image/bmp"},
+                     headers=alice).json
+    for part in up["part_urls"]:
+        start = (part["number"] - 1) * up["part_size"]
+        assert client.put(part["url"], data=data[start:start + part["size"]], headers=alice).status_code == 204
+    assert client.post(f"/api/v1/uploads/{up['id']}/complete", headers=alice).status_code == 200
+    assert client.get(f"/api/v1/uploads/{up['id']}/frames", headers=operator).status_code == 200
+    assert client.get(f"/api/v1/uploads/{up['id']}/frames", headers=bob).status_code == 404
+    assert client.get("/api/v1/jobs/events?owner=alice", headers=alice).status_code == 200
+    assert client.get("/api/v1/jobs/events?owner=bob", headers=alice).status_code == 403

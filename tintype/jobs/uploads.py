@@ -71,16 +71,18 @@ class PartState:
     urls: dict[int, str]  # presigned part URLs (s3 transport), by number, for the missing parts
 
 
-def completed(db_url: str, owner: str, upload_id: str) -> Completed:
-    """The completed, not yet used upload `upload_id` of `owner`; IntakeError 404 otherwise."""
+def completed(db_url: str, owner: str | None, upload_id: str) -> Completed:
+    """The completed, not yet used upload `upload_id` of `owner` (None: any owner's, for
+    operators); IntakeError 404 otherwise."""
     return staged_file(db_url, owner, upload_id, (COMPLETED,))
 
 
-def staged_file(db_url: str, owner: str, upload_id: str, statuses: tuple[str, ...]) -> Completed:
-    """The upload of `owner` in one of `statuses`, as a job reads it; 404 otherwise."""
+def staged_file(db_url: str, owner: str | None, upload_id: str, statuses: tuple[str, ...]) -> Completed:
+    """The upload of `owner` (None: any owner's) in one of `statuses`, as a job or the
+    painter reads it; 404 otherwise. The owner rule is `find`'s."""
     with session_scope(db_url) as s:
         row = s.get(Upload, upload_id) if len(upload_id) <= 32 else None
-        if row is None or row.owner != owner or row.status not in statuses:
+        if row is None or (owner is not None and row.owner != owner) or row.status not in statuses:
             raise IntakeError(f"no completed upload {upload_id}: complete it first (POST /uploads/<id>/complete); "
                               "an upload a job was made of is gone", "upload_not_found", 404)
         return Completed(row.id, keys.upload_object_key(row.id), row.filename, row.size, row.sha256 or "",

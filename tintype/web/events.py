@@ -220,7 +220,7 @@ def _millis(moment: datetime) -> int:
 def list_events() -> Response:
     who = principal()
     owner = request.args.get("owner")
-    if owner and not who.operator:
+    if owner and owner != who.owner and not who.operator:
         return json_error(403, "operators_only", "only an operator key may watch other owners' jobs")
     scope = None if who.operator and not owner else (owner or who.owner)
     settings = get_app_settings()

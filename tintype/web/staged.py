@@ -1,7 +1,9 @@
 """REST v1 staged uploads: create, send parts, resume, complete, cancel (tintype.jobs.uploads).
 
 A job is then made with POST /api/v1/jobs upload=<id> (tintype.web.api). Uploads are the
-caller's own: anyone else's is answered as missing (404); operators may see and cancel any.
+caller's own: anyone else's is answered as missing (404); operators may see (frames and
+previews too), complete and cancel any. A job is made of an upload by its owner only: the
+job is the submitter's, and an operator's job must not take someone else's file.
 """
 
 from __future__ import annotations
