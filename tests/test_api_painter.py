@@ -261,3 +261,14 @@ def test_the_probe_cache_survives_another_thread_evicting_a_film(monkeypatch):
     facts = object()
     monkeypatch.setattr(painter_api, "_PROBED", EvictedAfterEachLookup({"uploads/a/object": facts}))
     assert painter_api._probed("unused", "uploads/a/object") is facts
+
+
+def test_a_track_preview_lists_only_its_window_of_a_long_film():
+    from types import SimpleNamespace
+
+    from tintype.media.box_tracks import tracked_boxes
+
+    film = SimpleNamespace(width=W, height=H, frames=500_000)  # a feature film's frames
+    box = {"x": 1, "y": 2, "w": 8, "h": 8, "first": 400_000, "last": 400_009}  # not followed: nothing decoded
+    per_frame, notes = tracked_boxes("unused", film, [box], track_all=False, window=range(400_000, 400_010))
+    assert len(per_frame) == 10 and per_frame[9] == [{"x": 1, "y": 2, "w": 8, "h": 8}] and notes == []

@@ -231,13 +231,20 @@ def track_preview(source: frame_at.Source, body: Any) -> dict[str, Any]:
                  for b in boxes]
     per_box, notes = [], []
     for n, box in enumerate(shortened):  # one at a time, so each answer names its box
+        # Only the frames the box spans (PREVIEW_SPAN at most) are listed, not every frame of the film.
+        window = range(box.get("first", 0), box["last"] + 1)
         per_frame, lost = tracked_boxes(source.readable, source.video, [box],
-                                        get_app_settings().ffmpeg_timeout_seconds, track_all)
-        per_box.append(per_frame)
+                                        get_app_settings().ffmpeg_timeout_seconds, track_all, window)
+        per_box.append((window, per_frame))
         notes += [note.replace("box 0:", f"box {n}:", 1) for note in lost]
     shown = _preview_frames(shortened, track_all)
-    return {"frames": [{"frame": t, "boxes": [found[t][0] if found[t] else None for found in per_box]}
+    return {"frames": [{"frame": t, "boxes": [_box_at(window, found, t) for window, found in per_box]}
                        for t in shown], "notes": notes}
+
+
+def _box_at(window: range, per_frame: list[list[dict]], frame: int) -> dict | None:
+    found = per_frame[frame - window.start] if frame in window else None
+    return found[0] if found else None
 
 
 def _preview_frames(boxes: list[dict[str, int]], track_all: bool) -> list[int]:
