@@ -272,3 +272,22 @@ def test_a_track_preview_lists_only_its_window_of_a_long_film():
     box = {"x": 1, "y": 2, "w": 8, "h": 8, "first": 400_000, "last": 400_009}  # not followed: nothing decoded
     per_frame, notes = tracked_boxes("unused", film, [box], track_all=False, window=range(400_000, 400_010))
     assert len(per_frame) == 10 and per_frame[9] == [{"x": 1, "y": 2, "w": 8, "h": 8}] and notes == []
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_photo_frame_is_made_small_before_it_is_converted_and_turned_upright(tmp_path, monkeypatch, suffix):
+    from tintype.media import frame_at
+
+    picture = np.zeros((1200, 1600, 3), np.uint8)
+    picture[:300, :400] = 255  # a white top-left corner
+    path = tmp_path / f"wide{suffix}"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: upright it is 1200 wide, 1600 high, the corner top right
+    Image.fromarray(picture).save(path, exif=exif)
+    converted, convert = [], Image.Image.convert
+    monkeypatch.setattr(Image.Image, "convert",
+                        lambda img, *a, **k: converted.append(img.size) or convert(img, *a, **k))
+    source = frame_at.Source(str(path), "image", 1200, 1600, 1)
+    [rgb] = frame_at.frames_at(source, 0, 1, 160)
+    assert rgb.shape == (160, 120, 3) and rgb[:20, -15:].mean() > 200 and rgb[-20:, :15].mean() < 50
+    assert converted and max(w * h for w, h in converted) <= 400 * 300, converted  # never at full size
