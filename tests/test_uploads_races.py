@@ -173,3 +173,12 @@ def test_operators_see_any_upload_and_owners_may_name_themselves(tmp_path, monke
     assert client.get(f"/api/v1/uploads/{up['id']}/frames", headers=bob).status_code == 404
     assert client.get("/api/v1/jobs/events?owner=alice", headers=alice).status_code == 200
     assert client.get("/api/v1/jobs/events?owner=bob", headers=alice).status_code == 403
+
+
+def test_the_openapi_document_names_the_new_refusals(app):  # noqa: F811
+    paths = app.test_client().get("/api/v1/openapi.json").json["paths"]
+    assert "UPLOADS_MAX_OPEN" in paths["/api/v1/uploads"]["post"]["responses"]["429"]["description"]
+    assert "upload_completing" in paths["/api/v1/uploads/{upload_id}"]["delete"]["responses"]["409"]["description"]
+    assert "CSRF" in paths["/api/v1/uploads/{upload_id}/complete"]["post"]["responses"]["403"]["description"]
+    for path in ("/api/v1/jobs/events", "/api/v1/jobs/{job_id}/events"):
+        assert "EVENTS_MAX_STREAMS" in paths[path]["get"]["responses"]["503"]["description"]

@@ -454,6 +454,8 @@ IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                               "The same key with a different request (another file, other options or parts) "
                               "is refused with 422 idempotency_key_reused; use a new key for a new "
                               "submission. Keys are per owner."}
+STREAMS_BUSY = _error("too many live streams are open on this web process (EVENTS_MAX_STREAMS): poll "
+                      "instead, or retry after Retry-After")
 ACCESS_RESPONSES = {
     "401": _error("AUTH_REQUIRED is on and no valid, unrevoked API key was sent"),
     "403": _error("a browser request without its page's CSRF token, or an operator-only filter"),
@@ -472,7 +474,7 @@ def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
             if path in OPEN:
                 operation["security"] = []
             else:
-                operation["responses"] = {**operation["responses"], **ACCESS_RESPONSES}
+                operation["responses"] = {**ACCESS_RESPONSES, **operation["responses"]}  # a route's own say wins
     return document
 
 
@@ -506,7 +508,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                          "description": "comma list of queued, running, succeeded, failed, cancelled"},
                         {"name": "kind", "in": "query", "required": False, "schema": {"enum": ["image", "video"]}},
                         {"name": "owner", "in": "query", "required": False, "schema": {"type": "string"},
-                         "description": "operators only: one owner's jobs"},
+                         "description": "one owner's jobs (others' for operators only)"},
                         {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
                         {"name": "per_page", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
@@ -523,8 +525,10 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                                    "(milliseconds). " + STREAM_RULES,
                     "parameters": [LAST_EVENT_ID,
                                    {"name": "owner", "in": "query", "required": False,
-                                    "schema": {"type": "string"}, "description": "operators only: one owner's jobs"}],
-                    "responses": {"200": LIST_EVENTS},
+                                    "schema": {"type": "string"},
+                                    "description": "one owner's jobs (others' for operators only)"}],
+                    "responses": {"200": LIST_EVENTS,
+                                  "503": STREAMS_BUSY},
                 },
             },
             "/api/v1/jobs/{job_id}/events": {
@@ -536,7 +540,8 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                                    "whenever the job changes; `end` after a finished job's last state, and "
                                    "`gone` if it is deleted. " + STREAM_RULES,
                     "parameters": [LAST_EVENT_ID],
-                    "responses": {"200": JOB_EVENTS, "404": _error("no such job")},
+                    "responses": {"200": JOB_EVENTS, "404": _error("no such job"),
+                                  "503": STREAMS_BUSY},
                 },
             },
             "/api/v1/jobs/{job_id}": {
