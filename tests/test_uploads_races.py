@@ -182,3 +182,20 @@ def test_the_openapi_document_names_the_new_refusals(app):  # noqa: F811
     assert "CSRF" in paths["/api/v1/uploads/{upload_id}/complete"]["post"]["responses"]["403"]["description"]
     for path in ("/api/v1/jobs/events", "/api/v1/jobs/{job_id}/events"):
         assert "EVENTS_MAX_STREAMS" in paths[path]["get"]["responses"]["503"]["description"]
+
+
+def test_the_open_uploads_limit_is_a_setting(tmp_path, monkeypatch):
+    from tintype.settings import load_settings
+    from tintype.storage.db import upgrade
+    from tintype.web.app import create_app
+
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("UPLOADS_MAX_OPEN", "2")
+    settings = load_settings()
+    upgrade(settings.database_url)
+    client = create_app(settings).test_client()
+    assert [_create(client, b"x" * 10).status_code for _ in range(2)] == [201, 201]
+    refused = _create(client, b"x" * 10)
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_uploads"
+    with session_scope(settings.database_url) as s:
+        assert s.query(Upload).count() == 2

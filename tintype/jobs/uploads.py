@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.intake import check_filename
@@ -135,20 +135,22 @@ def create(db_url: str, store: ObjectStore, settings: Settings, owner: str, fiel
                  part_size=part_size, parts=max(1, math.ceil(size / part_size)), transport=via, status=OPEN,
                  expected_sha256=sha256, created_at=now,
                  expires_at=now + timedelta(hours=settings.upload_expiry_hours))
-    with session_scope(db_url) as s:
-        held = s.scalar(select(func.count()).select_from(Upload)
-                        .where(Upload.owner == owner, Upload.status.in_((OPEN, COMPLETING, COMPLETED))))
-        if held >= settings.uploads_max_open:
-            raise IntakeError(f"{owner} already holds {held} unfinished or unused uploads (the limit is "
-                              f"{settings.uploads_max_open}); "
-                              "finish, use or cancel some first", "too_many_uploads", 429)
-    if via == "s3":
-        row.s3_upload_id = store.multipart(keys.upload_object_key(row.id)).start(content_type)
     try:
-        with session_scope(db_url) as s:
+        with session_scope(db_url) as s:  # counted and added in one transaction: parallel creates wait
+            if s.bind.dialect.name == "postgresql":  # (SQLite has one writer at a time anyway)
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"uploads:{owner}"})
+            held = s.scalar(select(func.count()).select_from(Upload)
+                            .where(Upload.owner == owner, Upload.status.in_((OPEN, COMPLETING, COMPLETED))))
+            if held >= settings.uploads_max_open:
+                raise IntakeError(f"{owner} already holds {held} unfinished or unused uploads (the limit is "
+                                  f"{settings.uploads_max_open}); finish, use or cancel some first",
+                                  "too_many_uploads", 429)
+            if via == "s3":
+                row.s3_upload_id = store.multipart(keys.upload_object_key(row.id)).start(content_type)
             s.add(row)
     except BaseException:
-        _discard(store, row)
+        if row.s3_upload_id:
+            _discard(store, row)
         raise
     return find(db_url, row.id, owner)
 
