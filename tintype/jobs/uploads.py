@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.intake import check_filename
@@ -81,12 +82,18 @@ def staged_file(db_url: str, owner: str | None, upload_id: str, statuses: tuple[
     """The upload of `owner` (None: any owner's) in one of `statuses`, as a job or the
     painter reads it; 404 otherwise. The owner rule is `find`'s."""
     with session_scope(db_url) as s:
-        row = s.get(Upload, upload_id) if len(upload_id) <= 32 else None
-        if row is None or (owner is not None and row.owner != owner) or row.status not in statuses:
+        row = _owned(s, upload_id, owner)
+        if row is None or row.status not in statuses:
             raise IntakeError(f"no completed upload {upload_id}: complete it first (POST /uploads/<id>/complete); "
                               "an upload a job was made of is gone", "upload_not_found", 404)
         return Completed(row.id, keys.upload_object_key(row.id), row.filename, row.size, row.sha256 or "",
                          row.content_type, row.job_id)
+
+
+def _owned(s: Session, upload_id: str, owner: str | None) -> Upload | None:
+    """The row, if `owner` holds it (None: any owner); anyone else's is as good as missing."""
+    row = s.get(Upload, upload_id) if len(upload_id) <= 32 else None
+    return row if row is not None and (owner is None or row.owner == owner) else None
 
 
 def claim(db_url: str, upload_id: str) -> bool:
@@ -107,8 +114,8 @@ def release(db_url: str, upload_id: str) -> None:
 def find(db_url: str, upload_id: str, owner: str | None) -> Upload:
     """The upload, if `owner` holds it (None: any owner, for operators); 404 otherwise."""
     with session_scope(db_url) as s:
-        row = s.get(Upload, upload_id) if len(upload_id) <= 32 else None
-        if row is None or (owner is not None and row.owner != owner) or row.status == USED:
+        row = _owned(s, upload_id, owner)
+        if row is None or row.status == USED:
             raise IntakeError(f"no upload {upload_id}", "not_found", 404)
         s.expunge(row)
         return row

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from PIL import Image
 from sqlalchemy.exc import OperationalError
 
 from tintype.jobs import state as jobstate
@@ -32,7 +31,7 @@ from tintype.jobs.remask import REMASK_FILES, create_remask
 from tintype.media import frame_at
 from tintype.media.box_tracks import PREVIEW_SPAN, tracked_boxes
 from tintype.media.errors import MediaError, ToolFailed
-from tintype.media.images import sniff_image
+from tintype.media.images import sniff_image, upright_size
 from tintype.media.inpaint import damage
 from tintype.media.probe import VideoFacts, probe_video
 from tintype.queue.messages import PROBE, send
@@ -71,10 +70,7 @@ _job = _job_or_404
 
 
 def _image_size(path: Path, facts: dict[str, Any]) -> tuple[int, int]:
-    """A photograph's upright size: what a mask for it must measure (intake's rule)."""
-    with Image.open(path) as img:
-        turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    return (facts["height"], facts["width"]) if turned else (facts["width"], facts["height"])
+    return upright_size(path, int(facts["width"]), int(facts["height"]))
 
 
 @contextmanager
