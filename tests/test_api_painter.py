@@ -291,3 +291,15 @@ def test_a_photo_frame_is_made_small_before_it_is_converted_and_turned_upright(t
     [rgb] = frame_at.frames_at(source, 0, 1, 160)
     assert rgb.shape == (160, 120, 3) and rgb[:20, -15:].mean() > 200 and rgb[-20:, :15].mean() < 50
     assert converted and max(w * h for w, h in converted) <= 400 * 300, converted  # never at full size
+
+
+def test_the_track_preview_span_is_a_setting(client, video_job, film, monkeypatch):
+    import dataclasses
+
+    app = client.application
+    settings = app.extensions["tintype.settings"]
+    monkeypatch.setitem(app.extensions, "tintype.settings", dataclasses.replace(settings, track_preview_frames=5))
+    x, y, w, h = film[1][2]
+    response = client.post(f"/api/v1/jobs/{video_job}/track-preview",
+                           json={"boxes": [{"x": x, "y": y, "w": w, "h": h, "first": 2, "track": True}]})
+    assert response.status_code == 200 and response.json["frames"][-1]["frame"] == 6  # frames 2..6

@@ -138,6 +138,7 @@ class Settings:
     events_heartbeat_seconds: float = 10.0
     uploads_max_open: int = 20
     max_hint_pixels: int = 24_000_000
+    track_preview_frames: int = 48
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -296,6 +297,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         events_heartbeat_seconds=_positive("EVENTS_HEARTBEAT_SECONDS", env.float("EVENTS_HEARTBEAT_SECONDS", 10.0)),
         uploads_max_open=int(_positive("UPLOADS_MAX_OPEN", env.int("UPLOADS_MAX_OPEN", 20))),
         max_hint_pixels=int(_positive("MAX_HINT_PIXELS", env.int("MAX_HINT_PIXELS", 24_000_000))),
+        # The painter's track preview follows a box through at most this many frames (it must be quick).
+        track_preview_frames=int(_positive("TRACK_PREVIEW_FRAMES", env.int("TRACK_PREVIEW_FRAMES", 48))),
     )
 
 

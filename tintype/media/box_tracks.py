@@ -19,7 +19,7 @@ from tintype.media.probe import VideoFacts
 from tintype.media.video import frame_start, iter_frames
 
 TRACK_WIDTH = 480  # pixels
-PREVIEW_SPAN = 48  # frames the painter's preview follows a box through, at most (a preview must be quick)
+PREVIEW_SPAN = 48  # the default of TRACK_PREVIEW_FRAMES: frames the painter's preview follows a box through
 
 
 class _Stream(Sequence[np.ndarray]):

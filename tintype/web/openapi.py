@@ -386,7 +386,8 @@ def painter_paths(base: str, parameters: list[dict[str, Any]], what: str,
             "parameters": parameters,
             "post": {"summary": "Where the tracker takes each box on a few frames after the one it is drawn on",
                      "description": f"Boxes as the `boxes` option takes them; those with \"track\": true (or "
-                                    f"all, with track_all) are followed through at most {PREVIEW_SPAN} frames "
+                                    "all, with track_all) are followed through at most TRACK_PREVIEW_FRAMES "
+                                    f"({PREVIEW_SPAN} by default) frames "
                                     "from their first, by the same tracker a job runs.",
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
                          "type": "object", "required": ["boxes"],

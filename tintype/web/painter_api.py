@@ -29,7 +29,7 @@ from tintype.jobs.mask_intake import MaskError, check_boxes, parse_boxes, parse_
 from tintype.jobs.quotas import check_quota
 from tintype.jobs.remask import REMASK_FILES, create_remask
 from tintype.media import frame_at
-from tintype.media.box_tracks import PREVIEW_SPAN, tracked_boxes
+from tintype.media.box_tracks import tracked_boxes
 from tintype.media.errors import MediaError, ToolFailed
 from tintype.media.images import sniff_image, upright_size
 from tintype.media.inpaint import damage
@@ -223,11 +223,12 @@ def track_preview(source: frame_at.Source, body: Any) -> dict[str, Any]:
     boxes = parse_boxes(body["boxes"])
     check_boxes(boxes, source.width, source.height, source.frames)
     track_all = bool(body.get("track_all"))
-    shortened = [{**b, "last": min(b.get("last", source.frames - 1), b.get("first", 0) + PREVIEW_SPAN - 1)}
+    span = get_app_settings().track_preview_frames
+    shortened = [{**b, "last": min(b.get("last", source.frames - 1), b.get("first", 0) + span - 1)}
                  for b in boxes]
     per_box, notes = [], []
     for n, box in enumerate(shortened):  # one at a time, so each answer names its box
-        # Only the frames the box spans (PREVIEW_SPAN at most) are listed, not every frame of the film.
+        # Only the frames the box spans (TRACK_PREVIEW_FRAMES at most) are listed, not every frame of the film.
         window = range(box.get("first", 0), box["last"] + 1)
         per_frame, lost = tracked_boxes(source.readable, source.video, [box],
                                         get_app_settings().ffmpeg_timeout_seconds, track_all, window)
