@@ -231,7 +231,8 @@ def _create(sub: Submission, staged: staged_uploads.Completed | None, settings, 
     if staged is None:
         return create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
     if not staged_uploads.claim(settings.database_url, staged.upload_id):
-        raise IntakeError(f"upload {staged.upload_id} was used by another job meanwhile", "upload_not_found", 404)
+        raise IntakeError(f"upload {staged.upload_id} was used by another job meanwhile, or expired",
+                          "upload_not_found", 404)
     try:
         job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
     except BaseException:
