@@ -76,6 +76,7 @@ def test_the_frames_of_a_video_job_are_described_and_served_at_a_bounded_size(cl
     ("frames/16", 422, "frame_out_of_range"),
     ("frames/0?size=10", 400, "bad_query"),
     ("frames/0?size=big", 400, "bad_query"),
+    ("frames/0?size=%C2%B2", 400, "bad_query"),  # "²" is a digit to str.isdigit, not to int()
     ("frames/0?format=gif", 400, "bad_query"),
     ("frames/0/damage?kinds=mould", 400, "bad_query"),
     ("frames/99/damage", 422, "frame_out_of_range"),
@@ -232,3 +233,79 @@ def test_an_unknown_or_open_upload_has_no_frames(client):
     opened = client.post("/api/v1/uploads", json={"filename": "a.mp4", "size": 10, "content_type": "video/mp4"})
     response = client.get(f"/api/v1/uploads/{opened.json['id']}/frames/0")
     assert response.status_code == 404 and response.json["error"]["code"] == "upload_not_found"
+
+
+def test_inpaint_again_over_the_quota_is_refused_before_the_film_is_copied(client, video_job, monkeypatch):
+    import dataclasses
+
+    app = client.application
+    settings = app.extensions["tintype.settings"]
+    monkeypatch.setitem(app.extensions, "tintype.settings", dataclasses.replace(settings, quota_bytes_per_day=1))
+    store, copied = app.extensions["tintype.store"], []
+    monkeypatch.setattr(store, "copy", lambda *args: copied.append(args))
+    response = client.post(f"/api/v1/jobs/{video_job}/inpaint", data={"boxes": "[[1,1,4,4]]"})
+    assert response.status_code == 429 and response.json["error"]["code"] == "quota_bytes_per_day"
+    assert response.headers["Retry-After"] and copied == []
+
+
+def test_the_probe_cache_survives_another_thread_evicting_a_film(monkeypatch):
+    from tintype.web import painter_api
+
+    class EvictedAfterEachLookup(dict):
+        """Another request's thread evicts the entry right after this one looked it up."""
+
+        def __contains__(self, key):
+            found = super().__contains__(key)
+            super().pop(key, None)
+            return found
+
+        def get(self, key, default=None):
+            found = super().get(key, default)
+            super().pop(key, None)
+            return found
+
+    facts = object()
+    monkeypatch.setattr(painter_api, "_PROBED", EvictedAfterEachLookup({"uploads/a/object": facts}))
+    assert painter_api._probed("unused", "uploads/a/object") is facts
+
+
+def test_a_track_preview_lists_only_its_window_of_a_long_film():
+    from types import SimpleNamespace
+
+    from tintype.media.box_tracks import tracked_boxes
+
+    film = SimpleNamespace(width=W, height=H, frames=500_000)  # a feature film's frames
+    box = {"x": 1, "y": 2, "w": 8, "h": 8, "first": 400_000, "last": 400_009}  # not followed: nothing decoded
+    per_frame, notes = tracked_boxes("unused", film, [box], track_all=False, window=range(400_000, 400_010))
+    assert len(per_frame) == 10 and per_frame[9] == [{"x": 1, "y": 2, "w": 8, "h": 8}] and notes == []
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_photo_frame_is_made_small_before_it_is_converted_and_turned_upright(tmp_path, monkeypatch, suffix):
+    from tintype.media import frame_at
+
+    picture = np.zeros((1200, 1600, 3), np.uint8)
+    picture[:300, :400] = 255  # a white top-left corner
+    path = tmp_path / f"wide{suffix}"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: upright it is 1200 wide, 1600 high, the corner top right
+    Image.fromarray(picture).save(path, exif=exif)
+    converted, convert = [], Image.Image.convert
+    monkeypatch.setattr(Image.Image, "convert",
+                        lambda img, *a, **k: converted.append(img.size) or convert(img, *a, **k))
+    source = frame_at.Source(str(path), "image", 1200, 1600, 1)
+    [rgb] = frame_at.frames_at(source, 0, 1, 160)
+    assert rgb.shape == (160, 120, 3) and rgb[:20, -15:].mean() > 200 and rgb[-20:, :15].mean() < 50
+    assert converted and max(w * h for w, h in converted) <= 400 * 300, converted  # never at full size
+
+
+def test_the_track_preview_span_is_a_setting(client, video_job, film, monkeypatch):
+    import dataclasses
+
+    app = client.application
+    settings = app.extensions["tintype.settings"]
+    monkeypatch.setitem(app.extensions, "tintype.settings", dataclasses.replace(settings, track_preview_frames=5))
+    x, y, w, h = film[1][2]
+    response = client.post(f"/api/v1/jobs/{video_job}/track-preview",
+                           json={"boxes": [{"x": x, "y": y, "w": w, "h": h, "first": 2, "track": True}]})
+    assert response.status_code == 200 and response.json["frames"][-1]["frame"] == 6  # frames 2..6

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -142,3 +143,54 @@ def test_a_database_outage_mid_stream_ends_it_quietly_for_a_reconnect(app, tmp_p
     monkeypatch.setattr(watch, "version", down)
     events, took, _ = read(app, f"/api/v1/jobs/{job_id}/events")
     assert events == [{"retry": "1000"}] and took < STREAM_SECONDS
+
+
+def test_streams_beyond_the_limit_are_answered_503_and_a_closed_one_frees_its_slot(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EVENTS_MAX_STREAMS", "1")
+    settings = load_settings()
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    client, job_id = app.test_client(), _job(app, tmp_path)
+    first = client.get(f"/api/v1/jobs/{job_id}/events", buffered=False)
+    assert first.status_code == 200
+    for url in (f"/api/v1/jobs/{job_id}/events", "/api/v1/jobs/events"):
+        busy = client.get(url)
+        assert busy.status_code == 503 and busy.json["error"]["code"] == "streams_busy" and busy.headers["Retry-After"]
+    assert client.get("/api/v1/jobs/no-such-job/events").status_code == 404  # refused before taking a slot
+    first.close()
+    again = client.get("/api/v1/jobs/events", buffered=False)
+    assert again.status_code == 200
+    again.close()
+
+
+def _touch(app, job_ids, **values) -> None:
+    from tintype.storage.db import session_scope
+    from tintype.storage.models import Job
+
+    with session_scope(app.extensions["tintype.settings"].database_url) as s:
+        s.query(Job).filter(Job.id.in_(job_ids)).update(values, synchronize_session=False)
+
+
+def test_the_list_stream_passes_a_burst_of_one_timestamp_larger_than_its_batch(app, tmp_path):
+    from tintype.storage.models import utcnow
+
+    ids = [_job(app, tmp_path) for _ in range(55)]
+    _touch(app, ids, updated_at=utcnow() - timedelta(seconds=1))  # one moment, more rows than LIST_BATCH
+    events, _, _ = read(app, "/api/v1/jobs/events")
+    assert {e["data"]["id"] for e in events if e.get("event") == "job"} == set(ids)
+
+
+def test_the_list_stream_sends_a_change_committed_after_its_cursor_passed_its_time(app, tmp_path):
+    from tintype.storage.models import utcnow
+
+    late, now = _job(app, tmp_path), utcnow()
+    _touch(app, [late], updated_at=now - timedelta(hours=1))  # before the stream's look back
+    _job(app, tmp_path)  # changed now: the stream's cursor moves to it at once
+    timer = threading.Timer(0.5, _touch, (app, [late]), {"stage": "probing", "updated_at": now - timedelta(seconds=1)})
+    timer.start()
+    try:
+        events, _, _ = read(app, "/api/v1/jobs/events")
+    finally:
+        timer.join()
+    assert [e["data"]["stage"] for e in events if e.get("event") == "job" and e["data"]["id"] == late] == ["probing"]

@@ -106,7 +106,21 @@ def test_a_preview_refuses_pictures_too_large_and_strokes_of_another_shape(tmp_p
     with pytest.raises(IntakeError, match="not of the picture's shape") as refused:
         job_hints.hinted_png(store, "jobs/x/output.png", tmp_path / "square.png", 10**8)
     assert refused.value.status == 422
-    monkeypatch.setattr(job_hints, "MAX_HINT_PIXELS", 1000)
     with pytest.raises(IntakeError, match="40x30, larger than") as refused:
-        job_hints.hinted_png(store, "jobs/x/output.png", tmp_path / "strokes.png", 10**8)
+        job_hints.hinted_png(store, "jobs/x/output.png", tmp_path / "strokes.png", 10**8, 1000)
     assert refused.value.status == 413
+
+
+def test_strokes_larger_than_the_hints_limit_are_refused_before_decoding(tmp_path, monkeypatch):
+    store = LocalStore(tmp_path / "store")
+    Image.fromarray(_two_halves(40, 30)).save(tmp_path / "picture.png")
+    store.put_file("jobs/x/output.png", tmp_path / "picture.png", "image/png")
+    Image.fromarray(_strokes(300, 400, (2, 2, 8, 8))).save(tmp_path / "strokes.png")  # 120 000 px, the shape fits
+
+    def no_decoding(*_args):
+        raise AssertionError("decoded before its size was checked")
+
+    monkeypatch.setattr(job_hints, "load_image", no_decoding)
+    with pytest.raises(IntakeError, match="strokes is 400x300") as refused:
+        job_hints.hinted_png(store, "jobs/x/output.png", tmp_path / "strokes.png", 10**8, 100_000)
+    assert refused.value.status == 413 and refused.value.code == "strokes_too_large_for_hints"

@@ -118,11 +118,13 @@ def test_unfinished_uploads_expire(app):
     settings = app.extensions["tintype.settings"]
     old, fresh = _create(client, data).json, _create(client, data).json
     _send(client, old, data, numbers={1})
+    _send(client, fresh, data, numbers={2})
     with session_scope(settings.database_url) as s:
         s.query(Upload).filter(Upload.id == old["id"]).update({"expires_at": utcnow() - timedelta(minutes=1)})
     assert uploads.expire(settings.database_url, app.extensions["tintype.store"], utcnow()) == [old["id"]]
     assert client.get(f"/api/v1/uploads/{old['id']}").status_code == 404
-    assert client.get(f"/api/v1/uploads/{fresh['id']}").status_code == 200 and _stored(app) == []
+    assert client.get(f"/api/v1/uploads/{fresh['id']}").status_code == 200
+    assert _stored(app) == [f"uploads/{fresh['id']}/parts/00002"]  # the fresh upload's part stays
 
 
 def test_the_reconciler_aborts_expired_uploads(app):
@@ -138,10 +140,21 @@ def test_the_reconciler_aborts_expired_uploads(app):
 
 def test_uploads_count_against_the_daily_bytes_quota(tmp_path, monkeypatch):
     monkeypatch.setenv("TINTYPE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("QUOTA_BYTES_PER_DAY", "10000")
+    data = _photo()
+    monkeypatch.setenv("QUOTA_BYTES_PER_DAY", str(len(data) * 3 // 2))
+    monkeypatch.setenv("QUOTA_JOBS_IN_FLIGHT", "1")
     settings = load_settings()
     upgrade(settings.database_url)
-    client, data = create_app(settings).test_client(), _photo()
+    client = create_app(settings).test_client()
     refused = _create(client, data * 2)
     assert refused.status_code == 429 and refused.json["error"]["code"] == "quota_bytes_per_day"
     assert refused.headers["Retry-After"]
+    first = _create(client, data).json
+    staged_too = _create(client, data)  # the first upload's bytes count, though no job was made of it yet
+    assert staged_too.status_code == 429 and staged_too.json["error"]["code"] == "quota_bytes_per_day"
+    _send(client, first, data)
+    assert client.post(f"/api/v1/uploads/{first['id']}/complete").status_code == 200
+    job = client.post("/api/v1/jobs", data={"upload": first["id"], "output_format": "png"})
+    assert job.status_code == 202, job.json  # its bytes counted once, not as upload and job both
+    small = _create(client, b"x" * 100)  # a job in flight (the limit is 1) does not stop staging the next file
+    assert small.status_code == 201, small.json

@@ -134,6 +134,11 @@ class Settings:
     c2pa_tsa_url: str = ""
     events_stream_seconds: float = 30.0
     events_poll_seconds: float = 1.0
+    events_max_streams: int = 2
+    events_heartbeat_seconds: float = 10.0
+    uploads_max_open: int = 20
+    max_hint_pixels: int = 24_000_000
+    track_preview_frames: int = 48
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -286,6 +291,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # EVENTS_POLL_SECONDS whether its job (or job list) changed.
         events_stream_seconds=_positive("EVENTS_STREAM_SECONDS", env.float("EVENTS_STREAM_SECONDS", 30.0)),
         events_poll_seconds=_positive("EVENTS_POLL_SECONDS", env.float("EVENTS_POLL_SECONDS", 1.0)),
+        # Streams one web process holds open at once (a stream holds a thread: keep it under
+        # gunicorn's --threads); more are answered 503 and the page polls instead.
+        events_max_streams=int(_positive("EVENTS_MAX_STREAMS", env.int("EVENTS_MAX_STREAMS", 2))),
+        events_heartbeat_seconds=_positive("EVENTS_HEARTBEAT_SECONDS", env.float("EVENTS_HEARTBEAT_SECONDS", 10.0)),
+        uploads_max_open=int(_positive("UPLOADS_MAX_OPEN", env.int("UPLOADS_MAX_OPEN", 20))),
+        max_hint_pixels=int(_positive("MAX_HINT_PIXELS", env.int("MAX_HINT_PIXELS", 24_000_000))),
+        # The painter's track preview follows a box through at most this many frames (it must be quick).
+        track_preview_frames=int(_positive("TRACK_PREVIEW_FRAMES", env.int("TRACK_PREVIEW_FRAMES", 48))),
     )
 
 

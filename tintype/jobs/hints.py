@@ -26,7 +26,8 @@ from tintype.storage.objects import ObjectNotFound, ObjectStore
 # but of its shape: within this relative difference of its aspect ratio.
 ASPECT_TOLERANCE = 0.03
 # A preview is made in the web process, in memory (about 40 bytes a pixel at its peak):
-# 24 MP (6000x4000) is about a second of work and 1 GB; larger photographs are refused.
+# 24 MP (6000x4000) is about a second of work and 1 GB; larger photographs are refused
+# (the default of the MAX_HINT_PIXELS setting). So are larger strokes, before decoding.
 MAX_HINT_PIXELS = 24_000_000
 
 
@@ -49,33 +50,36 @@ def load_strokes(path: Path, width: int, height: int, max_pixels: int) -> np.nda
     return np.dstack([loaded.rgb, loaded.alpha])
 
 
-def _check_size(path: Path) -> None:
-    """Refuse a picture too large to preview, from its header (nothing decoded)."""
+def _check_size(path: Path, limit: int, what: str = "picture") -> None:
+    """Refuse a picture (or strokes) too large to preview, from its header (nothing decoded)."""
     try:
         with Image.open(path) as image:
             width, height = image.size
     except (OSError, SyntaxError, ValueError):
         return  # load_image says what is wrong with it
-    if width * height > MAX_HINT_PIXELS:
-        raise IntakeError(f"the picture is {width}x{height}, larger than the {MAX_HINT_PIXELS // 1_000_000} MP a "
+    if width * height > limit:
+        raise IntakeError(f"the {what} is {width}x{height}, larger than the {limit / 1_000_000:g} MP a "
                           "hints preview works on; download it and paint the colour elsewhere",
-                          "picture_too_large_for_hints", 413)
+                          f"{what}_too_large_for_hints", 413)
 
 
-def hinted_png(store: ObjectStore, key: str, strokes: Path, max_pixels: int) -> bytes:
-    """The stored picture at `key` recoloured by the strokes, as PNG bytes."""
+def hinted_png(store: ObjectStore, key: str, strokes: Path, max_pixels: int,
+               hint_pixels: int = MAX_HINT_PIXELS) -> bytes:
+    """The stored picture at `key` recoloured by the strokes, as PNG bytes. Both are
+    refused above `hint_pixels` from their headers, before either is decoded."""
+    _check_size(strokes, hint_pixels, "strokes")
     with tempfile.TemporaryDirectory(prefix="tintype-hints-") as tmp:
         picture_path = Path(tmp) / "picture"
         try:
             store.get_file(key, picture_path)
         except ObjectNotFound:
             raise IntakeError("the picture is no longer stored", "not_found", 404) from None
-        _check_size(picture_path)
+        _check_size(picture_path, hint_pixels)
         try:
             rgb = load_image(picture_path, max_pixels).rgb
         except MediaError as exc:
             raise IntakeError.from_media(exc, "the stored picture: ") from exc
-    rgba = load_strokes(strokes, rgb.shape[1], rgb.shape[0], max_pixels)
+    rgba = load_strokes(strokes, rgb.shape[1], rgb.shape[0], min(max_pixels, hint_pixels))
     out = io.BytesIO()
     Image.fromarray(apply_hints(rgb, rgba), "RGB").save(out, "PNG", compress_level=1)
     return out.getvalue()

@@ -16,7 +16,9 @@ from tintype.jobs.state import ACTIVE
 from tintype.settings import Settings
 from tintype.storage.apikeys import Limits
 from tintype.storage.db import session_scope
-from tintype.storage.models import Job, as_utc, utcnow
+from tintype.storage.models import Job, Upload, as_utc, utcnow
+
+STAGED = ("open", "completing", "completed")  # tintype.jobs.uploads' statuses before a job takes one
 
 
 class QuotaExceeded(IntakeError):
@@ -44,11 +46,25 @@ def admit(session: Session, owner: str, limits: Limits, settings: Settings, inco
     _check_bytes(session, owner, limits, settings, incoming_bytes)
 
 
+def check_bytes(url: str, owner: str, limits: Limits, settings: Settings, incoming_bytes: int) -> None:
+    """Only the daily bytes: a staged upload is bytes coming in, not a job (an owner whose
+    jobs are running may stage the next film)."""
+    with session_scope(url) as s:
+        _check_bytes(s, owner, limits, settings, incoming_bytes)
+
+
 def _check_bytes(session: Session, owner: str, limits: Limits, settings: Settings, incoming: int) -> None:
+    """Jobs' inputs and staged uploads no job was made of yet (a job made of one counts
+    its bytes once, as the job's), over the last 24 h."""
     limit = limits.bytes_per_day or settings.quota_bytes_per_day
     since = utcnow() - timedelta(days=1)
     used, oldest = session.execute(select(func.coalesce(func.sum(Job.input_bytes), 0), func.min(Job.created_at))
                                    .where(Job.owner == owner, Job.created_at > since)).one()
+    staged, first = session.execute(select(func.coalesce(func.sum(Upload.size), 0), func.min(Upload.created_at))
+                                    .where(Upload.owner == owner, Upload.created_at > since,
+                                           Upload.status.in_(STAGED))).one()
+    used += staged
+    oldest = min((as_utc(t) for t in (oldest, first) if t is not None), default=None)
     if used + incoming <= limit:
         return
     wait = 3600 if oldest is None else int((as_utc(oldest) - since).total_seconds()) + 1

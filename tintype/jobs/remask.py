@@ -30,7 +30,7 @@ from tintype.jobs.intake import enqueue_job, parse_options
 from tintype.jobs.mask_intake import check_boxes, check_detection, normalise_frame_masks
 from tintype.jobs.options import JobOptions
 from tintype.media.errors import MediaError
-from tintype.media.images import load_mask
+from tintype.media.images import load_mask, upright_size
 from tintype.settings import Settings
 from tintype.storage import keys
 from tintype.storage.apikeys import Limits
@@ -115,9 +115,7 @@ def _size(parent: Job, store: ObjectStore, facts: dict[str, Any], scratch: Path)
         store.get_file(keys.input_key(parent.id), path)
     except ObjectNotFound:
         raise _files_gone(parent) from None
-    with Image.open(path) as img:
-        turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    return (int(facts["height"]), int(facts["width"])) if turned else (int(facts["width"]), int(facts["height"]))
+    return upright_size(path, int(facts["width"]), int(facts["height"]))
 
 
 def _mask_png(mask: Path | None, width: int, height: int, settings: Settings, scratch: Path) -> Path | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from tintype.jobs.pace import Pace, Sample, estimate
 from tintype.storage.db import session_scope
@@ -62,11 +62,16 @@ def pace(url: str, job_id: str, now: datetime | None = None) -> Pace:
     return estimate(samples, total, now or utcnow())
 
 
-def changed_since(url: str, owner: str | None, since: datetime, limit: int = 50) -> list[Job]:
+def changed_since(url: str, owner: str | None, since: datetime, limit: int = 50,
+                  after_id: str | None = None) -> list[Job]:
     """Jobs (of `owner`; every owner's for None) whose row changed at or after `since`,
-    oldest change first, at most `limit`: a watcher's cursor moves to the last one's
-    updated_at, so a burst larger than `limit` arrives over the next polls."""
-    query = select(Job).where(Job.updated_at >= since).order_by(Job.updated_at, Job.id).limit(limit)
+    oldest change first (then by id), at most `limit`. With `after_id`, the cursor is the
+    pair (since, after_id) and only rows after it come: a watcher moves it to the last
+    row's pair, so a burst larger than `limit`, even of one timestamp, arrives over the
+    next polls instead of the same rows coming back."""
+    after = Job.updated_at >= since if after_id is None else or_(
+        Job.updated_at > since, and_(Job.updated_at == since, Job.id > after_id))
+    query = select(Job).where(after).order_by(Job.updated_at, Job.id).limit(limit)
     if owner is not None:
         query = query.where(Job.owner == owner)
     with session_scope(url) as s:

@@ -19,7 +19,7 @@ from tintype.media.probe import VideoFacts
 from tintype.media.video import frame_start, iter_frames
 
 TRACK_WIDTH = 480  # pixels
-PREVIEW_SPAN = 48  # frames the painter's preview follows a box through, at most (a preview must be quick)
+PREVIEW_SPAN = 48  # the default of TRACK_PREVIEW_FRAMES: frames the painter's preview follows a box through
 
 
 class _Stream(Sequence[np.ndarray]):
@@ -46,18 +46,22 @@ class _Stream(Sequence[np.ndarray]):
 
 
 def tracked_boxes(source: str, facts: VideoFacts, boxes: list[dict[str, int]], timeout: float = 120,
-                  track_all: bool = True) -> tuple[list[list[dict]], list[str]]:
+                  track_all: bool = True, window: range | None = None) -> tuple[list[list[dict]], list[str]]:
     """Per video frame, the boxes to mask; and a note for every box the tracker lost.
-    `timeout` bounds each decode (the FFMPEG_TIMEOUT_SECONDS setting in the pipeline)."""
+    `timeout` bounds each decode (the FFMPEG_TIMEOUT_SECONDS setting in the pipeline).
+    With `window` (which must hold every box's frames), only those frames are listed,
+    the first at index 0: a preview of a few frames of a long film lists only those."""
     scale = min(1.0, TRACK_WIDTH / facts.width)
     size = (max(2, round(facts.width * scale)), max(2, round(facts.height * scale)))
-    per_frame: list[list[dict]] = [[] for _ in range(facts.frames)]
+    window = window if window is not None else range(facts.frames)
+    per_frame: list[list[dict]] = [[] for _ in window]
+    base = window.start
     notes = []
     for n, box in enumerate(boxes):
         first, last = box.get("first", 0), box.get("last", facts.frames - 1)
         if not (track_all or box.get("track")):
             for index in range(first, last + 1):
-                per_frame[index].append({k: box[k] for k in "xywh"})
+                per_frame[index - base].append({k: box[k] for k in "xywh"})
             continue
         seek, filters = frame_start(facts, first)
         stream = _Stream(iter_frames(source, facts.width, facts.height, seek, last - first + 1, timeout, size,
@@ -66,7 +70,7 @@ def tracked_boxes(source: str, facts: VideoFacts, boxes: list[dict[str, int]], t
         result = track_boxes(stream, (small[0], small[1], max(2, small[2]), max(2, small[3])))
         stream.drain()
         for offset, (x, y, w, h) in enumerate(result.boxes):
-            per_frame[first + offset].append(_full_size(x, y, w, h, scale, facts))
+            per_frame[first + offset - base].append(_full_size(x, y, w, h, scale, facts))
         if result.lost_at is not None:
             lost = first + result.lost_at
             notes.append(f"box {n}: tracking was lost at frame {lost}; the box where the object was last "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from tintype.media.errors import MediaError
 from tintype.media.probe import VideoFacts
@@ -79,9 +79,27 @@ def mask_at(source: Source, index: int, side: int, timeout: float = 60) -> np.nd
     return frames_at(source, index, 1, side, timeout)[0].max(axis=2) > 127
 
 
+# EXIF orientation → the transposition that makes the picture upright (as ImageOps.exif_transpose).
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F")
+
+
 def _picture(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """The photograph upright at `size`. Each painter request decodes it again, so it is
+    made small first: a JPEG is decoded at a fraction of its size (draft), anything else
+    reduced by a whole factor before it is converted, turned and resized."""
     with Image.open(path) as img:
-        upright = ImageOps.exif_transpose(img).convert("RGB")
+        turn = _UPRIGHT.get(img.getexif().get(0x0112, 1))
+        stored = (size[1], size[0]) if turn in (Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270,
+                                                 Image.Transpose.TRANSVERSE, Image.Transpose.ROTATE_90) else size
+        img.draft("RGB", stored)
+        factor = max(1, min(img.width // stored[0], img.height // stored[1]))
+        small = img.reduce(factor) if factor > 1 and img.mode in _REDUCIBLE else img
+        upright = small.convert("RGB")
+        if turn is not None:
+            upright = upright.transpose(turn)
         return np.asarray(upright.resize(size, Image.Resampling.BOX))
 
 

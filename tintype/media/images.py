@@ -67,6 +67,14 @@ _IMAGE_SIGNATURES = ((0, b"\x89PNG\r\n\x1a\n", "PNG"), (0, b"\xff\xd8\xff", "JPE
                      (0, b"II*\x00", "TIFF"), (0, b"MM\x00*", "TIFF"), (0, b"BM", "BMP"))
 
 
+def upright_size(path: Path, width: int, height: int) -> tuple[int, int]:
+    """A photograph's size once turned upright by its EXIF orientation (read from the
+    header, nothing decoded): what a mask for it must measure (intake's rule)."""
+    with Image.open(path) as img:
+        turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    return (height, width) if turned else (width, height)
+
+
 def _image_signature(path: Path) -> str | None:
     """The image format a file's first bytes announce, or None: a file Pillow cannot open
     but that starts like an image is a damaged image, not something else."""

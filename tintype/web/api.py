@@ -175,8 +175,8 @@ def submit_job():
         check_quota(settings.database_url, who.owner, who.limits, settings, request.content_length or 0)
     check_fields([*request.form.keys(), *request.files.keys()], (*SUBMISSION_FILES, "upload"))
     staged = _staged_upload(who.owner, earlier)
-    if earlier is None and staged is not None:  # its bytes came before this small request
-        check_quota(settings.database_url, who.owner, who.limits, settings, staged.size)
+    if earlier is None and staged is not None:  # its bytes came before (and were counted when it was made)
+        check_quota(settings.database_url, who.owner, who.limits, settings, 0)
     upload = request.files.get("file")
     if staged is None and (upload is None or not upload.filename):
         raise IntakeError("send the media as the multipart field 'file' (or a completed staged upload as "
@@ -231,7 +231,8 @@ def _create(sub: Submission, staged: staged_uploads.Completed | None, settings, 
     if staged is None:
         return create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
     if not staged_uploads.claim(settings.database_url, staged.upload_id):
-        raise IntakeError(f"upload {staged.upload_id} was used by another job meanwhile", "upload_not_found", 404)
+        raise IntakeError(f"upload {staged.upload_id} was used by another job meanwhile, or expired",
+                          "upload_not_found", 404)
     try:
         job_id = create_job(sub, settings, get_store(), settings.database_url, _enqueue, who.limits)
     except BaseException:
@@ -493,7 +494,7 @@ def _hinted(key: str) -> Response:
         raise IntakeError("send the strokes as the multipart field 'strokes' (an RGBA PNG)", "missing_strokes")
     with tempfile.TemporaryDirectory(prefix="tintype-upload-") as tmp:
         strokes = save_upload(part, Path(tmp), settings.max_upload_bytes, "strokes").path
-        png = hinted_png(get_store(), key, strokes, settings.max_image_pixels)
+        png = hinted_png(get_store(), key, strokes, settings.max_image_pixels, settings.max_hint_pixels)
     response = Response(png, mimetype="image/png")
     response.headers["Cache-Control"] = "no-store"
     return response

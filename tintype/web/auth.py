@@ -91,14 +91,17 @@ def login():
         if key is not None:
             session.clear()
             session["key_id"] = key.id
-            return redirect(_local_target(request.args.get("next", "")))
+            return redirect(local_target(request.args.get("next", "")))
         error = gettext("that key is not valid or has been revoked")
     return render_template("login.html", error=error), 401 if error else 200
 
 
-def _local_target(target: str) -> str:
-    """Only paths on this site (no //host or /\\host, which browsers treat as another site)."""
-    if target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target:
+def local_target(target: str) -> str:
+    """Only paths on this site (no //host or /\\host, which browsers treat as another site).
+    Browsers drop tabs and newlines from a URL and some trim spaces, so `/<TAB>/host` would
+    become `//host`: a target holding any whitespace or control character is refused too."""
+    if (target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+            and not any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7f for ch in target)):
         return target
     return url_for("pages.index")
 

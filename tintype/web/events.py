@@ -8,7 +8,10 @@ while it is open. So every stream is short and cheap:
   Last-Event-ID, from which the next stream carries on without repeating anything;
 - it polls the database once per EVENTS_POLL_SECONDS with one small query (a job's
   version, or the owner's rows changed since a cursor), and loads more only on a change;
-- a comment line every HEARTBEAT_SECONDS keeps proxies from closing a quiet stream;
+- a comment line every EVENTS_HEARTBEAT_SECONDS keeps proxies from closing a quiet stream;
+- one web process holds at most EVENTS_MAX_STREAMS streams at once (fewer than its
+  threads, so streams never take every thread); more are answered 503 with Retry-After,
+  and the page polls instead;
 - a client that closed its connection ends the stream at the next poll (gunicorn's
   socket is peeked for EOF), so a closed page does not hold a thread until its bound.
 
@@ -24,11 +27,12 @@ import json
 import logging
 import select
 import socket
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from sqlalchemy.exc import OperationalError
 
 from tintype.jobs import state as jobstate
@@ -44,12 +48,17 @@ events.register_error_handler(IntakeError, _intake_error)
 events.register_error_handler(OperationalError, _database_down)
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 10.0  # the default of EVENTS_HEARTBEAT_SECONDS
 RETRY_MS = 1000  # how soon EventSource reconnects after a stream ends
 # Without Last-Event-ID the list stream starts this far back, covering the moment between
 # the page's first GET /jobs and its stream opening (the page merges rows by id).
 LIST_LOOKBACK = timedelta(seconds=5)
 LIST_BATCH = 50
+# A row's updated_at is taken before its transaction commits, so a change can appear after
+# the cursor has passed its time: each poll also looks this far behind the cursor (at most
+# LIST_LATE rows), and `seen` keeps what was already sent from being sent again.
+LIST_SLACK = timedelta(seconds=5)
+LIST_LATE = 200
 
 
 def sse(data: Any, event: str | None = None, event_id: str | None = None) -> str:
@@ -72,10 +81,45 @@ def _until_database_fails(body: Iterator[str]) -> Iterator[str]:
         log.warning("event stream ended: the database is not answering (%s)", type(exc).__name__)
 
 
+_SLOTS_LOCK = threading.Lock()
+
+
+def _slots() -> threading.BoundedSemaphore:
+    """This process's stream slots (one set per app, made on first use)."""
+    with _SLOTS_LOCK:
+        slots = current_app.extensions.get("tintype.event_slots")
+        if slots is None:
+            slots = current_app.extensions["tintype.event_slots"] = threading.BoundedSemaphore(
+                get_app_settings().events_max_streams)
+        return slots
+
+
+def _busy() -> Response:
+    return json_error(503, "streams_busy", "too many live streams are open on this server; poll "
+                      "GET /api/v1/jobs instead, or retry shortly", {"Retry-After": "5"})
+
+
 def _stream(body: Iterator[str]) -> Response:
-    response = Response(stream_with_context(_until_database_fails(body)), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    """The stream, holding one of this process's slots until it is closed (however it
+    ends); 503 when every slot is taken (the body is then never started)."""
+    slots = _slots()
+    if not slots.acquire(blocking=False):
+        return _busy()
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            slots.release()
+
+    try:
+        response = Response(stream_with_context(_until_database_fails(body)), mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        response.call_on_close(release)
+    except BaseException:
+        release()
+        raise
     return response
 
 
@@ -103,12 +147,13 @@ class _Clock:
         self.end = self.start + seconds
         self.written = self.start
         self.sleep = sleep
+        self.heartbeat = get_app_settings().events_heartbeat_seconds
 
     def wrote(self) -> None:
         self.written = time.monotonic()
 
     def heartbeat_due(self) -> bool:
-        return time.monotonic() - self.written >= HEARTBEAT_SECONDS
+        return time.monotonic() - self.written >= self.heartbeat
 
     def left(self) -> float:
         """Seconds this stream may still run; none once the client has gone, so a closed
@@ -175,7 +220,7 @@ def _millis(moment: datetime) -> int:
 def list_events() -> Response:
     who = principal()
     owner = request.args.get("owner")
-    if owner and not who.operator:
+    if owner and owner != who.owner and not who.operator:
         return json_error(403, "operators_only", "only an operator key may watch other owners' jobs")
     scope = None if who.operator and not owner else (owner or who.owner)
     settings = get_app_settings()
@@ -184,13 +229,15 @@ def list_events() -> Response:
     since = _cursor(request.headers.get("Last-Event-ID")) or datetime.now(timezone.utc) - LIST_LOOKBACK
 
     def body() -> Iterator[str]:
-        cursor = since
+        cursor, after_id = since, ""  # the last row sent, as (updated_at, id): "" is before every id
         seen: dict[str, str] = {}  # job id → the version last sent on this stream
         yield f"retry: {RETRY_MS}\n\n"
         while True:
             sent_any = False
-            for job in watch.changed_since(url, scope, cursor, LIST_BATCH):
-                cursor = max(cursor, as_utc(job.updated_at))
+            late = watch.changed_since(url, scope, cursor - LIST_SLACK, LIST_LATE)
+            for job in late + watch.changed_since(url, scope, cursor, LIST_BATCH, after_id):
+                if (as_utc(job.updated_at), job.id) > (cursor, after_id):
+                    cursor, after_id = as_utc(job.updated_at), job.id
                 stamp = f"{_millis(job.updated_at)}.{job.status}.{job.stage}.{job.chunks_done}"
                 if seen.get(job.id) == stamp:
                     continue  # the cursor is inclusive: the row at the cursor comes back once

@@ -10,6 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, redirect, request, url_for
 from flask_babel import Babel, get_locale, get_translations
 
+from tintype.web.auth import local_target
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 DEFAULT = "en"
 COOKIE = "tintype_lang"
@@ -35,10 +37,7 @@ def page_messages() -> dict[str, str]:
 @i18n.get("/lang/<code>")
 def switch(code: str):
     """Remember the visitor's language and go back where they were."""
-    target = request.args.get("next") or url_for("pages.index")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("pages.index")  # only paths on this site
-    response = redirect(target)
+    response = redirect(local_target(request.args.get("next") or url_for("pages.index")))
     if code in LANGUAGES:
         response.set_cookie(COOKIE, code, max_age=ONE_YEAR, samesite="Lax")
     return response

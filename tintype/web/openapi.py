@@ -386,7 +386,8 @@ def painter_paths(base: str, parameters: list[dict[str, Any]], what: str,
             "parameters": parameters,
             "post": {"summary": "Where the tracker takes each box on a few frames after the one it is drawn on",
                      "description": f"Boxes as the `boxes` option takes them; those with \"track\": true (or "
-                                    f"all, with track_all) are followed through at most {PREVIEW_SPAN} frames "
+                                    "all, with track_all) are followed through at most TRACK_PREVIEW_FRAMES "
+                                    f"({PREVIEW_SPAN} by default) frames "
                                     "from their first, by the same tracker a job runs.",
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
                          "type": "object", "required": ["boxes"],
@@ -454,6 +455,8 @@ IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                               "The same key with a different request (another file, other options or parts) "
                               "is refused with 422 idempotency_key_reused; use a new key for a new "
                               "submission. Keys are per owner."}
+STREAMS_BUSY = _error("too many live streams are open on this web process (EVENTS_MAX_STREAMS): poll "
+                      "instead, or retry after Retry-After")
 ACCESS_RESPONSES = {
     "401": _error("AUTH_REQUIRED is on and no valid, unrevoked API key was sent"),
     "403": _error("a browser request without its page's CSRF token, or an operator-only filter"),
@@ -472,7 +475,7 @@ def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
             if path in OPEN:
                 operation["security"] = []
             else:
-                operation["responses"] = {**operation["responses"], **ACCESS_RESPONSES}
+                operation["responses"] = {**ACCESS_RESPONSES, **operation["responses"]}  # a route's own say wins
     return document
 
 
@@ -506,7 +509,7 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                          "description": "comma list of queued, running, succeeded, failed, cancelled"},
                         {"name": "kind", "in": "query", "required": False, "schema": {"enum": ["image", "video"]}},
                         {"name": "owner", "in": "query", "required": False, "schema": {"type": "string"},
-                         "description": "operators only: one owner's jobs"},
+                         "description": "one owner's jobs (others' for operators only)"},
                         {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
                         {"name": "per_page", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
@@ -523,8 +526,10 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                                    "(milliseconds). " + STREAM_RULES,
                     "parameters": [LAST_EVENT_ID,
                                    {"name": "owner", "in": "query", "required": False,
-                                    "schema": {"type": "string"}, "description": "operators only: one owner's jobs"}],
-                    "responses": {"200": LIST_EVENTS},
+                                    "schema": {"type": "string"},
+                                    "description": "one owner's jobs (others' for operators only)"}],
+                    "responses": {"200": LIST_EVENTS,
+                                  "503": STREAMS_BUSY},
                 },
             },
             "/api/v1/jobs/{job_id}/events": {
@@ -536,7 +541,8 @@ def _document(settings: Settings | None) -> dict[str, Any]:
                                    "whenever the job changes; `end` after a finished job's last state, and "
                                    "`gone` if it is deleted. " + STREAM_RULES,
                     "parameters": [LAST_EVENT_ID],
-                    "responses": {"200": JOB_EVENTS, "404": _error("no such job")},
+                    "responses": {"200": JOB_EVENTS, "404": _error("no such job"),
+                                  "503": STREAMS_BUSY},
                 },
             },
             "/api/v1/jobs/{job_id}": {

@@ -38,8 +38,9 @@ UPLOAD = {
                  "parts", "received", "missing", "part_urls", "created_at", "expires_at", "links"],
     "properties": {
         "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "owner": {"type": "string"},
-        "status": {"enum": ["open", "completed"],
-                   "description": "open: parts are being sent; completed: assembled and checked, ready for a job"},
+        "status": {"enum": ["open", "completing", "completed"],
+                   "description": "open: parts are being sent; completing: being assembled (a moment); completed: "
+                                  "assembled and checked, ready for a job"},
         "filename": {"type": "string"}, "size": {"type": "integer"}, "content_type": {"type": "string"},
         "sha256": {**NULLABLE_STR, "description": "the assembled file's SHA-256, once completed"},
         "transport": {"enum": ["s3", "app"],
@@ -82,6 +83,8 @@ UPLOAD_PATHS: dict[str, Any] = {
             "responses": {"201": _upload_response("the upload, and where to send each part (Location: its URL)"),
                           "400": _error("a missing, invalid or unknown field"),
                           "413": _error("the file is over MAX_UPLOAD_BYTES"),
+                          "429": _error("the owner's daily bytes quota (staged uploads count) or UPLOADS_MAX_OPEN "
+                                        "unfinished or unused uploads; see Retry-After where it is given"),
                           "503": _error("database or storage unavailable")},
         },
     },
@@ -92,6 +95,8 @@ UPLOAD_PATHS: dict[str, Any] = {
                               "503": _error("database or storage unavailable")}},
         "delete": {"summary": "Cancel a staged upload: the multipart upload is aborted, every part removed",
                    "responses": {"204": {"description": "cancelled"}, "404": _error("no such upload"),
+                                 "409": _error("a complete is assembling it (upload_completing), or it changed "
+                                               "meanwhile; ask again"),
                                  "503": _error("database or storage unavailable")}},
     },
     "/api/v1/uploads/{upload_id}/parts/{number}": {
@@ -114,7 +119,8 @@ UPLOAD_PATHS: dict[str, Any] = {
                                "400": _error("a malformed parts list"),
                                "404": _error("no such upload"),
                                "409": _error("parts are missing or mis-sized (parts_missing names them; the upload "
-                                             "stays open), or an ETag is not the stored part's"),
+                                             "stays open), an ETag is not the stored part's, or another complete "
+                                             "is assembling it (upload_completing: ask again shortly)"),
                                "422": _error("the file's size or SHA-256 is not what was announced; the upload is "
                                              "removed"),
                                "503": _error("database or storage unavailable")}},

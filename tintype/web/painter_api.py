@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,11 +27,12 @@ from tintype.jobs import uploads
 from tintype.jobs.errors import IntakeError
 from tintype.jobs.facts import load_facts
 from tintype.jobs.mask_intake import MaskError, check_boxes, parse_boxes, parse_damage_kinds
+from tintype.jobs.quotas import check_quota
 from tintype.jobs.remask import REMASK_FILES, create_remask
 from tintype.media import frame_at
-from tintype.media.box_tracks import PREVIEW_SPAN, tracked_boxes
+from tintype.media.box_tracks import tracked_boxes
 from tintype.media.errors import MediaError, ToolFailed
-from tintype.media.images import sniff_image
+from tintype.media.images import sniff_image, upright_size
 from tintype.media.inpaint import damage
 from tintype.media.maskvideo import mask_video_facts
 from tintype.media.probe import VideoFacts, probe_video
@@ -38,8 +40,8 @@ from tintype.queue.messages import PROBE, send
 from tintype.storage import keys
 from tintype.storage.models import Job
 from tintype.storage.objects import ObjectNotFound, ObjectStore, StorageError
-from tintype.web.api import job_json
-from tintype.web.auth import can_see, principal
+from tintype.web.api import _database_down, _intake_error, _job_or_404, _storage_down, job_json
+from tintype.web.auth import principal
 from tintype.web.resources import get_app_settings, get_celery, get_store, json_error
 from tintype.web.uploads import save_upload
 
@@ -49,9 +51,10 @@ log = logging.getLogger(__name__)
 PREVIEW_SHOWN = 4  # frames of that span it answers with
 
 
-@painter_api.errorhandler(IntakeError)
-def _intake_error(exc: IntakeError):
-    return json_error(exc.status, exc.code, str(exc))
+# The job routes' own handlers: a quota's 429 keeps its Retry-After, outages answer 503.
+painter_api.register_error_handler(IntakeError, _intake_error)
+painter_api.register_error_handler(OperationalError, _database_down)
+painter_api.register_error_handler(StorageError, _storage_down)
 
 
 @painter_api.errorhandler(MediaError)
@@ -65,32 +68,11 @@ def _decode_failed(exc: ToolFailed):
     return json_error(422, "decode_failed", "ffmpeg could not decode that frame of the file")
 
 
-@painter_api.errorhandler(OperationalError)
-def _database_down(_exc: OperationalError):
-    return json_error(503, "database_unavailable", "the job database is not answering; retry shortly",
-                      {"Retry-After": "5"})
-
-
-@painter_api.errorhandler(StorageError)
-def _storage_down(exc: StorageError):
-    log.warning("object storage error: %s", exc)
-    return json_error(503, "storage_unavailable", "object storage is not answering; retry shortly",
-                      {"Retry-After": "5"})
-
-
-def _job(job_id: str) -> Job:
-    """The job, if the caller may see it; anyone else's is answered as missing."""
-    job = jobstate.get_job(get_app_settings().database_url, job_id) if len(job_id) <= 32 else None
-    if job is None or not can_see(job):
-        raise IntakeError(f"no job {job_id}", "not_found", 404)
-    return job
+_job = _job_or_404
 
 
 def _image_size(path: Path, facts: dict[str, Any]) -> tuple[int, int]:
-    """A photograph's upright size: what a mask for it must measure (intake's rule)."""
-    with Image.open(path) as img:
-        turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-    return (facts["height"], facts["width"]) if turned else (facts["width"], facts["height"])
+    return upright_size(path, int(facts["width"]), int(facts["height"]))
 
 
 @contextmanager
@@ -113,15 +95,21 @@ def job_frames(job: Job, store: ObjectStore) -> Iterator[frame_at.Source]:
 
 _PROBED: dict[str, VideoFacts] = {}  # a completed upload never changes: probed once per process
 _PROBED_KEEP = 32
+_PROBED_LOCK = threading.Lock()  # gunicorn's threads share the cache
 
 
 def _probed(readable: str, key: str) -> VideoFacts:
-    if key not in _PROBED:
-        settings = get_app_settings()
-        if len(_PROBED) >= _PROBED_KEEP:
-            _PROBED.pop(next(iter(_PROBED)))
-        _PROBED[key] = probe_video(readable, settings.ffmpeg_timeout_seconds, settings.max_video_frames)
-    return _PROBED[key]
+    with _PROBED_LOCK:
+        known = _PROBED.get(key)
+    if known is not None:
+        return known
+    settings = get_app_settings()  # probed outside the lock: a slow probe holds up no other film
+    facts = probe_video(readable, settings.ffmpeg_timeout_seconds, settings.max_video_frames)
+    with _PROBED_LOCK:
+        while len(_PROBED) >= _PROBED_KEEP:
+            _PROBED.pop(next(iter(_PROBED)), None)
+        _PROBED[key] = facts
+    return facts
 
 
 @contextmanager
@@ -130,7 +118,8 @@ def upload_frames(upload_id: str, store: ObjectStore) -> Iterator[frame_at.Sourc
     (its frames as they are in the file: a job that deinterlaces to one frame per field
     numbers them differently), a photograph read upright."""
     settings = get_app_settings()
-    staged = uploads.completed(settings.database_url, principal().owner, upload_id)
+    who = principal()  # operators see any upload's frames, as they see any upload (staged.py)
+    staged = uploads.completed(settings.database_url, None if who.operator else who.owner, upload_id)
     try:
         if not staged.content_type.startswith("image/"):
             readable = store.read_url(staged.key)
@@ -175,7 +164,7 @@ def kept_masks(job: Job, store: ObjectStore) -> Iterator[frame_at.Source]:
 
 def _side() -> int:
     raw = request.args.get("size", str(frame_at.DEFAULT_SIDE))
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise IntakeError(f"size must be a whole number of pixels, got {raw!r}", "bad_query")
     return int(raw)
 
@@ -273,17 +262,25 @@ def track_preview(source: frame_at.Source, body: Any) -> dict[str, Any]:
     boxes = parse_boxes(body["boxes"])
     check_boxes(boxes, source.width, source.height, source.frames)
     track_all = bool(body.get("track_all"))
-    shortened = [{**b, "last": min(b.get("last", source.frames - 1), b.get("first", 0) + PREVIEW_SPAN - 1)}
+    span = get_app_settings().track_preview_frames
+    shortened = [{**b, "last": min(b.get("last", source.frames - 1), b.get("first", 0) + span - 1)}
                  for b in boxes]
     per_box, notes = [], []
     for n, box in enumerate(shortened):  # one at a time, so each answer names its box
+        # Only the frames the box spans (TRACK_PREVIEW_FRAMES at most) are listed, not every frame of the film.
+        window = range(box.get("first", 0), box["last"] + 1)
         per_frame, lost = tracked_boxes(source.readable, source.video, [box],
-                                        get_app_settings().ffmpeg_timeout_seconds, track_all)
-        per_box.append(per_frame)
+                                        get_app_settings().ffmpeg_timeout_seconds, track_all, window)
+        per_box.append((window, per_frame))
         notes += [note.replace("box 0:", f"box {n}:", 1) for note in lost]
     shown = _preview_frames(shortened, track_all)
-    return {"frames": [{"frame": t, "boxes": [found[t][0] if found[t] else None for found in per_box]}
+    return {"frames": [{"frame": t, "boxes": [_box_at(window, found, t) for window, found in per_box]}
                        for t in shown], "notes": notes}
+
+
+def _box_at(window: range, per_frame: list[list[dict]], frame: int) -> dict | None:
+    found = per_frame[frame - window.start] if frame in window else None
+    return found[0] if found else None
 
 
 def _preview_frames(boxes: list[dict[str, int]], track_all: bool) -> list[int]:
@@ -329,6 +326,8 @@ def inpaint_again(job_id: str):
     settings = get_app_settings()
     who = principal()
     parent = _job(job_id)
+    # Refused before the film is copied; create_remask checks again as it records the job.
+    check_quota(settings.database_url, who.owner, who.limits, settings, parent.input_bytes or 0)
     unknown = sorted(set(request.files) - set(REMASK_FILES))
     if unknown:
         raise IntakeError(f"unknown file part {', '.join(unknown)}; send mask and/or masks", "unknown_field")

@@ -1,7 +1,9 @@
 """REST v1 staged uploads: create, send parts, resume, complete, cancel (tintype.jobs.uploads).
 
 A job is then made with POST /api/v1/jobs upload=<id> (tintype.web.api). Uploads are the
-caller's own: anyone else's is answered as missing (404); operators may see and cancel any.
+caller's own: anyone else's is answered as missing (404); operators may see (frames and
+previews too), complete and cancel any. A job is made of an upload by its owner only: the
+job is the submitter's, and an operator's job must not take someone else's file.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from tintype.jobs import uploads
 from tintype.jobs.intake import IntakeError
-from tintype.jobs.quotas import check_quota
+from tintype.jobs.quotas import check_bytes
 from tintype.storage.models import Upload
 from tintype.storage.objects import StorageError
 from tintype.web.api import _database_down, _intake_error, _storage_down
@@ -62,7 +64,7 @@ def create_upload():
     settings, who = get_app_settings(), principal()
     body = _json_body()
     size = body.get("size")
-    check_quota(settings.database_url, who.owner, who.limits, settings, size if isinstance(size, int) else 0)
+    check_bytes(settings.database_url, who.owner, who.limits, settings, size if isinstance(size, int) else 0)
     upload = uploads.create(settings.database_url, get_store(), settings, who.owner, body)
     response = jsonify(upload_json(upload, uploads.part_state(get_store(), upload)))
     response.status_code = 201
@@ -89,8 +91,9 @@ def put_part(upload_id: str, number: int):
 def complete_upload(upload_id: str):
     """200: the assembled file's size and SHA-256; optional body {"parts": [{"number", "etag"}]}."""
     upload = _upload_or_404(upload_id)
-    etags = _etags(request.get_json(silent=True) if request.content_length else None)
-    done = uploads.complete(get_app_settings().database_url, get_store(), upload, etags)
+    etags = _etags(_json_body() if request.content_length else None)
+    settings = get_app_settings()
+    done = uploads.complete(settings.database_url, get_store(), upload, etags, settings)
     return jsonify(upload_json(done, uploads.part_state(get_store(), done)))
 
 
