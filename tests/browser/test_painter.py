@@ -195,6 +195,25 @@ def test_detected_damage_is_previewed_and_used_as_the_mask(page, stack, browser_
     assert mask[:, 60:64].mean() > 0.5 and mask[:, :55].mean() < 0.01, "the scratch the detector found"
 
 
+def test_damage_detected_on_a_photo_chosen_on_the_upload_page_is_its_mask(page, stack, browser_key, tmp_path):
+    picture = grey_photo(W, H).copy()
+    picture[:, 61:63] = 250  # a bright line scratch down the whole print
+    photo = save_picture(tmp_path / "scratched.png", picture)
+    page.goto("/")
+    page.locator('input[name="file"]').set_input_files(str(photo))
+    page.get_by_role("button", name="Detect damage on this frame").click()  # stages the photo first
+    page.get_by_role("button", name="Use it").click()
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_url(lambda url: "/jobs/" in url)
+    job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    job = stack.client(browser_key).get(f"{stack.base}/api/v1/jobs/{job_id}", timeout=30).json()
+    cancel(stack, browser_key, job_id)
+    assert job["input"]["name"] == "scratched.png" and "inpaint" in job["operations"] and job["input"]["has_mask"]
+    mask = np.asarray(Image.open(io.BytesIO(stored(stack, f"jobs/{job_id}/mask.png"))).convert("L")) > 127
+    assert mask.shape == (H, W)
+    assert mask[:, 60:64].mean() > 0.5 and mask[:, :55].mean() < 0.01, "the scratch the detector found"
+
+
 def test_a_finger_paints_on_a_phone(browser, stack, browser_key, tmp_path):
     page = signed_in_page(browser, stack, browser_key, PHONE)
     try:

@@ -580,6 +580,9 @@ tintype.painter = (() => {
     async detectDamage() {
       const frame = this.frame;
       this.say(t("Looking for damage…"));
+      let url;
+      try { url = await this.space.damageUrl(frame); } catch (err) { this.say(err.message); return; }  // a photo is staged first
+      if (this.frame !== frame) return;
       const img = new Image();
       img.onload = () => {
         if (this.frame !== frame) return;
@@ -589,7 +592,7 @@ tintype.painter = (() => {
         this.say(t("Detected damage shown in yellow; “Use it” adds it to this frame's mask."));
       };
       img.onerror = () => this.say(t("Damage detection failed"));
-      img.src = this.space.damageUrl(frame);
+      img.src = url;
     }
 
     addDamage() {
@@ -703,13 +706,21 @@ tintype.painter = (() => {
     };
   }
 
-  // A photograph chosen on the upload page: painted in the browser, no server involved. Its
+  // A photograph chosen on the upload page: painted in the browser, no server involved until
+  // damage is asked for: then stage() (a Promise of a staged upload's id) sends it first and the
+  // staged upload's damage route answers. Without stage() there is no damage detection. Its
   // object URL lives until release() (when another file replaces it).
-  function photoSpace(file) {
+  function photoSpace(file, stage) {
     return new Promise((resolve, reject) => {
       const url = URL.createObjectURL(file), img = new Image();
+      const side = () => Math.min(2048, Math.max(img.naturalWidth, img.naturalHeight));
+      const damageUrl = stage ? async (n) => {
+        const id = await stage();
+        if (!id) throw new Error(t("Damage detection failed"));
+        return `/api/v1/uploads/${id}/frames/${n}/damage?size=${side()}`;
+      } : null;
       img.onload = () => resolve({ kind: "image", width: img.naturalWidth, height: img.naturalHeight, frames: 1,
-        frameUrl: () => url, damageUrl: null, trackPreview: null, release: () => URL.revokeObjectURL(url) });
+        frameUrl: () => url, damageUrl, trackPreview: null, release: () => URL.revokeObjectURL(url) });
       img.onerror = () => { URL.revokeObjectURL(url); reject(new Error(t("The picture could not be shown"))); };
       img.src = url;
     });
@@ -775,22 +786,22 @@ tintype.painter = (() => {
     return [...data.entries()].filter(([name, value]) => name !== "csrf_token" && !(value instanceof File && !value.name));
   }
 
-  // The upload page: a photograph is painted on in the browser; a film is first sent as a
-  // staged upload ("Upload now and paint on its frames"), then painted on its frames decoded by
-  // the server. The painter's parts join the submission whenever the form's data is built (the
+  // The upload page: a photograph is painted on in the browser (and staged, as a film is, only
+  // when damage detection is asked for); a film is first sent as a staged upload ("Upload now
+  // and paint on its frames"), then painted on its frames decoded by the server. The painter's parts join the submission whenever the form's data is built (the
   // `formdata` event of new FormData(form), which the drop zone's submit builds too); a film
-  // staged here is submitted here, as upload=<id>, instead of being sent a second time.
+  // or photo staged here is submitted here, as upload=<id>, instead of being sent a second time.
   function bindUploadPainter(form, section) {
     const input = form.querySelector('input[type="file"][name="file"]');
     const holder = section.querySelector(".painter"), note = section.querySelector(".painter-note");
     const stage = section.querySelector(".painter-stage-film"), error = document.getElementById("submit-error");
-    let painter = null, staged = null, upload = null;
+    let painter = null, staged = null, upload = null, pending = null;
     const say = (m) => { note.textContent = m; };
     input.addEventListener("change", async () => {
       if (painter && painter.space.release) painter.space.release();
       if (upload && !upload.cancelled && !(staged && staged.submitted)) upload.cancel();  // a film abandoned half-way
       if (upload) upload.row.li.remove();
-      painter = null; staged = null; upload = null;
+      painter = null; staged = null; upload = null; pending = null;
       holder.replaceChildren();
       const files = [...input.files];
       section.hidden = !files.length;
@@ -800,13 +811,14 @@ tintype.painter = (() => {
       if (files[0].type.startsWith("image/")) {
         const file = files[0];
         try {
-          const space = await photoSpace(file);
+          const space = await photoSpace(file, () => stageNow(file));
           if (input.files[0] === file) painter = mount(holder, space); else space.release();
         } catch (err) { say(err.message); }
         return;
       }
       stage.hidden = false;
     });
+    // Resolves to the staged upload's id, or null when it failed or was cancelled (said on its row).
     const run = async (current) => {
       const row = current.row;
       row.li.classList.remove("failed");
@@ -815,13 +827,17 @@ tintype.painter = (() => {
         if (current !== upload) return;
         row.clearButtons(); row.progress(1);
         row.say(t("Uploaded"));
-        painter = mount(holder, await serverSpace("/api/v1/uploads/" + current.id));
+        const film = !painter;  // a photo is painted on already: its painter stays
+        if (film) painter = mount(holder, await serverSpace("/api/v1/uploads/" + current.id));
         staged = { id: current.id, file: current.file, key: current.key };
         stage.hidden = true;
-        say(t("Uploaded: paint on its frames, then start."));
+        say(film ? t("Uploaded: paint on its frames, then start.") : "");
+        return current.id;
       } catch (err) {
-        if (current !== upload) return;
-        if (err.name === "AbortError" || current.cancelled) { say(t("Cancelled")); stage.hidden = false; return; }
+        if (current !== upload) return null;
+        if (err.name === "AbortError" || current.cancelled) {
+          say(t("Cancelled")); stage.hidden = current.file.type.startsWith("image/"); return null;
+        }
         row.clearButtons();
         row.say(err.message); row.li.classList.add("failed");
         say(err.message);
@@ -829,18 +845,31 @@ tintype.painter = (() => {
           row.button(t("Resume"), () => run(current), t("Resume the upload of {name}", { name: current.file.name }));
           row.button(t("Cancel"), () => current.cancel(), t("Cancel the upload of {name}", { name: current.file.name }));
         }
+        return null;
       }
+    };
+    // Stage `file` (once: a call while it is being sent waits for the same upload; one after a
+    // failure resumes it, one after a cancel starts afresh) → its id, or null.
+    const stageNow = (file) => {
+      if (staged) return Promise.resolve(staged.id);
+      if (pending) return pending;
+      if (!upload || upload.cancelled) {
+        const list = document.getElementById("upload-list") || section.appendChild(document.createElement("ul"));
+        const row = tintype.uploads.fileRow(list, file.name, file.size);
+        row.li.classList.add("painter-staging");
+        upload = stagedUpload(file, row, formEntries(form), crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+      }
+      say(t("Uploading…"));
+      const done = run(upload);
+      pending = done;
+      done.finally(() => { if (pending === done) pending = null; });
+      return done;
     };
     stage.addEventListener("click", () => {
       const file = input.files[0];
       if (!file || upload) return;
-      const list = document.getElementById("upload-list") || section.appendChild(document.createElement("ul"));
-      const row = tintype.uploads.fileRow(list, file.name, file.size);
-      row.li.classList.add("painter-staging");
-      upload = stagedUpload(file, row, formEntries(form), crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
       stage.hidden = true;
-      say(t("Uploading…"));
-      run(upload);
+      stageNow(file);
     });
     form.addEventListener("formdata", (e) => {
       if (!painter || painter.isEmpty()) return;
