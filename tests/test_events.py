@@ -3,7 +3,6 @@ resumable with Last-Event-ID, and pushing a change as it happens."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import threading
@@ -11,15 +10,12 @@ import time
 from datetime import timedelta
 
 import pytest
-from PIL import Image
 
-from tests.media_factory import grey_photo
+from tests.test_pages import queued_photo_job
 from tintype.jobs import state as jobstate
-from tintype.jobs.intake import Submission, create_job, parse_options
 from tintype.settings import load_settings
 from tintype.storage.db import upgrade
 from tintype.web.app import create_app
-from tintype.web.resources import get_store
 
 STREAM_SECONDS = 1.5
 
@@ -32,16 +28,6 @@ def app(tmp_path, monkeypatch):
     settings = load_settings()
     upgrade(settings.database_url)
     return create_app(settings)
-
-
-def _job(app, tmp_path) -> str:
-    path = tmp_path / "photo.png"
-    Image.fromarray(grey_photo(), "L").save(path)
-    settings = app.extensions["tintype.settings"]
-    sub = Submission(path, path.name, path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest(),
-                     parse_options({"colorize": "yes"}, settings))
-    with app.app_context():
-        return create_job(sub, settings, get_store(), settings.database_url, lambda job_id: "task-" + job_id)
 
 
 def parse(text: str) -> list[dict]:
@@ -67,7 +53,7 @@ def read(app, path: str, headers: dict | None = None) -> tuple[list[dict], float
 
 
 def test_a_job_stream_sends_the_state_then_ends_in_bounded_time_with_a_retry_hint(app, tmp_path):
-    job_id = _job(app, tmp_path)
+    job_id = queued_photo_job(app, tmp_path)
     events, took, content_type = read(app, f"/api/v1/jobs/{job_id}/events")
     assert content_type.startswith("text/event-stream")
     assert events[0] == {"retry": "1000"}
@@ -81,7 +67,7 @@ def test_a_job_stream_sends_the_state_then_ends_in_bounded_time_with_a_retry_hin
 
 
 def test_a_change_is_pushed_and_a_terminal_state_ends_the_stream_early(app, tmp_path):
-    job_id = _job(app, tmp_path)
+    job_id = queued_photo_job(app, tmp_path)
     url = app.extensions["tintype.settings"].database_url
     timer = threading.Timer(0.4, jobstate.cancel, (url, job_id))
     timer.start()
@@ -101,7 +87,7 @@ def test_an_unknown_job_is_a_json_404(app):
 
 
 def test_the_list_stream_shows_a_new_job_and_resumes_from_its_cursor(app, tmp_path):
-    timer = threading.Timer(0.3, _job, (app, tmp_path))
+    timer = threading.Timer(0.3, queued_photo_job, (app, tmp_path))
     timer.start()
     try:
         events, _, _ = read(app, "/api/v1/jobs/events")
@@ -135,7 +121,7 @@ def test_a_database_outage_mid_stream_ends_it_quietly_for_a_reconnect(app, tmp_p
 
     from tintype.jobs import watch
 
-    job_id = _job(app, tmp_path)
+    job_id = queued_photo_job(app, tmp_path)
 
     def down(*_args, **_kwargs):
         raise OperationalError("select", {}, Exception("connection refused"))
@@ -151,7 +137,7 @@ def test_streams_beyond_the_limit_are_answered_503_and_a_closed_one_frees_its_sl
     settings = load_settings()
     upgrade(settings.database_url)
     app = create_app(settings)
-    client, job_id = app.test_client(), _job(app, tmp_path)
+    client, job_id = app.test_client(), queued_photo_job(app, tmp_path)
     first = client.get(f"/api/v1/jobs/{job_id}/events", buffered=False)
     assert first.status_code == 200
     for url in (f"/api/v1/jobs/{job_id}/events", "/api/v1/jobs/events"):
@@ -175,7 +161,7 @@ def _touch(app, job_ids, **values) -> None:
 def test_the_list_stream_passes_a_burst_of_one_timestamp_larger_than_its_batch(app, tmp_path):
     from tintype.storage.models import utcnow
 
-    ids = [_job(app, tmp_path) for _ in range(55)]
+    ids = [queued_photo_job(app, tmp_path) for _ in range(55)]
     _touch(app, ids, updated_at=utcnow() - timedelta(seconds=1))  # one moment, more rows than LIST_BATCH
     events, _, _ = read(app, "/api/v1/jobs/events")
     assert {e["data"]["id"] for e in events if e.get("event") == "job"} == set(ids)
@@ -184,9 +170,9 @@ def test_the_list_stream_passes_a_burst_of_one_timestamp_larger_than_its_batch(a
 def test_the_list_stream_sends_a_change_committed_after_its_cursor_passed_its_time(app, tmp_path):
     from tintype.storage.models import utcnow
 
-    late, now = _job(app, tmp_path), utcnow()
+    late, now = queued_photo_job(app, tmp_path), utcnow()
     _touch(app, [late], updated_at=now - timedelta(hours=1))  # before the stream's look back
-    _job(app, tmp_path)  # changed now: the stream's cursor moves to it at once
+    queued_photo_job(app, tmp_path)  # changed now: the stream's cursor moves to it at once
     timer = threading.Timer(0.5, _touch, (app, [late]), {"stage": "probing", "updated_at": now - timedelta(seconds=1)})
     timer.start()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_pages import _job, app  # noqa: F401  (the app fixture)
+from tests.test_pages import app, queued_photo_job  # noqa: F401  (the app fixture)
 from tintype.jobs import outputs
 from tintype.jobs import state as jobstate
 from tintype.storage import keys
@@ -29,7 +29,7 @@ def _succeed_with_master(app, job_id: str, tmp_path) -> bytes:  # noqa: F811
 
 
 def test_outputs_are_listed_served_and_removed_with_the_job(app, tmp_path):  # noqa: F811
-    job_id = _job(app, tmp_path)
+    job_id = queued_photo_job(app, tmp_path)
     client = app.test_client()
     assert client.get(f"/api/v1/jobs/{job_id}").json["outputs"] == {}  # queued: nothing yet
     assert client.get(f"/api/v1/jobs/{job_id}/outputs/master").status_code == 404

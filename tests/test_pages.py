@@ -26,7 +26,7 @@ def app(tmp_path, monkeypatch):
     return create_app(settings)
 
 
-def _job(app, tmp_path) -> str:
+def queued_photo_job(app, tmp_path) -> str:
     """A queued photo job, recorded as the API records one (its task is never run)."""
     path = tmp_path / "photo.png"
     Image.fromarray(grey_photo(), "L").save(path)
@@ -43,14 +43,14 @@ def _result_note(app, job_id: str) -> str:
 
 
 def test_a_cancelled_job_page_says_it_was_cancelled(app, tmp_path):
-    job_id = _job(app, tmp_path)
+    job_id = queued_photo_job(app, tmp_path)
     assert "Not ready yet" in _result_note(app, job_id)
     assert app.test_client().delete(f"/api/v1/jobs/{job_id}").json["status"] == "cancelled"
     assert "Cancelled: the job was stopped" in _result_note(app, job_id)
 
 
 def test_a_failed_job_page_says_it_failed_and_why(app, tmp_path):
-    job_id = _job(app, tmp_path)
+    job_id = queued_photo_job(app, tmp_path)
     jobstate.fail(app.extensions["tintype.settings"].database_url, job_id, "weights_missing",
                   "the colorizer's weight file is missing")
     note = _result_note(app, job_id)
@@ -69,7 +69,7 @@ def test_unknown_pages_are_styled_and_api_paths_answer_json(app):
 
 
 def test_deleting_a_finished_job_removes_its_files_and_row(app, tmp_path):
-    job_id = _job(app, tmp_path)
+    job_id = queued_photo_job(app, tmp_path)
     client = app.test_client()  # an API client: no cookies, so no CSRF token is needed
     with app.app_context():
         store = get_store()

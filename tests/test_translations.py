@@ -19,7 +19,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from tests.test_pages import _job
+from tests.test_pages import queued_photo_job
 from tintype.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,7 @@ class VisibleText(HTMLParser):
 def test_no_english_is_left_on_the_chinese_pages(settings, tmp_path):
     """A string someone forgot to wrap in _() shows up here, before anyone reads the page."""
     app = create_app(settings)
-    job_id = _job(app, tmp_path)
+    job_id = queued_photo_job(app, tmp_path)
     client = app.test_client()
     for path in ("/", "/jobs", f"/jobs/{job_id}", "/no/such/page"):
         reader = VisibleText()
