@@ -6,6 +6,7 @@ never the shared data set.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,10 @@ from tintype.media.metrics import PSNR_CAP
 from tintype.settings import load_settings
 from tintype.training import train
 
+# The traced fp32 graph these tests compare with the training graph (MODEL_PRECISION=auto
+# is untraced bf16 on CPUs with bf16 instructions; tests/test_model_precision.py covers it).
+FP32 = load_settings({**os.environ, "MODEL_PRECISION": "fp32"})
+
 
 def _natural_light(height: int, width: int) -> torch.Tensor:
     """A bright sky over a darker textured ground with a round object: photo-like L."""
@@ -47,7 +52,7 @@ def _natural_light(height: int, width: int) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def colorizer() -> EffNetColorizer:
     torch.set_num_threads(2)
-    return ModelRegistry(load_settings()).get("effnet-lite0-unet", torch.device("cpu"))
+    return ModelRegistry(FP32).get("effnet-lite0-unet", torch.device("cpu"))
 
 
 def test_registered_model_loads(colorizer: EffNetColorizer) -> None:
@@ -138,7 +143,7 @@ def test_validation_split_is_deterministic_and_balanced_sampling() -> None:
 
 def test_cpu_fast_path_matches_the_training_graph():
     """The streamlined CPU inference graph must give the trained network's answer."""
-    colorizer = ModelRegistry(load_settings()).get("effnet-lite0-unet", torch.device("cpu"))
+    colorizer = ModelRegistry(FP32).get("effnet-lite0-unet", torch.device("cpu"))
     torch.manual_seed(0)
     light = torch.rand(2, 1, 70, 90) * 100
     with torch.inference_mode():

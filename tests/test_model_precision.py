@@ -7,12 +7,14 @@ takes with fp16/bf16, and compares its answer against fp32 the way bench.precisi
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from tintype.gpu_workers.models.effnet_unet import EffNetColorizer
+from tintype.gpu_workers.models import inference
 from tintype.gpu_workers.models.inference import compute_dtype, to_device
 from tintype.gpu_workers.models.registry import ModelRegistry
 from tintype.gpu_workers.models.trace_cache import TraceCache
@@ -33,13 +35,32 @@ def _light(height: int = 64, width: int = 96) -> torch.Tensor:
     return torch.from_numpy(np.clip(light, 0, 100).astype(np.float32))[None, None]
 
 
-def test_auto_is_fp16_on_cuda_and_fp32_on_the_cpu() -> None:
+def test_auto_is_fp16_on_cuda_bf16_on_cpus_with_bf16_instructions_and_fp32_elsewhere(monkeypatch) -> None:
     assert compute_dtype("auto", torch.device("cuda")) == torch.float16
+    monkeypatch.setattr(inference, "cpu_has_fast_bf16", lambda: True)
+    assert compute_dtype("auto", CPU) == torch.bfloat16
+    assert compute_dtype("fp32", CPU) == torch.float32  # asked for: kept
+    monkeypatch.setattr(inference, "cpu_has_fast_bf16", lambda: False)
     assert compute_dtype("auto", CPU) == torch.float32
     assert compute_dtype("bf16", CPU) == torch.bfloat16
     assert compute_dtype("fp16", torch.device("cuda")) == torch.float16
     with pytest.raises(ValueError, match="MODEL_PRECISION"):
         compute_dtype("fp8", CPU)
+
+
+def test_the_bf16_probe_agrees_with_the_cpus_own_flags() -> None:
+    """torch's probe against the kernel's list of the CPU's features."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo to check the probe against on this system")
+    flags = set(cpuinfo.read_text().split())
+    assert inference.cpu_has_fast_bf16() == bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
+
+
+def test_a_probe_missing_from_torch_counts_as_no_bf16(monkeypatch) -> None:
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)
+    assert inference.cpu_has_fast_bf16() is False
 
 
 def test_the_setting_is_read_and_checked() -> None:
@@ -65,7 +86,7 @@ def test_to_device_on_the_cpu_copies_nothing_and_pins_nothing() -> None:
 @pytest.fixture(scope="module")
 def pair() -> tuple[EffNetColorizer, EffNetColorizer]:
     torch.set_num_threads(1)
-    fp32 = ModelRegistry(_settings()).colorizer("effnet-lite0-unet", CPU)
+    fp32 = ModelRegistry(_settings(MODEL_PRECISION="fp32")).colorizer("effnet-lite0-unet", CPU)
     bf16 = ModelRegistry(_settings(MODEL_PRECISION="bf16")).colorizer("effnet-lite0-unet", CPU)
     return fp32, bf16
 

@@ -20,7 +20,8 @@ SHAPE = (2, 1, 64, 96)  # a video's micro-batch: traced when it comes twice in a
 
 def _colorizer(data_dir: Path, **extra: str) -> EffNetColorizer:
     """A fresh registry and model, as a new worker process builds them."""
-    settings = load_settings({"TINTYPE_DATA_DIR": str(data_dir), **extra})
+    # fp32: the traced graph (auto is untraced bf16 on CPUs with bf16 instructions)
+    settings = load_settings({"TINTYPE_DATA_DIR": str(data_dir), "MODEL_PRECISION": "fp32", **extra})
     return ModelRegistry(settings).get("effnet-lite0-unet", torch.device("cpu"))
 
 

@@ -273,8 +273,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         # Where GPU workers keep traced (TorchScript) models between runs; "off" traces in
         # every fresh worker. A folder that is missing or read-only only means tracing again.
         model_cache_dir=_model_cache(env, data_dir),
-        # Number format of the colorizer's forward pass: auto is fp16 on CUDA, fp32 on the
-        # CPU (bf16 on the CPU is correct but only fast with AMX; measure with bench.precision).
+        # Number format of the colorizer's forward pass: auto is fp16 on CUDA, bf16 on a CPU
+        # with bf16 instructions, fp32 on other CPUs (measure with bench.precision).
         model_precision=_choice(env, "MODEL_PRECISION", "auto", PRECISIONS),
         # NVENC delivery encode and NVDEC chunk decode: auto uses them when ffmpeg has them
         # and a GPU answers nvidia-smi; off is libx264 and software decode everywhere.

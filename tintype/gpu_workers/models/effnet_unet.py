@@ -11,6 +11,7 @@ rebuilt (media.color.merge_lightness_chroma).
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from pathlib import Path
@@ -25,6 +26,8 @@ from tintype.gpu_workers.models.inference import autocast, check_light, compute_
 from tintype.gpu_workers.models.trace_cache import TraceCache, code_fingerprint
 from tintype.gpu_workers.models.weight_files import SHIPPED_WEIGHTS_DIR, Weights
 from tintype.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ENCODER_NAME = "efficientnet-lite0"
 AB_SCALE = 100.0  # the network predicts ab / AB_SCALE so its outputs stay near unit range
@@ -481,8 +484,11 @@ def build(weights: Weights | None, device: torch.device, settings: Settings) -> 
     """Registry factory: the file has already been sha256-verified by the registry."""
     if weights is None:
         raise ValueError("effnet-lite0-unet needs a weight file")
-    return EffNetColorizer(load_model(weights.path, device), device, trace_cache(weights, settings),
-                           compute_dtype(settings.model_precision, device))
+    dtype = compute_dtype(settings.model_precision, device)
+    # Said once per process, so an operator can see which format a host chose under auto.
+    log.info("effnet-lite0-unet on %s, forward pass in %s (MODEL_PRECISION=%s)",
+             device, str(dtype).removeprefix("torch."), settings.model_precision)
+    return EffNetColorizer(load_model(weights.path, device), device, trace_cache(weights, settings), dtype)
 
 
 def trace_cache(weights: Weights, settings: Settings) -> TraceCache:
