@@ -21,7 +21,9 @@ filters and the net found, side by side: OUT/prints.png, and the share flagged.
 
 Speed. Milliseconds per megapixel of each detector on this machine's CPU.
 
-Writes OUT/results.json, OUT/results.md and OUT/prints.png.
+The net's precision and recall at every threshold: OUT/pr.png.
+
+Writes OUT/results.json, OUT/results.md, OUT/prints.png and OUT/pr.png.
 """
 
 from __future__ import annotations
@@ -44,11 +46,12 @@ from tintype.media.inpaint import damage
 from tintype.media.overlay import mask_overlay
 from tintype.training.damage_synth import make_sample, read_grey
 from tintype.training.train import split_images
+from tintype.training.train_damage import TARGET
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
-TARGET = {"recall": 0.8, "precision": 0.7}
 TOLERANCE_PX = 2
+CURVE_THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)  # the precision-recall curve of the net
 Detector = Callable[[np.ndarray], np.ndarray]
 
 
@@ -79,13 +82,20 @@ def summary(total: dict[str, float]) -> dict[str, float]:
 def run_synthetic(data: Path, net: scratch_unet.ScratchNet, count: int, size: int, seed: int) -> dict[str, Any]:
     photos = split_images(data / "colorize_train", 0, 0.05).val
     rng = np.random.default_rng(seed)
+    probability: dict[str, np.ndarray] = {}
+
+    def net_decision(rgb: np.ndarray) -> np.ndarray:
+        probability["p"] = net.probability(rgb)  # this crop's, kept for the curve
+        return probability["p"] > net.threshold
+
     methods: dict[str, Detector] = {
-        "scratch net": lambda rgb: net.probability(rgb) > net.threshold,
+        "scratch net": net_decision,
         "scratch net, filled": net.scratches,
         "filters": damage.photo_scratches,
     }
     totals = {name: dict.fromkeys(("tp", "found", "truth", "union", "found_near", "truth_near"), 0.0)
               for name in methods}
+    curve_totals = [dict.fromkeys(totals["filters"], 0.0) for _ in CURVE_THRESHOLDS]
     clean_flagged = dict.fromkeys(methods, 0.0)
     clean_pixels = 0
     for _ in range(count):
@@ -99,10 +109,15 @@ def run_synthetic(data: Path, net: scratch_unet.ScratchNet, count: int, size: in
                 totals[name][k] += v
             if undamaged:
                 clean_flagged[name] += float(found.sum())
+        for t, total in zip(CURVE_THRESHOLDS, curve_totals):
+            for k, v in counts(probability["p"] > t, sample.label).items():
+                total[k] += v
     result = {name: summary(t) for name, t in totals.items()}
     for name in methods:
         result[name]["flagged_on_clean_prints"] = clean_flagged[name] / max(clean_pixels, 1)
-    return {"photos": len(photos), "samples": count, "size": size, "seed": seed, "methods": result}
+    curve = [{"threshold": float(t), **summary(c)} for t, c in zip(CURVE_THRESHOLDS, curve_totals)]
+    return {"photos": len(photos), "samples": count, "size": size, "seed": seed, "methods": result,
+            "curve": curve}
 
 
 def run_prints(data: Path, net: scratch_unet.ScratchNet, out: Path) -> list[dict[str, Any]]:
@@ -149,6 +164,37 @@ def run_speed(net: scratch_unet.ScratchNet, side: int = 1024) -> dict[str, float
     return result
 
 
+def plot_curve(curve: list[dict[str, Any]], threshold: float, path: Path, size: int = 520) -> None:
+    """Precision against recall of the net over thresholds, with the target's corner
+    shaded and the shipped threshold marked: whether any threshold reaches the target,
+    and how far the shipped one is from it, in one look."""
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    left, top, span = 60, 30, size - 140
+
+    def at(recall: float, precision: float) -> tuple[float, float]:
+        return left + recall * span, top + (1 - precision) * span
+
+    draw.rectangle([at(TARGET["recall"], 1.0), at(1.0, TARGET["precision"])], fill=(214, 240, 214))
+    draw.rectangle([at(0, 1), at(1, 0)], outline="black")
+    for tick in np.arange(0, 1.01, 0.2):
+        x, y = at(tick, tick)
+        draw.text((x - 8, top + span + 6), f"{tick:.1f}", fill="black", font=font(12))
+        draw.text((left - 30, y - 7), f"{tick:.1f}", fill="black", font=font(12))
+    draw.line([at(r["recall"], r["precision"]) for r in curve], fill=(40, 80, 200), width=2)
+    for r in curve:
+        x, y = at(r["recall"], r["precision"])
+        shipped = abs(r["threshold"] - threshold) < 1e-6
+        radius = 6 if shipped else 3
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(200, 40, 40) if shipped else (40, 80, 200))
+        if shipped:
+            draw.text((x + 8, y - 18), f"shipped {threshold:.2f}", fill=(200, 40, 40), font=font(13))
+    draw.text((left + span / 2 - 20, top + span + 24), "recall", fill="black", font=font(14))
+    draw.text((6, top - 22), "precision (scratch net, held-out synthetic damage; green: the target)",
+              fill="black", font=font(13))
+    img.save(path)
+
+
 def targets(synthetic: dict[str, Any]) -> list[dict[str, Any]]:
     m = synthetic["methods"]["scratch net"]
     return [{"name": "scratch net on held-out synthetic damage, pixel level",
@@ -169,6 +215,10 @@ def markdown(report: dict[str, Any]) -> str:
     for name, m in s["methods"].items():
         lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['iou']:.3f} | {m['f1']:.3f} | "
                      f"{m['precision_2px']:.3f} | {m['recall_2px']:.3f} | {m['flagged_on_clean_prints']:.3%} |")
+    lines += ["", "Precision and recall of the net at each threshold (pr.png draws them):", "",
+              "| threshold | precision | recall | F1 |", "|---:|---:|---:|---:|"]
+    lines += [f"| {r['threshold']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |"
+              for r in s["curve"]]
     lines += ["", "## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
     lines += [f"| {t['name']} | {t['wanted']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |"
               for t in report["targets"]]
@@ -209,10 +259,11 @@ def main(argv: list[str] | None = None) -> int:
                               "threshold": threshold}
     report["synthetic"] = run_synthetic(args.data, net, args.count, args.size, args.seed)
     report["targets"] = targets(report["synthetic"])
+    plot_curve(report["synthetic"]["curve"], threshold, args.out / "pr.png")
     report["prints"] = run_prints(args.data, net, args.out)
     report["speed"] = run_speed(net)
     report["seconds"] = time.perf_counter() - began
-    log(f"writing {args.out}/results.json, results.md and prints.png ({report['seconds']:.0f} s)")
+    log(f"writing {args.out}/results.json, results.md, prints.png and pr.png ({report['seconds']:.0f} s)")
     write_results(args.out, report, markdown(report), log)
     return 0
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from tintype.gpu_workers.models.effnet_unet import EffNetColorizer
 from tintype.gpu_workers.models import inference
+from tintype.gpu_workers.models.effnet_unet import EffNetColorizer
 from tintype.gpu_workers.models.inference import compute_dtype, to_device
 from tintype.gpu_workers.models.registry import ModelRegistry
 from tintype.gpu_workers.models.trace_cache import TraceCache

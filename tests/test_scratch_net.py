@@ -130,6 +130,20 @@ def test_synthetic_damage_is_seeded_labelled_and_visible() -> None:
             assert change[sample.label].mean() > 2 * max(change[~sample.label].mean(), 1.0)
 
 
+def test_the_threshold_is_the_targets_widest_margin_when_one_reaches_it_else_the_f1_rule() -> None:
+    from tintype.training.train_damage import choose_threshold
+
+    def row(t: float, precision: float, recall: float) -> dict[str, float]:
+        return {"threshold": t, "precision": precision, "recall": recall,
+                "f1": 2 * precision * recall / (precision + recall)}
+
+    reaching = [row(0.3, 0.66, 0.88), row(0.5, 0.71, 0.85), row(0.6, 0.74, 0.83), row(0.7, 0.78, 0.79)]
+    assert choose_threshold(reaching)["threshold"] == 0.6  # margins 0.01, 0.03 (0.7 misses recall)
+    short = [row(0.2, 0.55, 0.80), row(0.35, 0.66, 0.70), row(0.5, 0.72, 0.64)]
+    # none reaches it: the lowest threshold within 0.02 of the best F1 (0.35's 0.679; 0.5's 0.678)
+    assert choose_threshold(short)["threshold"] == 0.35
+
+
 def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
     from tintype.training import train_damage
 

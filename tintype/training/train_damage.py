@@ -37,6 +37,8 @@ DEFAULT_WORK = Path(__file__).resolve().parents[2] / "var" / "damage"
 DEFAULT_OUT = DEFAULT_WORK / "damage-scratch-unet.pt"
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 F1_SLACK = 0.02
+# Pixel recall and precision the net must reach on held-out synthetic damage (bench.damage).
+TARGET = {"recall": 0.8, "precision": 0.7}
 
 
 def log(message: str) -> None:
@@ -96,9 +98,16 @@ def scores(prob: np.ndarray, label: np.ndarray, thresholds: Sequence[float] = TH
 
 
 def choose_threshold(rows: list[dict[str, float]], slack: float = F1_SLACK) -> dict[str, float]:
-    """The lowest threshold whose F1 is within `slack` of the best: F1 is flat over a wide
-    range, and there the lower threshold is the better trade, since a missed crack stays
-    in the picture while a pixel flagged in error is only filled from its surroundings."""
+    """The threshold a job uses, chosen on the validation set.
+
+    Where thresholds reach the operating point the project asks of the net (TARGET:
+    recall first, since a missed crack stays in the picture while a pixel flagged in
+    error is only filled from its surroundings), the one with the widest margin over
+    both bars. Otherwise the lowest threshold whose F1 is within `slack` of the best: F1
+    is flat over a wide range, and there the lower threshold is the better trade."""
+    meeting = [r for r in rows if all(r[k] >= bar for k, bar in TARGET.items())]
+    if meeting:
+        return max(meeting, key=lambda r: min(r[k] - bar for k, bar in TARGET.items()))
     best = max(r["f1"] for r in rows)
     return min((r for r in rows if r["f1"] >= best - slack), key=lambda r: r["threshold"])
 
