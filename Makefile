@@ -29,8 +29,9 @@ system-deps:
 run: install
 	$(VENV)/bin/tintype run
 
+# --durations: the slowest tests at the end of the log, to keep the suite inside CI's time.
 test: install lint
-	$(PY) -m pytest -q -rs -m "not chaos and not browser"
+	$(PY) -m pytest -q -rs --durations=20 -m "not chaos and not browser"
 
 # The pages in headless Chromium (Playwright; Debian's chromium package, which .ci/run
 # installs): upload, paint, compare, languages, a phone-sized screen; writes docs/screenshots.
@@ -44,7 +45,7 @@ lint: install
 # Faults injected into private deployments (workers, Redis, S3, PostgreSQL killed or
 # misbehaving mid-job) plus the hostile-input and access tests; writes docs/reliability.md.
 test-chaos: install
-	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest -q -rs -m "chaos or reliability"
+	RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest -q -rs --durations=10 -m "chaos or reliability"
 
 # The pages' message catalogues: extract every string (babel.cfg) into build/messages.pot,
 # merge it into each language's messages.po (translate the new entries there), compile the .mo
