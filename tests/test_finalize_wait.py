@@ -1,22 +1,27 @@
 """How the streaming finalize waits for its next chunk, on a real Celery app (the embedded
 folder broker), SQLite and the local object store: it takes a done chunk's intermediate,
 stops when the job ends, sends a chunk left held, recomputes a done chunk whose object is
-gone, and fails a job only when one chunk keeps it waiting FINALIZE_TIME_LIMIT."""
+gone, fails a job only when one chunk keeps it waiting FINALIZE_TIME_LIMIT, and waits
+out a short outage instead of raising."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 import uuid
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from tintype.jobs import state as jobstate
 from tintype.queue.app import make_celery
 from tintype.queue.messages import FINALIZE
-from tintype.settings import Settings
+from tintype.settings import Settings, load_settings
 from tintype.storage import keys
 from tintype.storage.db import dispose_engines, session_scope
 from tintype.storage.models import Job
+from tintype.storage.objects import StorageUnavailable
 from tintype.tasks import finalize as fin
 
 
@@ -100,3 +105,55 @@ def test_chunks_a_dead_finalize_assembled_are_rewound_at_start(task, tmp_path):
     assert [jobstate.get_chunk(task.db_url, job_id, i).status for i in range(4)] == ["pending", "done", "held",
                                                                                        "held"]
     assert jobstate.get_job(task.db_url, job_id).chunks_done == 1
+
+
+class _Outage:
+    """A call that fails with `error` until `seconds` have passed since its first call."""
+
+    def __init__(self, error: Exception, seconds: float) -> None:
+        self.error, self.seconds, self.began, self.calls = error, seconds, None, 0
+
+    def __call__(self, value: str) -> str:
+        self.calls += 1
+        self.began = self.began or time.monotonic()
+        if time.monotonic() - self.began < self.seconds:
+            raise self.error
+        return value
+
+
+DATABASE_DOWN = OperationalError("SELECT status FROM chunks", {}, ConnectionError("server closed the connection"))
+
+
+def _finalize_with_outage_limit(settings: Settings, seconds: float):
+    return make_celery(dataclasses.replace(settings, stream_outage_seconds=seconds,
+                                           stream_poll_seconds=0.05)).tasks[FINALIZE]
+
+
+def test_a_short_outage_is_waited_out_inside_the_stream(settings, caplog):
+    task = _finalize_with_outage_limit(settings, 5.0)
+    for error in (DATABASE_DOWN, StorageUnavailable("S3 503 on work/chunk-000000.mkv")):
+        outage = _Outage(error, 0.4)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert fin._ride_out(task, "job", outage, "answer") == "answer"
+        assert outage.calls > 2
+        assert "waits out an outage" in caplog.text
+
+
+def test_a_long_outage_or_a_real_error_still_raises(settings):
+    task = _finalize_with_outage_limit(settings, 0.3)
+    began = time.monotonic()
+    with pytest.raises(OperationalError):
+        fin._ride_out(task, "job", _Outage(DATABASE_DOWN, 60), "answer")
+    assert 0.3 <= time.monotonic() - began < 5
+    broken = _Outage(ValueError("not an outage"), 60)
+    with pytest.raises(ValueError):
+        fin._ride_out(task, "job", broken, "answer")
+    assert broken.calls == 1
+
+
+def test_the_outage_setting_is_read_and_checked():
+    assert load_settings({}).stream_outage_seconds == 30.0
+    assert load_settings({"STREAM_OUTAGE_SECONDS": "0"}).stream_outage_seconds == 0.0
+    with pytest.raises(ValueError, match="STREAM_OUTAGE_SECONDS"):
+        load_settings({"STREAM_OUTAGE_SECONDS": "-1"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, TypeVar
 
 
 class _Environment:
@@ -96,6 +96,7 @@ class Settings:
     finalize_time_limit: int
     chunk_window: int
     stream_poll_seconds: float
+    stream_outage_seconds: float
     heartbeat_seconds: float
     lease_seconds: float
     reconcile_seconds: float
@@ -211,6 +212,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         chunk_window=_not_negative("CHUNK_WINDOW", env.int("CHUNK_WINDOW", 8)),
         # How often a waiting finalize asks the database whether its next chunk is done.
         stream_poll_seconds=env.float("STREAM_POLL_SECONDS", 0.2),
+        # A database, storage or broker outage this short is waited out inside a streaming
+        # finalize; a longer one retries finalize, which computes the chunks it had
+        # assembled again. Keep it well under LEASE_SECONDS (its heartbeat stops too).
+        stream_outage_seconds=_not_negative("STREAM_OUTAGE_SECONDS", env.float("STREAM_OUTAGE_SECONDS", 30.0)),
         # Running work beats every HEARTBEAT_SECONDS; work silent for LEASE_SECONDS is
         # re-sent by the reconciler, which beat runs every RECONCILE_SECONDS.
         heartbeat_seconds=env.float("HEARTBEAT_SECONDS", 10.0),
@@ -309,7 +314,10 @@ def _choice(env: _Environment, name: str, default: str, choices: tuple[str, ...]
     return value
 
 
-def _not_negative(name: str, value: int) -> int:
+Number = TypeVar("Number", int, float)
+
+
+def _not_negative(name: str, value: Number) -> Number:
     if value < 0:
         raise ValueError(f"setting {name} must be 0 or more, got {value}")
     return value

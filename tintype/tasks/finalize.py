@@ -21,7 +21,7 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 from celery import shared_task
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -41,6 +41,7 @@ from tintype.media.yuv import Yuv420
 from tintype.provenance.mark import mark_text, mark_yuv
 from tintype.provenance.record import MASTER_NAME as MASTER_MANIFEST
 from tintype.provenance.signing import SigningFailed, signing_configured
+from tintype.queue import guard
 from tintype.queue.messages import FINALIZE, release
 from tintype.queue.task import JobTask, ended_answer
 from tintype.settings import Settings
@@ -51,6 +52,7 @@ from tintype.tasks.keep import store_compare, store_used_masks
 from tintype.tasks.master_out import OpenMaster, master_frames, master_output, open_master
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _Cancelled(Exception):
@@ -213,9 +215,30 @@ def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[
         part = tmp / f"chunk-{index}.mkv"
         _fetch_when_done(task, job.id, index, part)
         yield from iter_lossless(part, facts.width, facts.height)
-        task.store.delete(keys.chunk_key(job.id, index))
+        _ride_out(task, job.id, task.store.delete, keys.chunk_key(job.id, index))
         part.unlink()
-        _release(task, job.id, index + 1)
+        _ride_out(task, job.id, _release, task, job.id, index + 1)
+
+
+def _ride_out(task: JobTask, job_id: str, call: Callable[..., T], *args: object) -> T:
+    """`call(*args)`, tried again through a database, storage or broker outage of up to
+    STREAM_OUTAGE_SECONDS. Raising instead would retry the whole finalize, and a new
+    finalize computes every chunk this one had assembled again: hours of work on a long
+    film, for a blip of a few seconds. A longer outage still raises (its heartbeat has
+    stopped too, and the task's own retry takes over)."""
+    limit, began = task.settings.stream_outage_seconds, None
+    while True:
+        try:
+            return call(*args)
+        except guard.TRANSIENT as exc:
+            now = time.monotonic()
+            if began is None:
+                began = now
+                log.warning("job %s: finalize waits out an outage (%s: %s), for up to %.0f s",
+                            job_id, type(exc).__name__, exc, limit)
+            if now - began >= limit:
+                raise
+            time.sleep(min(1.0, max(task.settings.stream_poll_seconds, 0.05)))
 
 
 def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None:
@@ -226,15 +249,15 @@ def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None
     by an earlier finalize that lost its lease but kept running) is computed again."""
     settings = task.settings
     began = time.monotonic()
-    while (status := jobstate.chunk_status(task.db_url, job_id, index)) is not None:
+    while (status := _ride_out(task, job_id, jobstate.chunk_status, task.db_url, job_id, index)) is not None:
         if status == jobstate.DONE:
             try:
-                task.store.get_file(keys.chunk_key(job_id, index), part)
+                _ride_out(task, job_id, task.store.get_file, keys.chunk_key(job_id, index), part)
                 return
             except ObjectNotFound:
-                _recompute(task, job_id, [index], index)
+                _ride_out(task, job_id, _recompute, task, job_id, [index], index)
         elif status == jobstate.HELD:
-            _release(task, job_id, index)
+            _ride_out(task, job_id, _release, task, job_id, index)
         elif time.monotonic() - began > settings.finalize_time_limit:
             task.fail_job(job_id, "stalled", f"chunk {index} was not done after {settings.finalize_time_limit} s "
                           f"(FINALIZE_TIME_LIMIT); the GPU pool may be down or overloaded")
