@@ -5,8 +5,10 @@
 
 Synthetic. Damage from training/damage_synth.py laid over the colorize_train photos the
 scratch net never trained on (the same seeded hash split as its training, 5 %), with a
-seed of its own, so neither the photos nor the damage were seen in training. Pixel
-precision, recall and IoU against the damage label, over the whole set, for:
+seed of its own, so neither the photos nor the damage were seen in training. (Its stored
+threshold and the choice among checkpoints were made on other damage over these same
+held-out photos: train_damage's validation set, seed 1.) Pixel precision, recall and IoU
+against the damage label, over the whole set, for:
 
 * `scratch net` — the network's decision (probability above its stored threshold);
 * `scratch net, filled` — what a job fills: the same grown by its 1 px margin;
@@ -47,11 +49,11 @@ from tintype.media.overlay import mask_overlay
 from tintype.training.damage_synth import make_sample, read_grey
 from tintype.training.train import split_images
 from tintype.training.train_damage import TARGET
+from tintype.training.train_damage import THRESHOLDS as CURVE_THRESHOLDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 TOLERANCE_PX = 2
-CURVE_THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)  # the precision-recall curve of the net
 Detector = Callable[[np.ndarray], np.ndarray]
 
 

@@ -108,17 +108,18 @@ def test_chunks_a_dead_finalize_assembled_are_rewound_at_start(task, tmp_path):
 
 
 class _Outage:
-    """A call that fails with `error` until `seconds` have passed since its first call."""
+    """A call that fails with `error` until `seconds` have passed since its first call,
+    then answers as `then` does (by default: its argument)."""
 
-    def __init__(self, error: Exception, seconds: float) -> None:
-        self.error, self.seconds, self.began, self.calls = error, seconds, None, 0
+    def __init__(self, error: Exception, seconds: float, then=lambda value: value) -> None:
+        self.error, self.seconds, self.then, self.began, self.calls = error, seconds, then, None, 0
 
-    def __call__(self, value: str) -> str:
+    def __call__(self, *args):
         self.calls += 1
         self.began = self.began or time.monotonic()
         if time.monotonic() - self.began < self.seconds:
             raise self.error
-        return value
+        return self.then(*args)
 
 
 DATABASE_DOWN = OperationalError("SELECT status FROM chunks", {}, ConnectionError("server closed the connection"))
@@ -157,3 +158,28 @@ def test_the_outage_setting_is_read_and_checked():
     assert load_settings({"STREAM_OUTAGE_SECONDS": "0"}).stream_outage_seconds == 0.0
     with pytest.raises(ValueError, match="STREAM_OUTAGE_SECONDS"):
         load_settings({"STREAM_OUTAGE_SECONDS": "-1"})
+
+
+def test_the_stream_waits_out_the_database_and_storage_then_takes_the_chunk(settings, tmp_path, monkeypatch):
+    """The wiring: the chunk-row poll, the download and the window's release each go
+    through the outage wait, so a blip neither raises nor rewinds a chunk."""
+    task = _finalize_with_outage_limit(dataclasses.replace(settings, chunk_window=2), 5.0)
+    job_id = _streaming_job(task.db_url)
+    source = tmp_path / "c.mkv"
+    source.write_bytes(b"frames")
+    task.store.put_file(keys.chunk_key(job_id, 0), source)
+    jobstate.chunk_done(task.db_url, job_id, 0, 0.1)
+    polls = _Outage(DATABASE_DOWN, 0.3, jobstate.chunk_status)
+    downloads = _Outage(StorageUnavailable("S3 503 on work/chunk-000000.mkv"), 0.3, task.store.get_file)
+    monkeypatch.setattr(fin.jobstate, "chunk_status", polls)
+    monkeypatch.setattr(type(task.store), "get_file", lambda store, *args: downloads(*args))
+    fin._fetch_when_done(task, job_id, 0, tmp_path / "got.mkv")
+    assert (tmp_path / "got.mkv").read_bytes() == b"frames"
+    assert polls.calls > 1 and downloads.calls > 1
+    releases = _Outage(DATABASE_DOWN, 0.3, fin.release)
+    monkeypatch.setattr(fin, "release", releases)
+    fin._release(task, job_id, 1)
+    assert releases.calls > 1
+    assert jobstate.get_chunk(task.db_url, job_id, 2).status == "pending"  # the window moved on
+    assert jobstate.get_chunk(task.db_url, job_id, 0).status == "done"  # nothing rewound
+    assert not jobstate.get_job(task.db_url, job_id).notes

@@ -39,6 +39,7 @@ def test_auto_is_fp16_on_cuda_bf16_on_cpus_with_bf16_instructions_and_fp32_elsew
     assert compute_dtype("auto", torch.device("cuda")) == torch.float16
     monkeypatch.setattr(inference, "cpu_has_fast_bf16", lambda: True)
     assert compute_dtype("auto", CPU) == torch.bfloat16
+    assert compute_dtype("auto", torch.device("mps")) == torch.float32  # the CPU's bf16 is not its
     assert compute_dtype("fp32", CPU) == torch.float32  # asked for: kept
     monkeypatch.setattr(inference, "cpu_has_fast_bf16", lambda: False)
     assert compute_dtype("auto", CPU) == torch.float32

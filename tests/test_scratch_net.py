@@ -144,6 +144,16 @@ def test_the_threshold_is_the_targets_widest_margin_when_one_reaches_it_else_the
     assert choose_threshold(short)["threshold"] == 0.35
 
 
+def test_a_checkpoint_that_reaches_the_target_is_kept_over_a_higher_f1_that_does_not() -> None:
+    from tintype.training.train_damage import better
+
+    reaching = {"precision": 0.71, "recall": 0.81, "f1": 0.758}
+    sharper = {"precision": 0.90, "recall": 0.70, "f1": 0.788}  # higher F1, recall short of 0.8
+    assert better(reaching, None) and better(reaching, sharper) and not better(sharper, reaching)
+    assert better({"precision": 0.74, "recall": 0.84, "f1": 0.787}, reaching)  # wider margin
+    assert better(sharper, {"precision": 0.6, "recall": 0.7, "f1": 0.646})  # neither reaches: F1
+
+
 def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
     from tintype.training import train_damage
 

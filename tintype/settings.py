@@ -212,9 +212,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         chunk_window=_not_negative("CHUNK_WINDOW", env.int("CHUNK_WINDOW", 8)),
         # How often a waiting finalize asks the database whether its next chunk is done.
         stream_poll_seconds=env.float("STREAM_POLL_SECONDS", 0.2),
-        # A database, storage or broker outage this short is waited out inside a streaming
-        # finalize; a longer one retries finalize, which computes the chunks it had
-        # assembled again. Keep it well under LEASE_SECONDS (its heartbeat stops too).
+        # A database or storage outage this short is waited out inside a streaming finalize
+        # (at most half of LEASE_SECONDS: its heartbeat stops too); a longer one retries
+        # finalize, which computes the chunks it had assembled again.
         stream_outage_seconds=_not_negative("STREAM_OUTAGE_SECONDS", env.float("STREAM_OUTAGE_SECONDS", 30.0)),
         # Running work beats every HEARTBEAT_SECONDS; work silent for LEASE_SECONDS is
         # re-sent by the reconciler, which beat runs every RECONCILE_SECONDS.

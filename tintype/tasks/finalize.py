@@ -217,16 +217,18 @@ def _chunk_frames(task: JobTask, job, facts: VideoFacts, tmp: Path) -> Iterator[
         yield from iter_lossless(part, facts.width, facts.height)
         _ride_out(task, job.id, task.store.delete, keys.chunk_key(job.id, index))
         part.unlink()
-        _ride_out(task, job.id, _release, task, job.id, index + 1)
+        _release(task, job.id, index + 1)
 
 
 def _ride_out(task: JobTask, job_id: str, call: Callable[..., T], *args: object) -> T:
-    """`call(*args)`, tried again through a database, storage or broker outage of up to
+    """`call(*args)`, tried again through a database or storage outage of up to
     STREAM_OUTAGE_SECONDS. Raising instead would retry the whole finalize, and a new
     finalize computes every chunk this one had assembled again: hours of work on a long
-    film, for a blip of a few seconds. A longer outage still raises (its heartbeat has
-    stopped too, and the task's own retry takes over)."""
-    limit, began = task.settings.stream_outage_seconds, None
+    film, for a blip of a few seconds. A longer outage still raises and the task's own
+    retry takes over; so does one past half the lease, since this finalize's heartbeat
+    has stopped too and the reconciler would start another beside it."""
+    settings = task.settings
+    limit, began = min(settings.stream_outage_seconds, settings.lease_seconds / 2), None
     while True:
         try:
             return call(*args)
@@ -238,7 +240,7 @@ def _ride_out(task: JobTask, job_id: str, call: Callable[..., T], *args: object)
                             job_id, type(exc).__name__, exc, limit)
             if now - began >= limit:
                 raise
-            time.sleep(min(1.0, max(task.settings.stream_poll_seconds, 0.05)))
+            time.sleep(min(1.0, max(settings.stream_poll_seconds, 0.05)))
 
 
 def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None:
@@ -255,9 +257,9 @@ def _fetch_when_done(task: JobTask, job_id: str, index: int, part: Path) -> None
                 _ride_out(task, job_id, task.store.get_file, keys.chunk_key(job_id, index), part)
                 return
             except ObjectNotFound:
-                _ride_out(task, job_id, _recompute, task, job_id, [index], index)
+                _recompute(task, job_id, [index], index)
         elif status == jobstate.HELD:
-            _ride_out(task, job_id, _release, task, job_id, index)
+            _release(task, job_id, index)
         elif time.monotonic() - began > settings.finalize_time_limit:
             task.fail_job(job_id, "stalled", f"chunk {index} was not done after {settings.finalize_time_limit} s "
                           f"(FINALIZE_TIME_LIMIT); the GPU pool may be down or overloaded")
@@ -276,19 +278,27 @@ def _recompute_assembled(task: JobTask, job_id: str) -> None:
 
 
 def _recompute(task: JobTask, job_id: str, indices: list[int], position: int) -> None:
-    rewound = jobstate.rewind_chunks(task.db_url, job_id, indices)
+    """Put done chunks whose intermediate is gone back in the window (each database step
+    waits out an outage on its own, so a retry cannot lose the note of a rewind made)."""
+    rewound = _ride_out(task, job_id, jobstate.rewind_chunks, task.db_url, job_id, indices)
     if rewound:
         log.warning("job %s: %d chunk(s) from %d on had been assembled by an earlier finalize; computing them "
                     "again", job_id, rewound, indices[0])
-        jobstate.add_note(task.db_url, job_id, f"recovered: {rewound} chunk(s) assembled by a finalize that "
-                                               "stopped were computed again")
+        _ride_out(task, job_id, jobstate.add_note, task.db_url, job_id,
+                  f"recovered: {rewound} chunk(s) assembled by a finalize that stopped were computed again")
     _release(task, job_id, position)
 
 
 def _release(task: JobTask, job_id: str, position: int) -> None:
-    """Send the held chunks within CHUNK_WINDOW of the chunk assembled next. A broker that
-    does not answer is not worth restarting the stream for: the released chunks are
-    pending, and the reconciler sends pending chunks the broker lacks."""
+    """Send the held chunks within CHUNK_WINDOW of the chunk assembled next, waiting out
+    a database outage (the compare-and-set that marks them pending)."""
+    _ride_out(task, job_id, _send_window, task, job_id, position)
+
+
+def _send_window(task: JobTask, job_id: str, position: int) -> None:
+    """A broker that does not answer is not worth waiting for or restarting the stream
+    for: the released chunks are pending, and the reconciler sends pending chunks the
+    broker lacks."""
     window = task.settings.chunk_window
     try:
         release(task.app, task.db_url, job_id, position + window if window > 0 else 1 << 30)

@@ -100,16 +100,34 @@ def scores(prob: np.ndarray, label: np.ndarray, thresholds: Sequence[float] = TH
 def choose_threshold(rows: list[dict[str, float]], slack: float = F1_SLACK) -> dict[str, float]:
     """The threshold a job uses, chosen on the validation set.
 
-    Where thresholds reach the operating point the project asks of the net (TARGET:
-    recall first, since a missed crack stays in the picture while a pixel flagged in
-    error is only filled from its surroundings), the one with the widest margin over
-    both bars. Otherwise the lowest threshold whose F1 is within `slack` of the best: F1
-    is flat over a wide range, and there the lower threshold is the better trade."""
-    meeting = [r for r in rows if all(r[k] >= bar for k, bar in TARGET.items())]
+    Where thresholds reach the operating point the project asks of the net (TARGET), the
+    one with the widest margin over both bars, so other damage (the bench's) is least
+    likely to fall below either. Otherwise the lowest threshold whose F1 is within
+    `slack` of the best: F1 is flat over a wide range, and there the lower threshold is
+    the better trade, since a missed crack stays in the picture while a pixel flagged in
+    error is only filled from its surroundings."""
+    meeting = [r for r in rows if target_margin(r) >= 0]
     if meeting:
-        return max(meeting, key=lambda r: min(r[k] - bar for k, bar in TARGET.items()))
+        return max(meeting, key=target_margin)
     best = max(r["f1"] for r in rows)
     return min((r for r in rows if r["f1"] >= best - slack), key=lambda r: r["threshold"])
+
+
+def target_margin(row: dict[str, float]) -> float:
+    """How far a row is above TARGET's nearer bar (negative: below one of them)."""
+    return min(row[k] - bar for k, bar in TARGET.items())
+
+
+def better(row: dict[str, float], best: dict[str, float] | None) -> bool:
+    """Whether an evaluation beats the best so far: reaching TARGET first (by margin),
+    then F1, so a checkpoint that reaches it is never replaced by one with a higher F1
+    that does not."""
+    if best is None:
+        return True
+    reach, best_reach = target_margin(row) >= 0, target_margin(best) >= 0
+    if reach != best_reach:
+        return reach
+    return target_margin(row) > target_margin(best) if reach else row["f1"] > best["f1"]
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -173,7 +191,7 @@ def _evaluate(ema: ScratchUNet, val: list[Sample], val_label: np.ndarray, step: 
     history.append(row)
     log(f"eval step {step}: F1 {row['f1']:.3f} P {row['precision']:.3f} R {row['recall']:.3f} "
         f"IoU {row['iou']:.3f} at {row['threshold']} ({time.monotonic() - began:.0f}s)")
-    if best is None or row["f1"] > best["f1"]:
+    if better(row, best):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(export_state(ema, row["threshold"]), args.out)
         torch.save(ema.state_dict(), args.out.with_suffix(".ema.ckpt"))

@@ -486,8 +486,8 @@ def build(weights: Weights | None, device: torch.device, settings: Settings) -> 
         raise ValueError("effnet-lite0-unet needs a weight file")
     dtype = compute_dtype(settings.model_precision, device)
     # Said once per process, so an operator can see which format a host chose under auto.
-    log.info("effnet-lite0-unet on %s, forward pass in %s (MODEL_PRECISION=%s)",
-             device, str(dtype).removeprefix("torch."), settings.model_precision)
+    log.info("%s on %s, forward pass in %s (MODEL_PRECISION=%s)", weights.path.name, device,
+             str(dtype).removeprefix("torch."), settings.model_precision)
     return EffNetColorizer(load_model(weights.path, device), device, trace_cache(weights, settings), dtype)
 
 

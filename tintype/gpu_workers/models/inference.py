@@ -22,7 +22,7 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         if device.type == "cuda":
             return torch.float16
-        return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+        return torch.bfloat16 if device.type == "cpu" and cpu_has_fast_bf16() else torch.float32
     if precision not in PRECISIONS:
         raise ValueError(f"MODEL_PRECISION must be auto, {', '.join(PRECISIONS)}; got {precision!r}")
     return PRECISIONS[precision]
