@@ -7,6 +7,7 @@ worker, each a separate process configured only through environment variables.
 
 from __future__ import annotations
 
+import signal
 from typing import Iterator
 
 import pytest
@@ -18,6 +19,17 @@ from tintype.storage.db import dispose_engines, upgrade
 from tintype.storage.objects import LocalStore
 
 pytest_plugins = ["tests.reliability_report"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the processes the tests start be interrupted, as from a terminal.
+
+    A shell script started in the background (`bash .ci/run &`, nohup) runs with SIGINT
+    ignored, every child inherits that, and the Ctrl-C tests would then see a CLI that
+    cannot be interrupted finish its work and exit 0.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
