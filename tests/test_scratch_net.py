@@ -170,3 +170,16 @@ def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
     model, threshold = scratch_unet.load_model(out, torch.device("cpu"))
     assert isinstance(model, scratch_unet.ScratchUNet) and 0.0 < threshold < 1.0
     assert report["sha256"] == sha256_of(out) and out.with_suffix(".json").is_file()
+
+
+def test_a_stage_resumes_from_the_shipped_file_or_a_checkpoint(tmp_path: Path) -> None:
+    from tintype.training.train_damage import resume_state
+
+    shipped, _ = scratch_unet.load_model(scratch_unet.WEIGHTS.path, torch.device("cpu"))
+    ckpt = tmp_path / "stage.ema.ckpt"
+    torch.save(shipped.state_dict(), ckpt)
+    for source in (scratch_unet.WEIGHTS.path, ckpt):
+        state = resume_state(source)
+        scratch_unet.ScratchUNet().load_state_dict(state)  # strict: no threshold, no missing key
+        assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+        assert all(torch.equal(state[k], v) for k, v in shipped.state_dict().items())

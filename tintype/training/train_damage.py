@@ -9,7 +9,8 @@ so the net never sees the same damage twice. Validation photos (a seeded hash of
 path, as for the colorizer) are never trained on: a fixed validation set is drawn on
 them once, the EMA of the weights is scored on it every `--eval-every` steps, and the
 best is exported with its threshold chosen on that set (`choose_threshold`). With
-`--resume CKPT --steps 0` a run only re-chooses the threshold and exports.
+`--resume CKPT --steps 0` a run only re-chooses the threshold and exports; CKPT is an
+earlier run's `.ema.ckpt` or a shipped weight file.
 """
 
 from __future__ import annotations
@@ -130,6 +131,15 @@ def better(row: dict[str, float], best: dict[str, float] | None) -> bool:
     return target_margin(row) > target_margin(best) if reach else row["f1"] > best["f1"]
 
 
+def resume_state(path: Path) -> dict[str, torch.Tensor]:
+    """Float32 weights to go on from: an earlier run's `.ema.ckpt`, or a shipped weight file
+    (fp16, with its threshold), so a stage can start from what the worker uses today even
+    where the run that made it left no checkpoint."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state.pop("threshold", None)
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+
+
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -141,8 +151,8 @@ def train(args: argparse.Namespace) -> dict:
     val_label = np.stack([s.label for s in val])
     log(f"validation: {len(val)} samples of {args.val_size}px, {val_label.mean():.2%} damaged pixels")
     model = ScratchUNet()
-    if args.resume is not None:  # go on from an earlier run's EMA weights (its .ema.ckpt)
-        model.load_state_dict(torch.load(args.resume, map_location="cpu", weights_only=True))
+    if args.resume is not None:
+        model.load_state_dict(resume_state(args.resume))
         log(f"resuming from {args.resume}")
     ema = copy.deepcopy(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
