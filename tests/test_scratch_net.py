@@ -170,16 +170,12 @@ def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
     model, threshold = scratch_unet.load_model(out, torch.device("cpu"))
     assert isinstance(model, scratch_unet.ScratchUNet) and 0.0 < threshold < 1.0
     assert report["sha256"] == sha256_of(out) and out.with_suffix(".json").is_file()
+    # a later stage goes on from the run's checkpoint or from a shipped (fp16) file alike
+    for source in (out.with_suffix(".ema.ckpt"), out):
+        again = tmp_path / f"again-{source.suffix[1:]}.pt"
+        train_damage.train(train_damage.parse_args(
+            ["--data", str(tmp_path / "photos"), "--out", str(again), "--steps", "0", "--resume", str(source),
+             "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3"]))
+        resumed, _ = scratch_unet.load_model(again, torch.device("cpu"))
+        assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), model.state_dict().values()))
 
-
-def test_a_stage_resumes_from_the_shipped_file_or_a_checkpoint(tmp_path: Path) -> None:
-    from tintype.training.train_damage import resume_state
-
-    shipped, _ = scratch_unet.load_model(scratch_unet.WEIGHTS.path, torch.device("cpu"))
-    ckpt = tmp_path / "stage.ema.ckpt"
-    torch.save(shipped.state_dict(), ckpt)
-    for source in (scratch_unet.WEIGHTS.path, ckpt):
-        state = resume_state(source)
-        scratch_unet.ScratchUNet().load_state_dict(state)  # strict: no threshold, no missing key
-        assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
-        assert all(torch.equal(state[k], v) for k, v in shipped.state_dict().items())

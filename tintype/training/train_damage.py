@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tintype.gpu_workers.models.scratch_unet import ScratchUNet, export_state
+from tintype.gpu_workers.models.scratch_unet import ScratchUNet, export_state, load_model
 from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.training.damage_synth import Sample, make_sample, read_grey
 from tintype.training.train import split_images
@@ -131,15 +131,6 @@ def better(row: dict[str, float], best: dict[str, float] | None) -> bool:
     return target_margin(row) > target_margin(best) if reach else row["f1"] > best["f1"]
 
 
-def resume_state(path: Path) -> dict[str, torch.Tensor]:
-    """Float32 weights to go on from: an earlier run's `.ema.ckpt`, or a shipped weight file
-    (fp16, with its threshold), so a stage can start from what the worker uses today even
-    where the run that made it left no checkpoint."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state.pop("threshold", None)
-    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-
-
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -151,8 +142,8 @@ def train(args: argparse.Namespace) -> dict:
     val_label = np.stack([s.label for s in val])
     log(f"validation: {len(val)} samples of {args.val_size}px, {val_label.mean():.2%} damaged pixels")
     model = ScratchUNet()
-    if args.resume is not None:
-        model.load_state_dict(resume_state(args.resume))
+    if args.resume is not None:  # a run's .ema.ckpt or a shipped (fp16) weight file
+        model, _ = load_model(args.resume, torch.device("cpu"))
         log(f"resuming from {args.resume}")
     ema = copy.deepcopy(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
