@@ -178,4 +178,3 @@ def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
              "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3"]))
         resumed, _ = scratch_unet.load_model(again, torch.device("cpu"))
         assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), model.state_dict().values()))
-
