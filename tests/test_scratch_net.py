@@ -130,6 +130,27 @@ def test_synthetic_damage_is_seeded_labelled_and_visible() -> None:
             assert change[sample.label].mean() > 2 * max(change[~sample.label].mean(), 1.0)
 
 
+def test_hairlines_are_faint_yet_labelled_and_cracks_vary_in_width() -> None:
+    flat = np.full((128, 128), 150.0, np.float32)
+    drawn = brighter = darker = 0
+    for seed in range(12):
+        faint, label = flat.copy(), np.zeros(flat.shape, bool)
+        damage_synth.hairline(faint, label, np.random.default_rng(seed))
+        change = faint - flat
+        assert np.abs(change).max() <= 45.0 + 1e-3  # a few tens of levels, not paper white
+        if (change != 0).sum() >= 20:  # (a path may start at the border and leave the picture)
+            drawn += 1
+            brighter, darker = brighter + (change[label] > 0).any(), darker + (change < -4).any()
+    assert drawn >= 6 and brighter == drawn == darker  # a labelled bright line with a faint shadow beside it
+    widths = []
+    for seed in range(12):
+        layer = np.zeros((128, 128), np.float32)
+        path = np.array([[10.0 + 6 * i, 64.0] for i in range(19)])
+        damage_synth._uneven_polyline(layer, path, 2, np.random.default_rng(seed))
+        widths.append((layer[:, 12:112] > 0.5).sum(axis=0))  # the line's width in each column
+    assert np.ptp(np.concatenate(widths)) >= 2  # swells and narrows along the path
+
+
 def test_the_threshold_is_the_targets_widest_margin_when_one_reaches_it_else_the_f1_rule() -> None:
     from tintype.training.train_damage import choose_threshold
 
@@ -166,10 +187,15 @@ def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
     out = tmp_path / "net.pt"
     report = train_damage.train(train_damage.parse_args(
         ["--data", str(tmp_path / "photos"), "--out", str(out), "--steps", "3", "--batch", "2", "--crop", "64",
-         "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3", "--eval-every", "2"]))
+         "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3", "--eval-every", "2", "--snapshots"]))
     model, threshold = scratch_unet.load_model(out, torch.device("cpu"))
     assert isinstance(model, scratch_unet.ScratchUNet) and 0.0 < threshold < 1.0
     assert report["sha256"] == sha256_of(out) and out.with_suffix(".json").is_file()
+    # --snapshots keeps every evaluation's weights, each with the threshold chosen at it
+    assert sorted(p.name for p in tmp_path.glob("net.step*.pt")) == ["net.step2.pt", "net.step3.pt"]
+    for step, row in zip((2, 3), report["history"]):
+        _, kept = scratch_unet.load_model(tmp_path / f"net.step{step}.pt", torch.device("cpu"))
+        assert kept == pytest.approx(row["threshold"])
     # a later stage goes on from the run's checkpoint or from a shipped (fp16) file alike
     for source in (out.with_suffix(".ema.ckpt"), out):
         again = tmp_path / f"again-{source.suffix[1:]}.pt"

@@ -9,13 +9,18 @@ The recipe follows how an old print comes to look the way it does, in that order
    with its own tone and opacity:
    * scratches — smooth thin curves, 1-3 px, mostly bright, sometimes dark;
    * cracks — jagged random walks that branch, 1-4 px, bright paper showing through,
-     sometimes with a dark shadow beside; now and then a whole network of them;
+     sometimes with a dark shadow beside; the width swells and narrows along a crack and
+     its edges are often ragged, as on real prints; now and then a whole network of them;
+   * hairlines — fine cracks in the emulsion that catch the light: a faint bright line
+     with a shadow on one side, only a few tens of levels from the picture (the cracks
+     across faces and bright cloth, which paper-white cracks do not teach);
    * creases — long soft bands, brighter or darker, with a sharp line down the middle;
    * tears and paper loss — bright irregular regions at a border or corner (bright
      shaded regions inside the picture, white collars and the like, are added to the
      photograph before ageing and not labelled);
    * spots — flecks and specks, bright or dark;
-3. the print is scanned: a little blur, film or paper grain, JPEG.
+3. the print is scanned: sometimes small and scaled up, a little blur, sometimes a
+   scanner's sharpening, film or paper grain, JPEG.
 
 The label is each defect's footprint (coverage ≥ 0.4) where it visibly changed the
 picture (by LABEL_MIN_CHANGE levels or more); soft stains and tone changes are not
@@ -82,8 +87,15 @@ def age(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def scan(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Blur, grain and JPEG of a scan: float 0..255 → uint8."""
     x = grey
+    if rng.random() < 0.25:  # scanned small and scaled up: soft, resampled edges
+        h, w = x.shape
+        f = rng.uniform(0.5, 0.9)
+        small = cv2.resize(x, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
+        x = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
     if rng.random() < 0.6:
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.0))
+    if rng.random() < 0.2:  # a scanner's sharpening
+        x = x + rng.uniform(0.3, 1.0) * (x - cv2.GaussianBlur(x, (0, 0), rng.uniform(0.8, 2.0)))
     if rng.random() < 0.7:
         noise = rng.standard_normal(x.shape).astype(np.float32)
         if rng.random() < 0.5:  # clumped grain
@@ -117,6 +129,22 @@ def _composite(canvas: np.ndarray, label: np.ndarray, cover: np.ndarray, tone: f
 def _polyline(layer: np.ndarray, points: np.ndarray, width: int) -> None:
     pts = np.round(points * 16).astype(np.int32).reshape(-1, 1, 2)
     cv2.polylines(layer, [pts], False, 1.0, max(1, width), cv2.LINE_AA, shift=4)
+
+
+def _uneven_polyline(layer: np.ndarray, points: np.ndarray, width: int, rng: np.random.Generator) -> None:
+    """A path whose width swells and narrows along it, as a real crack's does."""
+    swell = np.convolve(rng.normal(0, 0.6, len(points)), np.ones(4) / 4, mode="same")
+    widths = np.clip(np.round(width * np.exp(swell)), 1, 2 * width + 1).astype(int)
+    pts = np.round(points * 16).astype(np.int32)
+    for a, b, w in zip(pts, pts[1:], widths):
+        cv2.line(layer, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1.0, int(w), cv2.LINE_AA, shift=4)
+
+
+def _ragged(layer: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rough edges: bumps where the emulsion flaked beside the crack."""
+    grown = cv2.dilate(layer, np.ones((3, 3), np.uint8))
+    noise = cv2.GaussianBlur(rng.random(layer.shape).astype(np.float32), (0, 0), rng.uniform(0.8, 2.5))
+    return np.maximum(layer, grown * (noise > np.quantile(noise, rng.uniform(0.4, 0.8))))
 
 
 def _edge_point(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -165,31 +193,66 @@ def _walk(start: np.ndarray, angle: float, length: float, rng: np.random.Generat
     return np.array(points)
 
 
-def crack(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: float = 1.0) -> None:
-    """A jagged crack that branches: paper (bright) showing through, maybe a dark edge."""
-    h, w = canvas.shape
-    layer = np.zeros_like(canvas)
-    width = int(rng.choice([1, 1, 2, 2, 3, 4]))
+def _crack_paths(h: int, w: int, rng: np.random.Generator, size: float) -> list[np.ndarray]:
+    """A jagged trunk from an edge or inside, and its branches (three levels at most)."""
     jag = rng.uniform(0.1, 0.5)
     trunk = _walk(_edge_point(h, w, rng), rng.uniform(0, 2 * np.pi),
                   size * rng.uniform(0.3, 1.5) * max(h, w), rng, jag)
-    _polyline(layer, trunk, width)
-    stack = [(trunk, 1)]
+    paths, stack = [trunk], [(trunk, 1)]
     while stack:
         path, depth = stack.pop()
         for _ in range(rng.poisson(1.2 if depth == 1 else 0.6)):
             at = path[rng.integers(len(path))]
             branch = _walk(at, rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.5) * len(path) * 4, rng, jag)
-            _polyline(layer, branch, max(1, width - int(rng.integers(0, 2))))
+            paths.append(branch)
             if depth < 3:
                 stack.append((branch, depth + 1))
+    return paths
+
+
+def _shifted(layer: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The layer moved 1.5 px diagonally, where it does not cover itself: a shadow beside it."""
+    h, w = layer.shape
+    shift = np.float32([[1, 0, rng.choice([-1.5, 1.5])], [0, 1, rng.choice([-1.5, 1.5])]])
+    return cv2.warpAffine(layer, shift, (w, h)) * (1 - layer)
+
+
+def crack(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: float = 1.0) -> None:
+    """A jagged crack that branches: paper (bright) showing through, maybe a dark edge. Its
+    width swells and narrows and its edges are often ragged; where the emulsion was only
+    partly lost it is lighter than the picture rather than paper white."""
+    h, w = canvas.shape
+    layer = np.zeros_like(canvas)
+    width = int(rng.choice([1, 1, 2, 2, 3, 4]))
+    for i, path in enumerate(_crack_paths(h, w, rng, size)):
+        branch_width = width if i == 0 else max(1, width - int(rng.integers(0, 2)))
+        if rng.random() < 0.5:
+            _uneven_polyline(layer, path, branch_width, rng)
+        else:
+            _polyline(layer, path, branch_width)
+    if rng.random() < 0.4:
+        layer = _ragged(layer, rng)
     if rng.random() < 0.3:
         layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.3, 0.8))
     if rng.random() < 0.3:  # a shadow along one side
-        shift = np.float32([[1, 0, rng.choice([-1.5, 1.5])], [0, 1, rng.choice([-1.5, 1.5])]])
-        shadow = cv2.warpAffine(layer, shift, (w, h)) * (1 - layer)
-        _composite(canvas, label, shadow, rng.uniform(0, 50), rng.uniform(0.3, 0.8))
-    _composite(canvas, label, layer, _stroke_tone(rng, 0.85), rng.uniform(0.5, 1.0))
+        _composite(canvas, label, _shifted(layer, rng), rng.uniform(0, 50), rng.uniform(0.3, 0.8))
+    tone = (np.clip(canvas + rng.uniform(30, 100), 0, 255) if rng.random() < 0.25
+            else _stroke_tone(rng, 0.85))
+    _composite(canvas, label, layer, tone, rng.uniform(0.5, 1.0))
+
+
+def hairline(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: float = 1.0) -> None:
+    """A hairline crack in the emulsion that catches the light: a faint bright line with a
+    shadow on one side, only 12-45 levels from the picture (the cracks across faces and
+    bright cloth on real prints, which a paper-white crack does not teach)."""
+    layer = np.zeros_like(canvas)
+    for path in _crack_paths(*canvas.shape, rng, size):
+        _polyline(layer, path, 1)
+    amplitude = rng.uniform(15, 45)
+    shadow = _shifted(layer, rng)
+    _composite(canvas, label, shadow, np.clip(canvas - amplitude * rng.uniform(0.6, 1.0), 0, 255),
+               rng.uniform(0.6, 1.0))
+    _composite(canvas, label, layer, np.clip(canvas + amplitude, 0, 255), rng.uniform(0.8, 1.0))
 
 
 def crease(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
@@ -287,10 +350,11 @@ def stain(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> No
     _composite(canvas, label, layer, _stroke_tone(rng, 0.4), rng.uniform(0.1, 0.35), labelled=False)
 
 
-DEFECTS = {"scratch": scratch, "crack": crack, "crease": crease, "tear": tear, "edge_wear": edge_wear,
-           "spots": spots}
+DEFECTS = {"scratch": scratch, "crack": crack, "hairline": hairline, "crease": crease, "tear": tear,
+           "edge_wear": edge_wear, "spots": spots}
 # how often each kind is drawn (relative); cracks and scratches are what prints show most
-WEIGHT = {"scratch": 3.0, "crack": 4.0, "crease": 1.0, "tear": 0.5, "edge_wear": 0.5, "spots": 1.5}
+WEIGHT = {"scratch": 3.0, "crack": 4.0, "hairline": 2.0, "crease": 1.0, "tear": 0.5, "edge_wear": 0.5,
+          "spots": 1.5}
 
 
 def damage(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -302,8 +366,9 @@ def damage(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if roll < 0.12:
         return label  # a clean print: the net must learn to find nothing as well
     if roll < 0.25:  # a craquelure network, as on prints that were folded and cracked all over
+        kind = hairline if rng.random() < 0.4 else crack
         for _ in range(int(rng.integers(4, 12))):
-            crack(canvas, label, rng, size=0.5)
+            kind(canvas, label, rng, size=0.5)
         return label
     names = list(DEFECTS)
     p = np.array([WEIGHT[n] for n in names])
