@@ -2,7 +2,7 @@
 
     python -m tintype.training.train_damage --data ../shared/data/colorize_train
         [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
-        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--bf16]
+        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--bf16] [--snapshots]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
 so the net never sees the same damage twice. Validation photos (a seeded hash of the
@@ -192,6 +192,9 @@ def _evaluate(ema: ScratchUNet, val: list[Sample], val_label: np.ndarray, step: 
     history.append(row)
     log(f"eval step {step}: F1 {row['f1']:.3f} P {row['precision']:.3f} R {row['recall']:.3f} "
         f"IoU {row['iou']:.3f} at {row['threshold']} ({time.monotonic() - began:.0f}s)")
+    if args.snapshots:  # every evaluation kept, to be judged on real damage as well
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(export_state(ema, row["threshold"]), args.out.with_suffix(f".step{step}.pt"))
     if better(row, best):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(export_state(ema, row["threshold"]), args.out)
@@ -219,6 +222,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--resume", type=Path, default=None)
+    p.add_argument("--snapshots", action="store_true",
+                   help="also export the EMA weights at every evaluation (OUT.stepN.pt), so a "
+                        "checkpoint can be chosen on real damage, which the validation set lacks")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for the training forward pass: about 1.9x the steps "
                         "per second on CPUs with AVX-512 BF16 or AMX; the loss, the weights, "
