@@ -85,7 +85,7 @@ def age(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def scan(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Blur, grain and JPEG of a scan: float 0..255 → uint8."""
+    """A scan: sometimes resampled, blurred or sharpened; grain; JPEG. float 0..255 → uint8."""
     x = grey
     if rng.random() < 0.25:  # scanned small and scaled up: soft, resampled edges
         h, w = x.shape
