@@ -192,11 +192,10 @@ def _evaluate(ema: ScratchUNet, val: list[Sample], val_label: np.ndarray, step: 
     history.append(row)
     log(f"eval step {step}: F1 {row['f1']:.3f} P {row['precision']:.3f} R {row['recall']:.3f} "
         f"IoU {row['iou']:.3f} at {row['threshold']} ({time.monotonic() - began:.0f}s)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.snapshots:  # every evaluation kept, to be judged on real damage as well
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(export_state(ema, row["threshold"]), args.out.with_suffix(f".step{step}.pt"))
     if better(row, best):
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(export_state(ema, row["threshold"]), args.out)
         torch.save(ema.state_dict(), args.out.with_suffix(".ema.ckpt"))
         return row
