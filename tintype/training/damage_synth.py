@@ -19,8 +19,9 @@ The recipe follows how an old print comes to look the way it does, in that order
      shaded regions inside the picture, white collars and the like, are added to the
      photograph before ageing and not labelled);
    * spots — flecks and specks, bright or dark;
-3. the print is scanned: sometimes small and scaled up, a little blur, sometimes a
-   scanner's sharpening, film or paper grain, JPEG.
+3. the print is scanned: 40% of the scans crisp and lossless, as the real prints are
+   (light grain at most); the rest sometimes small and scaled up, a little blur,
+   sometimes a scanner's sharpening, film or paper grain, JPEG.
 
 The label is each defect's footprint (coverage ≥ 0.4) where it visibly changed the
 picture (by LABEL_MIN_CHANGE levels or more); soft stains and tone changes are not
@@ -37,6 +38,9 @@ import numpy as np
 
 LABEL_MIN_CHANGE = 10.0  # grey levels a defect must change a pixel by to be labelled
 LABEL_MIN_COVER = 0.4  # coverage of the defect's layer a labelled pixel has, at least
+# Share of scans left crisp. A net trained on softened scans alone learns that a crisp
+# bright line is content (a collar's edge) and misses the cracks of sharp, lossless scans.
+CRISP_SCAN_SHARE = 0.4
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,9 @@ def age(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def scan(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A scan: sometimes resampled, blurred or sharpened; grain; JPEG. float 0..255 → uint8."""
+    """A scan: crisp, or sometimes resampled, blurred or sharpened; grain; JPEG. float 0..255 → uint8."""
+    if rng.random() < CRISP_SCAN_SHARE:
+        return _crisp_scan(grey, rng)
     x = grey
     if rng.random() < 0.25:  # scanned small and scaled up: soft, resampled edges
         h, w = x.shape
@@ -107,6 +113,14 @@ def scan(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 95))])
         out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     return out
+
+
+def _crisp_scan(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A lossless scan of a sharp print: no resampling, blur or JPEG; light grain half the time."""
+    x = grey
+    if rng.random() < 0.5:
+        x = x + rng.uniform(0.5, 3.0) * rng.standard_normal(x.shape).astype(np.float32)
+    return np.clip(x, 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------- defects

@@ -2,7 +2,8 @@
 
     python -m tintype.training.train_damage --data ../shared/data/colorize_train
         [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
-        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--bf16] [--snapshots]
+        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--arch unet|effnet]
+        [--bf16] [--snapshots]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
 so the net never sees the same damage twice. Validation photos (a seeded hash of the
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tintype.gpu_workers.models.scratch_unet import ScratchUNet, export_state, load_model
+from tintype.gpu_workers.models.scratch_unet import export_state, load_model, new_model
 from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.training.damage_synth import Sample, make_sample, read_grey
 from tintype.training.train import split_images
@@ -73,7 +74,7 @@ def loss_fn(logits: torch.Tensor, label: torch.Tensor, pos_weight: float) -> tor
 
 
 @torch.no_grad()
-def predict(model: ScratchUNet, samples: Sequence[Sample], batch: int = 16) -> np.ndarray:
+def predict(model: torch.nn.Module, samples: Sequence[Sample], batch: int = 16) -> np.ndarray:
     """(N, H, W) float32 probabilities of same-sized samples."""
     model.eval()
     out = []
@@ -141,10 +142,11 @@ def train(args: argparse.Namespace) -> dict:
     val = validation_set(split.val, args.val_count, args.val_size, args.split_seed + 1)
     val_label = np.stack([s.label for s in val])
     log(f"validation: {len(val)} samples of {args.val_size}px, {val_label.mean():.2%} damaged pixels")
-    model = ScratchUNet()
     if args.resume is not None:  # a run's .ema.ckpt or a shipped (fp16) weight file
         model, _ = load_model(args.resume, torch.device("cpu"))
         log(f"resuming from {args.resume}")
+    else:
+        model = new_model(args.arch, pretrained=True)
     ema = copy.deepcopy(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     stream = batches(split.train, args.batch, args.crop, args.seed)
@@ -186,7 +188,7 @@ def train(args: argparse.Namespace) -> dict:
     return report
 
 
-def _evaluate(ema: ScratchUNet, val: list[Sample], val_label: np.ndarray, step: int, began: float,
+def _evaluate(ema: torch.nn.Module, val: list[Sample], val_label: np.ndarray, step: int, began: float,
               best: dict | None, history: list, args: argparse.Namespace) -> dict:
     row = choose_threshold(scores(predict(ema, val), val_label)) | {"step": step}
     history.append(row)
@@ -221,6 +223,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--resume", type=Path, default=None)
+    p.add_argument("--arch", choices=("unet", "effnet"), default="unet",
+                   help="the plain U-Net, or one on an ImageNet-pretrained EfficientNet-Lite0 "
+                        "encoder (ignored with --resume: the file's own shape is used)")
     p.add_argument("--snapshots", action="store_true",
                    help="also export the EMA weights at every evaluation (OUT.stepN.pt), so a "
                         "checkpoint can be chosen on real damage, which the validation set lacks")

@@ -71,7 +71,7 @@ class ScratchUNet(nn.Module):
         return self.head(x)
 
 
-def export_state(model: ScratchUNet, threshold: float) -> dict[str, torch.Tensor]:
+def export_state(model: nn.Module, threshold: float) -> dict[str, torch.Tensor]:
     """fp16 state dict with the chosen threshold stored beside the weights."""
     state = {k: (v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu())
              for k, v in model.state_dict().items()}
@@ -79,11 +79,28 @@ def export_state(model: ScratchUNet, threshold: float) -> dict[str, torch.Tensor
     return state
 
 
-def load_model(path: Path, device: torch.device) -> tuple[ScratchUNet, float]:
+def new_model(arch: str = "unet", pretrained: bool = False) -> nn.Module:
+    """A scratch net of either shape: the plain U-Net, or one on EfficientNet-Lite0
+    (scratch_effnet.py; ImageNet weights only when `pretrained`, for training)."""
+    if arch == "unet":
+        return ScratchUNet()
+    if arch == "effnet":
+        from tintype.gpu_workers.models.scratch_effnet import ScratchEffUNet
+
+        return ScratchEffUNet(pretrained)
+    raise ValueError(f"unknown scratch net architecture {arch!r} (unet or effnet)")
+
+
+def arch_of(state: dict[str, torch.Tensor]) -> str:
+    """Which shape a weight file holds, told by its keys (v2 files carry no marker)."""
+    return "effnet" if any(k.startswith("blocks.") for k in state) else "unet"
+
+
+def load_model(path: Path, device: torch.device) -> tuple[nn.Module, float]:
     """The network in float32 and its threshold, from our own weight file."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     threshold = float(state.pop("threshold", torch.tensor(THRESHOLD)))
-    model = ScratchUNet()
+    model = new_model(arch_of(state))
     model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()})
     return model.to(device).eval(), threshold
 
@@ -100,7 +117,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 class ScratchNet(ScratchDetector):
     """The backend damage detection uses: a loaded network and its threshold."""
 
-    def __init__(self, model: ScratchUNet, device: torch.device, threshold: float = THRESHOLD,
+    def __init__(self, model: nn.Module, device: torch.device, threshold: float = THRESHOLD,
                  work_side: int = WORK_SIDE) -> None:
         self.model, self.device, self.threshold, self.work_side = model, device, threshold, work_side
 
