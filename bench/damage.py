@@ -21,11 +21,16 @@ detection; a 1 px crack marked 3 px wide is not a miss).
 Real prints. The four scratched prints of DATA/historical/scratched, each with what the
 filters and the net found, side by side: OUT/prints.png, and the share flagged.
 
+Historical photos with no cracks. The 48 black-and-white photos of DATA/historical/photos
+(ddcolor_*, ttr_*: restored prints of 1860-1946, none cracked): the share each detector
+flags there is mostly false alarms on real content (collars, catchlights, hair, grain);
+the four photos where the net flags most are drawn in OUT/false_alarms.png.
+
 Speed. Milliseconds per megapixel of each detector on this machine's CPU.
 
 The net's precision and recall at every threshold: OUT/pr.png.
 
-Writes OUT/results.json, OUT/results.md, OUT/prints.png and OUT/pr.png.
+Writes OUT/results.json, OUT/results.md, OUT/prints.png, OUT/false_alarms.png and OUT/pr.png.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from tintype.training.train_damage import THRESHOLDS as CURVE_THRESHOLDS
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 TOLERANCE_PX = 2
+UNCRACKED_PREFIXES = ("ddcolor_", "ttr_")  # historical/photos without cracks (bopb_old_* are colour)
 Detector = Callable[[np.ndarray], np.ndarray]
 
 
@@ -139,6 +145,35 @@ def run_prints(data: Path, net: scratch_unet.ScratchNet, out: Path) -> list[dict
         canvas = np.vstack([np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0))) for r in rows])
         Image.fromarray(canvas).save(out / "prints.png")
     return found
+
+
+def run_uncracked(data: Path, net: scratch_unet.ScratchNet, out: Path, shown: int = 4) -> dict[str, Any]:
+    """Share flagged on real photos that have no cracks: the false alarms real content draws."""
+    rows = []
+    for path in sorted((data / "historical" / "photos").glob("*.jpg")):
+        if not path.name.startswith(UNCRACKED_PREFIXES):
+            continue
+        with Image.open(path) as img:
+            rgb = np.asarray(img.convert("RGB"))
+        rows.append({"file": path.name, "filters_flagged": float(damage.photo_scratches(rgb).mean()),
+                     "net_flagged": float(net.scratches(rgb).mean())})
+    if not rows:
+        return {"photos": 0}
+    worst = sorted(rows, key=lambda r: -r["net_flagged"])[:shown]
+    pictures = []
+    for row in worst:
+        with Image.open(data / "historical" / "photos" / row["file"]) as img:
+            rgb = np.asarray(img.convert("RGB"))
+        pictures.append(_row(rgb, [(row["file"][:28], None), (f"scratch net {row['net_flagged']:.1%}",
+                                                               net.scratches(rgb))], height=320))
+    width = max(p.shape[1] for p in pictures)
+    Image.fromarray(np.vstack([np.pad(p, ((0, 6), (0, width - p.shape[1]), (0, 0))) for p in pictures])).save(
+        out / "false_alarms.png")
+    share = {k: [r[k] for r in rows] for k in ("filters_flagged", "net_flagged")}
+    log(f"{len(rows)} uncracked photos: the net flags {np.mean(share['net_flagged']):.2%} on average")
+    return {"photos": len(rows), "worst": worst,
+            **{f"{k}_mean": float(np.mean(v)) for k, v in share.items()},
+            **{f"{k}_max": float(np.max(v)) for k, v in share.items()}}
 
 
 def _row(rgb: np.ndarray, panels: list[tuple[str, np.ndarray | None]], height: int = 480) -> np.ndarray:
@@ -228,6 +263,14 @@ def markdown(report: dict[str, Any]) -> str:
               "| print | size | filters flag | scratch net flags |", "|---|---|---:|---:|"]
     lines += [f"| {p['file']} | {p['size'][0]}x{p['size'][1]} | {p['filters_flagged']:.2%} | "
               f"{p['net_flagged']:.2%} |" for p in report["prints"]]
+    u = report["uncracked"]
+    if u["photos"]:
+        lines += ["", f"## Historical photos with no cracks ({u['photos']} photos, see false_alarms.png)", "",
+                  "| detector | flagged, mean | flagged, most |", "|---|---:|---:|",
+                  f"| scratch net | {u['net_flagged_mean']:.2%} | {u['net_flagged_max']:.2%} |",
+                  f"| filters | {u['filters_flagged_mean']:.2%} | {u['filters_flagged_max']:.2%} |", "",
+                  "Flagged most by the net: " + ", ".join(f"{w['file']} ({w['net_flagged']:.2%})"
+                                                          for w in u["worst"]) + "."]
     sp = report["speed"]
     lines += ["", f"## Speed ({sp['side']}x{sp['side']}, {sp['threads']} torch threads, CPU)", "",
               "| detector | ms per megapixel |", "|---|---:|",
@@ -263,9 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     report["targets"] = targets(report["synthetic"])
     plot_curve(report["synthetic"]["curve"], threshold, args.out / "pr.png")
     report["prints"] = run_prints(args.data, net, args.out)
+    report["uncracked"] = run_uncracked(args.data, net, args.out)
     report["speed"] = run_speed(net)
     report["seconds"] = time.perf_counter() - began
-    log(f"writing {args.out}/results.json, results.md, prints.png and pr.png ({report['seconds']:.0f} s)")
+    log(f"writing {args.out}: results.json, results.md and pictures ({report['seconds']:.0f} s)")
     write_results(args.out, report, markdown(report), log)
     return 0
 

@@ -247,3 +247,19 @@ def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
              "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3"]))
         resumed, _ = scratch_unet.load_model(again, torch.device("cpu"))
         assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), model.state_dict().values()))
+
+
+def test_the_bench_counts_false_alarms_on_uncracked_historical_photos(net: scratch_unet.ScratchNet,
+                                                                      tmp_path: Path) -> None:
+    from bench import damage as bench_damage
+
+    photos = tmp_path / "historical" / "photos"
+    photos.mkdir(parents=True)
+    clean, cracked, _ = cracked_print(seed=4)
+    for name, rgb in (("ddcolor_clean.jpg", clean), ("ttr_cracked.jpg", cracked), ("bopb_old_x.jpg", cracked)):
+        cv2.imwrite(str(photos / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    found = bench_damage.run_uncracked(tmp_path, net, tmp_path, shown=2)
+    assert found["photos"] == 2  # the colour bopb_old_* prints are not counted
+    assert [w["file"] for w in found["worst"]] == ["ttr_cracked.jpg", "ddcolor_clean.jpg"]
+    assert found["net_flagged_max"] == found["worst"][0]["net_flagged"] > 5 * found["worst"][1]["net_flagged"]
+    assert (tmp_path / "false_alarms.png").is_file()
