@@ -7,9 +7,11 @@ border, and the filters miss most of them on real prints. The network is trained
 synthetic damage laid over ordinary photos (training/damage_synth.py), as Wan et al.
 trained the scratch detector of "Bringing Old Photos Back to Life" (CVPR 2020).
 
-Five levels (strides 1-16, 16/24/40/64/96 channels), two 3x3 conv + BN + ReLU per
-encoder level, one or two per decoder level, a 1x1 conv to one logit: ~0.4 M
-parameters, so it runs on a CPU worker. The picture is scaled so its long side is at
+Two shapes, told apart by the weight file's keys (`arch_of`): the plain U-Net here (five
+levels, strides 1-16, 16/24/40/64/96 channels, ~0.4 M parameters; v2), and one on an
+ImageNet-pretrained EfficientNet-Lite0 encoder (scratch_effnet.py, ~0.9 M; v3, shipped),
+which tells real cracks from real content better. Both run on a CPU worker, at about
+the same speed, and share the backend below. The picture is scaled so its long side is at
 most WORK_SIDE (the scale the network was trained at: cracks 1-5 px wide), cut into
 overlapping tiles whose borders are trimmed, and the probability scaled back.
 """
@@ -180,12 +182,12 @@ def build(weights: Weights | None, device: torch.device, _settings: Settings) ->
 
 
 WEIGHTS = Weights(
-    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-unet-v2.pt",
-    sha256="21b5f463ec155685647d9e0a52379e0c3648ca0ec15eb2d44635b49f8da82d98",
+    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-effnet-v3.pt",
+    sha256="4e3dcf8f52da3f4d12c240e71e6afc6b4ee79f930d48517f82bb7063e05f300d",
     meta={
         "format": "torch state_dict, fp16, with the threshold under 'threshold'",
         "input": "grey (B,1,H,W) float in [0,1]",
         "output": "damage logits (B,1,H,W)",
-        "card": "damage-scratch-unet-v2.md",
+        "card": "damage-scratch-effnet-v3.md",
     },
 )
