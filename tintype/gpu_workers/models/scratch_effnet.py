@@ -18,19 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tintype.gpu_workers.models.scratch_unet import conv_block
+
 ENCODER_BLOCKS = 11  # EfficientNet-Lite0 blocks 0-10: the stride-16 features, no deeper
 SKIPS: dict[int, int] = {0: 16, 2: 24, 4: 40, 10: 112}  # block index → channels (strides 2, 4, 8, 16)
 FULL_WIDTH = 16  # channels of the full-resolution branch
 # (decoder width, convs) per level, from stride 8 up to stride 1
 DECODER: tuple[tuple[int, int], ...] = ((64, 2), (40, 2), (24, 1), (16, 1))
-
-
-def _convs(c_in: int, c_out: int, count: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(count):
-        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
-                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers)
 
 
 class ScratchEffUNet(nn.Module):
@@ -43,11 +37,11 @@ class ScratchEffUNet(nn.Module):
         lite0 = _imagenet_lite0(pretrained)
         self.stem = nn.Sequential(lite0._conv_stem, lite0._bn0)
         self.blocks = nn.ModuleList(lite0._blocks[:ENCODER_BLOCKS])
-        self.full = _convs(1, FULL_WIDTH, 2)
+        self.full = conv_block(1, FULL_WIDTH, 2)
         skip_widths = [FULL_WIDTH] + [SKIPS[i] for i in sorted(SKIPS)[:-1]]  # strides 1, 2, 4, 8
         ups, prev = [], SKIPS[max(SKIPS)]
         for skip_ch, (width, count) in zip(reversed(skip_widths), DECODER):
-            ups.append(_convs(prev + skip_ch, width, count))
+            ups.append(conv_block(prev + skip_ch, width, count))
             prev = width
         self.ups = nn.ModuleList(ups)
         self.head = nn.Conv2d(prev, 1, 1)

@@ -41,7 +41,8 @@ THRESHOLD = 0.5  # replaced by the threshold chosen on the validation split, sto
 MARGIN_PX = 1  # the found damage is grown by this much, so the fill also covers its soft edge
 
 
-def _block(c_in: int, c_out: int, convs: int) -> nn.Sequential:
+def conv_block(c_in: int, c_out: int, convs: int) -> nn.Sequential:
+    """`convs` 3x3 conv + BN + ReLU layers: the unit both scratch nets are built from."""
     layers: list[nn.Module] = []
     for i in range(convs):
         layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
@@ -54,10 +55,10 @@ class ScratchUNet(nn.Module):
 
     def __init__(self, widths: tuple[int, ...] = WIDTHS) -> None:
         super().__init__()
-        self.down = nn.ModuleList(_block(c_in, c_out, 2)
+        self.down = nn.ModuleList(conv_block(c_in, c_out, 2)
                                   for c_in, c_out in zip((1, *widths[:-1]), widths))
         # the full-resolution decoder block has one conv: it is the most expensive one
-        self.up = nn.ModuleList(_block(widths[i] + widths[i + 1], widths[i], 1 if i == 0 else 2)
+        self.up = nn.ModuleList(conv_block(widths[i] + widths[i + 1], widths[i], 1 if i == 0 else 2)
                                 for i in range(len(widths) - 1))
         self.head = nn.Conv2d(widths[0], 1, 1)
 
