@@ -183,7 +183,7 @@ def test_the_effnet_scratch_net_starts_from_imagenet_and_loads_by_its_shape(tmp_
 
     _photo_folder(tmp_path / "photos")
     train_damage.train(train_damage.parse_args(
-        ["--data", str(tmp_path / "photos"), "--out", str(tmp_path / "trained.pt"), "--arch", "effnet",
+        ["--data", str(tmp_path / "photos"), "--out", str(tmp_path / "trained.pt"),  # effnet by default
          "--steps", "2", "--batch", "2", "--crop", "64", "--val-count", "2", "--val-size", "64",
          "--val-fraction", "0.3"]))
     assert isinstance(scratch_unet.load_model(tmp_path / "trained.pt", torch.device("cpu"))[0], ScratchEffUNet)
@@ -229,8 +229,9 @@ def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
     _photo_folder(tmp_path / "photos")
     out = tmp_path / "net.pt"
     report = train_damage.train(train_damage.parse_args(
-        ["--data", str(tmp_path / "photos"), "--out", str(out), "--steps", "3", "--batch", "2", "--crop", "64",
-         "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3", "--eval-every", "2", "--snapshots"]))
+        ["--data", str(tmp_path / "photos"), "--out", str(out), "--arch", "unet", "--steps", "3", "--batch", "2",
+         "--crop", "64", "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3", "--eval-every", "2",
+         "--snapshots"]))
     model, threshold = scratch_unet.load_model(out, torch.device("cpu"))
     assert isinstance(model, scratch_unet.ScratchUNet) and 0.0 < threshold < 1.0
     assert report["sha256"] == sha256_of(out) and out.with_suffix(".json").is_file()

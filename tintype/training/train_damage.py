@@ -2,7 +2,7 @@
 
     python -m tintype.training.train_damage --data ../shared/data/colorize_train
         [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
-        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--arch unet|effnet]
+        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--arch effnet|unet]
         [--bf16] [--snapshots]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
@@ -223,9 +223,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--resume", type=Path, default=None)
-    p.add_argument("--arch", choices=("unet", "effnet"), default="unet",
-                   help="the plain U-Net, or one on an ImageNet-pretrained EfficientNet-Lite0 "
-                        "encoder (ignored with --resume: the file's own shape is used)")
+    p.add_argument("--arch", choices=("effnet", "unet"), default="effnet",
+                   help="the shipped shape, a U-Net on an ImageNet-pretrained EfficientNet-Lite0 "
+                        "encoder, or v2's plain U-Net (ignored with --resume: the file's own "
+                        "shape is used)")
     p.add_argument("--snapshots", action="store_true",
                    help="also export the EMA weights at every evaluation (OUT.stepN.pt), so a "
                         "checkpoint can be chosen on real damage, which the validation set lacks")
