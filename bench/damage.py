@@ -132,48 +132,50 @@ def run_prints(data: Path, net: scratch_unet.ScratchNet, out: Path) -> list[dict
     """Both detectors on each real scratched print; the picture of what each found."""
     rows, found = [], []
     for path in sorted((data / "historical" / "scratched").glob("*.png")):
-        with Image.open(path) as img:
-            rgb = np.asarray(img.convert("RGB"))
+        rgb = _read_rgb(path)
         filters, learnt = damage.photo_scratches(rgb), net.scratches(rgb)
         found.append({"file": path.name, "size": [rgb.shape[1], rgb.shape[0]],
                       "filters_flagged": float(filters.mean()), "net_flagged": float(learnt.mean())})
         rows.append(_row(rgb, [("print", None), (f"filters {filters.mean():.1%}", filters),
                                (f"scratch net {learnt.mean():.1%}", learnt)]))
         log(f"{path.name}: filters flag {filters.mean():.2%}, the net {learnt.mean():.2%}")
-    if rows:
-        width = max(r.shape[1] for r in rows)
-        canvas = np.vstack([np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0))) for r in rows])
-        Image.fromarray(canvas).save(out / "prints.png")
+    _save_stacked(rows, out / "prints.png")
     return found
 
 
 def run_uncracked(data: Path, net: scratch_unet.ScratchNet, out: Path, shown: int = 4) -> dict[str, Any]:
     """Share flagged on real photos that have no cracks: the false alarms real content draws."""
-    rows = []
+    rows, pictures = [], []
     for path in sorted((data / "historical" / "photos").glob("*.jpg")):
         if not path.name.startswith(UNCRACKED_PREFIXES):
             continue
-        with Image.open(path) as img:
-            rgb = np.asarray(img.convert("RGB"))
+        rgb = _read_rgb(path)
+        learnt = net.scratches(rgb)
         rows.append({"file": path.name, "filters_flagged": float(damage.photo_scratches(rgb).mean()),
-                     "net_flagged": float(net.scratches(rgb).mean())})
+                     "net_flagged": float(learnt.mean())})
+        pictures.append(_row(rgb, [(path.name[:28], None), (f"scratch net {learnt.mean():.1%}", learnt)],
+                             height=320))
     if not rows:
         return {"photos": 0}
-    worst = sorted(rows, key=lambda r: -r["net_flagged"])[:shown]
-    pictures = []
-    for row in worst:
-        with Image.open(data / "historical" / "photos" / row["file"]) as img:
-            rgb = np.asarray(img.convert("RGB"))
-        pictures.append(_row(rgb, [(row["file"][:28], None), (f"scratch net {row['net_flagged']:.1%}",
-                                                               net.scratches(rgb))], height=320))
-    width = max(p.shape[1] for p in pictures)
-    Image.fromarray(np.vstack([np.pad(p, ((0, 6), (0, width - p.shape[1]), (0, 0))) for p in pictures])).save(
-        out / "false_alarms.png")
+    order = sorted(range(len(rows)), key=lambda i: -rows[i]["net_flagged"])[:shown]
+    _save_stacked([pictures[i] for i in order], out / "false_alarms.png")
     share = {k: [r[k] for r in rows] for k in ("filters_flagged", "net_flagged")}
     log(f"{len(rows)} uncracked photos: the net flags {np.mean(share['net_flagged']):.2%} on average")
-    return {"photos": len(rows), "worst": worst,
+    return {"photos": len(rows), "worst": [rows[i] for i in order],
             **{f"{k}_mean": float(np.mean(v)) for k, v in share.items()},
             **{f"{k}_max": float(np.max(v)) for k, v in share.items()}}
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def _save_stacked(rows: list[np.ndarray], path: Path) -> None:
+    """Picture rows one under another, padded to the widest; nothing written without rows."""
+    if rows:
+        width = max(r.shape[1] for r in rows)
+        Image.fromarray(np.vstack([np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0))) for r in rows])).save(path)
 
 
 def _row(rgb: np.ndarray, panels: list[tuple[str, np.ndarray | None]], height: int = 480) -> np.ndarray:
