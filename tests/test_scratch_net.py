@@ -79,6 +79,41 @@ def test_a_big_scan_is_worked_at_the_trained_scale(net: scratch_unet.ScratchNet)
     assert small[crack].mean() > 0.7
 
 
+class _Counted(scratch_unet.ScratchNet):
+    """Records the size of each picture the network is run over."""
+
+    def __init__(self, net: scratch_unet.ScratchNet, scales: tuple[float, ...]) -> None:
+        super().__init__(net.model, net.device, net.threshold, scales)
+        self.seen: list[tuple[int, int]] = []
+
+    def _tiled(self, grey: np.ndarray) -> np.ndarray:
+        self.seen.append(grey.shape)
+        return super()._tiled(grey)
+
+
+def test_a_picture_is_seen_at_the_files_scales_and_never_enlarged_past_the_working_size(
+        net: scratch_unet.ScratchNet) -> None:
+    assert net.scales == scratch_unet.SCALES == (1.0, 2.0)  # the shipped file records them
+    older = scratch_unet.load_net(scratch_unet.WEIGHTS.path.with_name("damage-scratch-unet-v2.pt"),
+                                  torch.device("cpu"))
+    assert older.scales == (1.0,)  # chosen before scales were recorded: run as it was thresholded
+    _, cracked, _ = cracked_print(seed=3)  # 256 x 192
+    grey = cv2.cvtColor(cracked, cv2.COLOR_RGB2GRAY)
+    counted = _Counted(net, (1.0, 2.0))
+    both = counted.grey_probability(grey)
+    assert sorted(counted.seen) == [grey.shape, (2 * grey.shape[0], 2 * grey.shape[1])]
+    once = _Counted(net, (1.0,)).grey_probability(grey)
+    twice = _Counted(net, (2.0,)).grey_probability(grey)
+    assert np.allclose(both, (once + twice) / 2, atol=1e-6) and not np.allclose(once, twice, atol=0.05)
+    big = cv2.resize(grey, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)  # 1280 px long: seen once
+    counted = _Counted(net, (1.0, 2.0))
+    counted.grey_probability(big)
+    assert counted.seen == [(768, 1024)]
+    counted = _Counted(net, (1.0, 2.0))
+    counted.grey_probability(cv2.resize(grey, (640, 500)))  # enlarged up to the working size only
+    assert sorted(counted.seen) == [(500, 640), (800, 1024)]
+
+
 def test_scratches_use_the_net_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry_module, "_PROCESS", ModelRegistry(SETTINGS))
     finder = gpu_masks.scratch_finder()
@@ -234,6 +269,7 @@ def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
          "--snapshots"]))
     model, threshold = scratch_unet.load_model(out, torch.device("cpu"))
     assert isinstance(model, scratch_unet.ScratchUNet) and 0.0 < threshold < 1.0
+    assert scratch_unet.load_net(out, torch.device("cpu")).scales == scratch_unet.SCALES
     assert report["sha256"] == sha256_of(out) and out.with_suffix(".json").is_file()
     # --snapshots keeps every evaluation's weights, each with the threshold chosen at it
     assert sorted(p.name for p in tmp_path.glob("net.step*.pt")) == ["net.step2.pt", "net.step3.pt"]
@@ -245,9 +281,14 @@ def test_training_writes_a_loadable_weight_file(tmp_path: Path) -> None:
         again = tmp_path / f"again-{source.suffix[1:]}.pt"
         train_damage.train(train_damage.parse_args(
             ["--data", str(tmp_path / "photos"), "--out", str(again), "--steps", "0", "--resume", str(source),
-             "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3"]))
-        resumed, _ = scratch_unet.load_model(again, torch.device("cpu"))
-        assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), model.state_dict().values()))
+             "--val-count", "4", "--val-size", "64", "--val-fraction", "0.3", "--scales", "1"]))
+        resumed = scratch_unet.load_net(again, torch.device("cpu"))
+        assert resumed.scales == (1.0,)  # the threshold re-chosen for one scale, and recorded so
+        assert all(torch.equal(a, b) for a, b in zip(resumed.model.state_dict().values(),
+                                                     model.state_dict().values()))
+    for bad in ("", "2,x", "1,9"):
+        with pytest.raises(SystemExit):
+            train_damage.parse_args(["--data", str(tmp_path / "photos"), "--scales", bad])
 
 
 def test_the_bench_counts_false_alarms_on_uncracked_historical_photos(net: scratch_unet.ScratchNet,

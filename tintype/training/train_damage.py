@@ -3,7 +3,7 @@
     python -m tintype.training.train_damage --data ../shared/data/colorize_train
         [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
         [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--arch effnet|unet]
-        [--bf16] [--snapshots]
+        [--scales 1,2] [--bf16] [--snapshots]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
 so the net never sees the same damage twice. Validation photos (a seeded hash of the
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tintype.gpu_workers.models.scratch_unet import export_state, load_model, new_model
+from tintype.gpu_workers.models.scratch_unet import SCALES, ScratchNet, export_state, load_model, new_model
 from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.training.damage_synth import Sample, make_sample, read_grey
 from tintype.training.train import split_images
@@ -73,15 +73,10 @@ def loss_fn(logits: torch.Tensor, label: torch.Tensor, pos_weight: float) -> tor
     return bce + dice.mean()
 
 
-@torch.no_grad()
-def predict(model: torch.nn.Module, samples: Sequence[Sample], batch: int = 16) -> np.ndarray:
-    """(N, H, W) float32 probabilities of same-sized samples."""
-    model.eval()
-    out = []
-    for i in range(0, len(samples), batch):
-        grey = np.stack([s.grey for s in samples[i:i + batch]])[:, None].astype(np.float32) / 255.0
-        out.append(torch.sigmoid(model(torch.from_numpy(grey)))[:, 0].numpy())
-    return np.concatenate(out)
+def predict(model: torch.nn.Module, samples: Sequence[Sample], scales: tuple[float, ...] = SCALES) -> np.ndarray:
+    """(N, H, W) float32 probabilities of same-sized samples, seen as a job's worker sees them."""
+    net = ScratchNet(model.eval(), torch.device("cpu"), scales=scales)
+    return np.stack([net.grey_probability(s.grey) for s in samples])
 
 
 def scores(prob: np.ndarray, label: np.ndarray, thresholds: Sequence[float] = THRESHOLDS) -> list[dict[str, float]]:
@@ -190,15 +185,15 @@ def train(args: argparse.Namespace) -> dict:
 
 def _evaluate(ema: torch.nn.Module, val: list[Sample], val_label: np.ndarray, step: int, began: float,
               best: dict | None, history: list, args: argparse.Namespace) -> dict:
-    row = choose_threshold(scores(predict(ema, val), val_label)) | {"step": step}
+    row = choose_threshold(scores(predict(ema, val, args.scales), val_label)) | {"step": step}
     history.append(row)
     log(f"eval step {step}: F1 {row['f1']:.3f} P {row['precision']:.3f} R {row['recall']:.3f} "
         f"IoU {row['iou']:.3f} at {row['threshold']} ({time.monotonic() - began:.0f}s)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.snapshots:  # every evaluation kept, to be judged on real damage as well
-        torch.save(export_state(ema, row["threshold"]), args.out.with_suffix(f".step{step}.pt"))
+        torch.save(export_state(ema, row["threshold"], args.scales), args.out.with_suffix(f".step{step}.pt"))
     if better(row, best):
-        torch.save(export_state(ema, row["threshold"]), args.out)
+        torch.save(export_state(ema, row["threshold"], args.scales), args.out)
         torch.save(ema.state_dict(), args.out.with_suffix(".ema.ckpt"))
         return row
     return best
@@ -227,6 +222,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="the shipped shape, a U-Net on an ImageNet-pretrained EfficientNet-Lite0 "
                         "encoder, or v2's plain U-Net (ignored with --resume: the file's own "
                         "shape is used)")
+    p.add_argument("--scales", type=_scales, default=SCALES,
+                   help="the scales the worker sees each picture at, averaged (comma list; "
+                        "default %(default)s): validation and the exported threshold use them, "
+                        "and the file records them")
     p.add_argument("--snapshots", action="store_true",
                    help="also export the EMA weights at every evaluation (OUT.stepN.pt), so a "
                         "checkpoint can be chosen on real damage, which the validation set lacks")
@@ -235,6 +234,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "per second on CPUs with AVX-512 BF16 or AMX; the loss, the weights, "
                         "evaluation and the exported file stay float32 (fp16 on export)")
     return p.parse_args(argv)
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        scales = tuple(float(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scales are numbers separated by commas, got {text!r}") from None
+    if not scales or any(not 0.25 <= s <= 4 for s in scales):
+        raise argparse.ArgumentTypeError(f"each scale must be between 0.25 and 4, got {text!r}")
+    return scales
 
 
 def main(argv: Sequence[str] | None = None) -> None:
