@@ -241,7 +241,7 @@ def _scales(text: str) -> tuple[float, ...]:
         scales = tuple(float(s) for s in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"scales are numbers separated by commas, got {text!r}") from None
-    if not scales or any(not 0.25 <= s <= 4 for s in scales):
+    if any(not 0.25 <= s <= 4 for s in scales):
         raise argparse.ArgumentTypeError(f"each scale must be between 0.25 and 4, got {text!r}")
     return scales
 
