@@ -186,6 +186,46 @@ def test_hairlines_are_faint_yet_labelled_and_cracks_vary_in_width() -> None:
     assert np.ptp(np.concatenate(widths)) >= 2  # swells and narrows along the path
 
 
+def test_a_fold_is_a_long_straight_line_lit_on_one_side_and_shadowed_on_the_other() -> None:
+    flat = np.full((160, 160), 120.0, np.float32)
+    yy, xx = np.mgrid[:160, :160]
+    lopsided = 0
+    for seed in range(10):
+        canvas, label = flat.copy(), np.zeros(flat.shape, bool)
+        damage_synth.fold(canvas, label, np.random.default_rng(seed))
+        change = canvas - flat
+        assert label.any() and np.abs(change[label]).min() >= damage_synth.LABEL_MIN_CHANGE
+        ys, xs = np.nonzero(np.abs(change) >= 2)  # faded places too: the fold, not its label
+        points = np.stack([xs, ys], 1).astype(np.float32)
+        centre = points.mean(axis=0)
+        axes = np.linalg.svd(points - centre, full_matrices=False)[2]
+        along, across = (points - centre) @ axes[0], (points - centre) @ axes[1]
+        assert np.ptp(along) >= 60 and np.abs(across).max() <= 8  # long and nearly straight
+        offset = np.stack([xx, yy], -1) - centre
+        middle = np.abs(offset @ axes[0]) < np.ptp(along) / 3
+        across_px = np.round(offset @ axes[1])
+        profile = np.array([change[middle & (across_px == d)].mean() for d in range(-8, 9)])
+        crest = int(np.argmax(np.abs(profile)))
+        sign = np.sign(profile[crest])
+        same, opposite = np.nonzero(profile * sign > 1)[0], np.nonzero(profile * sign < -1)[0]
+        ramp_then_shadow = (opposite.size > 0 and same.size >= 3
+                            and ((opposite < crest).all() and same.max() > crest + 1
+                                 or (opposite > crest).all() and same.min() < crest - 1))
+        lopsided += bool(ramp_then_shadow)  # a ramp on one side of the crest, a shadow on the other
+    assert lopsided >= 8
+
+def test_the_recipe_before_folds_draws_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = []
+    monkeypatch.setitem(damage_synth.DEFECTS, "fold", lambda canvas, label, rng: drawn.append(1))
+    photo = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (160, 160), dtype=np.uint8), (0, 0), 3)
+    for seed in range(40):
+        damage_synth.make_sample(photo, 96, np.random.default_rng(seed), damage_synth.BEFORE_FOLDS)
+    assert not drawn
+    for seed in range(40):
+        damage_synth.make_sample(photo, 96, np.random.default_rng(seed))
+    assert drawn  # the whole recipe draws folds now and then
+
+
 def test_a_share_of_scans_stays_crisp_and_lossless_as_real_prints_are() -> None:
     edge = np.zeros((64, 64), np.float32)
     edge[:, 32:] = 200.0  # a sharp step: any blur, resampling or JPEG moves it by far more than grain

@@ -15,6 +15,9 @@ The recipe follows how an old print comes to look the way it does, in that order
      with a shadow on one side, only a few tens of levels from the picture (the cracks
      across faces and bright cloth, which paper-white cracks do not teach);
    * creases — long soft bands, brighter or darker, with a sharp line down the middle;
+   * folds — long, nearly straight lines, lit on a ramp up to a bright crest on one
+     side and shadowed on the other (a fold pressed flat, seen in raking light), fading
+     in and out along their length;
    * tears and paper loss — bright irregular regions at a border or corner (bright
      shaded regions inside the picture, white collars and the like, are added to the
      photograph before ageing and not labelled);
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -285,6 +289,51 @@ def crease(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> N
     _composite(canvas, label, line, _stroke_tone(rng, 0.8), rng.uniform(0.4, 1.0))
 
 
+def _moved(layer: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """The layer translated by a (dx, dy) offset, sub-pixel."""
+    h, w = layer.shape
+    return cv2.warpAffine(layer, np.float32([[1, 0, offset[0]], [0, 1, offset[1]]]), (w, h))
+
+
+def _fading(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A smooth field in [0.2, 1]: how strongly a long defect shows, place by place."""
+    h, w = shape
+    field = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.15 * max(h, w))
+    field = (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+    return 0.2 + 0.8 * field
+
+
+def fold(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
+    """A fold pressed flat, seen in raking light: a long, nearly straight line, usually from
+    an edge, one side lit on a ramp that rises over a few pixels to a bright crest, the
+    other in a thin shadow; it fades in and out along its length. Lopsided, it looks
+    locally like an edge of the picture, so `crease` (symmetric) does not teach it: the
+    creases across real print c, whose crest stands 30-45 levels over the picture with a
+    ramp of 4-6 px on one side and a shadow 15-25 levels deep on the other."""
+    h, w = canvas.shape
+    start, through = _edge_point(h, w, rng), rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h])
+    direction = (through - start) / max(float(np.linalg.norm(through - start)), 1e-6)
+    normal = np.array([-direction[1], direction[0]]) * rng.choice([-1.0, 1.0])
+    t = np.linspace(0.0, 1.0, 48)[:, None]
+    wobble = np.convolve(rng.normal(0, 1.0, t.size), np.ones(8) / 8, mode="same")[:, None]
+    points = (start + t * rng.uniform(0.5, 1.5) * max(h, w) * direction
+              + rng.uniform(0, 2) * wobble * normal)
+    crest = np.zeros_like(canvas)
+    _polyline(crest, points, 1)
+    reach = rng.uniform(2.0, 7.0)
+    ramp = np.zeros_like(canvas)
+    for k in range(1, int(np.ceil(reach)) + 1):
+        ramp = np.maximum(ramp, _moved(crest, k * normal) * max(0.0, 1 - k / (reach + 1)))
+    shadow = np.maximum(_moved(crest, -normal), 0.5 * _moved(crest, -2 * normal)) * (1 - crest)
+    fading = _fading(canvas.shape, rng)
+    lit, dark = rng.uniform(20, 55), rng.uniform(8, 30)
+    if rng.random() < 0.2:  # folded the other way: a dark crest with a lit strip beside it
+        lit, dark = -lit, -dark
+    _composite(canvas, label, shadow * fading, np.clip(canvas - dark, 0, 255), 1.0)
+    _composite(canvas, label, ramp * fading, np.clip(canvas + lit, 0, 255), 1.0)
+    _composite(canvas, label, crest * fading, np.clip(canvas + lit, 0, 255), 1.0)
+
+
 def tear(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
     """Paper lost at a border or corner: a bright irregular region with a ragged edge.
     Always at the border: inside the picture a bright region is content (a white collar)."""
@@ -364,15 +413,19 @@ def stain(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> No
     _composite(canvas, label, layer, _stroke_tone(rng, 0.4), rng.uniform(0.1, 0.35), labelled=False)
 
 
-DEFECTS = {"scratch": scratch, "crack": crack, "hairline": hairline, "crease": crease, "tear": tear,
-           "edge_wear": edge_wear, "spots": spots}
+DEFECTS = {"scratch": scratch, "crack": crack, "hairline": hairline, "crease": crease, "fold": fold,
+           "tear": tear, "edge_wear": edge_wear, "spots": spots}
 # how often each kind is drawn (relative); cracks and scratches are what prints show most
-WEIGHT = {"scratch": 3.0, "crack": 4.0, "hairline": 2.0, "crease": 1.0, "tear": 0.5, "edge_wear": 0.5,
-          "spots": 1.5}
+WEIGHT = {"scratch": 3.0, "crack": 4.0, "hairline": 2.0, "crease": 1.0, "fold": 1.5, "tear": 0.5,
+          "edge_wear": 0.5, "spots": 1.5}
+# The recipe before folds were added: with it a seed draws exactly the damage it drew then,
+# so bench.damage can still compare a net with the figures of every earlier model card.
+BEFORE_FOLDS = tuple(name for name in DEFECTS if name != "fold")
 
 
-def damage(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Draw a random mix of defects on `canvas` (float 0..255, changed in place); the label."""
+def damage(canvas: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = tuple(DEFECTS)) -> np.ndarray:
+    """Draw a random mix of defects of `kinds` on `canvas` (float 0..255, changed in place);
+    the label."""
     label = np.zeros(canvas.shape, bool)
     if rng.random() < 0.3:
         stain(canvas, label, rng)
@@ -384,16 +437,17 @@ def damage(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         for _ in range(int(rng.integers(4, 12))):
             kind(canvas, label, rng, size=0.5)
         return label
-    names = list(DEFECTS)
+    names = [name for name in DEFECTS if name in kinds]
     p = np.array([WEIGHT[n] for n in names])
     for name in rng.choice(names, size=int(rng.integers(1, 6)), p=p / p.sum()):
         DEFECTS[name](canvas, label, rng)
     return label
 
 
-def make_sample(grey: np.ndarray, size: int, rng: np.random.Generator) -> Sample:
+def make_sample(grey: np.ndarray, size: int, rng: np.random.Generator,
+                kinds: Sequence[str] = tuple(DEFECTS)) -> Sample:
     """A random crop of a uint8 grey photo (scaled 0.5-1x, never below `size`), aged, damaged
-    and scanned."""
+    (defects of `kinds`) and scanned."""
     h, w = grey.shape[:2]
     low = max(0.5, size / min(h, w))
     scale = rng.uniform(low, max(low, 1.0))
@@ -409,7 +463,7 @@ def make_sample(grey: np.ndarray, size: int, rng: np.random.Generator) -> Sample
         content = bright_content(content, rng)
     canvas = age(np.clip(content, 0, 255), rng)
     clean = canvas.copy()
-    label = damage(canvas, rng)
+    label = damage(canvas, rng, kinds)
     scan_seed = int(rng.integers(2**31))
     grey = scan(canvas, np.random.default_rng(scan_seed))
     return Sample(grey=grey, label=label, clean=scan(clean, np.random.default_rng(scan_seed)))
