@@ -217,13 +217,13 @@ def build(weights: Weights | None, device: torch.device, _settings: Settings) ->
 
 
 WEIGHTS = Weights(
-    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-effnet-v3.1.pt",
-    sha256="9ab9f6b8e95a57d89d6aecad988c461dcbc308d8e9cec4172c99be1314b98602",
+    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-effnet-v4.pt",
+    sha256="c837aa31eb241664df4706745f05492b0098daa214c1c76f606f0ab35bca6ddd",
     meta={
         "format": "torch state_dict, fp16, with the threshold under 'threshold' and the "
                   "scales it was chosen at under 'scales'",
         "input": "grey (B,1,H,W) float in [0,1]",
         "output": "damage logits (B,1,H,W)",
-        "card": "damage-scratch-effnet-v3.1.md",
+        "card": "damage-scratch-effnet-v4.md",
     },
 )
