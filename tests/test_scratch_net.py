@@ -214,6 +214,7 @@ def test_a_fold_is_a_long_straight_line_lit_on_one_side_and_shadowed_on_the_othe
         lopsided += bool(ramp_then_shadow)  # a ramp on one side of the crest, a shadow on the other
     assert lopsided >= 8
 
+
 def test_the_recipe_before_folds_draws_none(monkeypatch: pytest.MonkeyPatch) -> None:
     drawn = []
     monkeypatch.setitem(damage_synth.DEFECTS, "fold", lambda canvas, label, rng: drawn.append(1))

@@ -304,12 +304,12 @@ def _fading(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 
 
 def fold(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
-    """A fold pressed flat, seen in raking light: a long, nearly straight line, usually from
-    an edge, one side lit on a ramp that rises over a few pixels to a bright crest, the
-    other in a thin shadow; it fades in and out along its length. Lopsided, it looks
-    locally like an edge of the picture, so `crease` (symmetric) does not teach it: the
-    creases across real print c, whose crest stands 30-45 levels over the picture with a
-    ramp of 4-6 px on one side and a shadow 15-25 levels deep on the other."""
+    """A fold pressed flat, seen in raking light: a long, nearly straight line (from a
+    border half the time), one side lit on a ramp that rises over a few pixels to a bright
+    crest, the other in a thin shadow; it fades in and out along its length. Lopsided, it
+    looks locally like an edge of the picture, so `crease` (symmetric) does not teach it.
+    Modelled on the creases across real print c: a crest 30-45 levels over the picture, a
+    ramp of 4-6 px on one side, a shadow 15-25 levels deep on the other."""
     h, w = canvas.shape
     start, through = _edge_point(h, w, rng), rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h])
     direction = (through - start) / max(float(np.linalg.norm(through - start)), 1e-6)
@@ -424,8 +424,8 @@ BEFORE_FOLDS = tuple(name for name in DEFECTS if name != "fold")
 
 
 def damage(canvas: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = tuple(DEFECTS)) -> np.ndarray:
-    """Draw a random mix of defects of `kinds` on `canvas` (float 0..255, changed in place);
-    the label."""
+    """Draw a random mix of defects on `canvas` (float 0..255, changed in place); the label.
+    `kinds` limits the mix; stains and the craquelure networks are drawn whatever it says."""
     label = np.zeros(canvas.shape, bool)
     if rng.random() < 0.3:
         stain(canvas, label, rng)
