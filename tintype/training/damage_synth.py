@@ -228,11 +228,16 @@ def _crack_paths(h: int, w: int, rng: np.random.Generator, size: float) -> list[
     return paths
 
 
+def _moved(layer: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """The layer translated by a (dx, dy) offset, sub-pixel."""
+    h, w = layer.shape
+    return cv2.warpAffine(layer, np.float32([[1, 0, offset[0]], [0, 1, offset[1]]]), (w, h))
+
+
 def _shifted(layer: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The layer moved 1.5 px diagonally, where it does not cover itself: a shadow beside it."""
-    h, w = layer.shape
-    shift = np.float32([[1, 0, rng.choice([-1.5, 1.5])], [0, 1, rng.choice([-1.5, 1.5])]])
-    return cv2.warpAffine(layer, shift, (w, h)) * (1 - layer)
+    offset = np.array([rng.choice([-1.5, 1.5]), rng.choice([-1.5, 1.5])])
+    return _moved(layer, offset) * (1 - layer)
 
 
 def crack(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: float = 1.0) -> None:
@@ -287,12 +292,6 @@ def crease(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> N
     line = np.zeros_like(canvas)
     _polyline(line, points + rng.normal(0, 0.5, 2), 1)
     _composite(canvas, label, line, _stroke_tone(rng, 0.8), rng.uniform(0.4, 1.0))
-
-
-def _moved(layer: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """The layer translated by a (dx, dy) offset, sub-pixel."""
-    h, w = layer.shape
-    return cv2.warpAffine(layer, np.float32([[1, 0, offset[0]], [0, 1, offset[1]]]), (w, h))
 
 
 def _fading(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
