@@ -12,7 +12,8 @@ before folds were added, which draws exactly the set every earlier model card re
 and the whole recipe of today, folds included. Pixel precision, recall and IoU against
 the damage label, over each whole set, for:
 
-* `scratch net` — the network's decision (probability above its stored threshold);
+* `scratch net` — the network's decision (probability above its stored threshold, with
+  the pieces of a fold that line up joined: media/inpaint/fold_join.py);
 * `scratch net, filled` — what a job fills: the same grown by its 1 px margin;
 * `filters` — media.inpaint.damage.photo_scratches, the fallback (it grows by 1 px too).
 
@@ -30,8 +31,8 @@ the four photos where the net flags most are drawn in OUT/false_alarms.png.
 
 Speed. Milliseconds per megapixel of each detector on this machine's CPU.
 
-The net's precision and recall at every threshold: OUT/pr.png (before folds) and
-OUT/pr_folds.png.
+The net's precision and recall at every threshold (its probability alone, folds not
+joined): OUT/pr.png (before folds) and OUT/pr_folds.png.
 
 Writes OUT/results.json, OUT/results.md, OUT/prints.png, OUT/false_alarms.png, OUT/pr.png
 and OUT/pr_folds.png.
@@ -103,7 +104,7 @@ def run_synthetic(data: Path, net: scratch_unet.ScratchNet, count: int, size: in
 
     def net_decision(rgb: np.ndarray) -> np.ndarray:
         probability["p"] = net.probability(rgb)  # this crop's, kept for the curve
-        return probability["p"] > net.threshold
+        return net.decide(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), probability["p"])
 
     methods: dict[str, Detector] = {
         "scratch net": net_decision,

@@ -36,6 +36,7 @@ from torch import nn
 
 from tintype.gpu_workers.models.contracts import ScratchDetector
 from tintype.gpu_workers.models.weight_files import SHIPPED_WEIGHTS_DIR, Weights
+from tintype.media.inpaint.fold_join import join_folds
 from tintype.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -150,9 +151,7 @@ class ScratchNet(ScratchDetector):
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB → (H, W) float32 probability of damage in [0, 1]."""
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"the scratch net needs uint8 RGB (H, W, 3), got {rgb.dtype} {rgb.shape}")
-        return self.grey_probability(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        return self.grey_probability(_grey(rgb))
 
     def grey_probability(self, grey: np.ndarray) -> np.ndarray:
         """(H, W) uint8 grey → (H, W) float32 probability: the mean over the picture seen at
@@ -177,9 +176,15 @@ class ScratchNet(ScratchDetector):
             prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR if factor < 1 else cv2.INTER_AREA)
         return prob
 
+    def decide(self, grey: np.ndarray, probability: np.ndarray) -> np.ndarray:
+        """(H, W) uint8 grey and its probability → (H, W) bool damage: above the threshold,
+        with the pieces of a fold that lines up joined across where it fades (fold_join)."""
+        return join_folds(grey, probability > self.threshold)
+
     def scratches(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB → (H, W) bool: damage found, grown by MARGIN_PX."""
-        found = self.probability(rgb) > self.threshold
+        """(H, W, 3) uint8 RGB → (H, W) bool: damage decided, grown by MARGIN_PX."""
+        grey = _grey(rgb)
+        found = self.decide(grey, self.grey_probability(grey))
         if MARGIN_PX and found.any():
             disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN_PX + 1,) * 2)
             found = cv2.dilate(found.astype(np.uint8), disc) > 0
@@ -207,6 +212,13 @@ class ScratchNet(ScratchDetector):
         x = torch.from_numpy(np.ascontiguousarray(grey))[None, None].to(self.device)
         x = F.pad(x, (0, -w % MULTIPLE, 0, -h % MULTIPLE), mode="replicate")
         return torch.sigmoid(self.model(x))[0, 0, :h, :w].float().cpu().numpy()
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    """The luma the net sees (training/damage_synth.read_grey makes the same)."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"the scratch net needs uint8 RGB (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def build(weights: Weights | None, device: torch.device, _settings: Settings) -> ScratchNet:
