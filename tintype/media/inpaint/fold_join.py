@@ -97,11 +97,16 @@ def folds(picture: np.ndarray, found: np.ndarray) -> Iterator[tuple[np.ndarray, 
     _, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
     ys, xs = np.nonzero(labels)
     pixels = Pixels(np.stack([xs, ys], axis=1).astype(np.float32), labels[ys, xs])
+    drawn = np.zeros(picture.shape, np.uint8)  # the folds so far, 2 px wider each side
     for stretch in straight_stretches(picture, labels, stats):
         for end, outward, template in stretch.ends():
+            x, y = np.clip(np.round(end).astype(int), 0, (drawn.shape[1] - 1, drawn.shape[0] - 1))
+            if drawn[y, x]:
+                continue  # a fold already leaves this end: the one from its other piece
             for target in pixels.ahead(end, outward, stretch.label):
                 fold = _fold(picture, end, target - end, template)
                 if fold is not None:
+                    cv2.polylines(drawn, [np.round(fold).astype(np.int32)], False, 1, thickness=stretch.width + 4)
                     yield fold, stretch.width
                     break
 
