@@ -107,6 +107,17 @@ def test_pieces_that_do_not_line_up_are_not_joined(moved: str) -> None:
     assert (join_folds(fold.grey, pieces) == pieces).all()
 
 
+def test_a_crack_crossing_the_line_further_on_is_not_taken_for_its_other_piece() -> None:
+    """The fold runs on, plain, but what was found ahead is a short crack across it: not a
+    piece of the same line, so nothing is joined (though the picture would match)."""
+    fold = fold_picture(14, middle_contrast=1.0)
+    first = fold.ends & (np.arange(fold.ends.shape[1])[None, :] < 100)
+    crossing = np.zeros_like(first)
+    cv2.line(crossing.view(np.uint8), (205, 140), (190, 162), 1, 1)  # across the fold near (200, 151)
+    pieces = first | crossing
+    assert (join_folds(fold.grey, pieces) == pieces).all()
+
+
 def test_a_single_found_piece_is_not_followed_along_the_line_it_sits_on() -> None:
     """One flagged piece of a straight line (a reed, a frame's edge) would be followed
     along the whole line; only two pieces that line up are joined."""
