@@ -20,7 +20,9 @@ trimmed, and averages the probabilities back at the picture's size. Why twice th
 well: the encoder starts at stride 2, so a faint 1 px crack on a small print is half gone
 before the first feature; at 2x the same crack is 2 px wide and the net finds it. The
 threshold in the file was chosen on the validation set with the same scales and the same
-code (`grey_probability`), so the two travel together.
+code (`grey_probability`), so the two travel together. What a job fills (`scratches`) is
+the decision (`decide`): the threshold, then the pieces of a fold or long crack that line
+up joined across where it fades (media/inpaint/fold_join.py), then a 1 px margin.
 """
 
 from __future__ import annotations
