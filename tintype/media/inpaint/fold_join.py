@@ -4,27 +4,27 @@ A fold across a print is one long line, but it is not equally plain along its le
 where it crosses flat background it stands 30-45 levels proud, where it crosses a
 mottled or busy area only ~10, below what the scratch net flags. On real print c the net
 finds a fold's two ends and misses its middle; a person sees the whole line because they
-see the plain pieces first and follow the line between them. This does the same: a
-long, straight piece of found damage, and another piece ahead of it on its line (within
-MAX_TURN, and itself running along that line where it starts), are taken for one fold if
-the picture shows the first piece's own cross-section along enough of the way between
-them: the corridor between the two is searched for the smoothest path that shows it, and
-where it does for MIN_SHARE of the way, from one piece to the other, the whole fold is
-added to the mask: the matching runs of that path, joined straight across the gaps
-between them (a fold does not stop where hair or a busy pattern hides it, and the
-inpainting there is a line 1-3 px wide). The same joins the stretches of a crack that
-the net found in pieces (print b's crack across the forehead).
+see the plain pieces first and follow the line between them. This does the same: two
+long, straight stretches of found damage that line up (each pointing along the line
+between them, within MAX_TURN) are taken for one fold if the picture shows the first one's
+own cross-section along enough of the way between them: the corridor between the two is
+searched for the smoothest path that shows it, and where it does for MIN_SHARE of the way,
+from one stretch to the other, the whole fold is added to the mask: the matching runs of
+that path, joined straight across the gaps between them (a fold does not stop where hair
+or a busy pattern hides it, and the inpainting there is a line 1-3 px wide).
 
 Why the piece's own cross-section and not a fixed ridge filter: a fold lit from one side
 is lopsided (a crest, a ramp on one side, a shadow on the other), a scratch is a plain
 crest, and content edges look like half a fold; matching the measured profile, its sign
 and its shape, averaged over WINDOW px of line, tells them apart at contrasts a local
-filter cannot. Why only between two pieces, never onwards from one: a straight line in
-the picture (a reed, a strap, a frame) that the net flags a piece of continues with the
-same cross-section, so following free ends traced content (on bench.damage's synthetic
-set with folds it cost 7 points of precision for 1 of recall); two flagged pieces in
-line, with the fold's own cross-section along a third of the way between them, are far
-rarer in content than on a fold.
+filter cannot. Why only between two straight stretches: a straight line in the picture
+(a reed, a strap, a frame) that the net flags a piece of continues with the same
+cross-section, so following a single piece onwards traced content (on bench.damage's
+synthetic set with folds it cost 7 points of precision for 1 of recall), and joining a
+stretch to any piece ahead that ran along its line joined shingle rows and a coat's edge
+on the uncracked historical photos (5,175 px on 6 of 48); two straight flagged stretches
+in line, with the first one's cross-section along a third of the way between them, are
+far rarer in content than on a fold.
 """
 
 from __future__ import annotations
@@ -38,15 +38,14 @@ import numpy as np
 WORK_SIDE = 1024  # px: larger pictures are searched at this long side (the net's own scale)
 MIN_LENGTH = 24.0  # px: a found stretch shorter than this is not joined
 MAX_WOBBLE = 1.5  # px: RMS distance of a joined stretch's pixels from its fitted line
-MAX_TURN = np.deg2rad(10.0)  # a stretch joins damage that lies this close to its own line, ahead
-MAX_TARGETS = 4  # pieces of damage ahead of a stretch's end tried, nearest first
-LOCAL, ELONGATION = 12, 3.0  # ... each must run along the stretch's line within LOCAL px of where it starts
+MAX_TURN = np.deg2rad(10.0)  # two stretches join when each points along the join this closely
+MAX_TARGETS = 4  # other stretches' ends ahead of a stretch's end tried, nearest first
 HALF_WIDTH = 4  # px each side of the line in a cross-section
 CORRIDOR = 8  # px each side of the straight join that the fold's path may stray
 STEP = 4  # px along the line between path points; the path moves at most 1 px sideways per step
 WINDOW = 12  # px of line each cross-section is averaged over
-MIN_MATCH = 0.7  # correlation of the path's cross-section with the found stretch's, at least
-MIN_STRENGTH = 0.15  # ... and its contrast relative to the found stretch's, at least
+MIN_MATCH = 0.65  # correlation of the path's cross-section with the found stretch's, at least
+MIN_STRENGTH = 0.1  # ... and its contrast relative to the found stretch's, at least
 MIN_RUN = 3  # path points in a row that must match to count (12 px of line)
 MIN_SHARE = 0.3  # share of the path in such runs for the pieces to be taken for one fold
 END_SLACK = 2  # path points at either end that may fail to match (the fold must meet both pieces)
@@ -74,8 +73,8 @@ class Stretch:
 
 def join_folds(grey: np.ndarray, found: np.ndarray) -> np.ndarray:
     """(H, W) uint8 grey and bool damage found → the same mask with the pieces of each fold
-    joined: a long straight stretch and a piece ahead of it on its line, where the
-    stretch's cross-section shows along enough of the way between them."""
+    joined: two long straight stretches that line up, where the first one's cross-section
+    shows along enough of the way between them."""
     if grey.shape != found.shape:
         raise ValueError(f"grey {grey.shape} and mask {found.shape} differ in size")
     h, w = grey.shape
@@ -92,18 +91,17 @@ def join_folds(grey: np.ndarray, found: np.ndarray) -> np.ndarray:
 
 
 def folds(picture: np.ndarray, found: np.ndarray) -> Iterator[tuple[np.ndarray, int]]:
-    """Each fold joining a found stretch to damage it points at: a polyline ((n, 2) x, y)
-    and its width (px)."""
+    """Each fold joining two found stretches that line up: a polyline ((n, 2) x, y) and its
+    width (px)."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
-    ys, xs = np.nonzero(labels)
-    pixels = Pixels(np.stack([xs, ys], axis=1).astype(np.float32), labels[ys, xs])
+    stretches = straight_stretches(picture, labels, stats)
     drawn = np.zeros(picture.shape, np.uint8)  # the folds so far, 2 px wider each side
-    for stretch in straight_stretches(picture, labels, stats):
+    for stretch in stretches:
         for end, outward, template in stretch.ends():
             x, y = np.clip(np.round(end).astype(int), 0, (drawn.shape[1] - 1, drawn.shape[0] - 1))
             if drawn[y, x]:
                 continue  # a fold already leaves this end: the one from its other piece
-            for target in pixels.ahead(end, outward, stretch.label):
+            for target in _ends_ahead(stretches, stretch, end, outward):
                 fold = _fold(picture, end, target - end, template)
                 if fold is not None:
                     cv2.polylines(drawn, [np.round(fold).astype(np.int32)], False, 1, thickness=stretch.width + 4)
@@ -111,36 +109,22 @@ def folds(picture: np.ndarray, found: np.ndarray) -> Iterator[tuple[np.ndarray, 
                     break
 
 
-@dataclass(frozen=True)
-class Pixels:
-    """The found pixels, (x, y) with their component's label."""
-
-    points: np.ndarray  # (n, 2) float32
-    labels: np.ndarray  # (n,)
-
-    def ahead(self, end: np.ndarray, outward: np.ndarray, own: int) -> list[np.ndarray]:
-        """The nearest pixel of each other component within MAX_TURN of `outward` from
-        `end`, nearest first, at most MAX_TARGETS of them."""
-        offsets = self.points - end
-        distance = np.hypot(offsets[:, 0], offsets[:, 1])
-        inside = (self.labels != own) & (distance >= 1) & (offsets @ outward >= np.cos(MAX_TURN) * distance)
-        nearest: dict[int, int] = {}
-        for i in np.flatnonzero(inside)[np.argsort(distance[inside], kind="stable")]:
-            nearest.setdefault(int(self.labels[i]), int(i))
-            if len(nearest) == MAX_TARGETS:
-                break
-        return [self.points[i] for i in nearest.values()
-                if self._in_line(i, (self.points[i] - end) / distance[i])]
-
-    def _in_line(self, i: int, join: np.ndarray) -> bool:
-        """Whether the component of pixel i runs along the `join` (unit) where it starts
-        (within LOCAL px of i): a piece of the same line, pointing back at the end that
-        reached it, not a blot, a crossing crack or a parallel line beside it."""
-        near = (self.labels == self.labels[i]) & (np.hypot(*(self.points - self.points[i]).T) <= LOCAL)
-        if near.sum() < 3:
-            return False
-        spread, axes = np.linalg.eigh(np.cov((self.points[near] - self.points[near].mean(axis=0)).T))
-        return abs(axes[:, 1] @ join) >= np.cos(MAX_TURN) and spread[1] >= ELONGATION ** 2 * max(spread[0], 0.25)
+def _ends_ahead(stretches: list[Stretch], own: Stretch, end: np.ndarray, outward: np.ndarray) -> list[np.ndarray]:
+    """The ends of the other stretches that lie ahead of `end` on its line and point back
+    along it (each within MAX_TURN of the join), nearest first, at most MAX_TARGETS."""
+    ahead = []
+    for other in stretches:
+        if other is own:
+            continue
+        for point, other_out, _ in other.ends():
+            gap = point - end
+            distance = float(np.hypot(*gap))
+            if distance < 1:
+                continue
+            join = gap / distance
+            if outward @ join >= np.cos(MAX_TURN) and -other_out @ join >= np.cos(MAX_TURN):
+                ahead.append((distance, point))
+    return [point for _, point in sorted(ahead, key=lambda item: item[0])[:MAX_TARGETS]]
 
 
 def straight_stretches(picture: np.ndarray, labels: np.ndarray, stats: np.ndarray) -> list[Stretch]:
