@@ -37,7 +37,7 @@ import numpy as np
 
 WORK_SIDE = 1024  # px: larger pictures are searched at this long side (the net's own scale)
 MIN_LENGTH = 24.0  # px: a found stretch shorter than this is not joined
-MAX_WOBBLE = 1.5  # px: RMS distance of a joined stretch's pixels from its fitted line
+MAX_WOBBLE = 1.5  # px: RMS distance of a stretch's pixels from its line, beyond what its width explains
 MAX_TURN = np.deg2rad(10.0)  # two stretches join when each points along the join this closely
 MAX_TARGETS = 4  # other stretches' ends ahead of a stretch's end tried, nearest first
 HALF_WIDTH = 4  # px each side of the line in a cross-section
