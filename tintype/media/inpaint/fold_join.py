@@ -62,7 +62,6 @@ class Stretch:
     direction: np.ndarray  # unit (dx, dy)
     profile: np.ndarray  # (2 * HALF_WIDTH + 1,) cross-section, left of `direction` first; no mean, no slope
     width: int  # px, the stretch's thickness
-    label: int  # its component's label among the found
 
     def ends(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Each end with the direction pointing out of the stretch there and the
@@ -135,13 +134,13 @@ def straight_stretches(picture: np.ndarray, labels: np.ndarray, stats: np.ndarra
         if max(stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]) < MIN_LENGTH:
             continue
         ys, xs = np.nonzero(labels == i)
-        stretch = _fit(picture, np.stack([xs, ys], axis=1).astype(np.float32), i)
+        stretch = _fit(picture, np.stack([xs, ys], axis=1).astype(np.float32))
         if stretch is not None:
             stretches.append(stretch)
     return stretches
 
 
-def _fit(picture: np.ndarray, points: np.ndarray, label: int) -> Stretch | None:
+def _fit(picture: np.ndarray, points: np.ndarray) -> Stretch | None:
     centre = points.mean(axis=0)
     spread, axes = np.linalg.eigh(np.cov((points - centre).T))
     direction = axes[:, 1]
@@ -157,7 +156,7 @@ def _fit(picture: np.ndarray, points: np.ndarray, label: int) -> Stretch | None:
     profile = _detrend(rows.mean(axis=0))
     if not profile.any():
         return None
-    return Stretch(start, centre + along.max() * direction, direction, profile, width, label)
+    return Stretch(start, centre + along.max() * direction, direction, profile, width)
 
 
 def _fold(picture: np.ndarray, start: np.ndarray, span: np.ndarray, template: np.ndarray) -> np.ndarray | None:
