@@ -633,13 +633,18 @@ def _write_outputs(store: ObjectStore, job: Job, result: Path) -> list[tuple[job
     return written
 
 
-def write_object(store: ObjectStore, key: str, path: Path) -> None:
+def write_object(store: ObjectStore, key: str, path: Path, then: Callable[[], None] | None = None) -> None:
     """Copy through a hidden file renamed into place: an interrupted copy leaves no half
-    file under the user's name, and --force replaces a link instead of writing through it."""
+    file under the user's name, and --force replaces a link instead of writing through it.
+    `then` (what records the result) runs with the rename, Ctrl-C held back until both
+    are done."""
     part = path.with_name(f".{path.name}.part")
     try:
         store.get_file(key, part)
-        os.replace(part, path)
+        with processes.sigint_deferred():
+            os.replace(part, path)
+            if then is not None:
+                then()
     finally:
         part.unlink(missing_ok=True)
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -157,6 +158,25 @@ def sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Ctrl-C waits for the end of a few steps that must happen together (a result renamed
+    into place and the ledger line naming it): cut between them, a folder would hold a
+    result its ledger and summary call not done. Off the main thread (signals cannot be
+    handled there) the steps just run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            signal.raise_signal(signal.SIGINT)  # handled now, as it would have been
 
 
 def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:

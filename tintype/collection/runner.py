@@ -185,24 +185,31 @@ class Runner:
                 continue
             plan = self.active.pop(job.id)
             try:
-                row = self._deliver(plan, job)
+                self._deliver(plan, job, bar)
             except (StorageError, OSError) as exc:
                 row = Row(plan.item.rel, plan.output, FAILED, f"the result could not be written: {_reason(exc)}")
-            self._finish(plan.item, row, bar)
+                self._finish(plan.item, row, bar)
             self._forget(job.id)
         bar.set_postfix_str(f"chunks {running_done}/{running_total}, failed {self._count(FAILED)}", refresh=False)
 
-    def _deliver(self, plan: Planned, job: Job) -> Row:
+    def _deliver(self, plan: Planned, job: Job, bar: Any) -> None:
+        """The ended job's row; a result is renamed into place together with its ledger line
+        and its row, so a Ctrl-C never leaves the three disagreeing."""
         if job.status != "succeeded":
-            return Row(plan.item.rel, plan.output, FAILED, f"job {job.status}: {job.error or ''}".strip())
+            self._finish(plan.item, Row(plan.item.rel, plan.output, FAILED,
+                                        f"job {job.status}: {job.error or ''}".strip()), bar)
+            return
         target = self.run.outdir / plan.output
         target.parent.mkdir(parents=True, exist_ok=True)
         for made in job_outputs.of(job).values():  # its provenance manifest, before the job is removed
             write_object(self.store, made.key, output_path(target, made.suffix))
-        write_object(self.store, job.output_key, target)
         quality = json.dumps(job.quality, sort_keys=True, separators=(",", ":")) if job.quality else ""
-        self.ledger.record(Entry(plan.item.rel, plan.output, plan.key, quality))
-        return Row(plan.item.rel, plan.output, SUCCEEDED, "", quality)
+
+        def recorded() -> None:
+            self.ledger.record(Entry(plan.item.rel, plan.output, plan.key, quality))
+            self._finish(plan.item, Row(plan.item.rel, plan.output, SUCCEEDED, "", quality), bar)
+
+        write_object(self.store, job.output_key, target, then=recorded)
 
     def _forget(self, job_id: str) -> None:
         """A private folder keeps nothing of an ended job (its disk is freed as the run goes);
