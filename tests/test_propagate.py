@@ -107,6 +107,46 @@ def test_what_one_key_cannot_see_comes_from_the_other():
     assert np.abs(both.ab[t][revealed] - red).sum(axis=-1).mean() > 20
 
 
+def test_an_object_the_chain_lost_is_found_again_by_a_direct_flow():
+    # A grey bar covers the moving square on frames 3-4: the chain loses it there, and
+    # where it comes out the chain points at the ground it hid. A direct flow to the key
+    # finds the square again. Anchors and the fill by lightness, which also help, are
+    # off, so that only the direct flow is measured (direct_below=0 turns it off).
+    import dataclasses
+
+    frames, where = moving_object(9, step=2)
+    for t in (3, 4):
+        frames[t][40:140, 20:110] = patch(21, 100, (1.0, 1.0, 1.0))[:, :90]
+    truth = [ab_of(f) for f in frames]
+    lights = lights_of(frames)
+    x, y = where[6]
+    inside = np.s_[y + 8:y + 48, x + 8:x + 48]
+    alone = dataclasses.replace(pg.DEFAULT_OPTIONS, anchor_every=0, fill_bands=1)
+    found = pg.propagate(lights, {0: truth[0]}, options=alone)
+    lost = pg.propagate(lights, {0: truth[0]}, options=dataclasses.replace(alone, direct_below=0.0))
+    with_direct = chroma_error(found.ab[6][inside], truth[6][inside])
+    without = chroma_error(lost.ab[6][inside], truth[6][inside])
+    assert with_direct < 0.6 * without, (with_direct, without)
+
+
+def test_the_fill_keeps_to_lightness():
+    # A hole no key reaches straddles a bright blue area and a dark red one: filled by
+    # lightness, each part takes the colour of its own kind of surface, not a blend of both.
+    import dataclasses
+
+    light = np.full((128, 192), 50, np.uint8)
+    light[:64] = 200
+    ab = np.where((light > 100)[..., None], np.float32((-10, -40)), np.float32((40, 20))).astype(np.float32)
+    weight = np.ones((128, 192), np.float32)
+    weight[48:80, 80:112] = 0.0
+    hole = np.s_[48:80, 80:112]
+    filled = pg.blend(ab * weight[..., None], weight, None, pg.DEFAULT_OPTIONS, light)
+    assert np.abs(filled[hole] - ab[hole]).max() < 2
+    by_place = pg.blend(ab * weight[..., None], weight, None, dataclasses.replace(pg.DEFAULT_OPTIONS, fill_bands=1),
+                        light)
+    assert np.abs(by_place[hole] - ab[hole]).max() > 20
+
+
 def test_the_film_keeps_its_own_lightness():
     frames, _ = moving_object(6)
     truth = [ab_of(f) for f in frames]
