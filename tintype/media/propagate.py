@@ -267,43 +267,45 @@ def _fallback_of(fallback: Fallback) -> Callable[[int], np.ndarray | None]:
     return lambda t: fallback[t]
 
 
-def _spread(values: np.ndarray, weight: np.ndarray, sigma: float, prior: np.ndarray | None = None) -> np.ndarray:
+def _spread(values: np.ndarray, weight: np.ndarray, sigma: float, light: np.ndarray | None = None,
+            bands: int = 1) -> np.ndarray:
     """Normalised convolution of (h, w, 2) values with (h, w) weights: each pixel gets the
-    weighted mean of its neighbourhood (Gaussian `sigma` px), and `prior` (h, w, 2) where
-    the neighbourhood holds no weight (default: the weighted global mean). Computed at a
-    quarter size (it is smooth)."""
+    weighted mean of its neighbourhood (Gaussian `sigma` px), and the weighted global mean
+    where the neighbourhood holds no weight. Computed at a quarter size (it is smooth).
+
+    With the frame's lightness `light` and `bands` > 1, the mean is taken within soft
+    (triangular) bands of lightness, each pixel mixing the two bands it lies between:
+    revealed sky takes the colour of the sky beside it, not of the dark roof it also
+    borders. Where a band holds no colour nearby, the mean by place alone."""
     h, w = weight.shape
     small = (max(4, w // 4), max(4, h // 4))
     wv = cv2.resize(values * weight[..., None], small, interpolation=cv2.INTER_AREA)
     ws = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
-    if prior is None:
-        total = float(ws.sum())
-        fill = (wv.reshape(-1, 2).sum(0) / total if total > 1e-6 else np.zeros(2)).astype(np.float32)
-    else:
-        fill = cv2.resize(prior, small, interpolation=cv2.INTER_AREA)
+    total = float(ws.sum())
+    mean = (wv.reshape(-1, 2).sum(0) / total if total > 1e-6 else np.zeros(2)).astype(np.float32)
     s = max(1.0, sigma / 4.0)
-    local = cv2.GaussianBlur(wv, (0, 0), s)
-    local_w = cv2.GaussianBlur(ws, (0, 0), s)
-    eps = np.float32(1e-3)
-    out = (local + eps * fill) / (local_w + eps)[..., None]
-    return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def _spread_by_lightness(values: np.ndarray, weight: np.ndarray, sigma: float, light: np.ndarray | None,
-                         bands: int) -> np.ndarray:
-    """`_spread` within bands of lightness (soft, triangular; each pixel mixes the two bands
-    it lies between): revealed sky takes the colour of the sky beside it, not of the dark
-    roof it also borders. Where a band has no colour nearby, the spread by place alone."""
-    plain = _spread(values, weight, sigma)
+    plain = _normalised(wv, ws, s, mean)
     if light is None or bands < 2:
-        return plain
+        return cv2.resize(plain, (w, h), interpolation=cv2.INTER_LINEAR)
     level = light_u8(light).astype(np.float32) * np.float32((bands - 1) / 255.0)
-    out = np.zeros_like(plain)
+    level_small = cv2.resize(level, small, interpolation=cv2.INTER_AREA)
+    fields = []
     for band in range(bands):
-        share = np.maximum(0.0, 1.0 - np.abs(level - np.float32(band)))
-        if share.any():
-            out += share[..., None] * _spread(values, weight * share, sigma, plain)
-    return out
+        share = np.maximum(0.0, 1.0 - np.abs(level_small - np.float32(band)))
+        fields.append(_normalised(wv * share[..., None], ws * share, s, plain))
+    stack = cv2.resize(np.concatenate(fields, axis=2), (w, h), interpolation=cv2.INTER_LINEAR)
+    stack = stack.reshape(h, w, bands, 2)
+    below = np.clip(level.astype(np.int64), 0, bands - 2)[..., None, None]
+    above = np.take_along_axis(stack, below + 1, axis=2)[:, :, 0]
+    beneath = np.take_along_axis(stack, below, axis=2)[:, :, 0]
+    frac = (level - below[..., 0, 0])[..., None]
+    return (beneath + frac * (above - beneath)).astype(np.float32)
+
+
+def _normalised(wv: np.ndarray, ws: np.ndarray, s: float, prior: np.ndarray) -> np.ndarray:
+    """Blurred weighted sums over blurred weights; `prior` where the weights vanish."""
+    eps = np.float32(1e-3)
+    return (cv2.GaussianBlur(wv, (0, 0), s) + eps * prior) / (cv2.GaussianBlur(ws, (0, 0), s) + eps)[..., None]
 
 
 def blend(total: np.ndarray, weight: np.ndarray, fallback: np.ndarray | None,
@@ -319,8 +321,7 @@ def blend(total: np.ndarray, weight: np.ndarray, fallback: np.ndarray | None,
     base = (fallback.astype(np.float32) * np.float32(options.fallback_detail) if fallback is not None
             else np.zeros((h, w, 2), np.float32))
     sigma = options.fill_sigma * min(h, w)
-    filled = base + _spread_by_lightness(propagated - base, np.minimum(weight, 1.0), sigma, light,
-                                         options.fill_bands)
+    filled = base + _spread(propagated - base, np.minimum(weight, 1.0), sigma, light, options.fill_bands)
     alpha = (weight / (weight + np.float32(options.fill_strength)))[..., None]
     return (alpha * propagated + (1 - alpha) * filled).astype(np.float32)
 
