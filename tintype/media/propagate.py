@@ -294,12 +294,12 @@ def _spread(values: np.ndarray, weight: np.ndarray, sigma: float, light: np.ndar
         share = np.maximum(0.0, 1.0 - np.abs(level_small - np.float32(band)))
         fields.append(_normalised(wv * share[..., None], ws * share, s, plain))
     stack = cv2.resize(np.concatenate(fields, axis=2), (w, h), interpolation=cv2.INTER_LINEAR)
-    stack = stack.reshape(h, w, bands, 2)
-    below = np.clip(level.astype(np.int64), 0, bands - 2)[..., None, None]
-    above = np.take_along_axis(stack, below + 1, axis=2)[:, :, 0]
-    beneath = np.take_along_axis(stack, below, axis=2)[:, :, 0]
-    frac = (level - below[..., 0, 0])[..., None]
-    return (beneath + frac * (above - beneath)).astype(np.float32)
+    stack = stack.reshape(h * w, bands, 2)
+    below = np.clip(level.astype(np.int64), 0, bands - 2).ravel()
+    pixels = np.arange(h * w)
+    beneath, above = stack[pixels, below], stack[pixels, below + 1]
+    frac = (level.ravel() - below)[:, None]
+    return (beneath + frac * (above - beneath)).reshape(h, w, 2).astype(np.float32)
 
 
 def _normalised(wv: np.ndarray, ws: np.ndarray, s: float, prior: np.ndarray) -> np.ndarray:
