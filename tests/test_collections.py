@@ -223,8 +223,9 @@ def test_each_job_ends_as_a_row_with_its_manifest_beside_its_result(tmp_path):
 
 
 def test_a_ctrl_c_as_a_result_lands_leaves_ledger_and_summary_agreeing(tmp_path):
-    """A Ctrl-C pressed just as a result's ledger line is written (once a flaky failure of the
-    test above: the ledger named a result its summary called not done) waits for the row."""
+    """A Ctrl-C pressed just as a result's ledger line is written waits for the row (it once
+    made test_ctrl_c_stops_a_collection_with_a_true_ledger fail now and then: the ledger
+    named a result its summary called not done)."""
     import signal
 
     from tintype.storage import keys
