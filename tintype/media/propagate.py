@@ -200,20 +200,24 @@ def carry(lights: Sequence[np.ndarray], links: Sequence[Link | None], key: _Key,
         trust = fl.warp(trust, move)
         trust *= trusted
         trust *= np.float32(options.decay)
+        light = light_u8(lights[t])
         if options.anchor_every and abs(t - key.index) % options.anchor_every == 0:
-            composed, trust = _anchor(light_u8(lights[t]), key_light, composed, trust, key, abs(t - key.index),
-                                      options)
+            composed, trust = _anchor(light, key_light, composed, trust, key, abs(t - key.index), options)
         # Where the chain failed its check, the key's colour still counts a little when the
         # lightness it was sampled from matches the frame's (the same surface, most likely).
-        light = light_u8(lights[t])
         match = _match(key_light_f, composed, light, spread)
         level = np.float32(key.confidence * options.decay ** abs(t - key.index))
         floor = np.float32(options.untrusted) * level
         ab, confidence = fl.warp(key.ab, composed), np.maximum(trust, floor * match)
         lost = trust < np.float32(options.direct_below) * level
         if lost.any():
-            ab, confidence = _rescue(light, key_light, key_light_f, key.ab, composed, lost, match, floor, ab,
-                                     confidence, spread, options)
+            # Where the chain lost the key, the direct flow's sample replaces it if the key's
+            # lightness around that sample matches the frame's better.
+            direct_ab, direct_match = _direct_sample(light, key_light, key_light_f, key.ab, composed, spread,
+                                                     options.match_patch)
+            better = lost & (direct_match > match)
+            ab = np.where(better[..., None], direct_ab, ab)
+            confidence = np.where(better, np.maximum(confidence, floor * direct_match), confidence)
         yield t, ab, confidence
 
 
@@ -228,19 +232,14 @@ def _match(key_light: np.ndarray, field: np.ndarray, light: np.ndarray, spread: 
     return np.exp(square * spread)
 
 
-def _rescue(light: np.ndarray, key_light: np.ndarray, key_light_f: np.ndarray, key_ab: np.ndarray,
-            composed: np.ndarray, lost: np.ndarray, match: np.ndarray, floor: np.float32, ab: np.ndarray,
-            confidence: np.ndarray, spread: np.float32, options: Options) -> tuple[np.ndarray, np.ndarray]:
-    """Where the chain lost the key (a moving arm, a dog in mid-jump), a direct flow from the
-    frame to the key often finds the surface again: its sample replaces the chain's where
-    the key's lightness around it matches the frame's better, at the untrusted weight.
-    Measured on the real clips (bench.keyframes): +0.2 dB for the first frame as key, +1 dB
-    on the fastest clip."""
+def _direct_sample(light: np.ndarray, key_light: np.ndarray, key_light_f: np.ndarray, key_ab: np.ndarray,
+                   composed: np.ndarray, spread: np.float32, patch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The key's ab through a direct flow from the frame to the key (seeded by the chain),
+    and how well the key's lightness matches there over a patch. Where the chain lost the
+    key (a moving arm, a dog in mid-jump) this often finds the surface again: +0.2 dB for
+    the first frame as key on the real clips (bench.keyframes), +1 dB on the fastest."""
     direct = fl.flow_from(light, key_light, composed)
-    direct_match = _match(key_light_f, direct, light, spread, options.match_patch)
-    better = lost & (direct_match > match)
-    ab = np.where(better[..., None], fl.warp(key_ab, direct), ab)
-    return ab, np.where(better, np.maximum(confidence, floor * direct_match), confidence)
+    return fl.warp(key_ab, direct), _match(key_light_f, direct, light, spread, patch)
 
 
 def _anchor(light: np.ndarray, key_light: np.ndarray, composed: np.ndarray, trust: np.ndarray, key: _Key,
