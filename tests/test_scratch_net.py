@@ -215,16 +215,38 @@ def test_a_fold_is_a_long_straight_line_lit_on_one_side_and_shadowed_on_the_othe
     assert lopsided >= 8
 
 
-def test_the_recipe_before_folds_draws_none(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("kind", "recipe"), [("fold", "BEFORE_FOLDS"), ("faint", "BEFORE_FAINT")])
+def test_an_earlier_recipe_draws_none_of_what_came_after(monkeypatch: pytest.MonkeyPatch, kind: str,
+                                                           recipe: str) -> None:
     drawn = []
-    monkeypatch.setitem(damage_synth.DEFECTS, "fold", lambda canvas, label, rng: drawn.append(1))
+    monkeypatch.setitem(damage_synth.DEFECTS, kind, lambda canvas, label, rng, size=1.0: drawn.append(1))
+    monkeypatch.setattr(damage_synth, kind, damage_synth.DEFECTS[kind])  # the craquelure draws it by name
     photo = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (160, 160), dtype=np.uint8), (0, 0), 3)
     for seed in range(40):
-        damage_synth.make_sample(photo, 96, np.random.default_rng(seed), damage_synth.BEFORE_FOLDS)
+        damage_synth.make_sample(photo, 96, np.random.default_rng(seed), getattr(damage_synth, recipe))
     assert not drawn
     for seed in range(40):
         damage_synth.make_sample(photo, 96, np.random.default_rng(seed))
-    assert drawn  # the whole recipe draws folds now and then
+    assert drawn  # the whole recipe draws them now and then
+
+
+def test_faint_cracks_are_labelled_where_they_show_and_not_in_busy_ground() -> None:
+    flat = np.full((128, 128), 150.0, np.float32)
+    busy = flat + np.random.default_rng(0).normal(0, 12, flat.shape).astype(np.float32)
+    drawn = labelled_flat = labelled_busy = 0
+    for seed in range(24):
+        canvas, label = flat.copy(), np.zeros(flat.shape, bool)
+        damage_synth.faint(canvas, label, np.random.default_rng(seed))
+        change = canvas - flat
+        assert np.abs(change).max() <= 14.0 + 1e-3  # under a hairline's 15 levels
+        if (np.abs(change) >= 3).sum() >= 20:  # (a path may start at the border and leave the picture)
+            drawn += 1
+            labelled_flat += label.sum() >= 0.3 * (np.abs(change) >= 3).sum()
+        canvas, label = busy.copy(), np.zeros(flat.shape, bool)
+        damage_synth.faint(canvas, label, np.random.default_rng(seed))
+        labelled_busy += int(label.sum())
+    assert drawn >= 8 and labelled_flat == drawn  # seen on smooth skin, so labelled
+    assert labelled_busy == 0  # lost in grain of 12 levels, so not
 
 
 def test_a_share_of_scans_stays_crisp_and_lossless_as_real_prints_are() -> None:

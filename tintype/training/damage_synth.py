@@ -14,6 +14,9 @@ The recipe follows how an old print comes to look the way it does, in that order
    * hairlines — fine cracks in the emulsion that catch the light: a faint bright line
      with a shadow on one side, only a few tens of levels from the picture (the cracks
      across faces and bright cloth, which paper-white cracks do not teach);
+   * faint cracks — the same fine craquelure only 5-14 levels from the picture, as over
+     the smooth skin of real print d; labelled where the picture around is smooth enough
+     for a person to see them;
    * creases — long soft bands, brighter or darker, with a sharp line down the middle;
    * folds — long, nearly straight lines, lit on a ramp up to a bright crest on one
      side and shadowed on the other (a fold pressed flat, seen in raking light), fading
@@ -41,6 +44,7 @@ import cv2
 import numpy as np
 
 LABEL_MIN_CHANGE = 10.0  # grey levels a defect must change a pixel by to be labelled
+FAINT_MIN_CHANGE = 3.0  # the same for a faint crack, where the picture around it is smooth
 LABEL_MIN_COVER = 0.4  # coverage of the defect's layer a labelled pixel has, at least
 # Share of scans left crisp. A net trained on softened scans alone learns that a crisp
 # bright line is content (a collar's edge) and misses the cracks of sharp, lossless scans.
@@ -135,13 +139,14 @@ def _stroke_tone(rng: np.random.Generator, bright_share: float) -> float:
 
 
 def _composite(canvas: np.ndarray, label: np.ndarray, cover: np.ndarray, tone: float | np.ndarray,
-               opacity: float, labelled: bool = True) -> None:
-    """Lay a defect's coverage layer over the canvas with a tone; add its visible footprint."""
+               opacity: float, labelled: bool = True, min_change: float | np.ndarray = LABEL_MIN_CHANGE) -> None:
+    """Lay a defect's coverage layer over the canvas with a tone; add its visible footprint
+    (where it changed the picture by `min_change` levels or more)."""
     alpha = np.clip(cover * opacity, 0.0, 1.0)
     before = canvas.copy()
     canvas += alpha * (tone - canvas)
     if labelled:
-        label |= (cover >= LABEL_MIN_COVER) & (np.abs(canvas - before) >= LABEL_MIN_CHANGE)
+        label |= (cover >= LABEL_MIN_COVER) & (np.abs(canvas - before) >= min_change)
 
 
 def _polyline(layer: np.ndarray, points: np.ndarray, width: int) -> None:
@@ -276,6 +281,29 @@ def hairline(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, si
     _composite(canvas, label, shadow, np.clip(canvas - amplitude * rng.uniform(0.6, 1.0), 0, 255),
                rng.uniform(0.6, 1.0))
     _composite(canvas, label, layer, np.clip(canvas + amplitude, 0, 255), rng.uniform(0.8, 1.0))
+
+
+def _local_spread(canvas: np.ndarray) -> np.ndarray:
+    """The picture's standard deviation over 5x5 px: how busy it is around each pixel."""
+    mean = cv2.blur(canvas, (5, 5))
+    return np.sqrt(np.maximum(cv2.blur(canvas * canvas, (5, 5)) - mean * mean, 0.0))
+
+
+def faint(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: float = 1.0) -> None:
+    """Craquelure only 5-14 levels from the picture, mostly lighter: the fine cracks over the
+    smooth skin of real print d's neck and chest, which a hairline (15-45 levels) does not
+    teach. Under LABEL_MIN_CHANGE, so labelled by its own rule: where it changed the picture by
+    FAINT_MIN_CHANGE and its step is at least twice the picture's local spread, as a person
+    sees it; the same line through hair or foliage is drawn but not labelled."""
+    layer = np.zeros_like(canvas)
+    for path in _crack_paths(*canvas.shape, rng, size):
+        _polyline(layer, path, 1)
+    if rng.random() < 0.5:
+        layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.3, 0.7))
+    amplitude = rng.uniform(5, 14) * (1.0 if rng.random() < 0.75 else -1.0)
+    visible = np.where(_local_spread(canvas) * 2 <= abs(amplitude), FAINT_MIN_CHANGE, np.inf)
+    _composite(canvas, label, layer, np.clip(canvas + amplitude, 0, 255), rng.uniform(0.8, 1.0),
+               min_change=visible.astype(np.float32))
 
 
 def crease(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
@@ -413,13 +441,14 @@ def stain(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> No
 
 
 DEFECTS = {"scratch": scratch, "crack": crack, "hairline": hairline, "crease": crease, "fold": fold,
-           "tear": tear, "edge_wear": edge_wear, "spots": spots}
+           "tear": tear, "edge_wear": edge_wear, "spots": spots, "faint": faint}
 # how often each kind is drawn (relative); cracks and scratches are what prints show most
 WEIGHT = {"scratch": 3.0, "crack": 4.0, "hairline": 2.0, "crease": 1.0, "fold": 1.5, "tear": 0.5,
-          "edge_wear": 0.5, "spots": 1.5}
-# The recipe before folds were added: with it a seed draws exactly the damage it drew then,
-# so bench.damage can still compare a net with the figures of every earlier model card.
-BEFORE_FOLDS = tuple(name for name in DEFECTS if name != "fold")
+          "edge_wear": 0.5, "spots": 1.5, "faint": 1.5}
+# Earlier recipes: with one a seed draws exactly the damage it drew then, so bench.damage
+# can still compare a net with the figures of every earlier model card.
+BEFORE_FAINT = tuple(name for name in DEFECTS if name != "faint")
+BEFORE_FOLDS = tuple(name for name in BEFORE_FAINT if name != "fold")
 
 
 def damage(canvas: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = tuple(DEFECTS)) -> np.ndarray:
@@ -435,6 +464,9 @@ def damage(canvas: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = 
         kind = hairline if rng.random() < 0.4 else crack
         for _ in range(int(rng.integers(4, 12))):
             kind(canvas, label, rng, size=0.5)
+        if "faint" in kinds and rng.random() < 0.5:  # its finest cracks barely show
+            for _ in range(int(rng.integers(2, 10))):
+                faint(canvas, label, rng, size=0.5)
         return label
     names = [name for name in DEFECTS if name in kinds]
     p = np.array([WEIGHT[n] for n in names])

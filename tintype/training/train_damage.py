@@ -2,7 +2,7 @@
 
     python -m tintype.training.train_damage --data ../shared/data/colorize_train
         [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
-        [--val-fraction F] [--val-count N] [--minutes M] [--resume CKPT] [--arch effnet|unet]
+        [--val-fraction F] [--val-count N] [--val-kinds K,K] [--minutes M] [--resume CKPT] [--arch effnet|unet]
         [--scales 1,2] [--bf16] [--snapshots]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from tintype.gpu_workers.models.scratch_unet import SCALES, ScratchNet, export_state, load_model, new_model
 from tintype.gpu_workers.models.weight_files import sha256_of
-from tintype.training.damage_synth import Sample, make_sample, read_grey
+from tintype.training.damage_synth import DEFECTS, Sample, make_sample, read_grey
 from tintype.training.train import split_images
 
 DEFAULT_WORK = Path(__file__).resolve().parents[2] / "var" / "damage"
@@ -47,11 +47,13 @@ def log(message: str) -> None:
     print(f"[train_damage {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def validation_set(paths: Sequence[Path], count: int, size: int, seed: int) -> list[Sample]:
-    """A fixed synthetic set on held-out photos: the same for a seed, whatever was trained."""
+def validation_set(paths: Sequence[Path], count: int, size: int, seed: int,
+                   kinds: Sequence[str] = tuple(DEFECTS)) -> list[Sample]:
+    """A fixed synthetic set on held-out photos: the same for a seed and recipe, whatever
+    was trained (an earlier recipe keeps a fine-tune's choice comparable with the last card's)."""
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(paths), size=count, replace=len(paths) < count)
-    return [make_sample(read_grey(paths[i]), size, rng) for i in picks]
+    return [make_sample(read_grey(paths[i]), size, rng, kinds) for i in picks]
 
 
 def batches(paths: Sequence[Path], batch: int, crop: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -134,7 +136,7 @@ def train(args: argparse.Namespace) -> dict:
     if not split.val:
         raise SystemExit(f"no validation photos under {args.data} at --val-fraction {args.val_fraction}")
     log(f"{len(split.train)} training photos, {len(split.val)} held out")
-    val = validation_set(split.val, args.val_count, args.val_size, args.split_seed + 1)
+    val = validation_set(split.val, args.val_count, args.val_size, args.split_seed + 1, args.val_kinds)
     val_label = np.stack([s.label for s in val])
     log(f"validation: {len(val)} samples of {args.val_size}px, {val_label.mean():.2%} damaged pixels")
     if args.resume is not None:  # a run's .ema.ckpt or a shipped (fp16) weight file
@@ -214,6 +216,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-fraction", type=float, default=0.05)
     p.add_argument("--val-count", type=int, default=160)
     p.add_argument("--val-size", type=int, default=192)
+    p.add_argument("--val-kinds", type=_kinds, default=tuple(DEFECTS),
+                   help="the defects of the validation set, comma-separated (default: all)")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--threads", type=int, default=2)
@@ -234,6 +238,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "per second on CPUs with AVX-512 BF16 or AMX; the loss, the weights, "
                         "evaluation and the exported file stay float32 (fp16 on export)")
     return p.parse_args(argv)
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in DEFECTS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown defects {unknown}; known: {', '.join(DEFECTS)}")
+    return kinds
 
 
 def _scales(text: str) -> tuple[float, ...]:
