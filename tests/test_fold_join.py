@@ -127,6 +127,27 @@ def test_pieces_that_do_not_line_up_are_not_joined(moved: str) -> None:
     assert (join_folds(fold.grey, pieces) == pieces).all()
 
 
+@pytest.mark.parametrize(("piece_px", "joined"), [(60, True), (35, False)])
+def test_a_join_from_a_part_reaches_no_further_than_a_few_lengths_of_its_longer_piece(piece_px: int,
+                                                                                       joined: bool) -> None:
+    """The whole fold is plain here, but only a short piece at each end is found, and the
+    second is part of a branching crack: 60 px pieces 146 px apart (2.4 times) are joined;
+    35 px pieces 196 px apart (5.6 times, over MAX_REACH) are not: far beyond its length a
+    network's straight part lines up with another piece by chance as often as it
+    continues (real print d: a line across two faces)."""
+    fold = fold_picture(4, middle_contrast=1.0)
+    ys, xs = np.nonzero(fold.ends)
+    along = np.hypot(xs - 20.0, ys - 30.0)
+    ends = np.zeros_like(fold.ends)
+    keep = (along <= piece_px) | (along >= along.max() - piece_px)
+    ends[ys[keep], xs[keep]] = True
+    ends = branching(ends)
+    added = join_folds(fold.grey, ends) & ~ends
+    assert added.any() == joined
+    if joined:
+        assert (added & fold.near).sum() >= 0.97 * added.sum()
+
+
 def test_a_crack_crossing_the_line_further_on_is_not_taken_for_its_other_piece() -> None:
     """The fold runs on, plain, but what was found ahead is a short crack across it: not a
     piece of the same line, so nothing is joined (though the picture would match)."""

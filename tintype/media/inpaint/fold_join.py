@@ -33,6 +33,17 @@ one of the two pieces is straight as a whole. Measured on bench.damage: the fore
 gap on b is closed, nothing more is flagged on the 48 uncracked photos, and the
 synthetic sets lose 0.2-0.3 points of precision. A join is drawn as wide as the
 narrower piece (a part is wider where another crack meets it).
+
+A join from such a part spans at most MAX_REACH times the longer of its two pieces: a
+straight part of a crack network is a guess at a line, known only as well as its own
+length tells it, and far beyond that it lines up with another piece by chance as often as
+it continues. Seen on real print d with a fine-tuned net: a 34 px part of the crack
+network at the left edge and a 50 px stretch at the right, 309 px apart (6.2 times the
+longer), were joined by a straight line across both faces, matching a third of the way
+on eyes, noses and cheeks. The joins from parts on print b span 3.2-3.4 times their
+longer piece. Two pieces straight as a whole are not limited: a fold's plain stretches
+are often broken into short pieces (a large scan seen at the working size), and c's
+crease spans 3.7 times its longer piece.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ MIN_LENGTH = 24.0  # px: a found stretch shorter than this is not joined
 MAX_WOBBLE = 1.5  # px: RMS distance of a stretch's pixels from its line, beyond what its width explains
 MAX_TURN = np.deg2rad(10.0)  # two stretches join when each points along the join this closely
 MAX_TARGETS = 4  # other stretches' ends ahead of a stretch's end tried, nearest first
+MAX_REACH = 5.0  # a join from a part spans at most this many times the longer of its two pieces
 HALF_WIDTH = 4  # px each side of the line in a cross-section
 CORRIDOR = 8  # px each side of the straight join that the fold's path may stray
 STEP = 4  # px along the line between path points; the path moves at most 1 px sideways per step
@@ -74,6 +86,10 @@ class Stretch:
     profile: np.ndarray  # (2 * HALF_WIDTH + 1,) cross-section, left of `direction` first; no mean, no slope
     width: int  # px, the stretch's thickness
     part: bool = False  # a straight part of a component that is not straight as a whole
+
+    @property
+    def length(self) -> float:
+        return float(np.hypot(*(self.end - self.start)))
 
     def ends(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Each end with the direction pointing out of the stretch there and the
@@ -123,7 +139,8 @@ def folds(picture: np.ndarray, found: np.ndarray) -> Iterator[tuple[np.ndarray, 
 def _ends_ahead(stretches: list[Stretch], own: Stretch, end: np.ndarray,
                 outward: np.ndarray) -> list[tuple[np.ndarray, Stretch]]:
     """The ends of the other stretches that lie ahead of `end` on its line and point back
-    along it (each within MAX_TURN of the join), nearest first, at most MAX_TARGETS."""
+    along it (each within MAX_TURN of the join), nearest first, at most MAX_TARGETS; from or
+    to a part, within MAX_REACH lengths of the longer piece."""
     ahead = []
     for other in stretches:
         if other is own or (own.part and other.part):
@@ -131,7 +148,8 @@ def _ends_ahead(stretches: list[Stretch], own: Stretch, end: np.ndarray,
         for point, other_out, _ in other.ends():
             gap = point - end
             distance = float(np.hypot(*gap))
-            if distance < 1:
+            reach = MAX_REACH * max(own.length, other.length) if own.part or other.part else np.inf
+            if distance < 1 or distance > reach:
                 continue
             join = gap / distance
             if outward @ join >= np.cos(MAX_TURN) and -other_out @ join >= np.cos(MAX_TURN):
