@@ -290,18 +290,16 @@ def _local_spread(canvas: np.ndarray) -> np.ndarray:
 
 
 def faint(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: float = 1.0) -> None:
-    """Craquelure only 5-14 levels from the picture, mostly lighter, 1-2 px wide and often
-    soft: the fine cracks over the smooth skin of real print d's neck and chest, which a
-    hairline (15-45 levels) does not teach. Under LABEL_MIN_CHANGE, so labelled by its own
-    rule: where it changed the picture by FAINT_MIN_CHANGE and its step is at least twice the
-    picture's local spread, as a person sees it; the same line through hair or foliage is
-    drawn but not labelled."""
+    """Craquelure only 5-14 levels from the picture, mostly lighter: the fine cracks over the
+    smooth skin of real print d's neck and chest, which a hairline (15-45 levels) does not
+    teach. Under LABEL_MIN_CHANGE, so labelled by its own rule: where it changed the picture by
+    FAINT_MIN_CHANGE and its step is at least twice the picture's local spread, as a person
+    sees it; the same line through hair or foliage is drawn but not labelled."""
     layer = np.zeros_like(canvas)
-    width = int(rng.choice([1, 1, 2]))
     for path in _crack_paths(*canvas.shape, rng, size):
-        _polyline(layer, path, width)
+        _polyline(layer, path, 1)
     if rng.random() < 0.5:
-        layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.3, 1.0))
+        layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.3, 0.7))
     amplitude = rng.uniform(5, 14) * (1.0 if rng.random() < 0.75 else -1.0)
     visible = np.where(_local_spread(canvas) * 2 <= abs(amplitude), FAINT_MIN_CHANGE, np.inf)
     _composite(canvas, label, layer, np.clip(canvas + amplitude, 0, 255), rng.uniform(0.8, 1.0),
