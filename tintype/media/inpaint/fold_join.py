@@ -34,16 +34,14 @@ gap on b is closed, nothing more is flagged on the 48 uncracked photos, and the
 synthetic sets lose 0.2-0.3 points of precision. A join is drawn as wide as the
 narrower piece (a part is wider where another crack meets it).
 
-A join from such a part spans at most MAX_REACH times the longer of its two pieces: a
-straight part of a crack network is a guess at a line, known only as well as its own
-length tells it, and far beyond that it lines up with another piece by chance as often as
-it continues. Seen on real print d with a fine-tuned net: a 34 px part of the crack
-network at the left edge and a 50 px stretch at the right, 309 px apart (6.2 times the
-longer), were joined by a straight line across both faces, matching a third of the way
-on eyes, noses and cheeks. The joins from parts on print b span 3.2-3.4 times their
-longer piece. Two pieces straight as a whole are not limited: a fold's plain stretches
-are often broken into short pieces (a large scan seen at the working size), and c's
-crease spans 3.7 times its longer piece.
+A join spans at most MAX_REACH times the longer of its two pieces: a piece's line is
+known only as well as its own length tells it, and far beyond that two pieces line up by
+chance as often as they are one fold. Seen with a fine-tuned net: on real print d, a 34 px
+part of the crack network at the left edge and a 50 px stretch at the right, 309 px apart
+(6.2 times the longer), were joined by a straight line across both faces, matching a third
+of the way on eyes, noses and cheeks; on an uncracked portrait, two 30 px pieces in a white
+beard 325 px apart (9.8 times). The true joins on the prints span 3.2-3.7 times their
+longer piece (b's forehead, c's crease).
 """
 
 from __future__ import annotations
@@ -60,7 +58,7 @@ MIN_LENGTH = 24.0  # px: a found stretch shorter than this is not joined
 MAX_WOBBLE = 1.5  # px: RMS distance of a stretch's pixels from its line, beyond what its width explains
 MAX_TURN = np.deg2rad(10.0)  # two stretches join when each points along the join this closely
 MAX_TARGETS = 4  # other stretches' ends ahead of a stretch's end tried, nearest first
-MAX_REACH = 5.0  # a join from a part spans at most this many times the longer of its two pieces
+MAX_REACH = 5.0  # a join spans at most this many times the longer of its two pieces
 HALF_WIDTH = 4  # px each side of the line in a cross-section
 CORRIDOR = 8  # px each side of the straight join that the fold's path may stray
 STEP = 4  # px along the line between path points; the path moves at most 1 px sideways per step
@@ -108,7 +106,8 @@ def join_folds(grey: np.ndarray, found: np.ndarray) -> np.ndarray:
     factor = min(1.0, WORK_SIDE / max(h, w))
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
     picture = cv2.resize(grey, size, interpolation=cv2.INTER_AREA) if factor < 1 else grey
-    seen = cv2.resize(found.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) if factor < 1 else found
+    # any found pixel marks its cell: nearest-neighbour sampling would break a 1 px line into pieces
+    seen = cv2.resize(found.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0 if factor < 1 else found
     added = np.zeros(picture.shape, np.uint8)
     for points, width in folds(picture.astype(np.float32), seen.astype(bool)):
         cv2.polylines(added, [np.round(points).astype(np.int32)], False, 1, thickness=width)
@@ -139,8 +138,8 @@ def folds(picture: np.ndarray, found: np.ndarray) -> Iterator[tuple[np.ndarray, 
 def _ends_ahead(stretches: list[Stretch], own: Stretch, end: np.ndarray,
                 outward: np.ndarray) -> list[tuple[np.ndarray, Stretch]]:
     """The ends of the other stretches that lie ahead of `end` on its line and point back
-    along it (each within MAX_TURN of the join), nearest first, at most MAX_TARGETS; from or
-    to a part, within MAX_REACH lengths of the longer piece."""
+    along it (each within MAX_TURN of the join) within MAX_REACH lengths of the longer
+    piece, nearest first, at most MAX_TARGETS."""
     ahead = []
     for other in stretches:
         if other is own or (own.part and other.part):
@@ -148,8 +147,7 @@ def _ends_ahead(stretches: list[Stretch], own: Stretch, end: np.ndarray,
         for point, other_out, _ in other.ends():
             gap = point - end
             distance = float(np.hypot(*gap))
-            reach = MAX_REACH * max(own.length, other.length) if own.part or other.part else np.inf
-            if distance < 1 or distance > reach:
+            if distance < 1 or distance > MAX_REACH * max(own.length, other.length):
                 continue
             join = gap / distance
             if outward @ join >= np.cos(MAX_TURN) and -other_out @ join >= np.cos(MAX_TURN):
