@@ -231,13 +231,13 @@ def build(weights: Weights | None, device: torch.device, _settings: Settings) ->
 
 
 WEIGHTS = Weights(
-    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-effnet-v5.pt",
-    sha256="4bd1e2b72a843e9bac92b7972bf9a7da12fbd25066a85ff1edb9f67ed836173f",
+    path=SHIPPED_WEIGHTS_DIR / "damage-scratch-effnet-v6.pt",
+    sha256="fb5a3dcb008e1ce196ee4a4bc1053df41e97e1ec827012e9c7302ce846051ab0",
     meta={
         "format": "torch state_dict, fp16, with the threshold under 'threshold' and the "
                   "scales it was chosen at under 'scales'",
         "input": "grey (B,1,H,W) float in [0,1]",
         "output": "damage logits (B,1,H,W)",
-        "card": "damage-scratch-effnet-v5.md",
+        "card": "damage-scratch-effnet-v6.md",
     },
 )
