@@ -453,7 +453,8 @@ BEFORE_FOLDS = tuple(name for name in BEFORE_FAINT if name != "fold")
 
 def damage(canvas: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = tuple(DEFECTS)) -> np.ndarray:
     """Draw a random mix of defects on `canvas` (float 0..255, changed in place); the label.
-    `kinds` limits the mix; stains and the craquelure networks are drawn whatever it says."""
+    `kinds` limits the mix; stains and the craquelure networks are drawn whatever it says
+    (the networks' faint cracks only when `kinds` has them)."""
     label = np.zeros(canvas.shape, bool)
     if rng.random() < 0.3:
         stain(canvas, label, rng)
