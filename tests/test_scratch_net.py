@@ -249,6 +249,17 @@ def test_faint_cracks_are_labelled_where_they_show_and_not_in_busy_ground() -> N
     assert labelled_busy == 0  # lost in grain of 12 levels, so not
 
 
+def test_the_validation_recipe_is_named_by_its_defects(capsys: pytest.CaptureFixture[str]) -> None:
+    from tintype.training import train_damage
+    args = train_damage.parse_args(["--data", "x", "--val-kinds", "crack, fold"])
+    assert args.val_kinds == ("crack", "fold")
+    assert train_damage.parse_args(["--data", "x"]).val_kinds == tuple(damage_synth.DEFECTS)
+    for bad, said in (("crack,nope", "unknown defects nope"), (",", "no defects")):
+        with pytest.raises(SystemExit) as exit_:
+            train_damage.parse_args(["--data", "x", "--val-kinds", bad])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
 def test_a_share_of_scans_stays_crisp_and_lossless_as_real_prints_are() -> None:
     edge = np.zeros((64, 64), np.float32)
     edge[:, 32:] = 200.0  # a sharp step: any blur, resampling or JPEG moves it by far more than grain

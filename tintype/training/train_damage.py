@@ -244,7 +244,8 @@ def _kinds(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     unknown = [k for k in kinds if k not in DEFECTS]
     if unknown or not kinds:
-        raise argparse.ArgumentTypeError(f"unknown defects {unknown}; known: {', '.join(DEFECTS)}")
+        found = f"unknown defects {', '.join(unknown)}" if unknown else "no defects"
+        raise argparse.ArgumentTypeError(f"{found}; known: {', '.join(DEFECTS)}")
     return kinds
 
 
