@@ -260,6 +260,30 @@ def test_the_validation_recipe_is_named_by_its_defects(capsys: pytest.CaptureFix
         assert exit_.value.code == 2 and said in capsys.readouterr().err
 
 
+def test_a_fine_tune_can_draw_one_defect_more_often(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from tintype.training import train_damage
+    drawn: list[int] = []
+    monkeypatch.setitem(damage_synth.DEFECTS, "tear", lambda canvas, label, rng, size=1.0: drawn.append(1))
+    photo = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (160, 160), dtype=np.uint8), (0, 0), 3)
+
+    def tears(weight: dict[str, float]) -> int:
+        drawn.clear()
+        for seed in range(60):
+            damage_synth.make_sample(photo, 96, np.random.default_rng(seed), weight=weight)
+        return len(drawn)
+
+    args = train_damage.parse_args(["--data", "x", "--weight", "tear=8, faint=0"])
+    assert args.weight == {**damage_synth.WEIGHT, "tear": 8.0, "faint": 0.0}
+    assert tears(args.weight) > 3 * tears(damage_synth.WEIGHT) > 0
+    assert tears({**damage_synth.WEIGHT, "tear": 0.0}) == 0
+    for bad, said in (("tear=x", "KIND=NUMBER"), ("nope=2", "unknown defects nope"), ("tear=-1", "negative"),
+                      (",".join(f"{k}=0" for k in damage_synth.DEFECTS), "above 0")):
+        with pytest.raises(SystemExit) as exit_:
+            train_damage.parse_args(["--data", "x", "--weight", bad])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
 def test_a_share_of_scans_stays_crisp_and_lossless_as_real_prints_are() -> None:
     edge = np.zeros((64, 64), np.float32)
     edge[:, 32:] = 200.0  # a sharp step: any blur, resampling or JPEG moves it by far more than grain

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -451,10 +451,12 @@ BEFORE_FAINT = tuple(name for name in DEFECTS if name != "faint")
 BEFORE_FOLDS = tuple(name for name in BEFORE_FAINT if name != "fold")
 
 
-def damage(canvas: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = tuple(DEFECTS)) -> np.ndarray:
+def damage(canvas: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = tuple(DEFECTS),
+           weight: Mapping[str, float] = WEIGHT) -> np.ndarray:
     """Draw a random mix of defects on `canvas` (float 0..255, changed in place); the label.
     `kinds` limits the mix; stains and the craquelure networks are drawn whatever it says
-    (the networks' faint cracks only when `kinds` has them)."""
+    (the networks' faint cracks only when `kinds` has them). `weight`, how often each kind
+    is drawn, lets a fine-tune dwell on the defect a model misses (train_damage --weight)."""
     label = np.zeros(canvas.shape, bool)
     if rng.random() < 0.3:
         stain(canvas, label, rng)
@@ -470,16 +472,16 @@ def damage(canvas: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = 
                 faint(canvas, label, rng, size=0.5)
         return label
     names = [name for name in DEFECTS if name in kinds]
-    p = np.array([WEIGHT[n] for n in names])
+    p = np.array([weight[n] for n in names])
     for name in rng.choice(names, size=int(rng.integers(1, 6)), p=p / p.sum()):
         DEFECTS[name](canvas, label, rng)
     return label
 
 
 def make_sample(grey: np.ndarray, size: int, rng: np.random.Generator,
-                kinds: Sequence[str] = tuple(DEFECTS)) -> Sample:
+                kinds: Sequence[str] = tuple(DEFECTS), weight: Mapping[str, float] = WEIGHT) -> Sample:
     """A random crop of a uint8 grey photo (scaled 0.5-1x, never below `size`), aged, damaged
-    (defects of `kinds`) and scanned."""
+    (defects of `kinds`, drawn as often as `weight` says) and scanned."""
     h, w = grey.shape[:2]
     low = max(0.5, size / min(h, w))
     scale = rng.uniform(low, max(low, 1.0))
@@ -495,7 +497,7 @@ def make_sample(grey: np.ndarray, size: int, rng: np.random.Generator,
         content = bright_content(content, rng)
     canvas = age(np.clip(content, 0, 255), rng)
     clean = canvas.copy()
-    label = damage(canvas, rng, kinds)
+    label = damage(canvas, rng, kinds, weight)
     scan_seed = int(rng.integers(2**31))
     grey = scan(canvas, np.random.default_rng(scan_seed))
     return Sample(grey=grey, label=label, clean=scan(clean, np.random.default_rng(scan_seed)))

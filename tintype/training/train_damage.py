@@ -2,8 +2,8 @@
 
     python -m tintype.training.train_damage --data ../shared/data/colorize_train
         [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
-        [--val-fraction F] [--val-count N] [--val-kinds K,K] [--minutes M] [--resume CKPT] [--arch effnet|unet]
-        [--scales 1,2] [--bf16] [--snapshots]
+        [--val-fraction F] [--val-count N] [--val-kinds K,K] [--weight K=W,K=W] [--minutes M]
+        [--resume CKPT] [--arch effnet|unet] [--scales 1,2] [--bf16] [--snapshots]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
 so the net never sees the same damage twice. Validation photos (a seeded hash of the
@@ -23,7 +23,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from tintype.gpu_workers.models.scratch_unet import SCALES, ScratchNet, export_state, load_model, new_model
 from tintype.gpu_workers.models.weight_files import sha256_of
-from tintype.training.damage_synth import DEFECTS, Sample, make_sample, read_grey
+from tintype.training.damage_synth import DEFECTS, WEIGHT, Sample, make_sample, read_grey
 from tintype.training.train import split_images
 
 DEFAULT_WORK = Path(__file__).resolve().parents[2] / "var" / "damage"
@@ -56,11 +56,13 @@ def validation_set(paths: Sequence[Path], count: int, size: int, seed: int,
     return [make_sample(read_grey(paths[i]), size, rng, kinds) for i in picks]
 
 
-def batches(paths: Sequence[Path], batch: int, crop: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(paths: Sequence[Path], batch: int, crop: int, seed: int,
+            weight: Mapping[str, float] = WEIGHT) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (grey (B,1,H,W) in [0,1], label (B,1,H,W) 0/1) batches of fresh damage."""
     rng = np.random.default_rng(seed)
     while True:
-        samples = [make_sample(read_grey(paths[i]), crop, rng) for i in rng.integers(0, len(paths), batch)]
+        samples = [make_sample(read_grey(paths[i]), crop, rng, weight=weight)
+                   for i in rng.integers(0, len(paths), batch)]
         grey = np.stack([s.grey for s in samples])[:, None].astype(np.float32) / 255.0
         label = np.stack([s.label for s in samples])[:, None].astype(np.float32)
         yield torch.from_numpy(grey), torch.from_numpy(label)
@@ -146,7 +148,7 @@ def train(args: argparse.Namespace) -> dict:
         model = new_model(args.arch, pretrained=True)
     ema = copy.deepcopy(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    stream = batches(split.train, args.batch, args.crop, args.seed)
+    stream = batches(split.train, args.batch, args.crop, args.seed, args.weight)
     began, best, history = time.monotonic(), None, []
     step = 0
     for step in range(1, args.steps + 1):
@@ -218,6 +220,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-size", type=int, default=192)
     p.add_argument("--val-kinds", type=_kinds, default=tuple(DEFECTS),
                    help="the defects of the validation set, comma-separated (default: all)")
+    p.add_argument("--weight", type=_weights, default=dict(WEIGHT), metavar="KIND=W,KIND=W",
+                   help="how often the named defects are drawn in training (relative; the rest keep "
+                        "damage_synth.WEIGHT): a fine-tune can dwell on what a model misses")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--threads", type=int, default=2)
@@ -247,6 +252,22 @@ def _kinds(text: str) -> tuple[str, ...]:
         found = f"unknown defects {', '.join(unknown)}" if unknown else "no defects"
         raise argparse.ArgumentTypeError(f"{found}; known: {', '.join(DEFECTS)}")
     return kinds
+
+
+def _weights(text: str) -> dict[str, float]:
+    weight = dict(WEIGHT)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, _, value = item.partition("=")
+        _kinds(kind)
+        try:
+            weight[kind.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"a weight is KIND=NUMBER, got {item!r}") from None
+        if weight[kind.strip()] < 0:
+            raise argparse.ArgumentTypeError(f"a weight cannot be negative, got {item!r}")
+    if not any(weight.values()):
+        raise argparse.ArgumentTypeError("at least one defect must have a weight above 0")
+    return weight
 
 
 def _scales(text: str) -> tuple[float, ...]:
