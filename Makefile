@@ -65,7 +65,8 @@ bench-inpaint: install
 
 # Scratch and crack detection on prints: the scratch net against the morphological filters on
 # held-out synthetic damage (precision, recall, IoU) and on the four real scratched prints of
-# ../shared/data/historical (prints.png), and its false alarms on 48 uncracked historical photos
+# ../shared/data/historical (prints.png; how many of the cracks traced on them by hand, in
+# bench/print_cracks.json, each detector finds), and its false alarms on 48 uncracked historical photos
 # (false_alarms.png); writes bench-results/damage (git-ignored).
 bench-damage: install
 	$(PY) -m bench.damage --out bench-results/damage

@@ -23,7 +23,10 @@ it, and damage as found when a flag is within 2 px (the usual tolerance for thin
 detection; a 1 px crack marked 3 px wide is not a miss).
 
 Real prints. The four scratched prints of DATA/historical/scratched, each with what the
-filters and the net found, side by side: OUT/prints.png, and the share flagged.
+filters and the net found, side by side, and the cracks a person sees there (traced by
+hand: bench/print_cracks.py) drawn green where the net finds them, orange where it finds
+part, red where it misses them: OUT/prints.png; the share flagged, and how many traced
+cracks each detector finds.
 
 Historical photos with no cracks. The 48 black-and-white photos of DATA/historical/photos
 (ddcolor_*, ttr_*: restored prints of 1860-1946, none cracked): the share each detector
@@ -52,6 +55,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from bench import print_cracks
 from bench.report import font, write_results
 from tintype.gpu_workers.models import scratch_unet
 from tintype.gpu_workers.models.weight_files import sha256_of
@@ -141,15 +145,25 @@ def run_synthetic(data: Path, net: scratch_unet.ScratchNet, count: int, size: in
 
 
 def run_prints(data: Path, net: scratch_unet.ScratchNet, out: Path) -> list[dict[str, Any]]:
-    """Both detectors on each real scratched print; the picture of what each found."""
+    """Both detectors on each real scratched print, each scored on the cracks traced on it
+    (print_cracks); the picture of what each found and of which traced cracks it missed."""
     rows, found = [], []
+    traced = print_cracks.load()
     for path in sorted((data / "historical" / "scratched").glob("*.png")):
         rgb = _read_rgb(path)
-        filters, learnt = damage.photo_scratches(rgb), net.scratches(rgb)
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        filters, decided = damage.photo_scratches(rgb), net.decide(grey, net.grey_probability(grey))
+        learnt = scratch_unet.with_margin(decided)  # what a job fills
+        traces = traced[path.name][1] if path.name in traced else []
         found.append({"file": path.name, "size": [rgb.shape[1], rgb.shape[0]],
-                      "filters_flagged": float(filters.mean()), "net_flagged": float(learnt.mean())})
-        rows.append(_row(rgb, [("print", None), (f"filters {filters.mean():.1%}", filters),
-                               (f"scratch net {learnt.mean():.1%}", learnt)]))
+                      "filters_flagged": float(filters.mean()), "net_flagged": float(learnt.mean()),
+                      "net_traced": print_cracks.score(decided, traces),
+                      "filters_traced": print_cracks.score(filters, traces)})
+        panels = [("print", rgb), (f"filters {filters.mean():.1%}", mask_overlay(rgb, filters, opacity=0.7)),
+                  (f"scratch net {learnt.mean():.1%}", mask_overlay(rgb, learnt, opacity=0.7))]
+        if traces:
+            panels.append(("traced: found / in part / missed", _traced(rgb, traces, found[-1]["net_traced"])))
+        rows.append(_row(rgb.shape, panels))
         log(f"{path.name}: filters flag {filters.mean():.2%}, the net {learnt.mean():.2%}")
     _save_stacked(rows, out / "prints.png")
     return found
@@ -165,7 +179,8 @@ def run_uncracked(data: Path, net: scratch_unet.ScratchNet, out: Path, shown: in
         learnt = net.scratches(rgb)
         rows.append({"file": path.name, "filters_flagged": float(damage.photo_scratches(rgb).mean()),
                      "net_flagged": float(learnt.mean())})
-        pictures.append(_row(rgb, [(path.name[:28], None), (f"scratch net {learnt.mean():.1%}", learnt)],
+        pictures.append(_row(rgb.shape, [(path.name[:28], rgb),
+                                          (f"scratch net {learnt.mean():.1%}", mask_overlay(rgb, learnt, opacity=0.7))],
                              height=320))
     if not rows:
         return {"photos": 0}
@@ -190,16 +205,28 @@ def _save_stacked(rows: list[np.ndarray], path: Path) -> None:
         Image.fromarray(np.vstack([np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0))) for r in rows])).save(path)
 
 
-def _row(rgb: np.ndarray, panels: list[tuple[str, np.ndarray | None]], height: int = 480) -> np.ndarray:
-    scale = height / rgb.shape[0]
+def _row(shape: tuple[int, ...], panels: list[tuple[str, np.ndarray]], height: int = 480) -> np.ndarray:
+    """Labelled pictures of one print side by side, scaled to `height`."""
+    scale = height / shape[0]
     tiles = []
-    for label, mask in panels:
-        shown = rgb if mask is None else mask_overlay(rgb, mask, opacity=0.7)
-        shown = cv2.resize(shown, (round(rgb.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+    for label, picture in panels:
+        shown = cv2.resize(picture, (round(shape[1] * scale), height), interpolation=cv2.INTER_AREA)
         img = Image.fromarray(shown)
         ImageDraw.Draw(img).text((6, 4), label, fill=(255, 255, 0), font=font(16))
         tiles.append(np.pad(np.asarray(img), ((0, 0), (0, 4), (0, 0))))
     return np.hstack(tiles)
+
+
+VERDICT_COLOUR = {"found": (40, 220, 40), "partly": (255, 160, 0), "missed": (255, 0, 0)}
+
+
+def _traced(rgb: np.ndarray, traces: list[print_cracks.Trace], scored: dict[str, Any]) -> np.ndarray:
+    """The print, darkened, with each traced crack drawn in the colour of its verdict."""
+    shown = (rgb * 0.55).astype(np.uint8)
+    for trace, row in zip(traces, scored["lines"]):
+        colour = VERDICT_COLOUR[print_cracks.verdict(row["coverage"])]
+        cv2.polylines(shown, [np.array(trace.points, np.int32)], False, colour, 1)
+    return shown
 
 
 def run_speed(net: scratch_unet.ScratchNet, sides: tuple[int, ...] = (1024, 512)) -> dict[str, Any]:
@@ -261,6 +288,15 @@ def targets(synthetic: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def traced_target(prints: list[dict[str, Any]]) -> dict[str, Any]:
+    total = _total({p["file"]: _total(p["net_traced"]["tally"]) for p in prints})
+    return {"name": "scratch net on the cracks traced on the four real prints",
+            "wanted": f"every one found ({print_cracks.FOUND_SHARE:.0%} of its length)",
+            "measured": f"{total['found']} of {total['lines']} found, {total['partly']} in part, "
+                        f"{total['missed']} missed",
+            "met": total["lines"] > 0 and total["found"] == total["lines"]}
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = ["# Scratch and crack detection: benchmark", "",
              f"Weights `{report['weights']}` (sha256 `{report['sha256'][:16]}…`, threshold "
@@ -270,10 +306,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
     lines += [f"| {t['name']} | {t['wanted']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |"
               for t in report["targets"]]
-    lines += ["", "## Real scratched prints (DATA/historical/scratched, see prints.png)", "",
-              "| print | size | filters flag | scratch net flags |", "|---|---|---:|---:|"]
-    lines += [f"| {p['file']} | {p['size'][0]}x{p['size'][1]} | {p['filters_flagged']:.2%} | "
-              f"{p['net_flagged']:.2%} |" for p in report["prints"]]
+    lines += _prints_markdown(report["prints"])
     u = report["uncracked"]
     if u["photos"]:
         lines += ["", f"## Historical photos with no cracks ({u['photos']} photos, see false_alarms.png)", "",
@@ -289,6 +322,33 @@ def markdown(report: dict[str, Any]) -> str:
               for r in sp["rows"]]
     lines += ["", f"Total run time {report['seconds']:.0f} s."]
     return "\n".join(lines) + "\n"
+
+
+def _prints_markdown(prints: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "## Real scratched prints (DATA/historical/scratched, see prints.png)", "",
+             f"Traced cracks (bench/print_cracks.json): found = a flag within {print_cracks.TOLERANCE_PX} px "
+             f"of {print_cracks.FOUND_SHARE:.0%} of the crack's length, in part = {print_cracks.PARTLY_SHARE:.0%} "
+             "or more; the net's decision before its 1 px margin. Counts found / in part / missed, by how "
+             "plainly the crack shows (obvious at 1x, clear at 2-3x, faint at close zoom).", "",
+             "| print | size | filters flag | scratch net flags | net: obvious | net: clear | net: faint "
+             "| filters: all |", "|---|---|---:|---:|---|---|---|---|"]
+    for p in prints:
+        net, filters = p["net_traced"]["tally"], _total(p["filters_traced"]["tally"])
+        cells = [f"{t['found']} / {t['partly']} / {t['missed']}" if t["lines"] else "–" for t in net.values()]
+        lines.append(f"| {p['file']} | {p['size'][0]}x{p['size'][1]} | {p['filters_flagged']:.2%} | "
+                     f"{p['net_flagged']:.2%} | {' | '.join(cells)} | "
+                     f"{filters['found']} / {filters['partly']} / {filters['missed']} |")
+    short = [(p["file"], row) for p in prints for row in p["net_traced"]["lines"]
+             if print_cracks.verdict(row["coverage"]) != "found"]
+    if short:
+        lines += ["", "Traced cracks the net does not find whole (share of the length covered):", ""]
+        lines += [f"* {file}: {row['name']} ({row['visibility']}, {row['region']}): {row['coverage']:.0%}"
+                  for file, row in short]
+    return lines
+
+
+def _total(tally: dict[str, dict[str, int]]) -> dict[str, int]:
+    return {k: sum(t[k] for t in tally.values()) for k in ("lines", "found", "partly", "missed")}
 
 
 def _synthetic_markdown(recipe: str, s: dict[str, Any]) -> list[str]:
@@ -334,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_curve(report["synthetic"][recipe]["curve"], net.threshold, args.out / picture)
     report["targets"] = targets(report["synthetic"])
     report["prints"] = run_prints(args.data, net, args.out)
+    report["targets"].append(traced_target(report["prints"]))
     report["uncracked"] = run_uncracked(args.data, net, args.out)
     report["speed"] = run_speed(net)
     report["seconds"] = time.perf_counter() - began

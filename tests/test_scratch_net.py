@@ -403,3 +403,23 @@ def test_the_bench_counts_false_alarms_on_uncracked_historical_photos(net: scrat
     assert [w["file"] for w in found["worst"]] == ["ttr_cracked.jpg", "ddcolor_clean.jpg"]
     assert found["net_flagged_max"] == found["worst"][0]["net_flagged"] > 5 * found["worst"][1]["net_flagged"]
     assert (tmp_path / "false_alarms.png").is_file()
+
+
+def test_the_bench_scores_the_net_on_the_cracks_traced_on_a_print(net: scratch_unet.ScratchNet, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import damage as bench_damage
+    from bench import print_cracks
+
+    clean, _, _ = cracked_print(seed=5)
+    scratched = cv2.line(clean.copy(), (20, 40), (200, 70), (235, 230, 215), 2)
+    folder = tmp_path / "historical" / "scratched"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "p.png"), cv2.cvtColor(scratched, cv2.COLOR_RGB2BGR))
+    traces = [print_cracks.Trace("the drawn scratch", "obvious", "background", ((20, 40), (200, 70))),
+              print_cracks.Trace("nothing there", "faint", "skin", ((90, 120), (150, 120)))]
+    monkeypatch.setattr(print_cracks, "load", lambda: {"p.png": ((256, 192), traces)})
+    found = bench_damage.run_prints(tmp_path, net, tmp_path)
+    scored = found[0]["net_traced"]
+    assert [print_cracks.verdict(row["coverage"]) for row in scored["lines"]] == ["found", "missed"]
+    assert not bench_damage.traced_target(found)["met"]
+    assert (tmp_path / "prints.png").is_file()

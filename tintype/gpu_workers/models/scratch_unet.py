@@ -186,11 +186,7 @@ class ScratchNet(ScratchDetector):
     def scratches(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB → (H, W) bool: damage decided, grown by MARGIN_PX."""
         grey = _grey(rgb)
-        found = self.decide(grey, self.grey_probability(grey))
-        if MARGIN_PX and found.any():
-            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN_PX + 1,) * 2)
-            found = cv2.dilate(found.astype(np.uint8), disc) > 0
-        return found
+        return with_margin(self.decide(grey, self.grey_probability(grey)))
 
     def _tiled(self, grey: np.ndarray) -> np.ndarray:
         """Probability of a working-size grey picture, tile by tile; each tile's border,
@@ -214,6 +210,15 @@ class ScratchNet(ScratchDetector):
         x = torch.from_numpy(np.ascontiguousarray(grey))[None, None].to(self.device)
         x = F.pad(x, (0, -w % MULTIPLE, 0, -h % MULTIPLE), mode="replicate")
         return torch.sigmoid(self.model(x))[0, 0, :h, :w].float().cpu().numpy()
+
+
+def with_margin(found: np.ndarray) -> np.ndarray:
+    """(H, W) bool decided damage → what a job fills: grown by MARGIN_PX, so the fill also
+    covers the crack's soft edge."""
+    if not (MARGIN_PX and found.any()):
+        return found
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN_PX + 1,) * 2)
+    return cv2.dilate(found.astype(np.uint8), disc) > 0
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
