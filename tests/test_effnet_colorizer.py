@@ -304,3 +304,12 @@ def test_a_grey_photo_keeps_the_validation_means_finite(tmp_path: Path) -> None:
     stats = train.evaluate(load_model(WEIGHTS.path, torch.device("cpu")), [path], render_size=32)
     assert stats["psnr_grey"] == PSNR_CAP  # grey is exact for a grey photo
     assert 0 < stats["psnr"] < PSNR_CAP
+
+
+@pytest.mark.parametrize(("avx512_bf16", "amx", "emulated"), [(False, False, True), (True, False, False),
+                                                              (False, True, False)])
+def test_bf16_is_called_emulated_only_on_a_cpu_without_bf16_instructions(
+        monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool, emulated: bool) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert train.bf16_emulated() is emulated

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from tintype.gpu_workers.models.scratch_unet import SCALES, ScratchNet, export_state, load_model, new_model
 from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.training.damage_synth import DEFECTS, WEIGHT, Sample, make_sample, read_grey
-from tintype.training.train import split_images
+from tintype.training.train import BF16_EMULATED, bf16_emulated, split_images
 
 DEFAULT_WORK = Path(__file__).resolve().parents[2] / "var" / "damage"
 # Never the shipped file: a model is shipped by copying it to the weights folder with its card.
@@ -134,6 +134,8 @@ def better(row: dict[str, float], best: dict[str, float] | None) -> bool:
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    if args.bf16 and bf16_emulated():
+        log(f"warning: {BF16_EMULATED}")
     split = split_images(args.data, args.split_seed, args.val_fraction)
     if not split.val:
         raise SystemExit(f"no validation photos under {args.data} at --val-fraction {args.val_fraction}")
@@ -240,7 +242,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "checkpoint can be chosen on real damage, which the validation set lacks")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for the training forward pass: about 1.9x the steps "
-                        "per second on CPUs with AVX-512 BF16 or AMX; the loss, the weights, "
+                        "per second on CPUs with AVX-512 BF16 or AMX, about ten times slower "
+                        "on CPUs without them (emulated); the loss, the weights, "
                         "evaluation and the exported file stay float32 (fp16 on export)")
     return p.parse_args(argv)
 
