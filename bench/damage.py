@@ -7,11 +7,11 @@ Synthetic. Damage from training/damage_synth.py laid over the colorize_train pho
 scratch net never trained on (the same seeded hash split as its training, 5 %), with a
 seed of its own, so neither the photos nor the damage were seen in training. (Its stored
 threshold and the choice among checkpoints were made on other damage over these same
-held-out photos: train_damage's validation set, seed 1.) Four sets (RECIPES): the recipe
+held-out photos: train_damage's validation set, seed 1.) Three sets (RECIPES): the recipe
 before folds were added, which draws exactly the set every earlier model card reports;
-the recipe with folds (v4's and v5's); with faint cracks too (v6's); and the whole recipe
-of today, flaked emulsion and worn corners included. Pixel precision, recall and IoU
-against the damage label, over each whole set, for:
+the recipe with folds (v4's and v5's); and the whole recipe of today, faint cracks
+included. Pixel precision, recall and IoU against the damage label, over each whole set,
+for:
 
 * `scratch net` — the network's decision (probability above its stored threshold, with
   the pieces of a fold that line up joined: media/inpaint/fold_join.py);
@@ -36,10 +36,10 @@ the four photos where the net flags most are drawn in OUT/false_alarms.png.
 Speed. Milliseconds per megapixel of each detector on this machine's CPU.
 
 The net's precision and recall at every threshold (its probability alone, folds not
-joined): OUT/pr.png (before folds), OUT/pr_folds.png, OUT/pr_faint.png and OUT/pr_flakes.png.
+joined): OUT/pr.png (before folds), OUT/pr_folds.png and OUT/pr_faint.png.
 
-Writes OUT/results.json, OUT/results.md, OUT/prints.png, OUT/false_alarms.png and the four
-precision-recall pictures.
+Writes OUT/results.json, OUT/results.md, OUT/prints.png, OUT/false_alarms.png, OUT/pr.png,
+OUT/pr_folds.png and OUT/pr_faint.png.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from tintype.gpu_workers.models import scratch_unet
 from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.media.inpaint import damage
 from tintype.media.overlay import mask_overlay
-from tintype.training.damage_synth import BEFORE_FAINT, BEFORE_FLAKES, BEFORE_FOLDS, DEFECTS, make_sample, read_grey
+from tintype.training.damage_synth import BEFORE_FAINT, BEFORE_FOLDS, DEFECTS, make_sample, read_grey
 from tintype.training.train import split_images
 from tintype.training.train_damage import TARGET
 from tintype.training.train_damage import THRESHOLDS as CURVE_THRESHOLDS
@@ -73,11 +73,9 @@ UNCRACKED_PREFIXES = ("ddcolor_", "ttr_")  # historical/photos without cracks (b
 Detector = Callable[[np.ndarray], np.ndarray]
 # The synthetic sets, by the defects drawn, each with its precision-recall picture. The first
 # is the set every model card up to v3.1 was measured on (the same seed draws the same
-# damage), the second v4's and v5's training recipe, the third v6's (faint cracks), the fourth
-# today's, flaked emulsion and worn corners included.
+# damage), the second v4's and v5's training recipe, the third today's, faint cracks included.
 RECIPES = {"before folds": (BEFORE_FOLDS, "pr.png"), "with folds": (BEFORE_FAINT, "pr_folds.png"),
-           "with faint cracks": (BEFORE_FLAKES, "pr_faint.png"),
-           "with flakes and worn corners": (tuple(DEFECTS), "pr_flakes.png")}
+           "with faint cracks": (tuple(DEFECTS), "pr_faint.png")}
 
 
 def log(message: str) -> None:

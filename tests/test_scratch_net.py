@@ -215,8 +215,7 @@ def test_a_fold_is_a_long_straight_line_lit_on_one_side_and_shadowed_on_the_othe
     assert lopsided >= 8
 
 
-@pytest.mark.parametrize(("kind", "recipe"), [("fold", "BEFORE_FOLDS"), ("faint", "BEFORE_FAINT"),
-                                             ("flake", "BEFORE_FLAKES"), ("worn_corner", "BEFORE_FLAKES")])
+@pytest.mark.parametrize(("kind", "recipe"), [("fold", "BEFORE_FOLDS"), ("faint", "BEFORE_FAINT")])
 def test_an_earlier_recipe_draws_none_of_what_came_after(monkeypatch: pytest.MonkeyPatch, kind: str,
                                                            recipe: str) -> None:
     drawn = []
@@ -248,24 +247,6 @@ def test_faint_cracks_are_labelled_where_they_show_and_not_in_busy_ground() -> N
         labelled_busy += int(label.sum())
     assert drawn >= 8 and labelled_flat == drawn  # seen on smooth skin, so labelled
     assert labelled_busy == 0  # lost in grain of 12 levels, so not
-
-
-def test_flakes_are_wide_bands_and_a_worn_corner_is_a_triangle_at_a_corner() -> None:
-    ground = np.full((160, 160), 80.0, np.float32)
-    widest = []
-    for seed in range(12):
-        canvas, label = ground.copy(), np.zeros(ground.shape, bool)
-        damage_synth.flake(canvas, label, np.random.default_rng(seed))
-        if label.any():  # the distance to the band's edge: half its width at the middle
-            widest.append(cv2.distanceTransform(label.astype(np.uint8), cv2.DIST_L2, 3).max())
-        assert (canvas[label] > ground[label] + 60).mean() > 0.9  # cream paper showing through
-    assert len(widest) >= 10 and np.median(widest) >= 2.0  # 4 px wide or more, unlike a 1-4 px crack
-    for seed in range(12):
-        canvas, label = ground.copy(), np.zeros(ground.shape, bool)
-        damage_synth.worn_corner(canvas, label, np.random.default_rng(seed))
-        corners = [label[0, 0], label[0, -1], label[-1, 0], label[-1, -1]]
-        assert sum(corners) == 1 and 0.004 < label.mean() < 0.1  # one corner, a small triangle of it
-        assert not label[60:100, 60:100].any()
 
 
 def test_the_validation_recipe_is_named_by_its_defects(capsys: pytest.CaptureFixture[str]) -> None:

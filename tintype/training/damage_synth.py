@@ -25,8 +25,6 @@ The recipe follows how an old print comes to look the way it does, in that order
      shaded regions inside the picture, white collars and the like, are added to the
      photograph before ageing and not labelled);
    * spots — flecks and specks, bright or dark;
-   * flakes — emulsion flaked off along a crack network: cream bands 3-7 px wide;
-   * worn corners — the triangle beyond a fold across a corner worn to paper;
 3. the print is scanned: 40% of the scans crisp and lossless, as the real prints are
    (light grain at most); the rest sometimes small and scaled up, a little blur,
    sometimes a scanner's sharpening, film or paper grain, JPEG.
@@ -47,7 +45,6 @@ import numpy as np
 
 LABEL_MIN_CHANGE = 10.0  # grey levels a defect must change a pixel by to be labelled
 FAINT_MIN_CHANGE = 3.0  # the same for a faint crack, where the picture around it is smooth
-FAINT_MIN_PIXELS = 6  # a faint crack's labelled pieces smaller than this are dropped
 LABEL_MIN_COVER = 0.4  # coverage of the defect's layer a labelled pixel has, at least
 # Share of scans left crisp. A net trained on softened scans alone learns that a crisp
 # bright line is content (a collar's edge) and misses the cracks of sharp, lossless scans.
@@ -305,20 +302,8 @@ def faint(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size:
         layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(0.3, 0.7))
     amplitude = rng.uniform(5, 14) * (1.0 if rng.random() < 0.75 else -1.0)
     visible = np.where(_local_spread(canvas) * 2 <= abs(amplitude), FAINT_MIN_CHANGE, np.inf)
-    own = np.zeros_like(label)
-    _composite(canvas, own, layer, np.clip(canvas + amplitude, 0, 255), rng.uniform(0.8, 1.0),
+    _composite(canvas, label, layer, np.clip(canvas + amplitude, 0, 255), rng.uniform(0.8, 1.0),
                min_change=visible.astype(np.float32))
-    label |= _without_specks(own, FAINT_MIN_PIXELS)
-
-
-def _without_specks(mask: np.ndarray, min_pixels: int) -> np.ndarray:
-    """The mask less its pieces under `min_pixels`: a faint line is seen as a line, and a
-    pixel or two of it that passed the rule is not something a person sees (nor, once the
-    scan has blurred it, something that still stands out)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_pixels
-    keep[0] = False
-    return keep[labels]
 
 
 def crease(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
@@ -396,42 +381,6 @@ def tear(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> Non
     _composite(canvas, label, layer, tone, rng.uniform(0.8, 1.0))
 
 
-def flake(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: float = 1.0) -> None:
-    """Emulsion flaked off along a crack network: cream bands 3-7 px wide with ragged edges
-    and chips where branches meet, the paper showing through (the bands along the top edge
-    of real print d, which 1-4 px cracks do not teach; the net found them only in dots)."""
-    layer = np.zeros_like(canvas)
-    width = int(rng.integers(3, 8))
-    paths = [path for _ in range(int(rng.integers(2, 5))) for path in _crack_paths(*canvas.shape, rng, size)]
-    for i, path in enumerate(paths):
-        _uneven_polyline(layer, path, width if i == 0 else max(2, width - int(rng.integers(0, 3))), rng)
-        for x, y in path[rng.integers(0, len(path), int(rng.integers(0, 3)))]:  # a chip
-            cv2.circle(layer, (int(x * 16), int(y * 16)), int(16 * rng.uniform(2, 5)), 1.0, -1, cv2.LINE_AA, 4)
-    layer = _ragged(_ragged(layer, rng), rng)
-    texture = cv2.GaussianBlur(rng.uniform(-10, 10, canvas.shape).astype(np.float32), (0, 0), 1.0)
-    _composite(canvas, label, layer, rng.uniform(185, 245) + texture, rng.uniform(0.8, 1.0))
-
-
-def worn_corner(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
-    """A corner folded and worn: the triangle beyond a straight fold line worn to mottled
-    paper, the fold itself a line (real print a has one at each corner; a tear is a blob,
-    not a triangle with a straight side)."""
-    h, w = canvas.shape
-    reach = rng.uniform(0.12, 0.35, 2) * np.array([w, h])
-    corner = np.array([rng.choice([0, w]), rng.choice([0, h])], float)
-    inwards = np.where(corner > 0, -1.0, 1.0)
-    a, b = corner + np.array([reach[0] * inwards[0], 0]), corner + np.array([0, reach[1] * inwards[1]])
-    t = np.linspace(0, 1, 12)[:, None]
-    fold = a + t * (b - a) + rng.normal(0, 0.6, (12, 2))
-    layer = np.zeros_like(canvas)
-    cv2.fillPoly(layer, [np.round(np.vstack([fold, corner[None]]) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-    texture = cv2.GaussianBlur(rng.uniform(-25, 25, canvas.shape).astype(np.float32), (0, 0), rng.uniform(1, 3))
-    _composite(canvas, label, layer, rng.uniform(170, 240) + texture, rng.uniform(0.75, 1.0))
-    line = np.zeros_like(canvas)
-    _polyline(line, fold, int(rng.integers(1, 3)))
-    _composite(canvas, label, line, _stroke_tone(rng, 0.6), rng.uniform(0.5, 1.0))
-
-
 def edge_wear(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> None:
     """A ragged bright strip along one border, where the print's emulsion flaked off."""
     h, w = canvas.shape
@@ -492,15 +441,13 @@ def stain(canvas: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> No
 
 
 DEFECTS = {"scratch": scratch, "crack": crack, "hairline": hairline, "crease": crease, "fold": fold,
-           "tear": tear, "edge_wear": edge_wear, "spots": spots, "faint": faint, "flake": flake,
-           "worn_corner": worn_corner}
+           "tear": tear, "edge_wear": edge_wear, "spots": spots, "faint": faint}
 # how often each kind is drawn (relative); cracks and scratches are what prints show most
 WEIGHT = {"scratch": 3.0, "crack": 4.0, "hairline": 2.0, "crease": 1.0, "fold": 1.5, "tear": 0.5,
-          "edge_wear": 0.5, "spots": 1.5, "faint": 1.5, "flake": 1.0, "worn_corner": 0.5}
+          "edge_wear": 0.5, "spots": 1.5, "faint": 1.5}
 # Earlier recipes: with one a seed draws exactly the damage it drew then, so bench.damage
 # can still compare a net with the figures of every earlier model card.
-BEFORE_FLAKES = tuple(name for name in DEFECTS if name not in ("flake", "worn_corner"))
-BEFORE_FAINT = tuple(name for name in BEFORE_FLAKES if name != "faint")
+BEFORE_FAINT = tuple(name for name in DEFECTS if name != "faint")
 BEFORE_FOLDS = tuple(name for name in BEFORE_FAINT if name != "fold")
 
 
