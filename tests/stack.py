@@ -94,6 +94,19 @@ class Stack:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         return sorted(item["Key"][len(PREFIX) + 1:] for page in pages for item in page.get("Contents", []))
 
+    def stray_objects(self, before: list[str], *watched: str) -> list[str]:
+        """Objects added since `before` (a listing of `objects()`), and objects of the `watched`
+        jobs removed since, leaving out what other jobs' workers may still do meanwhile:
+        write and remove intermediates of a job an earlier test cancelled, and remove a
+        finished job's intermediates (finalize publishes the job, then cleans its work/ up;
+        a refused recolour's check was once failed by such a cleanup)."""
+        now, then = set(self.objects()), set(before)
+        busy = {key.split("/")[1] for key in then if key.startswith("jobs/")} - set(watched)
+        added = [key for key in now - then if not (key.startswith("jobs/") and key.split("/")[1] in busy)]
+        removed = [key for key in then - now
+                   if key.startswith("jobs/") and key.split("/")[1] in watched and key.split("/")[2] != "work"]
+        return sorted(added + removed)
+
     def db(self, sql: str, **params: Any) -> list[Any]:
         engine = sa.create_engine(self.db_url, poolclass=sa.pool.NullPool)
         with engine.connect() as conn:
