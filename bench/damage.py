@@ -163,7 +163,7 @@ def run_prints(data: Path, net: scratch_unet.ScratchNet, out: Path) -> list[dict
                   (f"scratch net {learnt.mean():.1%}", mask_overlay(rgb, learnt, opacity=0.7))]
         if traces:
             panels.append(("traced: found / in part / missed", _traced(rgb, traces, found[-1]["net_traced"])))
-        rows.append(_row(rgb.shape, panels))
+        rows.append(_row(panels))
         log(f"{path.name}: filters flag {filters.mean():.2%}, the net {learnt.mean():.2%}")
     _save_stacked(rows, out / "prints.png")
     return found
@@ -179,8 +179,8 @@ def run_uncracked(data: Path, net: scratch_unet.ScratchNet, out: Path, shown: in
         learnt = net.scratches(rgb)
         rows.append({"file": path.name, "filters_flagged": float(damage.photo_scratches(rgb).mean()),
                      "net_flagged": float(learnt.mean())})
-        pictures.append(_row(rgb.shape, [(path.name[:28], rgb),
-                                          (f"scratch net {learnt.mean():.1%}", mask_overlay(rgb, learnt, opacity=0.7))],
+        pictures.append(_row([(path.name[:28], rgb),
+                               (f"scratch net {learnt.mean():.1%}", mask_overlay(rgb, learnt, opacity=0.7))],
                              height=320))
     if not rows:
         return {"photos": 0}
@@ -205,12 +205,12 @@ def _save_stacked(rows: list[np.ndarray], path: Path) -> None:
         Image.fromarray(np.vstack([np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0))) for r in rows])).save(path)
 
 
-def _row(shape: tuple[int, ...], panels: list[tuple[str, np.ndarray]], height: int = 480) -> np.ndarray:
-    """Labelled pictures of one print side by side, scaled to `height`."""
-    scale = height / shape[0]
+def _row(panels: list[tuple[str, np.ndarray]], height: int = 480) -> np.ndarray:
+    """Labelled pictures of one print (all its size) side by side, scaled to `height`."""
     tiles = []
     for label, picture in panels:
-        shown = cv2.resize(picture, (round(shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+        width = round(picture.shape[1] * height / picture.shape[0])
+        shown = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
         img = Image.fromarray(shown)
         ImageDraw.Draw(img).text((6, 4), label, fill=(255, 255, 0), font=font(16))
         tiles.append(np.pad(np.asarray(img), ((0, 0), (0, 4), (0, 0))))

@@ -261,13 +261,14 @@ def _weights(text: str) -> dict[str, float]:
     weight = dict(WEIGHT)
     for item in filter(None, (part.strip() for part in text.split(","))):
         kind, _, value = item.partition("=")
-        _kinds(kind)
+        (name,) = _kinds(kind)
         try:
-            weight[kind.strip()] = float(value)
+            share = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"a weight is KIND=NUMBER, got {item!r}") from None
-        if weight[kind.strip()] < 0:
+        if share < 0:
             raise argparse.ArgumentTypeError(f"a weight cannot be negative, got {item!r}")
+        weight[name] = share
     if not any(weight.values()):
         raise argparse.ArgumentTypeError("at least one defect must have a weight above 0")
     return weight
