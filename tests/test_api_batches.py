@@ -49,7 +49,8 @@ def test_a_batch_makes_one_job_per_file_and_counts_them(stack, tmp_path):
 
 
 def test_a_bad_batch_is_refused_with_nothing_stored(stack):
-    before = stack.objects(), stack.db("SELECT count(*) FROM jobs")[0][0], stack.db("SELECT count(*) FROM batches")
+    objects = stack.objects()
+    before = stack.db("SELECT count(*) FROM jobs")[0][0], stack.db("SELECT count(*) FROM batches")
     broken = ("broken.png", b"\x89PNG\r\n\x1a\n" + b"cut short" * 4)
     refused = _post(stack.http, stack, [("good.png", _png()), broken])
     assert 400 <= refused.status_code < 500, refused.text
@@ -60,8 +61,8 @@ def test_a_bad_batch_is_refused_with_nothing_stored(stack):
     assert empty.status_code == 400 and empty.json()["error"]["code"] == "empty_batch"
     assert stack.http.post(f"{stack.base}/api/v1/batches", data={"prefix": "incoming/"},
                            timeout=30).status_code == 403  # a storage prefix is for operators
-    after = stack.objects(), stack.db("SELECT count(*) FROM jobs")[0][0], stack.db("SELECT count(*) FROM batches")
-    assert after == before
+    after = stack.db("SELECT count(*) FROM jobs")[0][0], stack.db("SELECT count(*) FROM batches")
+    assert after == before and stack.stray_objects(objects) == []
 
 
 def test_an_operator_names_a_storage_prefix(stack):
