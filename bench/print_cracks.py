@@ -22,47 +22,29 @@ left out. Coordinates only: annotations of the prints, not copies of them.
 
 from __future__ import annotations
 
+import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import torch
+
+from tintype.gpu_workers.models import scratch_unet
+from tintype.training.traced_prints import VISIBILITY, Trace, job_grey, read_traces
 
 TRACES = Path(__file__).with_name("print_cracks.json")
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TOLERANCE_PX = 2  # a flag this close to the traced line covers it (the tracing is ~2 px accurate)
 FOUND_SHARE = 0.8  # share of a crack's length covered for it to count as found
 PARTLY_SHARE = 0.3  # below this it is missed; between the two, found in part
-VISIBILITY = ("obvious", "clear", "faint")  # at 1x; at 2-3x; only at close zoom
-
-
-@dataclass(frozen=True)
-class Trace:
-    """One traced crack: what it is, how plainly it shows, and its polyline (x, y)."""
-
-    name: str
-    visibility: str
-    region: str
-    points: tuple[tuple[int, int], ...]
+__all__ = ["VISIBILITY", "Trace", "load", "line_pixels", "coverage", "score", "verdict", "score_weights"]
 
 
 def load(path: Path = TRACES) -> dict[str, tuple[tuple[int, int], list[Trace]]]:
-    """Print file name → (its size (w, h), its traces); every point checked to lie on it."""
-    traced = json.loads(path.read_text())
-    out = {}
-    for name, entry in traced.items():
-        w, h = entry["size"]
-        traces = [Trace(t["name"], t["visibility"], t["region"], tuple((int(x), int(y)) for x, y in t["points"]))
-                  for t in entry["cracks"]]
-        for t in traces:
-            if t.visibility not in VISIBILITY or len(t.points) < 2:
-                raise ValueError(f"{path.name}: {name} {t.name!r}: visibility {t.visibility!r}, "
-                                 f"{len(t.points)} points (want one of {VISIBILITY}, two points at least)")
-            if any(not (0 <= x < w and 0 <= y < h) for x, y in t.points):
-                raise ValueError(f"{path.name}: {name} {t.name!r} has a point off the {w}x{h} print")
-        out[name] = ((w, h), traces)
-    return out
+    """Print file name → (its size (w, h), its traces): the bench's traces by default."""
+    return read_traces(path)
 
 
 def line_pixels(trace: Trace, shape: tuple[int, int]) -> np.ndarray:
@@ -94,3 +76,39 @@ def score(found: np.ndarray, traces: list[Trace]) -> dict[str, Any]:
 
 def verdict(share: float) -> str:
     return "found" if share >= FOUND_SHARE else "partly" if share >= PARTLY_SHARE else "missed"
+
+
+def score_weights(weights: Path, data: Path, traces: Path = TRACES) -> dict[str, dict[str, int]]:
+    """A weight file's decision on each traced print: print → found, partly, missed."""
+    net = scratch_unet.load_net(weights, torch.device("cpu"))
+    out = {}
+    for name, (_, traced) in load(traces).items():
+        grey = job_grey(data / "historical" / "scratched" / name)
+        tally = score(net.decide(grey, net.grey_probability(grey)), traced)["tally"]
+        out[name] = {k: sum(bucket[k] for bucket in tally.values()) for k in ("found", "partly", "missed")}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Traced cracks found by each weight file, print by print: a quicker look than
+    bench.damage, for the checkpoints of a run (leave-one-print-out runs read the held-out
+    print's row)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.print_cracks", description=main.__doc__)
+    parser.add_argument("weights", type=Path, nargs="+")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--traces", type=Path, default=TRACES)
+    parser.add_argument("--out", type=Path, help="also write the counts to this JSON file")
+    args = parser.parse_args(argv)
+    counts = {str(w): score_weights(w, args.data, args.traces) for w in args.weights}
+    for weights, prints in counts.items():
+        for name, row in prints.items():
+            print(f"{weights}  {name}  found {row['found']:2d}  in part {row['partly']:2d}  missed {row['missed']:2d}")
+        total = {k: sum(row[k] for row in prints.values()) for k in ("found", "partly", "missed")}
+        print(f"{weights}  all  found {total['found']}  in part {total['partly']}  missed {total['missed']}")
+    if args.out:
+        args.out.write_text(json.dumps(counts, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

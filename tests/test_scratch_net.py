@@ -7,6 +7,7 @@ the shared data set.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -423,3 +424,24 @@ def test_the_bench_scores_the_net_on_the_cracks_traced_on_a_print(net: scratch_u
     assert [print_cracks.verdict(row["coverage"]) for row in scored["lines"]] == ["found", "missed"]
     assert not bench_damage.traced_target(found)["met"]
     assert (tmp_path / "prints.png").is_file()
+
+
+def test_print_cracks_counts_what_a_weight_file_finds_print_by_print(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import print_cracks
+
+    clean, _, _ = cracked_print(seed=5)
+    folder = tmp_path / "historical" / "scratched"
+    folder.mkdir(parents=True)
+    scratched = cv2.line(clean.copy(), (20, 40), (200, 70), (235, 230, 215), 2)
+    cv2.imwrite(str(folder / "p.png"), cv2.cvtColor(scratched, cv2.COLOR_RGB2BGR))
+    crack = {"visibility": "obvious", "region": "background"}
+    (tmp_path / "traces.json").write_text(json.dumps({"p.png": {"size": [256, 192], "cracks": [
+        crack | {"name": "the drawn scratch", "points": [[20, 40], [200, 70]]},
+        crack | {"name": "nothing there", "points": [[90, 120], [150, 120]]}]}}))
+    weights = scratch_unet.WEIGHTS.path
+    assert print_cracks.main([str(weights), "--data", str(tmp_path), "--traces", str(tmp_path / "traces.json"),
+                              "--out", str(tmp_path / "counts.json")]) == 0
+    assert json.loads((tmp_path / "counts.json").read_text()) == {
+        str(weights): {"p.png": {"found": 1, "partly": 0, "missed": 1}}}
+    assert "all  found 1  in part 0  missed 1" in capsys.readouterr().out

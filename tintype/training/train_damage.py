@@ -4,14 +4,17 @@
         [--out PATH] [--steps N] [--batch B] [--crop PX] [--lr LR] [--seed S] [--split-seed S]
         [--val-fraction F] [--val-count N] [--val-kinds K,K] [--weight K=W,K=W] [--minutes M]
         [--resume CKPT] [--arch effnet|unet] [--scales 1,2] [--bf16] [--snapshots]
+        [--traced JSON [--traced-dir DIR] [--hold-out NAME,NAME] [--traced-per-batch N]]
 
 Every batch is drawn fresh from training/damage_synth.py over random training photos,
-so the net never sees the same damage twice. Validation photos (a seeded hash of the
-path, as for the colorizer) are never trained on: a fixed validation set is drawn on
-them once, the EMA of the weights is scored on it every `--eval-every` steps, and the
-best is exported with its threshold chosen on that set (`choose_threshold`). With
-`--resume CKPT --steps 0` a run only re-chooses the threshold and exports; CKPT is an
-earlier run's `.ema.ckpt` or a shipped weight file.
+so the net never sees the same damage twice. With `--traced`, a few crops of every batch
+are real prints whose cracks were traced by hand (training/traced_prints.py); prints
+named by `--hold-out` are kept out, to be scored on (`python -m bench.print_cracks`).
+Validation photos (a seeded hash of the path, as for the colorizer) are never trained
+on: a fixed validation set is drawn on them once, the EMA of the weights is scored on it
+every `--eval-every` steps, and the best is exported with its threshold chosen on that
+set (`choose_threshold`). With `--resume CKPT --steps 0` a run only re-chooses the
+threshold and exports; CKPT is an earlier run's `.ema.ckpt` or a shipped weight file.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import torch.nn.functional as F
 from tintype.gpu_workers.models.scratch_unet import SCALES, ScratchNet, export_state, load_model, new_model
 from tintype.gpu_workers.models.weight_files import sha256_of
 from tintype.training.damage_synth import DEFECTS, WEIGHT, Sample, make_sample, read_grey
+from tintype.training.traced_prints import Crop, TracedPrints
 from tintype.training.train import BF16_EMULATED, bf16_emulated, split_images
 
 DEFAULT_WORK = Path(__file__).resolve().parents[2] / "var" / "damage"
@@ -57,21 +61,29 @@ def validation_set(paths: Sequence[Path], count: int, size: int, seed: int,
 
 
 def batches(paths: Sequence[Path], batch: int, crop: int, seed: int,
-            weight: Mapping[str, float] = WEIGHT) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless (grey (B,1,H,W) in [0,1], label (B,1,H,W) 0/1) batches of fresh damage."""
+            weight: Mapping[str, float] = WEIGHT, traced: TracedPrints | None = None,
+            traced_per_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Endless (grey (B,1,H,W) in [0,1], label (B,1,H,W) 0/1, loss weight (B,1,H,W)) batches:
+    fresh synthetic damage, and the last `traced_per_batch` of each batch crops of `traced`."""
     rng = np.random.default_rng(seed)
+    real = traced_per_batch if traced is not None else 0
     while True:
         samples = [make_sample(read_grey(paths[i]), crop, rng, weight=weight)
-                   for i in rng.integers(0, len(paths), batch)]
-        grey = np.stack([s.grey for s in samples])[:, None].astype(np.float32) / 255.0
-        label = np.stack([s.label for s in samples])[:, None].astype(np.float32)
-        yield torch.from_numpy(grey), torch.from_numpy(label)
+                   for i in rng.integers(0, len(paths), batch - real)]
+        crops = [Crop(s.grey.astype(np.float32) / 255.0, s.label.astype(np.float32), np.ones(s.label.shape, np.float32))
+                 for s in samples] + [traced.crop(rng, crop) for _ in range(real)]
+        yield tuple(torch.from_numpy(np.stack([getattr(c, part) for c in crops])[:, None])
+                    for part in ("grey", "label", "weight"))
 
 
-def loss_fn(logits: torch.Tensor, label: torch.Tensor, pos_weight: float) -> torch.Tensor:
-    """Weighted BCE (damage is a few % of the pixels) plus soft Dice (thin lines count whole)."""
-    bce = F.binary_cross_entropy_with_logits(logits, label, pos_weight=torch.tensor(pos_weight))
-    prob = torch.sigmoid(logits)
+def loss_fn(logits: torch.Tensor, label: torch.Tensor, pos_weight: float,
+            weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted BCE (damage is a few % of the pixels) plus soft Dice (thin lines count whole);
+    pixels of weight 0 (beside a traced crack, whose width is unsure) count for neither."""
+    weight = torch.ones_like(label) if weight is None else weight
+    bce = F.binary_cross_entropy_with_logits(logits, label, weight=weight, pos_weight=torch.tensor(pos_weight),
+                                             reduction="sum") / weight.sum().clamp(min=1.0)
+    prob = torch.sigmoid(logits) * weight
     inter = (prob * label).sum(dim=(1, 2, 3))
     dice = 1 - (2 * inter + 1) / (prob.sum(dim=(1, 2, 3)) + label.sum(dim=(1, 2, 3)) + 1)
     return bce + dice.mean()
@@ -136,6 +148,7 @@ def train(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     if args.bf16 and bf16_emulated():
         log(f"warning: {BF16_EMULATED}")
+    traced = _traced(args)
     split = split_images(args.data, args.split_seed, args.val_fraction)
     if not split.val:
         raise SystemExit(f"no validation photos under {args.data} at --val-fraction {args.val_fraction}")
@@ -150,7 +163,7 @@ def train(args: argparse.Namespace) -> dict:
         model = new_model(args.arch, pretrained=True)
     ema = copy.deepcopy(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    stream = batches(split.train, args.batch, args.crop, args.seed, args.weight)
+    stream = batches(split.train, args.batch, args.crop, args.seed, args.weight, traced, args.traced_per_batch)
     began, best, history = time.monotonic(), None, []
     step = 0
     for step in range(1, args.steps + 1):
@@ -161,10 +174,10 @@ def train(args: argparse.Namespace) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = args.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
         model.train()
-        grey, label = next(stream)
+        grey, label, weight = next(stream)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             logits = model(grey)
-        loss = loss_fn(logits.float(), label, args.pos_weight)
+        loss = loss_fn(logits.float(), label, args.pos_weight, weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -187,6 +200,25 @@ def train(args: argparse.Namespace) -> dict:
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     log(f"wrote {args.out} (sha256 {report['sha256']}), best {best}")
     return report
+
+
+def _traced(args: argparse.Namespace) -> TracedPrints | None:
+    """The real traced prints a run mixes in, if it names them."""
+    if args.traced is None:
+        if args.hold_out:
+            raise SystemExit("--hold-out names traced prints: it needs --traced")
+        return None
+    if not 0 < args.traced_per_batch < args.batch:
+        raise SystemExit(f"--traced-per-batch must be between 1 and {args.batch - 1} (--batch {args.batch}), "
+                         f"got {args.traced_per_batch}")
+    try:
+        traced = TracedPrints(args.traced, args.traced_dir, args.hold_out)
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--traced {args.traced}: {err}") from None
+    held = f", holding out {', '.join(args.hold_out)}" if args.hold_out else ""
+    log(f"traced: {len(traced.names)} real prints ({traced.cracks} cracks){held}; "
+        f"{args.traced_per_batch} of every {args.batch} crops")
+    return traced
 
 
 def _evaluate(ema: torch.nn.Module, val: list[Sample], val_label: np.ndarray, step: int, began: float,
@@ -240,12 +272,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--snapshots", action="store_true",
                    help="also export the EMA weights at every evaluation (OUT.stepN.pt), so a "
                         "checkpoint can be chosen on real damage, which the validation set lacks")
+    p.add_argument("--traced", type=Path, default=None, metavar="JSON",
+                   help="real prints with traced cracks (bench/print_cracks.json's format) mixed into every batch")
+    p.add_argument("--traced-dir", type=Path, default=Path("../shared/data/historical/scratched"),
+                   help="the folder of the prints --traced names")
+    p.add_argument("--hold-out", type=_names, default=(), metavar="NAME,NAME",
+                   help="traced prints left out of training, to be scored on (leave-one-print-out)")
+    p.add_argument("--traced-per-batch", type=int, default=2)
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for the training forward pass: about 1.9x the steps "
                         "per second on CPUs with AVX-512 BF16 or AMX, about ten times slower "
                         "on CPUs without them (emulated); the loss, the weights, "
                         "evaluation and the exported file stay float32 (fp16 on export)")
     return p.parse_args(argv)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _kinds(text: str) -> tuple[str, ...]:
