@@ -61,7 +61,9 @@ class Sample:
 
 
 def read_grey(path: Path) -> np.ndarray:
-    """A photo file as uint8 grey (H, W): the luma the detector sees (ScratchNet uses the same)."""
+    """A photo file as uint8 grey (H, W): the luma the detector sees. The decoder's own grey,
+    which can be a level off the grey of its colour picture that a job's net sees (for the
+    traced prints, where that matters, traced_prints.job_grey reads it as a job does)."""
     grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if grey is None:
         raise ValueError(f"cannot read image {path}")
