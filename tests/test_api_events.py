@@ -69,9 +69,23 @@ def test_a_video_jobs_stream_follows_it_to_the_end_with_its_pace(stack, tmp_path
         seen["events"] = list(stream_events(quiet, f"{stack.base}/api/v1/jobs/events"))
         seen["took"] = time.monotonic() - start
 
+    def hold_after_the_first_chunk():
+        """Four chunks of small frames can all finish between two of the stream's polls (one a
+        second: a run once saw the job at no chunk done, then succeeded), so the GPU worker is
+        held once one is done, for longer than two polls: the stream must see the job's pace."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not stack.db(
+                "select chunks_done from jobs where id = :id", id=job_id)[0][0]:
+            time.sleep(0.05)
+        with stack.paused("gpu-worker"):
+            time.sleep(2.5)
+
     watcher = threading.Thread(target=watch_quietly)
     watcher.start()
+    holder = threading.Thread(target=hold_after_the_first_chunk)
+    holder.start()
     events, _ = follow(stack.http, url, time.monotonic() + 240)  # the key as a Bearer header
+    holder.join(timeout=10)
     jobs = [e["data"] for e in events if e.get("event") == "job"]
     assert events[-1]["event"] == "end" and jobs[-1]["status"] == "succeeded", events[-1]
     assert len({e["id"] for e in events if e.get("event") == "job"}) == len(jobs), "no event is sent twice"
