@@ -381,14 +381,19 @@ def test_drain_command_lets_the_running_chunk_finish_then_the_worker_exits(chaos
 
 def test_sigterm_past_drain_seconds_gives_the_chunk_back_at_once(chaos_stack, clip, reliability):
     reliability.injected("SIGTERM to the GPU worker mid-chunk with DRAIN_SECONDS 1 (the chunk cannot finish)")
-    # A chunk coloured from keyframes (the default) can end within the second on a quiet
-    # machine; coloured frame by frame by the model at 512 px it takes several, so the
-    # drain time surely runs out first.
+    # A chunk coloured frame by frame at 512 px takes a second or two, but on a CPU with AMX
+    # one ended inside the drain second and the test saw it done. So once a chunk runs, the
+    # pool process running it is stopped (SIGSTOP; the worker's main process goes on and
+    # handles the signal): the chunk surely cannot finish before the drain time is up.
     stack = chaos_stack(env={**NO_LEASE_RESCUE, "DRAIN_SECONDS": "1", "RENDER_SIZE": "512"})
     job_id = stack.submit(clip, operations="colorize", colour_mode="per-frame").json()["id"]
     _wait_for("a chunk to run", lambda: _running_chunk(stack, job_id, 0) is not None)
+    main = stack.procs["gpu-worker"].pid
+    os.killpg(main, signal.SIGSTOP)
+    os.kill(main, signal.SIGCONT)
     victim = _running_chunk(stack, job_id, 0)
-    os.kill(stack.procs["gpu-worker"].pid, signal.SIGTERM)
+    assert victim is not None, "the chunk ended before its pool process was stopped"
+    os.kill(main, signal.SIGTERM)
     stopped_at = time.monotonic()
     _exit_code(stack, "gpu-worker", 30)
     assert time.monotonic() - stopped_at < 15
