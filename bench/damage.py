@@ -152,7 +152,7 @@ def run_prints(data: Path, net: scratch_unet.ScratchNet, out: Path) -> list[dict
     for path in sorted((data / "historical" / "scratched").glob("*.png")):
         rgb = _read_rgb(path)
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        filters, decided = damage.photo_scratches(rgb), net.decide(grey, net.grey_probability(grey))
+        filters, decided = damage.photo_scratches(rgb), net.decision(grey)
         learnt = scratch_unet.with_margin(decided)  # what a job fills
         traces = traced[path.name][1] if path.name in traced else []
         found.append({"file": path.name, "size": [rgb.shape[1], rgb.shape[0]],
@@ -289,7 +289,7 @@ def targets(synthetic: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def traced_target(prints: list[dict[str, Any]]) -> dict[str, Any]:
-    total = _total({p["file"]: _total(p["net_traced"]["tally"]) for p in prints})
+    total = print_cracks.total({p["file"]: print_cracks.total(p["net_traced"]["tally"]) for p in prints})
     return {"name": "scratch net on the cracks traced on the four real prints",
             "wanted": f"every one found ({print_cracks.FOUND_SHARE:.0%} of its length)",
             "measured": f"{total['found']} of {total['lines']} found, {total['partly']} in part, "
@@ -333,7 +333,7 @@ def _prints_markdown(prints: list[dict[str, Any]]) -> list[str]:
              "| print | size | filters flag | scratch net flags | net: obvious | net: clear | net: faint "
              "| filters: all |", "|---|---|---:|---:|---|---|---|---|"]
     for p in prints:
-        net, filters = p["net_traced"]["tally"], _total(p["filters_traced"]["tally"])
+        net, filters = p["net_traced"]["tally"], print_cracks.total(p["filters_traced"]["tally"])
         cells = [f"{t['found']} / {t['partly']} / {t['missed']}" if t["lines"] else "–" for t in net.values()]
         lines.append(f"| {p['file']} | {p['size'][0]}x{p['size'][1]} | {p['filters_flagged']:.2%} | "
                      f"{p['net_flagged']:.2%} | {' | '.join(cells)} | "
@@ -345,10 +345,6 @@ def _prints_markdown(prints: list[dict[str, Any]]) -> list[str]:
         lines += [f"* {file}: {row['name']} ({row['visibility']}, {row['region']}): {row['coverage']:.0%}"
                   for file, row in short]
     return lines
-
-
-def _total(tally: dict[str, dict[str, int]]) -> dict[str, int]:
-    return {k: sum(t[k] for t in tally.values()) for k in ("lines", "found", "partly", "missed")}
 
 
 def _synthetic_markdown(recipe: str, s: dict[str, Any]) -> list[str]:

@@ -39,7 +39,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TOLERANCE_PX = 2  # a flag this close to the traced line covers it (the tracing is ~2 px accurate)
 FOUND_SHARE = 0.8  # share of a crack's length covered for it to count as found
 PARTLY_SHARE = 0.3  # below this it is missed; between the two, found in part
-__all__ = ["VISIBILITY", "Trace", "load", "line_pixels", "coverage", "score", "verdict", "score_weights"]
+__all__ = ["VISIBILITY", "Trace", "load", "line_pixels", "coverage", "score", "verdict", "total", "score_weights"]
 
 
 def load(path: Path = TRACES) -> dict[str, tuple[tuple[int, int], list[Trace]]]:
@@ -78,15 +78,16 @@ def verdict(share: float) -> str:
     return "found" if share >= FOUND_SHARE else "partly" if share >= PARTLY_SHARE else "missed"
 
 
+def total(tally: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Counts summed over the buckets of a tally (visibilities, or prints)."""
+    return {k: sum(t[k] for t in tally.values()) for k in ("lines", "found", "partly", "missed")}
+
+
 def score_weights(weights: Path, data: Path, traces: Path = TRACES) -> dict[str, dict[str, int]]:
-    """A weight file's decision on each traced print: print → found, partly, missed."""
+    """A weight file's decision on each traced print: print → lines, found, partly, missed."""
     net = scratch_unet.load_net(weights, torch.device("cpu"))
-    out = {}
-    for name, (_, traced) in load(traces).items():
-        grey = job_grey(data / "historical" / "scratched" / name)
-        tally = score(net.decide(grey, net.grey_probability(grey)), traced)["tally"]
-        out[name] = {k: sum(bucket[k] for bucket in tally.values()) for k in ("found", "partly", "missed")}
-    return out
+    return {name: total(score(net.decision(job_grey(data / "historical" / "scratched" / name)), traced)["tally"])
+            for name, (_, traced) in load(traces).items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     for weights, prints in counts.items():
         for name, row in prints.items():
             print(f"{weights}  {name}  found {row['found']:2d}  in part {row['partly']:2d}  missed {row['missed']:2d}")
-        total = {k: sum(row[k] for row in prints.values()) for k in ("found", "partly", "missed")}
-        print(f"{weights}  all  found {total['found']}  in part {total['partly']}  missed {total['missed']}")
+        every = total(prints)
+        print(f"{weights}  all  found {every['found']}  in part {every['partly']}  missed {every['missed']}")
     if args.out:
         args.out.write_text(json.dumps(counts, indent=2) + "\n")
     return 0

@@ -443,5 +443,5 @@ def test_print_cracks_counts_what_a_weight_file_finds_print_by_print(tmp_path: P
     assert print_cracks.main([str(weights), "--data", str(tmp_path), "--traces", str(tmp_path / "traces.json"),
                               "--out", str(tmp_path / "counts.json")]) == 0
     assert json.loads((tmp_path / "counts.json").read_text()) == {
-        str(weights): {"p.png": {"found": 1, "partly": 0, "missed": 1}}}
+        str(weights): {"p.png": {"lines": 2, "found": 1, "partly": 0, "missed": 1}}}
     assert "all  found 1  in part 0  missed 1" in capsys.readouterr().out

@@ -183,10 +183,14 @@ class ScratchNet(ScratchDetector):
         with the pieces of a fold that lines up joined across where it fades (fold_join)."""
         return join_folds(grey, probability > self.threshold)
 
+    def decision(self, grey: np.ndarray) -> np.ndarray:
+        """(H, W) uint8 grey → (H, W) bool: the damage decided, before the margin (what the
+        bench scores against traced cracks)."""
+        return self.decide(grey, self.grey_probability(grey))
+
     def scratches(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB → (H, W) bool: damage decided, grown by MARGIN_PX."""
-        grey = _grey(rgb)
-        return with_margin(self.decide(grey, self.grey_probability(grey)))
+        return with_margin(self.decision(_grey(rgb)))
 
     def _tiled(self, grey: np.ndarray) -> np.ndarray:
         """Probability of a working-size grey picture, tile by tile; each tile's border,
